@@ -1,0 +1,206 @@
+// Package component states the whole contract between flow's runtime and the
+// components it runs. Components import this package and never the runtime's
+// internals; the runtime contains no component-specific code.
+//
+// # Registration
+//
+// A component is one package that calls Register from an init function and is
+// imported (for its side effect) by a file in components/all. Its Registration
+// names it (a dotted identifier such as "prometheus.remote_write"), gives a
+// prototype of its Arguments and Exports (struct values, not pointers), and a
+// Build function.
+//
+// # Arguments and Exports
+//
+// Arguments and Exports are plain Go structs whose fields carry `river` tags:
+//
+//	river:"name,attr"            required attribute
+//	river:"name,attr,optional"   optional attribute (keeps its default)
+//	river:"name,block"           required block (struct) or map block (map[string]T: attributes of the block)
+//	river:"name,block,optional"  optional block; a slice of structs is a repeated block
+//	river:",squash"              embedded struct whose fields are decoded inline
+//
+// Field types: string, bool, ints, floats, time.Duration ("15s"), value.Secret,
+// slices, maps, structs, and any other Go type (interfaces, pointers to
+// non-block types, funcs): those travel as capsules, untouched, so a receiver
+// exported by one component reaches another as the same Go value.
+//
+// If *Arguments implements Defaulter, SetToDefault is called before decoding;
+// if it implements Validator, Validate is called after, and its error is shown
+// at the block's position.
+//
+// Arguments and Exports are immutable once handed over: the runtime never
+// mutates them, and a component must not mutate the Arguments it receives or
+// the Exports it published.
+//
+// # Lifecycle
+//
+// Build is called once with the first successfully evaluated Arguments. Run is
+// called exactly once, in its own goroutine, and must return when its context
+// is cancelled. Update may be called at any time while Run is running (and
+// concurrently with it) with new Arguments; it is called only when the
+// evaluated arguments differ from the previous ones. A component reports new
+// exports through Options.OnStateChange; the runtime ignores exports equal to
+// the previous ones and otherwise re-evaluates every component depending on it.
+//
+// Optional extension interfaces: HealthComponent (component-reported health),
+// DebugComponent (debug info shown in the API and UI), HTTPComponent (serves
+// HTTP under /api/v0/component/{id}/).
+package component
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Arguments is the decoded configuration of a component: a struct value.
+type Arguments any
+
+// Exports is the set of values a component publishes: a struct value.
+type Exports any
+
+// Component is a running component.
+type Component interface {
+	// Run runs the component until ctx is cancelled. It is called once.
+	Run(ctx context.Context) error
+	// Update applies new arguments. It may be called concurrently with Run.
+	Update(args Arguments) error
+}
+
+// Options are given to a component when it is built.
+type Options struct {
+	// ID is the component's full ID, such as "prometheus.remote_write.default".
+	ID string
+	// Logger is scoped to the component (it carries component_id).
+	Logger *slog.Logger
+	// Registerer registers the component's own metrics; every metric gets a
+	// component_id label, and the metrics are unregistered when the component
+	// is removed.
+	Registerer prometheus.Registerer
+	// DataPath is a directory private to this component, under --storage.path.
+	// It is created before Build is called and survives restarts.
+	DataPath string
+	// OnStateChange publishes new exports. It is safe to call from any
+	// goroutine, including from Build (before Run) to publish initial exports.
+	OnStateChange func(e Exports)
+}
+
+// Registration describes a component type.
+type Registration struct {
+	// Name is the dotted name used in config, such as "aws.credentials".
+	Name string
+	// Args is a zero or default value of the Arguments struct type.
+	Args Arguments
+	// Exports is a zero value of the Exports struct type, or nil if the
+	// component exports nothing.
+	Exports Exports
+	// Build creates the component from its first arguments.
+	Build func(opts Options, args Arguments) (Component, error)
+}
+
+// Defaulter is implemented by *Arguments types that have defaults.
+type Defaulter interface{ SetToDefault() }
+
+// Validator is implemented by *Arguments types that check themselves after decoding.
+type Validator interface{ Validate() error }
+
+// HealthType is the state of a component's health.
+type HealthType int
+
+const (
+	HealthUnknown HealthType = iota
+	HealthHealthy
+	HealthUnhealthy
+	// HealthExited means Run returned.
+	HealthExited
+)
+
+func (h HealthType) String() string {
+	switch h {
+	case HealthHealthy:
+		return "healthy"
+	case HealthUnhealthy:
+		return "unhealthy"
+	case HealthExited:
+		return "exited"
+	default:
+		return "unknown"
+	}
+}
+
+// MarshalText renders the health state by name in JSON.
+func (h HealthType) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// Health is a component's health at a point in time.
+type Health struct {
+	Health     HealthType `json:"state"`
+	Message    string     `json:"message"`
+	UpdateTime time.Time  `json:"updated_time"`
+}
+
+// HealthComponent is implemented by components that report their own health
+// (for example an endpoint whose every send fails).
+type HealthComponent interface {
+	Component
+	CurrentHealth() Health
+}
+
+// DebugComponent is implemented by components with debug info for the API
+// and UI. The value is encoded like Exports (river tags), so secrets stay hidden.
+type DebugComponent interface {
+	Component
+	DebugInfo() any
+}
+
+// HTTPComponent is implemented by components that serve HTTP under
+// /api/v0/component/{id}/ on flow's own server.
+type HTTPComponent interface {
+	Component
+	Handler() http.Handler
+}
+
+// Countable is implemented by exported capsule values through which data
+// flows (metrics and log receivers). The runtime calls WithCounter once per
+// edge and hands the returned value to the referencing component, so the UI
+// can show how much flows along each edge. The returned value must behave as
+// the original and add the number of items (samples, log entries) it passes on
+// to counter. It must return the same kind of value (it is decoded into the
+// same argument types).
+type Countable interface {
+	WithCounter(counter func(n int)) any
+}
+
+// Run-time registry.
+
+var registry = map[string]Registration{}
+
+// Register adds a component type. It panics on a duplicate or invalid name,
+// which is a programming error caught at start-up.
+func Register(r Registration) {
+	if r.Name == "" || r.Build == nil || r.Args == nil {
+		panic("component: incomplete registration for " + r.Name)
+	}
+	if _, dup := registry[r.Name]; dup {
+		panic("component: duplicate registration of " + r.Name)
+	}
+	registry[r.Name] = r
+}
+
+// Get returns the registration for name.
+func Get(name string) (Registration, bool) {
+	r, ok := registry[name]
+	return r, ok
+}
+
+// Names returns every registered component name, unsorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	return names
+}
