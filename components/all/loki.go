@@ -1,0 +1,7 @@
+package all
+
+// Log components (issue 5).
+import (
+	_ "github.com/flow-telemetry/flow/components/loki/echo"
+	_ "github.com/flow-telemetry/flow/components/loki/relabel"
+)

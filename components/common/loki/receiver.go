@@ -1,0 +1,36 @@
+package loki
+
+import (
+	"context"
+)
+
+// Receiver is the LogsReceiver components export: it calls a send function
+// and is component.Countable, so the runtime can count entries per edge.
+// Receivers are compared by identity (a pointer), so re-publishing the same
+// Receiver never looks like a change to the runtime.
+type Receiver struct {
+	send    func(ctx context.Context, entries []Entry) error
+	counter func(n int)
+}
+
+// NewReceiver returns a Receiver that hands entries to send.
+func NewReceiver(send func(ctx context.Context, entries []Entry) error) *Receiver {
+	return &Receiver{send: send}
+}
+
+// Send passes entries on and counts them once they are accepted.
+func (r *Receiver) Send(ctx context.Context, entries []Entry) error {
+	if err := r.send(ctx, entries); err != nil {
+		return err
+	}
+	if r.counter != nil {
+		r.counter(len(entries))
+	}
+	return nil
+}
+
+// WithCounter returns a Receiver sending to the same place that also reports
+// the number of entries it passed on to counter (component.Countable).
+func (r *Receiver) WithCounter(counter func(n int)) any {
+	return &Receiver{send: r.send, counter: counter}
+}
