@@ -17,7 +17,7 @@ import (
 // illegal character) is still returned, and a diagnostic at its position
 // explains it. At most one diagnostic is reported per line.
 func Scan(src []byte, filename string) ([]Token, hcl.Diagnostics) {
-	s := newScanner(src, filename)
+	s := newScanner(src, filename, hcl.InitialPos)
 	// Tokens average well over four bytes of source; guessing the capacity
 	// avoids most regrowth on large files.
 	toks := make([]Token, 0, len(src)/4+1)
@@ -38,16 +38,24 @@ type scanner struct {
 	src      string
 	filename string
 
-	off  int // byte offset of the next unread byte
+	off  int // offset in src of the next unread byte
+	base int // byte offset of src[0] in the file, for expressions inside a larger text
 	line int // 1-based line of off
 	col  int // 1-based column of off, counted in Unicode characters
 
-	diags       hcl.Diagnostics
-	lastErrLine int // line of the last diagnostic, to keep one per line
+	diags hcl.Diagnostics
+	// errLines holds the lines with a diagnostic already: the scanner and
+	// the parser report at most one per line, since later errors on a line
+	// are usually echoes of the first.
+	errLines map[int]struct{}
 }
 
-func newScanner(src []byte, filename string) *scanner {
-	s := &scanner{src: string(src), filename: filename, line: 1, col: 1}
+// newScanner scans src, whose first byte is at position start of the file.
+func newScanner(src []byte, filename string, start hcl.Pos) *scanner {
+	if start.Line < 1 {
+		start = hcl.InitialPos
+	}
+	s := &scanner{src: string(src), filename: filename, base: start.Byte, line: start.Line, col: start.Column}
 	// A UTF-8 byte order mark is not part of the program text.
 	if len(s.src) >= 3 && s.src[:3] == "\uFEFF" {
 		s.off = 3
@@ -56,7 +64,7 @@ func newScanner(src []byte, filename string) *scanner {
 }
 
 func (s *scanner) pos() hcl.Pos {
-	return hcl.Pos{Line: s.line, Column: s.col, Byte: s.off}
+	return hcl.Pos{Line: s.line, Column: s.col, Byte: s.base + s.off}
 }
 
 // peekByte returns the byte i bytes ahead of off, or 0 past the end.
@@ -89,10 +97,13 @@ func (s *scanner) advance() {
 }
 
 func (s *scanner) errorf(rng hcl.Range, format string, args ...any) {
-	if rng.Start.Line == s.lastErrLine {
+	if _, dup := s.errLines[rng.Start.Line]; dup {
 		return
 	}
-	s.lastErrLine = rng.Start.Line
+	if s.errLines == nil {
+		s.errLines = make(map[int]struct{})
+	}
+	s.errLines[rng.Start.Line] = struct{}{}
 	s.diags = append(s.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf(format, args...),
@@ -105,7 +116,7 @@ func (s *scanner) rangeFrom(start hcl.Pos) hcl.Range {
 }
 
 func (s *scanner) token(typ TokenType, start hcl.Pos) Token {
-	return Token{Type: typ, Text: s.src[start.Byte:s.off], Range: s.rangeFrom(start)}
+	return Token{Type: typ, Text: s.src[start.Byte-s.base : s.off], Range: s.rangeFrom(start)}
 }
 
 // next scans and returns the next token, EOF forever once the input ends.
@@ -327,9 +338,23 @@ func (s *scanner) scanString(start hcl.Pos) Token {
 		case '\\':
 			s.escape()
 		default:
-			s.advance()
+			s.advanceChecked()
 		}
 	}
+}
+
+// advanceChecked is advance for string contents, reporting invalid UTF-8,
+// which a string value cannot hold.
+func (s *scanner) advanceChecked() {
+	if s.src[s.off] >= utf8.RuneSelf {
+		if r, n := utf8.DecodeRuneInString(s.src[s.off:]); r == utf8.RuneError && n == 1 {
+			start := s.pos()
+			s.advance()
+			s.errorf(s.rangeFrom(start), "invalid UTF-8 encoding in string")
+			return
+		}
+	}
+	s.advance()
 }
 
 // escape checks the escape sequence at off (which is a backslash) and moves
@@ -383,7 +408,7 @@ func (s *scanner) rawString(start hcl.Pos) Token {
 			s.advance()
 			return s.token(RAWSTRING, start)
 		}
-		s.advance()
+		s.advanceChecked()
 	}
 	s.errorf(hcl.Range{Filename: s.filename, Start: start, End: start}, "raw string literal not terminated; add a closing backtick")
 	return s.token(RAWSTRING, start)

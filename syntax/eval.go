@@ -1,0 +1,666 @@
+package syntax
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/flow-telemetry/flow/syntax/value"
+)
+
+// Evaluation. Every path unmarks values before inspecting them and puts the
+// marks back on the result, so a secret stays a secret through operators,
+// indexing and calls; capsules are passed along as they are, never converted.
+// On error an expression returns cty.DynamicVal with the diagnostics.
+
+func evalError(rng hcl.Range, summary string, args ...any) hcl.Diagnostics {
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf(summary, args...),
+		Subject:  rng.Ptr(),
+	}}
+}
+
+// withSuggestion adds a "did you mean" detail when one of candidates is close.
+func withSuggestion(diags hcl.Diagnostics, name string, candidates []string) hcl.Diagnostics {
+	if s := Suggest(name, candidates); s != "" {
+		diags[0].Detail = fmt.Sprintf("did you mean %q?", s)
+	}
+	return diags
+}
+
+// TypeName names the River type of v for messages: "string", "secret",
+// "number", "bool", "array", "object", "null", "capsule" or "function". It
+// never shows the value itself.
+func TypeName(v cty.Value) string {
+	if v.IsNull() {
+		return "null"
+	}
+	if v.HasMark(value.SecretMark) && v.Type() == cty.String {
+		return "secret"
+	}
+	return TypeNameOf(v.Type())
+}
+
+// TypeNameOf names the River type of values of type t.
+func TypeNameOf(t cty.Type) string {
+	switch {
+	case t == cty.String:
+		return "string"
+	case t == cty.Number:
+		return "number"
+	case t == cty.Bool:
+		return "bool"
+	case t.IsListType(), t.IsTupleType(), t.IsSetType():
+		return "array"
+	case t.IsObjectType(), t.IsMapType():
+		return "object"
+	case t.IsCapsuleType():
+		return "capsule"
+	case t == cty.DynamicPseudoType:
+		return "any value"
+	}
+	return t.FriendlyName()
+}
+
+// Value of a literal is fixed at parse time.
+func (e *LiteralExpr) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return e.Val, nil }
+
+// Value of a BadExpr is unknown; the parser has reported the problem.
+func (e *BadExpr) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return cty.DynamicVal, nil }
+
+// Value of an array is a cty tuple, so its items may differ in type (a
+// capsule next to a string) until a decoder converts it.
+func (e *ArrayExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	if len(e.Items) == 0 {
+		return cty.EmptyTupleVal, nil
+	}
+	var diags hcl.Diagnostics
+	vals := make([]cty.Value, len(e.Items))
+	for i, it := range e.Items {
+		v, d := it.Value(ctx)
+		diags = append(diags, d...)
+		vals[i] = v
+	}
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	return cty.TupleVal(vals), diags
+}
+
+// Value of an object is a cty object.
+func (e *ObjectExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	if len(e.Items) == 0 {
+		return cty.EmptyObjectVal, nil
+	}
+	var diags hcl.Diagnostics
+	vals := make(map[string]cty.Value, len(e.Items))
+	for _, it := range e.Items {
+		v, d := it.Value.Value(ctx)
+		diags = append(diags, d...)
+		vals[it.Key] = v
+	}
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	return cty.ObjectVal(vals), diags
+}
+
+// Value of a reference looks up its root name in ctx.Variables, walking up
+// the parent contexts, then follows its attribute steps.
+func (e *ScopeTraversalExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	root, ok := e.Traversal[0].(hcl.TraverseRoot)
+	if !ok {
+		return cty.DynamicVal, evalError(e.SrcRange, "invalid reference")
+	}
+	v, found := lookupVariable(ctx, root.Name)
+	if !found {
+		if ctx == nil {
+			return cty.DynamicVal, evalError(root.SrcRange, "references are not allowed here (found %q)", root.Name)
+		}
+		diags := evalError(root.SrcRange, "unknown reference %q", root.Name)
+		return cty.DynamicVal, withSuggestion(diags, root.Name, variableNames(ctx))
+	}
+	for i, step := range e.Traversal[1:] {
+		attr, ok := step.(hcl.TraverseAttr)
+		if !ok {
+			return cty.DynamicVal, evalError(e.SrcRange, "invalid reference")
+		}
+		var diags hcl.Diagnostics
+		v, diags = getAttr(v, attr.Name, attr.SrcRange, func() string { return traversalString(e.Traversal[:i+1]) })
+		if diags.HasErrors() {
+			return cty.DynamicVal, diags
+		}
+	}
+	return v, nil
+}
+
+func lookupVariable(ctx *hcl.EvalContext, name string) (cty.Value, bool) {
+	for c := ctx; c != nil; c = c.Parent() {
+		if v, ok := c.Variables[name]; ok {
+			return v, true
+		}
+	}
+	return cty.NilVal, false
+}
+
+func variableNames(ctx *hcl.EvalContext) []string {
+	var names []string
+	for c := ctx; c != nil; c = c.Parent() {
+		for n := range c.Variables {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names) // a stable suggestion when two are equally close
+	return names
+}
+
+// traversalString writes a reference as it is spelled: "a.b.c".
+func traversalString(t hcl.Traversal) string {
+	var sb strings.Builder
+	for _, step := range t {
+		switch s := step.(type) {
+		case hcl.TraverseRoot:
+			sb.WriteString(s.Name)
+		case hcl.TraverseAttr:
+			sb.WriteByte('.')
+			sb.WriteString(s.Name)
+		}
+	}
+	return sb.String()
+}
+
+// getAttr reads attribute name of v; a missing attribute is an error (unlike
+// a missing key in an index). what names v for the message, built only when
+// an error needs it.
+func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.Value, hcl.Diagnostics) {
+	v, marks := v.Unmark()
+	t := v.Type()
+	switch {
+	case t == cty.DynamicPseudoType:
+		return cty.DynamicVal.WithMarks(marks), nil
+	case t.IsObjectType():
+		if !t.HasAttribute(name) {
+			var names []string
+			for n := range t.AttributeTypes() {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			diags := evalError(rng, "%s has no attribute %q", what(), name)
+			return cty.DynamicVal, withSuggestion(diags, name, names)
+		}
+		if v.IsNull() {
+			return cty.DynamicVal, evalError(rng, "cannot read attribute %q: %s is null", name, what())
+		}
+		if !v.IsKnown() {
+			return cty.UnknownVal(t.AttributeType(name)).WithMarks(marks), nil
+		}
+		return v.GetAttr(name).WithMarks(marks), nil
+	case t.IsMapType():
+		if v.IsNull() {
+			return cty.DynamicVal, evalError(rng, "cannot read attribute %q: %s is null", name, what())
+		}
+		if !v.IsKnown() {
+			return cty.UnknownVal(t.ElementType()).WithMarks(marks), nil
+		}
+		key := cty.StringVal(name)
+		if !v.HasIndex(key).True() {
+			return cty.DynamicVal, evalError(rng, "%s has no key %q", what(), name)
+		}
+		return v.Index(key).WithMarks(marks), nil
+	}
+	return cty.DynamicVal, evalError(rng, "cannot read attribute %q of %s: expected object, got %s", name, what(), TypeName(v.WithMarks(marks)))
+}
+
+// Value of `.name` on an expression.
+func (e *AccessExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	src, diags := e.Source.Value(ctx)
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	v, d := getAttr(src, e.Name, e.NameRange, func() string { return "the value" })
+	return v, append(diags, d...)
+}
+
+// Value of `collection[key]`: arrays take a whole number, objects a string;
+// a missing object key gives null rather than an error.
+func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	coll, diags := e.Collection.Value(ctx)
+	key, d := e.Key.Value(ctx)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	coll, collMarks := coll.Unmark()
+	key, keyMarks := key.Unmark()
+	remark := func(v cty.Value) cty.Value { return v.WithMarks(collMarks, keyMarks) }
+	ct := coll.Type()
+
+	if ct == cty.DynamicPseudoType {
+		return remark(cty.DynamicVal), diags
+	}
+	if coll.IsNull() {
+		return cty.DynamicVal, append(diags, evalError(e.Collection.Range(), "cannot index null")...)
+	}
+	keyRange := e.Key.Range()
+	switch {
+	case ct.IsListType(), ct.IsTupleType():
+		if key.Type() == cty.DynamicPseudoType {
+			return remark(cty.DynamicVal), diags
+		}
+		if key.Type() != cty.Number || key.IsNull() {
+			return cty.DynamicVal, append(diags, evalError(keyRange, "array index: expected number, got %s", TypeName(key))...)
+		}
+		if !key.IsKnown() || !coll.IsKnown() {
+			return remark(cty.DynamicVal), diags
+		}
+		i, acc := key.AsBigFloat().Int64()
+		if acc != big.Exact {
+			return cty.DynamicVal, append(diags, evalError(keyRange, "array index must be a whole number")...)
+		}
+		n := coll.LengthInt()
+		if i < 0 || i >= int64(n) {
+			msg := "array index %d out of range for an array of length %d"
+			if len(keyMarks) > 0 { // the index itself may be secret
+				return cty.DynamicVal, append(diags, evalError(keyRange, "array index out of range for an array of length %d", n)...)
+			}
+			return cty.DynamicVal, append(diags, evalError(keyRange, msg, i, n)...)
+		}
+		return remark(coll.Index(cty.NumberIntVal(i))), diags
+	case ct.IsObjectType(), ct.IsMapType():
+		if key.Type() == cty.DynamicPseudoType {
+			return remark(cty.DynamicVal), diags
+		}
+		if key.Type() != cty.String || key.IsNull() {
+			return cty.DynamicVal, append(diags, evalError(keyRange, "object key: expected string, got %s", TypeName(key))...)
+		}
+		if !key.IsKnown() || !coll.IsKnown() {
+			return remark(cty.DynamicVal), diags
+		}
+		k := key.AsString()
+		if ct.IsObjectType() {
+			if !ct.HasAttribute(k) {
+				return remark(cty.NullVal(cty.DynamicPseudoType)), diags
+			}
+			return remark(coll.GetAttr(k)), diags
+		}
+		if !coll.HasIndex(key).True() {
+			return remark(cty.NullVal(cty.DynamicPseudoType)), diags
+		}
+		return remark(coll.Index(key)), diags
+	}
+	return cty.DynamicVal, append(diags, evalError(e.Collection.Range(), "cannot index: expected array or object, got %s", TypeName(coll.WithMarks(collMarks)))...)
+}
+
+// Value of a call looks the function up by its full dotted name in
+// ctx.Functions, walking up the parent contexts, converts the arguments to
+// the parameter types and calls it.
+func (e *CallExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	fn, found := lookupFunction(ctx, e.Name)
+	if !found {
+		if ctx == nil {
+			return cty.DynamicVal, evalError(e.NameRange, "function calls are not allowed here (found %q)", e.Name)
+		}
+		diags := evalError(e.NameRange, "unknown function %q", e.Name)
+		return cty.DynamicVal, withSuggestion(diags, e.Name, functionNames(ctx))
+	}
+
+	var diags hcl.Diagnostics
+	args := make([]cty.Value, len(e.Args))
+	for i, a := range e.Args {
+		v, d := a.Value(ctx)
+		diags = append(diags, d...)
+		args[i] = v
+	}
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+
+	params, varParam := fn.Params(), fn.VarParam()
+	if len(args) < len(params) || (varParam == nil && len(args) > len(params)) {
+		want := fmt.Sprintf("%d argument%s", len(params), plural(len(params)))
+		if varParam != nil {
+			want = "at least " + want
+		}
+		return cty.DynamicVal, evalError(e.ArgsRange, "%s: expected %s, got %d", e.Name, want, len(args))
+	}
+	for i := range args {
+		p := varParam
+		if i < len(params) {
+			p = &params[i]
+		}
+		argRange := e.Args[i].Range()
+		if args[i].IsNull() {
+			if !p.AllowNull {
+				return cty.DynamicVal, evalError(argRange, "%s: argument %d: expected %s, got null", e.Name, i+1, TypeNameOf(p.Type))
+			}
+			continue
+		}
+		if p.Type == cty.DynamicPseudoType {
+			continue // capsules and anything else pass as they are
+		}
+		conv, err := convert.Convert(args[i], p.Type)
+		if err != nil {
+			return cty.DynamicVal, evalError(argRange, "%s: argument %d: expected %s, got %s", e.Name, i+1, TypeNameOf(p.Type), TypeName(args[i]))
+		}
+		args[i] = conv
+	}
+
+	result, err := fn.Call(args)
+	if err != nil {
+		if argErr, ok := err.(function.ArgError); ok && argErr.Index >= 0 && argErr.Index < len(e.Args) {
+			return cty.DynamicVal, evalError(e.Args[argErr.Index].Range(), "%s: argument %d: %s", e.Name, argErr.Index+1, argErr.Error())
+		}
+		if _, ok := err.(function.PanicError); ok {
+			return cty.DynamicVal, evalError(e.SrcRange, "%s: internal error in function; please report this", e.Name)
+		}
+		return cty.DynamicVal, evalError(e.SrcRange, "%s: %s", e.Name, err.Error())
+	}
+	return result, diags
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func lookupFunction(ctx *hcl.EvalContext, name string) (function.Function, bool) {
+	for c := ctx; c != nil; c = c.Parent() {
+		if f, ok := c.Functions[name]; ok {
+			return f, true
+		}
+	}
+	return function.Function{}, false
+}
+
+func functionNames(ctx *hcl.EvalContext) []string {
+	var names []string
+	for c := ctx; c != nil; c = c.Parent() {
+		for n := range c.Functions {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Value of the expression in parentheses.
+func (e *ParenExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	return e.Inner.Value(ctx)
+}
+
+// Value of `!x` or `-x`.
+func (e *UnaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	v, diags := e.Operand.Value(ctx)
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	want := cty.Number
+	if e.Op == NOT {
+		want = cty.Bool
+	}
+	if d := checkType(v, want, e.Operand.Range()); d != nil {
+		return cty.DynamicVal, append(diags, d...)
+	}
+	if e.Op == NOT {
+		return v.Not(), diags
+	}
+	return v.Negate(), diags
+}
+
+// checkType reports an operand that is not of type want. Unknown values of
+// unknown type pass: their type is checked once they are known.
+func checkType(v cty.Value, want cty.Type, rng hcl.Range) hcl.Diagnostics {
+	if v.Type() == want || (v.Type() == cty.DynamicPseudoType && !v.IsKnown()) {
+		if v.IsNull() {
+			return evalError(rng, "expected %s, got null", TypeNameOf(want))
+		}
+		return nil
+	}
+	return evalError(rng, "expected %s, got %s", TypeNameOf(want), TypeName(v))
+}
+
+// Value of `lhs op rhs`. Both sides are always evaluated, so `&&` and `||`
+// report errors on either side.
+func (e *BinaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	lhs, diags := e.LHS.Value(ctx)
+	rhs, d := e.RHS.Value(ctx)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+	v, d := e.apply(lhs, rhs)
+	return v, append(diags, d...)
+}
+
+func (e *BinaryExpr) apply(lhs, rhs cty.Value) (result cty.Value, diags hcl.Diagnostics) {
+	// cty's number operations panic on NaN (infinity minus infinity); that
+	// is an error in the configuration, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			result, diags = cty.DynamicVal, evalError(e.SrcRange, "%s: result is not a number", e.Op)
+		}
+	}()
+
+	lr, rr := e.LHS.Range(), e.RHS.Range()
+	switch e.Op {
+	case OR, AND:
+		if d := append(checkType(lhs, cty.Bool, lr), checkType(rhs, cty.Bool, rr)...); d != nil {
+			return cty.DynamicVal, d
+		}
+		if e.Op == OR {
+			return lhs.Or(rhs), nil
+		}
+		return lhs.And(rhs), nil
+
+	case EQ, NEQ:
+		eq := equals(lhs, rhs)
+		if e.Op == NEQ {
+			return eq.Not(), nil
+		}
+		return eq, nil
+
+	case LT, LTE, GT, GTE:
+		return e.compare(lhs, rhs)
+
+	case ADD:
+		lu, _ := lhs.Unmark()
+		if lu.Type() == cty.String {
+			return concat(lhs, rhs, rr)
+		}
+		if lu.Type() == cty.DynamicPseudoType {
+			if ru, _ := rhs.Unmark(); ru.Type() != cty.Number {
+				// Could be a concatenation; the type is not known yet.
+				return cty.DynamicVal.WithMarks(markOf(lhs), markOf(rhs)), nil
+			}
+		}
+		if lu.Type() != cty.Number && lu.Type() != cty.DynamicPseudoType || lu.IsNull() {
+			return cty.DynamicVal, evalError(lr, "expected number or string, got %s", TypeName(lhs))
+		}
+	}
+
+	// The remaining operators take two numbers.
+	if d := append(checkType(lhs, cty.Number, lr), checkType(rhs, cty.Number, rr)...); d != nil {
+		return cty.DynamicVal, d
+	}
+	switch e.Op {
+	case ADD:
+		return lhs.Add(rhs), nil
+	case SUB:
+		return lhs.Subtract(rhs), nil
+	case MUL:
+		return lhs.Multiply(rhs), nil
+	case DIV, MOD:
+		if r, _ := rhs.Unmark(); r.IsKnown() && r.AsBigFloat().Sign() == 0 {
+			return cty.DynamicVal, evalError(rr, "division by zero")
+		}
+		if e.Op == DIV {
+			return lhs.Divide(rhs), nil
+		}
+		return lhs.Modulo(rhs), nil
+	case POW:
+		return power(lhs, rhs, e.SrcRange)
+	}
+	return cty.DynamicVal, evalError(e.OpRange, "unknown operator %s", e.Op)
+}
+
+func markOf(v cty.Value) cty.ValueMarks {
+	_, m := v.Unmark()
+	return m
+}
+
+// concat joins two strings, or a string and a secret into a secret.
+func concat(lhs, rhs cty.Value, rhsRange hcl.Range) (cty.Value, hcl.Diagnostics) {
+	l, lm := lhs.Unmark()
+	r, rm := rhs.Unmark()
+	if r.Type() != cty.String && r.Type() != cty.DynamicPseudoType || r.IsNull() {
+		return cty.DynamicVal, evalError(rhsRange, "expected %s, got %s", TypeName(lhs), TypeName(rhs))
+	}
+	if l.IsNull() {
+		return cty.DynamicVal, evalError(rhsRange, "expected string, got null")
+	}
+	if !l.IsKnown() || !r.IsKnown() {
+		return cty.UnknownVal(cty.String).WithMarks(lm, rm), nil
+	}
+	return cty.StringVal(l.AsString()+r.AsString()).WithMarks(lm, rm), nil
+}
+
+// compare orders two numbers or two strings.
+func (e *BinaryExpr) compare(lhs, rhs cty.Value) (cty.Value, hcl.Diagnostics) {
+	l, lm := lhs.Unmark()
+	r, rm := rhs.Unmark()
+	lr, rr := e.LHS.Range(), e.RHS.Range()
+	want := l.Type()
+	if want == cty.DynamicPseudoType {
+		want = r.Type()
+	}
+	switch want {
+	case cty.DynamicPseudoType:
+		return cty.UnknownVal(cty.Bool).WithMarks(lm, rm), nil
+	case cty.Number, cty.String:
+	default:
+		return cty.DynamicVal, evalError(lr, "expected number or string, got %s", TypeName(lhs))
+	}
+	if d := append(checkType(l, want, lr), checkType(r, want, rr)...); d != nil {
+		return cty.DynamicVal, d
+	}
+	if !l.IsKnown() || !r.IsKnown() {
+		return cty.UnknownVal(cty.Bool).WithMarks(lm, rm), nil
+	}
+	var c int
+	if want == cty.Number {
+		c = l.AsBigFloat().Cmp(r.AsBigFloat())
+	} else {
+		c = strings.Compare(l.AsString(), r.AsString())
+	}
+	var res bool
+	switch e.Op {
+	case LT:
+		res = c < 0
+	case LTE:
+		res = c <= 0
+	case GT:
+		res = c > 0
+	case GTE:
+		res = c >= 0
+	}
+	return cty.BoolVal(res).WithMarks(lm, rm), nil
+}
+
+// equals compares any two values: different types are unequal, except that
+// arrays compare item by item and objects key by key whatever their cty
+// types (a tuple literal equals a list export with the same items).
+func equals(a, b cty.Value) cty.Value {
+	a, am := a.Unmark()
+	b, bm := b.Unmark()
+	remark := func(v cty.Value) cty.Value { return v.WithMarks(am, bm) }
+	switch {
+	case !a.IsKnown() || !b.IsKnown():
+		return remark(cty.UnknownVal(cty.Bool))
+	case a.IsNull() || b.IsNull():
+		return remark(cty.BoolVal(a.IsNull() && b.IsNull()))
+	case a.Type().Equals(b.Type()):
+		return remark(a.Equals(b))
+	}
+	at, bt := a.Type(), b.Type()
+	isArray := func(t cty.Type) bool { return t.IsListType() || t.IsTupleType() || t.IsSetType() }
+	isObject := func(t cty.Type) bool { return t.IsObjectType() || t.IsMapType() }
+	switch {
+	case isArray(at) && isArray(bt):
+		if a.LengthInt() != b.LengthInt() {
+			return remark(cty.False)
+		}
+		result := cty.True
+		ai, bi := a.ElementIterator(), b.ElementIterator()
+		for ai.Next() && bi.Next() {
+			_, av := ai.Element()
+			_, bv := bi.Element()
+			result = result.And(equals(av, bv))
+		}
+		return remark(result)
+	case isObject(at) && isObject(bt):
+		if a.LengthInt() != b.LengthInt() {
+			return remark(cty.False)
+		}
+		result := cty.True
+		for it := a.ElementIterator(); it.Next(); {
+			k, av := it.Element()
+			if !b.Type().IsObjectType() && !b.HasIndex(k).True() ||
+				b.Type().IsObjectType() && !b.Type().HasAttribute(k.AsString()) {
+				return remark(cty.False)
+			}
+			var bv cty.Value
+			if b.Type().IsObjectType() {
+				bv = b.GetAttr(k.AsString())
+			} else {
+				bv = b.Index(k)
+			}
+			result = result.And(equals(av, bv))
+		}
+		return remark(result)
+	}
+	return remark(cty.False)
+}
+
+// power computes lhs ^ rhs; whole numbers stay exact while they fit.
+func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
+	l, lm := lhs.Unmark()
+	r, rm := rhs.Unmark()
+	if !l.IsKnown() || !r.IsKnown() {
+		return cty.UnknownVal(cty.Number).WithMarks(lm, rm), nil
+	}
+	lf, rf := l.AsBigFloat(), r.AsBigFloat()
+	x, _ := lf.Float64()
+	y, _ := rf.Float64()
+	res := math.Pow(x, y)
+	if math.IsInf(res, 0) || math.IsNaN(res) {
+		return cty.DynamicVal, evalError(rng, "^: result is out of range")
+	}
+	base, baseAcc := lf.Int64()
+	exp, expAcc := rf.Int64()
+	if baseAcc == big.Exact && expAcc == big.Exact && exp >= 0 && math.Abs(res) < 1<<62 {
+		// Squaring never overflows here: the largest square computed is at
+		// most the result, which fits.
+		acc := int64(1)
+		for exp > 0 {
+			if exp&1 == 1 {
+				acc *= base
+			}
+			exp >>= 1
+			if exp > 0 {
+				base *= base
+			}
+		}
+		return cty.NumberIntVal(acc).WithMarks(lm, rm), nil
+	}
+	return cty.NumberFloatVal(res).WithMarks(lm, rm), nil
+}

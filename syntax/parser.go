@@ -1,0 +1,764 @@
+package syntax
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// maxDepth bounds the nesting of blocks and expressions, so a hostile input
+// such as a million "[" gets an error rather than exhausting the stack.
+const maxDepth = 1000
+
+// ParseFile parses a River file. It always returns a File, with as much of
+// the source as could be understood, together with diagnostics for whatever
+// could not; callers must not use the File when the diagnostics have errors.
+// The parser keeps going after an error, reporting at most one per line.
+func ParseFile(src []byte, filename string) (*File, hcl.Diagnostics) {
+	p := newParser(src, filename, hcl.InitialPos, false)
+	body := p.parseBody(nil)
+	body.Range = hcl.Range{Filename: filename, Start: hcl.InitialPos, End: p.tok.Range.End}
+	return &File{Name: filename, Bytes: src, Body: body, Comments: p.comments}, p.diagnostics()
+}
+
+// ParseExpression parses src as a single expression; start is the position
+// of src's first byte in filename, so ranges point into the enclosing file.
+// Newlines inside the expression are ignored.
+func ParseExpression(src []byte, filename string, start hcl.Pos) (hcl.Expression, hcl.Diagnostics) {
+	p := newParser(src, filename, start, true)
+	expr := p.parseExpr()
+	if p.tok.Type != EOF {
+		p.errorf(p.tok.Range, "extra characters after the expression: %s", describe(p.tok))
+	}
+	return expr, p.diagnostics()
+}
+
+type parser struct {
+	s   *scanner
+	tok Token // the current token; never a COMMENT
+
+	// ignoreNL is set inside parentheses and brackets, where newlines do
+	// not end anything; inside braces and at the top level they end
+	// statements and separate object items.
+	ignoreNL bool
+
+	comments []Comment
+	consumed int // tokens consumed so far, to guarantee progress
+	depth    int // current nesting, bounded by maxDepth
+	// unclosedReported is set once a block reaches the end of the file
+	// unclosed: its enclosing blocks are then unclosed too, which says
+	// nothing new.
+	unclosedReported bool
+}
+
+func newParser(src []byte, filename string, start hcl.Pos, ignoreNL bool) *parser {
+	p := &parser{s: newScanner(src, filename, start), ignoreNL: ignoreNL}
+	p.next()
+	p.consumed = 0
+	return p
+}
+
+func (p *parser) diagnostics() hcl.Diagnostics {
+	diags := p.s.diags
+	// The scanner runs a token ahead of the parser, so its diagnostics can
+	// come before a parser diagnostic on an earlier line.
+	sort.SliceStable(diags, func(i, j int) bool {
+		return diags[i].Subject.Start.Byte < diags[j].Subject.Start.Byte
+	})
+	return diags
+}
+
+// next moves to the next token, collecting comments and, inside brackets,
+// dropping newlines.
+func (p *parser) next() {
+	p.consumed++
+	for {
+		t := p.s.next()
+		switch t.Type {
+		case COMMENT:
+			p.comments = append(p.comments, Comment{Text: t.Text, Range: t.Range})
+			continue
+		case NEWLINE:
+			if p.ignoreNL {
+				continue
+			}
+		}
+		p.tok = t
+		return
+	}
+}
+
+func (p *parser) skipNewlines() {
+	for p.tok.Type == NEWLINE {
+		p.next()
+	}
+}
+
+func (p *parser) errorf(rng hcl.Range, format string, args ...any) {
+	p.s.errorf(rng, format, args...)
+}
+
+// describe names a token for "got ..." in messages.
+func describe(t Token) string {
+	switch t.Type {
+	case IDENT:
+		return "identifier " + strconv.Quote(t.Text)
+	case NUMBER, FLOAT:
+		return "number " + t.Text
+	case ILLEGAL:
+		return strconv.Quote(t.Text)
+	}
+	return t.Type.describe()
+}
+
+// enter increments the nesting depth, reporting when it is too deep.
+func (p *parser) enter() bool {
+	if p.depth >= maxDepth {
+		p.errorf(p.tok.Range, "nesting is too deep (more than %d levels)", maxDepth)
+		return false
+	}
+	p.depth++
+	return true
+}
+
+func (p *parser) leave() { p.depth-- }
+
+// parseBody parses statements up to a "}" (for a block, open is its "{") or
+// the end of the file (open is nil).
+func (p *parser) parseBody(open *Token) *Body {
+	body := &Body{}
+	for {
+		p.skipNewlines()
+		switch p.tok.Type {
+		case EOF:
+			return body
+		case RCURLY:
+			if open != nil {
+				return body
+			}
+			p.errorf(p.tok.Range, `unexpected "}": no block is open here`)
+			p.next()
+			continue
+		}
+		before := p.consumed
+		if st := p.parseStmt(); st != nil {
+			body.Stmts = append(body.Stmts, st)
+		}
+		if p.consumed == before {
+			p.next() // never loop on a token nothing accepts
+		}
+	}
+}
+
+// parseStmt parses an attribute `name = expr` or a block `a.b "label" { }`.
+// It returns nil after reporting an error.
+func (p *parser) parseStmt() Stmt {
+	if p.tok.Type != IDENT {
+		p.errorf(p.tok.Range, "expected an attribute or block name, got %s", describe(p.tok))
+		p.skipStatement()
+		return nil
+	}
+	first := p.tok
+	name := first.Text
+	nameRange := first.Range
+	var parts []string // only for dotted names
+	p.next()
+	for p.tok.Type == DOT {
+		p.next()
+		if p.tok.Type != IDENT {
+			p.errorf(p.tok.Range, `expected an identifier after "." in the name %q, got %s`, name, describe(p.tok))
+			p.skipStatement()
+			return nil
+		}
+		if parts == nil {
+			parts = append(parts, first.Text)
+		}
+		parts = append(parts, p.tok.Text)
+		nameRange = hcl.RangeBetween(nameRange, p.tok.Range)
+		p.next()
+	}
+	if parts != nil {
+		name = strings.Join(parts, ".")
+	}
+
+	var label string
+	var labelRange hcl.Range
+	hasLabel := false
+	switch p.tok.Type {
+	case STRING:
+		label, hasLabel, labelRange = unquote(p.tok.Text), true, p.tok.Range
+		p.next()
+		if p.tok.Type == STRING || p.tok.Type == RAWSTRING {
+			p.errorf(p.tok.Range, "block %q has a second label: a block has at most one label", name)
+			p.skipStatement()
+			return nil
+		}
+	case RAWSTRING:
+		p.errorf(p.tok.Range, "block labels must be double-quoted strings")
+		p.skipStatement()
+		return nil
+	}
+
+	switch p.tok.Type {
+	case ASSIGN:
+		return p.parseAttribute(name, nameRange, parts != nil, hasLabel)
+	case LCURLY:
+		return p.parseBlock(name, nameRange, label, hasLabel, labelRange)
+	}
+	p.errorf(p.tok.Range, "expected attribute assignment or block body after %q, got %s", name, describe(p.tok))
+	p.skipStatement()
+	return nil
+}
+
+func (p *parser) parseAttribute(name string, nameRange hcl.Range, dotted, hasLabel bool) Stmt {
+	switch {
+	case dotted:
+		p.errorf(nameRange, "attribute names may only be a single identifier, not %q", name)
+	case hasLabel:
+		p.errorf(nameRange, "attribute names may not have labels (%q)", name)
+	}
+	p.next() // =
+	p.skipNewlines()
+	expr := p.parseExpr()
+	if p.tok.Type == LCURLY || (p.tok.Type == STRING && isReference(expr)) {
+		p.errorf(p.tok.Range, "cannot use a block as an expression; a block is written without \"=\"")
+		p.skipStatement()
+		return nil
+	}
+	p.expectStmtEnd("the value of attribute " + strconv.Quote(name))
+	if dotted || hasLabel {
+		return nil
+	}
+	return &Attribute{
+		Name:      name,
+		NameRange: nameRange,
+		Expr:      expr,
+		Range:     hcl.RangeBetween(nameRange, expr.Range()),
+	}
+}
+
+func isReference(e hcl.Expression) bool {
+	_, ok := e.(*ScopeTraversalExpr)
+	return ok
+}
+
+func (p *parser) parseBlock(name string, nameRange hcl.Range, label string, hasLabel bool, labelRange hcl.Range) Stmt {
+	open := p.tok
+	if !p.enter() {
+		p.skipStatement()
+		return nil
+	}
+	defer p.leave()
+	p.next() // {
+	body := p.parseBody(&open)
+	block := &Block{
+		Name:           name,
+		NameRange:      nameRange,
+		Label:          label,
+		HasLabel:       hasLabel,
+		LabelRange:     labelRange,
+		Body:           body,
+		OpenBraceRange: open.Range,
+	}
+	body.Range = hcl.Range{Filename: open.Range.Filename, Start: open.Range.End, End: p.tok.Range.Start}
+	if p.tok.Type != RCURLY {
+		if !p.unclosedReported {
+			p.unclosedReported = true
+			p.errorf(open.Range, `block %q is not terminated: expected "}" to close the "{" here, got %s`, name, describe(p.tok))
+		}
+		block.CloseBraceRange = hcl.Range{Filename: open.Range.Filename, Start: p.tok.Range.Start, End: p.tok.Range.Start}
+		block.Range = hcl.RangeBetween(nameRange, block.CloseBraceRange)
+		return block
+	}
+	block.CloseBraceRange = p.tok.Range
+	block.Range = hcl.RangeBetween(nameRange, p.tok.Range)
+	p.next()
+	p.expectStmtEnd("the block " + strconv.Quote(name))
+	return block
+}
+
+// expectStmtEnd checks that a statement ends here: at a newline, the end of
+// the file, or the "}" of a one-line block.
+func (p *parser) expectStmtEnd(after string) {
+	switch p.tok.Type {
+	case NEWLINE, EOF, RCURLY:
+		return
+	}
+	p.errorf(p.tok.Range, "expected a newline after %s, got %s", after, describe(p.tok))
+	p.skipStatement()
+}
+
+// skipStatement skips to the end of the statement after an error: the next
+// newline outside brackets, or an unmatched "}" (left for the enclosing block).
+func (p *parser) skipStatement() {
+	saved := p.ignoreNL
+	p.ignoreNL = false
+	defer func() { p.ignoreNL = saved }()
+	depth := 0
+	for {
+		switch p.tok.Type {
+		case EOF:
+			return
+		case NEWLINE:
+			if depth == 0 {
+				return
+			}
+		case LCURLY, LBRACK, LPAREN:
+			depth++
+		case RCURLY:
+			if depth == 0 {
+				return
+			}
+			depth--
+		case RBRACK, RPAREN:
+			if depth > 0 {
+				depth--
+			}
+		}
+		p.next()
+	}
+}
+
+// Expressions.
+
+func (p *parser) parseExpr() hcl.Expression { return p.parseBinary(1) }
+
+// binaryPrec is the precedence of a binary operator, 0 for other tokens.
+func binaryPrec(t TokenType) int {
+	switch t {
+	case OR:
+		return 1
+	case AND:
+		return 2
+	case EQ, NEQ, LT, LTE, GT, GTE:
+		return 3
+	case ADD, SUB:
+		return 4
+	case MUL, DIV, MOD:
+		return 5
+	case POW:
+		return 6
+	}
+	return 0
+}
+
+// parseBinary parses operators of precedence minPrec and higher by
+// precedence climbing. "^" is right-associative, the rest left.
+func (p *parser) parseBinary(minPrec int) hcl.Expression {
+	if !p.enter() {
+		return &BadExpr{SrcRange: p.tok.Range}
+	}
+	defer p.leave()
+	lhs := p.parseUnary()
+	for {
+		prec := binaryPrec(p.tok.Type)
+		if prec == 0 || prec < minPrec {
+			return lhs
+		}
+		op := p.tok
+		p.next()
+		p.skipNewlines() // an operator at the end of a line continues the expression
+		next := prec + 1
+		if op.Type == POW {
+			next = prec
+		}
+		rhs := p.parseBinary(next)
+		lhs = &BinaryExpr{
+			Op:       op.Type,
+			OpRange:  op.Range,
+			LHS:      lhs,
+			RHS:      rhs,
+			SrcRange: hcl.RangeBetween(lhs.Range(), rhs.Range()),
+		}
+	}
+}
+
+// parseUnary parses `!` and `-` prefixes, which bind tighter than any binary
+// operator. A loop rather than recursion, so a long run of them is harmless.
+func (p *parser) parseUnary() hcl.Expression {
+	if p.tok.Type != NOT && p.tok.Type != SUB {
+		return p.parsePostfix()
+	}
+	var ops []Token
+	for p.tok.Type == NOT || p.tok.Type == SUB {
+		ops = append(ops, p.tok)
+		p.next()
+	}
+	e := p.parsePostfix()
+	for i := len(ops) - 1; i >= 0; i-- {
+		e = &UnaryExpr{
+			Op:       ops[i].Type,
+			OpRange:  ops[i].Range,
+			Operand:  e,
+			SrcRange: hcl.RangeBetween(ops[i].Range, e.Range()),
+		}
+	}
+	return e
+}
+
+// parsePostfix parses a primary expression followed by any number of
+// `.name`, `[key]` and `(args)`.
+func (p *parser) parsePostfix() hcl.Expression {
+	e := p.parsePrimary()
+	for {
+		switch p.tok.Type {
+		case DOT:
+			p.next()
+			if p.tok.Type != IDENT {
+				p.errorf(p.tok.Range, `expected an attribute name after ".", got %s`, describe(p.tok))
+				return e
+			}
+			name := p.tok
+			p.next()
+			if ref, ok := e.(*ScopeTraversalExpr); ok {
+				// Still a plain reference: extend it.
+				ref.Traversal = append(ref.Traversal, hcl.TraverseAttr{Name: name.Text, SrcRange: name.Range})
+				ref.SrcRange = hcl.RangeBetween(ref.SrcRange, name.Range)
+				continue
+			}
+			e = &AccessExpr{Source: e, Name: name.Text, NameRange: name.Range, SrcRange: hcl.RangeBetween(e.Range(), name.Range)}
+
+		case LBRACK:
+			open := p.tok
+			saved := p.ignoreNL
+			p.ignoreNL = true
+			p.next()
+			key := p.parseExpr()
+			p.ignoreNL = saved
+			if p.tok.Type != RBRACK {
+				p.errorf(p.tok.Range, `expected "]" to close the index opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
+				return &IndexExpr{Collection: e, Key: key, BracketRange: hcl.RangeBetween(open.Range, key.Range()), SrcRange: hcl.RangeBetween(e.Range(), key.Range())}
+			}
+			closeRange := p.tok.Range
+			p.next()
+			e = &IndexExpr{Collection: e, Key: key, BracketRange: hcl.RangeBetween(open.Range, closeRange), SrcRange: hcl.RangeBetween(e.Range(), closeRange)}
+
+		case LPAREN:
+			ref, ok := e.(*ScopeTraversalExpr)
+			args, argsRange, closed := p.parseArgs()
+			if !ok {
+				p.errorf(e.Range(), "only named functions can be called, such as string.format(...)")
+				return &BadExpr{SrcRange: hcl.RangeBetween(e.Range(), argsRange)}
+			}
+			e = &CallExpr{
+				Name:      traversalString(ref.Traversal),
+				NameRange: ref.SrcRange,
+				Args:      args,
+				ArgsRange: argsRange,
+				SrcRange:  hcl.RangeBetween(ref.SrcRange, argsRange),
+			}
+			if !closed {
+				return e
+			}
+
+		default:
+			return e
+		}
+	}
+}
+
+// parseArgs parses `(a, b, c)`, the current token being "(".
+func (p *parser) parseArgs() (args []hcl.Expression, rng hcl.Range, closed bool) {
+	open := p.tok
+	saved := p.ignoreNL
+	p.ignoreNL = true
+	p.next()
+	rng = open.Range
+	for p.tok.Type != RPAREN {
+		arg := p.parseExpr()
+		args = append(args, arg)
+		rng = hcl.RangeBetween(rng, arg.Range())
+		if p.tok.Type != COMMA {
+			break
+		}
+		p.next()
+	}
+	p.ignoreNL = saved
+	if p.tok.Type != RPAREN {
+		p.errorf(p.tok.Range, `expected "," or ")" in the argument list opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
+		return args, rng, false
+	}
+	rng = hcl.RangeBetween(rng, p.tok.Range)
+	p.next()
+	return args, rng, true
+}
+
+func (p *parser) parsePrimary() hcl.Expression {
+	t := p.tok
+	switch t.Type {
+	case IDENT:
+		p.next()
+		switch t.Text {
+		case "true":
+			return &LiteralExpr{Val: cty.True, Token: t, SrcRange: t.Range}
+		case "false":
+			return &LiteralExpr{Val: cty.False, Token: t, SrcRange: t.Range}
+		case "null":
+			return &LiteralExpr{Val: cty.NullVal(cty.DynamicPseudoType), Token: t, SrcRange: t.Range}
+		}
+		return &ScopeTraversalExpr{
+			Traversal: hcl.Traversal{hcl.TraverseRoot{Name: t.Text, SrcRange: t.Range}},
+			SrcRange:  t.Range,
+		}
+	case NUMBER, FLOAT:
+		p.next()
+		return &LiteralExpr{Val: p.number(t), Token: t, SrcRange: t.Range}
+	case STRING:
+		p.next()
+		return &LiteralExpr{Val: cty.StringVal(unquote(t.Text)), Token: t, SrcRange: t.Range}
+	case RAWSTRING:
+		p.next()
+		return &LiteralExpr{Val: cty.StringVal(rawContent(t.Text)), Token: t, SrcRange: t.Range}
+	case LBRACK:
+		return p.parseArray()
+	case LCURLY:
+		return p.parseObject()
+	case LPAREN:
+		saved := p.ignoreNL
+		p.ignoreNL = true
+		p.next()
+		inner := p.parseExpr()
+		p.ignoreNL = saved
+		if p.tok.Type != RPAREN {
+			p.errorf(p.tok.Range, `expected ")" to close the "(" at %d:%d, got %s`, t.Range.Start.Line, t.Range.Start.Column, describe(p.tok))
+			return &ParenExpr{Inner: inner, SrcRange: hcl.RangeBetween(t.Range, inner.Range())}
+		}
+		rng := hcl.RangeBetween(t.Range, p.tok.Range)
+		p.next()
+		return &ParenExpr{Inner: inner, SrcRange: rng}
+	}
+	p.errorf(t.Range, "expected an expression, got %s", describe(t))
+	return &BadExpr{SrcRange: t.Range}
+}
+
+func (p *parser) number(t Token) cty.Value {
+	if t.Type == NUMBER {
+		if n, err := strconv.ParseInt(t.Text, 10, 64); err == nil {
+			return cty.NumberIntVal(n)
+		}
+	}
+	v, err := cty.ParseNumberVal(t.Text)
+	if err != nil {
+		p.errorf(t.Range, "invalid number %s: out of range", t.Text)
+		return cty.DynamicVal
+	}
+	return v
+}
+
+func (p *parser) parseArray() hcl.Expression {
+	open := p.tok
+	if !p.enter() {
+		return &BadExpr{SrcRange: open.Range}
+	}
+	defer p.leave()
+	saved := p.ignoreNL
+	p.ignoreNL = true
+	p.next()
+	var items []hcl.Expression
+	for p.tok.Type != RBRACK {
+		items = append(items, p.parseExpr())
+		if p.tok.Type != COMMA {
+			break
+		}
+		p.next()
+	}
+	p.ignoreNL = saved
+	if p.tok.Type != RBRACK {
+		p.errorf(p.tok.Range, `expected "," or "]" in the array opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
+		end := open.Range
+		if len(items) > 0 {
+			end = items[len(items)-1].Range()
+		}
+		return &ArrayExpr{Items: items, SrcRange: hcl.RangeBetween(open.Range, end)}
+	}
+	rng := hcl.RangeBetween(open.Range, p.tok.Range)
+	p.next()
+	return &ArrayExpr{Items: items, SrcRange: rng}
+}
+
+func (p *parser) parseObject() hcl.Expression {
+	open := p.tok
+	if !p.enter() {
+		return &BadExpr{SrcRange: open.Range}
+	}
+	defer p.leave()
+	saved := p.ignoreNL
+	p.ignoreNL = false // newlines separate items, like commas
+	p.next()
+	var items []ObjectItem
+	var seen map[string]struct{} // for large objects; small ones are scanned
+	end := open.Range
+loop:
+	for {
+		p.skipNewlines()
+		if p.tok.Type == RCURLY {
+			break
+		}
+		keyTok := p.tok
+		var key string
+		switch keyTok.Type {
+		case IDENT:
+			key = keyTok.Text
+		case STRING:
+			key = unquote(keyTok.Text)
+		default:
+			p.errorf(keyTok.Range, "expected an object key (an identifier or a string), got %s", describe(keyTok))
+			break loop
+		}
+		p.next()
+		if p.tok.Type != ASSIGN {
+			p.errorf(p.tok.Range, `expected "=" after the object key %q, got %s`, key, describe(p.tok))
+			break
+		}
+		p.next()
+		p.skipNewlines()
+		val := p.parseExpr()
+		end = val.Range()
+		if isDuplicateKey(items, &seen, key) {
+			p.errorf(keyTok.Range, "duplicate key %q in object", key)
+		}
+		items = append(items, ObjectItem{Key: key, KeyToken: keyTok, Value: val})
+		switch p.tok.Type {
+		case COMMA:
+			p.next()
+		case NEWLINE:
+		case RCURLY:
+			break loop
+		default:
+			p.errorf(p.tok.Range, `expected "," or a newline after the value of %q, got %s`, key, describe(p.tok))
+			break loop
+		}
+	}
+	p.ignoreNL = saved
+	if p.tok.Type != RCURLY {
+		p.errorf(p.tok.Range, `expected "}" to close the object opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
+		return &ObjectExpr{Items: items, SrcRange: hcl.RangeBetween(open.Range, end)}
+	}
+	rng := hcl.RangeBetween(open.Range, p.tok.Range)
+	p.next()
+	return &ObjectExpr{Items: items, SrcRange: rng}
+}
+
+// isDuplicateKey reports whether key is already among items. Small objects
+// are scanned; from 16 items on, a set keeps it linear.
+func isDuplicateKey(items []ObjectItem, seen *map[string]struct{}, key string) bool {
+	if len(items) < 16 {
+		for _, it := range items {
+			if it.Key == key {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]struct{}, 2*len(items))
+		for _, it := range items {
+			(*seen)[it.Key] = struct{}{}
+		}
+	}
+	if _, dup := (*seen)[key]; dup {
+		return true
+	}
+	(*seen)[key] = struct{}{}
+	return false
+}
+
+// unquote decodes a STRING token's text. The scanner has reported any bad
+// escape or missing quote; here they decode as best they can.
+func unquote(text string) string {
+	if len(text) < 1 {
+		return ""
+	}
+	s := text[1:]
+	if strings.HasSuffix(s, `"`) && !escapedQuoteAtEnd(s) {
+		s = s[:len(s)-1]
+	}
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			sb.WriteByte(c)
+			i++
+			continue
+		}
+		e := s[i+1]
+		i += 2
+		switch e {
+		case 'a':
+			sb.WriteByte('\a')
+		case 'b':
+			sb.WriteByte('\b')
+		case 'f':
+			sb.WriteByte('\f')
+		case 'n':
+			sb.WriteByte('\n')
+		case 'r':
+			sb.WriteByte('\r')
+		case 't':
+			sb.WriteByte('\t')
+		case 'v':
+			sb.WriteByte('\v')
+		case '\\', '"', '\'':
+			sb.WriteByte(e)
+		case '0', '1', '2', '3', '4', '5', '6', '7', 'x', 'u', 'U':
+			n, base := 3, 8
+			switch e {
+			case 'x':
+				n, base = 2, 16
+			case 'u':
+				n, base = 4, 16
+			case 'U':
+				n, base = 8, 16
+			default:
+				i-- // the first octal digit is part of the value
+			}
+			var x uint32
+			j := 0
+			for ; j < n && i < len(s) && digitVal(s[i]) < base; j++ {
+				x = x*uint32(base) + uint32(digitVal(s[i]))
+				i++
+			}
+			if e == 'x' || (e >= '0' && e <= '7') {
+				sb.WriteByte(byte(x)) // a byte, as in Go
+			} else {
+				sb.WriteRune(rune(x)) // invalid code points become U+FFFD
+			}
+		default:
+			sb.WriteByte('\\')
+			sb.WriteByte(e)
+		}
+	}
+	out := sb.String()
+	if !utf8.ValidString(out) {
+		// \x escapes can make invalid UTF-8, which cty strings cannot hold.
+		out = strings.ToValidUTF8(out, "\uFFFD")
+	}
+	return out
+}
+
+// escapedQuoteAtEnd reports whether the final quote of s is escaped by an odd
+// number of backslashes, so it does not close the string.
+func escapedQuoteAtEnd(s string) bool {
+	n := 0
+	for i := len(s) - 2; i >= 0 && s[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+// rawContent strips a RAWSTRING token's backticks.
+func rawContent(text string) string {
+	s := text[1:]
+	if strings.HasSuffix(s, "`") {
+		s = s[:len(s)-1]
+	}
+	return s
+}
