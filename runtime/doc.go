@@ -1,0 +1,69 @@
+// Package runtime runs a River configuration as a graph of components: it
+// loads config files into a DAG, evaluates each component's arguments in
+// dependency order, runs every component in its own goroutine, re-evaluates
+// exactly the components downstream of a changed export, and applies new
+// configs as a diff by component ID.
+//
+// # Loader
+//
+// Every top-level block of the config files is one component node whose ID is
+// the block name plus "." plus its label ("prometheus.scrape.default"). The
+// name must be registered (component.Get); duplicate IDs are reported at both
+// positions. Edges come from the traversals in each block's expressions, the
+// whole body walked, nested blocks included: a traversal resolves to the
+// component whose ID is its longest dotted prefix, and the step after the ID
+// must be an export of that component's Exports type. A traversal matching no
+// component is an error unless its root is a standard-library variable
+// (constants.hostname). Cycles are found with Tarjan's algorithm
+// (runtime/internal/dag) and reported with every component on them.
+//
+// A node is evaluated in a hcl.EvalContext whose parent is the standard
+// library's and whose variables hold only the exports of the node's
+// dependencies, as nested objects (aws → credentials → default → exports).
+// The block is decoded into a fresh Arguments value (defaults first); the
+// component is built on its first successful evaluation and later updated only
+// when the arguments, encoded back to cty values, differ from the last ones
+// (capsules compare by identity, so the same receiver is no change).
+//
+// # Scheduler
+//
+// OnStateChange encodes the new exports and drops them when they equal the
+// previous ones; otherwise the node is queued. One evaluator goroutine drains
+// the queue in waves: it collects every queued node, evaluates their
+// dependants once each in topological order, and continues past a dependant
+// only if that dependant's own exports changed during the wave. A burst of
+// changes therefore costs at most one evaluation per dependant per wave.
+//
+// Each component's Run has its own goroutine. A panic in Build, Update or Run
+// is recovered and makes that component unhealthy with the panic message; the
+// others keep running. An evaluation error keeps the last good arguments and
+// makes the component unhealthy. A component's health is the least healthy of
+// its evaluation health, its run health and the health it reports itself
+// (component.HealthComponent). The last 20 evaluations of each component are
+// kept with their time, duration, cause and error.
+//
+// # Countable edges
+//
+// When a dependency exports a capsule holding a component.Countable (a
+// metrics or logs receiver), the referencing component receives the wrapper
+// returned by WithCounter for that edge instead, cached per edge and
+// underlying value so its arguments stay equal across evaluations. The
+// counters give the per-edge rates the API and UI show.
+//
+// # Reload
+//
+// Load parses, builds the graph and evaluates every component against a
+// staged copy first, building nothing; on any error it returns the
+// diagnostics and nothing changes. Exports of components not built yet are
+// unknown during staging, so expressions depending on them are checked for
+// errors but not decoded. Then the new graph is applied as a diff by ID:
+// removed components are stopped (their Run has returned when Load returns),
+// components with the same ID keep their instance and get Update only if their
+// arguments changed, and new components are built and started.
+//
+// # Shutdown
+//
+// When Run's context ends, components are stopped in levels: first those no
+// other component depends on (sources such as a scrape), then those they fed,
+// so sinks (remote_write) can flush what they were sent. Each stop is bounded.
+package runtime

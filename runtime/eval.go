@@ -1,0 +1,347 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/syntax"
+)
+
+func (r *Runtime) newNodeState(id string, reg component.Registration) *nodeState {
+	return newNodeState(id, reg, r.log, filepath.Join(r.opts.DataPath, id), newComponentRegisterer(r.opts.Registerer, id))
+}
+
+// varTree builds the nested objects that hold dependencies' exports
+// (aws → credentials → default → exports).
+type varTree struct {
+	val      cty.Value
+	has      bool
+	children map[string]*varTree
+}
+
+func (t *varTree) set(path []string, v cty.Value) {
+	for _, p := range path {
+		if t.children == nil {
+			t.children = map[string]*varTree{}
+		}
+		c := t.children[p]
+		if c == nil {
+			c = &varTree{}
+			t.children[p] = c
+		}
+		t = c
+	}
+	t.val, t.has = v, true
+}
+
+func (t *varTree) value() cty.Value {
+	if len(t.children) == 0 {
+		return t.val
+	}
+	attrs := map[string]cty.Value{}
+	// A component whose ID is a prefix of another's (a label with a dot):
+	// keep both, the longer ID's segments merged into the shorter's exports.
+	if t.has && t.val.IsKnown() && !t.val.IsNull() && t.val.Type().IsObjectType() {
+		for k, v := range t.val.AsValueMap() {
+			attrs[k] = v
+		}
+	}
+	for k, c := range t.children {
+		attrs[k] = c.value()
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// evalContext returns n's context: the standard library plus the exports of
+// n's dependencies. In staging, exports of components not built yet are
+// unknown (known is then false). versions are the dependencies' export
+// versions read, in n.deps order.
+func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
+	known = true
+	versions = make([]uint64, len(n.deps))
+	root := &varTree{}
+	n.st.edges.beginEvaluation()
+	for i, d := range n.deps {
+		d.st.mu.Lock()
+		built := d.st.comp != nil
+		v := d.st.exportsVal
+		versions[i] = d.st.exportsVersion
+		d.st.mu.Unlock()
+		if staging && !built {
+			v = cty.UnknownVal(v.Type())
+			known = false
+		} else {
+			v = countEdges(n.st.edges, d.id, v)
+		}
+		root.set(d.path, v)
+	}
+	n.st.edges.endEvaluation()
+	ctx = stdlibContext().NewChild()
+	ctx.Variables = make(map[string]cty.Value, len(root.children))
+	for k, c := range root.children {
+		ctx.Variables[k] = c.value()
+	}
+	return ctx, known, versions
+}
+
+// countEdges swaps Countable capsules in exports v of component from for
+// their per-edge counting wrappers.
+func countEdges(es *edgeSet, from string, v cty.Value) cty.Value {
+	if !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() || !mayHoldCapsule(v.Type()) {
+		return v
+	}
+	m := v.AsValueMap()
+	changed := false
+	for k, ev := range m {
+		if !mayHoldCapsule(ev.Type()) {
+			continue
+		}
+		if nv := es.countExports(from, k, ev); nv != ev {
+			m[k] = nv
+			changed = true
+		}
+	}
+	if !changed {
+		return v
+	}
+	return cty.ObjectVal(m)
+}
+
+func mayHoldCapsule(t cty.Type) bool {
+	switch {
+	case t.IsCapsuleType(), t == cty.DynamicPseudoType:
+		return true
+	case t.IsListType(), t.IsSetType(), t.IsMapType():
+		return mayHoldCapsule(t.ElementType())
+	case t.IsObjectType():
+		for _, at := range t.AttributeTypes() {
+			if mayHoldCapsule(at) {
+				return true
+			}
+		}
+	case t.IsTupleType():
+		for _, et := range t.TupleElementTypes() {
+			if mayHoldCapsule(et) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decoded is the result of decoding a block: the Arguments value, its
+// encoding (for comparison and display) and where secrets are in the source.
+type decoded struct {
+	args    component.Arguments
+	argsVal cty.Value
+	secrets []hcl.Range
+}
+
+// decodeArgs decodes n's block into a fresh Arguments value.
+func decodeArgs(n *gnode, ctx *hcl.EvalContext) (dec *decoded, diags hcl.Diagnostics) {
+	defer func() {
+		if p := recover(); p != nil {
+			dec = nil
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("decoding the arguments of %s panicked: %v", n.id, p),
+				Subject:  n.block.NameRange.Ptr(),
+			})
+		}
+	}()
+	// The prototype's field values are the defaults; decoding calls
+	// SetToDefault and Validate itself.
+	proto := reflect.ValueOf(n.st.reg.Args)
+	p := reflect.New(proto.Type())
+	p.Elem().Set(proto)
+	dec = &decoded{}
+	diags = decodeBody(n.block, ctx, p.Interface(), &dec.secrets)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	dec.args = p.Elem().Interface()
+	v, err := encodeValue(dec.args)
+	if err != nil {
+		return nil, append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("encoding the arguments of %s: %s", n.id, err),
+			Subject:  n.block.NameRange.Ptr(),
+		})
+	}
+	dec.argsVal = v
+	return dec, diags
+}
+
+// checkExpressions evaluates every expression of body, for staging a node
+// whose inputs are not all known yet: it finds errors that do not depend on
+// the unknown values without decoding.
+func checkExpressions(body *syntax.Body, ctx *hcl.EvalContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, s := range body.Stmts {
+		switch s := s.(type) {
+		case *syntax.Attribute:
+			if s.Expr != nil {
+				_, d := s.Expr.Value(ctx)
+				diags = append(diags, d...)
+			}
+		case *syntax.Block:
+			diags = append(diags, checkExpressions(s.Body, ctx)...)
+		}
+	}
+	return diags
+}
+
+// evaluateLive evaluates n against the live exports of its dependencies and
+// applies the result.
+func (r *Runtime) evaluateLive(n *gnode, cause string) {
+	start := time.Now()
+	ctx, _, _ := r.evalContext(n, false)
+	dec, diags := decodeArgs(n, ctx)
+	r.applyArgs(n, dec, diags, cause, start)
+}
+
+// applyArgs builds or updates n's component with newly evaluated arguments
+// and records the evaluation. An error leaves the last good arguments in place.
+func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause string, start time.Time) {
+	st := n.st
+	var errMsg string
+	if diags.HasErrors() {
+		errMsg = "component evaluation failed: " + diagnosticsText(diags)
+	} else {
+		st.mu.Lock()
+		comp, prev := st.comp, st.argsVal
+		st.mu.Unlock()
+		switch {
+		case comp == nil:
+			c, err := r.build(st, dec.args)
+			if err != nil {
+				errMsg = "building component failed: " + err.Error()
+				break
+			}
+			st.mu.Lock()
+			st.comp, st.args, st.argsVal, st.secrets = c, dec.args, dec.argsVal, dec.secrets
+			st.mu.Unlock()
+			r.start(st)
+		case !dec.argsVal.RawEquals(prev):
+			if err := safeUpdate(comp, dec.args); err != nil {
+				errMsg = "updating component failed: " + err.Error()
+				break
+			}
+			st.mu.Lock()
+			st.args, st.argsVal, st.secrets = dec.args, dec.argsVal, dec.secrets
+			st.mu.Unlock()
+		default:
+			// Same arguments; the source may still have moved (a reload
+			// that added lines above), so keep the secret ranges current.
+			st.mu.Lock()
+			st.secrets = dec.secrets
+			st.mu.Unlock()
+		}
+	}
+	if errMsg != "" {
+		st.log.Error("component evaluation failed", "cause", cause, "err", errMsg)
+		st.setEvalHealth(component.HealthUnhealthy, errMsg)
+	} else {
+		st.setEvalHealth(component.HealthHealthy, "component evaluated")
+	}
+	dur := time.Since(start)
+	r.metrics.evalSeconds.Observe(dur.Seconds())
+	e := Evaluation{Time: start, Duration: dur.Seconds(), Cause: cause, Error: errMsg}
+	st.recordEvaluation(e)
+	if r.events.active() {
+		r.announceEvaluation(st, e)
+		r.announceHealth(st)
+	}
+}
+
+// build creates the component's data directory and calls Build, turning a
+// panic into an error.
+func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Component, err error) {
+	if err := os.MkdirAll(st.dataPath, 0o750); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	opts := component.Options{
+		ID:            st.id,
+		Logger:        st.log,
+		Registerer:    st.registerer,
+		DataPath:      st.dataPath,
+		OnStateChange: func(e component.Exports) { r.onStateChange(st, e) },
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, panicError("Build", p)
+			st.registerer.unregisterAll()
+		}
+	}()
+	c, err = st.reg.Build(opts, args)
+	if err == nil && c == nil {
+		err = fmt.Errorf("Build returned no component")
+	}
+	if err != nil {
+		// A failed Build may have registered metrics; the next attempt
+		// registers them again.
+		st.registerer.unregisterAll()
+	}
+	return c, err
+}
+
+func safeUpdate(c component.Component, args component.Arguments) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError("Update", p)
+		}
+	}()
+	return c.Update(args)
+}
+
+// diagnosticsText renders diagnostics on one line for health messages and
+// logs: "file:line:col: summary; detail".
+func diagnosticsText(diags hcl.Diagnostics) string {
+	var parts []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		s := d.Summary
+		if d.Detail != "" {
+			s += "; " + d.Detail
+		}
+		if d.Subject != nil {
+			s = fmt.Sprintf("%s:%d:%d: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, s)
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "\n")
+}
+
+// zeroExports is the encoding of a registration's zero Exports: what
+// dependants see before the component publishes anything.
+func zeroExports(reg component.Registration) cty.Value {
+	if reg.Exports == nil {
+		return cty.EmptyObjectVal
+	}
+	v, err := encodeValue(reg.Exports)
+	if err != nil {
+		return cty.EmptyObjectVal
+	}
+	return v
+}
+
+// encodeExports encodes exports published by a component.
+func encodeExports(reg component.Registration, e component.Exports) (v cty.Value, err error) {
+	if e == nil {
+		return zeroExports(reg), nil
+	}
+	if reg.Exports != nil && reflect.TypeOf(e) != reflect.TypeOf(reg.Exports) {
+		return cty.NilVal, fmt.Errorf("exports of type %T, want %T", e, reg.Exports)
+	}
+	return encodeValue(e)
+}

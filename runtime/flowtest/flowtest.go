@@ -1,0 +1,184 @@
+// Package flowtest runs River configs end to end in tests: Start loads a
+// config into a real runtime.Runtime with whatever components the test binary
+// registered (import them, or components/all, for their side effect), runs it
+// until the test ends, and gives access to components, exports and health.
+package flowtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+// Filename is the name the config is loaded under in diagnostics.
+const Filename = "test.river"
+
+// Flow is a running runtime under test.
+type Flow struct {
+	t        testing.TB
+	rt       *runtime.Runtime
+	registry *prometheus.Registry
+}
+
+// Start loads src and runs it until the test's cleanup. It fails the test
+// with the formatted diagnostics if src does not load.
+func Start(t testing.TB, src string) *Flow {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	logs := &testWriter{t: t}
+	rt := runtime.New(runtime.Options{
+		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registerer: reg,
+		DataPath:   t.TempDir(),
+	})
+	f := &Flow{t: t, rt: rt, registry: reg}
+	if err := f.load(src); err != nil {
+		t.Fatalf("flowtest: config does not load:\n%v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rt.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("flowtest: components did not stop within 30s")
+		}
+		// A component abandoned after its stop timeout may still log; the
+		// testing package panics on logs after the test ends.
+		logs.done.Store(true)
+	})
+	return f
+}
+
+func (f *Flow) load(src string) error {
+	files := map[string][]byte{Filename: []byte(src)}
+	diags := f.rt.Load(files)
+	if diags.HasErrors() {
+		return &DiagnosticsError{Diags: diags, Files: files}
+	}
+	return nil
+}
+
+// DiagnosticsError carries a failed load's diagnostics; its message is them
+// formatted with source lines.
+type DiagnosticsError struct {
+	Diags hcl.Diagnostics
+	Files map[string][]byte
+}
+
+func (e *DiagnosticsError) Error() string {
+	var buf bytes.Buffer
+	formatDiagnostics(&buf, e.Files, e.Diags)
+	return buf.String()
+}
+
+// Reload applies src as a new config. A config that does not load returns a
+// *DiagnosticsError and leaves the running components untouched.
+func (f *Flow) Reload(src string) error { return f.load(src) }
+
+// Runtime returns the runtime under test.
+func (f *Flow) Runtime() *runtime.Runtime { return f.rt }
+
+// Registry returns the registry holding the runtime's and components' metrics.
+func (f *Flow) Registry() *prometheus.Registry { return f.registry }
+
+// Component returns the component with the given ID, failing the test if
+// there is none.
+func (f *Flow) Component(id string) component.Component {
+	f.t.Helper()
+	c, ok := f.rt.Component(id)
+	if !ok {
+		f.t.Fatalf("flowtest: no built component %q", id)
+	}
+	return c
+}
+
+// Exports returns the component's last published exports (nil if none yet),
+// failing the test if there is no such component.
+func (f *Flow) Exports(id string) component.Exports {
+	f.t.Helper()
+	e, ok := f.rt.Exports(id)
+	if !ok {
+		if _, exists := f.rt.Health(id); !exists {
+			f.t.Fatalf("flowtest: no component %q", id)
+		}
+	}
+	return e
+}
+
+// Health returns the component's health, failing the test if there is no
+// such component.
+func (f *Flow) Health(id string) component.Health {
+	f.t.Helper()
+	h, ok := f.rt.Health(id)
+	if !ok {
+		f.t.Fatalf("flowtest: no component %q", id)
+	}
+	return h
+}
+
+// WaitHealthy waits until the component is healthy, failing the test with
+// its last health if it is not within timeout.
+func (f *Flow) WaitHealthy(t testing.TB, id string, timeout time.Duration) {
+	t.Helper()
+	var last component.Health
+	err := poll(timeout, func() bool {
+		h, ok := f.rt.Health(id)
+		last = h
+		return ok && h.Health == component.HealthHealthy
+	})
+	if err != nil {
+		t.Fatalf("flowtest: %s not healthy after %v: %s: %s", id, timeout, last.Health, last.Message)
+	}
+}
+
+// Eventually polls cond every 10ms until it is true, failing the test with
+// msg after timeout.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	if poll(timeout, cond) != nil {
+		t.Fatalf("flowtest: timed out after %v: %s", timeout, fmt.Sprintf(format, args...))
+	}
+}
+
+func poll(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testWriter sends logs to the test's log, so they show only on failure or -v.
+type testWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	if !w.done.Load() {
+		w.t.Log(string(bytes.TrimRight(p, "\n")))
+	}
+	return len(p), nil
+}

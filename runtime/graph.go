@@ -1,0 +1,419 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/internal/dag"
+	"github.com/flow-telemetry/flow/syntax"
+)
+
+// graph is one loaded config: its components in topological order and the
+// references between them. It is immutable once built; the live state of
+// each component is in its nodeState.
+type graph struct {
+	nodes  []*gnode // topological order: dependencies first; gnode.idx is the position
+	byID   map[string]*gnode
+	levels [][]int // shutdown levels, see dag.Graph.Levels
+	files  map[string][]byte
+	parsed []*syntax.File // sorted by name
+	hash   string
+}
+
+// gnode is a component in one graph.
+type gnode struct {
+	idx        int
+	id         string
+	name       string
+	label      string
+	path       []string // the ID's dotted segments, for the nested variables
+	block      *syntax.Block
+	deps       []*gnode // components this one references, first reference first
+	dependants []*gnode
+	refs       []reference
+	st         *nodeState
+
+	staged *stagedEval
+}
+
+// reference is one use of another component's export.
+type reference struct {
+	target *gnode
+	export string // "" when the whole component is referenced
+}
+
+// stagedEval keeps the arguments decoded while staging a load, with the
+// export versions they were computed from, so applying the load can reuse
+// them when nothing changed in between.
+type stagedEval struct {
+	dec      *decoded
+	versions []uint64
+}
+
+func emptyGraph() *graph {
+	return &graph{byID: map[string]*gnode{}, files: map[string][]byte{}, hash: configHash(nil)}
+}
+
+// configHash hashes the files in name order.
+func configHash(files map[string][]byte) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%d:%s\n%d:", len(n), n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// buildGraph parses files and wires the components. live is the running
+// graph: components keeping their ID keep their nodeState.
+func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files)}
+
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		f, d := parseFile(files[name], name)
+		diags = append(diags, d...)
+		if f != nil {
+			g.parsed = append(g.parsed, f)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	// Nodes, in source order.
+	var nodes []*gnode
+	unknown := map[string]bool{} // IDs of blocks with an unregistered name
+	for _, f := range g.parsed {
+		for _, s := range f.Body.Stmts {
+			switch s := s.(type) {
+			case *syntax.Attribute:
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  fmt.Sprintf("unexpected attribute %q at the top level", s.Name),
+					Detail:   "A config file holds only component blocks, such as local.file \"name\" { ... }.",
+					Subject:  s.NameRange.Ptr(),
+				})
+			case *syntax.Block:
+				reg, ok := component.Get(s.Name)
+				if !ok {
+					diags = append(diags, unknownComponent(s))
+					unknown[s.ID()] = true
+					continue
+				}
+				id := s.ID()
+				if prev, dup := g.byID[id]; dup {
+					diags = append(diags, duplicateComponent(id, s, prev.block)...)
+					continue
+				}
+				n := &gnode{id: id, name: s.Name, label: s.Label, path: strings.Split(id, "."), block: s}
+				var st *nodeState
+				if old, ok := live.byID[id]; ok {
+					st = old.st
+				} else {
+					st = r.newNodeState(id, reg)
+				}
+				n.st = st
+				g.byID[id] = n
+				nodes = append(nodes, n)
+			}
+		}
+	}
+
+	// References: every traversal in every expression of every block.
+	index := make(map[*gnode]int, len(nodes))
+	for i, n := range nodes {
+		index[n] = i
+	}
+	dg := dag.New(len(nodes))
+	stdVars := stdlibContext().Variables
+	for i, n := range nodes {
+		seen := map[reference]bool{}
+		walkTraversals(n.block.Body, func(t hcl.Traversal) {
+			ref, d := resolveTraversal(g, t, stdVars, unknown)
+			if d != nil {
+				diags = append(diags, d)
+				return
+			}
+			if ref.target == nil || seen[ref] {
+				return
+			}
+			seen[ref] = true
+			n.refs = append(n.refs, ref)
+			dg.AddEdge(i, index[ref.target])
+		})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if cycles := dg.Cycles(); len(cycles) > 0 {
+		for _, c := range cycles {
+			diags = append(diags, cycleDiagnostic(nodes, c))
+		}
+		return nil, diags
+	}
+
+	order, _ := dg.TopoOrder()
+	g.nodes = make([]*gnode, len(order))
+	for pos, i := range order {
+		nodes[i].idx = pos
+		g.nodes[pos] = nodes[i]
+	}
+	for i, n := range nodes {
+		for _, j := range dg.Dependencies(i) {
+			n.deps = append(n.deps, nodes[j])
+		}
+		for _, j := range dg.Dependants(i) {
+			n.dependants = append(n.dependants, nodes[j])
+		}
+		// Keep dependants in evaluation order for deterministic waves.
+		slices.SortFunc(n.dependants, func(a, b *gnode) int { return a.idx - b.idx })
+	}
+	for _, level := range dg.Levels() {
+		l := make([]int, len(level))
+		for k, i := range level {
+			l[k] = nodes[i].idx
+		}
+		g.levels = append(g.levels, l)
+	}
+	return g, diags
+}
+
+func unknownComponent(b *syntax.Block) *hcl.Diagnostic {
+	summary := fmt.Sprintf("unknown component %q", b.Name)
+	if s := syntax.Suggest(b.Name, component.Names()); s != "" {
+		summary += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   "No component of this name is built into flow.",
+		Subject:  b.NameRange.Ptr(),
+	}
+}
+
+func duplicateComponent(id string, b, prev *syntax.Block) hcl.Diagnostics {
+	at := func(r hcl.Range) string { return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column) }
+	return hcl.Diagnostics{
+		{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("duplicate component %q", id),
+			Detail:   fmt.Sprintf("Also defined at %s. Give each block of the same component a different label.", at(b.NameRange)),
+			Subject:  prev.NameRange.Ptr(),
+		},
+		{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("duplicate component %q", id),
+			Detail:   fmt.Sprintf("First defined at %s. Give each block of the same component a different label.", at(prev.NameRange)),
+			Subject:  b.NameRange.Ptr(),
+		},
+	}
+}
+
+func cycleDiagnostic(nodes []*gnode, c []int) *hcl.Diagnostic {
+	first := nodes[c[0]]
+	if len(c) == 1 {
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("component %q references itself", first.id),
+			Detail:   "A component cannot use its own exports as arguments.",
+			Subject:  first.block.NameRange.Ptr(),
+		}
+	}
+	ids := make([]string, len(c))
+	var where []string
+	for i, k := range c {
+		ids[i] = nodes[k].id
+		r := nodes[k].block.NameRange
+		where = append(where, fmt.Sprintf("%s (%s:%d:%d)", nodes[k].id, r.Filename, r.Start.Line, r.Start.Column))
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("dependency cycle between %s", strings.Join(ids, ", ")),
+		Detail:   "These components reference each other's exports in a loop: " + strings.Join(where, ", ") + ". Break the loop by removing one of the references.",
+		Subject:  first.block.NameRange.Ptr(),
+	}
+}
+
+// walkTraversals calls f for every traversal in body's expressions, nested
+// blocks included.
+func walkTraversals(body *syntax.Body, f func(hcl.Traversal)) {
+	if body == nil {
+		return
+	}
+	for _, s := range body.Stmts {
+		switch s := s.(type) {
+		case *syntax.Attribute:
+			if s.Expr == nil {
+				continue
+			}
+			for _, t := range s.Expr.Variables() {
+				f(t)
+			}
+		case *syntax.Block:
+			walkTraversals(s.Body, f)
+		}
+	}
+}
+
+// dottedSteps returns the leading root-and-attribute names of t (stopping at
+// the first index or splat) and the range of each.
+func dottedSteps(t hcl.Traversal) ([]string, []hcl.Range) {
+	var names []string
+	var ranges []hcl.Range
+	for _, s := range t {
+		switch s := s.(type) {
+		case hcl.TraverseRoot:
+			names, ranges = append(names, s.Name), append(ranges, s.SrcRange)
+		case hcl.TraverseAttr:
+			names, ranges = append(names, s.Name), append(ranges, s.SrcRange)
+		default:
+			return names, ranges
+		}
+	}
+	return names, ranges
+}
+
+// resolveTraversal finds the component t refers to: the one whose ID is the
+// longest dotted prefix of t. A traversal of a standard-library variable
+// resolves to no component and no error.
+func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, unknown map[string]bool) (reference, *hcl.Diagnostic) {
+	names, ranges := dottedSteps(t)
+	if len(names) == 0 {
+		return reference{}, nil
+	}
+	for k := len(names); k >= 1; k-- {
+		id := strings.Join(names[:k], ".")
+		target, ok := g.byID[id]
+		if !ok {
+			if unknown[id] {
+				// Already reported as an unknown component name.
+				return reference{}, nil
+			}
+			continue
+		}
+		ref := reference{target: target}
+		if k < len(names) {
+			ref.export = names[k]
+			if d := checkExport(target, ref.export, ranges[k]); d != nil {
+				return reference{}, d
+			}
+		}
+		return ref, nil
+	}
+	if _, ok := stdVars[names[0]]; ok {
+		return reference{}, nil
+	}
+	return reference{}, missingComponent(g, names, t.SourceRange())
+}
+
+// missingComponent explains a reference to no component. When a prefix of
+// the reference is a registered component name, the ID meant is that name
+// plus the next step (the label), and the suggestion is among components of
+// that name.
+func missingComponent(g *graph, names []string, rng hcl.Range) *hcl.Diagnostic {
+	meant := strings.Join(names, ".")
+	var candidates []string
+	for k := len(names) - 1; k >= 1; k-- {
+		if _, ok := component.Get(strings.Join(names[:k], ".")); ok {
+			meant = strings.Join(names[:k+1], ".")
+			break
+		}
+	}
+	segs := strings.Count(meant, ".") + 1
+	for id, n := range g.byID {
+		if len(n.path) == segs {
+			candidates = append(candidates, id)
+		}
+	}
+	sort.Strings(candidates)
+	summary := fmt.Sprintf("component %q does not exist", meant)
+	if s := syntax.Suggest(meant, candidates); s != "" {
+		summary += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   "A reference must name a component defined in the config, followed by one of its exports.",
+		Subject:  rng.Ptr(),
+	}
+}
+
+// checkExport reports a reference to an export that the target's Exports
+// type does not have.
+func checkExport(target *gnode, export string, rng hcl.Range) *hcl.Diagnostic {
+	names := exportNames(target.st.reg)
+	if slices.Contains(names, export) {
+		return nil
+	}
+	summary := fmt.Sprintf("%s has no export %q", target.name, export)
+	if s := syntax.Suggest(export, names); s != "" {
+		summary += fmt.Sprintf("; did you mean %q?", s)
+	}
+	detail := target.name + " exports nothing."
+	if len(names) > 0 {
+		detail = target.name + " exports " + strings.Join(quoteAll(names), ", ") + "."
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// exportNames lists the river names of a registration's Exports fields.
+func exportNames(reg component.Registration) []string {
+	if reg.Exports == nil {
+		return nil
+	}
+	return riverFieldNames(reflect.TypeOf(reg.Exports))
+}
+
+func riverFieldNames(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, ok := f.Tag.Lookup("river")
+		if !ok {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "" && strings.Contains(opts, "squash") {
+			out = append(out, riverFieldNames(f.Type)...)
+			continue
+		}
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}

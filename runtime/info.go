@@ -1,0 +1,245 @@
+package runtime
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/syntax/value"
+)
+
+// This file is the read side the HTTP API (docs/api.md) serves.
+
+// Position is where a component's block starts.
+type Position struct {
+	Filename string `json:"filename"`
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+}
+
+// ComponentInfo summarises one component.
+type ComponentInfo struct {
+	ID               string           `json:"id"`
+	Name             string           `json:"name"`
+	Label            string           `json:"label"`
+	Health           component.Health `json:"health"`
+	References       []string         `json:"references"`
+	ReferencedBy     []string         `json:"referenced_by"`
+	LastEvaluation   *time.Time       `json:"last_evaluation"`
+	EvaluationsTotal int              `json:"evaluations_total"`
+	Position         Position         `json:"position"`
+}
+
+// EdgeInfo is one use of an export by another component.
+type EdgeInfo struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Export string `json:"export"`
+	// Data is set for edges data flows along: a Countable receiver, or a
+	// list (of targets).
+	Data bool `json:"data"`
+	// Rate is items per second over the last 5 s along a counted edge.
+	Rate float64 `json:"rate"`
+	// Count is the length of a list export.
+	Count int `json:"count"`
+}
+
+// ComponentDetail is everything the API shows about one component.
+type ComponentDetail struct {
+	ComponentInfo
+	Arguments   any          `json:"arguments"`
+	Exports     any          `json:"exports"`
+	DebugInfo   any          `json:"debug_info"`
+	Evaluations []Evaluation `json:"evaluations"`
+}
+
+// ConfigFile is one file of the running config.
+type ConfigFile struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+func (r *Runtime) info(n *gnode) ComponentInfo {
+	st := n.st
+	evals, total := st.evaluations()
+	ci := ComponentInfo{
+		ID:               n.id,
+		Name:             n.name,
+		Label:            n.label,
+		Health:           st.health(),
+		References:       make([]string, 0, len(n.deps)),
+		ReferencedBy:     make([]string, 0, len(n.dependants)),
+		EvaluationsTotal: total,
+		Position: Position{
+			Filename: n.block.NameRange.Filename,
+			Line:     n.block.NameRange.Start.Line,
+			Column:   n.block.NameRange.Start.Column,
+		},
+	}
+	if len(evals) > 0 {
+		t := evals[0].Time
+		ci.LastEvaluation = &t
+	}
+	for _, d := range n.deps {
+		ci.References = append(ci.References, d.id)
+	}
+	for _, d := range n.dependants {
+		ci.ReferencedBy = append(ci.ReferencedBy, d.id)
+	}
+	sort.Strings(ci.References)
+	sort.Strings(ci.ReferencedBy)
+	return ci
+}
+
+// Components lists every component, in topological order.
+func (r *Runtime) Components() []ComponentInfo {
+	g := r.graph.Load()
+	out := make([]ComponentInfo, len(g.nodes))
+	for i, n := range g.nodes {
+		out[i] = r.info(n)
+	}
+	return out
+}
+
+// Edges lists every (exporting component, referencing component, export)
+// triple with its data-flow figures.
+func (r *Runtime) Edges() []EdgeInfo {
+	g := r.graph.Load()
+	now := time.Now()
+	var out []EdgeInfo
+	for _, n := range g.nodes {
+		for _, ref := range n.refs {
+			e := EdgeInfo{From: ref.target.id, To: n.id, Export: ref.export}
+			if c := n.st.edges.lookup(edgeKey{ref.target.id, ref.export}); c != nil {
+				e.Data = true
+				e.Rate = c.rate(now)
+			}
+			if ref.export != "" {
+				ref.target.st.mu.Lock()
+				v := ref.target.st.exportsVal
+				ref.target.st.mu.Unlock()
+				if ev, ok := exportAttr(v, ref.export); ok && ev.IsKnown() && !ev.IsNull() {
+					if t := ev.Type(); t.IsListType() || t.IsTupleType() || t.IsSetType() {
+						e.Data = true
+						e.Count = ev.LengthInt()
+					}
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func exportAttr(v cty.Value, name string) (cty.Value, bool) {
+	v, _ = v.Unmark()
+	if !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() || !v.Type().HasAttribute(name) {
+		return cty.NilVal, false
+	}
+	ev, _ := v.GetAttr(name).Unmark()
+	return ev, true
+}
+
+// ComponentDetail returns the full detail of one component.
+func (r *Runtime) ComponentDetail(id string) (ComponentDetail, bool) {
+	n, ok := r.graph.Load().byID[id]
+	if !ok {
+		return ComponentDetail{}, false
+	}
+	d := ComponentDetail{ComponentInfo: r.info(n)}
+	d.Evaluations, _ = n.st.evaluations()
+	st := n.st
+	st.mu.Lock()
+	argsVal, exportsVal, comp := st.argsVal, st.exportsVal, st.comp
+	st.mu.Unlock()
+	if argsVal != cty.NilVal {
+		d.Arguments = value.ToJSON(argsVal)
+	}
+	d.Exports = value.ToJSON(exportsVal)
+	if dc, ok := comp.(component.DebugComponent); ok {
+		d.DebugInfo = debugInfo(dc)
+	}
+	return d, true
+}
+
+func debugInfo(dc component.DebugComponent) (out any) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = map[string]any{"error": "DebugInfo panicked"}
+		}
+	}()
+	info := dc.DebugInfo()
+	if info == nil {
+		return nil
+	}
+	v, err := encodeValue(info)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	return value.ToJSON(v)
+}
+
+// ConfigHash is the sha256 (hex) of the running config files.
+func (r *Runtime) ConfigHash() string { return r.graph.Load().hash }
+
+// ConfigFiles returns the running config as written, with the expression of
+// every attribute decoded into a secret replaced by "(secret)".
+func (r *Runtime) ConfigFiles() []ConfigFile {
+	g := r.graph.Load()
+	byFile := map[string][]hcl.Range{}
+	for _, n := range g.nodes {
+		n.st.mu.Lock()
+		for _, rg := range n.st.secrets {
+			byFile[rg.Filename] = append(byFile[rg.Filename], rg)
+		}
+		n.st.mu.Unlock()
+	}
+	out := make([]ConfigFile, 0, len(g.files))
+	for name, src := range g.files {
+		out = append(out, ConfigFile{Name: name, Content: string(scrub(src, byFile[name]))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// scrub replaces each range of src with "(secret)", as a string literal.
+func scrub(src []byte, ranges []hcl.Range) []byte {
+	if len(ranges) == 0 {
+		return src
+	}
+	sort.Slice(ranges, func(i, j int) bool { return ranges[i].Start.Byte < ranges[j].Start.Byte })
+	var out []byte
+	last := 0
+	for _, rg := range ranges {
+		s, e := rg.Start.Byte, rg.End.Byte
+		if s < last || e > len(src) || s > e {
+			continue // overlapping or stale: the enclosing range already covers it
+		}
+		out = append(out, src[last:s]...)
+		out = append(out, `"`+value.Redacted+`"`...)
+		last = e
+	}
+	return append(out, src[last:]...)
+}
+
+// ComponentHandler returns the HTTP handler of a component implementing
+// component.HTTPComponent.
+func (r *Runtime) ComponentHandler(id string) (http.Handler, bool) {
+	c, ok := r.Component(id)
+	if !ok {
+		return nil, false
+	}
+	hc, ok := c.(component.HTTPComponent)
+	if !ok {
+		return nil, false
+	}
+	return hc.Handler(), true
+}
+
+// MarshalJSON renders the event payload for the SSE stream.
+func (e Event) MarshalJSON() ([]byte, error) { return json.Marshal(e.Data) }

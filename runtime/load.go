@@ -1,0 +1,137 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Load parses files (file name → River source), builds the component graph
+// and evaluates it without building anything; on any error it returns the
+// diagnostics and the running graph is untouched. Otherwise it applies the
+// new graph as a diff by component ID (see the package documentation) and
+// returns once removed components have stopped and new ones are built and,
+// if Run is running, started. The returned diagnostics then hold warnings
+// only.
+func (r *Runtime) Load(files map[string][]byte) hcl.Diagnostics {
+	start := time.Now()
+	r.evalMu.Lock()
+	defer r.evalMu.Unlock()
+	old := r.graph.Load()
+	g, diags := r.stage(files, old)
+	if diags.HasErrors() {
+		r.metrics.reloads.WithLabelValues("failure").Inc()
+		r.log.Error("config load failed; the running config is unchanged", "err", diagnosticsText(diags))
+		return diags
+	}
+	cause := "reload"
+	if !r.loaded.Load() {
+		cause = "initial load"
+	}
+	added, removed := r.apply(old, g, cause)
+	r.loaded.Store(true)
+	r.metrics.reloads.WithLabelValues("success").Inc()
+	r.metrics.lastReloadTime.SetToCurrentTime()
+	r.metrics.configHash.Reset()
+	r.metrics.configHash.WithLabelValues(g.hash).Set(1)
+	r.log.Info("config loaded", "components", len(g.nodes), "added", added, "removed", removed, "duration", time.Since(start))
+	return diags
+}
+
+// Validate checks files as Load would, against the running components'
+// exports, and changes nothing.
+func (r *Runtime) Validate(files map[string][]byte) hcl.Diagnostics {
+	r.evalMu.Lock()
+	defer r.evalMu.Unlock()
+	_, diags := r.stage(files, r.graph.Load())
+	return diags
+}
+
+// stage builds the graph for files and evaluates every component in
+// topological order without building any.
+func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
+	g, diags := r.buildGraph(files, live)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	for _, n := range g.nodes {
+		ctx, known, versions := r.evalContext(n, true)
+		if !known {
+			diags = append(diags, checkExpressions(n.block.Body, ctx)...)
+			continue
+		}
+		dec, d := decodeArgs(n, ctx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			n.staged = &stagedEval{dec: dec, versions: versions}
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return g, diags
+}
+
+// apply makes g the running graph: it stops components missing from g, then
+// evaluates every component of g in topological order, building new ones
+// and updating those whose arguments changed.
+func (r *Runtime) apply(old, g *graph, cause string) (added, removed int) {
+	// Stop removed components first (freeing their ports for new ones),
+	// sources before the components they fed.
+	for _, level := range old.levels {
+		var gone []*nodeState
+		for _, i := range level {
+			n := old.nodes[i]
+			if nn, ok := g.byID[n.id]; !ok || nn.st != n.st {
+				gone = append(gone, n.st)
+			}
+		}
+		r.stopAll(gone)
+		for _, st := range gone {
+			st.registerer.unregisterAll()
+			r.queue.take(st)
+			removed++
+		}
+	}
+	r.graph.Store(g)
+
+	for _, n := range g.nodes {
+		if _, existed := old.byID[n.id]; !existed {
+			added++
+		}
+		start := time.Now()
+		dec := r.stagedArgs(n)
+		var diags hcl.Diagnostics
+		if dec == nil {
+			ctx, _, _ := r.evalContext(n, false)
+			dec, diags = decodeArgs(n, ctx)
+		}
+		n.staged = nil
+		r.applyArgs(n, dec, diags, cause, start)
+		// Everything downstream of n is evaluated after it in this pass, so
+		// an exports change n made meanwhile needs no extra wave.
+		r.queue.take(n.st)
+	}
+	if added > 0 || removed > 0 {
+		r.events.publish(Event{Type: "graph", Data: GraphEvent{}})
+	}
+	return added, removed
+}
+
+// stagedArgs returns the arguments decoded while staging if every export
+// they were computed from is unchanged since, else nil.
+func (r *Runtime) stagedArgs(n *gnode) *decoded {
+	s := n.staged
+	if s == nil {
+		return nil
+	}
+	for i, d := range n.deps {
+		d.st.mu.Lock()
+		v := d.st.exportsVersion
+		d.st.mu.Unlock()
+		if v != s.versions[i] {
+			return nil
+		}
+	}
+	return s.dec
+}

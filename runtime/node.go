@@ -1,0 +1,271 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+// maxEvaluations is how many evaluations are kept per component.
+const maxEvaluations = 20
+
+// Evaluation records one evaluation of a component's arguments.
+type Evaluation struct {
+	Time     time.Time `json:"time"`
+	Duration float64   `json:"duration_seconds"`
+	// Cause is "initial load", "reload", or "<id> exports changed".
+	Cause string `json:"cause"`
+	Error string `json:"error,omitempty"`
+}
+
+// nodeState is everything about a component that survives a reload keeping
+// its ID: the instance, its arguments and exports, health and history. The
+// graph structure around it is rebuilt on every load.
+type nodeState struct {
+	id       string
+	reg      component.Registration
+	log      *slog.Logger
+	dataPath string
+
+	mu   sync.Mutex
+	comp component.Component
+	// args and argsVal are the last arguments successfully applied (given to
+	// Build or Update), argsVal encoded for comparison and display.
+	args    component.Arguments
+	argsVal cty.Value
+	// secrets are the source ranges of attributes decoded into secrets,
+	// scrubbed when the config is shown.
+	secrets []hcl.Range
+	// exports as last published, with their encoding; exportsVersion counts
+	// changes so staged evaluations can tell whether what they read is stale.
+	exports        component.Exports
+	exportsVal     cty.Value
+	exportsSet     bool
+	exportsVersion uint64
+
+	evalHealth component.Health
+	runHealth  component.Health
+	reported   component.Health // last combined health announced as an event
+
+	evals      [maxEvaluations]Evaluation
+	evalCount  int
+	lastEvalAt time.Time
+
+	started bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	registerer *componentRegisterer
+	edges      *edgeSet
+}
+
+func newNodeState(id string, reg component.Registration, parent *slog.Logger, dataPath string, rr *componentRegisterer) *nodeState {
+	now := time.Now()
+	st := &nodeState{
+		id:         id,
+		reg:        reg,
+		log:        parent.With("component_id", id),
+		dataPath:   dataPath,
+		evalHealth: component.Health{Health: component.HealthUnknown, Message: "component not evaluated yet", UpdateTime: now},
+		runHealth:  component.Health{Health: component.HealthUnknown, Message: "component not started yet", UpdateTime: now},
+		registerer: rr,
+		edges:      newEdgeSet(),
+	}
+	st.exportsVal = zeroExports(reg)
+	return st
+}
+
+// health combines evaluation, run and component-reported health.
+func (st *nodeState) health() component.Health {
+	st.mu.Lock()
+	eval, run, comp := st.evalHealth, st.runHealth, st.comp
+	st.mu.Unlock()
+	hs := []component.Health{eval, run}
+	if hc, ok := comp.(component.HealthComponent); ok {
+		if h, ok := reportedHealth(hc); ok {
+			hs = append(hs, h)
+		}
+	}
+	return leastHealthy(hs...)
+}
+
+// reportedHealth calls CurrentHealth, turning a panic into unhealthy.
+func reportedHealth(hc component.HealthComponent) (h component.Health, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			h, ok = component.Health{Health: component.HealthUnhealthy, Message: fmt.Sprintf("CurrentHealth panicked: %v", p), UpdateTime: time.Now()}, true
+		}
+	}()
+	return hc.CurrentHealth(), true
+}
+
+// healthRank orders states from healthiest to least healthy.
+func healthRank(h component.HealthType) int {
+	switch h {
+	case component.HealthHealthy:
+		return 0
+	case component.HealthUnknown:
+		return 1
+	case component.HealthUnhealthy:
+		return 2
+	case component.HealthExited:
+		return 3
+	}
+	return 1
+}
+
+// leastHealthy returns the least healthy of hs; ties go to the newest.
+func leastHealthy(hs ...component.Health) component.Health {
+	var out component.Health
+	for i, h := range hs {
+		if i == 0 || healthRank(h.Health) > healthRank(out.Health) ||
+			(healthRank(h.Health) == healthRank(out.Health) && h.UpdateTime.After(out.UpdateTime)) {
+			out = h
+		}
+	}
+	return out
+}
+
+func (st *nodeState) setEvalHealth(t component.HealthType, msg string) {
+	st.mu.Lock()
+	if st.evalHealth.Health != t || st.evalHealth.Message != msg {
+		st.evalHealth = component.Health{Health: t, Message: msg, UpdateTime: time.Now()}
+	}
+	st.mu.Unlock()
+}
+
+func (st *nodeState) setRunHealth(t component.HealthType, msg string) {
+	st.mu.Lock()
+	st.runHealth = component.Health{Health: t, Message: msg, UpdateTime: time.Now()}
+	st.mu.Unlock()
+}
+
+func (st *nodeState) recordEvaluation(e Evaluation) {
+	st.mu.Lock()
+	st.evals[st.evalCount%maxEvaluations] = e
+	st.evalCount++
+	st.lastEvalAt = e.Time
+	st.mu.Unlock()
+}
+
+// evaluations returns the kept evaluations, newest first, and the total count.
+func (st *nodeState) evaluations() ([]Evaluation, int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := st.evalCount
+	if n > maxEvaluations {
+		n = maxEvaluations
+	}
+	out := make([]Evaluation, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, st.evals[(st.evalCount-1-i)%maxEvaluations])
+	}
+	return out, st.evalCount
+}
+
+// start runs the component in its own goroutine if it is built, not started
+// and the runtime is running. The caller holds evalMu.
+func (r *Runtime) start(st *nodeState) {
+	parent := r.running()
+	if parent == nil {
+		return
+	}
+	st.mu.Lock()
+	if st.started || st.comp == nil {
+		st.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(parent)
+	st.started, st.cancel, st.done = true, cancel, make(chan struct{})
+	comp, done := st.comp, st.done
+	st.mu.Unlock()
+
+	st.setRunHealth(component.HealthHealthy, "started")
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(done)
+		err := safeRun(ctx, comp)
+		switch {
+		case err == nil:
+			st.setRunHealth(component.HealthExited, "component exited")
+		case ctx.Err() != nil:
+			st.setRunHealth(component.HealthExited, "component exited: "+err.Error())
+		default:
+			st.log.Error("component exited with an error", "err", err)
+			st.setRunHealth(component.HealthUnhealthy, "component exited with an error: "+err.Error())
+		}
+		r.announceHealth(st)
+	}()
+	r.announceHealth(st)
+}
+
+// safeRun calls Run, turning a panic into an error so one component cannot
+// take the process down.
+func safeRun(ctx context.Context, c component.Component) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = panicError("Run", p)
+		}
+	}()
+	return c.Run(ctx)
+}
+
+type panicErr struct {
+	msg   string
+	stack []byte
+}
+
+func (e *panicErr) Error() string { return e.msg }
+
+func panicError(where string, p any) error {
+	return &panicErr{msg: fmt.Sprintf("panic in %s: %v", where, p), stack: debug.Stack()}
+}
+
+// stopAll cancels the components and waits for their Run to return, each
+// within the stop timeout; a component still running after a second is
+// logged, one that overruns the timeout is logged and abandoned.
+func (r *Runtime) stopAll(states []*nodeState) {
+	var wg sync.WaitGroup
+	for _, st := range states {
+		st.mu.Lock()
+		cancel, done, started := st.cancel, st.done, st.started
+		st.mu.Unlock()
+		if !started {
+			continue
+		}
+		cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.waitStopped(st, done)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *Runtime) waitStopped(st *nodeState, done chan struct{}) {
+	slow := time.NewTimer(time.Second)
+	defer slow.Stop()
+	deadline := time.NewTimer(r.opts.StopTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-slow.C:
+			st.log.Warn("component is slow to stop", "waited", time.Second)
+		case <-deadline.C:
+			st.log.Error("component did not stop in time; abandoning it", "timeout", r.opts.StopTimeout)
+			return
+		}
+	}
+}

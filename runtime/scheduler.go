@@ -1,0 +1,136 @@
+package runtime
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/internal/dag"
+)
+
+// queue is the set of components whose exports changed and whose dependants
+// have not been re-evaluated yet. Adding an ID already queued is a no-op,
+// which is the first place bursts coalesce.
+type queue struct {
+	mu     sync.Mutex
+	set    map[*nodeState]struct{}
+	notify chan struct{}
+}
+
+func newQueue() *queue {
+	return &queue{set: map[*nodeState]struct{}{}, notify: make(chan struct{}, 1)}
+}
+
+func (q *queue) add(st *nodeState) {
+	q.mu.Lock()
+	q.set[st] = struct{}{}
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take removes st and reports whether it was queued.
+func (q *queue) take(st *nodeState) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.set[st]
+	delete(q.set, st)
+	return ok
+}
+
+func (q *queue) drain() []*nodeState {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]*nodeState, 0, len(q.set))
+	for st := range q.set {
+		out = append(out, st)
+	}
+	clear(q.set)
+	return out
+}
+
+// onStateChange is every component's Options.OnStateChange. It may run on
+// any goroutine, including inside Build or Update while evalMu is held, so it
+// takes only the node's and the queue's locks.
+func (r *Runtime) onStateChange(st *nodeState, e component.Exports) {
+	v, err := encodeExports(st.reg, e)
+	if err != nil {
+		st.log.Error("ignoring exports that cannot be encoded", "err", err)
+		return
+	}
+	st.mu.Lock()
+	if st.exportsSet && v.RawEquals(st.exportsVal) {
+		st.mu.Unlock()
+		return
+	}
+	st.exports, st.exportsVal, st.exportsSet = e, v, true
+	st.exportsVersion++
+	st.mu.Unlock()
+	r.queue.add(st)
+}
+
+// evaluatorLoop runs waves until ctx is done.
+func (r *Runtime) evaluatorLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.queue.notify:
+			r.wave()
+		}
+	}
+}
+
+// wave re-evaluates the dependants of every queued component, each once, in
+// topological order, continuing downstream only from dependants whose own
+// exports changed meanwhile.
+func (r *Runtime) wave() {
+	r.evalMu.Lock()
+	defer r.evalMu.Unlock()
+	g := r.graph.Load()
+	changed := r.queue.drain()
+	if len(changed) == 0 {
+		return
+	}
+	pending := dag.NewMinQueue()
+	causes := map[int]*waveCause{}
+	enqueueDependants := func(n *gnode) {
+		for _, d := range n.dependants {
+			pending.Push(d.idx)
+			c := causes[d.idx]
+			if c == nil {
+				causes[d.idx] = &waveCause{first: n.id}
+			} else {
+				c.more++
+			}
+		}
+	}
+	for _, st := range changed {
+		// Exports of a component removed by a reload no longer matter.
+		if n, ok := g.byID[st.id]; ok && n.st == st {
+			enqueueDependants(n)
+		}
+	}
+	for pending.Len() > 0 {
+		n := g.nodes[pending.Pop()]
+		r.evaluateLive(n, causes[n.idx].String())
+		if r.queue.take(n.st) {
+			enqueueDependants(n)
+		}
+	}
+}
+
+type waveCause struct {
+	first string
+	more  int
+}
+
+func (c *waveCause) String() string {
+	if c.more == 0 {
+		return c.first + " exports changed"
+	}
+	return c.first + " and " + strconv.Itoa(c.more) + " more exports changed"
+}

@@ -1,0 +1,39 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flow-telemetry/flow/syntax"
+	"github.com/flow-telemetry/flow/syntax/decode"
+)
+
+// This file is the runtime's whole use of the language packages, so the rest
+// of the runtime reads as graph and scheduling code.
+
+func parseFile(src []byte, filename string) (*syntax.File, hcl.Diagnostics) {
+	return syntax.ParseFile(src, filename)
+}
+
+// decodeBody decodes block into target (a pointer to an Arguments struct),
+// appending the ranges of attributes holding secrets to secrets.
+func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]hcl.Range) hcl.Diagnostics {
+	return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
+}
+
+// encodeValue encodes arguments, exports or debug info as cty values.
+func encodeValue(v any) (out cty.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("encoding %T: %v", v, p)
+		}
+	}()
+	return decode.Encode(v), nil
+}
+
+var stdlibCtx = &hcl.EvalContext{}
+
+// stdlibContext is the parent of every component's context.
+func stdlibContext() *hcl.EvalContext { return stdlibCtx }
