@@ -36,40 +36,6 @@ func withSuggestion(diags hcl.Diagnostics, name string, candidates []string) hcl
 	return diags
 }
 
-// TypeName names the River type of v for messages: "string", "secret",
-// "number", "bool", "array", "object", "null", "capsule" or "function". It
-// never shows the value itself.
-func TypeName(v cty.Value) string {
-	if v.IsNull() {
-		return "null"
-	}
-	if v.HasMark(value.SecretMark) && v.Type() == cty.String {
-		return "secret"
-	}
-	return TypeNameOf(v.Type())
-}
-
-// TypeNameOf names the River type of values of type t.
-func TypeNameOf(t cty.Type) string {
-	switch {
-	case t == cty.String:
-		return "string"
-	case t == cty.Number:
-		return "number"
-	case t == cty.Bool:
-		return "bool"
-	case t.IsListType(), t.IsTupleType(), t.IsSetType():
-		return "array"
-	case t.IsObjectType(), t.IsMapType():
-		return "object"
-	case t.IsCapsuleType():
-		return "capsule"
-	case t == cty.DynamicPseudoType:
-		return "any value"
-	}
-	return t.FriendlyName()
-}
-
 // Value of a literal is fixed at parse time.
 func (e *LiteralExpr) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return e.Val, nil }
 
@@ -193,11 +159,11 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			diags := evalError(rng, "%s has no attribute %q", what(), name)
+			diags := evalError(rng, "%s has no attribute %q", orValue(what()), name)
 			return cty.DynamicVal, withSuggestion(diags, name, names)
 		}
 		if v.IsNull() {
-			return cty.DynamicVal, evalError(rng, "cannot read attribute %q: %s is null", name, what())
+			return cty.DynamicVal, evalError(rng, "cannot read attribute %q of null", name)
 		}
 		if !v.IsKnown() {
 			return cty.UnknownVal(t.AttributeType(name)).WithMarks(marks), nil
@@ -205,18 +171,28 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 		return v.GetAttr(name).WithMarks(marks), nil
 	case t.IsMapType():
 		if v.IsNull() {
-			return cty.DynamicVal, evalError(rng, "cannot read attribute %q: %s is null", name, what())
+			return cty.DynamicVal, evalError(rng, "cannot read attribute %q of null", name)
 		}
 		if !v.IsKnown() {
 			return cty.UnknownVal(t.ElementType()).WithMarks(marks), nil
 		}
 		key := cty.StringVal(name)
 		if !v.HasIndex(key).True() {
-			return cty.DynamicVal, evalError(rng, "%s has no key %q", what(), name)
+			return cty.DynamicVal, evalError(rng, "%s has no key %q", orValue(what()), name)
 		}
 		return v.Index(key).WithMarks(marks), nil
 	}
-	return cty.DynamicVal, evalError(rng, "cannot read attribute %q of %s: expected object, got %s", name, what(), TypeName(v.WithMarks(marks)))
+	if w := what(); w != "" {
+		return cty.DynamicVal, evalError(rng, "cannot read attribute %q of %s: expected object, got %s", name, w, value.TypeName(v.WithMarks(marks)))
+	}
+	return cty.DynamicVal, evalError(rng, "cannot read attribute %q: expected object, got %s", name, value.TypeName(v.WithMarks(marks)))
+}
+
+func orValue(what string) string {
+	if what == "" {
+		return "the value"
+	}
+	return what
 }
 
 // Value of `.name` on an expression.
@@ -225,7 +201,7 @@ func (e *AccessExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
-	v, d := getAttr(src, e.Name, e.NameRange, func() string { return "the value" })
+	v, d := getAttr(src, e.Name, e.NameRange, func() string { return "" })
 	return v, append(diags, d...)
 }
 
@@ -256,20 +232,20 @@ func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 			return remark(cty.DynamicVal), diags
 		}
 		if key.Type() != cty.Number || key.IsNull() {
-			return cty.DynamicVal, append(diags, evalError(keyRange, "array index: expected number, got %s", TypeName(key))...)
+			return cty.DynamicVal, append(diags, evalError(keyRange, "list index: expected number, got %s", value.TypeName(key))...)
 		}
 		if !key.IsKnown() || !coll.IsKnown() {
 			return remark(cty.DynamicVal), diags
 		}
 		i, acc := key.AsBigFloat().Int64()
 		if acc != big.Exact {
-			return cty.DynamicVal, append(diags, evalError(keyRange, "array index must be a whole number")...)
+			return cty.DynamicVal, append(diags, evalError(keyRange, "list index must be a whole number")...)
 		}
 		n := coll.LengthInt()
 		if i < 0 || i >= int64(n) {
-			msg := "array index %d out of range for an array of length %d"
+			msg := "list index %d out of range for a list of length %d"
 			if len(keyMarks) > 0 { // the index itself may be secret
-				return cty.DynamicVal, append(diags, evalError(keyRange, "array index out of range for an array of length %d", n)...)
+				return cty.DynamicVal, append(diags, evalError(keyRange, "list index out of range for a list of length %d", n)...)
 			}
 			return cty.DynamicVal, append(diags, evalError(keyRange, msg, i, n)...)
 		}
@@ -279,7 +255,7 @@ func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 			return remark(cty.DynamicVal), diags
 		}
 		if key.Type() != cty.String || key.IsNull() {
-			return cty.DynamicVal, append(diags, evalError(keyRange, "object key: expected string, got %s", TypeName(key))...)
+			return cty.DynamicVal, append(diags, evalError(keyRange, "object key: expected string, got %s", value.TypeName(key))...)
 		}
 		if !key.IsKnown() || !coll.IsKnown() {
 			return remark(cty.DynamicVal), diags
@@ -296,7 +272,7 @@ func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 		}
 		return remark(coll.Index(key)), diags
 	}
-	return cty.DynamicVal, append(diags, evalError(e.Collection.Range(), "cannot index: expected array or object, got %s", TypeName(coll.WithMarks(collMarks)))...)
+	return cty.DynamicVal, append(diags, evalError(e.Collection.Range(), "cannot index: expected list or object, got %s", value.TypeName(coll.WithMarks(collMarks)))...)
 }
 
 // Value of a call looks the function up by its full dotted name in
@@ -339,16 +315,21 @@ func (e *CallExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 		argRange := e.Args[i].Range()
 		if args[i].IsNull() {
 			if !p.AllowNull {
-				return cty.DynamicVal, evalError(argRange, "%s: argument %d: expected %s, got null", e.Name, i+1, TypeNameOf(p.Type))
+				return cty.DynamicVal, evalError(argRange, "%s: argument %d: expected %s, got null", e.Name, i+1, value.TypeString(p.Type))
 			}
 			continue
 		}
 		if p.Type == cty.DynamicPseudoType {
 			continue // capsules and anything else pass as they are
 		}
+		if msg := mismatch(args[i], p.Type); msg != "" {
+			return cty.DynamicVal, evalError(argRange, "%s: argument %d: %s", e.Name, i+1, msg)
+		}
+		// Now only the container types change (a tuple literal becomes the
+		// list(string) the function takes); items are never reinterpreted.
 		conv, err := convert.Convert(args[i], p.Type)
 		if err != nil {
-			return cty.DynamicVal, evalError(argRange, "%s: argument %d: expected %s, got %s", e.Name, i+1, TypeNameOf(p.Type), TypeName(args[i]))
+			return cty.DynamicVal, evalError(argRange, "%s: argument %d: expected %s, got %s", e.Name, i+1, value.TypeString(p.Type), value.TypeName(args[i]))
 		}
 		args[i] = conv
 	}
@@ -422,11 +403,11 @@ func (e *UnaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 func checkType(v cty.Value, want cty.Type, rng hcl.Range) hcl.Diagnostics {
 	if v.Type() == want || (v.Type() == cty.DynamicPseudoType && !v.IsKnown()) {
 		if v.IsNull() {
-			return evalError(rng, "expected %s, got null", TypeNameOf(want))
+			return evalError(rng, "expected %s, got null", value.TypeString(want))
 		}
 		return nil
 	}
-	return evalError(rng, "expected %s, got %s", TypeNameOf(want), TypeName(v))
+	return evalError(rng, "expected %s, got %s", value.TypeString(want), value.TypeName(v))
 }
 
 // Value of `lhs op rhs`. Both sides are always evaluated, so `&&` and `||`
@@ -484,7 +465,7 @@ func (e *BinaryExpr) apply(lhs, rhs cty.Value) (result cty.Value, diags hcl.Diag
 			}
 		}
 		if lu.Type() != cty.Number && lu.Type() != cty.DynamicPseudoType || lu.IsNull() {
-			return cty.DynamicVal, evalError(lr, "expected number or string, got %s", TypeName(lhs))
+			return cty.DynamicVal, evalError(lr, "expected number or string, got %s", value.TypeName(lhs))
 		}
 	}
 
@@ -523,7 +504,7 @@ func concat(lhs, rhs cty.Value, rhsRange hcl.Range) (cty.Value, hcl.Diagnostics)
 	l, lm := lhs.Unmark()
 	r, rm := rhs.Unmark()
 	if r.Type() != cty.String && r.Type() != cty.DynamicPseudoType || r.IsNull() {
-		return cty.DynamicVal, evalError(rhsRange, "expected %s, got %s", TypeName(lhs), TypeName(rhs))
+		return cty.DynamicVal, evalError(rhsRange, "expected %s, got %s", value.TypeName(lhs), value.TypeName(rhs))
 	}
 	if l.IsNull() {
 		return cty.DynamicVal, evalError(rhsRange, "expected string, got null")
@@ -548,7 +529,7 @@ func (e *BinaryExpr) compare(lhs, rhs cty.Value) (cty.Value, hcl.Diagnostics) {
 		return cty.UnknownVal(cty.Bool).WithMarks(lm, rm), nil
 	case cty.Number, cty.String:
 	default:
-		return cty.DynamicVal, evalError(lr, "expected number or string, got %s", TypeName(lhs))
+		return cty.DynamicVal, evalError(lr, "expected number or string, got %s", value.TypeName(lhs))
 	}
 	if d := append(checkType(l, want, lr), checkType(r, want, rr)...); d != nil {
 		return cty.DynamicVal, d
@@ -663,4 +644,53 @@ func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 		return cty.NumberIntVal(acc).WithMarks(lm, rm), nil
 	}
 	return cty.NumberFloatVal(res).WithMarks(lm, rm), nil
+}
+
+// mismatch explains why v is not of type want, or returns "" if it is.
+// Unlike cty's conversions it never turns a number into a string or back:
+// River's types are strict, so string.to_upper(5) is an error.
+func mismatch(v cty.Value, want cty.Type) string {
+	u, _ := v.Unmark()
+	got := u.Type()
+	switch {
+	case want == cty.DynamicPseudoType || got == cty.DynamicPseudoType:
+		return ""
+	case u.IsNull():
+		return ""
+	case want.IsPrimitiveType():
+		if got != want {
+			return fmt.Sprintf("expected %s, got %s", value.TypeString(want), value.TypeName(v))
+		}
+		return ""
+	case want.IsListType() || want.IsSetType():
+		if !got.IsListType() && !got.IsTupleType() && !got.IsSetType() {
+			return fmt.Sprintf("expected %s, got %s", value.TypeString(want), value.TypeName(v))
+		}
+		if !u.IsKnown() {
+			return ""
+		}
+		i := 0
+		for it := u.ElementIterator(); it.Next(); i++ {
+			_, ev := it.Element()
+			if msg := mismatch(ev, want.ElementType()); msg != "" {
+				return fmt.Sprintf("item %d: %s", i+1, msg)
+			}
+		}
+		return ""
+	case want.IsMapType():
+		if !got.IsMapType() && !got.IsObjectType() {
+			return fmt.Sprintf("expected %s, got %s", value.TypeString(want), value.TypeName(v))
+		}
+		if !u.IsKnown() {
+			return ""
+		}
+		for it := u.ElementIterator(); it.Next(); {
+			k, ev := it.Element()
+			if msg := mismatch(ev, want.ElementType()); msg != "" {
+				return fmt.Sprintf("key %q: %s", k.AsString(), msg)
+			}
+		}
+		return ""
+	}
+	return "" // other types: leave it to the conversion
 }
