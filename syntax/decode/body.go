@@ -1,0 +1,358 @@
+// Package decode turns River bodies into Go structs by their `river` field
+// tags (see runtime/component for the tag grammar), and Go values back into
+// cty values (Encode) for exports, arguments and debug info.
+//
+// Decoding evaluates each attribute's expression in an hcl.EvalContext and
+// converts the cty result to the field's Go type; every problem becomes an
+// hcl.Diagnostic pointing at the source, naming the block, and suggesting
+// the closest valid name for a typo.
+package decode
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flow-telemetry/flow/syntax"
+)
+
+// Option adjusts how Body decodes.
+type Option func(*options)
+
+type options struct {
+	name    string
+	header  *hcl.Range
+	context *hcl.Range
+	secrets *[]hcl.Range
+}
+
+// Named names the block in messages, such as "discovery.aws.ec2" or
+// "discovery.aws.ec2.ec2_targets". Without it messages say "block".
+func Named(name string) Option { return func(o *options) { o.name = name } }
+
+// At makes errors about the body as a whole (a missing required attribute or
+// block, a Validate error) point at header, usually the block's name, label
+// and opening brace. Without it they point at the body.
+func At(header hcl.Range) Option { return func(o *options) { o.header = &header } }
+
+// SecretRanges appends to dst the range of every attribute expression whose
+// value was decoded into a value.Secret (at any depth), so the runtime can
+// hide those expressions when it shows the config.
+func SecretRanges(dst *[]hcl.Range) Option { return func(o *options) { o.secrets = dst } }
+
+// Block decodes block's body into target, naming the block by its name and
+// pointing body-wide errors at its header. Later options override these.
+func Block(block *syntax.Block, ctx *hcl.EvalContext, target any, opts ...Option) hcl.Diagnostics {
+	header := HeaderRange(block)
+	all := append([]Option{Named(block.Name), At(header), withContext(block.Range)}, opts...)
+	return Body(block.Body, ctx, target, all...)
+}
+
+func withContext(r hcl.Range) Option { return func(o *options) { o.context = &r } }
+
+// HeaderRange is a block's name through its opening brace: where errors
+// about the block as a whole point.
+func HeaderRange(b *syntax.Block) hcl.Range {
+	r := hcl.RangeBetween(b.NameRange, b.OpenBraceRange)
+	if b.OpenBraceRange.Filename == "" {
+		r = b.NameRange
+	}
+	return r
+}
+
+// Body decodes a block body into target, a non-nil pointer to a struct with
+// river tags.
+//
+// The struct's current field values are the defaults; SetToDefault is called
+// on it (and on every nested struct) first if it has one, and Validate after
+// if it has one. Each attribute's expression is evaluated with ctx and
+// converted to its field's type:
+//
+//   - string, bool, integers (whole and in range), floats;
+//   - time.Duration and model.Duration from strings such as "15s" or "1m30s";
+//   - value.Secret from a string or a secret; no other type accepts a secret;
+//   - []T from a list, map[string]T from an object or map, a struct from an
+//     object whose keys are the fields' river names, *T by allocating a T;
+//   - interfaces, funcs and other non-data types from a capsule whose Go
+//     value is assignable (a list of capsules for []I).
+//
+// A block field takes a block: a struct (or *struct) once, a slice of them
+// once per repeated block, and a map[string]T the attributes of its block.
+func Body(body *syntax.Body, ctx *hcl.EvalContext, target any, opts ...Option) hcl.Diagnostics {
+	o := options{name: "block"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.header == nil {
+		o.header = &body.Range
+	}
+	rv := reflect.ValueOf(target)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return hcl.Diagnostics{internalError(*o.header, fmt.Sprintf("%s (got %T)", errNotPointer, target))}
+	}
+	d := &decoder{ctx: ctx, secrets: o.secrets}
+	ti := infoFor(rv.Elem().Type())
+	d.block(body, rv, ti, o.name, *o.header, o.context)
+	return d.diags
+}
+
+func internalError(r hcl.Range, msg string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "internal error: " + msg, Subject: &r}
+}
+
+// decoder decodes one body and everything nested in it.
+type decoder struct {
+	ctx     *hcl.EvalContext
+	diags   hcl.Diagnostics
+	secrets *[]hcl.Range
+}
+
+func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf(format, args...),
+		Subject:  &subject,
+		Context:  context,
+	})
+}
+
+// block decodes body into p, a pointer to a struct of type ti. name is the
+// block's path for messages ("prometheus.remote_write > endpoint").
+func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name string, header hcl.Range, context *hcl.Range) {
+	if ti.err != nil {
+		d.diags = append(d.diags, internalError(header, ti.err.Error()))
+		return
+	}
+	before := len(d.diags.Errs())
+	setDefaults(p)
+	rv := p.Elem()
+
+	bs := &bodyState{
+		st:        ti.st,
+		name:      name,
+		rv:        rv,
+		attrSeen:  map[string]hcl.Range{},
+		blockSeen: map[string]hcl.Range{},
+		explained: map[string]bool{},
+		repeated:  map[*fieldInfo]reflect.Value{},
+	}
+	for _, stmt := range body.Stmts {
+		switch s := stmt.(type) {
+		case *syntax.Attribute:
+			d.attribute(s, bs)
+		case *syntax.Block:
+			d.nestedBlock(s, bs)
+		}
+	}
+	for f, slice := range bs.repeated {
+		rv.FieldByIndex(f.index).Set(slice)
+	}
+
+	for _, f := range bs.st.fields {
+		_, isAttr := bs.attrSeen[f.name]
+		_, isBlock := bs.blockSeen[f.name]
+		if f.optional || isAttr || isBlock || bs.explained[f.name] {
+			continue
+		}
+		if f.block {
+			d.errorf(header, context, "missing required block %q in %s", f.name, name)
+		} else {
+			d.errorf(header, context, "missing required attribute %q in %s", f.name, name)
+		}
+	}
+	if len(d.diags.Errs()) > before {
+		return // Validate would only add noise about what is already wrong
+	}
+	if err := validate(p); err != nil {
+		d.errorf(header, context, "%s: %s", name, err)
+	}
+}
+
+// bodyState is what decoding one body has seen so far.
+type bodyState struct {
+	st   *structInfo
+	name string        // the block's path, for messages
+	rv   reflect.Value // the struct being filled
+	// attrSeen and blockSeen say where each name was first given.
+	attrSeen, blockSeen map[string]hcl.Range
+	// explained holds names whose absence an error already explains: the
+	// suggestion for a typo, an attribute written as a block or vice versa.
+	explained map[string]bool
+	// repeated collects repeated blocks, set on the struct at the end so
+	// that they replace the default rather than add to it.
+	repeated map[*fieldInfo]reflect.Value
+}
+
+func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
+	name := bs.name
+	f := bs.st.byName[a.Name]
+	switch {
+	case f == nil:
+		msg := fmt.Sprintf("unknown attribute %q in %s", a.Name, name)
+		if s := suggestName(a.Name, bs.st, false); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+			bs.explained[s] = true
+		}
+		d.errorf(a.NameRange, &a.Range, "%s", msg)
+		return
+	case f.block:
+		bs.explained[a.Name] = true
+		d.errorf(a.NameRange, &a.Range, "%q in %s is a block, not an attribute; write it as %s { … }", a.Name, name, a.Name)
+		return
+	}
+	if first, dup := bs.attrSeen[a.Name]; dup {
+		d.errorf(a.NameRange, &a.Range, "attribute %q in %s is set twice; it was first set at %s", a.Name, name, posString(first))
+		return
+	}
+	bs.attrSeen[a.Name] = a.NameRange
+
+	val, diags := a.Expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return
+	}
+	exprRange := a.Expr.Range()
+	if !val.IsKnown() {
+		d.errorf(exprRange, &a.Range, "the value of %q is not known", a.Name)
+		return
+	}
+	if u, _ := val.Unmark(); u.IsNull() {
+		if !f.optional {
+			d.errorf(exprRange, &a.Range, "attribute %q in %s is required, but its value is null", a.Name, name)
+		}
+		return // null keeps an optional attribute's default
+	}
+	d.convertInto(val, bs.rv.FieldByIndex(f.index), f.info, a.Name, exprRange, &a.Range)
+}
+
+// convertInto converts an attribute's value into a field, reporting errors at
+// the expression and noting it if it held a secret.
+func (d *decoder) convertInto(val cty.Value, field reflect.Value, ti *typeInfo, path string, exprRange hcl.Range, context *hcl.Range) {
+	var c converter
+	if err := c.convert(val, field, ti, path); err != nil {
+		d.errorf(exprRange, context, "%s", err)
+		return
+	}
+	if c.sawSecret && d.secrets != nil {
+		*d.secrets = append(*d.secrets, exprRange)
+	}
+}
+
+func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
+	name := bs.name
+	f := bs.st.byName[b.Name]
+	switch {
+	case f == nil:
+		msg := fmt.Sprintf("unknown block %q in %s", b.Name, name)
+		if s := suggestName(b.Name, bs.st, true); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+			bs.explained[s] = true
+		}
+		d.errorf(b.NameRange, &b.Range, "%s", msg)
+		return
+	case !f.block:
+		bs.explained[b.Name] = true
+		d.errorf(b.NameRange, &b.Range, "%q in %s is an attribute, not a block; write it as %s = …", b.Name, name, b.Name)
+		return
+	case b.HasLabel:
+		d.errorf(b.LabelRange, &b.Range, "block %q in %s takes no label", b.Name, name)
+		return
+	}
+	childName := name + " > " + b.Name
+	header := HeaderRange(b)
+
+	if f.repeated {
+		slice, ok := bs.repeated[f]
+		if !ok {
+			slice = reflect.MakeSlice(f.info.t, 0, 1)
+		}
+		bs.blockSeen[b.Name] = b.NameRange
+		elem := f.info.elem
+		st := blockStruct(elem)
+		p := reflect.New(st.t) // each repeated block starts from zero, then its defaults
+		d.block(b.Body, p, st, childName, header, &b.Range)
+		if elem.class == classPointer {
+			slice = reflect.Append(slice, p)
+		} else {
+			slice = reflect.Append(slice, p.Elem())
+		}
+		bs.repeated[f] = slice
+		return
+	}
+
+	if first, dup := bs.blockSeen[b.Name]; dup {
+		d.errorf(b.NameRange, &b.Range, "block %q may only be given once in %s; it was first given at %s", b.Name, name, posString(first))
+		return
+	}
+	bs.blockSeen[b.Name] = b.NameRange
+	field := bs.rv.FieldByIndex(f.index)
+
+	if f.mapBlock {
+		d.mapBlock(b, field, f.info, childName)
+		return
+	}
+	st2 := blockStruct(f.info)
+	p := reflect.New(st2.t)
+	// Start from the default the field holds, copied so that the prototype
+	// it may share is never modified.
+	if f.info.class == classPointer {
+		if !field.IsNil() {
+			p.Elem().Set(field.Elem())
+		}
+	} else {
+		p.Elem().Set(field)
+	}
+	d.block(b.Body, p, st2, childName, header, &b.Range)
+	if f.info.class == classPointer {
+		field.Set(p)
+	} else {
+		field.Set(p.Elem())
+	}
+}
+
+// mapBlock decodes `labels { job = "x" }`: each attribute is a map entry.
+func (d *decoder) mapBlock(b *syntax.Block, field reflect.Value, ti *typeInfo, name string) {
+	m := reflect.MakeMap(ti.t)
+	keyType := ti.t.Key()
+	seen := map[string]hcl.Range{}
+	for _, stmt := range b.Body.Stmts {
+		switch s := stmt.(type) {
+		case *syntax.Block:
+			d.errorf(s.NameRange, &s.Range, "%s takes only attributes (its map entries), not the block %q", name, s.Name)
+		case *syntax.Attribute:
+			if first, dup := seen[s.Name]; dup {
+				d.errorf(s.NameRange, &s.Range, "%q in %s is set twice; it was first set at %s", s.Name, name, posString(first))
+				continue
+			}
+			seen[s.Name] = s.NameRange
+			val, diags := s.Expr.Value(d.ctx)
+			d.diags = append(d.diags, diags...)
+			if diags.HasErrors() {
+				continue
+			}
+			ev := reflect.New(ti.elem.t).Elem()
+			before := len(d.diags)
+			d.convertInto(val, ev, ti.elem, b.Name+"."+s.Name, s.Expr.Range(), &s.Range)
+			if len(d.diags) == before {
+				m.SetMapIndex(reflect.ValueOf(s.Name).Convert(keyType), ev)
+			}
+		}
+	}
+	field.Set(m)
+}
+
+// suggestName finds the closest field name, preferring the same kind
+// (attribute or block) as what was written.
+func suggestName(name string, st *structInfo, block bool) string {
+	if s := suggest(name, st.names(&block)); s != "" {
+		return s
+	}
+	return suggest(name, st.names(nil))
+}
+
+// posString says where something is, in a message about something else.
+func posString(r hcl.Range) string {
+	return fmt.Sprintf("line %d, column %d", r.Start.Line, r.Start.Column)
+}
