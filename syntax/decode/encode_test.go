@@ -165,9 +165,9 @@ func TestEncodeShapes(t *testing.T) {
 	// Opaque Go values travel as capsules of their own type.
 	o := &opaque{x: 1}
 	v := Encode(struct {
-		O *opaque `river:"o,attr"`
+		O *opaque  `river:"o,attr"`
 		C chan int `river:"c,attr"`
-		F func()  `river:"f,attr"`
+		F func()   `river:"f,attr"`
 	}{O: o})
 	if got, _ := value.FromCapsule(v.GetAttr("o")); got != o {
 		t.Errorf("pointer to an opaque struct is not a capsule of it: %#v", v.GetAttr("o"))
