@@ -1,0 +1,308 @@
+package fakeaws
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a fake AWS. The zero value is usable.
+type Options struct {
+	// Region is the region the fake serves and checks signatures for
+	// (default us-east-1).
+	Region string
+	// Account is the 12-digit account ID (default 123456789012).
+	Account string
+	// CredentialLifetime is how long issued temporary credentials (STS,
+	// IMDS, container endpoint) last, whatever the client asked for
+	// (default 1h). Tests set it to seconds to see many rotations.
+	CredentialLifetime time.Duration
+	// StaleGrace is how long after a newer set was issued the superseded
+	// set may still be used before a request counts as stale (default 1s):
+	// it covers the time a new set takes to reach every user.
+	StaleGrace time.Duration
+	// MaxSkew is the largest accepted difference between X-Amz-Date and
+	// the fake's clock (default 5m, as STS).
+	MaxSkew time.Duration
+	// EC2PageSize is how many instances DescribeInstances returns per page
+	// when the request has no MaxResults (default 3). Real EC2 returns all
+	// of them; the fake paginates so that NextToken handling is exercised.
+	EC2PageSize int
+	// Now is the fake's clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	if o.Account == "" {
+		o.Account = "123456789012"
+	}
+	if o.CredentialLifetime <= 0 {
+		o.CredentialLifetime = time.Hour
+	}
+	if o.StaleGrace <= 0 {
+		o.StaleGrace = time.Second
+	}
+	if o.MaxSkew <= 0 {
+		o.MaxSkew = 5 * time.Minute
+	}
+	if o.EC2PageSize <= 0 {
+		o.EC2PageSize = 3
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Role is an IAM role that STS lets callers assume.
+type Role struct {
+	ARN string
+	// ExternalID, when set, must be given in AssumeRole.
+	ExternalID string
+	// TrustedPrincipals, when set, lists the caller ARNs allowed to assume
+	// the role (the trust policy); empty trusts every known caller.
+	TrustedPrincipals []string
+	// Deny lists actions the role's sessions may not call
+	// ("ec2:DescribeInstances", or "*").
+	Deny []string
+	// Lifetime overrides Options.CredentialLifetime for this role.
+	Lifetime time.Duration
+}
+
+// AWS is a fake AWS: STS, EC2, IMDSv2 and an ECS container credentials
+// endpoint on loopback httptest servers, sharing one key store.
+type AWS struct {
+	opts  Options
+	store *store
+
+	STS  *httptest.Server
+	EC2  *httptest.Server
+	IMDS *httptest.Server
+	ECS  *httptest.Server
+
+	reqID atomic.Int64
+
+	mu          sync.Mutex
+	roles       map[string]*Role
+	webTokens   map[string]string // token → role ARN
+	instances   []Instance
+	zones       []AvailabilityZone
+	imdsRole    string
+	imdsKey     *Key
+	imdsTokens  map[string]time.Time
+	imdsRegion  string
+	ecsToken    string
+	ecsKey      *Key
+	ecsRole     string
+	failures    map[string][]*Error // action → errors to return next
+	users       map[string]*Key     // user name → key
+	ec2Requests []url.Values
+}
+
+// Start starts a fake AWS. Call Close when done.
+func Start(opts Options) *AWS {
+	opts.setDefaults()
+	f := &AWS{
+		opts:       opts,
+		store:      newStore(opts.Now, opts.StaleGrace, opts.MaxSkew),
+		roles:      map[string]*Role{},
+		webTokens:  map[string]string{},
+		imdsTokens: map[string]time.Time{},
+		imdsRegion: opts.Region,
+		failures:   map[string][]*Error{},
+		users:      map[string]*Key{},
+		ecsToken:   "fake-ecs-token-" + randomID(8),
+	}
+	f.zones = defaultZones(opts.Region)
+	f.STS = httptest.NewServer(http.HandlerFunc(f.serveSTS))
+	f.EC2 = httptest.NewServer(http.HandlerFunc(f.serveEC2))
+	f.IMDS = httptest.NewServer(http.HandlerFunc(f.serveIMDS))
+	f.ECS = httptest.NewServer(http.HandlerFunc(f.serveECS))
+	return f
+}
+
+// Close stops every server.
+func (f *AWS) Close() {
+	f.STS.Close()
+	f.EC2.Close()
+	f.IMDS.Close()
+	f.ECS.Close()
+}
+
+// Region is the region the fake serves.
+func (f *AWS) Region() string { return f.opts.Region }
+
+// Account is the fake's account ID.
+func (f *AWS) Account() string { return f.opts.Account }
+
+// Stats returns a snapshot of the counters.
+func (f *AWS) Stats() Stats { return f.store.snapshot() }
+
+// AddUser creates an IAM user with long-term keys (AKIA…) and returns them.
+// deny lists actions the user may not call.
+func (f *AWS) AddUser(name string, deny ...string) *Key {
+	k := &Key{
+		AccessKeyID:     "AKIA" + randomID(16),
+		SecretAccessKey: randomSecret(40),
+		Principal:       "arn:aws:iam::" + f.opts.Account + ":user/" + name,
+		Account:         f.opts.Account,
+		Deny:            deny,
+	}
+	f.store.add(k)
+	f.mu.Lock()
+	f.users[name] = k
+	f.mu.Unlock()
+	return k
+}
+
+// AddKey registers a long-term key with chosen values (for the standalone
+// process, whose users pick their own, and for tests of unknown keys).
+func (f *AWS) AddKey(accessKeyID, secret, principal string) *Key {
+	return f.store.add(&Key{
+		AccessKeyID:     accessKeyID,
+		SecretAccessKey: secret,
+		Principal:       principal,
+		Account:         f.opts.Account,
+	})
+}
+
+// Issue creates temporary credentials for principal directly (as if from
+// STS), lasting lifetime (or Options.CredentialLifetime when zero).
+func (f *AWS) Issue(principal string, lifetime time.Duration) *Key {
+	if lifetime <= 0 {
+		lifetime = f.opts.CredentialLifetime
+	}
+	return f.store.issue(principal, f.opts.Account, "", lifetime, nil)
+}
+
+// AddRole lets STS callers assume r.
+func (f *AWS) AddRole(r Role) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rc := r
+	f.roles[r.ARN] = &rc
+}
+
+// RoleARN builds a role ARN in the fake's account.
+func (f *AWS) RoleARN(name string) string {
+	return "arn:aws:iam::" + f.opts.Account + ":role/" + name
+}
+
+// AddWebIdentityToken makes token valid for AssumeRoleWithWebIdentity on roleARN.
+func (f *AWS) AddWebIdentityToken(token, roleARN string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.webTokens[token] = roleARN
+}
+
+// SetInstanceProfile attaches a role (by name) to the fake instance, served
+// by IMDS; "" detaches it (IMDS then answers 404, as on an instance
+// without a role).
+func (f *AWS) SetInstanceProfile(roleName string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.imdsRole = roleName
+	f.imdsKey = nil
+}
+
+// SetIMDSRegion changes the region IMDS reports ("" makes the region
+// documents fail with 404).
+func (f *AWS) SetIMDSRegion(region string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.imdsRegion = region
+}
+
+// SetContainerRole makes the ECS container endpoint serve credentials for
+// roleName ("" makes it fail).
+func (f *AWS) SetContainerRole(roleName string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ecsRole = roleName
+	f.ecsKey = nil
+}
+
+// FailNext makes the next n calls of action ("sts:AssumeRole",
+// "ec2:DescribeInstances", …) fail with e after their signature is checked.
+func (f *AWS) FailNext(action string, n int, e Error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := 0; i < n; i++ {
+		ec := e
+		f.failures[action] = append(f.failures[action], &ec)
+	}
+}
+
+func (f *AWS) injectedFailure(action string) *Error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := f.failures[action]
+	if len(q) == 0 {
+		return nil
+	}
+	f.failures[action] = q[1:]
+	return q[0]
+}
+
+func (f *AWS) nextRequestID() string {
+	return fmt.Sprintf("fake-%08d-%s", f.reqID.Add(1), strings.ToLower(randomID(8)))
+}
+
+// Env returns the environment variables that point the AWS SDK (and
+// anything using it) at this fake: service endpoints, IMDS, region. It
+// holds no credentials; add AWS_ACCESS_KEY_ID etc. as needed.
+func (f *AWS) Env() map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL_STS":              f.STS.URL,
+		"AWS_ENDPOINT_URL_EC2":              f.EC2.URL,
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT": f.IMDS.URL,
+		"AWS_REGION":                        f.opts.Region,
+	}
+}
+
+// ContainerEnv returns the variables that make the SDK fetch credentials
+// from the fake ECS container endpoint.
+func (f *AWS) ContainerEnv() map[string]string {
+	return map[string]string{
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": f.ECS.URL + "/v2/credentials",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  f.ecsToken,
+	}
+}
+
+// EnvList renders Env (plus extra) as sorted "KEY=value" lines.
+func EnvList(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requestForm merges the query string and a form-encoded body.
+func requestForm(r *http.Request, body []byte) (url.Values, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > 0 {
+		bv, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range bv {
+			vals[k] = append(vals[k], v...)
+		}
+	}
+	return vals, nil
+}
+
+func iso8601(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
