@@ -386,9 +386,9 @@ type xmlReservation struct {
 }
 
 type xmlInstance struct {
-	InstanceID   string `xml:"instanceId"`
-	ImageID      string `xml:"imageId,omitempty"`
-	State        struct {
+	InstanceID string `xml:"instanceId"`
+	ImageID    string `xml:"imageId,omitempty"`
+	State      struct {
 		Code int    `xml:"code"`
 		Name string `xml:"name"`
 	} `xml:"instanceState"`
