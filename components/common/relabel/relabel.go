@@ -6,6 +6,7 @@ package relabel
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
@@ -36,28 +37,57 @@ type Rules []*relabel.Config
 func Compile(rules []Rule) (Rules, error) {
 	out := make(Rules, 0, len(rules))
 	for i, r := range rules {
-		re, err := relabel.NewRegexp(r.Regex)
+		cfg, err := compileRule(r)
 		if err != nil {
-			return nil, fmt.Errorf("rule %d: invalid regex %q: %w", i+1, r.Regex, err)
-		}
-		src := make(model.LabelNames, len(r.SourceLabels))
-		for j, l := range r.SourceLabels {
-			src[j] = model.LabelName(l)
-		}
-		cfg := &relabel.Config{
-			SourceLabels:         src,
-			Separator:            r.Separator,
-			Regex:                re,
-			Modulus:              r.Modulus,
-			TargetLabel:          r.TargetLabel,
-			Replacement:          r.Replacement,
-			Action:               relabel.Action(r.Action),
-			NameValidationScheme: model.UTF8Validation,
-		}
-		if err := cfg.Validate(model.UTF8Validation); err != nil {
-			return nil, fmt.Errorf("rule %d (action %q): %w", i+1, r.Action, err)
+			return nil, fmt.Errorf("rule %d%w", i+1, err)
 		}
 		out = append(out, cfg)
 	}
 	return out, nil
+}
+
+// actions are the actions Prometheus implements; relabel.Process panics on
+// any other, so they are checked here.
+var actions = map[relabel.Action]bool{
+	relabel.Replace: true, relabel.Keep: true, relabel.Drop: true,
+	relabel.KeepEqual: true, relabel.DropEqual: true, relabel.HashMod: true,
+	relabel.LabelMap: true, relabel.LabelDrop: true, relabel.LabelKeep: true,
+	relabel.Lowercase: true, relabel.Uppercase: true,
+}
+
+// compileRule compiles one rule. Its error starts with ": " or " (action …): "
+// so Compile can prefix the rule number.
+func compileRule(r Rule) (*relabel.Config, error) {
+	action := relabel.Action(strings.ToLower(r.Action))
+	if !actions[action] {
+		return nil, fmt.Errorf(": unknown action %q; use one of replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, lowercase, uppercase", r.Action)
+	}
+	// Prometheus compares some fields with its defaults to reject fields an
+	// action does not use; the default regex must be the very same value for
+	// that comparison to hold.
+	re := relabel.DefaultRelabelConfig.Regex
+	if r.Regex != relabel.DefaultRelabelConfig.Regex.String() {
+		var err error
+		if re, err = relabel.NewRegexp(r.Regex); err != nil {
+			return nil, fmt.Errorf(": invalid regex %q: %w", r.Regex, err)
+		}
+	}
+	var src model.LabelNames
+	for _, l := range r.SourceLabels {
+		src = append(src, model.LabelName(l))
+	}
+	cfg := &relabel.Config{
+		SourceLabels:         src,
+		Separator:            r.Separator,
+		Regex:                re,
+		Modulus:              r.Modulus,
+		TargetLabel:          r.TargetLabel,
+		Replacement:          r.Replacement,
+		Action:               action,
+		NameValidationScheme: model.UTF8Validation,
+	}
+	if err := cfg.Validate(model.UTF8Validation); err != nil {
+		return nil, fmt.Errorf(" (action %q): %w", action, err)
+	}
+	return cfg, nil
 }
