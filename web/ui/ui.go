@@ -3,6 +3,10 @@
 // ES modules and embedded in the binary, so `go build ./cmd/flow` alone yields
 // the full UI with no Node.js at build or run time. The pages consume the JSON
 // API documented in docs/api.md.
+//
+// assets/ holds flow's own files, served at the root; vendor/ holds
+// third-party browser libraries as released (versions pinned in
+// vendor/VERSIONS, with their licences), served under /vendor/.
 package ui
 
 import (
@@ -13,49 +17,64 @@ import (
 	"strings"
 )
 
-//go:embed assets
-var assets embed.FS
+//go:embed assets vendor
+var embedded embed.FS
 
-// Handler serves the embedded UI. Paths naming an embedded file are served as
-// that file; any other path that is not an API or control path gets
-// index.html, so that a deep link into the single-page application (for
-// example a bookmarked /component/x) still loads the application.
+// Handler serves the embedded UI. A path naming an embedded file is served as
+// that file; any other path that is not an API, control or file path gets
+// index.html, so that a deep link into the single-page application still
+// loads the application. Mount it at "/" after the API routes: the more
+// specific API patterns take precedence in an http.ServeMux.
 func Handler() http.Handler {
-	root, err := fs.Sub(assets, "assets")
-	if err != nil {
-		// The directory is embedded at compile time; failing here means the
-		// binary was built without it, which the build itself prevents.
-		panic("ui: embedded assets missing: " + err.Error())
-	}
-	files := http.FileServerFS(root)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed: the UI only serves GET and HEAD", http.StatusMethodNotAllowed)
-			return
-		}
-		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		if name != "" && name != "index.html" {
-			if st, err := fs.Stat(root, name); err == nil && !st.IsDir() {
-				setCaching(w, name)
-				files.ServeHTTP(w, r)
-				return
-			}
-			// Unknown API-looking paths are real 404s, not the SPA shell,
-			// so a typo in a script or curl call is not answered with HTML.
-			if strings.HasPrefix(name, "api/") || strings.HasPrefix(name, "-/") || path.Ext(name) != "" {
-				http.NotFound(w, r)
-				return
-			}
-		}
-		serveIndex(w, r, root)
-	})
+	return http.HandlerFunc(serve)
 }
 
-func serveIndex(w http.ResponseWriter, r *http.Request, root fs.FS) {
-	b, err := fs.ReadFile(root, "index.html")
+func serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed: the UI only serves GET and HEAD", http.StatusMethodNotAllowed)
+		return
+	}
+	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	if name == "" || name == "index.html" {
+		serveIndex(w, r)
+		return
+	}
+	if file, ok := lookup(name); ok {
+		// Assets change with the binary and their names carry no content
+		// hash, so the browser must not reuse a copy from an older flow.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.ServeFileFS(w, r, embedded, file)
+		return
+	}
+	// Unknown API-like or file-like paths are real 404s, not the app shell,
+	// so a typo in a script or a curl call is not answered with HTML.
+	if strings.HasPrefix(name, "api/") || strings.HasPrefix(name, "-/") || path.Ext(name) != "" {
+		http.NotFound(w, r)
+		return
+	}
+	serveIndex(w, r)
+}
+
+// lookup maps a URL path (without the leading slash) to an embedded regular
+// file: vendor/... from the vendor directory, anything else from assets/.
+func lookup(name string) (string, bool) {
+	file := "assets/" + name
+	if strings.HasPrefix(name, "vendor/") {
+		file = name
+	}
+	st, err := fs.Stat(embedded, file)
+	if err != nil || st.IsDir() {
+		return "", false
+	}
+	return file, true
+}
+
+func serveIndex(w http.ResponseWriter, r *http.Request) {
+	b, err := embedded.ReadFile("assets/index.html")
 	if err != nil {
-		http.Error(w, "ui: index.html missing from the embedded assets", http.StatusInternalServerError)
+		http.Error(w, "ui: index.html is missing from the embedded assets; rebuild flow from a complete source tree", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -65,11 +84,4 @@ func serveIndex(w http.ResponseWriter, r *http.Request, root fs.FS) {
 		return
 	}
 	_, _ = w.Write(b)
-}
-
-// setCaching makes the browser revalidate assets each load: they change with
-// the binary, and names carry no content hash.
-func setCaching(w http.ResponseWriter, name string) {
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
