@@ -150,6 +150,8 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 	v, marks := v.Unmark()
 	t := v.Type()
 	switch {
+	case v.IsNull():
+		return cty.DynamicVal, evalError(rng, "cannot read attribute %q of null", name)
 	case t == cty.DynamicPseudoType:
 		return cty.DynamicVal.WithMarks(marks), nil
 	case t.IsObjectType():
@@ -162,17 +164,11 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 			diags := evalError(rng, "%s has no attribute %q", orValue(what()), name)
 			return cty.DynamicVal, withSuggestion(diags, name, names)
 		}
-		if v.IsNull() {
-			return cty.DynamicVal, evalError(rng, "cannot read attribute %q of null", name)
-		}
 		if !v.IsKnown() {
 			return cty.UnknownVal(t.AttributeType(name)).WithMarks(marks), nil
 		}
 		return v.GetAttr(name).WithMarks(marks), nil
 	case t.IsMapType():
-		if v.IsNull() {
-			return cty.DynamicVal, evalError(rng, "cannot read attribute %q of null", name)
-		}
 		if !v.IsKnown() {
 			return cty.UnknownVal(t.ElementType()).WithMarks(marks), nil
 		}
@@ -219,11 +215,11 @@ func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	remark := func(v cty.Value) cty.Value { return v.WithMarks(collMarks, keyMarks) }
 	ct := coll.Type()
 
-	if ct == cty.DynamicPseudoType {
-		return remark(cty.DynamicVal), diags
-	}
 	if coll.IsNull() {
 		return cty.DynamicVal, append(diags, evalError(e.Collection.Range(), "cannot index null")...)
+	}
+	if ct == cty.DynamicPseudoType {
+		return remark(cty.DynamicVal), diags
 	}
 	keyRange := e.Key.Range()
 	switch {
@@ -628,7 +624,7 @@ func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 	}
 	base, baseAcc := lf.Int64()
 	exp, expAcc := rf.Int64()
-	if baseAcc == big.Exact && expAcc == big.Exact && exp >= 0 && math.Abs(res) < 1<<62 {
+	if baseAcc == big.Exact && expAcc == big.Exact && exp >= 0 && math.Abs(res) <= 1<<62 {
 		// Squaring never overflows here: the largest square computed is at
 		// most the result, which fits.
 		acc := int64(1)

@@ -221,8 +221,7 @@ func (p *parser) parseAttribute(name string, nameRange hcl.Range, dotted, hasLab
 	case hasLabel:
 		p.errorf(nameRange, "attribute names may not have labels (%q)", name)
 	}
-	p.next() // =
-	p.skipNewlines()
+	p.next() // =; the value starts on the same line, so a missing one is reported here
 	expr := p.parseExpr()
 	if p.tok.Type == LCURLY || (p.tok.Type == STRING && isReference(expr)) {
 		p.errorf(p.tok.Range, "cannot use a block as an expression; a block is written without \"=\"")
@@ -615,7 +614,6 @@ loop:
 			break
 		}
 		p.next()
-		p.skipNewlines()
 		val := p.parseExpr()
 		end = val.Range()
 		if isDuplicateKey(items, &seen, key) {
