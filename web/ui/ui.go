@@ -48,13 +48,20 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, embedded, file)
 		return
 	}
-	// Unknown API-like or file-like paths are real 404s, not the app shell,
+	// Unknown API, asset and file paths are real 404s, not the app shell,
 	// so a typo in a script or a curl call is not answered with HTML.
-	if strings.HasPrefix(name, "api/") || strings.HasPrefix(name, "-/") || path.Ext(name) != "" {
+	// (Component IDs contain dots, so any other extension is a route.)
+	if strings.HasPrefix(name, "api/") || strings.HasPrefix(name, "-/") || strings.HasPrefix(name, "vendor/") || assetExt[path.Ext(name)] {
 		http.NotFound(w, r)
 		return
 	}
 	serveIndex(w, r)
+}
+
+// assetExt are the extensions of static files: a miss on one is a 404.
+var assetExt = map[string]bool{
+	".js": true, ".mjs": true, ".css": true, ".html": true, ".svg": true, ".png": true,
+	".ico": true, ".map": true, ".json": true, ".txt": true, ".woff2": true,
 }
 
 // lookup maps a URL path (without the leading slash) to an embedded regular
