@@ -1,0 +1,232 @@
+package relabel
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/flow-telemetry/flow/components/common/relabel"
+)
+
+// state is one generation of rules, receivers and cache. Update replaces the
+// whole state, so cached results never outlive the rules that made them.
+type state struct {
+	rules    relabel.Rules
+	children []storage.Appendable
+	maxSize  int
+
+	mu    sync.Mutex
+	cache *simplelru.LRU[uint64, *entry]
+}
+
+// entry is the cached result for one incoming series.
+type entry struct {
+	// lbls is the relabelled series; empty if the rules drop it.
+	lbls labels.Labels
+	// refs are the receivers' series references for lbls, learnt from
+	// their Append results so they can skip their own label lookups.
+	refs []atomic.Uint64
+}
+
+func newState(rules relabel.Rules, children []storage.Appendable, maxSize int) *state {
+	c := make([]storage.Appendable, 0, len(children))
+	for _, ch := range children {
+		if ch != nil {
+			c = append(c, ch)
+		}
+	}
+	// simplelru only fails on a non-positive size, which Validate rejects.
+	cache, _ := simplelru.NewLRU[uint64, *entry](maxSize, nil)
+	return &state{rules: rules, children: c, maxSize: maxSize, cache: cache}
+}
+
+// lookup returns the relabel result for a series. ref, if not 0, is the
+// reference this receiver returned for the same series earlier: the series'
+// hash, which saves hashing the labels again.
+func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) (uint64, *entry) {
+	key := uint64(ref)
+	if key != 0 {
+		s.mu.Lock()
+		e, ok := s.cache.Get(key)
+		s.mu.Unlock()
+		if ok {
+			m.hits++
+			return key, e
+		}
+	}
+	key = lset.Hash()
+	if key == 0 {
+		key = 1 // 0 means "no reference" to callers
+	}
+	if key != uint64(ref) {
+		s.mu.Lock()
+		e, ok := s.cache.Get(key)
+		s.mu.Unlock()
+		if ok {
+			m.hits++
+			return key, e
+		}
+	}
+	m.misses++
+	out, keep := relabel.Process(lset, s.rules)
+	e := &entry{refs: make([]atomic.Uint64, len(s.children))}
+	if keep {
+		e.lbls = out
+	}
+	s.mu.Lock()
+	s.cache.Add(key, e)
+	s.mu.Unlock()
+	return key, e
+}
+
+type txMetrics struct{ processed, written, hits, misses int }
+
+// appender relabels one transaction's samples and forwards them.
+type appender struct {
+	ctx  context.Context
+	s    *state
+	m    *metrics
+	apps []storage.Appender // created on first use
+	tx   txMetrics
+	opts *storage.AppendOptions
+}
+
+func (a *appender) child(i int) storage.Appender {
+	if a.apps[i] == nil {
+		a.apps[i] = a.s.children[i].Appender(a.ctx)
+		if a.opts != nil {
+			a.apps[i].SetOptions(a.opts)
+		}
+	}
+	return a.apps[i]
+}
+
+// forward relabels (or finds in the cache) the series and calls f for each
+// receiver with the receiver's reference for it. It returns this receiver's
+// reference for the caller's cache.
+func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample bool, f func(app storage.Appender, ref storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error)) (storage.SeriesRef, error) {
+	key, e := a.s.lookup(ref, lset, &a.tx)
+	if sample {
+		a.tx.processed++
+	}
+	if e.lbls.IsEmpty() {
+		return storage.SeriesRef(key), nil
+	}
+	if sample {
+		a.tx.written++
+	}
+	var errs []error
+	for i := range a.s.children {
+		old := storage.SeriesRef(e.refs[i].Load())
+		nref, err := f(a.child(i), old, e.lbls)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if nref != old && nref != 0 {
+			e.refs[i].Store(uint64(nref))
+		}
+	}
+	switch len(errs) {
+	case 0:
+		return storage.SeriesRef(key), nil
+	case 1:
+		// The scrape loop recognises sentinel errors (out of order…) by
+		// identity; keep a single error as it is.
+		return storage.SeriesRef(key), errs[0]
+	default:
+		return storage.SeriesRef(key), errors.Join(errs...)
+	}
+}
+
+func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	return a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+		return app.Append(r, l, t, v)
+	})
+}
+
+func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+		return app.AppendHistogram(r, l, t, h, fh)
+	})
+}
+
+func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return a.forward(ref, l, false, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+		return app.AppendHistogramSTZeroSample(r, l, t, st, h, fh)
+	})
+}
+
+func (a *appender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	return a.forward(ref, l, false, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+		return app.AppendExemplar(r, l, e)
+	})
+}
+
+func (a *appender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, md metadata.Metadata) (storage.SeriesRef, error) {
+	return a.forward(ref, l, false, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+		return app.UpdateMetadata(r, l, md)
+	})
+}
+
+func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
+	return a.forward(ref, l, false, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+		return app.AppendSTZeroSample(r, l, t, st)
+	})
+}
+
+func (a *appender) SetOptions(opts *storage.AppendOptions) {
+	a.opts = opts
+	for _, app := range a.apps {
+		if app != nil {
+			app.SetOptions(opts)
+		}
+	}
+}
+
+func (a *appender) Commit() error {
+	a.flushMetrics()
+	var errs []error
+	for _, app := range a.apps {
+		if app != nil {
+			if err := app.Commit(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *appender) Rollback() error {
+	a.flushMetrics()
+	var errs []error
+	for _, app := range a.apps {
+		if app != nil {
+			if err := app.Rollback(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// flushMetrics adds the transaction's counts to the component's metrics
+// once, instead of one atomic operation per sample.
+func (a *appender) flushMetrics() {
+	a.m.processed.Add(float64(a.tx.processed))
+	a.m.written.Add(float64(a.tx.written))
+	a.m.hits.Add(float64(a.tx.hits))
+	a.m.misses.Add(float64(a.tx.misses))
+	a.s.mu.Lock()
+	a.m.size.Set(float64(a.s.cache.Len()))
+	a.s.mu.Unlock()
+	a.tx = txMetrics{}
+}

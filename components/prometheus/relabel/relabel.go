@@ -1,0 +1,210 @@
+// Package relabel is the prometheus.relabel component. It has two forms,
+// which can also be used together:
+//
+//   - with `forward_to`, it exports `receiver`: a storage.Appendable that
+//     relabels every sample's series with the `rule` blocks and forwards the
+//     samples it keeps (Alloy's meaning). Relabel results are cached in an LRU
+//     keyed by the incoming series, so the rules run once per series, not
+//     once per sample;
+//   - with `targets`, it relabels discovery targets and exports `output`, as
+//     discovery.relabel does (the form the ec2-discovery seed pipeline uses).
+//
+// It always exports `rules`, the compiled rules.
+package relabel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+func init() {
+	component.Register(component.Registration{
+		Name:    "prometheus.relabel",
+		Args:    Arguments{},
+		Exports: Exports{},
+		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
+			return New(opts, args.(Arguments))
+		},
+	})
+}
+
+// DefaultMaxCacheSize is Alloy's and Prometheus agent's usual series count scale.
+const DefaultMaxCacheSize = 100_000
+
+// Arguments are prometheus.relabel's arguments.
+type Arguments struct {
+	ForwardTo    []storage.Appendable `river:"forward_to,attr,optional"`
+	Targets      []map[string]string  `river:"targets,attr,optional"`
+	Rules        []relabel.Rule       `river:"rule,block,optional"`
+	MaxCacheSize int                  `river:"max_cache_size,attr,optional"`
+}
+
+// SetToDefault implements component.Defaulter.
+func (a *Arguments) SetToDefault() { *a = Arguments{MaxCacheSize: DefaultMaxCacheSize} }
+
+// Validate implements component.Validator.
+func (a *Arguments) Validate() error {
+	if a.MaxCacheSize <= 0 {
+		return fmt.Errorf("max_cache_size must be greater than 0, got %d", a.MaxCacheSize)
+	}
+	return nil
+}
+
+// Exports are prometheus.relabel's exports.
+type Exports struct {
+	Receiver storage.Appendable  `river:"receiver,attr"`
+	Output   []map[string]string `river:"output,attr"`
+	Rules    relabel.Rules       `river:"rules,attr"`
+}
+
+// Component is a running prometheus.relabel.
+type Component struct {
+	opts    component.Options
+	metrics *metrics
+	recv    *Receiver
+
+	mu sync.Mutex // serialises Update
+}
+
+var _ component.DebugComponent = (*Component)(nil)
+
+// New builds the component and publishes its first exports.
+func New(opts component.Options, args Arguments) (*Component, error) {
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Component{opts: opts, metrics: m, recv: &Receiver{metrics: m}}
+	if err := c.Update(args); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Run waits for cancellation: samples flow through the receiver on the
+// callers' goroutines.
+func (c *Component) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// Update applies new rules, receivers or targets. The receiver keeps its
+// identity, so components forwarding to it are not re-evaluated; its cache
+// starts empty because cached results belong to the old rules.
+func (c *Component) Update(args component.Arguments) error {
+	a := args.(Arguments)
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	rules, err := relabel.Compile(a.Rules)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recv.setState(newState(rules, a.ForwardTo, a.MaxCacheSize))
+	c.opts.OnStateChange(Exports{
+		Receiver: c.recv,
+		Output:   relabel.ProcessTargets(a.Targets, rules),
+		Rules:    rules,
+	})
+	return nil
+}
+
+// DebugInfo reports the cache's state.
+func (c *Component) DebugInfo() any {
+	s := c.recv.state.Load()
+	s.mu.Lock()
+	n := s.cache.Len()
+	s.mu.Unlock()
+	return debugInfo{CacheSize: n, MaxCacheSize: s.maxSize, Rules: len(s.rules), Receivers: len(s.children)}
+}
+
+type debugInfo struct {
+	CacheSize    int `river:"cache_size,attr"`
+	MaxCacheSize int `river:"max_cache_size,attr"`
+	Rules        int `river:"rules,attr"`
+	Receivers    int `river:"receivers,attr"`
+}
+
+type metrics struct {
+	processed prometheus.Counter
+	written   prometheus.Counter
+	hits      prometheus.Counter
+	misses    prometheus.Counter
+	size      prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		processed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_relabel_metrics_processed",
+			Help: "Samples received by prometheus.relabel's receiver.",
+		}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_relabel_metrics_written",
+			Help: "Samples kept by the rules and forwarded.",
+		}),
+		hits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_relabel_cache_hits",
+			Help: "Samples whose relabel result came from the cache.",
+		}),
+		misses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "prometheus_relabel_cache_misses",
+			Help: "Samples whose series had to be relabelled.",
+		}),
+		size: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "prometheus_relabel_cache_size",
+			Help: "Series in the relabel cache.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.processed, m.written, m.hits, m.misses, m.size} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					return nil, fmt.Errorf("registering prometheus.relabel metrics: %w", err)
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+// Receiver is the exported storage.Appendable.
+type Receiver struct {
+	metrics *metrics
+	state   atomic.Pointer[state]
+}
+
+var (
+	_ storage.Appendable  = (*Receiver)(nil)
+	_ component.Countable = (*Receiver)(nil)
+)
+
+func (r *Receiver) setState(s *state) {
+	r.state.Store(s)
+	r.metrics.size.Set(0)
+}
+
+// Appender implements storage.Appendable. The appender keeps the state it
+// started with, so one transaction sees one set of rules and receivers.
+func (r *Receiver) Appender(ctx context.Context) storage.Appender {
+	s := r.state.Load()
+	return &appender{ctx: ctx, s: s, m: r.metrics, apps: make([]storage.Appender, len(s.children))}
+}
+
+// WithCounter implements component.Countable.
+func (r *Receiver) WithCounter(counter func(n int)) any {
+	return appendable.Counted(r, counter)
+}
