@@ -5,11 +5,18 @@ import (
 	"testing"
 
 	"github.com/flow-telemetry/flow/components/common/relabel"
-	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
+type capture struct{ last component.Exports }
+
+func testOptions(id string) (component.Options, *capture) {
+	c := &capture{}
+	return component.Options{ID: id, OnStateChange: func(e component.Exports) { c.last = e }}, c
+}
+
 func TestRelabelTargets(t *testing.T) {
-	opts, ex, _ := promtest.Options(t, "discovery.relabel.test")
+	opts, ex := testOptions("discovery.relabel.test")
 	keep := relabel.Rule{}
 	keep.SetToDefault()
 	keep.Action = "keep"
@@ -34,7 +41,7 @@ func TestRelabelTargets(t *testing.T) {
 	want := []map[string]string{{
 		"__address__": "10.0.0.1:9100", "__meta_ec2_instance_state": "running", "__meta_ec2_tag_Name": "web", "instance_name": "web",
 	}}
-	if got := ex.Last().(Exports).Output; !reflect.DeepEqual(got, want) {
+	if got := ex.last.(Exports).Output; !reflect.DeepEqual(got, want) {
 		t.Fatalf("output = %v, want %v", got, want)
 	}
 
@@ -43,7 +50,7 @@ func TestRelabelTargets(t *testing.T) {
 	if err := c.Update(args); err != nil {
 		t.Fatal(err)
 	}
-	if got := ex.Last().(Exports).Output; len(got) != 0 {
+	if got := ex.last.(Exports).Output; len(got) != 0 {
 		t.Fatalf("after update output = %v, want none", got)
 	}
 

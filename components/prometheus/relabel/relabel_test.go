@@ -124,8 +124,14 @@ func TestReceiverRelabelsAndDrops(t *testing.T) {
 func TestTargetsForm(t *testing.T) {
 	opts, ex, _ := promtest.Options(t, "prometheus.relabel.ec2")
 	a := args(nil,
-		rule(func(r *relabel.Rule) { r.SourceLabels = []string{"__meta_ec2_instance_id"}; r.TargetLabel = "instance_id" }),
-		rule(func(r *relabel.Rule) { r.SourceLabels = []string{"__meta_ec2_tag_Name"}; r.TargetLabel = "instance_name" }),
+		rule(func(r *relabel.Rule) {
+			r.SourceLabels = []string{"__meta_ec2_instance_id"}
+			r.TargetLabel = "instance_id"
+		}),
+		rule(func(r *relabel.Rule) {
+			r.SourceLabels = []string{"__meta_ec2_tag_Name"}
+			r.TargetLabel = "instance_name"
+		}),
 	)
 	a.Targets = []map[string]string{
 		{"__address__": "10.0.0.1:9100", "__meta_ec2_instance_id": "i-1", "__meta_ec2_tag_Name": "web"},
@@ -191,7 +197,11 @@ func BenchmarkRelabelWarmCache(b *testing.B) {
 	rules := []relabel.Rule{
 		addEnv,
 		dropDebug,
-		rule(func(r *relabel.Rule) { r.SourceLabels = []string{"instance"}; r.Regex = "([^:]+):.*"; r.TargetLabel = "host" }),
+		rule(func(r *relabel.Rule) {
+			r.SourceLabels = []string{"instance"}
+			r.Regex = "([^:]+):.*"
+			r.TargetLabel = "host"
+		}),
 		rule(func(r *relabel.Rule) { r.Action = "labeldrop"; r.Regex = "tmp_.*" }),
 		rule(func(r *relabel.Rule) { r.Action = "lowercase"; r.SourceLabels = []string{"job"}; r.TargetLabel = "job" }),
 	}
