@@ -61,8 +61,8 @@ func (t *varTree) value() cty.Value {
 }
 
 // evalContext returns n's context: the standard library plus the exports of
-// n's dependencies. In staging, exports of components not built yet are
-// unknown (known is then false). versions are the dependencies' export
+// n's dependencies. In staging, exports of components that are not built or
+// are about to be updated are unknown (known is then false). versions are the dependencies' export
 // versions read, in n.deps order.
 func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
@@ -71,11 +71,10 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 	n.st.edges.beginEvaluation()
 	for i, d := range n.deps {
 		d.st.mu.Lock()
-		built := d.st.comp != nil
 		v := d.st.exportsVal
 		versions[i] = d.st.exportsVersion
 		d.st.mu.Unlock()
-		if staging && !built {
+		if staging && (d.staged == nil || !d.staged.stable) {
 			v = cty.UnknownVal(v.Type())
 			known = false
 		} else {
@@ -209,10 +208,10 @@ func (r *Runtime) evaluateLive(n *gnode, cause string) {
 }
 
 // applyArgs builds or updates n's component with newly evaluated arguments
-// and records the evaluation. An error leaves the last good arguments in place.
-func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause string, start time.Time) {
+// and records the evaluation. An error leaves the last good arguments in
+// place and is returned as a message.
+func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause string, start time.Time) (errMsg string) {
 	st := n.st
-	var errMsg string
 	if diags.HasErrors() {
 		errMsg = "component evaluation failed: " + diagnosticsText(diags)
 	} else {
@@ -260,6 +259,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 		r.announceEvaluation(st, e)
 		r.announceHealth(st)
 	}
+	return errMsg
 }
 
 // build creates the component's data directory and calls Build, turning a

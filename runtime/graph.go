@@ -57,6 +57,9 @@ type reference struct {
 type stagedEval struct {
 	dec      *decoded
 	versions []uint64
+	// stable is set when the component is built and its arguments are
+	// unchanged, so its current exports are what dependants will see.
+	stable bool
 }
 
 func emptyGraph() *graph {

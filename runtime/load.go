@@ -28,7 +28,8 @@ func (r *Runtime) Load(files map[string][]byte) hcl.Diagnostics {
 	if !r.loaded.Load() {
 		cause = "initial load"
 	}
-	added, removed := r.apply(old, g, cause)
+	added, removed, warnings := r.apply(old, g, cause)
+	diags = append(diags, warnings...)
 	r.loaded.Store(true)
 	r.metrics.reloads.WithLabelValues("success").Inc()
 	r.metrics.lastReloadTime.SetToCurrentTime()
@@ -62,9 +63,16 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		}
 		dec, d := decodeArgs(n, ctx)
 		diags = append(diags, d...)
-		if !d.HasErrors() {
-			n.staged = &stagedEval{dec: dec, versions: versions}
+		if d.HasErrors() {
+			continue
 		}
+		n.staged = &stagedEval{dec: dec, versions: versions}
+		// A built component keeping its arguments keeps its exports, so
+		// its dependants can be checked against them. One about to be
+		// updated may export anything: its dependants see unknowns.
+		n.st.mu.Lock()
+		n.staged.stable = n.st.comp != nil && dec.argsVal.RawEquals(n.st.argsVal)
+		n.st.mu.Unlock()
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -75,7 +83,10 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 // apply makes g the running graph: it stops components missing from g, then
 // evaluates every component of g in topological order, building new ones
 // and updating those whose arguments changed.
-func (r *Runtime) apply(old, g *graph, cause string) (added, removed int) {
+//
+// Components whose evaluation, Build or Update fails are left unhealthy (the
+// rest of the graph runs) and returned as warnings.
+func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnings hcl.Diagnostics) {
 	// Stop removed components first (freeing their ports for new ones),
 	// sources before the components they fed.
 	for _, level := range old.levels {
@@ -107,7 +118,9 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int) {
 			dec, diags = decodeArgs(n, ctx)
 		}
 		n.staged = nil
-		r.applyArgs(n, dec, diags, cause, start)
+		if msg := r.applyArgs(n, dec, diags, cause, start); msg != "" {
+			warnings = append(warnings, asWarnings(n, diags, msg)...)
+		}
 		// Everything downstream of n is evaluated after it in this pass, so
 		// an exports change n made meanwhile needs no extra wave.
 		r.queue.take(n.st)
@@ -115,7 +128,29 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int) {
 	if added > 0 || removed > 0 {
 		r.events.publish(Event{Type: "graph", Data: GraphEvent{}})
 	}
-	return added, removed
+	return added, removed, warnings
+}
+
+// asWarnings turns a component's failed evaluation into warnings: the config
+// was applied, that component is unhealthy.
+func asWarnings(n *gnode, diags hcl.Diagnostics, msg string) hcl.Diagnostics {
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			w := *d
+			w.Severity = hcl.DiagWarning
+			w.Summary = n.id + ": " + d.Summary
+			out = append(out, &w)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  n.id + ": " + msg,
+			Subject:  n.block.NameRange.Ptr(),
+		})
+	}
+	return out
 }
 
 // stagedArgs returns the arguments decoded while staging if every export

@@ -2,12 +2,14 @@ package runtime
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/flow-telemetry/flow/syntax"
 	"github.com/flow-telemetry/flow/syntax/decode"
+	"github.com/flow-telemetry/flow/syntax/stdlib"
 )
 
 // This file is the runtime's whole use of the language packages, so the rest
@@ -33,7 +35,6 @@ func encodeValue(v any) (out cty.Value, err error) {
 	return decode.Encode(v), nil
 }
 
-var stdlibCtx = &hcl.EvalContext{}
-
-// stdlibContext is the parent of every component's context.
-func stdlibContext() *hcl.EvalContext { return stdlibCtx }
+// stdlibContext is the parent of every component's context. One shared
+// context suffices: evaluation only reads it.
+var stdlibContext = sync.OnceValue(stdlib.EvalContext)

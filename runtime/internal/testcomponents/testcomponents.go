@@ -1,0 +1,464 @@
+// Package testcomponents registers components that exercise the runtime in
+// tests: a counter whose exports change on a timer or on demand, a
+// passthrough that exports its input, a component that fails or panics where
+// told, and a source/sink pair whose receiver is Countable. Only tests
+// import it, so these components never reach the flow binary.
+package testcomponents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/syntax/value"
+)
+
+func init() {
+	component.Register(component.Registration{
+		Name:    "testcomponents.counter",
+		Args:    CounterArgs{},
+		Exports: CounterExports{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			c := &Counter{opts: o, args: a.(CounterArgs), kick: make(chan struct{}, 1)}
+			o.OnStateChange(CounterExports{Count: 0})
+			return c, nil
+		},
+	})
+	component.Register(component.Registration{
+		Name:    "testcomponents.passthrough",
+		Args:    PassthroughArgs{},
+		Exports: PassthroughExports{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			p := &Passthrough{opts: o}
+			if err := p.Update(a); err != nil {
+				return nil, err
+			}
+			p.updates.Store(0) // the first arguments are not an update
+			return p, nil
+		},
+	})
+	component.Register(component.Registration{
+		Name: "testcomponents.fail",
+		Args: FailArgs{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			args := a.(FailArgs)
+			if args.PanicIn == "build" {
+				panic("boom in build")
+			}
+			if args.BuildError != "" {
+				return nil, errors.New(args.BuildError)
+			}
+			f := &Fail{}
+			f.args.Store(&args)
+			return f, nil
+		},
+	})
+	component.Register(component.Registration{
+		Name:    "testcomponents.sink",
+		Args:    SinkArgs{},
+		Exports: SinkExports{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			s := &Sink{id: o.ID}
+			o.OnStateChange(SinkExports{Receiver: &receiver{sink: s}})
+			return s, nil
+		},
+	})
+	component.Register(component.Registration{
+		Name: "testcomponents.source",
+		Args: SourceArgs{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			s := &Source{id: o.ID}
+			s.args.Store(ptr(a.(SourceArgs)))
+			return s, nil
+		},
+	})
+	component.Register(component.Registration{
+		Name:    "testcomponents.secret",
+		Args:    SecretArgs{},
+		Exports: SecretExports{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			s := &Secret{opts: o}
+			return s, s.Update(a)
+		},
+	})
+	component.Register(component.Registration{
+		Name:    "testcomponents.targets",
+		Args:    TargetsArgs{},
+		Exports: TargetsExports{},
+		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+			t := &Targets{opts: o}
+			return t, t.Update(a)
+		},
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// StopOrder records the IDs of components whose Run returned, in order, so
+// tests can check that sources stop before sinks.
+var StopOrder stopOrder
+
+type stopOrder struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (s *stopOrder) add(id string) {
+	s.mu.Lock()
+	s.ids = append(s.ids, id)
+	s.mu.Unlock()
+}
+
+// IDs returns the recorded IDs.
+func (s *stopOrder) IDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ids...)
+}
+
+// Reset forgets the recorded IDs.
+func (s *stopOrder) Reset() {
+	s.mu.Lock()
+	s.ids = nil
+	s.mu.Unlock()
+}
+
+// CounterArgs configure testcomponents.counter.
+type CounterArgs struct {
+	// Frequency is how often the count goes up; 0 means only on Increment.
+	Frequency time.Duration `river:"frequency,attr,optional"`
+	// Max stops the count there; 0 means no limit.
+	Max int `river:"max,attr,optional"`
+}
+
+// CounterExports is what testcomponents.counter exports.
+type CounterExports struct {
+	Count int `river:"count,attr"`
+}
+
+// Counter exports a count that goes up on a timer or on Increment.
+type Counter struct {
+	opts    component.Options
+	mu      sync.Mutex
+	args    CounterArgs
+	count   int
+	kick    chan struct{}
+	running atomic.Bool
+}
+
+// Increment adds one to the count and publishes it.
+func (c *Counter) Increment() {
+	c.mu.Lock()
+	c.count++
+	n := c.count
+	c.mu.Unlock()
+	c.opts.OnStateChange(CounterExports{Count: n})
+}
+
+// Running reports whether Run is running.
+func (c *Counter) Running() bool { return c.running.Load() }
+
+func (c *Counter) Run(ctx context.Context) error {
+	c.running.Store(true)
+	defer c.running.Store(false)
+	defer StopOrder.add(c.opts.ID)
+	for {
+		c.mu.Lock()
+		freq := c.args.Frequency
+		c.mu.Unlock()
+		var tick <-chan time.Time
+		var timer *time.Timer
+		if freq > 0 {
+			timer = time.NewTimer(freq)
+			tick = timer.C
+		}
+		stopTimer := func() {
+			if timer != nil {
+				timer.Stop()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			stopTimer()
+			return nil
+		case <-c.kick:
+			stopTimer()
+		case <-tick:
+			c.mu.Lock()
+			stop := c.args.Max > 0 && c.count >= c.args.Max
+			c.mu.Unlock()
+			if !stop {
+				c.Increment()
+			}
+		}
+	}
+}
+
+func (c *Counter) Update(a component.Arguments) error {
+	c.mu.Lock()
+	c.args = a.(CounterArgs)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// PassthroughArgs configure testcomponents.passthrough.
+type PassthroughArgs struct {
+	// Input is any value; Output is its text (fmt.Sprint), Value the value.
+	Input  any   `river:"input,attr,optional"`
+	Inputs []any `river:"inputs,attr,optional"`
+	// Lag delays Update, to hold a wave while a test makes a burst.
+	Lag time.Duration `river:"lag,attr,optional"`
+}
+
+// PassthroughExports is what testcomponents.passthrough exports.
+type PassthroughExports struct {
+	// Output is input followed by inputs joined with commas, as text.
+	Output string `river:"output,attr"`
+	// Value is the input as given.
+	Value any `river:"value,attr"`
+	// ID never changes, for tests of evaluations that change no argument.
+	ID string `river:"id,attr"`
+}
+
+// OnPassthroughUpdate, when set, is called by every passthrough after it
+// applied new arguments (Build included), with its ID and output. Benchmarks
+// use it to see when a change has reached every dependant.
+var OnPassthroughUpdate atomic.Pointer[func(id, output string)]
+
+// Passthrough exports its input.
+type Passthrough struct {
+	opts    component.Options
+	mu      sync.Mutex
+	args    PassthroughArgs
+	updates atomic.Int64
+	running atomic.Bool
+}
+
+func (p *Passthrough) Run(ctx context.Context) error {
+	p.running.Store(true)
+	defer p.running.Store(false)
+	defer StopOrder.add(p.opts.ID)
+	<-ctx.Done()
+	return nil
+}
+
+func (p *Passthrough) Update(a component.Arguments) error {
+	args := a.(PassthroughArgs)
+	if args.Lag > 0 {
+		time.Sleep(args.Lag)
+	}
+	p.mu.Lock()
+	p.args = args
+	p.mu.Unlock()
+	p.updates.Add(1)
+	var out string
+	if args.Input != nil {
+		out = fmt.Sprint(args.Input)
+	}
+	if len(args.Inputs) > 0 {
+		parts := make([]string, len(args.Inputs))
+		for i, in := range args.Inputs {
+			parts[i] = fmt.Sprint(in)
+		}
+		out += strings.Join(parts, ",")
+	}
+	p.opts.OnStateChange(PassthroughExports{Output: out, Value: args.Input, ID: p.opts.ID})
+	if f := OnPassthroughUpdate.Load(); f != nil {
+		(*f)(p.opts.ID, out)
+	}
+	return nil
+}
+
+// Updates returns how many times Update was called after Build.
+func (p *Passthrough) Updates() int64 { return p.updates.Load() }
+
+// Args returns the last arguments.
+func (p *Passthrough) Args() PassthroughArgs {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.args
+}
+
+// Running reports whether Run is running.
+func (p *Passthrough) Running() bool { return p.running.Load() }
+
+// FailArgs say where testcomponents.fail fails.
+type FailArgs struct {
+	// PanicIn is "build", "update" or "run".
+	PanicIn string `river:"panic_in,attr,optional"`
+	// BuildError makes Build return this error.
+	BuildError string `river:"build_error,attr,optional"`
+	// RunError makes Run return this error at once.
+	RunError string `river:"run_error,attr,optional"`
+	// Unhealthy makes the component report itself unhealthy with this message.
+	Unhealthy string `river:"unhealthy,attr,optional"`
+	// Version exists to change the arguments (and so call Update).
+	Version int `river:"version,attr,optional"`
+}
+
+// Fail fails or panics as its arguments say.
+type Fail struct {
+	args atomic.Pointer[FailArgs]
+}
+
+func (f *Fail) Run(ctx context.Context) error {
+	a := f.args.Load()
+	if a.PanicIn == "run" {
+		panic("boom in run")
+	}
+	if a.RunError != "" {
+		return errors.New(a.RunError)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (f *Fail) Update(a component.Arguments) error {
+	args := a.(FailArgs)
+	if args.PanicIn == "update" {
+		panic("boom in update")
+	}
+	f.args.Store(&args)
+	return nil
+}
+
+func (f *Fail) CurrentHealth() component.Health {
+	if msg := f.args.Load().Unhealthy; msg != "" {
+		return component.Health{Health: component.HealthUnhealthy, Message: msg, UpdateTime: time.Now()}
+	}
+	return component.Health{Health: component.HealthHealthy, Message: "fine", UpdateTime: time.Time{}}
+}
+
+// Receiver takes items.
+type Receiver interface {
+	Receive(n int)
+}
+
+type receiver struct{ sink *Sink }
+
+func (r *receiver) Receive(n int) { r.sink.received.Add(int64(n)) }
+
+// WithCounter makes receiver a component.Countable.
+func (r *receiver) WithCounter(f func(int)) any { return &countingReceiver{next: r, count: f} }
+
+type countingReceiver struct {
+	next  Receiver
+	count func(int)
+}
+
+func (c *countingReceiver) Receive(n int) {
+	c.count(n)
+	c.next.Receive(n)
+}
+
+// SinkArgs configure testcomponents.sink (nothing).
+type SinkArgs struct{}
+
+// SinkExports is what testcomponents.sink exports.
+type SinkExports struct {
+	Receiver Receiver `river:"receiver,attr"`
+}
+
+// Sink counts the items it receives.
+type Sink struct {
+	id       string
+	received atomic.Int64
+}
+
+// Received returns how many items arrived.
+func (s *Sink) Received() int64 { return s.received.Load() }
+
+func (s *Sink) Run(ctx context.Context) error {
+	<-ctx.Done()
+	StopOrder.add(s.id)
+	return nil
+}
+
+func (s *Sink) Update(component.Arguments) error { return nil }
+
+// SourceArgs configure testcomponents.source.
+type SourceArgs struct {
+	ForwardTo []Receiver `river:"forward_to,attr"`
+}
+
+// Source sends items to its receivers on Send.
+type Source struct {
+	id   string
+	args atomic.Pointer[SourceArgs]
+}
+
+// Send sends n items to every receiver.
+func (s *Source) Send(n int) {
+	for _, r := range s.args.Load().ForwardTo {
+		r.Receive(n)
+	}
+}
+
+// Receivers returns the receivers it was given.
+func (s *Source) Receivers() []Receiver { return s.args.Load().ForwardTo }
+
+func (s *Source) Run(ctx context.Context) error {
+	<-ctx.Done()
+	StopOrder.add(s.id)
+	return nil
+}
+
+func (s *Source) Update(a component.Arguments) error {
+	s.args.Store(ptr(a.(SourceArgs)))
+	return nil
+}
+
+// SecretArgs configure testcomponents.secret.
+type SecretArgs struct {
+	Password value.Secret `river:"password,attr"`
+}
+
+// SecretExports is what testcomponents.secret exports.
+type SecretExports struct {
+	Password value.Secret `river:"password,attr"`
+}
+
+// Secret exports its password.
+type Secret struct{ opts component.Options }
+
+func (s *Secret) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (s *Secret) Update(a component.Arguments) error {
+	s.opts.OnStateChange(SecretExports{Password: a.(SecretArgs).Password})
+	return nil
+}
+
+// TargetsArgs configure testcomponents.targets.
+type TargetsArgs struct {
+	Count int `river:"count,attr"`
+}
+
+// TargetsExports is what testcomponents.targets exports.
+type TargetsExports struct {
+	Targets []map[string]string `river:"targets,attr"`
+}
+
+// Targets exports count targets.
+type Targets struct{ opts component.Options }
+
+func (t *Targets) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (t *Targets) Update(a component.Arguments) error {
+	n := a.(TargetsArgs).Count
+	out := make([]map[string]string, n)
+	for i := range out {
+		out[i] = map[string]string{"__address__": "127.0.0.1:" + strconv.Itoa(9000+i)}
+	}
+	t.opts.OnStateChange(TargetsExports{Targets: out})
+	return nil
+}
