@@ -608,7 +608,13 @@ func equals(a, b cty.Value) cty.Value {
 	return remark(cty.False)
 }
 
-// power computes lhs ^ rhs; whole numbers stay exact while they fit.
+// maxPowerBits bounds the size of an exact whole-number power, so that
+// 10 ^ 1e9 is an error rather than a gigabyte of digits.
+const maxPowerBits = 4096
+
+// power computes lhs ^ rhs. Whole numbers raised to whole non-negative
+// powers are exact (3 ^ 40 keeps every digit); anything else goes through
+// float64.
 func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 	l, lm := lhs.Unmark()
 	r, rm := rhs.Unmark()
@@ -616,32 +622,36 @@ func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 		return cty.UnknownVal(cty.Number).WithMarks(lm, rm), nil
 	}
 	lf, rf := l.AsBigFloat(), r.AsBigFloat()
+	if lf.IsInt() && rf.IsInt() && rf.Sign() >= 0 {
+		base, _ := lf.Int(nil)
+		exp, _ := rf.Int(nil)
+		absBase := new(big.Int).Abs(base)
+		switch {
+		case absBase.Cmp(big.NewInt(1)) <= 0 || exp.Sign() == 0:
+			// 0, 1 and -1 to any power, and anything to the power 0.
+			res := big.NewInt(1)
+			switch {
+			case exp.Sign() == 0:
+			case base.Sign() == 0:
+				res.SetInt64(0)
+			case base.Sign() < 0 && exp.Bit(0) == 1:
+				res.SetInt64(-1)
+			}
+			return cty.NumberVal(new(big.Float).SetInt(res)).WithMarks(lm, rm), nil
+		case exp.IsInt64() && exp.Int64() <= maxPowerBits && int64(absBase.BitLen())*exp.Int64() <= maxPowerBits:
+			res := new(big.Int).Exp(base, exp, nil)
+			return cty.NumberVal(new(big.Float).SetInt(res)).WithMarks(lm, rm), nil
+		}
+		return cty.DynamicVal, evalError(rng, "^: result is out of range")
+	}
 	x, _ := lf.Float64()
 	y, _ := rf.Float64()
 	res := math.Pow(x, y)
 	if math.IsInf(res, 0) || math.IsNaN(res) {
 		return cty.DynamicVal, evalError(rng, "^: result is out of range")
 	}
-	base, baseAcc := lf.Int64()
-	exp, expAcc := rf.Int64()
-	if baseAcc == big.Exact && expAcc == big.Exact && exp >= 0 && math.Abs(res) <= 1<<62 {
-		// Squaring never overflows here: the largest square computed is at
-		// most the result, which fits.
-		acc := int64(1)
-		for exp > 0 {
-			if exp&1 == 1 {
-				acc *= base
-			}
-			exp >>= 1
-			if exp > 0 {
-				base *= base
-			}
-		}
-		return cty.NumberIntVal(acc).WithMarks(lm, rm), nil
-	}
 	return cty.NumberFloatVal(res).WithMarks(lm, rm), nil
 }
-
 // mismatch explains why v is not of type want, or returns "" if it is.
 // Unlike cty's conversions it never turns a number into a string or back:
 // River's types are strict, so string.to_upper(5) is an error.

@@ -189,4 +189,3 @@ func runGolden(t *testing.T, pattern string, run func(src []byte) string) {
 		})
 	}
 }
-
