@@ -652,6 +652,7 @@ func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 	}
 	return cty.NumberFloatVal(res).WithMarks(lm, rm), nil
 }
+
 // mismatch explains why v is not of type want, or returns "" if it is.
 // Unlike cty's conversions it never turns a number into a string or back:
 // River's types are strict, so string.to_upper(5) is an error.
