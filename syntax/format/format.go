@@ -197,8 +197,8 @@ func analyze(lines []*line) {
 	// open items per body: the index of the line that started the statement
 	// still being read in each body.
 	type openItem struct {
-		line int
-		kind itemKind
+		line  int
+		kind  itemKind
 		depth int // stack depth the statement started at
 	}
 	var open []openItem

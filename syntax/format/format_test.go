@@ -2,8 +2,8 @@ package format
 
 import (
 	"bytes"
-	"fmt"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,4 +121,3 @@ func TestRefusesInvalidInput(t *testing.T) {
 		}
 	}
 }
-
