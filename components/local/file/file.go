@@ -1,0 +1,236 @@
+// Package file is the local.file component: it exports the content of a file
+// and re-exports it whenever the file changes.
+//
+// Changes are found by polling, as go.mod has no file-notification library
+// and polling also works on network and container filesystems: the file is
+// stat'ed every min(poll_frequency, 1s) and re-read when its size or
+// modification time changes, and re-read unconditionally every
+// poll_frequency (comparing a hash) to catch a rewrite that kept both.
+// With is_secret the content is exported as a secret.
+package file
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/syntax/value"
+)
+
+func init() {
+	component.Register(component.Registration{
+		Name:    "local.file",
+		Args:    Arguments{},
+		Exports: Exports{},
+		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
+			return New(opts, args.(Arguments))
+		},
+	})
+}
+
+// maxStatInterval bounds how long a change can go unnoticed when
+// poll_frequency is long.
+const maxStatInterval = time.Second
+
+// Arguments configure local.file.
+type Arguments struct {
+	// Filename is the path of the file to read.
+	Filename string `river:"filename,attr"`
+	// PollFrequency is how often the file is re-read even if it looks unchanged.
+	PollFrequency time.Duration `river:"poll_frequency,attr,optional"`
+	// IsSecret exports the content as a secret.
+	IsSecret bool `river:"is_secret,attr,optional"`
+}
+
+// SetToDefault sets poll_frequency to one minute.
+func (a *Arguments) SetToDefault() { *a = Arguments{PollFrequency: time.Minute} }
+
+// Validate checks the arguments.
+func (a *Arguments) Validate() error {
+	if a.Filename == "" {
+		return errors.New("filename must not be empty")
+	}
+	if a.PollFrequency <= 0 {
+		return fmt.Errorf("poll_frequency must be greater than 0, got %s", a.PollFrequency)
+	}
+	return nil
+}
+
+// Exports is what local.file exports.
+type Exports struct {
+	// Content is the file's content: a string, or a value.Secret when
+	// is_secret is set (an interface field, so it encodes as either).
+	Content any `river:"content,attr"`
+}
+
+// Component is a running local.file.
+type Component struct {
+	opts component.Options
+
+	mu     sync.Mutex
+	args   Arguments
+	health component.Health
+	// What was last read, to tell a change.
+	size    int64
+	modTime time.Time
+	sum     [sha256.Size]byte
+	read    bool // something was read successfully
+	content []byte
+	secret  bool
+	// lastRead is when the file was last read in full.
+	lastRead time.Time
+
+	wake chan struct{}
+}
+
+var (
+	_ component.HealthComponent = (*Component)(nil)
+	_ component.DebugComponent  = (*Component)(nil)
+)
+
+// New builds a local.file and reads the file once, so dependants see its
+// content in the same load. A missing file does not fail the build: the
+// component is unhealthy and keeps checking.
+func New(opts component.Options, args Arguments) (*Component, error) {
+	c := &Component{opts: opts, args: args, wake: make(chan struct{}, 1)}
+	c.refresh(true)
+	return c, nil
+}
+
+// Run polls the file until ctx is done.
+func (c *Component) Run(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		interval := min(c.args.PollFrequency, maxStatInterval)
+		c.mu.Unlock()
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-c.wake:
+			t.Stop()
+		case <-t.C:
+			c.mu.Lock()
+			full := time.Since(c.lastRead) >= c.args.PollFrequency
+			c.mu.Unlock()
+			c.refresh(full)
+		}
+	}
+}
+
+// Update applies new arguments and reads the file again at once.
+func (c *Component) Update(args component.Arguments) error {
+	a := args.(Arguments)
+	c.mu.Lock()
+	changed := a != c.args
+	c.args = a
+	c.mu.Unlock()
+	if changed {
+		c.refresh(true)
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// refresh stats the file and reads it when it looks changed or when full is
+// set, publishing the content when it differs from what was exported.
+func (c *Component) refresh(full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	path := c.args.Filename
+	fi, err := os.Stat(path)
+	if err != nil {
+		c.setUnhealthy(err)
+		return
+	}
+	if fi.IsDir() {
+		c.setUnhealthy(fmt.Errorf("%s is a directory, not a file", path))
+		return
+	}
+	changedSecret := c.secret != c.args.IsSecret
+	if !full && c.read && !changedSecret && c.health.Health == component.HealthHealthy &&
+		fi.Size() == c.size && fi.ModTime().Equal(c.modTime) {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		c.setUnhealthy(err)
+		return
+	}
+	c.lastRead = time.Now()
+	sum := sha256.Sum256(data)
+	c.size, c.modTime = fi.Size(), fi.ModTime()
+	if c.health.Health != component.HealthHealthy {
+		c.health = component.Health{Health: component.HealthHealthy, Message: "read " + path, UpdateTime: time.Now()}
+	}
+	if c.read && sum == c.sum && !changedSecret {
+		return
+	}
+	c.read, c.sum, c.secret = true, sum, c.args.IsSecret
+	c.content = bytes.Clone(data)
+	c.opts.OnStateChange(c.exports())
+}
+
+func (c *Component) exports() Exports {
+	if c.secret {
+		return Exports{Content: value.Secret(c.content)}
+	}
+	return Exports{Content: string(c.content)}
+}
+
+// setUnhealthy records a failure to read; the last content stays exported,
+// so a file briefly missing during a rewrite does not empty its dependants.
+func (c *Component) setUnhealthy(err error) {
+	msg := fmt.Sprintf("reading %s: %v", c.args.Filename, unwrapPath(err))
+	if c.health.Health == component.HealthUnhealthy && c.health.Message == msg {
+		return
+	}
+	c.opts.Logger.Warn("cannot read file", "filename", c.args.Filename, "err", unwrapPath(err))
+	c.health = component.Health{Health: component.HealthUnhealthy, Message: msg, UpdateTime: time.Now()}
+	if !c.read {
+		// Nothing read yet: dependants still get a value of the right
+		// kind (an empty string or secret) rather than none.
+		c.secret = c.args.IsSecret
+		c.opts.OnStateChange(c.exports())
+	}
+}
+
+// unwrapPath drops the *PathError wrapper, whose message repeats the path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// CurrentHealth reports whether the file could be read.
+func (c *Component) CurrentHealth() component.Health {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.health
+}
+
+// DebugInfo is shown on the component's page.
+type DebugInfo struct {
+	Size     int64     `river:"size,attr"`
+	ModTime  time.Time `river:"mod_time,attr"`
+	LastRead time.Time `river:"last_read,attr"`
+}
+
+// DebugInfo returns what was last read.
+func (c *Component) DebugInfo() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return DebugInfo{Size: c.size, ModTime: c.modTime, LastRead: c.lastRead}
+}
