@@ -1,0 +1,383 @@
+// Package scrape is the prometheus.scrape component: it scrapes `targets`
+// and appends the samples to the receivers in `forward_to`.
+//
+// It is a thin adapter onto Prometheus' own scrape manager: the component's
+// targets are handed to it as one discovery target group of a single scrape
+// pool (the job), so scrape loops, text/OpenMetrics/protobuf parsing, the up
+// and scrape_* series, staleness markers, limits and target sync (unchanged
+// targets keep their loops when the list changes) all behave exactly as in
+// Prometheus.
+//
+// Health: the component is unhealthy while it has targets and every one of
+// them failed its last scrape (Alloy stays green in that case, a common
+// complaint); a single failing target shows in the debug info and its `up`
+// series but leaves the component healthy.
+package scrape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/units"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/scrape"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+func init() {
+	component.Register(component.Registration{
+		Name: "prometheus.scrape",
+		Args: Arguments{},
+		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
+			return New(opts, args.(Arguments))
+		},
+	})
+}
+
+// Arguments are prometheus.scrape's arguments. Defaults are Prometheus'.
+type Arguments struct {
+	Targets   []map[string]string  `river:"targets,attr"`
+	ForwardTo []storage.Appendable `river:"forward_to,attr"`
+
+	// JobName defaults to the component's ID.
+	JobName                  string              `river:"job_name,attr,optional"`
+	ScrapeInterval           time.Duration       `river:"scrape_interval,attr,optional"`
+	ScrapeTimeout            time.Duration       `river:"scrape_timeout,attr,optional"`
+	MetricsPath              string              `river:"metrics_path,attr,optional"`
+	Scheme                   string              `river:"scheme,attr,optional"`
+	Params                   map[string][]string `river:"params,attr,optional"`
+	HonorLabels              bool                `river:"honor_labels,attr,optional"`
+	HonorTimestamps          bool                `river:"honor_timestamps,attr,optional"`
+	TrackTimestampsStaleness bool                `river:"track_timestamps_staleness,attr,optional"`
+	EnableCompression        bool                `river:"enable_compression,attr,optional"`
+
+	SampleLimit           uint `river:"sample_limit,attr,optional"`
+	TargetLimit           uint `river:"target_limit,attr,optional"`
+	LabelLimit            uint `river:"label_limit,attr,optional"`
+	LabelNameLengthLimit  uint `river:"label_name_length_limit,attr,optional"`
+	LabelValueLengthLimit uint `river:"label_value_length_limit,attr,optional"`
+	// BodySizeLimit is a size such as "10MiB"; empty or "0" means no limit.
+	BodySizeLimit string `river:"body_size_limit,attr,optional"`
+
+	// ScrapeProtocols are tried in order by content negotiation
+	// (PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1,
+	// PrometheusText1.0.0, PrometheusText0.0.4).
+	ScrapeProtocols        []string `river:"scrape_protocols,attr,optional"`
+	ScrapeFallbackProtocol string   `river:"scrape_fallback_protocol,attr,optional"`
+	// EnableProtobufNegotiation puts PrometheusProto first when
+	// scrape_protocols is not set (Alloy's older spelling).
+	EnableProtobufNegotiation bool `river:"enable_protobuf_negotiation,attr,optional"`
+	ScrapeNativeHistograms    bool `river:"scrape_native_histograms,attr,optional"`
+	// ExtraMetrics adds scrape_timeout_seconds, scrape_sample_limit and
+	// scrape_body_size_bytes per target.
+	ExtraMetrics bool `river:"extra_metrics,attr,optional"`
+
+	HTTPClient httpclient.Config `river:",squash"`
+}
+
+// SetToDefault implements component.Defaulter.
+func (a *Arguments) SetToDefault() {
+	*a = Arguments{
+		ScrapeInterval:    time.Minute,
+		ScrapeTimeout:     10 * time.Second,
+		MetricsPath:       "/metrics",
+		Scheme:            "http",
+		HonorTimestamps:   true,
+		EnableCompression: true,
+		HTTPClient:        httpclient.Default(),
+	}
+}
+
+// Validate implements component.Validator.
+func (a *Arguments) Validate() error {
+	_, err := a.scrapeConfig("validate")
+	return err
+}
+
+// scrapeConfig converts the arguments to a validated Prometheus scrape config.
+func (a *Arguments) scrapeConfig(defaultJob string) (*config.ScrapeConfig, error) {
+	if a.ScrapeInterval <= 0 {
+		return nil, fmt.Errorf("scrape_interval must be greater than 0, got %s", a.ScrapeInterval)
+	}
+	if a.ScrapeTimeout <= 0 {
+		return nil, fmt.Errorf("scrape_timeout must be greater than 0, got %s", a.ScrapeTimeout)
+	}
+	if a.ScrapeTimeout > a.ScrapeInterval {
+		return nil, fmt.Errorf("scrape_timeout (%s) must not be greater than scrape_interval (%s)", a.ScrapeTimeout, a.ScrapeInterval)
+	}
+	if a.Scheme != "http" && a.Scheme != "https" {
+		return nil, fmt.Errorf("scheme must be \"http\" or \"https\", got %q", a.Scheme)
+	}
+	if !strings.HasPrefix(a.MetricsPath, "/") {
+		return nil, fmt.Errorf("metrics_path must start with \"/\", got %q", a.MetricsPath)
+	}
+	hc, err := a.HTTPClient.Convert()
+	if err != nil {
+		return nil, err
+	}
+	job := a.JobName
+	if job == "" {
+		job = defaultJob
+	}
+	sc := config.DefaultScrapeConfig
+	sc.JobName = job
+	sc.HonorLabels = a.HonorLabels
+	sc.HonorTimestamps = a.HonorTimestamps
+	sc.TrackTimestampsStaleness = a.TrackTimestampsStaleness
+	sc.Params = url.Values(a.Params)
+	sc.ScrapeInterval = model.Duration(a.ScrapeInterval)
+	sc.ScrapeTimeout = model.Duration(a.ScrapeTimeout)
+	sc.MetricsPath = a.MetricsPath
+	sc.Scheme = a.Scheme
+	sc.EnableCompression = a.EnableCompression
+	sc.SampleLimit = a.SampleLimit
+	sc.TargetLimit = a.TargetLimit
+	sc.LabelLimit = a.LabelLimit
+	sc.LabelNameLengthLimit = a.LabelNameLengthLimit
+	sc.LabelValueLengthLimit = a.LabelValueLengthLimit
+	sc.HTTPClientConfig = hc
+	native := a.ScrapeNativeHistograms
+	sc.ScrapeNativeHistograms = &native
+	extra := a.ExtraMetrics
+	sc.ExtraScrapeMetrics = &extra
+	if a.BodySizeLimit != "" && a.BodySizeLimit != "0" {
+		n, err := units.ParseBase2Bytes(a.BodySizeLimit)
+		if err != nil {
+			return nil, fmt.Errorf("body_size_limit: %q is not a size such as \"10MiB\": %w", a.BodySizeLimit, err)
+		}
+		sc.BodySizeLimit = n
+	}
+	for _, p := range a.ScrapeProtocols {
+		sc.ScrapeProtocols = append(sc.ScrapeProtocols, config.ScrapeProtocol(p))
+	}
+	if len(sc.ScrapeProtocols) == 0 && a.EnableProtobufNegotiation {
+		sc.ScrapeProtocols = config.DefaultProtoFirstScrapeProtocols
+	}
+	sc.ScrapeFallbackProtocol = config.ScrapeProtocol(a.ScrapeFallbackProtocol)
+	if err := sc.Validate(config.DefaultGlobalConfig); err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
+// Component is a running prometheus.scrape.
+type Component struct {
+	opts   component.Options
+	fanout *appendable.Fanout
+	mgr    *scrape.Manager
+
+	mu      sync.Mutex
+	cfg     *config.ScrapeConfig
+	targets []map[string]string
+	// changed wakes Run to hand the latest targets to the manager.
+	changed chan struct{}
+}
+
+var (
+	_ component.HealthComponent = (*Component)(nil)
+	_ component.DebugComponent  = (*Component)(nil)
+)
+
+// New builds the component. Scraping starts when Run is called.
+func New(opts component.Options, args Arguments) (*Component, error) {
+	sc, err := args.scrapeConfig(opts.ID)
+	if err != nil {
+		return nil, err
+	}
+	fanout := appendable.NewFanout(args.ForwardTo)
+	mgr, err := scrape.NewManager(&scrape.Options{
+		// Target changes reach the scrape pool within this interval;
+		// Prometheus uses 5s, which would make flow feel sluggish.
+		DiscoveryReloadInterval:  model.Duration(500 * time.Millisecond),
+		DiscoveryReloadOnStartup: true,
+	}, opts.Logger, nil, fanout, nil, opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("creating scrape manager: %w", err)
+	}
+	c := &Component{
+		opts:    opts,
+		fanout:  fanout,
+		mgr:     mgr,
+		targets: args.Targets,
+		changed: make(chan struct{}, 1),
+	}
+	if err := c.applyConfig(sc); err != nil {
+		mgr.UnregisterMetrics()
+		return nil, err
+	}
+	c.changed <- struct{}{}
+	return c, nil
+}
+
+func (c *Component) applyConfig(sc *config.ScrapeConfig) error {
+	// ApplyConfig needs a config that went through config.Load.
+	cfg, err := config.Load("", c.opts.Logger)
+	if err != nil {
+		return fmt.Errorf("building scrape configuration: %w", err)
+	}
+	cfg.ScrapeConfigs = []*config.ScrapeConfig{sc}
+	if err := c.mgr.ApplyConfig(cfg); err != nil {
+		return fmt.Errorf("applying scrape configuration: %w", err)
+	}
+	c.cfg = sc
+	return nil
+}
+
+// Run scrapes until ctx is cancelled, then stops every scrape loop (which
+// writes staleness markers for their series).
+func (c *Component) Run(ctx context.Context) error {
+	tsets := make(chan map[string][]*targetgroup.Group)
+	done := make(chan error, 1)
+	go func() { done <- c.mgr.Run(tsets) }()
+	defer func() {
+		c.mgr.Stop()
+		<-done
+		c.mgr.UnregisterMetrics()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.changed:
+			c.mu.Lock()
+			ts := c.targetSets()
+			c.mu.Unlock()
+			select {
+			case tsets <- ts:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// targetSets is the manager's input: one target group for the one job.
+func (c *Component) targetSets() map[string][]*targetgroup.Group {
+	group := &targetgroup.Group{Source: c.opts.ID}
+	for _, t := range c.targets {
+		ls := make(model.LabelSet, len(t))
+		for k, v := range t {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		group.Targets = append(group.Targets, ls)
+	}
+	return map[string][]*targetgroup.Group{c.cfg.JobName: {group}}
+}
+
+// Update applies new arguments. Changing targets keeps the loops of the
+// targets that stay; changing scrape settings reloads the pool, as a
+// Prometheus configuration reload does.
+func (c *Component) Update(args component.Arguments) error {
+	a := args.(Arguments)
+	sc, err := a.scrapeConfig(c.opts.ID)
+	if err != nil {
+		return err
+	}
+	c.fanout.Set(a.ForwardTo)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !reflect.DeepEqual(sc, c.cfg) {
+		if err := c.applyConfig(sc); err != nil {
+			return err
+		}
+	}
+	c.targets = a.Targets
+	select {
+	case c.changed <- struct{}{}:
+	default: // Run will pick up the latest targets anyway.
+	}
+	return nil
+}
+
+// activeTargets returns the pool's targets sorted by URL.
+func (c *Component) activeTargets() []*scrape.Target {
+	var out []*scrape.Target
+	for _, ts := range c.mgr.TargetsActive() {
+		out = append(out, ts...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].URL().String() < out[j].URL().String() })
+	return out
+}
+
+// CurrentHealth is unhealthy while every target failed its last scrape.
+func (c *Component) CurrentHealth() component.Health {
+	targets := c.activeTargets()
+	var down, up int
+	var lastErr error
+	var lastURL string
+	for _, t := range targets {
+		switch t.Health() {
+		case scrape.HealthBad:
+			down++
+			if lastErr == nil {
+				lastErr, lastURL = t.LastError(), t.URL().Redacted()
+			}
+		case scrape.HealthGood:
+			up++
+		}
+	}
+	now := time.Now()
+	if down > 0 && up == 0 && down == len(targets) {
+		msg := fmt.Sprintf("all %d targets fail to be scraped", down)
+		if lastErr != nil {
+			msg += fmt.Sprintf("; %s: %v", lastURL, lastErr)
+		}
+		return component.Health{Health: component.HealthUnhealthy, Message: msg, UpdateTime: now}
+	}
+	return component.Health{
+		Health:     component.HealthHealthy,
+		Message:    fmt.Sprintf("%d targets, %d up, %d down", len(targets), up, down),
+		UpdateTime: now,
+	}
+}
+
+// DebugInfo lists every target with its state.
+func (c *Component) DebugInfo() any {
+	var info debugInfo
+	b := labels.NewBuilder(labels.EmptyLabels())
+	for _, t := range c.activeTargets() {
+		ti := targetInfo{
+			JobName:            t.GetValue(model.JobLabel),
+			URL:                t.URL().Redacted(),
+			Health:             string(t.Health()),
+			Labels:             t.Labels(b).Map(),
+			LastScrapeDuration: t.LastScrapeDuration(),
+		}
+		if ls := t.LastScrape(); !ls.IsZero() {
+			ti.LastScrape = ls.UTC().Format(time.RFC3339Nano)
+		}
+		if err := t.LastError(); err != nil && !errors.Is(err, context.Canceled) {
+			ti.LastError = err.Error()
+		}
+		info.Targets = append(info.Targets, ti)
+	}
+	return info
+}
+
+type debugInfo struct {
+	Targets []targetInfo `river:"target,block,optional"`
+}
+
+type targetInfo struct {
+	JobName            string            `river:"job,attr"`
+	URL                string            `river:"url,attr"`
+	Health             string            `river:"health,attr"`
+	Labels             map[string]string `river:"labels,attr"`
+	LastError          string            `river:"last_error,attr,optional"`
+	LastScrape         string            `river:"last_scrape,attr,optional"`
+	LastScrapeDuration time.Duration     `river:"last_scrape_duration,attr,optional"`
+}
