@@ -166,6 +166,7 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext) (dec *decoded, diags hcl.Diagnos
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	dec.secrets = literalSecrets(n.block.Body, dec.secrets)
 	dec.args = p.Elem().Interface()
 	v, err := encodeValue(dec.args)
 	if err != nil {
@@ -344,4 +345,35 @@ func encodeExports(reg component.Registration, e component.Exports) (v cty.Value
 		return cty.NilVal, fmt.Errorf("exports of type %T, want %T", e, reg.Exports)
 	}
 	return encodeValue(e)
+}
+
+// literalSecrets keeps the secret ranges whose expressions may hold the
+// secret's text. An expression that is only a reference (password =
+// local.file.token.content) shows no secret, and is more useful visible.
+func literalSecrets(body *syntax.Body, ranges []hcl.Range) []hcl.Range {
+	if len(ranges) == 0 {
+		return nil
+	}
+	refs := map[hcl.Pos]bool{}
+	var walk func(b *syntax.Body)
+	walk = func(b *syntax.Body) {
+		for _, s := range b.Stmts {
+			switch s := s.(type) {
+			case *syntax.Attribute:
+				if _, ok := s.Expr.(*syntax.ScopeTraversalExpr); ok {
+					refs[s.Expr.Range().Start] = true
+				}
+			case *syntax.Block:
+				walk(s.Body)
+			}
+		}
+	}
+	walk(body)
+	out := ranges[:0:0]
+	for _, r := range ranges {
+		if !refs[r.Start] {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -209,7 +209,7 @@ func unknownComponent(b *syntax.Block) *hcl.Diagnostic {
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  summary,
-		Detail:   "No component of this name is built into flow.",
+		Detail:   "flow has no component of this name.",
 		Subject:  b.NameRange.Ptr(),
 	}
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// configExtensions are the file types a config directory is made of.
+var configExtensions = []string{".river", ".alloy"}
+
+// readConfig reads PATH: a single file, or every .river and .alloy file
+// directly in a directory (not recursing), which together form one graph.
+func readConfig(path string) (map[string][]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if !fi.IsDir() {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		return map[string][]byte{path: src}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config directory: %w", err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() || !hasConfigExtension(e.Name()) {
+			continue
+		}
+		p := filepath.Join(path, e.Name())
+		src, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		files[p] = src
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("config directory %s holds no %s files", path, strings.Join(configExtensions, " or "))
+	}
+	return files, nil
+}
+
+func hasConfigExtension(name string) bool {
+	for _, ext := range configExtensions {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// readConfigs reads several PATHs into one set of files.
+func readConfigs(paths []string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for _, p := range paths {
+		fs, err := readConfig(p)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range fs {
+			files[k] = v
+		}
+	}
+	return files, nil
+}
+
+func sortedNames(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,81 @@
+// Command flow runs telemetry pipelines written in River.
+//
+//	flow run [flags] PATH       run the config in PATH (a file, or a directory of .river/.alloy files)
+//	flow fmt [-w] FILE...       print (or, with -w, rewrite) files in canonical layout
+//	flow validate FILE...       check configs without running anything
+//	flow version                print the version
+//
+// `flow run` is a github.com/oklog/run group of three actors: the HTTP
+// server (control plane, API and UI), the component runtime, and a signal
+// handler (SIGINT/SIGTERM stop, SIGHUP reloads the config from disk).
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	_ "github.com/flow-telemetry/flow/components/all"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	os.Exit(flowMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: flow <command> [arguments]
+
+commands:
+  run [flags] PATH     run the config in PATH (a .river/.alloy file, or a directory of them)
+  fmt [-w] FILE...     format files in canonical layout (stdin when no FILE)
+  validate FILE...     check configs (files or directories) without running them
+  version              print the version
+
+Run 'flow <command> -h' for a command's flags.
+`
+
+// flowMain dispatches a command line and returns the process exit code.
+func flowMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(args[1:], stderr)
+	case "fmt":
+		return fmtCommand(args[1:], stdin, stdout, stderr)
+	case "validate":
+		return validateCommand(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "flow %s\n", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "flow: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		if v != "" {
+			return v + " " + bi.GoVersion
+		}
+	}
+	return "(devel)"
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	flowruntime "github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/httpapi"
+	"github.com/flow-telemetry/flow/syntax"
+	"github.com/flow-telemetry/flow/web/ui"
+)
+
+type runFlags struct {
+	listenAddr  string
+	storagePath string
+	logLevel    string
+	logFormat   string
+}
+
+// runCommand is `flow run`: it serves HTTP, loads PATH, runs the components
+// until SIGINT or SIGTERM, and reloads PATH on SIGHUP.
+func runCommand(args []string, stderr io.Writer) int {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.listenAddr, "server.http.listen-addr", "127.0.0.1:12345", "address the HTTP server (API, UI, metrics) listens on")
+	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data (one subdirectory per component)")
+	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: flow run [flags] PATH")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	path := fs.Arg(0)
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "flow run: %v\n", err)
+		return 2
+	}
+	if err := runFlow(path, f, logger, stderr); err != nil {
+		if !errors.Is(err, errReported) {
+			logger.Error("flow stopped with an error", "err", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// errReported is returned when the error was already written out.
+var errReported = errors.New("reported")
+
+func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) error {
+	files, err := readConfig(path)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt := flowruntime.New(flowruntime.Options{
+		Logger:     logger,
+		Registerer: reg,
+		DataPath:   f.storagePath,
+	})
+
+	// Listen before loading so a busy port fails fast, and so /metrics and
+	// /-/ready answer while the config loads.
+	ln, err := net.Listen("tcp", f.listenAddr)
+	if err != nil {
+		return fmt.Errorf("listening on --server.http.listen-addr=%s: %w", f.listenAddr, err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(httpapi.Options{
+			Runtime:    rt,
+			Gatherer:   reg,
+			ReadConfig: func() (map[string][]byte, error) { return readConfig(path) },
+			UI:         ui.Handler(),
+			Logger:     logger,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+
+	var g run.Group
+	{
+		g.Add(func() error {
+			logger.Info("serving HTTP", "addr", ln.Addr().String())
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("HTTP server: %w", err)
+			}
+			return nil
+		}, func(error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+	}
+	{
+		ctx, cancel := context.WithCancel(context.Background())
+		g.Add(func() error {
+			diags := rt.Load(files)
+			if len(diags) > 0 {
+				syntax.FormatDiagnostics(stderr, files, diags)
+			}
+			if diags.HasErrors() {
+				return errReported
+			}
+			rt.Run(ctx)
+			return nil
+		}, func(error) { cancel() })
+	}
+	{
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		done := make(chan struct{})
+		g.Add(func() error {
+			for {
+				select {
+				case <-done:
+					return nil
+				case s := <-sigs:
+					if s != syscall.SIGHUP {
+						logger.Info("received signal, shutting down", "signal", s.String())
+						return nil
+					}
+					reloadFromDisk(rt, path, logger)
+				}
+			}
+		}, func(error) {
+			signal.Stop(sigs)
+			close(done)
+		})
+	}
+	return g.Run()
+}
+
+func reloadFromDisk(rt *flowruntime.Runtime, path string, logger *slog.Logger) {
+	files, err := readConfig(path)
+	if err != nil {
+		logger.Error("reload on SIGHUP failed", "err", err)
+		return
+	}
+	if diags := rt.Load(files); diags.HasErrors() {
+		logger.Error("reload on SIGHUP failed; the running config is unchanged", "err", strings.TrimSpace(syntax.DiagnosticsString(files, diags)))
+		return
+	}
+	logger.Info("config reloaded on SIGHUP")
+}
+
+// newLogger returns a logfmt (slog's key=value text) or JSON logger.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log.level=%q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "logfmt":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log.format=%q: want logfmt or json", format)
+}
