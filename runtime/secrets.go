@@ -105,4 +105,3 @@ func containsRange(rs []hcl.Range, r hcl.Range) bool {
 	}
 	return false
 }
-
