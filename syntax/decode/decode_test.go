@@ -419,7 +419,7 @@ func TestErrors(t *testing.T) {
 			`3:10: addr: invalid net.IP "not-an-ip": invalid IP address: not-an-ip`},
 		{"Validate error at the block header", `region = "invalid"`,
 			`1:1: discovery.aws.ec2: region "invalid" is not an AWS region`},
-		{"Validate of a nested object block", "region = \"r\"\n  labels {\n    nested {\n    }\n  }",
+		{"block inside a map block", "region = \"r\"\n  labels {\n    nested {\n    }\n  }",
 			`4:5: discovery.aws.ec2 > labels takes only attributes (its map entries), not the block "nested"`},
 		{"several errors at once", "regon = 1\n  port = \"x\"",
 			"3:10: port: expected number, got string\n2:3: unknown attribute \"regon\" in discovery.aws.ec2; did you mean \"region\"?"},
@@ -584,5 +584,37 @@ func TestValue(t *testing.T) {
 	}
 	if err := Value(cty.StringVal("x"), s); err == nil {
 		t.Error("Value accepted a non-pointer")
+	}
+}
+
+// TestHandBuiltBody decodes a body built in Go rather than parsed, as any
+// hcl.Expression will do.
+func TestHandBuiltBody(t *testing.T) {
+	at := func(line, col, n int) hcl.Range {
+		return hcl.Range{Filename: file, Start: hcl.Pos{Line: line, Column: col}, End: hcl.Pos{Line: line, Column: col + n}}
+	}
+	attr := func(line int, name string, v cty.Value) *syntax.Attribute {
+		return &syntax.Attribute{
+			Name: name, NameRange: at(line, 3, len(name)),
+			Expr:  hcl.StaticExpr(v, at(line, 6+len(name), 4)),
+			Range: at(line, 3, len(name)+7),
+		}
+	}
+	body := &syntax.Body{Stmts: []syntax.Stmt{
+		attr(2, "region", cty.StringVal("eu-west-1")),
+		attr(3, "password", value.SecretVal("hunter2")),
+		attr(4, "port", cty.StringVal("80")),
+	}}
+	var args Args
+	var secrets []hcl.Range
+	diags := Body(body, nil, &args, Named("test.component"), SecretRanges(&secrets))
+	if got, want := diagString(diags), "4:10: port: expected number, got string"; got != want {
+		t.Errorf("diagnostics = %s, want %s", got, want)
+	}
+	if args.Region != "eu-west-1" || args.Password != "hunter2" {
+		t.Errorf("decoded %s", dump(args))
+	}
+	if len(secrets) != 1 || secrets[0].Start.Line != 3 {
+		t.Errorf("secret ranges = %v", secrets)
 	}
 }

@@ -189,3 +189,32 @@ func TestEncodeInvalidTagsIsACapsule(t *testing.T) {
 		t.Errorf("invalid type encoded as %#v", v)
 	}
 }
+
+// TestConcurrentFirstUse encodes and decodes a type from many goroutines at
+// once, as components starting together do; run with -race.
+func TestConcurrentFirstUse(t *testing.T) {
+	type fresh struct {
+		Name  string `river:"name,attr"`
+		Inner *struct {
+			A int `river:"a,attr"`
+		} `river:"inner,block,optional"`
+		Recv Receiver `river:"recv,attr,optional"`
+	}
+	done := make(chan cty.Value)
+	for range 8 {
+		go func() {
+			v := Encode(fresh{Name: "x", Recv: theReceiver})
+			var back fresh
+			if err := Value(v, &back); err != nil || back.Recv != theReceiver {
+				t.Errorf("round trip: %v", err)
+			}
+			done <- v
+		}()
+	}
+	first := <-done
+	for range 7 {
+		if v := <-done; !v.RawEquals(first) {
+			t.Error("concurrent encodings differ")
+		}
+	}
+}
