@@ -7,7 +7,6 @@ package format
 
 import (
 	"bytes"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -551,15 +550,4 @@ func render(lines []*line) []byte {
 		buf.WriteByte('\n')
 	}
 	return buf.Bytes()
-}
-
-// String helps debugging: a line as "indent|tokens".
-func (l *line) String() string {
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "%d|", l.indent)
-	for _, t := range l.toks {
-		sb.WriteString(t.Text)
-		sb.WriteByte(' ')
-	}
-	return sb.String()
 }

@@ -35,9 +35,6 @@ func TypeName(v cty.Value) string {
 		}
 	}
 	v, _ = v.Unmark()
-	if v.IsNull() && v.Type() == cty.DynamicPseudoType {
-		return "null"
-	}
 	if v.IsNull() {
 		return "null"
 	}
