@@ -50,6 +50,7 @@ package component
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -134,6 +135,18 @@ func (h HealthType) String() string {
 
 // MarshalText renders the health state by name in JSON.
 func (h HealthType) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads a health state by name, so API clients written in Go
+// can decode the JSON the runtime serves.
+func (h *HealthType) UnmarshalText(b []byte) error {
+	for _, t := range []HealthType{HealthUnknown, HealthHealthy, HealthUnhealthy, HealthExited} {
+		if string(b) == t.String() {
+			*h = t
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown health state %q: want healthy, unhealthy, unknown or exited", b)
+}
 
 // Health is a component's health at a point in time.
 type Health struct {

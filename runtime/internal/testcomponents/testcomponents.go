@@ -9,11 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
@@ -26,6 +29,10 @@ func init() {
 		Exports: CounterExports{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			c := &Counter{opts: o, args: a.(CounterArgs), kick: make(chan struct{}, 1)}
+			c.gauge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "testcomponents_counter_count", Help: "The counter's count."})
+			if err := o.Registerer.Register(c.gauge); err != nil {
+				return nil, err
+			}
 			o.OnStateChange(CounterExports{Count: 0})
 			return c, nil
 		},
@@ -150,6 +157,7 @@ type Counter struct {
 	count   int
 	kick    chan struct{}
 	running atomic.Bool
+	gauge   prometheus.Gauge
 }
 
 // Increment adds one to the count and publishes it.
@@ -158,6 +166,7 @@ func (c *Counter) Increment() {
 	c.count++
 	n := c.count
 	c.mu.Unlock()
+	c.gauge.Set(float64(n))
 	c.opts.OnStateChange(CounterExports{Count: n})
 }
 
@@ -385,6 +394,14 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 func (s *Sink) Update(component.Arguments) error { return nil }
+
+// Handler makes the sink a component.HTTPComponent: it serves the number of
+// items received.
+func (s *Sink) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s received %d at %s\n", s.id, s.received.Load(), r.URL.Path)
+	})
+}
 
 // SourceArgs configure testcomponents.source.
 type SourceArgs struct {
