@@ -1,0 +1,332 @@
+package remotewrite
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	common "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/agent"
+
+	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/syntax/value"
+)
+
+// Arguments are prometheus.remote_write's arguments.
+type Arguments struct {
+	ExternalLabels map[string]string `river:"external_labels,attr,optional"`
+	Endpoints      []EndpointOptions `river:"endpoint,block,optional"`
+	WAL            WALOptions        `river:"wal,block,optional"`
+}
+
+// SetToDefault implements component.Defaulter.
+func (a *Arguments) SetToDefault() {
+	*a = Arguments{}
+	a.WAL.SetToDefault()
+}
+
+// Validate implements component.Validator.
+func (a *Arguments) Validate() error {
+	names := map[string]int{}
+	for i := range a.Endpoints {
+		ep := &a.Endpoints[i]
+		if err := ep.Validate(); err != nil {
+			return fmt.Errorf("endpoint %d: %w", i+1, err)
+		}
+		n := ep.queueName()
+		if j, dup := names[n]; dup {
+			return fmt.Errorf("endpoints %d and %d have the same name %q; give them distinct names", j, i+1, n)
+		}
+		names[n] = i + 1
+	}
+	for k := range a.ExternalLabels {
+		if !model.UTF8Validation.IsValidLabelName(k) {
+			return fmt.Errorf("external_labels: %q is not a valid label name", k)
+		}
+	}
+	return a.WAL.Validate()
+}
+
+// EndpointOptions is one `endpoint` block: a queue sending to one URL.
+type EndpointOptions struct {
+	Name                 string                  `river:"name,attr,optional"`
+	URL                  string                  `river:"url,attr"`
+	RemoteTimeout        time.Duration           `river:"remote_timeout,attr,optional"`
+	Headers              map[string]value.Secret `river:"headers,attr,optional"`
+	SendExemplars        bool                    `river:"send_exemplars,attr,optional"`
+	SendNativeHistograms bool                    `river:"send_native_histograms,attr,optional"`
+	// ProtobufMessage is "prometheus.WriteRequest" (Remote-Write 1.0) or
+	// "io.prometheus.write.v2.Request" (Remote-Write 2.0).
+	ProtobufMessage string `river:"protobuf_message,attr,optional"`
+
+	HTTPClient          httpclient.Config `river:",squash"`
+	WriteRelabelConfigs []relabel.Rule    `river:"write_relabel_config,block,optional"`
+	QueueOptions        QueueOptions      `river:"queue_config,block,optional"`
+	MetadataOptions     MetadataOptions   `river:"metadata_config,block,optional"`
+
+	// SigV4 signs requests for endpoints behind AWS (Amazon Managed
+	// Prometheus, API Gateway). `sigv4` is Alloy's name for the same block.
+	SigV4      *aws.SigV4Config `river:"aws_sigv4,block,optional"`
+	SigV4Alloy *aws.SigV4Config `river:"sigv4,block,optional"`
+}
+
+// SetToDefault gives an endpoint Prometheus' remote-write defaults.
+func (e *EndpointOptions) SetToDefault() {
+	*e = EndpointOptions{
+		RemoteTimeout:   30 * time.Second,
+		SendExemplars:   true,
+		ProtobufMessage: string(remoteapi.WriteV1MessageType),
+		HTTPClient:      httpclient.Default(),
+	}
+	// Prometheus disables HTTP/2 for remote write: one TCP connection per
+	// shard spreads load better across receivers.
+	e.HTTPClient.EnableHTTP2 = false
+	e.QueueOptions.SetToDefault()
+	e.MetadataOptions.SetToDefault()
+}
+
+// sigv4 returns the endpoint's SigV4 block under either name.
+func (e *EndpointOptions) sigv4() *aws.SigV4Config {
+	if e.SigV4 != nil {
+		return e.SigV4
+	}
+	return e.SigV4Alloy
+}
+
+// Validate checks the endpoint.
+func (e *EndpointOptions) Validate() error {
+	u, err := url.Parse(e.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// The URL may hold a password, so it is not repeated.
+		return errors.New("url must be an absolute http:// or https:// URL")
+	}
+	if e.RemoteTimeout <= 0 {
+		return fmt.Errorf("remote_timeout must be greater than 0, got %s", e.RemoteTimeout)
+	}
+	if err := remoteapi.WriteMessageType(e.ProtobufMessage).Validate(); err != nil {
+		return fmt.Errorf("protobuf_message: %q is not %q (Remote-Write 1.0) or %q (2.0)", e.ProtobufMessage, remoteapi.WriteV1MessageType, remoteapi.WriteV2MessageType)
+	}
+	for h := range e.Headers {
+		lh := strings.ToLower(h)
+		if lh == "authorization" {
+			return errors.New("headers: set Authorization through basic_auth, authorization, bearer_token or aws_sigv4")
+		}
+		if reservedHeaders[lh] {
+			return fmt.Errorf("headers: %s is set by the remote-write protocol and must not be changed", h)
+		}
+	}
+	if e.SigV4 != nil && e.SigV4Alloy != nil {
+		return errors.New("give aws_sigv4 or Alloy's sigv4, not both")
+	}
+	if s := e.sigv4(); s != nil {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		hc := e.HTTPClient
+		if hc.BasicAuth != nil || hc.Authorization != nil || hc.BearerToken != "" || hc.BearerTokenFile != "" {
+			return errors.New("aws_sigv4 signs the Authorization header itself; remove basic_auth, authorization and bearer_token")
+		}
+	}
+	if _, err := e.HTTPClient.Convert(); err != nil {
+		return err
+	}
+	if _, err := relabel.Compile(e.WriteRelabelConfigs); err != nil {
+		return fmt.Errorf("write_relabel_config: %w", err)
+	}
+	if err := e.QueueOptions.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// reservedHeaders are the headers Prometheus refuses to let users set.
+var reservedHeaders = map[string]bool{
+	"host": true, "content-encoding": true, "content-length": true, "content-type": true,
+	"user-agent": true, "connection": true, "keep-alive": true, "proxy-authenticate": true,
+	"proxy-authorization": true, "www-authenticate": true, "accept-encoding": true,
+	"x-prometheus-remote-write-version": true, "x-prometheus-remote-read-version": true,
+	"x-amz-date": true, "x-amz-security-token": true, "x-amz-content-sha256": true,
+}
+
+// queueName names the endpoint in metrics (remote_name), logs and health:
+// its name, or a short hash of its URL.
+func (e *EndpointOptions) queueName() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	h := sha256.Sum256([]byte(e.URL))
+	return hex.EncodeToString(h[:3])
+}
+
+// redactedURL is the URL without any password, for messages.
+func (e *EndpointOptions) redactedURL() string {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return "(invalid url)"
+	}
+	return u.Redacted()
+}
+
+// QueueOptions is the `queue_config` block.
+type QueueOptions struct {
+	Capacity          int           `river:"capacity,attr,optional"`
+	MinShards         int           `river:"min_shards,attr,optional"`
+	MaxShards         int           `river:"max_shards,attr,optional"`
+	MaxSamplesPerSend int           `river:"max_samples_per_send,attr,optional"`
+	BatchSendDeadline time.Duration `river:"batch_send_deadline,attr,optional"`
+	MinBackoff        time.Duration `river:"min_backoff,attr,optional"`
+	MaxBackoff        time.Duration `river:"max_backoff,attr,optional"`
+	RetryOnHTTP429    bool          `river:"retry_on_http_429,attr,optional"`
+	// SampleAgeLimit drops samples older than this instead of sending
+	// them; 0 sends everything, however old.
+	SampleAgeLimit time.Duration `river:"sample_age_limit,attr,optional"`
+}
+
+// SetToDefault gives Prometheus' queue defaults.
+func (q *QueueOptions) SetToDefault() {
+	d := config.DefaultQueueConfig
+	*q = QueueOptions{
+		Capacity:          d.Capacity,
+		MinShards:         d.MinShards,
+		MaxShards:         d.MaxShards,
+		MaxSamplesPerSend: d.MaxSamplesPerSend,
+		BatchSendDeadline: time.Duration(d.BatchSendDeadline),
+		MinBackoff:        time.Duration(d.MinBackoff),
+		MaxBackoff:        time.Duration(d.MaxBackoff),
+		RetryOnHTTP429:    true,
+	}
+}
+
+func (q *QueueOptions) toPrometheus() config.QueueConfig {
+	return config.QueueConfig{
+		Capacity:          q.Capacity,
+		MinShards:         q.MinShards,
+		MaxShards:         q.MaxShards,
+		MaxSamplesPerSend: q.MaxSamplesPerSend,
+		BatchSendDeadline: model.Duration(q.BatchSendDeadline),
+		MinBackoff:        model.Duration(q.MinBackoff),
+		MaxBackoff:        model.Duration(q.MaxBackoff),
+		RetryOnRateLimit:  q.RetryOnHTTP429,
+		SampleAgeLimit:    model.Duration(q.SampleAgeLimit),
+	}
+}
+
+// Validate checks the queue settings with Prometheus' own rules.
+func (q *QueueOptions) Validate() error {
+	pq := q.toPrometheus()
+	if err := pq.Validate(); err != nil {
+		return fmt.Errorf("queue_config: %w", err)
+	}
+	if q.BatchSendDeadline <= 0 {
+		return errors.New("queue_config: batch_send_deadline must be greater than 0")
+	}
+	return nil
+}
+
+// MetadataOptions is the `metadata_config` block.
+type MetadataOptions struct {
+	Send              bool          `river:"send,attr,optional"`
+	SendInterval      time.Duration `river:"send_interval,attr,optional"`
+	MaxSamplesPerSend int           `river:"max_samples_per_send,attr,optional"`
+}
+
+// SetToDefault gives Prometheus' metadata defaults.
+func (m *MetadataOptions) SetToDefault() {
+	d := config.DefaultMetadataConfig
+	*m = MetadataOptions{Send: d.Send, SendInterval: time.Duration(d.SendInterval), MaxSamplesPerSend: d.MaxSamplesPerSend}
+}
+
+// WALOptions is the `wal` block: how long samples stay in the write-ahead
+// log, as in Prometheus agent mode.
+type WALOptions struct {
+	TruncateFrequency time.Duration `river:"truncate_frequency,attr,optional"`
+	MinKeepaliveTime  time.Duration `river:"min_keepalive_time,attr,optional"`
+	MaxKeepaliveTime  time.Duration `river:"max_keepalive_time,attr,optional"`
+}
+
+// SetToDefault gives Alloy's WAL defaults.
+func (w *WALOptions) SetToDefault() {
+	*w = WALOptions{TruncateFrequency: 2 * time.Hour, MinKeepaliveTime: 5 * time.Minute, MaxKeepaliveTime: 8 * time.Hour}
+}
+
+// Validate checks the WAL settings.
+func (w *WALOptions) Validate() error {
+	if w.TruncateFrequency <= 0 {
+		return errors.New("wal: truncate_frequency must be greater than 0")
+	}
+	if w.MinKeepaliveTime <= 0 || w.MaxKeepaliveTime <= 0 {
+		return errors.New("wal: min_keepalive_time and max_keepalive_time must be greater than 0")
+	}
+	if w.MinKeepaliveTime > w.MaxKeepaliveTime {
+		return fmt.Errorf("wal: min_keepalive_time (%s) must not be greater than max_keepalive_time (%s)", w.MinKeepaliveTime, w.MaxKeepaliveTime)
+	}
+	return nil
+}
+
+func (w *WALOptions) agentOptions() *agent.Options {
+	o := agent.DefaultOptions()
+	o.TruncateFrequency = w.TruncateFrequency
+	o.MinWALTime = w.MinKeepaliveTime.Milliseconds()
+	o.MaxWALTime = w.MaxKeepaliveTime.Milliseconds()
+	// Remote-Write 2.0 carries metadata read from the WAL.
+	o.EnableMetadataWALRecords = true
+	return o
+}
+
+// unusableProxy is the proxy of the HTTP client Prometheus builds for each
+// queue. flow replaces that client with its own right after creating the
+// queue (see queues.go); should a batch be sent in between, it fails on
+// connect, is retried, and the retry goes through flow's client. So no
+// request ever leaves without flow's signing, headers and TLS settings.
+var unusableProxy = func() common.URL {
+	u, _ := url.Parse("http://127.0.0.1:0")
+	return common.URL{URL: u}
+}()
+
+// prometheusConfig is the part of the endpoint Prometheus' queue manager
+// owns. HTTP settings (auth, TLS, headers, SigV4) are not in it: flow's own
+// client carries them, so changing them never restarts the queue.
+func (e *EndpointOptions) prometheusConfig() (*config.RemoteWriteConfig, error) {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return nil, errors.New("url is not valid")
+	}
+	rules, err := relabel.Compile(e.WriteRelabelConfigs)
+	if err != nil {
+		return nil, err
+	}
+	rc := config.DefaultRemoteWriteConfig
+	rc.URL = &common.URL{URL: u}
+	rc.Name = e.queueName()
+	rc.RemoteTimeout = model.Duration(e.RemoteTimeout)
+	rc.SendExemplars = e.SendExemplars
+	rc.SendNativeHistograms = e.SendNativeHistograms
+	rc.ProtobufMessage = remoteapi.WriteMessageType(e.ProtobufMessage)
+	rc.WriteRelabelConfigs = rules
+	rc.QueueConfig = e.QueueOptions.toPrometheus()
+	rc.MetadataConfig = config.MetadataConfig{
+		Send:              e.MetadataOptions.Send,
+		SendInterval:      model.Duration(e.MetadataOptions.SendInterval),
+		MaxSamplesPerSend: e.MetadataOptions.MaxSamplesPerSend,
+	}
+	rc.HTTPClientConfig = common.HTTPClientConfig{ProxyConfig: common.ProxyConfig{ProxyURL: unusableProxy}}
+	// Prometheus logs failed requests itself; flow reports them through
+	// health and its own log lines.
+	rc.FailedRequestLogging = false
+	return &rc, nil
+}
+
+// externalLabels converts the external_labels map.
+func (a *Arguments) externalLabels() labels.Labels {
+	return labels.FromMap(a.ExternalLabels)
+}
