@@ -7,10 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -82,19 +84,45 @@ func startBrowser() (func(), error) {
 	}, nil
 }
 
-// newTab opens a 1280x800 tab in a fresh browser context for t. When t fails,
-// a screenshot of the tab is saved in artifactsDir and its path is logged.
-func newTab(t *testing.T) context.Context {
+// newTab opens a 1280x800 tab in a fresh browser context for t. Every request
+// the tab makes must go to origin (nothing is loaded from another host); this
+// is checked when the test ends. When t fails, a screenshot of the tab is
+// saved in artifactsDir and its path is logged.
+func newTab(t *testing.T, origin string) context.Context {
 	t.Helper()
 	if browserCtx == nil {
 		t.Fatal("the browser is not running (TestMain did not start it)")
 	}
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("opening a browser tab: %v", err)
 	}
+	var mu sync.Mutex
+	var foreign []string
+	requests := 0
+	err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			defer mu.Unlock()
+			requests++
+			u := e.Request.URL
+			if !strings.HasPrefix(u, origin+"/") && u != origin && !strings.HasPrefix(u, "data:") && u != "about:blank" {
+				foreign = append(foreign, u)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("watching the tab's requests: %v", err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(foreign) > 0 {
+			t.Errorf("the page requested URLs outside %s (everything must be served by flow): %v", origin, foreign)
+		}
+	})
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return

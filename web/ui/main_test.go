@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// skipFlowBuild is set by local development helpers that serve a fake API.
+var skipFlowBuild bool
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -17,13 +20,35 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "creating the test's temporary directory:", err)
 		return 1
 	}
+	// Build flow while the browser starts: both take a while.
+	binDir, err := os.MkdirTemp("", "flow-ui-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating a directory for the flow binary:", err)
+		return 1
+	}
+	defer os.RemoveAll(binDir)
+	built := make(chan error, 1)
+	go func() {
+		if skipFlowBuild {
+			built <- nil
+			return
+		}
+		var err error
+		flowBin, err = buildFlow(binDir)
+		built <- err
+	}()
 	stop, err := startBrowser()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: web/ui browser tests:", err)
+		<-built
+		return 1
+	}
+	defer stop()
+	if err := <-built; err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: web/ui browser tests need the flow binary:", err)
 		return 1
 	}
 	code := m.Run()
-	stop()
 	if code == 0 && !anyFailed.Load() {
 		os.RemoveAll(artifactsDir)
 	} else {

@@ -72,21 +72,24 @@ export function configPage(main) {
     }
     syncScroll();
   }
+  // The overlay holds one layer, positioned like the textarea's text (inside
+  // the same padding) and moved with the textarea's scroll.
+  const layer = h("div", { class: "layer" });
+  overlay.append(layer);
   function drawOverlay() {
-    overlay.replaceChildren(...diags.filter((d) => d.start && d.start.line).map((d) => {
-      const top = 8 + (d.start.line - 1) * LINE_H;
+    layer.replaceChildren(...diags.filter((d) => d.start && d.start.line).flatMap((d) => {
+      const top = (d.start.line - 1) * LINE_H;
       const text = `${d.severity === "warning" ? "warning" : "error"}: ${d.summary}${d.detail ? " — " + d.detail : ""}`;
-      return h("div", { class: "diag-wrap" },
+      return [
         h("div", { class: "diag-line", style: `top:${top}px` }),
-        h("div", { class: "diag-msg", style: `top:${top}px`, "data-line": d.start.line, title: text }, `← ${text}`));
+        h("div", { class: "diag-msg", style: `top:${top}px`, "data-line": d.start.line, title: text }, `← ${text}`),
+      ];
     }));
     syncScroll();
   }
   function syncScroll() {
     gutter.scrollTop = ta.scrollTop;
-    overlay.scrollTop = ta.scrollTop;
-    // The overlay's own content does not scroll, so move it with the text.
-    for (const el of overlay.children) el.style.transform = `translateY(${-ta.scrollTop}px)`;
+    layer.style.transform = `translate(${-ta.scrollLeft}px, ${-ta.scrollTop}px)`;
   }
   function setDiags(ds) {
     // Only this file's diagnostics are drawn in the editor; others are listed.

@@ -1,0 +1,612 @@
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// pipelineConfig is the dozen-component config the browser tests run: a
+// secret read from a file ($DIR/token), a secret written in the config (the
+// basic_auth password), a file that is missing (unhealthy), a file the tests
+// rewrite ($DIR/env, whose content flows into two pipelines), and log and
+// target pipelines wired by references.
+const pipelineConfig = `// flow UI test pipeline.
+local.file "token" {
+  filename  = "$DIR/token"
+  is_secret = true
+}
+
+local.file "missing" {
+  filename = "$DIR/does-not-exist"
+}
+
+local.file "env" {
+  filename       = "$DIR/env"
+  poll_frequency = "100ms"
+}
+
+loki.echo "out" { }
+
+loki.relabel "tag" {
+  forward_to = [loki.echo.out.receiver]
+
+  rule {
+    target_label = "env"
+    replacement  = local.file.env.content
+  }
+}
+
+loki.relabel "drop_debug" {
+  forward_to = [loki.relabel.tag.receiver]
+
+  rule {
+    source_labels = ["level"]
+    regex         = "debug"
+    action        = "drop"
+  }
+}
+
+loki.write "default" {
+  endpoint {
+    url          = "http://127.0.0.1:9/loki/api/v1/push"
+    bearer_token = local.file.token.content
+  }
+}
+
+loki.write "archive" {
+  endpoint {
+    url = "http://127.0.0.1:9/loki/api/v1/push"
+
+    basic_auth {
+      username = "archiver"
+      password = "$PASSWORD"
+    }
+  }
+}
+
+loki.relabel "fanout" {
+  forward_to = [loki.relabel.drop_debug.receiver, loki.write.default.receiver, loki.write.archive.receiver]
+}
+
+discovery.relabel "nodes" {
+  targets = [{"__address__" = "127.0.0.1:9100", "env" = local.file.env.content}]
+
+  rule {
+    target_label = "job"
+    replacement  = "node"
+  }
+}
+
+discovery.relabel "keep" {
+  targets = discovery.relabel.nodes.output
+
+  rule {
+    source_labels = ["job"]
+    regex         = "node"
+    action        = "keep"
+  }
+}
+
+prometheus.relabel "sink" {
+  rule {
+    regex  = "tmp_.*"
+    action = "labeldrop"
+  }
+}
+
+prometheus.relabel "filter" {
+  forward_to = [prometheus.relabel.sink.receiver]
+
+  rule {
+    source_labels = ["__name__"]
+    regex         = "go_.*"
+    action        = "drop"
+  }
+}
+`
+
+var pipelineIDs = []string{
+	"discovery.relabel.keep", "discovery.relabel.nodes",
+	"local.file.env", "local.file.missing", "local.file.token",
+	"loki.echo.out", "loki.relabel.drop_debug", "loki.relabel.fanout", "loki.relabel.tag",
+	"loki.write.archive", "loki.write.default",
+	"prometheus.relabel.filter", "prometheus.relabel.sink",
+}
+
+// pipelineEdges are from|to|export, as the config's references imply.
+var pipelineEdges = []string{
+	"discovery.relabel.nodes|discovery.relabel.keep|output",
+	"local.file.env|discovery.relabel.nodes|content",
+	"local.file.env|loki.relabel.tag|content",
+	"local.file.token|loki.write.default|content",
+	"loki.echo.out|loki.relabel.tag|receiver",
+	"loki.relabel.drop_debug|loki.relabel.fanout|receiver",
+	"loki.relabel.tag|loki.relabel.drop_debug|receiver",
+	"loki.write.archive|loki.relabel.fanout|receiver",
+	"loki.write.default|loki.relabel.fanout|receiver",
+	"prometheus.relabel.sink|prometheus.relabel.filter|receiver",
+}
+
+type pipeline struct {
+	*flowServer
+	token, password string
+}
+
+func randomToken(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "tok" + hex.EncodeToString(b)
+}
+
+func startPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	p := &pipeline{token: randomToken(t), password: randomToken(t)}
+	cfg := strings.ReplaceAll(pipelineConfig, "$PASSWORD", p.password)
+	p.flowServer = startFlow(t, cfg, map[string]string{"token": p.token, "env": "staging"})
+	return p
+}
+
+// openGraph loads the graph page and waits until it has drawn.
+func openGraph(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	do(t, ctx, "opening the graph page", chromedp.Navigate(base+"/#/graph"))
+	waitJS(t, ctx, "the graph to render", `document.querySelector("svg.graph[data-rendered]")`, 10*time.Second)
+}
+
+func graphNodes(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	ids := eval[[]string](t, ctx, `[...document.querySelectorAll("svg.graph a.node")].map(a => a.dataset.id)`)
+	slices.Sort(ids)
+	return ids
+}
+
+func graphEdges(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	es := eval[[]string](t, ctx, `[...document.querySelectorAll("svg.graph g.edge")].map(g => g.dataset.from + "|" + g.dataset.to + "|" + g.dataset.export)`)
+	slices.Sort(es)
+	return es
+}
+
+func TestGraphShowsEveryComponentAndEdge(t *testing.T) {
+	p := startPipeline(t)
+	api := p.components()
+	var apiIDs, apiEdges []string
+	for _, c := range api.Components {
+		apiIDs = append(apiIDs, c.ID)
+	}
+	for _, e := range api.Edges {
+		apiEdges = append(apiEdges, e.From+"|"+e.To+"|"+e.Export)
+	}
+	slices.Sort(apiIDs)
+	slices.Sort(apiEdges)
+	if !slices.Equal(apiIDs, pipelineIDs) {
+		t.Fatalf("the API lists components %v, want %v", apiIDs, pipelineIDs)
+	}
+	if !slices.Equal(apiEdges, pipelineEdges) {
+		t.Fatalf("the API lists edges %v, want %v", apiEdges, pipelineEdges)
+	}
+
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	if got := graphNodes(t, ctx); !slices.Equal(got, pipelineIDs) {
+		t.Errorf("graph nodes %v, want %v", got, pipelineIDs)
+	}
+	if got := graphEdges(t, ctx); !slices.Equal(got, pipelineEdges) {
+		t.Errorf("graph edges %v, want %v", got, pipelineEdges)
+	}
+	// Each edge is labelled with its export; data edges also with a rate or count.
+	labels := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph g.edge")].map(g => [g.dataset.from + "|" + g.dataset.to, g.querySelector("text").textContent]))`)
+	for _, e := range api.Edges {
+		l := labels[e.From+"|"+e.To]
+		if !strings.HasPrefix(l, e.Export) {
+			t.Errorf("edge %s → %s is labelled %q, want the export %q first", e.From, e.To, l, e.Export)
+		}
+		if e.Data && !strings.Contains(l, "/s") && !strings.ContainsAny(strings.TrimPrefix(l, e.Export), "0123456789") {
+			t.Errorf("data edge %s → %s is labelled %q, want a rate or count", e.From, e.To, l)
+		}
+	}
+	// Left to right in dependency order: every edge points rightwards.
+	pos := eval[map[string]float64](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph a.node")].map(a => [a.dataset.id, a.getBoundingClientRect().left]))`)
+	for _, e := range api.Edges {
+		if pos[e.From] >= pos[e.To] {
+			t.Errorf("%s (x=%.0f) is not left of %s (x=%.0f), which references it", e.From, pos[e.From], e.To, pos[e.To])
+		}
+	}
+	// Every node is on screen in the first view of a dozen components.
+	off := eval[[]string](t, ctx, `[...document.querySelectorAll("svg.graph a.node")].filter(a => { const r = a.getBoundingClientRect(); return r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight }).map(a => a.dataset.id)`)
+	if len(off) > 0 {
+		t.Errorf("nodes outside the 1280x800 view: %v", off)
+	}
+	saveGraphScreenshot(t, ctx)
+}
+
+// saveGraphScreenshot writes docs/img/graph.png for the README when
+// FLOW_UPDATE_SCREENSHOT=1 (the picture is of this test's pipeline).
+func saveGraphScreenshot(t *testing.T, ctx context.Context) {
+	if os.Getenv("FLOW_UPDATE_SCREENSHOT") != "1" {
+		return
+	}
+	// Let a live update or two land so the picture is of a running pipeline.
+	do(t, ctx, "waiting", chromedp.Sleep(1500*time.Millisecond))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("taking the README screenshot: %v", err)
+	}
+	out := filepath.Join("..", "..", "docs", "img", "graph.png")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("README screenshot written to %s", out)
+}
+
+func TestClickNodeOpensItsPage(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	do(t, ctx, "clicking the loki.relabel.tag node",
+		chromedp.Click(chromedp.CSS(`svg.graph a.node[data-id="loki.relabel.tag"] rect.box`), chromedp.NodeVisible))
+	waitJS(t, ctx, "the component page", `location.hash === "#/component/loki.relabel.tag" && document.querySelector(".comp-head h1")`, 5*time.Second)
+	if h1 := eval[string](t, ctx, `document.querySelector(".comp-head h1").textContent`); h1 != "loki.relabel.tag" {
+		t.Errorf("page heading %q, want loki.relabel.tag", h1)
+	}
+	refs := eval[[]string](t, ctx, `[...document.querySelectorAll("#references a")].map(a => a.textContent)`)
+	if want := []string{"local.file.env", "loki.echo.out"}; !slices.Equal(refs, want) {
+		t.Errorf("references %v, want %v", refs, want)
+	}
+	by := eval[[]string](t, ctx, `[...document.querySelectorAll("#referenced-by a")].map(a => a.textContent)`)
+	if want := []string{"loki.relabel.drop_debug"}; !slices.Equal(by, want) {
+		t.Errorf("referenced by %v, want %v", by, want)
+	}
+	// Arguments render as a tree with the rule's fields; the evaluations table has the initial load.
+	args := eval[string](t, ctx, `document.querySelector("#arguments").innerText`)
+	for _, want := range []string{"forward_to", "rule", "target_label", `"env"`, "replacement", `"staging"`} {
+		if !strings.Contains(args, want) {
+			t.Errorf("arguments section lacks %q:\n%s", want, args)
+		}
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#evaluations-table tbody tr").length`); n < 1 {
+		t.Errorf("the evaluations table has %d rows, want at least the initial evaluation", n)
+	}
+	// The references link onwards.
+	do(t, ctx, "following the reference link", chromedp.Click(chromedp.CSS(`#references a[href="#/component/local.file.env"]`), chromedp.NodeVisible))
+	waitJS(t, ctx, "the local.file.env page", `document.querySelector(".comp-head h1") && document.querySelector(".comp-head h1").textContent === "local.file.env"`, 5*time.Second)
+}
+
+func TestKeyboardReachesNodes(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	do(t, ctx, "focusing the graph", chromedp.Focus(chromedp.CSS(`svg.graph`)))
+	do(t, ctx, "pressing Tab", chromedp.KeyEvent("\t"))
+	id := eval[string](t, ctx, `document.activeElement.matches("a.node") ? document.activeElement.dataset.id : "(" + document.activeElement.tagName + ")"`)
+	if !slices.Contains(pipelineIDs, id) {
+		t.Fatalf("Tab from the graph focused %s, want a component node", id)
+	}
+	// The focused node shows a visible focus ring (the focus colour).
+	ring := eval[bool](t, ctx, `(() => { const r = document.activeElement.querySelector("rect.box"); const probe = document.createElement("span"); probe.style.color = "var(--focus)"; document.body.append(probe); const want = getComputedStyle(probe).color; probe.remove(); return getComputedStyle(r).stroke === want; })()`)
+	if !ring {
+		t.Errorf("the focused node %s has no visible focus ring", id)
+	}
+	do(t, ctx, "pressing Enter", chromedp.KeyEvent("\r"))
+	waitJS(t, ctx, "the component page after Enter", fmt.Sprintf(`location.hash === %q`, "#/component/"+url.PathEscape(id)), 5*time.Second)
+	// Pages keep working from the keyboard: the nav links are links.
+	if n := eval[int](t, ctx, `document.querySelectorAll("nav a[href]").length`); n != 3 {
+		t.Errorf("nav has %d links, want 3", n)
+	}
+}
+
+func TestSecretsAppearNowhere(t *testing.T) {
+	p := startPipeline(t)
+	secrets := []string{p.token, p.password}
+	check := func(where, text string) {
+		t.Helper()
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("a secret value appears in %s", where)
+			}
+		}
+	}
+	// The API: every endpoint, every component, and the event stream while
+	// the token's dependants re-evaluate.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = os.WriteFile(filepath.Join(p.Dir, "token"), []byte(p.token+"-rotated"), 0o600)
+		_ = os.WriteFile(filepath.Join(p.Dir, "env"), []byte("production"), 0o600)
+	}()
+	events := p.events(2 * time.Second)
+	check("/api/v0/events", events)
+	if !strings.Contains(events, "event: evaluation") {
+		t.Errorf("no evaluation event in 2s after rewriting the token and env files; stream:\n%s", events)
+	}
+	secrets = append(secrets, p.token+"-rotated")
+	for _, path := range []string{"/api/v0/components", "/api/v0/config", "/-/healthy", "/-/ready", "/metrics"} {
+		_, b := p.get(path)
+		check(path, string(b))
+	}
+	var tokenDetail map[string]any
+	for _, id := range pipelineIDs {
+		_, b := p.get("/api/v0/components/" + id)
+		check("/api/v0/components/"+id, string(b))
+		if id == "local.file.token" {
+			if err := json.Unmarshal(b, &tokenDetail); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if exp, _ := tokenDetail["exports"].(map[string]any); exp["content"] != "(secret)" {
+		t.Errorf("local.file.token exports %v, want content = \"(secret)\"", tokenDetail["exports"])
+	}
+
+	// Every page, with what it shows and holds (HTML, form values, titles).
+	ctx := newTab(t, p.URL)
+	pageText := `document.documentElement.outerHTML + "\n" + [...document.querySelectorAll("input, textarea")].map(e => e.value).join("\n")`
+	pages := []string{"#/graph", "#/components", "#/config"}
+	for _, id := range pipelineIDs {
+		pages = append(pages, "#/component/"+id)
+	}
+	for _, pg := range pages {
+		do(t, ctx, "opening "+pg, chromedp.Navigate(p.URL+"/"+pg))
+		switch {
+		case pg == "#/graph":
+			waitJS(t, ctx, "the graph", `document.querySelector("svg.graph[data-rendered]")`, 10*time.Second)
+		case pg == "#/components":
+			waitJS(t, ctx, "the table", `document.querySelectorAll("#components-table tbody tr").length > 0`, 10*time.Second)
+		case pg == "#/config":
+			waitJS(t, ctx, "the config", `document.querySelector("#config-text").value.length > 0`, 10*time.Second)
+		default:
+			waitJS(t, ctx, "the component", `document.querySelector("#exports")`, 10*time.Second)
+		}
+		check("the page "+pg, eval[string](t, ctx, pageText))
+	}
+	// The token's page shows the placeholder, and the config page shows the
+	// scrubbed password with the warning about applying it.
+	do(t, ctx, "opening the token's page", chromedp.Navigate(p.URL+"/#/component/local.file.token"))
+	waitJS(t, ctx, "the exports", `document.querySelector("#exports .secret")`, 10*time.Second)
+	do(t, ctx, "opening the config page", chromedp.Navigate(p.URL+"/#/config"))
+	waitJS(t, ctx, "the config", `document.querySelector("#config-text").value.includes('password = "(secret)"')`, 10*time.Second)
+	if hidden := eval[bool](t, ctx, `document.querySelector("#secret-warning").hidden`); hidden {
+		t.Error("the config page does not warn that the config holds scrubbed secrets")
+	}
+}
+
+func TestUnhealthyComponentShowsRed(t *testing.T) {
+	p := startPipeline(t)
+	var msg string
+	for _, c := range p.components().Components {
+		if c.ID == "local.file.missing" {
+			if c.Health.State != "unhealthy" || c.Health.Message == "" {
+				t.Fatalf("the API reports local.file.missing as %q %q, want unhealthy with a message", c.Health.State, c.Health.Message)
+			}
+			msg = c.Health.Message
+		}
+	}
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	node := `document.querySelector('svg.graph a.node[data-id="local.file.missing"]')`
+	if st := eval[string](t, ctx, node+`.dataset.health`); st != "unhealthy" {
+		t.Errorf("graph node health %q, want unhealthy", st)
+	}
+	red := eval[bool](t, ctx, `(() => { const probe = document.createElement("span"); probe.style.color = "var(--unhealthy)"; document.body.append(probe); const want = getComputedStyle(probe).color; probe.remove(); return getComputedStyle(`+node+`.querySelector("rect.box")).stroke === want && getComputedStyle(`+node+`.querySelector("text.health")).fill === want; })()`)
+	if !red {
+		t.Error("the unhealthy node is not drawn in the unhealthy (red) colour")
+	}
+	if lbl := eval[string](t, ctx, node+`.getAttribute("aria-label")`); !strings.Contains(lbl, msg) {
+		t.Errorf("the node's label %q lacks the health message %q", lbl, msg)
+	}
+	// Healthy ones are not red.
+	if st := eval[string](t, ctx, `document.querySelector('svg.graph a.node[data-id="loki.echo.out"]').dataset.health`); st != "healthy" {
+		t.Errorf("loki.echo.out shows %q, want healthy", st)
+	}
+
+	do(t, ctx, "opening its page", chromedp.Click(chromedp.CSS(`svg.graph a.node[data-id="local.file.missing"] rect.box`), chromedp.NodeVisible))
+	waitJS(t, ctx, "the health message", `document.querySelector("#health-message")`, 5*time.Second)
+	if got := eval[string](t, ctx, `document.querySelector("#health .badge").textContent`); got != "unhealthy" {
+		t.Errorf("badge %q, want unhealthy", got)
+	}
+	if got := eval[string](t, ctx, `document.querySelector("#health-message").textContent`); got != msg {
+		t.Errorf("health message %q, want %q", got, msg)
+	}
+	badgeRed := eval[bool](t, ctx, `(() => { const probe = document.createElement("span"); probe.style.color = "var(--unhealthy)"; document.body.append(probe); const want = getComputedStyle(probe).color; probe.remove(); return getComputedStyle(document.querySelector("#health .badge")).color === want; })()`)
+	if !badgeRed {
+		t.Error("the health badge is not red")
+	}
+
+	// The list's health filter finds it, with its message.
+	do(t, ctx, "opening the list", chromedp.Navigate(p.URL+"/#/components"))
+	waitJS(t, ctx, "the table", `document.querySelectorAll("#components-table tbody tr").length === 13`, 10*time.Second)
+	do(t, ctx, "filtering unhealthy", chromedp.SetValue(chromedp.CSS(`.filters select`), "unhealthy"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(".filters select").dispatchEvent(new Event("change"))`))
+	rows := eval[[]string](t, ctx, `[...document.querySelectorAll("#components-table tbody tr")].map(r => r.dataset.id)`)
+	if !slices.Equal(rows, []string{"local.file.missing"}) {
+		t.Errorf("unhealthy filter shows %v, want [local.file.missing]", rows)
+	}
+	do(t, ctx, "searching", chromedp.SetValue(chromedp.CSS(`.filters select`), "all"),
+		chromedp.SendKeys(chromedp.CSS(`.filters input[type=search]`), "relabel.t"))
+	waitJS(t, ctx, "the search to apply", `document.querySelector(".filters select").dispatchEvent(new Event("change")) && [...document.querySelectorAll("#components-table tbody tr")].map(r => r.dataset.id).join() === "loki.relabel.tag"`, 5*time.Second)
+}
+
+func TestBrokenConfigShowsDiagnosticAndChangesNothing(t *testing.T) {
+	p := startPipeline(t)
+	before := p.components()
+	ctx := newTab(t, p.URL)
+	do(t, ctx, "opening the config page", chromedp.Navigate(p.URL+"/#/config"))
+	waitJS(t, ctx, "the config", `document.querySelector("#config-text").value.length > 0`, 10*time.Second)
+	running := eval[string](t, ctx, `document.querySelector("#config-text").value`)
+	// Break one attribute name; find its line in the text as shown.
+	lines := strings.Split(running, "\n")
+	line := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "poll_frequency") }) + 1
+	if line == 0 {
+		t.Fatalf("the running config lacks poll_frequency:\n%s", running)
+	}
+	broken := strings.Replace(running, "poll_frequency", "poll_frequncy", 1)
+	// Put the real password back, as a user would, so only the typo is wrong.
+	broken = strings.Replace(broken, `"(secret)"`, fmt.Sprintf("%q", p.password), 1)
+	setText := func(text string) {
+		t.Helper()
+		b, _ := json.Marshal(text)
+		eval[bool](t, ctx, `(() => { const ta = document.querySelector("#config-text"); ta.value = `+string(b)+`; ta.dispatchEvent(new Event("input")); return true; })()`)
+	}
+	setText(broken)
+	for _, button := range []string{"#validate", "#apply"} {
+		do(t, ctx, "clicking "+button, chromedp.Click(chromedp.CSS(button), chromedp.NodeVisible))
+		waitJS(t, ctx, "the diagnostic after "+button, `document.querySelector("#diagnostics li")`, 10*time.Second)
+		got := eval[int](t, ctx, `+(document.querySelector(".editor .gutter div.diag") || {dataset: {line: 0}}).dataset.line`)
+		if got != line {
+			t.Errorf("%s: the gutter marks line %d, want %d", button, got, line)
+		}
+		msg := eval[string](t, ctx, fmt.Sprintf(`(document.querySelector('.editor .overlay .diag-msg[data-line="%d"]') || {textContent: ""}).textContent`, line))
+		if !strings.Contains(msg, "poll_frequncy") {
+			t.Errorf("%s: the message at line %d is %q, want one naming poll_frequncy", button, line, msg)
+		}
+		// The message is drawn at the line's height, beside the text.
+		top := eval[float64](t, ctx, fmt.Sprintf(`document.querySelector('.editor .overlay .diag-msg[data-line="%d"]').getBoundingClientRect().top - document.querySelector('.editor .gutter div[data-line="%d"]').getBoundingClientRect().top`, line, line))
+		if top < -2 || top > 2 {
+			t.Errorf("%s: the message is %.0fpx off its line", button, top)
+		}
+		if st := eval[string](t, ctx, `document.querySelector("#config-status").textContent`); !strings.HasPrefix(st, "Failed") {
+			t.Errorf("%s: status %q, want a failure", button, st)
+		}
+		if strings.Contains(eval[string](t, ctx, `document.body.innerText`), p.password) {
+			t.Errorf("%s: the password typed back in is echoed outside the editor", button)
+		}
+	}
+	// Nothing changed: same components, same config, and no component was re-evaluated by a reload.
+	after := p.components()
+	if after.ConfigHash != before.ConfigHash {
+		t.Errorf("config hash changed from %s to %s after a broken config", before.ConfigHash, after.ConfigHash)
+	}
+	for i, c := range after.Components {
+		if c.ID != before.Components[i].ID || c.EvaluationsTotal != before.Components[i].EvaluationsTotal {
+			t.Errorf("component %s changed after a broken config (evaluations %d → %d)", c.ID, before.Components[i].EvaluationsTotal, c.EvaluationsTotal)
+		}
+	}
+	do(t, ctx, "opening the graph", chromedp.Navigate(p.URL+"/#/graph"))
+	waitJS(t, ctx, "the graph", `document.querySelector("svg.graph[data-rendered]")`, 10*time.Second)
+	if got := graphNodes(t, ctx); !slices.Equal(got, pipelineIDs) {
+		t.Errorf("after the broken config the graph shows %v, want %v", got, pipelineIDs)
+	}
+
+	// A valid edit validates, then applies, and the graph follows.
+	do(t, ctx, "back to the config page", chromedp.Navigate(p.URL+"/#/config"))
+	waitJS(t, ctx, "the config", `document.querySelector("#config-text").value.length > 0`, 10*time.Second)
+	good := strings.Replace(running, `"(secret)"`, fmt.Sprintf("%q", p.password), 1) + "\nloki.echo \"extra\" { }\n"
+	setText(good)
+	do(t, ctx, "validating", chromedp.Click(chromedp.CSS("#validate"), chromedp.NodeVisible))
+	waitJS(t, ctx, "validation", `document.querySelector("#config-status").textContent === "Config is valid."`, 10*time.Second)
+	if h := p.components().ConfigHash; h != before.ConfigHash {
+		t.Errorf("a dry run changed the config hash")
+	}
+	do(t, ctx, "applying", chromedp.Click(chromedp.CSS("#apply"), chromedp.NodeVisible))
+	waitJS(t, ctx, "the apply", `document.querySelector("#config-status").textContent === "Config applied."`, 10*time.Second)
+	do(t, ctx, "opening the graph", chromedp.Navigate(p.URL+"/#/graph"))
+	waitJS(t, ctx, "the new component in the graph", `document.querySelector('svg.graph a.node[data-id="loki.echo.extra"]')`, 10*time.Second)
+}
+
+func TestLiveReevaluationsAndChanges(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	waitJS(t, ctx, "the event stream", `document.querySelector("#live").dataset.state === "live"`, 10*time.Second)
+	// Record, in the page, when each node and edge starts a highlight.
+	eval[bool](t, ctx, `(() => {
+		window.__pulses = [];
+		new MutationObserver(ms => { for (const m of ms) { const el = m.target; if (el.classList.contains("pulse")) window.__pulses.push({ id: el.dataset.id || (el.dataset.from + "->" + el.dataset.to), t: performance.now() }); } })
+			.observe(document.querySelector("svg.graph"), { subtree: true, attributes: true, attributeFilter: ["class"] });
+		return true; })()`)
+	evals := func(id string) int {
+		return eval[int](t, ctx, fmt.Sprintf(`+document.querySelector('svg.graph a.node[data-id="%s"]').dataset.evals`, id))
+	}
+	tagBefore, keepBefore := evals("loki.relabel.tag"), evals("discovery.relabel.keep")
+
+	// Like a credentials refresh: the file's content changes, and the change
+	// travels to its dependants and theirs.
+	start := time.Now()
+	if err := os.WriteFile(filepath.Join(p.Dir, "env"), []byte("production"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "loki.relabel.tag and discovery.relabel.keep to re-evaluate on the page",
+		fmt.Sprintf(`+document.querySelector('svg.graph a.node[data-id="loki.relabel.tag"]').dataset.evals > %d && +document.querySelector('svg.graph a.node[data-id="discovery.relabel.keep"]').dataset.evals > %d`, tagBefore, keepBefore),
+		2*time.Second)
+	t.Logf("re-evaluation shown %v after the file was written", time.Since(start).Round(time.Millisecond))
+	waitJS(t, ctx, "the highlights", `["local.file.env->loki.relabel.tag", "loki.relabel.tag", "discovery.relabel.nodes", "discovery.relabel.keep"].every(id => window.__pulses.some(p => p.id === id))`, 2*time.Second)
+
+	// The component page shows the new evaluation live, with its cause.
+	do(t, ctx, "opening loki.relabel.tag", chromedp.Navigate(p.URL+"/#/component/loki.relabel.tag"))
+	waitJS(t, ctx, "the evaluations", `document.querySelector("#evaluations-table")`, 10*time.Second)
+	rows := eval[int](t, ctx, `document.querySelectorAll("#evaluations-table tbody tr").length`)
+	if err := os.WriteFile(filepath.Join(p.Dir, "env"), []byte("canary"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "a new evaluation row caused by local.file.env", fmt.Sprintf(`document.querySelectorAll("#evaluations-table tbody tr").length > %d && document.querySelector("#evaluations-table tbody tr td:nth-child(3)").textContent === "local.file.env changed"`, rows), 2*time.Second)
+	if !strings.Contains(eval[string](t, ctx, `document.querySelector("#arguments").innerText`), `"canary"`) {
+		t.Error("the arguments on the page do not show the new value")
+	}
+
+	// New and removed components appear without a reload.
+	do(t, ctx, "back to the graph", chromedp.Navigate(p.URL+"/#/graph"))
+	waitJS(t, ctx, "the graph", `document.querySelector("svg.graph[data-rendered]")`, 10*time.Second)
+	cfg := strings.ReplaceAll(strings.ReplaceAll(pipelineConfig, "$PASSWORD", p.password), "$DIR", p.Dir)
+	cfg = strings.Replace(cfg, "prometheus.relabel \"sink\"", "prometheus.relabel \"sink2\"", 1)
+	cfg = strings.Replace(cfg, "prometheus.relabel.sink.receiver", "prometheus.relabel.sink2.receiver", 1)
+	start = time.Now()
+	if code, body := p.post("/-/reload", cfg); code != 200 {
+		t.Fatalf("reloading: %d %s", code, body)
+	}
+	waitJS(t, ctx, "sink2 to appear and sink to go", `document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink2"]') && !document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink"]') && document.querySelector('svg.graph g.edge[data-from="prometheus.relabel.sink2"]')`, 2*time.Second)
+	t.Logf("graph change shown %v after the reload", time.Since(start).Round(time.Millisecond))
+}
+
+func TestDarkColourScheme(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	do(t, ctx, "emulating a dark colour scheme", chromedp.Func(func(c context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Call(c, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		return err
+	}))
+	openGraph(t, ctx, p.URL)
+	// Background dark, text light, and enough contrast (WCAG AA, 4.5:1) for
+	// body text, node text and the unhealthy label.
+	contrast := eval[map[string]float64](t, ctx, `(() => {
+		const rgb = s => s.match(/[\d.]+/g).slice(0, 3).map(Number);
+		const lum = c => { const [r, g, b] = rgb(c).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+		const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+		const bg = getComputedStyle(document.body).backgroundColor;
+		const panel = getComputedStyle(document.querySelector('svg.graph a.node[data-id="loki.echo.out"] rect.box')).fill;
+		const bad = document.querySelector('svg.graph a.node[data-id="local.file.missing"]');
+		return {
+			bgLum: lum(bg),
+			body: ratio(getComputedStyle(document.body).color, bg),
+			node: ratio(getComputedStyle(document.querySelector('svg.graph a.node text.name')).fill, panel),
+			unhealthy: ratio(getComputedStyle(bad.querySelector("text.health")).fill, getComputedStyle(bad.querySelector("rect.box")).fill),
+		};
+	})()`)
+	if contrast["bgLum"] > 0.05 {
+		t.Errorf("background luminance %.3f in the dark scheme, want a dark background", contrast["bgLum"])
+	}
+	for _, k := range []string{"body", "node", "unhealthy"} {
+		if contrast[k] < 4.5 {
+			t.Errorf("%s text contrast %.2f:1 in the dark scheme, want at least 4.5:1", k, contrast[k])
+		}
+	}
+}

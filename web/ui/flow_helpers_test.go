@@ -1,0 +1,248 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The browser tests run the real `flow run`: TestMain builds ./cmd/flow once
+// into a temporary directory, and each test starts it with its own config,
+// storage directory and loopback port.
+
+var flowBin string
+
+// buildFlow compiles cmd/flow into dir.
+func buildFlow(dir string) (string, error) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(goruntime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "flow")
+	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/flow")
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/flow: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// flowServer is one running `flow run`.
+type flowServer struct {
+	t    *testing.T
+	URL  string // http://127.0.0.1:port
+	Dir  string // holds the config and any files it reads
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan struct{}
+}
+
+func (f *flowServer) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logs.Write(p)
+}
+
+// Logs returns what flow has logged so far.
+func (f *flowServer) Logs() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logs.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free loopback port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startFlow writes config (with every "$DIR" replaced by the test's
+// directory) to main.river and runs flow on it until the test ends. files are
+// written to the directory first.
+func startFlow(t *testing.T, config string, files map[string]string) *flowServer {
+	t.Helper()
+	if flowBin == "" {
+		t.Fatal("flow was not built (TestMain failed to build ./cmd/flow)")
+	}
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "main.river")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "$DIR", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &flowServer{t: t, Dir: dir, done: make(chan struct{})}
+	// A port found free can be taken before flow binds it; try a few.
+	for attempt := 0; attempt < 3; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		f.URL = "http://" + addr
+		f.logs.Reset()
+		f.done = make(chan struct{})
+		f.cmd = exec.Command(flowBin, "run",
+			"--server.http.listen-addr="+addr,
+			"--storage.path="+filepath.Join(dir, "data"),
+			cfg)
+		f.cmd.Stdout = f
+		f.cmd.Stderr = f
+		if err := f.cmd.Start(); err != nil {
+			t.Fatalf("starting flow: %v", err)
+		}
+		go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(f.cmd, f.done)
+		if f.waitReady(20 * time.Second) {
+			t.Cleanup(f.stop)
+			return f
+		}
+		f.stop()
+		if !strings.Contains(f.Logs(), "address already in use") {
+			break
+		}
+	}
+	t.Fatalf("flow did not become ready at %s/-/ready within 20s; its output:\n%s", f.URL, f.Logs())
+	return nil
+}
+
+func (f *flowServer) waitReady(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-f.done:
+			return false
+		default:
+		}
+		resp, err := http.Get(f.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+func (f *flowServer) stop() {
+	select {
+	case <-f.done:
+		return
+	default:
+	}
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-f.done:
+	case <-time.After(15 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-f.done
+	}
+	if f.t.Failed() {
+		p := filepath.Join(artifactsDir, strings.NewReplacer("/", "_").Replace(f.t.Name())+".flow.log")
+		if err := os.WriteFile(p, []byte(f.Logs()), 0o644); err == nil {
+			f.t.Logf("flow's log: %s", p)
+		}
+	}
+}
+
+// get fetches a path from flow and returns the status and body.
+func (f *flowServer) get(path string) (int, []byte) {
+	f.t.Helper()
+	resp, err := http.Get(f.URL + path)
+	if err != nil {
+		f.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		f.t.Fatalf("GET %s: reading the body: %v", path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// apiComponent is the part of the API's Component the tests check.
+type apiComponent struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Label  string `json:"label"`
+	Health struct {
+		State   string `json:"state"`
+		Message string `json:"message"`
+	} `json:"health"`
+	References       []string `json:"references"`
+	ReferencedBy     []string `json:"referenced_by"`
+	EvaluationsTotal int      `json:"evaluations_total"`
+}
+
+type apiEdge struct {
+	From   string  `json:"from"`
+	To     string  `json:"to"`
+	Export string  `json:"export"`
+	Data   bool    `json:"data"`
+	Rate   float64 `json:"rate"`
+}
+
+type apiComponents struct {
+	Components []apiComponent `json:"components"`
+	Edges      []apiEdge      `json:"edges"`
+	ConfigHash string         `json:"config_hash"`
+}
+
+func (f *flowServer) components() apiComponents {
+	f.t.Helper()
+	code, b := f.get("/api/v0/components")
+	if code != 200 {
+		f.t.Fatalf("GET /api/v0/components: %d %s", code, b)
+	}
+	var out apiComponents
+	if err := json.Unmarshal(b, &out); err != nil {
+		f.t.Fatalf("GET /api/v0/components: %v", err)
+	}
+	return out
+}
+
+// events reads the event stream for d and returns what it received.
+func (f *flowServer) events(d time.Duration) string {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.URL+"/api/v0/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatalf("GET /api/v0/events: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body) // ends with the context's deadline
+	return string(b)
+}
+
+// post sends body to a path on flow and returns the status and response.
+func (f *flowServer) post(path, body string) (int, string) {
+	f.t.Helper()
+	resp, err := http.Post(f.URL+path, "text/plain", strings.NewReader(body))
+	if err != nil {
+		f.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
