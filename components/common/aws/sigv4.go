@@ -5,6 +5,10 @@
 package aws
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -35,4 +39,46 @@ type StaticCredentials struct {
 	AccessKeyID     string       `river:"access_key_id,attr"`
 	SecretAccessKey value.Secret `river:"secret_access_key,attr"`
 	Token           value.Secret `river:"token,attr,optional"`
+}
+
+// Validate checks the block: service_name is required (flow has no silent
+// default: the credential scope must name the service the endpoint
+// belongs to), and the credentials fields must make sense together.
+func (c *SigV4Config) Validate() error {
+	if strings.TrimSpace(c.ServiceName) == "" {
+		return errors.New(`aws_sigv4: service_name is required: the service the endpoint belongs to, ` +
+			`such as "aps" (Amazon Managed Service for Prometheus), "execute-api" (API Gateway) or "es" (OpenSearch)`)
+	}
+	if c.AccessKeyID != "" && c.AccessKey != "" {
+		return errors.New("aws_sigv4: give access_key_id or Alloy's access_key, not both")
+	}
+	if c.SecretAccessKey != "" && c.SecretKey != "" {
+		return errors.New("aws_sigv4: give secret_access_key or Alloy's secret_key, not both")
+	}
+	a := c.CredentialsArgs()
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("aws_sigv4: %w", err)
+	}
+	return nil
+}
+
+// CredentialsArgs reduces the block to where its credentials come from,
+// merging Alloy's spellings of the keys.
+func (c *SigV4Config) CredentialsArgs() CredentialsArgs {
+	a := CredentialsArgs{
+		Region:          c.Region,
+		Profile:         c.Profile,
+		RoleARN:         c.RoleARN,
+		ExternalID:      c.ExternalID,
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		Static:          c.Credentials,
+	}
+	if a.AccessKeyID == "" {
+		a.AccessKeyID = c.AccessKey
+	}
+	if a.SecretAccessKey == "" {
+		a.SecretAccessKey = c.SecretKey
+	}
+	return a
 }
