@@ -4,4 +4,5 @@ package all
 import (
 	_ "github.com/flow-telemetry/flow/components/loki/echo"
 	_ "github.com/flow-telemetry/flow/components/loki/relabel"
+	_ "github.com/flow-telemetry/flow/components/loki/write"
 )

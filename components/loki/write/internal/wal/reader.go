@@ -17,6 +17,10 @@ type Reader struct {
 	w   *WAL
 	pos Position
 	f   *os.File
+	// size is the size of f once it is known to be a finished segment, -1
+	// before; it lets the reader step to the next segment right after the
+	// last record, so the position it reports is past the finished segment.
+	size int64
 	hdr [HeaderSize]byte
 	buf []byte
 	// OnCorrupt is called when the rest of a segment is skipped because a
@@ -26,7 +30,7 @@ type Reader struct {
 
 // NewReader returns a reader starting at from.
 func (w *WAL) NewReader(from Position) *Reader {
-	return &Reader{w: w, pos: from}
+	return &Reader{w: w, pos: from, size: -1}
 }
 
 // Position is where the next record will be read from.
@@ -49,6 +53,7 @@ func (r *Reader) closeFile() {
 		r.f.Close()
 		r.f = nil
 	}
+	r.size = -1
 }
 
 var (
@@ -84,6 +89,10 @@ func (r *Reader) Next(ctx context.Context, deadline time.Time) (payload []byte, 
 			rec, err := r.read(limit)
 			switch {
 			case err == nil:
+				if limit < 0 && r.size >= 0 && r.pos.Offset >= r.size {
+					r.closeFile()
+					r.pos = Position{Segment: r.w.nextSegment(r.pos.Segment)}
+				}
 				return rec, r.pos, true, nil
 			case errors.Is(err, errSegmentEnd):
 				r.closeFile()
@@ -130,6 +139,12 @@ func (r *Reader) read(limit int64) ([]byte, error) {
 			return nil, fmt.Errorf("opening WAL segment: %w", err)
 		}
 		r.f = f
+	}
+	if limit < 0 && r.size < 0 {
+		// A finished segment never changes again.
+		if fi, err := r.f.Stat(); err == nil {
+			r.size = fi.Size()
+		}
 	}
 	corrupt := func(why string) ([]byte, error) {
 		if limit >= 0 {

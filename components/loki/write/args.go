@@ -1,0 +1,221 @@
+package write
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
+)
+
+// Arguments configures loki.write.
+type Arguments struct {
+	Endpoints      []EndpointArgs    `river:"endpoint,block,optional"`
+	ExternalLabels map[string]string `river:"external_labels,attr,optional"`
+	// MaxStreams caps the streams in one batch; a batch that would exceed it
+	// is pushed first (flow never drops entries for it). 0 means no cap.
+	MaxStreams int     `river:"max_streams,attr,optional"`
+	WAL        WALArgs `river:"wal,block,optional"`
+}
+
+// WALArgs is the `wal { }` block.
+type WALArgs struct {
+	// Enabled keeps entries on disk until every endpoint has delivered them,
+	// so they survive a crash and an outage of any length. On by default.
+	Enabled bool `river:"enabled,attr,optional"`
+	// MaxSegmentSize is when a WAL segment file is closed and a new one begun.
+	MaxSegmentSize ByteSize `river:"max_segment_size,attr,optional"`
+}
+
+// EndpointArgs is one `endpoint { }` block.
+type EndpointArgs struct {
+	Name     string            `river:"name,attr,optional"`
+	URL      string            `river:"url,attr"`
+	TenantID string            `river:"tenant_id,attr,optional"`
+	Headers  map[string]string `river:"headers,attr,optional"`
+
+	BatchWait         time.Duration `river:"batch_wait,attr,optional"`
+	BatchSize         ByteSize      `river:"batch_size,attr,optional"`
+	RemoteTimeout     time.Duration `river:"remote_timeout,attr,optional"`
+	MinBackoff        time.Duration `river:"min_backoff_period,attr,optional"`
+	MaxBackoff        time.Duration `river:"max_backoff_period,attr,optional"`
+	MaxBackoffRetries int           `river:"max_backoff_retries,attr,optional"`
+	RetryOnHTTP429    bool          `river:"retry_on_http_429,attr,optional"`
+
+	HTTPClient httpclient.Config `river:",squash"`
+
+	// AWSSigV4 signs every push (Loki behind API Gateway); SigV4 is Alloy's name.
+	AWSSigV4 *aws.SigV4Config `river:"aws_sigv4,block,optional"`
+	SigV4    *aws.SigV4Config `river:"sigv4,block,optional"`
+}
+
+// SetToDefault sets the defaults of Alloy's loki.write, with the WAL on.
+func (a *Arguments) SetToDefault() {
+	*a = Arguments{WAL: WALArgs{Enabled: true, MaxSegmentSize: 64 << 20}}
+}
+
+// SetToDefault sets an endpoint's defaults (Alloy's).
+func (e *EndpointArgs) SetToDefault() {
+	*e = EndpointArgs{
+		BatchWait:         time.Second,
+		BatchSize:         1 << 20,
+		RemoteTimeout:     10 * time.Second,
+		MinBackoff:        500 * time.Millisecond,
+		MaxBackoff:        5 * time.Minute,
+		MaxBackoffRetries: 10,
+		RetryOnHTTP429:    true,
+		HTTPClient:        httpclient.Default(),
+	}
+}
+
+// SetToDefault sets the WAL block's defaults: declaring `wal { }` keeps it on.
+func (w *WALArgs) SetToDefault() { *w = WALArgs{Enabled: true, MaxSegmentSize: 64 << 20} }
+
+// Validate checks every endpoint.
+func (a *Arguments) Validate() error {
+	if a.MaxStreams < 0 {
+		return fmt.Errorf("max_streams must not be negative, got %d", a.MaxStreams)
+	}
+	if a.WAL.MaxSegmentSize < 0 {
+		return errors.New("wal > max_segment_size must not be negative")
+	}
+	names := map[string]int{}
+	for i := range a.Endpoints {
+		e := &a.Endpoints[i]
+		if err := e.validate(); err != nil {
+			return fmt.Errorf("endpoint %d: %w", i+1, err)
+		}
+		n := e.name()
+		if j, dup := names[n]; dup {
+			return fmt.Errorf("endpoints %d and %d are both named %q; give each a distinct name", j+1, i+1, n)
+		}
+		names[n] = i
+	}
+	for n := range a.ExternalLabels {
+		if !validLabelName(n) {
+			return fmt.Errorf("external_labels: %q is not a valid label name", n)
+		}
+	}
+	return nil
+}
+
+func (e *EndpointArgs) validate() error {
+	u, err := url.Parse(e.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// Never echo the URL: it may carry a password.
+		return errors.New("url must be an http:// or https:// URL such as https://logs.example.com/loki/api/v1/push")
+	}
+	switch {
+	case e.BatchWait <= 0:
+		return errors.New("batch_wait must be positive")
+	case e.BatchSize <= 0:
+		return errors.New("batch_size must be positive")
+	case e.RemoteTimeout <= 0:
+		return errors.New("remote_timeout must be positive")
+	case e.MinBackoff <= 0 || e.MaxBackoff < e.MinBackoff:
+		return errors.New("min_backoff_period must be positive and at most max_backoff_period")
+	case e.MaxBackoffRetries < 0:
+		return errors.New("max_backoff_retries must not be negative")
+	}
+	if e.AWSSigV4 != nil && e.SigV4 != nil {
+		return errors.New("set aws_sigv4 or its synonym sigv4, not both")
+	}
+	if s := e.sigV4(); s != nil {
+		if e.HTTPClient.BasicAuth != nil || e.HTTPClient.Authorization != nil || e.HTTPClient.BearerToken != "" || e.HTTPClient.BearerTokenFile != "" {
+			return errors.New("aws_sigv4 cannot be combined with basic_auth, authorization or bearer_token: the Authorization header carries the signature")
+		}
+	}
+	if err := e.HTTPClient.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (e *EndpointArgs) sigV4() *aws.SigV4Config {
+	if e.AWSSigV4 != nil {
+		return e.AWSSigV4
+	}
+	return e.SigV4
+}
+
+// name is the endpoint's name, or one derived from its URL (without any
+// credentials in it) when not set.
+func (e *EndpointArgs) name() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return "endpoint"
+	}
+	return u.Host + u.Path
+}
+
+// redactedURL is the URL as shown in logs and debug info.
+func (e *EndpointArgs) redactedURL() string {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
+}
+
+func validLabelName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i, c := range n {
+		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// ByteSize is a size in bytes written as Alloy writes it: "1MiB", "512KiB",
+// "100KB" or a plain number of bytes.
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+}
+
+// UnmarshalText parses a size.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(num), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<50 {
+		return fmt.Errorf("%q is not a size; write it like \"1MiB\", \"256KiB\" or \"1048576\"", string(text))
+	}
+	*b = ByteSize(f * float64(mult))
+	return nil
+}
+
+// MarshalText writes the size in the largest exact binary unit.
+func (b ByteSize) MarshalText() ([]byte, error) {
+	switch {
+	case b != 0 && b%(1<<30) == 0:
+		return []byte(strconv.FormatInt(int64(b)>>30, 10) + "GiB"), nil
+	case b != 0 && b%(1<<20) == 0:
+		return []byte(strconv.FormatInt(int64(b)>>20, 10) + "MiB"), nil
+	case b != 0 && b%(1<<10) == 0:
+		return []byte(strconv.FormatInt(int64(b)>>10, 10) + "KiB"), nil
+	}
+	return []byte(strconv.FormatInt(int64(b), 10)), nil
+}

@@ -1,0 +1,66 @@
+package write
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	entriesReceived    prometheus.Counter
+	entriesNoLabels    prometheus.Counter
+	walBytes           prometheus.Counter
+	walAppendErrors    prometheus.Counter
+	walCorruptions     prometheus.Counter
+	walSegmentsDeleted prometheus.Counter
+	endpoint           *endpointMetrics
+}
+
+type endpointMetrics struct {
+	sentEntries     *prometheus.CounterVec
+	sentBytes       *prometheus.CounterVec
+	droppedEntries  *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		entriesReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_entries_received_total", Help: "Log entries accepted by loki.write (into the WAL or the queues)."}),
+		entriesNoLabels: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_entries_without_labels_total", Help: "Log entries discarded because no valid label was left."}),
+		walBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_wal_bytes_written_total", Help: "Bytes written to the WAL."}),
+		walAppendErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_wal_append_errors_total", Help: "Sends refused because the WAL could not be written."}),
+		walCorruptions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_wal_corruptions_total", Help: "Torn or damaged WAL records skipped (one per crash is expected)."}),
+		walSegmentsDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_wal_segments_deleted_total", Help: "WAL segments deleted after every endpoint delivered them."}),
+		endpoint: &endpointMetrics{
+			sentEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "loki_write_sent_entries_total", Help: "Log entries pushed to Loki."}, []string{"endpoint"}),
+			sentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "loki_write_sent_bytes_total", Help: "Bytes of log lines pushed to Loki."}, []string{"endpoint"}),
+			droppedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "loki_write_dropped_entries_total", Help: "Log entries dropped, by reason (HTTP status, max_retries, …)."}, []string{"endpoint", "reason"}),
+			retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "loki_write_batch_retries_total", Help: "Failed pushes that are retried."}, []string{"endpoint"}),
+			requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name: "loki_write_request_duration_seconds", Help: "Duration of push requests, by status code.",
+				Buckets: prometheus.DefBuckets}, []string{"endpoint", "status_code"}),
+		},
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, col := range []prometheus.Collector{m.entriesReceived, m.entriesNoLabels, m.walBytes, m.walAppendErrors,
+		m.walCorruptions, m.walSegmentsDeleted, m.endpoint.sentEntries, m.endpoint.sentBytes,
+		m.endpoint.droppedEntries, m.endpoint.retries, m.endpoint.requestDuration} {
+		if err := reg.Register(col); err != nil {
+			return nil, fmt.Errorf("registering loki.write metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,76 @@
+package write
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
+)
+
+// send is the receiver's Send: it encodes entries into one record and, with
+// the WAL, returns once the record is fsynced; without it, once every
+// endpoint's queue has taken it (waiting while a queue is full).
+func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	c.mu.RLock()
+	w, external := c.wal, c.external
+	var queues []*memQueue
+	if w == nil {
+		for _, e := range c.endpoints {
+			if q, ok := e.src.(*memQueue); ok {
+				queues = append(queues, q)
+			}
+		}
+	}
+	c.mu.RUnlock()
+
+	enc := c.encoders.Get().(*encoder)
+	rec, n, dropped := enc.encode(entries, external)
+	if dropped > 0 {
+		c.m.entriesNoLabels.Add(float64(dropped))
+	}
+	if n == 0 {
+		c.encoders.Put(enc)
+		return nil
+	}
+	if w != nil {
+		err := w.Append(rec)
+		c.encoders.Put(enc)
+		if err != nil {
+			c.m.walAppendErrors.Inc()
+			c.mu.Lock()
+			c.appendErr, c.appendAt = err, time.Now()
+			c.mu.Unlock()
+			return fmt.Errorf("loki.write: %w", err)
+		}
+		c.m.walBytes.Add(float64(len(rec)))
+		c.m.entriesReceived.Add(float64(n))
+		c.clearAppendErr()
+		return nil
+	}
+	// The queues keep the record, so it cannot stay in the pooled encoder.
+	payload := append([]byte(nil), rec[wal.HeaderSize:]...)
+	c.encoders.Put(enc)
+	for _, q := range queues {
+		if err := q.push(ctx, payload); err != nil {
+			return fmt.Errorf("loki.write: queue for an endpoint is full: %w", err)
+		}
+	}
+	c.m.entriesReceived.Add(float64(n))
+	return nil
+}
+
+func (c *Component) clearAppendErr() {
+	c.mu.RLock()
+	failed := c.appendErr != nil
+	c.mu.RUnlock()
+	if failed {
+		c.mu.Lock()
+		c.appendErr = nil
+		c.mu.Unlock()
+	}
+}

@@ -1,0 +1,416 @@
+// Package write is the loki.write component: it receives log entries, keeps
+// them in a write-ahead log under its data directory (on by default), and
+// pushes them to one or more Loki endpoints as snappy-compressed protobuf
+// push requests, batched per tenant and stream, with retries, optional SigV4
+// signing, and health that says when an endpoint's pushes are failing.
+//
+// Durability: Send returns nil only once the entries are fsynced to the WAL,
+// so a source can acknowledge them to its sender. Each endpoint reads the WAL
+// from its own committed position, persisted after every successful push;
+// after a crash it replays from there (some entries may be sent twice, none
+// are lost). Segments are deleted once every endpoint has passed them. With
+// the WAL on, a batch is never dropped for a failing endpoint: it is retried
+// from the WAL until Loki accepts it, however long the outage.
+package write
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+const userAgent = "flow-loki-write/1"
+
+// Drain times: at shutdown an endpoint gets this long to push its batch in
+// hand (and, without a WAL, its queue); on a reload only one attempt is made,
+// because the WAL or the carried-over queue keeps what is not delivered.
+const (
+	shutdownDrain = 15 * time.Second
+	reloadDrain   = 5 * time.Second
+)
+
+// memQueueCapacity bounds each endpoint's memory queue without a WAL.
+const memQueueCapacity = 16 << 20
+
+func init() {
+	component.Register(component.Registration{
+		Name:    "loki.write",
+		Args:    Arguments{},
+		Exports: Exports{},
+		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
+			return New(opts, args.(Arguments))
+		},
+	})
+}
+
+// Exports holds the receiver other components forward entries to.
+type Exports struct {
+	Receiver loki.LogsReceiver `river:"receiver,attr"`
+}
+
+// Component is a running loki.write.
+type Component struct {
+	opts component.Options
+	log  *slog.Logger
+	m    *metrics
+	recv *loki.Receiver
+
+	encoders sync.Pool
+
+	// mu guards the configuration and the endpoint set. Send holds it only to
+	// take a snapshot, never while it waits.
+	mu        sync.RWMutex
+	args      Arguments
+	external  model.LabelSet
+	wal       *wal.WAL
+	endpoints map[string]*endpoint
+	runCtx    context.Context // set by Run; workers start then
+	appendErr error           // last WAL append failure, for health
+	appendAt  time.Time
+
+	posMu     sync.Mutex
+	positions wal.Positions
+	posPath   string
+	truncated uint64 // segments before this one are deleted
+}
+
+// New builds a loki.write. With the WAL on it opens the WAL and the
+// endpoints' saved positions, so Send works before Run.
+func New(opts component.Options, args Arguments) (*Component, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Component{
+		opts:      opts,
+		log:       opts.Logger,
+		endpoints: map[string]*endpoint{},
+	}
+	c.encoders.New = func() any { return &encoder{} }
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c.m = m
+	c.recv = loki.NewReceiver(c.send)
+	if err := c.apply(args, true); err != nil {
+		c.closeAll()
+		return nil, err
+	}
+	if opts.OnStateChange != nil {
+		opts.OnStateChange(Exports{Receiver: c.recv})
+	}
+	return c, nil
+}
+
+// Run starts the endpoints' workers and, when ctx ends, stops them after
+// they have pushed their batches in hand, then closes the WAL.
+func (c *Component) Run(ctx context.Context) error {
+	// Workers are stopped one by one (see stop) so that each can drain; they
+	// must not see Run's cancellation directly.
+	c.mu.Lock()
+	c.runCtx = context.WithoutCancel(ctx)
+	for _, e := range c.endpoints {
+		e.start(c.runCtx)
+	}
+	c.mu.Unlock()
+
+	<-ctx.Done()
+
+	c.mu.Lock()
+	eps := c.endpoints
+	c.endpoints = map[string]*endpoint{}
+	w := c.wal
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.stop(shutdownDrain, w == nil)
+			e.src.close()
+		}()
+	}
+	wg.Wait()
+	c.closeAll()
+	return nil
+}
+
+func (c *Component) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wal != nil {
+		if err := c.wal.Close(); err != nil {
+			c.log.Error("closing the WAL", "err", err)
+		}
+	}
+}
+
+// Update applies new arguments. Unchanged endpoints keep running; an
+// endpoint whose only change is its aws_sigv4 credentials gets them for its
+// next push without stopping; other changed endpoints push their batch in
+// hand and restart from where they were, so no queued entry is lost.
+func (c *Component) Update(args component.Arguments) error {
+	return c.apply(args.(Arguments), false)
+}
+
+func (c *Component) apply(args Arguments, first bool) error {
+	if err := args.Validate(); err != nil {
+		return err
+	}
+	external := make(model.LabelSet, len(args.ExternalLabels))
+	for k, v := range args.ExternalLabels {
+		external[model.LabelName(k)] = model.LabelValue(v)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	// Turning the WAL on or off changes every endpoint's source: stop them
+	// all (without a WAL, after draining their queues) and start afresh.
+	walChanged := first || args.WAL != c.args.WAL
+	if walChanged && !first {
+		var all []*endpoint
+		for name, e := range c.endpoints {
+			all = append(all, e)
+			delete(c.endpoints, name)
+		}
+		c.stopEndpoints(all, c.wal == nil)
+		for _, e := range all {
+			e.src.close()
+		}
+		if c.wal != nil {
+			if err := c.wal.Close(); err != nil {
+				c.log.Error("closing the WAL", "err", err)
+			}
+			c.wal = nil
+			c.log.Warn("WAL disabled: entries still in it stay on disk and are delivered if it is enabled again")
+		}
+	}
+	if walChanged && args.WAL.Enabled {
+		if c.opts.DataPath == "" {
+			return errors.New("the WAL needs a data directory (--storage.path); set wal { enabled = false } to run without one")
+		}
+		dir := filepath.Join(c.opts.DataPath, "wal")
+		w, err := wal.Open(wal.Options{Dir: dir, SegmentSize: int64(args.WAL.MaxSegmentSize), Logger: c.log})
+		if err != nil {
+			return fmt.Errorf("opening the WAL in %s: %w", dir, err)
+		}
+		posPath := filepath.Join(dir, wal.PositionsFile)
+		pos, err := wal.LoadPositions(posPath)
+		if err != nil {
+			c.log.Warn("WAL positions unreadable; replaying every segment (entries may be sent twice)", "err", err)
+		}
+		c.posMu.Lock()
+		c.positions, c.posPath, c.truncated = pos, posPath, 0
+		c.posMu.Unlock()
+		c.wal = w
+	}
+
+	// Endpoints by name: keep, update in place, restart, add, remove.
+	want := map[string]EndpointArgs{}
+	for _, ea := range args.Endpoints {
+		want[ea.name()] = ea
+	}
+	var toStop []*endpoint
+	for name, e := range c.endpoints {
+		if _, ok := want[name]; !ok {
+			toStop = append(toStop, e)
+			delete(c.endpoints, name)
+			c.forgetPosition(name)
+		}
+	}
+	c.stopEndpoints(toStop, false)
+	for _, e := range toStop {
+		e.src.close()
+	}
+
+	var firstErr error
+	for name, ea := range want {
+		old := c.endpoints[name]
+		if old != nil && old.maxStreams == args.MaxStreams && sameExceptSigV4(old.args, ea) {
+			cur := old.currentSigV4()
+			if reflect.DeepEqual(cur, ea.sigV4()) {
+				continue // unchanged
+			}
+			if old.signer != nil && ea.sigV4() != nil {
+				// New credentials (or other signing settings): the next push
+				// is signed with them; batching and queued entries go on.
+				if err := old.signer.update(*ea.sigV4()); err != nil {
+					firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
+					continue
+				}
+				old.setSigV4(ea.sigV4())
+				continue
+			}
+		}
+		var src source
+		if old != nil {
+			c.stopEndpoints([]*endpoint{old}, false)
+			src = old.src
+		} else {
+			src = c.newSource(name, first)
+		}
+		e, err := c.newEndpoint(name, ea, args.MaxStreams, src)
+		if err != nil {
+			if old != nil {
+				// Keep the old endpoint rather than lose the source.
+				c.endpoints[name] = old
+				if c.runCtx != nil {
+					old.start(c.runCtx)
+				}
+			} else {
+				src.close()
+			}
+			firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
+			continue
+		}
+		c.endpoints[name] = e
+		if c.runCtx != nil {
+			e.start(c.runCtx)
+		}
+	}
+	c.args, c.external = args, external
+	if c.wal != nil {
+		// Positions of endpoints no longer configured (renamed, or removed
+		// while flow was stopped) must not hold segments forever.
+		c.posMu.Lock()
+		for name := range c.positions {
+			if _, ok := want[name]; !ok {
+				delete(c.positions, name)
+			}
+		}
+		c.posMu.Unlock()
+		c.truncate(c.wal)
+	}
+	return firstErr
+}
+
+// stopEndpoints stops workers in parallel; called with mu held.
+func (c *Component) stopEndpoints(eps []*endpoint, drainQueue bool) {
+	var wg sync.WaitGroup
+	for _, e := range eps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.stop(reloadDrain, drainQueue)
+		}()
+	}
+	wg.Wait()
+}
+
+// sameExceptSigV4 reports whether a and b differ at most in their SigV4 block.
+func sameExceptSigV4(a, b EndpointArgs) bool {
+	a.AWSSigV4, a.SigV4, b.AWSSigV4, b.SigV4 = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// newSource returns the source of a new endpoint: a WAL reader from its
+// saved position (or, for an endpoint without one, from the oldest segment
+// at start and from the end when added later), or a memory queue.
+func (c *Component) newSource(name string, atStart bool) source {
+	if c.wal == nil {
+		return newMemQueue(memQueueCapacity)
+	}
+	c.posMu.Lock()
+	pos, ok := c.positions[name]
+	c.posMu.Unlock()
+	if !ok {
+		if atStart {
+			pos = c.wal.First()
+		} else {
+			pos = c.wal.Durable()
+		}
+		c.commitPosition(c.wal, name, pos)
+	}
+	r := c.wal.NewReader(pos)
+	r.OnCorrupt = func(at wal.Position, err error) {
+		c.log.Warn("WAL damage skipped", "endpoint", name, "at", at.String(), "err", err)
+		c.m.walCorruptions.Inc()
+	}
+	return &walSource{c: c, w: c.wal, name: name, r: r, committed: pos}
+}
+
+func (c *Component) newEndpoint(name string, ea EndpointArgs, maxStreams int, src source) (*endpoint, error) {
+	rt, err := ea.HTTPClient.RoundTripper("loki.write." + name)
+	if err != nil {
+		return nil, err
+	}
+	e := &endpoint{
+		name:       name,
+		args:       ea,
+		src:        src,
+		durable:    c.wal != nil,
+		maxStreams: maxStreams,
+		log:        c.log,
+		m:          c.m.endpoint,
+	}
+	if s := ea.sigV4(); s != nil {
+		sg, signed, err := newSigner(*s, rt, c.log)
+		if err != nil {
+			return nil, fmt.Errorf("aws_sigv4: %w", err)
+		}
+		e.signer, rt = sg, signed
+		e.sigv4 = s
+	}
+	e.client = &http.Client{Transport: rt}
+	return e, nil
+}
+
+// commitPosition persists an endpoint's committed position and deletes the
+// segments every endpoint has passed. Workers call it without holding mu
+// (apply may hold mu while waiting for them), hence w is passed in.
+func (c *Component) commitPosition(w *wal.WAL, name string, pos wal.Position) {
+	c.posMu.Lock()
+	c.positions[name] = pos
+	err := wal.SavePositions(c.posPath, c.positions)
+	c.posMu.Unlock()
+	if err != nil {
+		c.log.Error("saving WAL positions failed (entries may be sent twice after a restart)", "err", err)
+	}
+	c.truncate(w)
+}
+
+func (c *Component) forgetPosition(name string) {
+	c.posMu.Lock()
+	defer c.posMu.Unlock()
+	if c.positions == nil {
+		return
+	}
+	delete(c.positions, name)
+	if err := wal.SavePositions(c.posPath, c.positions); err != nil {
+		c.log.Error("saving WAL positions failed", "err", err)
+	}
+}
+
+// truncate deletes the segments before the oldest committed position.
+func (c *Component) truncate(w *wal.WAL) {
+	c.posMu.Lock()
+	defer c.posMu.Unlock()
+	// With no endpoint nothing will ever read the older segments.
+	oldest := w.Stats().Current
+	for _, p := range c.positions {
+		oldest = min(oldest, p.Segment)
+	}
+	if oldest <= c.truncated {
+		return
+	}
+	n, err := w.Truncate(oldest)
+	if err != nil {
+		c.log.Warn("deleting delivered WAL segments failed", "err", err)
+		return
+	}
+	c.truncated = oldest
+	c.m.walSegmentsDeleted.Add(float64(n))
+}
