@@ -21,8 +21,8 @@ type Reader struct {
 	// before; it lets the reader step to the next segment right after the
 	// last record, so the position it reports is past the finished segment.
 	size int64
-	hdr [HeaderSize]byte
-	buf []byte
+	hdr  [HeaderSize]byte
+	buf  []byte
 	// OnCorrupt is called when the rest of a segment is skipped because a
 	// record is torn or corrupt (expected once after a crash).
 	OnCorrupt func(at Position, err error)
