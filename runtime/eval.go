@@ -228,6 +228,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			}
 			st.mu.Lock()
 			st.comp, st.args, st.argsVal, st.secrets = c, dec.args, dec.argsVal, dec.secrets
+			st.builtAt = time.Now()
 			st.mu.Unlock()
 			r.start(st)
 		case !dec.argsVal.RawEquals(prev):
@@ -237,6 +238,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			}
 			st.mu.Lock()
 			st.args, st.argsVal, st.secrets = dec.args, dec.argsVal, dec.secrets
+			st.updates++
 			st.mu.Unlock()
 		default:
 			// Same arguments; the source may still have moved (a reload

@@ -32,7 +32,12 @@ type ComponentInfo struct {
 	ReferencedBy     []string         `json:"referenced_by"`
 	LastEvaluation   *time.Time       `json:"last_evaluation"`
 	EvaluationsTotal int              `json:"evaluations_total"`
-	Position         Position         `json:"position"`
+	// BuiltTime is when the running instance was built (null if it is not
+	// built); UpdatesTotal counts its successful Updates. A reload that
+	// leaves a component alone changes neither.
+	BuiltTime    *time.Time `json:"built_time"`
+	UpdatesTotal int        `json:"updates_total"`
+	Position     Position   `json:"position"`
 }
 
 // EdgeInfo is one use of an export by another component.
@@ -85,6 +90,13 @@ func (r *Runtime) info(n *gnode) ComponentInfo {
 		t := evals[0].Time
 		ci.LastEvaluation = &t
 	}
+	st.mu.Lock()
+	if st.comp != nil {
+		t := st.builtAt
+		ci.BuiltTime = &t
+	}
+	ci.UpdatesTotal = st.updates
+	st.mu.Unlock()
 	for _, d := range n.deps {
 		ci.References = append(ci.References, d.id)
 	}

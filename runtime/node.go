@@ -59,6 +59,11 @@ type nodeState struct {
 	evalCount  int
 	lastEvalAt time.Time
 
+	// builtAt is when the instance was built; updates counts Update calls
+	// that succeeded. Together they show what a reload touched.
+	builtAt time.Time
+	updates int
+
 	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}

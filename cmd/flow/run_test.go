@@ -1,0 +1,370 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flow-telemetry/flow/runtime"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// flowBinary builds cmd/flow once per test binary.
+func flowBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flow-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "flow")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type flowProcess struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *lockedBuffer
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startFlow runs `flow run` on path and stops it at the end of the test.
+func startFlow(t testing.TB, path string) *flowProcess {
+	t.Helper()
+	p := &flowProcess{addr: freeAddr(t), stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+p.addr, "--storage.path="+t.TempDir(), path)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			t.Errorf("flow did not stop on SIGTERM; logs:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+// waitReady polls /-/ready every millisecond and returns when it answers 200.
+func (p *flowProcess) waitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get("http://" + p.addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("flow exited (%v); logs:\n%s", err, p.stderr.String())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	t.Fatalf("flow not ready after %v; logs:\n%s", timeout, p.stderr.String())
+}
+
+func (p *flowProcess) post(t testing.TB, path, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post("http://"+p.addr+path, "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (p *flowProcess) components(t testing.TB) map[string]runtime.ComponentInfo {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/api/v0/components")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Components []runtime.ComponentInfo `json:"components"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]runtime.ComponentInfo{}
+	for _, c := range list.Components {
+		out[c.ID] = c
+	}
+	return out
+}
+
+func (p *flowProcess) exports(t testing.TB, id string) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/api/v0/components/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct {
+		Exports map[string]any `json:"exports"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Exports
+}
+
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	pathA := filepath.Join(dir, "a.txt")
+	target1, target2 := filepath.Join(dir, "t1.txt"), filepath.Join(dir, "t2.txt")
+	must(t, os.WriteFile(pathA, []byte(target1), 0o644))
+	must(t, os.WriteFile(target1, []byte("first"), 0o644))
+	must(t, os.WriteFile(target2, []byte("second"), 0o644))
+	cfg := func(pollB string, extra string) string {
+		return fmt.Sprintf(`local.file "a" {
+  filename = %q
+}
+
+local.file "b" {
+  filename       = local.file.a.content
+  poll_frequency = %q
+}
+%s`, pathA, pollB, extra)
+	}
+	cfgPath := filepath.Join(dir, "config.river")
+	must(t, os.WriteFile(cfgPath, []byte(cfg("1m", "")), 0o644))
+
+	p := startFlow(t, cfgPath)
+	p.waitReady(t, 10*time.Second)
+	if got := p.exports(t, "local.file.b")["content"]; got != "first" {
+		t.Fatalf("b content = %v", got)
+	}
+	before := p.components(t)
+
+	// A broken config: 400, nothing touched.
+	code, body := p.post(t, "/-/reload", cfg("1m", `local.file "c" { filename = 1 }`))
+	if code != 400 || !strings.Contains(body, "config.river:9:29: filename: expected string, got number") {
+		t.Fatalf("broken reload: %d\n%s", code, body)
+	}
+	same(t, before, p.components(t), nil)
+
+	// A valid config changing b only: 200, only b updated, nothing rebuilt.
+	code, body = p.post(t, "/-/reload", cfg("30s", ""))
+	if code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	same(t, before, p.components(t), map[string]int{"local.file.b": 1})
+
+	// An export change travels: a's content now names target2.
+	must(t, os.WriteFile(pathA, []byte(target2+"\n"), 0o644))
+	must(t, os.WriteFile(pathA, []byte(target2), 0o644))
+	eventually(t, 5*time.Second, "b to follow a", func() bool { return p.exports(t, "local.file.b")["content"] == "second" })
+
+	// SIGHUP reloads from disk.
+	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", fmt.Sprintf("local.file \"c\" {\n  filename = %q\n}\n", target1))), 0o644))
+	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	eventually(t, 5*time.Second, "SIGHUP reload", func() bool { _, ok := p.components(t)["local.file.c"]; return ok })
+
+	// An empty POST re-reads the file too.
+	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", "")), 0o644))
+	if code, body := p.post(t, "/-/reload", ""); code != 200 {
+		t.Fatalf("reload from disk: %d %s", code, body)
+	}
+	if _, ok := p.components(t)["local.file.c"]; ok {
+		t.Fatal("reload from disk kept a removed component")
+	}
+
+	// SIGTERM stops it cleanly.
+	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.done:
+		p.done <- err // for Cleanup
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if !strings.Contains(p.stderr.String(), "all components stopped") {
+		t.Fatalf("logs:\n%s", p.stderr.String())
+	}
+}
+
+func TestRunFailsOnBadConfig(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "bad.river")
+	must(t, os.WriteFile(cfgPath, []byte(`local.fil "x" {}`), 0o644))
+	cmd := exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+freeAddr(t), "--storage.path="+t.TempDir(), cfgPath)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `bad.river:1:1: unknown component "local.fil"; did you mean "local.file"?`) {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
+// same checks that no component was rebuilt and that each was updated as
+// many times as updates says (0 when absent).
+func same(t *testing.T, before, after map[string]runtime.ComponentInfo, updates map[string]int) {
+	t.Helper()
+	for id, b := range before {
+		a, ok := after[id]
+		if !ok {
+			t.Fatalf("%s disappeared", id)
+		}
+		if b.BuiltTime == nil || a.BuiltTime == nil || !a.BuiltTime.Equal(*b.BuiltTime) {
+			t.Errorf("%s rebuilt (%v → %v)", id, b.BuiltTime, a.BuiltTime)
+		}
+		if a.UpdatesTotal != updates[id] {
+			t.Errorf("%s updated %d times, want %d", id, a.UpdatesTotal, updates[id])
+		}
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// chainConfig writes a config of n local.file components, each reading the
+// file named by the previous one's content (every file names itself), so
+// loading it evaluates a dependency chain n deep.
+func chainConfig(t testing.TB, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	self := filepath.Join(dir, "self.txt")
+	must(t, os.WriteFile(self, []byte(self), 0o644))
+	var b strings.Builder
+	fmt.Fprintf(&b, "local.file \"f0\" {\n  filename = %q\n}\n", self)
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "\nlocal.file \"f%d\" {\n  filename = local.file.f%d.content\n}\n", i, i-1)
+	}
+	path := filepath.Join(dir, "chain.river")
+	must(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return path
+}
+
+// BenchmarkRunReady1000 measures `flow run` of a 1,000-component config
+// from process start to /-/ready answering 200.
+func BenchmarkRunReady1000(b *testing.B) {
+	path := chainConfig(b, 1000)
+	flowBinary(b)
+	b.ResetTimer()
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		p := startFlow(b, path)
+		p.waitReady(b, 30*time.Second)
+		total += time.Since(start)
+		b.StopTimer()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		err := <-p.done
+		p.done <- err
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
+}
+
+// BenchmarkIdleRSS reports the resident memory of `flow run` on the
+// quickstart config after it has idled for two seconds.
+func BenchmarkIdleRSS(b *testing.B) {
+	path := "../../examples/quickstart.river"
+	if _, err := os.Stat(path); err != nil {
+		path = "testdata/idle.river"
+	}
+	for i := 0; i < b.N; i++ {
+		p := startFlow(b, path)
+		p.waitReady(b, 30*time.Second)
+		time.Sleep(2 * time.Second)
+		rss := rssKiB(b, p.cmd.Process.Pid)
+		b.ReportMetric(float64(rss)/1024, "MiB-RSS")
+	}
+}
+
+func rssKiB(t testing.TB, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.Atoi(f[1])
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS in /proc status")
+	return 0
+}
