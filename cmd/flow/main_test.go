@@ -186,4 +186,3 @@ func TestUsageAndVersion(t *testing.T) {
 		t.Fatalf("bad flag: %d %s", code, stderr)
 	}
 }
-
