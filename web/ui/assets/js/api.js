@@ -40,22 +40,26 @@ export async function getJSON(path) {
 }
 
 /**
- * postConfig sends a config to /-/reload (dry run when validate is set). It
- * resolves to {ok, message, diagnostics}; diagnostics are as docs/api.md
- * describes, and message is the server's text.
+ * postConfig sends config files ([{name, content}]) to /-/reload, as a dry run
+ * when validate is set. It resolves to {ok, message, diagnostics}, with
+ * diagnostics as docs/api.md describes.
  */
-export async function postConfig(content, validate) {
+export async function postConfig(files, validate) {
   const url = "/-/reload" + (validate ? "?dry_run=1" : "");
   const resp = await fetch(url, {
     method: "POST",
-    headers: { Accept: "application/json", "Content-Type": "text/plain; charset=utf-8" },
-    body: content,
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: JSON.stringify({ files }),
   });
+  return reloadResult(resp);
+}
+
+async function reloadResult(resp) {
   const text = await resp.text();
   let body = null;
   try { body = JSON.parse(text); } catch { /* a plain-text answer */ }
   if (resp.ok) {
-    return { ok: true, message: (body && (body.message || body.status)) || text.trim() || "ok", diagnostics: [] };
+    return { ok: true, message: (body && body.message) || text.trim() || "ok", diagnostics: (body && body.diagnostics) || [] };
   }
   if (body && typeof body === "object") {
     return { ok: false, message: body.error || `${resp.status} ${resp.statusText}`, diagnostics: body.diagnostics || [] };
@@ -63,14 +67,10 @@ export async function postConfig(content, validate) {
   return { ok: false, message: text.trim() || `${resp.status} ${resp.statusText}`, diagnostics: [] };
 }
 
-/** reloadFromDisk asks flow to re-read its config file. */
+/** reloadFromDisk asks flow to re-read its config files. */
 export async function reloadFromDisk() {
   const resp = await fetch("/-/reload", { method: "POST", headers: { Accept: "application/json" } });
-  const text = await resp.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { /* plain text */ }
-  if (resp.ok) return { ok: true, message: text.trim() || "config reloaded", diagnostics: [] };
-  return { ok: false, message: (body && body.error) || text.trim(), diagnostics: (body && body.diagnostics) || [] };
+  return reloadResult(resp);
 }
 
 // The one event stream shared by all pages.

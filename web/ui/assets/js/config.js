@@ -1,8 +1,12 @@
 // The config page: the running config (secrets scrubbed by the server) in an
 // editor with line numbers. "Validate" asks flow for a dry run and "Apply"
-// reloads with the edited text; diagnostics are marked at their lines, with
-// their messages beside them and listed below as buttons that move the caret
-// to the spot.
+// reloads with the edited files; diagnostics are marked at their lines, with
+// their messages beside them, and listed above the editor as buttons that move
+// the caret to the spot.
+//
+// Secrets show as "(secret)". flow puts the running value back for any
+// "(secret)" left where the running config has that secret, so a user can
+// edit other parts and apply without retyping credentials.
 
 import { getJSON, postConfig, reloadFromDisk } from "./api.js";
 import { h } from "./dom.js";
@@ -11,10 +15,9 @@ const LINE_H = 20;
 
 export function configPage(main) {
   document.title = "Config · flow";
-  let files = [];
-  let current = null; // the file being edited
-  let original = "";
-  let diags = [];
+  let files = []; // [{name, content}] as edited
+  let current = null; // name of the file in the editor
+  let allDiags = [];
 
   const status = h("span", { class: "cfg-status", role: "status", "aria-live": "polite", id: "config-status" });
   const fileSel = h("select", { "aria-label": "Config file", hidden: true, onchange: () => select(fileSel.value) });
@@ -22,19 +25,20 @@ export function configPage(main) {
   const applyBtn = h("button", { type: "button", id: "apply", class: "primary", onclick: () => send(false) }, "Apply");
   const revertBtn = h("button", { type: "button", id: "revert", onclick: () => load(true) }, "Revert to running config");
   const diskBtn = h("button", {
-    type: "button", id: "reload-disk", title: "Re-read the config file flow was started with",
+    type: "button", id: "reload-disk", title: "Re-read the config files flow was started with",
     onclick: async () => {
       busy(true, "Reloading from disk…");
       const r = await reloadFromDisk().catch((err) => ({ ok: false, message: err.message, diagnostics: [] }));
       busy(false);
       result(r, "Reloaded from disk.");
-      if (r.ok) await load(true);
+      if (r.ok) await load(false);
     },
   }, "Reload from disk");
-  const secretWarn = h("p", { class: "warn", hidden: true, id: "secret-warning" },
-    "This config contains secrets that the server replaced by \"(secret)\". Applying it as is would set those attributes to the text \"(secret)\": put the real values back, or read them with a component such as local.file, before applying.");
+  const secretNote = h("p", { class: "note", hidden: true, id: "secret-note" },
+    "Secrets are shown as \"(secret)\". Leave one as it is to keep its running value, or replace it with a new value.");
   const gutter = h("div", { class: "gutter", "aria-hidden": "true" });
-  const overlay = h("div", { class: "overlay", "aria-hidden": "true" });
+  const layer = h("div", { class: "layer" });
+  const overlay = h("div", { class: "overlay", "aria-hidden": "true" }, layer);
   const ta = h("textarea", {
     spellcheck: "false", autocomplete: "off", autocapitalize: "off", wrap: "off", id: "config-text",
     "aria-label": "Config text", "aria-describedby": "diagnostics",
@@ -43,9 +47,9 @@ export function configPage(main) {
   const diagList = h("ul", { class: "diags", id: "diagnostics", "aria-label": "Diagnostics" });
   main.append(h("div", { class: "page" },
     h("h1", {}, "Config"),
-    h("p", { class: "muted" }, "The running config, with secrets scrubbed. Edit it and apply it, or validate it first (a dry run changes nothing)."),
+    h("p", { class: "muted" }, "The running config. Edit it and apply it, or validate it first: a dry run changes nothing."),
     h("div", { class: "cfg-actions" }, fileSel, validateBtn, applyBtn, revertBtn, diskBtn, status),
-    secretWarn, diagList, editor));
+    secretNote, diagList, editor));
 
   function busy(on, msg) {
     for (const b of [validateBtn, applyBtn, revertBtn, diskBtn]) b.disabled = on;
@@ -54,30 +58,29 @@ export function configPage(main) {
   function result(r, okText) {
     status.className = "cfg-status " + (r.ok ? "ok" : "err");
     status.textContent = r.ok ? okText : `Failed: ${r.message}`;
-    setDiags(r.diagnostics || []);
+    setDiags(r.ok ? [] : r.diagnostics || []);
   }
-  function lines() { return ta.value.split("\n").length; }
+  function file(name) { return files.find((f) => f.name === name); }
+  // Diagnostics of the file in the editor (those without a file name belong
+  // to the only file there is).
+  function editorDiags() {
+    return allDiags.filter((d) => d.start && d.start.line &&
+      (d.filename ? d.filename === current : files.length === 1));
+  }
   function drawGutter() {
-    const n = lines();
+    const n = ta.value.split("\n").length;
     const bad = new Map();
-    for (const d of diags) if (d.start && d.start.line) bad.set(d.start.line, d);
-    if (gutter.childElementCount !== n || bad.size || gutter.dataset.diag) {
-      const frag = document.createDocumentFragment();
-      for (let i = 1; i <= n; i++) {
-        const d = bad.get(i);
-        frag.append(h("div", d ? { class: "diag", title: d.summary, "data-line": i } : { "data-line": i }, String(i)));
-      }
-      gutter.replaceChildren(frag);
-      gutter.dataset.diag = bad.size ? "1" : "";
+    for (const d of editorDiags()) if (!bad.has(d.start.line)) bad.set(d.start.line, d);
+    const frag = document.createDocumentFragment();
+    for (let i = 1; i <= n; i++) {
+      const d = bad.get(i);
+      frag.append(h("div", d ? { class: "diag", title: d.summary, "data-line": i } : { "data-line": i }, String(i)));
     }
+    gutter.replaceChildren(frag);
     syncScroll();
   }
-  // The overlay holds one layer, positioned like the textarea's text (inside
-  // the same padding) and moved with the textarea's scroll.
-  const layer = h("div", { class: "layer" });
-  overlay.append(layer);
   function drawOverlay() {
-    layer.replaceChildren(...diags.filter((d) => d.start && d.start.line).flatMap((d) => {
+    layer.replaceChildren(...editorDiags().flatMap((d) => {
       const top = (d.start.line - 1) * LINE_H;
       const text = `${d.severity === "warning" ? "warning" : "error"}: ${d.summary}${d.detail ? " — " + d.detail : ""}`;
       return [
@@ -87,20 +90,28 @@ export function configPage(main) {
     }));
     syncScroll();
   }
+  // The overlay layer sits inside the same padding as the textarea's text and
+  // moves with its scroll, so marks stay on their lines.
   function syncScroll() {
     gutter.scrollTop = ta.scrollTop;
     layer.style.transform = `translate(${-ta.scrollLeft}px, ${-ta.scrollTop}px)`;
   }
   function setDiags(ds) {
-    // Only this file's diagnostics are drawn in the editor; others are listed.
-    diags = ds.filter((d) => !d.filename || !current || d.filename === current.name || files.length === 1);
+    allDiags = ds;
     diagList.replaceChildren(...ds.map((d) => {
-      const where = d.start ? `${d.filename || current?.name || ""}:${d.start.line}:${d.start.column}` : (d.filename || "");
+      const name = d.filename || current || "";
+      const where = d.start ? `${name}:${d.start.line}:${d.start.column}` : name;
       return h("li", {}, h("button", {
         type: "button", "data-line": d.start ? d.start.line : "",
-        onclick: () => d.start && goTo(d.start.line, d.start.column),
+        onclick: () => {
+          if (d.filename && d.filename !== current && file(d.filename)) select(d.filename);
+          if (d.start) goTo(d.start.line, d.start.column);
+        },
       }, `${where}: ${d.severity || "error"}: ${d.summary}${d.detail ? " — " + d.detail : ""}`));
     }));
+    // Show the file the first diagnostic is in.
+    const first = ds.find((d) => d.filename && file(d.filename));
+    if (first && first.filename !== current) select(first.filename, true);
     drawGutter();
     drawOverlay();
   }
@@ -114,23 +125,23 @@ export function configPage(main) {
     ta.scrollTop = Math.max(0, (line - 5) * LINE_H);
     syncScroll();
   }
-  function updateWarn() { secretWarn.hidden = !ta.value.includes('"(secret)"'); }
+  function updateNote() { secretNote.hidden = !files.some((f) => f.content.includes('"(secret)"')); }
 
   ta.addEventListener("scroll", syncScroll);
   ta.addEventListener("input", () => {
+    const f = file(current);
+    if (f) f.content = ta.value;
     // Edited text moves lines about: old marks would point at the wrong place.
-    if (diags.length) { diags = []; drawOverlay(); }
+    if (allDiags.length) { allDiags = []; drawOverlay(); }
     drawGutter();
-    updateWarn();
+    updateNote();
   });
 
   async function send(validate) {
-    if (!validate && ta.value.includes('"(secret)"') &&
-      !window.confirm("The config still contains \"(secret)\" placeholders; those attributes would be set to that text. Apply anyway?")) return;
     busy(true, validate ? "Validating…" : "Applying…");
     let r;
     try {
-      r = await postConfig(ta.value, validate);
+      r = await postConfig(files, validate);
     } catch (err) {
       r = { ok: false, message: `cannot reach flow: ${err.message}`, diagnostics: [] };
     }
@@ -138,21 +149,21 @@ export function configPage(main) {
     result(r, validate ? "Config is valid." : "Config applied.");
     if (r.ok && !validate) await load(false);
   }
-  function select(name) {
-    current = files.find((f) => f.name === name) || files[0] || null;
-    original = current ? current.content : "";
-    ta.value = original;
-    ta.readOnly = files.length > 1 && current !== files[0];
-    diags = [];
-    drawGutter(); drawOverlay(); updateWarn();
+  function select(name, keepDiags) {
+    current = (file(name) || files[0] || { name: null }).name;
+    fileSel.value = current || "";
+    ta.value = current ? file(current).content : "";
+    ta.scrollTop = 0;
+    if (!keepDiags) { drawGutter(); drawOverlay(); }
   }
   async function load(resetStatus) {
     const data = await getJSON("/api/v0/config");
-    files = data.files || [];
+    files = (data.files || []).map((f) => ({ name: f.name, content: f.content }));
     fileSel.replaceChildren(...files.map((f) => h("option", { value: f.name }, f.name)));
     fileSel.hidden = files.length < 2;
-    select(current ? current.name : files[0] && files[0].name);
-    if (resetStatus) { status.textContent = ""; diagList.replaceChildren(); }
+    select(file(current) ? current : files[0] && files[0].name);
+    updateNote();
+    if (resetStatus) { status.textContent = ""; setDiags([]); }
   }
   load(true).catch((err) => { status.className = "cfg-status err"; status.textContent = `Cannot load the config: ${err.message}`; });
   return () => {};
