@@ -469,6 +469,43 @@ func (e *BinaryExpr) apply(lhs, rhs cty.Value) (result cty.Value, diags hcl.Diag
 	if d := append(checkType(lhs, cty.Number, lr), checkType(rhs, cty.Number, rr)...); d != nil {
 		return cty.DynamicVal, d
 	}
+	if !NumberInRange(lhs) {
+		return cty.DynamicVal, evalError(lr, "number is out of range (beyond ±2^%d)", MaxNumberBits)
+	}
+	if !NumberInRange(rhs) {
+		return cty.DynamicVal, evalError(rr, "number is out of range (beyond ±2^%d)", MaxNumberBits)
+	}
+	res, diags := e.arith(lhs, rhs)
+	if !diags.HasErrors() && !NumberInRange(res) {
+		return cty.DynamicVal, evalError(e.SrcRange, "%s: result is out of range (beyond ±2^%d)", e.Op, MaxNumberBits)
+	}
+	return res, diags
+}
+
+// MaxNumberBits bounds the magnitude of numbers in arithmetic, both ways:
+// 2^-4096 < |x| < 2^4096 (about 1e±1233), zero and infinities aside. cty
+// numbers are arbitrary-precision floats, and without a bound a
+// configuration could make `1e999999999 % 3` build a gigabyte integer.
+const MaxNumberBits = 4096
+
+// NumberInRange reports whether v is not a number, or a number within
+// MaxNumberBits.
+func NumberInRange(v cty.Value) bool {
+	v, _ = v.Unmark()
+	if v.Type() != cty.Number || v.IsNull() || !v.IsKnown() {
+		return true
+	}
+	bf := v.AsBigFloat()
+	if bf.Sign() == 0 || bf.IsInf() {
+		return true
+	}
+	exp := bf.MantExp(nil)
+	return -MaxNumberBits <= exp && exp <= MaxNumberBits
+}
+
+// arith applies a numeric operator to two numbers in range.
+func (e *BinaryExpr) arith(lhs, rhs cty.Value) (cty.Value, hcl.Diagnostics) {
+	rr := e.RHS.Range()
 	switch e.Op {
 	case ADD:
 		return lhs.Add(rhs), nil
@@ -608,10 +645,6 @@ func equals(a, b cty.Value) cty.Value {
 	return remark(cty.False)
 }
 
-// maxPowerBits bounds the size of an exact whole-number power, so that
-// 10 ^ 1e9 is an error rather than a gigabyte of digits.
-const maxPowerBits = 4096
-
 // power computes lhs ^ rhs. Whole numbers raised to whole non-negative
 // powers are exact (3 ^ 40 keeps every digit); anything else goes through
 // float64.
@@ -638,7 +671,7 @@ func power(lhs, rhs cty.Value, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
 				res.SetInt64(-1)
 			}
 			return cty.NumberVal(new(big.Float).SetInt(res)).WithMarks(lm, rm), nil
-		case exp.IsInt64() && exp.Int64() <= maxPowerBits && int64(absBase.BitLen())*exp.Int64() <= maxPowerBits:
+		case exp.IsInt64() && exp.Int64() <= MaxNumberBits && int64(absBase.BitLen())*exp.Int64() <= MaxNumberBits:
 			res := new(big.Int).Exp(base, exp, nil)
 			return cty.NumberVal(new(big.Float).SetInt(res)).WithMarks(lm, rm), nil
 		}

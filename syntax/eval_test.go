@@ -195,3 +195,22 @@ func TestNaNIsAnErrorNotAPanic(t *testing.T) {
 		t.Errorf("inf - inf: no error")
 	}
 }
+
+// Numbers are arbitrary-precision in cty; beyond ±2^4096 they are refused,
+// so no expression can make a gigabyte integer.
+func TestNumberRange(t *testing.T) {
+	if _, diags := ParseFile([]byte("x = 1e5000\ny = 1e-5000\nz = 1e1000\n"), "t.river"); len(diags) != 2 ||
+		!strings.Contains(diags[0].Summary, "number 1e5000 is out of range") || diags[1].Subject.Start.Line != 2 {
+		t.Errorf("out-of-range literals: %v", diags)
+	}
+	huge, _ := cty.ParseNumberVal("1e600000000")
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"huge": huge, "big": cty.MustParseNumberVal("1e1200")}}
+	for _, src := range []string{`huge % 3`, `huge + 1`, `1 * huge`, `huge ^ 2`, `big * big`, `1 / (1 / big) / (1 / big)`} {
+		if _, diags := evalExpr(t, ctx, src); !diags.HasErrors() || !strings.Contains(diags[0].Summary, "out of range") {
+			t.Errorf("%s: %v", src, diags)
+		}
+	}
+	if _, diags := evalExpr(t, ctx, `huge == huge`); diags.HasErrors() {
+		t.Errorf("comparing huge numbers needs no arithmetic: %v", diags)
+	}
+}

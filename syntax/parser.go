@@ -541,8 +541,8 @@ func (p *parser) number(t Token) cty.Value {
 		}
 	}
 	v, err := cty.ParseNumberVal(t.Text)
-	if err != nil {
-		p.errorf(t.Range, "invalid number %s: out of range", t.Text)
+	if err != nil || !NumberInRange(v) {
+		p.errorf(t.Range, "number %s is out of range (beyond ±2^%d)", abbreviate(t.Text), MaxNumberBits)
 		return cty.DynamicVal
 	}
 	return v
@@ -757,6 +757,14 @@ func rawContent(text string) string {
 	s := text[1:]
 	if strings.HasSuffix(s, "`") {
 		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// abbreviate shortens a long token for a message.
+func abbreviate(s string) string {
+	if len(s) > 40 {
+		return s[:20] + "..." + s[len(s)-10:]
 	}
 	return s
 }

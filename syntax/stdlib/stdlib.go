@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -50,13 +51,13 @@ var library = []struct {
 	{[]string{"array.concat", "concat"}, ConcatFunc},
 	{[]string{"coalesce"}, CoalesceFunc},
 	{[]string{"encoding.from_json", "json_decode"}, FromJSONFunc},
-	{[]string{"encoding.to_json"}, ctystdlib.JSONEncodeFunc},
+	{[]string{"encoding.to_json"}, ToJSONFunc},
 	{[]string{"encoding.from_base64", "base64_decode"}, FromBase64Func},
 	{[]string{"encoding.to_base64"}, ToBase64Func},
 	{[]string{"string.format", "format"}, FormatFunc},
 	{[]string{"string.join", "join"}, JoinFunc},
 	{[]string{"string.split", "split"}, SplitFunc},
-	{[]string{"string.replace", "replace"}, ctystdlib.ReplaceFunc},
+	{[]string{"string.replace", "replace"}, ReplaceFunc},
 	{[]string{"string.to_lower", "to_lower"}, ctystdlib.LowerFunc},
 	{[]string{"string.to_upper", "to_upper"}, ctystdlib.UpperFunc},
 	{[]string{"string.trim", "trim"}, ctystdlib.TrimFunc},
@@ -254,6 +255,51 @@ func jsonError(err error) error {
 	}
 	return function.NewArgErrorf(0, "invalid JSON")
 }
+
+// ToJSONFunc encodes a value as JSON text. It is cty's json encoding,
+// refusing numbers so large their digits alone would be megabytes.
+var ToJSONFunc = function.New(&function.Spec{
+	Description: "Encodes a value as a JSON string.",
+	Params: []function.Parameter{{
+		Name:             "value",
+		Type:             cty.DynamicPseudoType,
+		AllowNull:        true,
+		AllowDynamicType: true,
+	}},
+	Type: function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		err := cty.Walk(args[0], func(_ cty.Path, v cty.Value) (bool, error) {
+			if v.Type() == cty.Number && v.IsKnown() && !v.IsNull() && !numberInRange(v.AsBigFloat()) {
+				return false, function.NewArgErrorf(0, "a number is out of range for JSON")
+			}
+			return true, nil
+		})
+		if err != nil {
+			return cty.NilVal, err
+		}
+		return ctystdlib.JSONEncodeFunc.Call(args)
+	},
+})
+
+// ReplaceFunc replaces every occurrence of a substring; the result may not
+// exceed 16 MiB (replacing "" in a long string grows it quadratically).
+var ReplaceFunc = function.New(&function.Spec{
+	Description: "Replaces every occurrence of substr in str with replacement.",
+	Params: []function.Parameter{
+		{Name: "str", Type: cty.String},
+		{Name: "substr", Type: cty.String},
+		{Name: "replacement", Type: cty.String},
+	},
+	Type: function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		str, old, repl := args[0].AsString(), args[1].AsString(), args[2].AsString()
+		n := strings.Count(str, old)
+		if size := len(str) + n*(len(repl)-len(old)); n > 0 && size > maxResult {
+			return cty.NilVal, fmt.Errorf("the result would be longer than %d MiB", maxResult>>20)
+		}
+		return cty.StringVal(strings.ReplaceAll(str, old, repl)), nil
+	},
+})
 
 // FromBase64Func decodes standard base64 into a string.
 var FromBase64Func = function.New(&function.Spec{

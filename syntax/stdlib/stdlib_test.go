@@ -208,3 +208,24 @@ func TestCollections(t *testing.T) {
 		t.Errorf("join of a null item: no error")
 	}
 }
+
+// No short call builds a huge result.
+func TestResultBounds(t *testing.T) {
+	ctx := EvalContext().NewChild()
+	huge, _ := cty.ParseNumberVal("1e600000000")
+	ctx.Variables = map[string]cty.Value{"huge": huge, "long": cty.StringVal(strings.Repeat("ab", 5000))}
+	for src, want := range map[string]string{
+		`encoding.to_json([huge])`:       "out of range for JSON",
+		`string.format("%d", huge)`:      "out of range",
+		`string.replace(long, "", long)`: "longer than 16 MiB",
+		`string.format(string.replace(long, "ab", "%9999s"), ` + strings.Repeat(`"", `, 5000) + `"")`: "longer than 16 MiB",
+	} {
+		_, diags := eval(t, ctx, src)
+		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, want) {
+			t.Errorf("%.60s: got %v, want an error containing %q", src, diags, want)
+		}
+	}
+	if v, diags := eval(t, ctx, `string.format("%v", huge)`); diags.HasErrors() || v.AsString() != "+Inf" {
+		t.Errorf("%%v of a huge number: %#v %v", v, diags)
+	}
+}
