@@ -12,9 +12,8 @@ import (
 type LiteralExpr struct {
 	Val cty.Value
 	// Token is the literal as written, so a formatter keeps a string's
-	// escapes and a number's spelling.
-	Token    Token
-	SrcRange hcl.Range
+	// escapes and a number's spelling; its Range is the expression's.
+	Token Token
 }
 
 // ArrayExpr is `[a, b, c]`.
@@ -105,7 +104,7 @@ type BadExpr struct {
 
 // Ranges.
 
-func (e *LiteralExpr) Range() hcl.Range        { return e.SrcRange }
+func (e *LiteralExpr) Range() hcl.Range        { return e.Token.Range }
 func (e *ArrayExpr) Range() hcl.Range          { return e.SrcRange }
 func (e *ObjectExpr) Range() hcl.Range         { return e.SrcRange }
 func (e *ScopeTraversalExpr) Range() hcl.Range { return e.SrcRange }
@@ -119,7 +118,7 @@ func (e *BadExpr) Range() hcl.Range            { return e.SrcRange }
 
 // StartRange is the part of an expression an error about the whole points at.
 
-func (e *LiteralExpr) StartRange() hcl.Range        { return e.SrcRange }
+func (e *LiteralExpr) StartRange() hcl.Range        { return e.Token.Range }
 func (e *ArrayExpr) StartRange() hcl.Range          { return startChar(e.SrcRange) }
 func (e *ObjectExpr) StartRange() hcl.Range         { return startChar(e.SrcRange) }
 func (e *ScopeTraversalExpr) StartRange() hcl.Range { return e.SrcRange }
@@ -216,7 +215,7 @@ func (e *ObjectExpr) ExprMap() []hcl.KeyValuePair {
 	out := make([]hcl.KeyValuePair, len(e.Items))
 	for i, it := range e.Items {
 		out[i] = hcl.KeyValuePair{
-			Key:   &LiteralExpr{Val: cty.StringVal(it.Key), Token: it.KeyToken, SrcRange: it.KeyToken.Range},
+			Key:   &LiteralExpr{Val: cty.StringVal(it.Key), Token: it.KeyToken},
 			Value: it.Value,
 		}
 	}

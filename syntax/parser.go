@@ -493,11 +493,11 @@ func (p *parser) parsePrimary() hcl.Expression {
 		p.next()
 		switch t.Text {
 		case "true":
-			return &LiteralExpr{Val: cty.True, Token: t, SrcRange: t.Range}
+			return &LiteralExpr{Val: cty.True, Token: t}
 		case "false":
-			return &LiteralExpr{Val: cty.False, Token: t, SrcRange: t.Range}
+			return &LiteralExpr{Val: cty.False, Token: t}
 		case "null":
-			return &LiteralExpr{Val: cty.NullVal(cty.DynamicPseudoType), Token: t, SrcRange: t.Range}
+			return &LiteralExpr{Val: cty.NullVal(cty.DynamicPseudoType), Token: t}
 		}
 		return &ScopeTraversalExpr{
 			Traversal: hcl.Traversal{hcl.TraverseRoot{Name: t.Text, SrcRange: t.Range}},
@@ -505,13 +505,13 @@ func (p *parser) parsePrimary() hcl.Expression {
 		}
 	case NUMBER, FLOAT:
 		p.next()
-		return &LiteralExpr{Val: p.number(t), Token: t, SrcRange: t.Range}
+		return &LiteralExpr{Val: p.number(t), Token: t}
 	case STRING:
 		p.next()
-		return &LiteralExpr{Val: cty.StringVal(unquote(t.Text)), Token: t, SrcRange: t.Range}
+		return &LiteralExpr{Val: cty.StringVal(unquote(t.Text)), Token: t}
 	case RAWSTRING:
 		p.next()
-		return &LiteralExpr{Val: cty.StringVal(rawContent(t.Text)), Token: t, SrcRange: t.Range}
+		return &LiteralExpr{Val: cty.StringVal(rawContent(t.Text)), Token: t}
 	case LBRACK:
 		return p.parseArray()
 	case LCURLY:
