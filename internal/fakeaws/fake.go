@@ -241,6 +241,13 @@ func (f *AWS) FailNext(action string, n int, e Error) {
 	}
 }
 
+// ClearFailures drops every failure queued by FailNext.
+func (f *AWS) ClearFailures() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures = map[string][]*Error{}
+}
+
 func (f *AWS) injectedFailure(action string) *Error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -253,12 +254,17 @@ func firstLine(s string) string {
 }
 
 // Scrub replaces every occurrence of the given secrets (secret keys,
-// session tokens) in s. Empty secrets are ignored.
+// session tokens) in s, and, since a message may echo credentials flow
+// does not hold (the base keys of an assumed role live inside the SDK),
+// every run of 40 or more base64 characters: the shape of AWS secret keys
+// and session tokens. Access key IDs (20 characters) and ARNs survive.
 func Scrub(s string, secrets ...string) string {
 	for _, sec := range secrets {
 		if len(sec) >= 8 {
 			s = strings.ReplaceAll(s, sec, "(secret)")
 		}
 	}
-	return s
+	return secretShapeRE.ReplaceAllString(s, "(secret)")
 }
+
+var secretShapeRE = regexp.MustCompile(`[A-Za-z0-9/+=]{40,}`)

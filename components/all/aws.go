@@ -1,0 +1,6 @@
+package all
+
+// AWS components (issue 3): credentials and EC2 discovery.
+import (
+	_ "github.com/flow-telemetry/flow/components/aws/credentials"
+)
