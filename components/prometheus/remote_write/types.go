@@ -320,6 +320,10 @@ func (e *EndpointOptions) prometheusConfig() (*config.RemoteWriteConfig, error) 
 		MaxSamplesPerSend: e.MetadataOptions.MaxSamplesPerSend,
 	}
 	rc.HTTPClientConfig = common.HTTPClientConfig{ProxyConfig: common.ProxyConfig{ProxyURL: unusableProxy}}
+	if rc.ProtobufMessage != remoteapi.WriteV1MessageType {
+		// 2.0 carries metadata with each series, from the WAL.
+		rc.MetadataConfig.Send = false
+	}
 	// Prometheus logs failed requests itself; flow reports them through
 	// health and its own log lines.
 	rc.FailedRequestLogging = false
