@@ -45,7 +45,7 @@ type Receiver struct {
 
 	// Status, when not 0, is the status every request is answered with
 	// (after being counted in Rejected), e.g. 503 to make the sender retry.
-	Status atomic.Int32
+	Status     atomic.Int32
 	mu         sync.Mutex
 	outer      http.Handler // the handler requests go to (see Wrap)
 	srv        *http.Server
