@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -67,6 +68,21 @@ func (t *varTree) value() cty.Value {
 func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
 	versions = make([]uint64, len(n.deps))
+	if len(n.deps) == 1 {
+		// The common case of one dependency needs no merging: reuse the
+		// dependency's exports wrapped in its ID's nested objects.
+		d := n.deps[0]
+		d.st.mu.Lock()
+		nested, ok := d.st.nestedExports(d.path)
+		versions[0] = d.st.exportsVersion
+		d.st.mu.Unlock()
+		unknown := staging && (d.staged == nil || !d.staged.stable)
+		if ok && !unknown {
+			ctx = stdlibContext().NewChild()
+			ctx.Variables = map[string]cty.Value{d.path[0]: nested}
+			return ctx, true, versions
+		}
+	}
 	root := &varTree{}
 	n.st.edges.beginEvaluation()
 	for i, d := range n.deps {
@@ -268,8 +284,10 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 // build creates the component's data directory and calls Build, turning a
 // panic into an error.
 func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Component, err error) {
-	if err := os.MkdirAll(st.dataPath, 0o750); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
+	if !st.reg.NoDataPath {
+		if err := os.MkdirAll(st.dataPath, 0o750); err != nil {
+			return nil, fmt.Errorf("creating data directory: %w", err)
+		}
 	}
 	opts := component.Options{
 		ID:            st.id,
@@ -325,17 +343,43 @@ func diagnosticsText(diags hcl.Diagnostics) string {
 	return strings.Join(parts, "\n")
 }
 
+// zeroExportsCache holds zeroExports per registration name: cty values are
+// immutable, so every component of a kind can share one.
+var zeroExportsCache sync.Map // string -> cty.Value
+
 // zeroExports is the encoding of a registration's zero Exports: what
 // dependants see before the component publishes anything.
 func zeroExports(reg component.Registration) cty.Value {
-	if reg.Exports == nil {
-		return cty.EmptyObjectVal
+	if v, ok := zeroExportsCache.Load(reg.Name); ok {
+		return v.(cty.Value)
 	}
-	v, err := encodeValue(reg.Exports)
-	if err != nil {
-		return cty.EmptyObjectVal
+	v := cty.EmptyObjectVal
+	if reg.Exports != nil {
+		if ev, err := encodeValue(reg.Exports); err == nil {
+			v = ev
+		}
 	}
+	zeroExportsCache.Store(reg.Name, v)
 	return v
+}
+
+// nestedExports returns the exports wrapped in objects named by path[1:]
+// (the caller puts them under path[0]), cached until the exports change. It
+// reports false when the exports may hold capsules, which each referencing
+// component gets wrapped for its own edge. The caller holds st.mu.
+func (st *nodeState) nestedExports(path []string) (cty.Value, bool) {
+	if st.nestedSet && st.nestedVersion == st.exportsVersion {
+		return st.nested, st.nestedOK
+	}
+	v := st.exportsVal
+	ok := !mayHoldCapsule(v.Type())
+	if ok {
+		for i := len(path) - 1; i >= 1; i-- {
+			v = cty.ObjectVal(map[string]cty.Value{path[i]: v})
+		}
+	}
+	st.nested, st.nestedOK, st.nestedSet, st.nestedVersion = v, ok, true, st.exportsVersion
+	return v, ok
 }
 
 // encodeExports encodes exports published by a component.

@@ -24,14 +24,21 @@ type graph struct {
 	nodes  []*gnode // topological order: dependencies first; gnode.idx is the position
 	byID   map[string]*gnode
 	levels [][]int // shutdown levels, see dag.Graph.Levels
-	files  map[string][]byte
-	parsed []*syntax.File // sorted by name
-	hash   string
+	// byDepth groups the nodes by depth, in topological order.
+	byDepth [][]*gnode
+	files   map[string][]byte
+	parsed  []*syntax.File // sorted by name
+	hash    string
 }
 
 // gnode is a component in one graph.
 type gnode struct {
-	idx        int
+	idx int
+	// depth is the length of the longest reference chain below the node (0
+	// for a node referencing nothing). A reference always points to a
+	// smaller depth, so nodes of equal depth never depend on each other and
+	// can be evaluated in parallel.
+	depth      int
 	id         string
 	name       string
 	label      string
@@ -190,6 +197,15 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		}
 		// Keep dependants in evaluation order for deterministic waves.
 		slices.SortFunc(n.dependants, func(a, b *gnode) int { return a.idx - b.idx })
+	}
+	for _, n := range g.nodes {
+		for _, d := range n.deps {
+			n.depth = max(n.depth, d.depth+1)
+		}
+		for len(g.byDepth) <= n.depth {
+			g.byDepth = append(g.byDepth, nil)
+		}
+		g.byDepth[n.depth] = append(g.byDepth[n.depth], n)
 	}
 	for _, level := range dg.Levels() {
 		l := make([]int, len(level))

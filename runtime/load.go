@@ -1,6 +1,10 @@
 package runtime
 
 import (
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -110,21 +114,38 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 		if _, existed := old.byID[n.id]; !existed {
 			added++
 		}
-		start := time.Now()
-		dec := r.stagedArgs(n)
-		var diags hcl.Diagnostics
-		if dec == nil {
-			ctx, _, _ := r.evalContext(n, false)
-			dec, diags = decodeArgs(n, ctx)
-		}
-		n.staged = nil
-		if msg := r.applyArgs(n, dec, diags, cause, start); msg != "" {
-			warnings = append(warnings, asWarnings(n, diags, msg)...)
-		}
-		// Everything downstream of n is evaluated after it in this pass, so
-		// an exports change n made meanwhile needs no extra wave.
-		r.queue.take(n.st)
 	}
+	var mu sync.Mutex
+	for _, group := range g.byDepth {
+		parallel(group, func(n *gnode) {
+			start := time.Now()
+			dec := r.stagedArgs(n)
+			var diags hcl.Diagnostics
+			if dec == nil {
+				ctx, _, _ := r.evalContext(n, false)
+				dec, diags = decodeArgs(n, ctx)
+			}
+			n.staged = nil
+			if msg := r.applyArgs(n, dec, diags, cause, start); msg != "" {
+				mu.Lock()
+				warnings = append(warnings, asWarnings(n, diags, msg)...)
+				mu.Unlock()
+			}
+		})
+		// Everything downstream of these nodes is deeper and evaluated
+		// later in this pass, so exports changes they made meanwhile need
+		// no extra wave.
+		for _, n := range group {
+			r.queue.take(n.st)
+		}
+	}
+	// Parallel evaluation finishes in any order; report in source order.
+	slices.SortStableFunc(warnings, func(a, b *hcl.Diagnostic) int {
+		if a.Subject == nil || b.Subject == nil {
+			return 0
+		}
+		return cmp.Or(strings.Compare(a.Subject.Filename, b.Subject.Filename), cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte))
+	})
 	if added > 0 || removed > 0 {
 		r.events.publish(Event{Type: "graph", Data: GraphEvent{}})
 	}

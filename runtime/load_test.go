@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +255,20 @@ testcomponents.counter "c" { max = testcomponents.passthrough.p.value }`)})
 	}
 	if h, _ := rt.Health("testcomponents.counter.c"); h.Health != component.HealthUnhealthy {
 		t.Fatalf("health = %+v", h)
+	}
+}
+
+func TestDataPathCreatedUnlessNotNeeded(t *testing.T) {
+	dir := t.TempDir()
+	rt := runtime.New(runtime.Options{DataPath: dir})
+	if d := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.counter "c" {}
+testcomponents.passthrough "p" { input = 1 }`)}); d.HasErrors() {
+		t.Fatal(d)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "testcomponents.counter.c")); err != nil || !fi.IsDir() {
+		t.Fatalf("counter's data directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "testcomponents.passthrough.p")); !os.IsNotExist(err) {
+		t.Fatalf("a data directory was created for a component registered with NoDataPath: %v", err)
 	}
 }

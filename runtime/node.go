@@ -50,6 +50,12 @@ type nodeState struct {
 	exportsVal     cty.Value
 	exportsSet     bool
 	exportsVersion uint64
+	// nested caches the exports wrapped in the ID's objects (see
+	// nestedExports), valid while nestedVersion == exportsVersion.
+	nested        cty.Value
+	nestedOK      bool
+	nestedSet     bool
+	nestedVersion uint64
 
 	evalHealth component.Health
 	runHealth  component.Health

@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"context"
+	goruntime "runtime"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/internal/dag"
@@ -85,8 +88,9 @@ func (r *Runtime) evaluatorLoop(ctx context.Context) {
 }
 
 // wave re-evaluates the dependants of every queued component, each once, in
-// topological order, continuing downstream only from dependants whose own
-// exports changed meanwhile.
+// order of depth, continuing downstream only from dependants whose own
+// exports changed meanwhile. Dependants of equal depth do not depend on each
+// other and are evaluated in parallel.
 func (r *Runtime) wave() {
 	r.evalMu.Lock()
 	defer r.evalMu.Unlock()
@@ -95,17 +99,19 @@ func (r *Runtime) wave() {
 	if len(changed) == 0 {
 		return
 	}
-	pending := dag.NewMinQueue()
-	causes := map[int]*waveCause{}
+	depths := dag.NewMinQueue()
+	pending := map[int][]*gnode{}
+	causes := map[*gnode]*waveCause{}
 	enqueueDependants := func(n *gnode) {
 		for _, d := range n.dependants {
-			pending.Push(d.idx)
-			c := causes[d.idx]
-			if c == nil {
-				causes[d.idx] = &waveCause{first: n.id}
-			} else {
+			c := causes[d]
+			if c != nil {
 				c.more++
+				continue
 			}
+			causes[d] = &waveCause{first: n.id}
+			pending[d.depth] = append(pending[d.depth], d)
+			depths.Push(d.depth)
 		}
 	}
 	for _, st := range changed {
@@ -114,13 +120,48 @@ func (r *Runtime) wave() {
 			enqueueDependants(n)
 		}
 	}
-	for pending.Len() > 0 {
-		n := g.nodes[pending.Pop()]
-		r.evaluateLive(n, causes[n.idx].String())
-		if r.queue.take(n.st) {
-			enqueueDependants(n)
+	for depths.Len() > 0 {
+		depth := depths.Pop()
+		group := pending[depth]
+		delete(pending, depth)
+		slices.SortFunc(group, func(a, b *gnode) int { return a.idx - b.idx })
+		parallel(group, func(n *gnode) { r.evaluateLive(n, causes[n].String()) })
+		for _, n := range group {
+			if r.queue.take(n.st) {
+				enqueueDependants(n)
+			}
 		}
 	}
+}
+
+// parallelMin is the smallest group worth spreading over goroutines.
+const parallelMin = 16
+
+// parallel calls f for every node, on up to GOMAXPROCS goroutines.
+func parallel(nodes []*gnode, f func(*gnode)) {
+	workers := min(goruntime.GOMAXPROCS(0), len(nodes)/parallelMin+1)
+	if workers <= 1 {
+		for _, n := range nodes {
+			f(n)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(nodes) {
+					return
+				}
+				f(nodes[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 type waveCause struct {

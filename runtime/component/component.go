@@ -83,7 +83,8 @@ type Options struct {
 	// is removed.
 	Registerer prometheus.Registerer
 	// DataPath is a directory private to this component, under --storage.path.
-	// It is created before Build is called and survives restarts.
+	// It is created before Build is called (unless the registration sets
+	// NoDataPath) and survives restarts.
 	DataPath string
 	// OnStateChange publishes new exports. It is safe to call from any
 	// goroutine, including from Build (before Run) to publish initial exports.
@@ -101,6 +102,11 @@ type Registration struct {
 	Exports Exports
 	// Build creates the component from its first arguments.
 	Build func(opts Options, args Arguments) (Component, error)
+	// NoDataPath tells the runtime that the component keeps nothing on disk,
+	// so no data directory is created for it: a config of thousands of such
+	// components would otherwise create thousands of empty directories (each
+	// a synchronous metadata write) before it could start.
+	NoDataPath bool
 }
 
 // Defaulter is implemented by *Arguments types that have defaults.

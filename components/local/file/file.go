@@ -28,6 +28,8 @@ func init() {
 		Name:    "local.file",
 		Args:    Arguments{},
 		Exports: Exports{},
+		// It only reads the file it is given.
+		NoDataPath: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
 			return New(opts, args.(Arguments))
 		},

@@ -38,9 +38,10 @@ func init() {
 		},
 	})
 	component.Register(component.Registration{
-		Name:    "testcomponents.passthrough",
-		Args:    PassthroughArgs{},
-		Exports: PassthroughExports{},
+		Name:       "testcomponents.passthrough",
+		NoDataPath: true,
+		Args:       PassthroughArgs{},
+		Exports:    PassthroughExports{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			p := &Passthrough{opts: o}
 			if err := p.Update(a); err != nil {
@@ -51,8 +52,9 @@ func init() {
 		},
 	})
 	component.Register(component.Registration{
-		Name: "testcomponents.fail",
-		Args: FailArgs{},
+		Name:       "testcomponents.fail",
+		NoDataPath: true,
+		Args:       FailArgs{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			args := a.(FailArgs)
 			if args.PanicIn == "build" {
@@ -67,9 +69,10 @@ func init() {
 		},
 	})
 	component.Register(component.Registration{
-		Name:    "testcomponents.sink",
-		Args:    SinkArgs{},
-		Exports: SinkExports{},
+		Name:       "testcomponents.sink",
+		NoDataPath: true,
+		Args:       SinkArgs{},
+		Exports:    SinkExports{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			s := &Sink{id: o.ID}
 			o.OnStateChange(SinkExports{Receiver: &receiver{sink: s}})
@@ -77,8 +80,9 @@ func init() {
 		},
 	})
 	component.Register(component.Registration{
-		Name: "testcomponents.source",
-		Args: SourceArgs{},
+		Name:       "testcomponents.source",
+		NoDataPath: true,
+		Args:       SourceArgs{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			s := &Source{id: o.ID}
 			s.args.Store(ptr(a.(SourceArgs)))
@@ -86,18 +90,20 @@ func init() {
 		},
 	})
 	component.Register(component.Registration{
-		Name:    "testcomponents.secret",
-		Args:    SecretArgs{},
-		Exports: SecretExports{},
+		Name:       "testcomponents.secret",
+		NoDataPath: true,
+		Args:       SecretArgs{},
+		Exports:    SecretExports{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			s := &Secret{opts: o}
 			return s, s.Update(a)
 		},
 	})
 	component.Register(component.Registration{
-		Name:    "testcomponents.targets",
-		Args:    TargetsArgs{},
-		Exports: TargetsExports{},
+		Name:       "testcomponents.targets",
+		NoDataPath: true,
+		Args:       TargetsArgs{},
+		Exports:    TargetsExports{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			t := &Targets{opts: o}
 			return t, t.Update(a)
