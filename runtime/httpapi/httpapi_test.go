@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 	tc "github.com/flow-telemetry/flow/runtime/internal/testcomponents"
 )
@@ -315,11 +316,11 @@ func TestEventsStream(t *testing.T) {
 	go func() {
 		c, _ := e.rt.Component("testcomponents.counter.c")
 		c.(*tc.Counter).Increment()
-		_, _, _ = e.do("POST", "/-/reload", baseConfig+"testcomponents.passthrough \"n\" { input = 1 }\n")
+		_, _, _ = e.do("POST", "/-/reload", baseConfig+"testcomponents.passthrough \"n\" { input = 1 }\ntestcomponents.fail \"f\" { run_error = \"gone\" }\n")
 	}()
 	seen := map[string]bool{}
 	var event string
-	for sc.Scan() && !(seen["evaluation"] && seen["graph"]) {
+	for sc.Scan() && !(seen["evaluation"] && seen["graph"] && seen["health"]) {
 		line := sc.Text()
 		switch {
 		case strings.HasPrefix(line, "event: "):
@@ -338,9 +339,18 @@ func TestEventsStream(t *testing.T) {
 			if event == "graph" {
 				seen["graph"] = true
 			}
+			if event == "health" {
+				var he runtime.HealthEvent
+				if err := json.Unmarshal([]byte(data), &he); err != nil {
+					t.Fatal(err)
+				}
+				if he.ID == "testcomponents.fail.f" && he.Health.Health == component.HealthUnhealthy && strings.Contains(he.Health.Message, "gone") {
+					seen["health"] = true
+				}
+			}
 		}
 	}
-	if !seen["evaluation"] || !seen["graph"] {
+	if !seen["evaluation"] || !seen["graph"] || !seen["health"] {
 		t.Fatalf("events seen: %v", seen)
 	}
 }
