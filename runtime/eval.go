@@ -119,7 +119,7 @@ func countEdges(es *edgeSet, from string, v cty.Value) cty.Value {
 		if !mayHoldCapsule(ev.Type()) {
 			continue
 		}
-		if nv := es.countExports(from, k, ev); nv != ev {
+		if nv := es.countExports(from, k, ev); !nv.RawEquals(ev) {
 			m[k] = nv
 			changed = true
 		}

@@ -92,7 +92,8 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 // rest of the graph runs) and returned as warnings.
 func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnings hcl.Diagnostics) {
 	// Stop removed components first (freeing their ports for new ones),
-	// sources before the components they fed.
+	// sources before the components they fed, all within the stop timeout.
+	deadline := time.Now().Add(r.opts.StopTimeout)
 	for _, level := range old.levels {
 		var gone []*nodeState
 		for _, i := range level {
@@ -101,7 +102,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 				gone = append(gone, n.st)
 			}
 		}
-		r.stopAll(gone)
+		r.stopAll(gone, deadline)
 		for _, st := range gone {
 			st.registerer.unregisterAll()
 			r.queue.take(st)

@@ -241,10 +241,10 @@ func panicError(where string, p any) error {
 	return &panicErr{msg: fmt.Sprintf("panic in %s: %v", where, p), stack: debug.Stack()}
 }
 
-// stopAll cancels the components and waits for their Run to return, each
-// within the stop timeout; a component still running after a second is
-// logged, one that overruns the timeout is logged and abandoned.
-func (r *Runtime) stopAll(states []*nodeState) {
+// stopAll cancels the components and waits for their Run to return until
+// deadline; a component still running after a second is logged, one still
+// running at the deadline is logged and abandoned.
+func (r *Runtime) stopAll(states []*nodeState, deadline time.Time) {
 	var wg sync.WaitGroup
 	for _, st := range states {
 		st.mu.Lock()
@@ -257,24 +257,24 @@ func (r *Runtime) stopAll(states []*nodeState) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.waitStopped(st, done)
+			r.waitStopped(st, done, deadline)
 		}()
 	}
 	wg.Wait()
 }
 
-func (r *Runtime) waitStopped(st *nodeState, done chan struct{}) {
+func (r *Runtime) waitStopped(st *nodeState, done chan struct{}, deadline time.Time) {
 	slow := time.NewTimer(time.Second)
 	defer slow.Stop()
-	deadline := time.NewTimer(r.opts.StopTimeout)
-	defer deadline.Stop()
+	give := time.NewTimer(time.Until(deadline))
+	defer give.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case <-slow.C:
 			st.log.Warn("component is slow to stop", "waited", time.Second)
-		case <-deadline.C:
+		case <-give.C:
 			st.log.Error("component did not stop in time; abandoning it", "timeout", r.opts.StopTimeout)
 			return
 		}

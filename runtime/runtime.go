@@ -24,8 +24,8 @@ type Options struct {
 	// DataPath is the directory holding one data directory per component
 	// (<DataPath>/<component id>). Empty means "data".
 	DataPath string
-	// StopTimeout bounds how long stopping one component may take, on reload
-	// and at shutdown. Zero means 10 seconds.
+	// StopTimeout bounds how long stopping components may take: the removed
+	// ones on a reload, and all of them at shutdown. Zero means 10 seconds.
 	StopTimeout time.Duration
 }
 
@@ -112,14 +112,17 @@ func (r *Runtime) Run(ctx context.Context) {
 	stopBG()
 	bg.Wait()
 
+	// One deadline for the whole shutdown: a deep graph must not multiply
+	// the stop timeout by its depth.
 	r.evalMu.Lock()
 	g := r.graph.Load()
+	deadline := time.Now().Add(r.opts.StopTimeout)
 	for _, level := range g.levels {
 		states := make([]*nodeState, 0, len(level))
 		for _, i := range level {
 			states = append(states, g.nodes[i].st)
 		}
-		r.stopAll(states)
+		r.stopAll(states, deadline)
 	}
 	r.evalMu.Unlock()
 	// Goroutines of components that outlived their bound are not waited for

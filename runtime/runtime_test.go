@@ -353,3 +353,33 @@ testcomponents.passthrough "b" { input = testcomponents.passthrough.a.output }
 		t.Fatal("chain never updated")
 	}
 }
+
+func TestShutdownIsBounded(t *testing.T) {
+	t.Cleanup(tc.ReleaseStuck)
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), StopTimeout: 300 * time.Millisecond})
+	if d := rt.Load(map[string][]byte{"a.river": []byte(`
+testcomponents.fail "stuck" { ignore_cancel = true }
+testcomponents.counter "c" {}
+testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
+`)}); d.HasErrors() {
+		t.Fatal(d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rt.Run(ctx); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("Run waited for a component that ignores cancellation")
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("shutdown took %v, want about the 300ms stop timeout", d)
+	}
+	p, _ := rt.Component("testcomponents.passthrough.p")
+	if p.(*tc.Passthrough).Running() {
+		t.Fatal("a well-behaved component was not stopped")
+	}
+}

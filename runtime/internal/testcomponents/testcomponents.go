@@ -319,7 +319,17 @@ type FailArgs struct {
 	Unhealthy string `river:"unhealthy,attr,optional"`
 	// Version exists to change the arguments (and so call Update).
 	Version int `river:"version,attr,optional"`
+	// IgnoreCancel makes Run ignore its context until ReleaseStuck.
+	IgnoreCancel bool `river:"ignore_cancel,attr,optional"`
 }
+
+var (
+	stuck     = make(chan struct{})
+	unstickMu sync.Once
+)
+
+// ReleaseStuck lets every Run blocked by ignore_cancel return.
+func ReleaseStuck() { unstickMu.Do(func() { close(stuck) }) }
 
 // Fail fails or panics as its arguments say.
 type Fail struct {
@@ -333,6 +343,10 @@ func (f *Fail) Run(ctx context.Context) error {
 	}
 	if a.RunError != "" {
 		return errors.New(a.RunError)
+	}
+	if a.IgnoreCancel {
+		<-stuck
+		return nil
 	}
 	<-ctx.Done()
 	return nil
