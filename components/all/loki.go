@@ -4,5 +4,6 @@ package all
 import (
 	_ "github.com/flow-telemetry/flow/components/loki/echo"
 	_ "github.com/flow-telemetry/flow/components/loki/relabel"
+	_ "github.com/flow-telemetry/flow/components/loki/source/aws_firehose"
 	_ "github.com/flow-telemetry/flow/components/loki/write"
 )

@@ -1,0 +1,98 @@
+package awsfirehose
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/syntax/value"
+)
+
+// Arguments configures loki.source.aws_firehose.
+type Arguments struct {
+	HTTP ServerArgs `river:"http,block,optional"`
+	// AccessKey, when set, must equal the X-Amz-Firehose-Access-Key header
+	// (the "access key" configured on the Firehose stream's HTTP endpoint).
+	AccessKey            value.Secret `river:"access_key,attr,optional"`
+	UseIncomingTimestamp bool         `river:"use_incoming_timestamp,attr,optional"`
+	// Labels are added to every entry (the seed's `labels { job = "…" }`).
+	Labels       map[string]string   `river:"labels,block,optional"`
+	RelabelRules relabel.Rules       `river:"relabel_rules,attr,optional"`
+	ForwardTo    []loki.LogsReceiver `river:"forward_to,attr"`
+
+	// DeliveryStreamName, with Region and Credentials, turns on a check that
+	// the Firehose stream exists and is ACTIVE, at start and every
+	// CheckInterval, shown in the component's health.
+	DeliveryStreamName string                 `river:"delivery_stream_name,attr,optional"`
+	Region             string                 `river:"region,attr,optional"`
+	Credentials        *aws.StaticCredentials `river:"credentials,block,optional"`
+	// Endpoint overrides the Firehose API endpoint (VPC endpoints, tests).
+	Endpoint      string        `river:"endpoint,attr,optional"`
+	CheckInterval time.Duration `river:"check_interval,attr,optional"`
+}
+
+// ServerArgs is the `http { }` block.
+type ServerArgs struct {
+	ListenAddress string `river:"listen_address,attr,optional"`
+	ListenPort    int    `river:"listen_port,attr,optional"`
+	// ServerTimeout bounds reading a request and answering it, including
+	// the wait for forward_to to accept the entries.
+	ServerTimeout      time.Duration `river:"server_timeout,attr,optional"`
+	MaxRequestBodySize loki.ByteSize `river:"max_request_body_size,attr,optional"`
+}
+
+// SetToDefault sets Alloy's defaults (port 8080 on every interface).
+func (a *Arguments) SetToDefault() {
+	*a = Arguments{CheckInterval: 5 * time.Minute}
+	a.HTTP.SetToDefault()
+}
+
+// SetToDefault sets the server defaults.
+func (s *ServerArgs) SetToDefault() {
+	*s = ServerArgs{ListenPort: 8080, ServerTimeout: 30 * time.Second, MaxRequestBodySize: 64 << 20}
+}
+
+// Validate checks the arguments.
+func (a *Arguments) Validate() error {
+	if a.HTTP.ListenPort < 0 || a.HTTP.ListenPort > 65535 {
+		return fmt.Errorf("http > listen_port %d is not a port", a.HTTP.ListenPort)
+	}
+	if a.HTTP.ServerTimeout <= 0 {
+		return errors.New("http > server_timeout must be positive")
+	}
+	if a.HTTP.MaxRequestBodySize <= 0 {
+		return errors.New("http > max_request_body_size must be positive")
+	}
+	for n := range a.Labels {
+		if loki.SanitizeLabelName(n) != n {
+			return fmt.Errorf("labels: %q is not a valid label name (letters, digits and _, not starting with a digit)", n)
+		}
+	}
+	if a.DeliveryStreamName == "" && (a.Region != "" || a.Credentials != nil) {
+		return errors.New("region and credentials are used to check the delivery stream: set delivery_stream_name too, or remove them")
+	}
+	if a.DeliveryStreamName != "" {
+		if a.Region == "" {
+			return errors.New("delivery_stream_name needs region (the Firehose stream's region, such as us-east-1)")
+		}
+		if a.CheckInterval < 10*time.Second {
+			return errors.New("check_interval must be at least 10s")
+		}
+	}
+	if a.Endpoint != "" {
+		if u, err := url.Parse(a.Endpoint); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("endpoint %q must be a URL such as https://firehose.us-east-1.amazonaws.com", a.Endpoint)
+		}
+	}
+	return nil
+}
+
+func (s ServerArgs) addr() string {
+	return net.JoinHostPort(s.ListenAddress, strconv.Itoa(s.ListenPort))
+}

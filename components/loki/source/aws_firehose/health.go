@@ -1,0 +1,70 @@
+package awsfirehose
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+// CurrentHealth is unhealthy when the endpoint cannot listen, or when the
+// delivery stream check fails or finds the stream not ACTIVE.
+func (c *Component) CurrentHealth() component.Health {
+	c.mu.Lock()
+	serverErr, addr := c.serverErr, c.lis.Addr().String()
+	c.mu.Unlock()
+	if serverErr != nil {
+		return component.Health{Health: component.HealthUnhealthy, Message: "the Firehose endpoint is not listening: " + serverErr.Error(), UpdateTime: time.Now()}
+	}
+	ck := c.check.snapshot()
+	msg := "listening on " + addr + PushPath
+	if !ck.enabled {
+		return component.Health{Health: component.HealthHealthy, Message: msg}
+	}
+	switch {
+	case ck.err != nil:
+		return component.Health{Health: component.HealthUnhealthy, Message: ck.err.Error(), UpdateTime: ck.checkedAt}
+	case ck.status == "":
+		return component.Health{Health: component.HealthUnknown, Message: msg + "; checking delivery stream " + ck.stream}
+	}
+	return component.Health{Health: component.HealthHealthy,
+		Message:    fmt.Sprintf("%s; delivery stream %q is %s", msg, ck.stream, ck.status),
+		UpdateTime: ck.checkedAt}
+}
+
+// DebugInfo is shown in the API and UI.
+type DebugInfo struct {
+	ListenAddress    string    `river:"listen_address,attr"`
+	Requests         string    `river:"requests_by_status,attr"`
+	LastRequest      time.Time `river:"last_request_time,attr,optional"`
+	LastError        string    `river:"last_error,attr,optional"`
+	LastErrorTime    time.Time `river:"last_error_time,attr,optional"`
+	DeliveryStream   string    `river:"delivery_stream,attr,optional"`
+	StreamStatus     string    `river:"delivery_stream_status,attr,optional"`
+	StreamCheckError string    `river:"delivery_stream_error,attr,optional"`
+	StreamCheckedAt  time.Time `river:"delivery_stream_checked_time,attr,optional"`
+}
+
+// DebugInfo returns request counts and the delivery stream check.
+func (c *Component) DebugInfo() any {
+	d := DebugInfo{ListenAddress: c.Addr()}
+	c.stats.mu.Lock()
+	var parts []string
+	for code, n := range c.stats.byStatus {
+		parts = append(parts, fmt.Sprintf("%d: %d", code, n))
+	}
+	d.LastRequest, d.LastError, d.LastErrorTime = c.stats.lastRequest, c.stats.lastError, c.stats.lastErrorAt
+	c.stats.mu.Unlock()
+	sort.Strings(parts)
+	d.Requests = strings.Join(parts, ", ")
+	ck := c.check.snapshot()
+	if ck.enabled {
+		d.DeliveryStream, d.StreamStatus, d.StreamCheckedAt = ck.stream, ck.status, ck.checkedAt
+		if ck.err != nil {
+			d.StreamCheckError = ck.err.Error()
+		}
+	}
+	return d
+}
