@@ -247,7 +247,9 @@ func TestBadRequests(t *testing.T) {
 		{"missing access key", func() (fh.Response, error) { s := good(); s.AccessKey = ""; return s.Send([][]byte{[]byte("x")}) }, 401, "unauthorized", "missing X-Amz-Firehose-Access-Key"},
 		{"wrong access key", func() (fh.Response, error) { s := good(); s.AccessKey = "guess"; return s.Send([][]byte{[]byte("x")}) }, 401, "unauthorized", "does not match"},
 		{"bad json", func() (fh.Response, error) { return good().Post("id-1", []byte(`{"records": [`)) }, 400, "bad_json", "not the JSON Firehose sends"},
-		{"bad base64", func() (fh.Response, error) { return good().Post("id-2", []byte(`{"requestId":"id-2","records":[{"data":"aGVsbG8="},{"data":"!!not base64!!"}]}`)) }, 400, "bad_base64", "record 1: data is not valid base64"},
+		{"bad base64", func() (fh.Response, error) {
+			return good().Post("id-2", []byte(`{"requestId":"id-2","records":[{"data":"aGVsbG8="},{"data":"!!not base64!!"}]}`))
+		}, 400, "bad_base64", "record 1: data is not valid base64"},
 		{"bad gzip body", func() (fh.Response, error) {
 			s := good()
 			return postRaw(s, "id-3", []byte("this is not gzip"), "gzip")
@@ -269,7 +271,9 @@ func TestBadRequests(t *testing.T) {
 			z[len(z)-5] ^= 0xff
 			return good().Send([][]byte{z})
 		}, 400, "bad_gzip", "record 0: corrupt gzip data"},
-		{"bad cloudwatch json", func() (fh.Response, error) { return good().Send([][]byte{gz([]byte(`{"messageType": "DATA_MESSAGE", "logEvents": 7}`))}) }, 400, "bad_cloudwatch", "not valid JSON"},
+		{"bad cloudwatch json", func() (fh.Response, error) {
+			return good().Send([][]byte{gz([]byte(`{"messageType": "DATA_MESSAGE", "logEvents": 7}`))})
+		}, 400, "bad_cloudwatch", "not valid JSON"},
 		{"unknown encoding", func() (fh.Response, error) { return postRaw(good(), "id-7", []byte("{}"), "br") }, 415, "bad_encoding", "unsupported Content-Encoding"},
 		{"bad common attributes", func() (fh.Response, error) {
 			s := good()
