@@ -543,7 +543,11 @@ func TestLiveReevaluationsAndChanges(t *testing.T) {
 		fmt.Sprintf(`+document.querySelector('svg.graph a.node[data-id="loki.relabel.tag"]').dataset.evals > %d && +document.querySelector('svg.graph a.node[data-id="discovery.relabel.keep"]').dataset.evals > %d`, tagBefore, keepBefore),
 		2*time.Second)
 	t.Logf("re-evaluation shown %v after the file was written", time.Since(start).Round(time.Millisecond))
-	waitJS(t, ctx, "the highlights", `["local.file.env->loki.relabel.tag", "loki.relabel.tag", "discovery.relabel.nodes", "discovery.relabel.keep"].every(id => window.__pulses.some(p => p.id === id))`, 2*time.Second)
+	want := `["local.file.env", "local.file.env->loki.relabel.tag", "loki.relabel.tag", "loki.relabel.drop_debug", "discovery.relabel.nodes", "discovery.relabel.keep"]`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](want+`.every(id => window.__pulses.some(p => p.id === id))`,
+		chromedp.WithPollingTimeout(2*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		t.Fatalf("the change was not highlighted along its way: want pulses on %s, got %s", want, eval[string](t, ctx, `JSON.stringify(window.__pulses)`))
+	}
 
 	// The component page shows the new evaluation live, with its cause.
 	do(t, ctx, "opening loki.relabel.tag", chromedp.Navigate(p.URL+"/#/component/loki.relabel.tag"))
@@ -552,7 +556,7 @@ func TestLiveReevaluationsAndChanges(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(p.Dir, "env"), []byte("canary"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "a new evaluation row caused by local.file.env", fmt.Sprintf(`document.querySelectorAll("#evaluations-table tbody tr").length > %d && document.querySelector("#evaluations-table tbody tr td:nth-child(3)").textContent === "local.file.env changed"`, rows), 2*time.Second)
+	waitJS(t, ctx, "a new evaluation row caused by local.file.env", fmt.Sprintf(`document.querySelectorAll("#evaluations-table tbody tr").length > %d && document.querySelector("#evaluations-table tbody tr td:nth-child(3)").textContent === "local.file.env exports changed" && document.querySelector('#evaluations-table tbody tr td:nth-child(3) a[href="#/component/local.file.env"]')`, rows), 2*time.Second)
 	if !strings.Contains(eval[string](t, ctx, `document.querySelector("#arguments").innerText`), `"canary"`) {
 		t.Error("the arguments on the page do not show the new value")
 	}

@@ -33,6 +33,12 @@ func runMain(m *testing.M) int {
 			built <- nil
 			return
 		}
+		// FLOW_BIN runs the tests against an already built flow.
+		if bin := os.Getenv("FLOW_BIN"); bin != "" {
+			flowBin = bin
+			built <- nil
+			return
+		}
 		var err error
 		flowBin, err = buildFlow(binDir)
 		built <- err

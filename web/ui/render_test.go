@@ -46,6 +46,14 @@ type renderTiming struct {
 // measureRender loads the graph page in a fresh tab and returns its timing
 // and the wall-clock time from the navigation to the painted graph.
 func measureRender(t *testing.T, base string) (renderTiming, time.Duration) {
+	var rt renderTiming
+	var wall time.Duration
+	// A subtest per tab, so each tab (and its polling) closes before the next.
+	t.Run("tab", func(t *testing.T) { rt, wall = measureRenderTab(t, base) })
+	return rt, wall
+}
+
+func measureRenderTab(t *testing.T, base string) (renderTiming, time.Duration) {
 	ctx := newTab(t, base)
 	start := time.Now()
 	do(t, ctx, "opening the graph page", chromedp.Navigate(base+"/#/graph"))

@@ -4,7 +4,7 @@
 // on this component's live events and by polling.
 
 import { getJSON, onLive, poll } from "./api.js";
-import { h, healthBadge, componentHref, fmtTime, fmtDuration } from "./dom.js";
+import { h, healthBadge, componentHref, fmtTime, fmtDuration, CAUSE } from "./dom.js";
 import { renderTree } from "./tree.js";
 
 function links(ids, none) {
@@ -13,8 +13,8 @@ function links(ids, none) {
 }
 
 function causeCell(cause, known) {
-  // "x.y.z changed" links to the upstream component that caused it.
-  const m = /^(.+) changed$/.exec(cause || "");
+  // "x.y.z exports changed" links to the upstream component that caused it.
+  const m = CAUSE.exec(cause || "");
   if (m) {
     let id = m[1];
     while (id && !known.has(id)) {
@@ -22,9 +22,11 @@ function causeCell(cause, known) {
       if (i < 0) { id = ""; break; }
       id = id.slice(0, i);
     }
-    if (id) return h("td", {}, h("a", { href: componentHref(id), class: "mono" }, m[1]), " changed");
+    if (id) {
+      return h("td", { "data-cause": cause }, h("a", { href: componentHref(id), class: "mono" }, m[1]), cause.slice(m[1].length));
+    }
   }
-  return h("td", {}, cause || "");
+  return h("td", { "data-cause": cause || "" }, cause || "");
 }
 
 export function componentPage(main, id) {

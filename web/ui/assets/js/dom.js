@@ -82,3 +82,10 @@ export function fmtRate(r) {
   if (r < 1e6) return `${(r / 1e3).toFixed(1)}k/s`;
   return `${(r / 1e6).toFixed(1)}M/s`;
 }
+
+/**
+ * CAUSE matches an evaluation's cause when an upstream export changed
+ * ("x.y exports changed", "x.y and 2 more exports changed"); group 1 is the
+ * upstream component's ID.
+ */
+export const CAUSE = /^(\S+?)( and \d+ more)? (?:exports )?changed$/;
