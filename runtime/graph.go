@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -48,6 +49,9 @@ type gnode struct {
 	dependants []*gnode
 	refs       []reference
 	st         *nodeState
+	// tainted is set when the block references a component whose name is
+	// unknown: it cannot be evaluated.
+	tainted bool
 
 	staged *stagedEval
 }
@@ -110,8 +114,11 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		return nil, diags
 	}
 
-	// Nodes, in source order.
+	// Nodes, in source order. Unknown component names are soft errors: the
+	// rest of the config is still checked, so `flow validate` reports
+	// everything at once; components referencing them are not evaluated.
 	var nodes []*gnode
+	var soft hcl.Diagnostics
 	unknown := map[string]bool{} // IDs of blocks with an unregistered name
 	for _, f := range g.parsed {
 		for _, s := range f.Body.Stmts {
@@ -126,7 +133,7 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 			case *syntax.Block:
 				reg, ok := component.Get(s.Name)
 				if !ok {
-					diags = append(diags, unknownComponent(s))
+					soft = append(soft, unknownComponent(s))
 					unknown[s.ID()] = true
 					continue
 				}
@@ -159,10 +166,13 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 	for i, n := range nodes {
 		seen := map[reference]bool{}
 		walkTraversals(n.block.Body, func(t hcl.Traversal) {
-			ref, d := resolveTraversal(g, t, stdVars, unknown)
+			ref, toUnknown, d := resolveTraversal(g, t, stdVars, unknown)
 			if d != nil {
 				diags = append(diags, d)
 				return
+			}
+			if toUnknown {
+				n.tainted = true
 			}
 			if ref.target == nil || seen[ref] {
 				return
@@ -173,13 +183,13 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		})
 	}
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, sortDiagnostics(append(diags, soft...))
 	}
 	if cycles := dg.Cycles(); len(cycles) > 0 {
 		for _, c := range cycles {
 			diags = append(diags, cycleDiagnostic(nodes, c))
 		}
-		return nil, diags
+		return nil, sortDiagnostics(append(diags, soft...))
 	}
 
 	order, _ := dg.TopoOrder()
@@ -214,7 +224,19 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		}
 		g.levels = append(g.levels, l)
 	}
-	return g, diags
+	return g, sortDiagnostics(append(diags, soft...))
+}
+
+// sortDiagnostics orders diagnostics by file and position, so errors found
+// in different passes read top to bottom.
+func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
+	slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int {
+		if a.Subject == nil || b.Subject == nil {
+			return 0
+		}
+		return cmp.Or(strings.Compare(a.Subject.Filename, b.Subject.Filename), cmp.Compare(a.Subject.Start.Byte, b.Subject.Start.Byte))
+	})
+	return diags
 }
 
 func unknownComponent(b *syntax.Block) *hcl.Diagnostic {
@@ -315,18 +337,20 @@ func dottedSteps(t hcl.Traversal) ([]string, []hcl.Range) {
 // resolveTraversal finds the component t refers to: the one whose ID is the
 // longest dotted prefix of t. A traversal of a standard-library variable
 // resolves to no component and no error.
-func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, unknown map[string]bool) (reference, *hcl.Diagnostic) {
+//
+// toUnknown reports a reference to a block whose component name is unknown
+// (already reported).
+func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, unknown map[string]bool) (ref reference, toUnknown bool, d *hcl.Diagnostic) {
 	names, ranges := dottedSteps(t)
 	if len(names) == 0 {
-		return reference{}, nil
+		return reference{}, false, nil
 	}
 	for k := len(names); k >= 1; k-- {
 		id := strings.Join(names[:k], ".")
 		target, ok := g.byID[id]
 		if !ok {
 			if unknown[id] {
-				// Already reported as an unknown component name.
-				return reference{}, nil
+				return reference{}, true, nil
 			}
 			continue
 		}
@@ -334,15 +358,15 @@ func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, u
 		if k < len(names) {
 			ref.export = names[k]
 			if d := checkExport(target, ref.export, ranges[k]); d != nil {
-				return reference{}, d
+				return reference{}, false, d
 			}
 		}
-		return ref, nil
+		return ref, false, nil
 	}
 	if _, ok := stdVars[names[0]]; ok {
-		return reference{}, nil
+		return reference{}, false, nil
 	}
-	return reference{}, missingComponent(g, names, t.SourceRange())
+	return reference{}, false, missingComponent(g, names, t.SourceRange())
 }
 
 // missingComponent explains a reference to no component. When a prefix of

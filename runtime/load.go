@@ -56,10 +56,13 @@ func (r *Runtime) Validate(files map[string][]byte) hcl.Diagnostics {
 // topological order without building any.
 func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
 	g, diags := r.buildGraph(files, live)
-	if diags.HasErrors() {
+	if g == nil {
 		return nil, diags
 	}
 	for _, n := range g.nodes {
+		if n.tainted {
+			continue
+		}
 		ctx, known, versions := r.evalContext(n, true)
 		if !known {
 			diags = append(diags, checkExpressions(n.block.Body, ctx)...)
@@ -79,7 +82,7 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		n.st.mu.Unlock()
 	}
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, sortDiagnostics(diags)
 	}
 	return g, diags
 }

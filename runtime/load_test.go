@@ -36,6 +36,15 @@ func TestLoadDiagnostics(t *testing.T) {
 			want: []string{`1:1 unknown component "testcomponents.countr"; did you mean "testcomponents.counter"?`},
 		},
 		{
+			name: "unknown component does not hide other errors",
+			src: `testcomponents.counter "c" { max = "x" }
+nothere.at_all "n" {}
+testcomponents.passthrough "p" { input = nothere.at_all.n.value }
+testcomponents.passthrough "q" { input = testcomponents.passthrough.p.output }
+`,
+			want: []string{`1:36 max: expected number, got string`, `2:1 unknown component "nothere.at_all"`},
+		},
+		{
 			name: "duplicate ID at both positions",
 			src:  "testcomponents.counter \"a\" {}\ntestcomponents.counter \"a\" {}\n",
 			want: []string{`1:1 duplicate component "testcomponents.counter.a"`, `2:1 duplicate component "testcomponents.counter.a"`},
