@@ -1,63 +1,17 @@
 package awsfirehose
 
 import (
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
+	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
-
-// fakeFirehoseAPI answers DescribeDeliveryStream (the AWS JSON 1.1
-// protocol) behind the fake AWS's signature check.
-type fakeFirehoseAPI struct {
-	mu      sync.Mutex
-	streams map[string]string // name -> status
-	calls   int
-}
-
-func (f *fakeFirehoseAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	if r.Header.Get("X-Amz-Target") != "Firehose_20150804.DescribeDeliveryStream" {
-		w.WriteHeader(400)
-		json.NewEncoder(w).Encode(map[string]string{"__type": "UnknownOperationException", "message": r.Header.Get("X-Amz-Target")})
-		return
-	}
-	var in struct{ DeliveryStreamName string }
-	json.NewDecoder(r.Body).Decode(&in)
-	status, ok := f.streams[in.DeliveryStreamName]
-	if !ok {
-		w.WriteHeader(400)
-		json.NewEncoder(w).Encode(map[string]string{"__type": "ResourceNotFoundException",
-			"message": "Firehose " + in.DeliveryStreamName + " under account 123456789012 not found."})
-		return
-	}
-	json.NewEncoder(w).Encode(map[string]any{"DeliveryStreamDescription": map[string]any{
-		"DeliveryStreamName":   in.DeliveryStreamName,
-		"DeliveryStreamARN":    "arn:aws:firehose:eu-west-1:123456789012:deliverystream/" + in.DeliveryStreamName,
-		"DeliveryStreamStatus": status,
-		"DeliveryStreamType":   "DirectPut",
-		"VersionId":            "1",
-		"Destinations":         []any{},
-		"HasMoreDestinations":  false,
-	}})
-}
-
-func (f *fakeFirehoseAPI) set(name, status string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.streams[name] = status
-}
 
 func waitFor(t *testing.T, c *Component, cond func(component.Health) bool) component.Health {
 	t.Helper()
@@ -77,7 +31,9 @@ func waitFor(t *testing.T, c *Component, cond func(component.Health) bool) compo
 func TestDeliveryStreamCheck(t *testing.T) {
 	fa := fakeaws.Start(fakeaws.Options{Region: "eu-west-1"})
 	defer fa.Close()
-	api := &fakeFirehoseAPI{streams: map[string]string{"logs": "ACTIVE", "new": "CREATING"}}
+	api := &fh.FakeAPI{Account: "123456789012", Region: "eu-west-1"}
+	api.SetStream("logs", "ACTIVE")
+	api.SetStream("new", "CREATING")
 	checker := fa.RequireSigV4(api, "firehose", "eu-west-1")
 	srv := httptest.NewServer(checker)
 	defer srv.Close()
