@@ -182,7 +182,8 @@ func (s *edgeSet) countExports(from, export string, v cty.Value) cty.Value {
 	return out
 }
 
-// hasCounter reports whether the edge k has counted items (it is a data edge).
+// lookup returns the counter of edge k, nil if nothing countable was
+// handed along it (it is not a data edge).
 func (s *edgeSet) lookup(k edgeKey) *edgeCounter {
 	s.mu.Lock()
 	defer s.mu.Unlock()

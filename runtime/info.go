@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
 	"time"
@@ -252,6 +251,3 @@ func (r *Runtime) ComponentHandler(id string) (http.Handler, bool) {
 	}
 	return hc.Handler(), true
 }
-
-// MarshalJSON renders the event payload for the SSE stream.
-func (e Event) MarshalJSON() ([]byte, error) { return json.Marshal(e.Data) }

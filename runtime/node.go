@@ -200,9 +200,7 @@ func (r *Runtime) start(st *nodeState) {
 	st.mu.Unlock()
 
 	st.setRunHealth(component.HealthHealthy, "started")
-	r.wg.Add(1)
 	go func() {
-		defer r.wg.Done()
 		defer close(done)
 		err := safeRun(ctx, comp)
 		switch {

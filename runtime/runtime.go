@@ -52,7 +52,6 @@ type Runtime struct {
 	// Run and after shutdown began. It never carries Run's cancellation:
 	// components are cancelled one level at a time so sources stop first.
 	runCtx context.Context
-	wg     sync.WaitGroup
 }
 
 // New returns a Runtime with no components. Call Load to give it a config and
@@ -125,8 +124,8 @@ func (r *Runtime) Run(ctx context.Context) {
 		r.stopAll(states, deadline)
 	}
 	r.evalMu.Unlock()
-	// Goroutines of components that outlived their bound are not waited for
-	// forever: stopAll already logged them, and the process is exiting.
+	// Components that outlived the deadline were logged by stopAll and are
+	// abandoned: the process is exiting.
 	r.log.Info("all components stopped")
 }
 
