@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/flow-telemetry/flow/components/logging"
 	flowruntime "github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 	"github.com/flow-telemetry/flow/syntax"
@@ -167,18 +168,17 @@ func reloadFromDisk(rt *flowruntime.Runtime, path string, logger *slog.Logger) {
 	logger.Info("config reloaded on SIGHUP")
 }
 
-// newLogger returns a logfmt (slog's key=value text) or JSON logger.
+// newLogger returns a logfmt (slog's key=value text) or JSON logger whose
+// level and format a `logging` block in the config can change.
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log.level=%q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch format {
-	case "logfmt":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	if format != "logfmt" && format != "json" {
+		return nil, fmt.Errorf("--log.format=%q: want logfmt or json", format)
 	}
-	return nil, fmt.Errorf("--log.format=%q: want logfmt or json", format)
+	h := logging.NewHandler(w, lvl, format == "json")
+	logging.SetProcessHandler(h)
+	return slog.New(h), nil
 }

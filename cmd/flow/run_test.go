@@ -230,9 +230,11 @@ local.file "b" {
 	eventually(t, 5*time.Second, "b to follow a", func() bool { return p.exports(t, "local.file.b")["content"] == "second" })
 
 	// SIGHUP reloads from disk.
-	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", fmt.Sprintf("local.file \"c\" {\n  filename = %q\n}\n", target1))), 0o644))
+	// The Alloy-style logging block switches flow's own logs to JSON.
+	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", fmt.Sprintf("local.file \"c\" {\n  filename = %q\n}\n\nlogging {\n  format = \"json\"\n}\n", target1))), 0o644))
 	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
 	eventually(t, 5*time.Second, "SIGHUP reload", func() bool { _, ok := p.components(t)["local.file.c"]; return ok })
+	eventually(t, 5*time.Second, "JSON logs", func() bool { return strings.Contains(p.stderr.String(), `"msg":"config reloaded on SIGHUP"`) })
 
 	// An empty POST re-reads the file too.
 	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", "")), 0o644))

@@ -1,0 +1,171 @@
+// Package logging is the `logging` config block, as in Grafana Alloy:
+//
+//	logging {
+//	  level  = "debug"
+//	  format = "json"
+//	}
+//
+// sets the level and format of flow's own logs while the block is in the
+// config, overriding --log.level and --log.format; removing the block
+// restores them. It is a component (ID "logging") so that Alloy configs
+// carrying the block load unchanged and a reload can change logging.
+//
+// The process's handler is a Handler made by NewHandler and installed with
+// SetProcessHandler (cmd/flow does both); without one the block only checks
+// its arguments.
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+func init() {
+	component.Register(component.Registration{
+		Name:       "logging",
+		Args:       Arguments{},
+		NoDataPath: true,
+		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
+			c := &Component{h: processHandler.Load()}
+			return c, c.Update(args)
+		},
+	})
+}
+
+// Arguments configure the logging block.
+type Arguments struct {
+	// Level is debug, info, warn or error.
+	Level string `river:"level,attr,optional"`
+	// Format is logfmt or json.
+	Format string `river:"format,attr,optional"`
+}
+
+// SetToDefault sets Alloy's defaults.
+func (a *Arguments) SetToDefault() { *a = Arguments{Level: "info", Format: "logfmt"} }
+
+// Validate checks the level and format.
+func (a *Arguments) Validate() error {
+	if _, err := parseLevel(a.Level); err != nil {
+		return err
+	}
+	if a.Format != "logfmt" && a.Format != "json" {
+		return fmt.Errorf("format must be logfmt or json, got %q", a.Format)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("level must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+// Component applies its arguments to the process handler while it runs.
+type Component struct {
+	h *Handler
+}
+
+// Run waits; when the block is removed, the flags' settings come back.
+func (c *Component) Run(ctx context.Context) error {
+	<-ctx.Done()
+	if c.h != nil {
+		c.h.reset()
+	}
+	return nil
+}
+
+// Update applies new arguments.
+func (c *Component) Update(args component.Arguments) error {
+	a := args.(Arguments)
+	lvl, err := parseLevel(a.Level)
+	if err != nil {
+		return err
+	}
+	if c.h != nil {
+		c.h.set(lvl, a.Format == "json")
+	}
+	return nil
+}
+
+var processHandler atomic.Pointer[Handler]
+
+// SetProcessHandler makes h the handler logging blocks control.
+func SetProcessHandler(h *Handler) { processHandler.Store(h) }
+
+// Handler is a slog.Handler whose level and format (logfmt or JSON) can
+// change while loggers derived from it are in use.
+type Handler struct {
+	level slog.LevelVar
+	json  atomic.Bool
+
+	// The settings given at creation, restored by reset.
+	defLevel    slog.Level
+	defJSON     bool
+	text, jsonH slog.Handler
+}
+
+// NewHandler writes to w at level, as JSON if json is set, else logfmt
+// (slog's key=value text).
+func NewHandler(w io.Writer, level slog.Level, json bool) *Handler {
+	h := &Handler{defLevel: level, defJSON: json}
+	h.level.Set(level)
+	h.json.Store(json)
+	opts := &slog.HandlerOptions{Level: &h.level}
+	h.text, h.jsonH = slog.NewTextHandler(w, opts), slog.NewJSONHandler(w, opts)
+	return h
+}
+
+func (h *Handler) set(level slog.Level, json bool) {
+	h.level.Set(level)
+	h.json.Store(json)
+}
+
+func (h *Handler) reset() { h.set(h.defLevel, h.defJSON) }
+
+// Enabled reports whether level is logged.
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+// Handle writes r in the current format.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	return (&derived{root: h, text: h.text, json: h.jsonH}).Handle(ctx, r)
+}
+
+// WithAttrs returns a handler adding attrs, following later format changes.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &derived{root: h, text: h.text.WithAttrs(attrs), json: h.jsonH.WithAttrs(attrs)}
+}
+
+// WithGroup returns a handler nesting attributes under name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return &derived{root: h, text: h.text.WithGroup(name), json: h.jsonH.WithGroup(name)}
+}
+
+// derived keeps both formats' handlers with the same attributes and groups.
+type derived struct {
+	root       *Handler
+	text, json slog.Handler
+}
+
+func (d *derived) Enabled(ctx context.Context, l slog.Level) bool { return d.root.Enabled(ctx, l) }
+
+func (d *derived) Handle(ctx context.Context, r slog.Record) error {
+	if d.root.json.Load() {
+		return d.json.Handle(ctx, r)
+	}
+	return d.text.Handle(ctx, r)
+}
+
+func (d *derived) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &derived{root: d.root, text: d.text.WithAttrs(attrs), json: d.json.WithAttrs(attrs)}
+}
+
+func (d *derived) WithGroup(name string) slog.Handler {
+	return &derived{root: d.root, text: d.text.WithGroup(name), json: d.json.WithGroup(name)}
+}
