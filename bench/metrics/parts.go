@@ -1,0 +1,389 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/golang/snappy"
+)
+
+// target serves a fixed text exposition of n series.
+type target struct {
+	ln   net.Listener
+	srv  *http.Server
+	body []byte
+}
+
+func startTarget(n int) (*target, error) {
+	var b bytes.Buffer
+	families := 100
+	for f := 0; f < families; f++ {
+		fmt.Fprintf(&b, "# HELP bench_metric_%d A synthetic series family.\n# TYPE bench_metric_%d gauge\n", f, f)
+		for i := f; i < n; i += families {
+			fmt.Fprintf(&b, "bench_metric_%d{instance_id=\"i-%08d\",zone=\"zone-%d\",series=\"%d\"} %d\n", f, i/1000, i%3, i, i)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	t := &target{ln: ln, body: b.Bytes()}
+	t.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(t.body)))
+		_, _ = w.Write(t.body)
+	})}
+	go func() { _ = t.srv.Serve(ln) }()
+	return t, nil
+}
+
+func (t *target) addr() string { return t.ln.Addr().String() }
+func (t *target) close()       { _ = t.srv.Close() }
+
+// receiver counts the samples of Remote-Write 1.0 requests.
+type receiver struct {
+	ln    net.Listener
+	srv   *http.Server
+	count atomic.Int64
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{ln: ln}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.handle)}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *receiver) url() string    { return "http://" + r.ln.Addr().String() + "/api/v1/write" }
+func (r *receiver) samples() int64 { return r.count.Load() }
+func (r *receiver) close()         { _ = r.srv.Close() }
+
+func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		http.Error(w, "bad snappy: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	n, err := countSamples(raw)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.count.Add(int64(n))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// countSamples counts Sample messages in a prometheus.WriteRequest without
+// decoding it: WriteRequest.timeseries is field 1, TimeSeries.samples is
+// field 2, both length-delimited; everything else is skipped.
+func countSamples(b []byte) (int, error) {
+	n := 0
+	err := fields(b, func(num int, payload []byte) error {
+		if num != 1 {
+			return nil
+		}
+		return fields(payload, func(num int, _ []byte) error {
+			if num == 2 {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// fields calls f for each length-delimited field of a protobuf message and
+// skips the others.
+func fields(b []byte, f func(num int, payload []byte) error) error {
+	for len(b) > 0 {
+		key, k := uvarint(b)
+		if k <= 0 {
+			return errors.New("bad protobuf key")
+		}
+		b = b[k:]
+		num, typ := int(key>>3), key&7
+		switch typ {
+		case 0: // varint
+			_, k := uvarint(b)
+			if k <= 0 {
+				return errors.New("bad varint")
+			}
+			b = b[k:]
+		case 1: // fixed64
+			if len(b) < 8 {
+				return errors.New("short fixed64")
+			}
+			b = b[8:]
+		case 5: // fixed32
+			if len(b) < 4 {
+				return errors.New("short fixed32")
+			}
+			b = b[4:]
+		case 2:
+			l, k := uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < l {
+				return errors.New("bad length")
+			}
+			if err := f(num, b[k:k+int(l)]); err != nil {
+				return err
+			}
+			b = b[k+int(l):]
+		default:
+			return fmt.Errorf("unsupported wire type %d", typ)
+		}
+	}
+	return nil
+}
+
+func uvarint(b []byte) (uint64, int) {
+	var x uint64
+	var s uint
+	for i, c := range b {
+		if i == 10 {
+			return 0, -1
+		}
+		if c < 0x80 {
+			return x | uint64(c)<<s, i + 1
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	return 0, 0
+}
+
+// process is a started flow or Prometheus.
+type process struct {
+	// metricsURL is the process's own /metrics, for -verbose.
+	metricsURL string
+	cmd        *exec.Cmd
+	log  string
+	done chan error
+	err  error
+}
+
+func startProcess(dir, bin string, env []string, args ...string) (*process, error) {
+	logPath := filepath.Join(dir, "out.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &process{cmd: cmd, log: logPath, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); f.Close() }()
+	return p, nil
+}
+
+func (p *process) exited() error {
+	select {
+	case err := <-p.done:
+		p.err = fmt.Errorf("process exited: %v", err)
+		p.done <- err
+		return p.err
+	default:
+		return nil
+	}
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+func (p *process) tail() string {
+	b, _ := os.ReadFile(p.log)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// cpuSeconds is user+system CPU time of the process from /proc/<pid>/stat.
+func (p *process) cpuSeconds() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; fields after its ')' are
+	// state (3), …, utime (14), stime (15).
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("bad /proc stat")
+	}
+	return (ut + st) / float64(clockTicks), nil
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// peakRSS is VmHWM in bytes.
+func (p *process) peakRSS() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "VmHWM:") {
+			fs := strings.Fields(sc.Text())
+			kb, err := strconv.ParseInt(fs[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM")
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func startFlow(bin, dir, targetAddr, recvURL, gogc string) (*process, error) {
+	cfg := fmt.Sprintf(`prometheus.scrape "bench" {
+  targets         = [{"__address__" = %q}]
+  forward_to      = [prometheus.remote_write.bench.receiver]
+  scrape_interval = "1s"
+  scrape_timeout  = "1s"
+}
+
+prometheus.remote_write "bench" {
+  endpoint {
+    url = %q
+  }
+}
+`, targetAddr, recvURL)
+	path := filepath.Join(dir, "bench.river")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	if gogc != "" {
+		env = append(env, "GOGC="+gogc)
+	}
+	p, err := startProcess(dir, bin, env, "run", "--server.http.listen-addr="+addr,
+		"--storage.path="+filepath.Join(dir, "data"), "--log.level=warn", path)
+	if p != nil {
+		p.metricsURL = "http://" + addr + "/metrics"
+	}
+	return p, err
+}
+
+func startAgent(bin, dir, targetAddr, recvURL string) (*process, error) {
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: bench
+    static_configs:
+      - targets: [%q]
+remote_write:
+  - url: %q
+`, targetAddr, recvURL)
+	path := filepath.Join(dir, "agent.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProcess(dir, bin, nil, "--enable-feature=agent", "--config.file="+path,
+		"--storage.agent.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
+	if p != nil {
+		p.metricsURL = "http://" + addr + "/metrics"
+	}
+	return p, err
+}
+
+// keyMetrics returns the lines of the process's /metrics that explain its
+// throughput: scrape duration and size, queue shards and pending samples.
+func (p *process) keyMetrics() string {
+	resp, err := http.Get(p.metricsURL)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		for _, k := range []string{"scrape_duration_seconds", "scrape_samples_scraped", "prometheus_remote_storage_shards ", "prometheus_remote_storage_shards{",
+			"prometheus_remote_storage_samples_pending", "prometheus_remote_storage_shards_desired", "prometheus_target_scrapes_exceeded",
+			"prometheus_remote_storage_samples_total", "prometheus_target_interval_length_seconds_count", "prometheus_target_scrapes_sample_out_of_order",
+			"go_memstats_heap_inuse_bytes", "go_gc_duration_seconds_count", "prometheus_remote_storage_samples_dropped", "prometheus_remote_storage_samples_failed"} {
+			if strings.HasPrefix(l, k) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// saveProfile saves a CPU profile of the process (its /debug/pprof) to path.
+func (p *process) saveProfile(path string, d time.Duration) {
+	u := strings.TrimSuffix(p.metricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()))
+	resp, err := http.Get(u)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}
