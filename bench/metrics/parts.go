@@ -178,9 +178,9 @@ type process struct {
 	// metricsURL is the process's own /metrics, for -verbose.
 	metricsURL string
 	cmd        *exec.Cmd
-	log  string
-	done chan error
-	err  error
+	log        string
+	done       chan error
+	err        error
 }
 
 func startProcess(dir, bin string, env []string, args ...string) (*process, error) {
