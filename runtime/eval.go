@@ -196,23 +196,47 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext) (dec *decoded, diags hcl.Diagnos
 	return dec, diags
 }
 
-// checkExpressions evaluates every expression of body, for staging a node
-// whose inputs are not all known yet: it finds errors that do not depend on
-// the unknown values without decoding.
-func checkExpressions(body *syntax.Body, ctx *hcl.EvalContext) hcl.Diagnostics {
-	var diags hcl.Diagnostics
+// unknownExpressions returns the ranges of the attribute expressions in
+// body (nested blocks included) whose values are not wholly known in ctx.
+func unknownExpressions(body *syntax.Body, ctx *hcl.EvalContext) []hcl.Range {
+	var out []hcl.Range
 	for _, s := range body.Stmts {
 		switch s := s.(type) {
 		case *syntax.Attribute:
-			if s.Expr != nil {
-				_, d := s.Expr.Value(ctx)
-				diags = append(diags, d...)
+			if s.Expr == nil {
+				continue
+			}
+			if v, _ := s.Expr.Value(ctx); !v.IsWhollyKnown() {
+				out = append(out, s.Expr.Range())
 			}
 		case *syntax.Block:
-			diags = append(diags, checkExpressions(s.Body, ctx)...)
+			out = append(out, unknownExpressions(s.Body, ctx)...)
 		}
 	}
-	return diags
+	return out
+}
+
+// dropWithin removes the diagnostics pointing inside one of ranges.
+func dropWithin(diags hcl.Diagnostics, ranges []hcl.Range) hcl.Diagnostics {
+	if len(ranges) == 0 {
+		return diags
+	}
+	var out hcl.Diagnostics
+	for _, d := range diags {
+		inside := false
+		if d.Subject != nil {
+			for _, r := range ranges {
+				if d.Subject.Filename == r.Filename && d.Subject.Start.Byte >= r.Start.Byte && d.Subject.End.Byte <= r.End.Byte {
+					inside = true
+					break
+				}
+			}
+		}
+		if !inside {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // evaluateLive evaluates n against the live exports of its dependencies and

@@ -65,7 +65,13 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		}
 		ctx, known, versions := r.evalContext(n, true)
 		if !known {
-			diags = append(diags, checkExpressions(n.block.Body, ctx)...)
+			// Decode anyway, for the errors that do not depend on the
+			// unknown values (a misspelt attribute, a block written as an
+			// attribute, a wrong type in a literal), dropping those about
+			// expressions whose value is not known yet.
+			unknown := unknownExpressions(n.block.Body, ctx)
+			_, d := decodeArgs(n, ctx)
+			diags = append(diags, dropWithin(d, unknown)...)
 			continue
 		}
 		dec, d := decodeArgs(n, ctx)

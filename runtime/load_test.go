@@ -45,6 +45,18 @@ testcomponents.passthrough "q" { input = testcomponents.passthrough.p.output }
 			want: []string{`1:36 max: expected number, got string`, `2:1 unknown component "nothere.at_all"`},
 		},
 		{
+			name: "errors not depending on unknown values are found in staging",
+			src: `testcomponents.counter "c" {}
+testcomponents.passthrough "p" {
+  input = testcomponents.counter.c.count
+  lag   = 5
+}
+testcomponents.counter "d" { max = testcomponents.passthrough.p.value }
+testcomponents.passthrough "q" { inputz = testcomponents.counter.c.count }
+`,
+			want: []string{`4:11 lag: expected duration, got number`, `7:34 unknown attribute "inputz" in testcomponents.passthrough; did you mean "input"?`},
+		},
+		{
 			name: "duplicate ID at both positions",
 			src:  "testcomponents.counter \"a\" {}\ntestcomponents.counter \"a\" {}\n",
 			want: []string{`1:1 duplicate component "testcomponents.counter.a"`, `2:1 duplicate component "testcomponents.counter.a"`},
