@@ -3,14 +3,20 @@ package ui
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +27,9 @@ import (
 // pipelineConfig is the dozen-component config the browser tests run: a
 // secret read from a file ($DIR/token), a secret written in the config (the
 // basic_auth password), a file that is missing (unhealthy), a file the tests
-// rewrite ($DIR/env, whose content flows into two pipelines), and log and
-// target pipelines wired by references.
+// rewrite ($DIR/env, whose content flows into two pipelines), a log pipeline
+// from a Firehose endpoint the tests can post to into a fake Loki ($LOKI),
+// and a target pipeline, wired by references.
 const pipelineConfig = `// flow UI test pipeline.
 local.file "token" {
   filename  = "$DIR/token"
@@ -59,16 +66,24 @@ loki.relabel "drop_debug" {
   }
 }
 
+loki.source.aws_firehose "in" {
+  http {
+    listen_address = "127.0.0.1"
+    listen_port    = $FIREHOSE_PORT
+  }
+  forward_to = [loki.relabel.fanout.receiver]
+}
+
 loki.write "default" {
   endpoint {
-    url          = "http://127.0.0.1:9/loki/api/v1/push"
+    url          = "$LOKI/loki/api/v1/push"
     bearer_token = local.file.token.content
   }
 }
 
 loki.write "archive" {
   endpoint {
-    url = "http://127.0.0.1:9/loki/api/v1/push"
+    url = "$LOKI/loki/api/v1/push"
 
     basic_auth {
       username = "archiver"
@@ -122,7 +137,7 @@ var pipelineIDs = []string{
 	"discovery.relabel.keep", "discovery.relabel.nodes",
 	"local.file.env", "local.file.missing", "local.file.token",
 	"loki.echo.out", "loki.relabel.drop_debug", "loki.relabel.fanout", "loki.relabel.tag",
-	"loki.write.archive", "loki.write.default",
+	"loki.source.aws_firehose.in", "loki.write.archive", "loki.write.default",
 	"prometheus.relabel.filter", "prometheus.relabel.sink",
 }
 
@@ -134,6 +149,7 @@ var pipelineEdges = []string{
 	"local.file.token|loki.write.default|content",
 	"loki.echo.out|loki.relabel.tag|receiver",
 	"loki.relabel.drop_debug|loki.relabel.fanout|receiver",
+	"loki.relabel.fanout|loki.source.aws_firehose.in|receiver",
 	"loki.relabel.tag|loki.relabel.drop_debug|receiver",
 	"loki.write.archive|loki.relabel.fanout|receiver",
 	"loki.write.default|loki.relabel.fanout|receiver",
@@ -143,6 +159,9 @@ var pipelineEdges = []string{
 type pipeline struct {
 	*flowServer
 	token, password string
+	config          string // as running
+	firehose        string // the Firehose push URL
+	lokiPushes      *atomic.Int64
 }
 
 func randomToken(t *testing.T) string {
@@ -156,10 +175,49 @@ func randomToken(t *testing.T) string {
 
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	p := &pipeline{token: randomToken(t), password: randomToken(t)}
-	cfg := strings.ReplaceAll(pipelineConfig, "$PASSWORD", p.password)
+	p := &pipeline{token: randomToken(t), password: randomToken(t), lokiPushes: new(atomic.Int64)}
+	// A stand-in Loki on loopback that accepts every push.
+	loki := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		p.lokiPushes.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(loki.Close)
+	port := freePort(t)
+	cfg := strings.NewReplacer("$PASSWORD", p.password, "$LOKI", loki.URL, "$FIREHOSE_PORT", strconv.Itoa(port)).Replace(pipelineConfig)
 	p.flowServer = startFlow(t, cfg, map[string]string{"token": p.token, "env": "staging"})
+	p.config = strings.ReplaceAll(cfg, "$DIR", p.Dir)
+	p.firehose = fmt.Sprintf("http://127.0.0.1:%d/awsfirehose/api/v1/push", port)
 	return p
+}
+
+// sendLogs posts Firehose batches of 25 log lines every 100 ms until the
+// test ends (at most 600 batches), so the log edges carry a live rate.
+func (p *pipeline) sendLogs(t *testing.T) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped })
+	go func() {
+		defer close(stopped)
+		for i := 0; i < 600; i++ {
+			var recs []string
+			for j := 0; j < 25; j++ {
+				line := fmt.Sprintf(`level=info msg="request %d" status=200`, i*25+j)
+				recs = append(recs, fmt.Sprintf(`{"data":%q}`, base64.StdEncoding.EncodeToString([]byte(line))))
+			}
+			body := fmt.Sprintf(`{"requestId":"r%d","timestamp":%d,"records":[%s]}`, i, time.Now().UnixMilli(), strings.Join(recs, ","))
+			resp, err := http.Post(p.firehose, "application/json", strings.NewReader(body))
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
 }
 
 // openGraph loads the graph page and waits until it has drawn.
@@ -202,6 +260,7 @@ func TestGraphShowsEveryComponentAndEdge(t *testing.T) {
 		t.Fatalf("the API lists edges %v, want %v", apiEdges, pipelineEdges)
 	}
 
+	p.sendLogs(t)
 	ctx := newTab(t, p.URL)
 	openGraph(t, ctx, p.URL)
 	if got := graphNodes(t, ctx); !slices.Equal(got, pipelineIDs) {
@@ -232,6 +291,23 @@ func TestGraphShowsEveryComponentAndEdge(t *testing.T) {
 	off := eval[[]string](t, ctx, `[...document.querySelectorAll("svg.graph a.node")].filter(a => { const r = a.getBoundingClientRect(); return r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight }).map(a => a.dataset.id)`)
 	if len(off) > 0 {
 		t.Errorf("nodes outside the 1280x800 view: %v", off)
+	}
+	// Logs flowing from the Firehose endpoint show as live rates along the
+	// log pipeline, and the target list as its length.
+	rateOn := func(from, to string) string {
+		return fmt.Sprintf(`(document.querySelector('svg.graph g.edge[data-from="%s"][data-to="%s"] text .rate') || {textContent: ""}).textContent.trim()`, from, to)
+	}
+	for _, e := range [][2]string{{"loki.relabel.fanout", "loki.source.aws_firehose.in"}, {"loki.relabel.tag", "loki.relabel.drop_debug"}, {"loki.write.default", "loki.relabel.fanout"}} {
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`/^[1-9][\d.]*k?\/s$/.test(`+rateOn(e[0], e[1])+`)`,
+			chromedp.WithPollingTimeout(8*time.Second), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+			t.Errorf("edge %s → %s shows %q, want a live non-zero rate while logs flow", e[0], e[1], eval[string](t, ctx, rateOn(e[0], e[1])))
+		}
+	}
+	if got := eval[string](t, ctx, rateOn("discovery.relabel.nodes", "discovery.relabel.keep")); got != "1 target" {
+		t.Errorf("the target edge shows %q, want \"1 target\"", got)
+	}
+	if p.lokiPushes.Load() == 0 {
+		t.Error("no push reached the stand-in Loki: the log pipeline is not flowing")
 	}
 	saveGraphScreenshot(t, ctx)
 }
@@ -432,7 +508,7 @@ func TestUnhealthyComponentShowsRed(t *testing.T) {
 
 	// The list's health filter finds it, with its message.
 	do(t, ctx, "opening the list", chromedp.Navigate(p.URL+"/#/components"))
-	waitJS(t, ctx, "the table", `document.querySelectorAll("#components-table tbody tr").length === 13`, 10*time.Second)
+	waitJS(t, ctx, "the table", `document.querySelectorAll("#components-table tbody tr").length === `+strconv.Itoa(len(pipelineIDs)), 10*time.Second)
 	do(t, ctx, "filtering unhealthy", chromedp.SetValue(chromedp.CSS(`.filters select`), "unhealthy"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector(".filters select").dispatchEvent(new Event("change"))`))
 	rows := eval[[]string](t, ctx, `[...document.querySelectorAll("#components-table tbody tr")].map(r => r.dataset.id)`)
@@ -564,8 +640,7 @@ func TestLiveReevaluationsAndChanges(t *testing.T) {
 	// New and removed components appear without a reload.
 	do(t, ctx, "back to the graph", chromedp.Navigate(p.URL+"/#/graph"))
 	waitJS(t, ctx, "the graph", `document.querySelector("svg.graph[data-rendered]")`, 10*time.Second)
-	cfg := strings.ReplaceAll(strings.ReplaceAll(pipelineConfig, "$PASSWORD", p.password), "$DIR", p.Dir)
-	cfg = strings.Replace(cfg, "prometheus.relabel \"sink\"", "prometheus.relabel \"sink2\"", 1)
+	cfg := strings.Replace(p.config, "prometheus.relabel \"sink\"", "prometheus.relabel \"sink2\"", 1)
 	cfg = strings.Replace(cfg, "prometheus.relabel.sink.receiver", "prometheus.relabel.sink2.receiver", 1)
 	start = time.Now()
 	if code, body := p.post("/-/reload", cfg); code != 200 {
