@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Instance is an EC2 instance as the fake reports it.
@@ -67,11 +68,22 @@ func (f *AWS) SetAvailabilityZones(z []AvailabilityZone) {
 	f.zones = append([]AvailabilityZone(nil), z...)
 }
 
-// EC2Requests returns the parameters of every accepted EC2 request, in order.
-func (f *AWS) EC2Requests() []url.Values {
+// EC2Call is one accepted DescribeInstances request.
+type EC2Call struct {
+	Params      url.Values
+	AccessKeyID string
+	// Returned is how many instances the page held; FirstPage is true for
+	// a request without NextToken (the start of a listing).
+	Returned  int
+	FirstPage bool
+	At        time.Time
+}
+
+// EC2Calls returns every accepted DescribeInstances request, in order.
+func (f *AWS) EC2Calls() []EC2Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]url.Values(nil), f.ec2Requests...)
+	return append([]EC2Call(nil), f.ec2Calls...)
 }
 
 func defaultZones(region string) []AvailabilityZone {
@@ -322,7 +334,8 @@ func (f *AWS) describeInstances(w http.ResponseWriter, form url.Values, caller *
 	}
 
 	f.mu.Lock()
-	f.ec2Requests = append(f.ec2Requests, form)
+	f.ec2Calls = append(f.ec2Calls, EC2Call{Params: form, AccessKeyID: caller.AccessKeyID, Returned: len(page),
+		FirstPage: form.Get("NextToken") == "", At: f.opts.Now()})
 	f.mu.Unlock()
 	f.store.accept("ec2:DescribeInstances", caller)
 

@@ -2,6 +2,7 @@ package fakeaws
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -90,25 +91,34 @@ type AWS struct {
 
 	reqID atomic.Int64
 
-	mu          sync.Mutex
-	roles       map[string]*Role
-	webTokens   map[string]string // token → role ARN
-	instances   []Instance
-	zones       []AvailabilityZone
-	imdsRole    string
-	imdsKey     *Key
-	imdsTokens  map[string]time.Time
-	imdsRegion  string
-	ecsToken    string
-	ecsKey      *Key
-	ecsRole     string
-	failures    map[string][]*Error // action → errors to return next
-	users       map[string]*Key     // user name → key
-	ec2Requests []url.Values
+	mu         sync.Mutex
+	roles      map[string]*Role
+	webTokens  map[string]string // token → role ARN
+	instances  []Instance
+	zones      []AvailabilityZone
+	imdsRole   string
+	imdsKey    *Key
+	imdsTokens map[string]time.Time
+	imdsRegion string
+	ecsToken   string
+	ecsKey     *Key
+	ecsRole    string
+	failures   map[string][]*Error // action → errors to return next
+	users      map[string]*Key     // user name → key
+	ec2Calls   []EC2Call
 }
 
-// Start starts a fake AWS. Call Close when done.
+// Start starts a fake AWS, each server on a random loopback port. Call
+// Close when done.
 func Start(opts Options) *AWS {
+	f, _ := StartOn(opts, nil) // without listen, nothing can fail
+	return f
+}
+
+// StartOn is Start with chosen listeners: listen returns the listener of
+// each server ("sts", "ec2", "imds", "ecs"), as the standalone process
+// does for fixed ports. A nil listen uses random loopback ports.
+func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*AWS, error) {
 	opts.setDefaults()
 	f := &AWS{
 		opts:       opts,
@@ -122,11 +132,28 @@ func Start(opts Options) *AWS {
 		ecsToken:   "fake-ecs-token-" + randomID(8),
 	}
 	f.zones = defaultZones(opts.Region)
-	f.STS = httptest.NewServer(http.HandlerFunc(f.serveSTS))
-	f.EC2 = httptest.NewServer(http.HandlerFunc(f.serveEC2))
-	f.IMDS = httptest.NewServer(http.HandlerFunc(f.serveIMDS))
-	f.ECS = httptest.NewServer(http.HandlerFunc(f.serveECS))
-	return f
+	servers := []struct {
+		name string
+		dst  **httptest.Server
+		h    http.HandlerFunc
+	}{{"sts", &f.STS, f.serveSTS}, {"ec2", &f.EC2, f.serveEC2}, {"imds", &f.IMDS, f.serveIMDS}, {"ecs", &f.ECS, f.serveECS}}
+	for i, s := range servers {
+		srv := httptest.NewUnstartedServer(s.h)
+		if listen != nil {
+			l, err := listen(s.name)
+			if err != nil {
+				for _, started := range servers[:i] {
+					(*started.dst).Close()
+				}
+				return nil, fmt.Errorf("fakeaws: listening for %s: %w", s.name, err)
+			}
+			srv.Listener.Close()
+			srv.Listener = l
+		}
+		srv.Start()
+		*s.dst = srv
+	}
+	return f, nil
 }
 
 // Close stops every server.

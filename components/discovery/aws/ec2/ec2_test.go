@@ -275,7 +275,7 @@ func TestFilters(t *testing.T) {
 	if strings.Join(ids, ",") != "i-0000000000000001,i-0000000000000002" {
 		t.Fatalf("filtered targets %v", ids)
 	}
-	req := f.EC2Requests()[0]
+	req := f.EC2Calls()[0].Params
 	if req.Get("Action") != "DescribeInstances" || len(req["Filter.1.Name"])+len(req["Filter.2.Name"]) != 2 {
 		t.Fatalf("request %v", req)
 	}
