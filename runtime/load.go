@@ -69,9 +69,9 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 			// unknown values (a misspelt attribute, a block written as an
 			// attribute, a wrong type in a literal), dropping those about
 			// expressions whose value is not known yet.
-			unknown := unknownExpressions(n.block.Body, ctx)
-			_, d := decodeArgs(n, ctx)
-			diags = append(diags, dropWithin(d, unknown)...)
+			if _, d := decodeArgs(n, ctx); d.HasErrors() {
+				diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
+			}
 			continue
 		}
 		dec, d := decodeArgs(n, ctx)
