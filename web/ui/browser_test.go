@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -683,5 +685,73 @@ func TestDarkColourScheme(t *testing.T) {
 		if contrast[k] < 4.5 {
 			t.Errorf("%s text contrast %.2f:1 in the dark scheme, want at least 4.5:1", k, contrast[k])
 		}
+	}
+}
+
+// TestLiveWithoutEventStream checks the polling fallback: with the event
+// stream blocked (as a buffering proxy would), the page says so, and a
+// re-evaluation still appears within 2 s.
+func TestLiveWithoutEventStream(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	do(t, ctx, "blocking the event stream", chromedp.Func(func(c context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(c, network.SetBlockedURLs, network.SetBlockedURLsParams{
+			URLPatterns: []*network.BlockPattern{{URLPattern: p.URL + "/api/v0/events", Block: true}},
+		})
+		return err
+	}))
+	openGraph(t, ctx, p.URL)
+	waitJS(t, ctx, "the page to fall back to polling", `document.querySelector("#live").dataset.state === "polling"`, 5*time.Second)
+	before := eval[int](t, ctx, `+document.querySelector('svg.graph a.node[data-id="loki.relabel.tag"]').dataset.evals`)
+	start := time.Now()
+	if err := os.WriteFile(filepath.Join(p.Dir, "env"), []byte("production"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the re-evaluation by polling", fmt.Sprintf(`(() => { const a = document.querySelector('svg.graph a.node[data-id="loki.relabel.tag"]'); return +a.dataset.evals > %d && +a.dataset.pulses > 0; })()`, before), 2*time.Second)
+	t.Logf("re-evaluation shown by polling %v after the file was written", time.Since(start).Round(time.Millisecond))
+}
+
+// TestPanAndZoom drives the graph with a real mouse: the wheel zooms about
+// the pointer, a drag pans (and does not open the node it ends on), and the
+// keyboard zooms and fits.
+func TestPanAndZoom(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	type tr struct{ X, Y, K float64 }
+	transform := func() tr {
+		return eval[tr](t, ctx, `(() => { const m = document.querySelector("svg.graph g.viewport").transform.baseVal.consolidate().matrix; return {X: m.e, Y: m.f, K: m.a}; })()`)
+	}
+	t0 := transform()
+	do(t, ctx, "wheel up over the graph", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseWheel, 640, 450, func(p *input.DispatchMouseEventParams) {
+		p.DeltaY = -300
+		p.DeltaX = 0.001 // the protocol wants both, and a zero is left out of the JSON
+	}))
+	waitJS(t, ctx, "the zoom", fmt.Sprintf(`document.querySelector("svg.graph g.viewport").transform.baseVal.consolidate().matrix.a > %f`, t0.K*1.2), 2*time.Second)
+	t1 := transform()
+	// Drag from a node by 150px: the graph moves with the pointer and the node does not open.
+	box := eval[map[string]float64](t, ctx, `(() => { const r = document.querySelector('svg.graph a.node[data-id="loki.relabel.tag"] rect.box').getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()`)
+	x, y := box["x"], box["y"]
+	do(t, ctx, "dragging", chromedp.MouseEvent(input.DispatchMouseEventTypeMousePressed, x, y, chromedp.ButtonLeft, chromedp.ClickCount(1)),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x+50, y+20, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x+150, y+60, chromedp.ButtonLeft),
+		chromedp.MouseEvent(input.DispatchMouseEventTypeMouseReleased, x+150, y+60, chromedp.ButtonLeft, chromedp.ClickCount(1)))
+	t2 := transform()
+	if dx, dy := t2.X-t1.X, t2.Y-t1.Y; dx < 149 || dx > 151 || dy < 59 || dy > 61 {
+		t.Errorf("a 150x60 drag moved the graph by %.0fx%.0f", dx, dy)
+	}
+	do(t, ctx, "waiting for a navigation that must not come", chromedp.Sleep(300*time.Millisecond))
+	if h := eval[string](t, ctx, `location.hash`); h != "#/graph" {
+		t.Errorf("the drag ended on a node and opened %s", h)
+	}
+	// Keyboard: 0 fits the graph again, + zooms in.
+	do(t, ctx, "pressing 0", chromedp.Focus(chromedp.CSS(`svg.graph`)), chromedp.KeyEvent("0"))
+	if got := transform(); got.K > t1.K || got.K > 1.2 {
+		t.Errorf("0 left the zoom at %.2f, want the fitted %.2f or less", got.K, t1.K)
+	}
+	k := transform().K
+	do(t, ctx, "pressing +", chromedp.KeyEvent("+"))
+	if got := transform(); got.K <= k {
+		t.Errorf("+ left the zoom at %.2f (was %.2f)", got.K, k)
 	}
 }
