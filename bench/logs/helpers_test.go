@@ -158,6 +158,7 @@ func flowBinary(t testing.TB) string {
 // flowProcess is a running `flow run`.
 type flowProcess struct {
 	cmd    *exec.Cmd
+	api    string // flow's own HTTP server (API, metrics, pprof)
 	stderr *lockedBuffer
 	done   chan struct{}
 }
@@ -187,9 +188,8 @@ func startFlow(t testing.TB, config, storage string, firehoseAddr string) *flowP
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &flowProcess{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(flowBinary(t), "run", "--server.http.listen-addr=127.0.0.1:"+fmt.Sprint(freePort(t)),
-		"--storage.path="+storage, cfg)
+	p := &flowProcess{stderr: &lockedBuffer{}, done: make(chan struct{}), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	p.cmd = exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+p.api, "--storage.path="+storage, cfg)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

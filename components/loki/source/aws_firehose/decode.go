@@ -82,7 +82,7 @@ type decodedRequest struct {
 // readBody reads the request body, gunzipping it when Content-Encoding says
 // so, refusing more than l.body bytes either way (a gzip bomb stops at the
 // limit).
-func readBody(r io.Reader, contentEncoding string, l limits) ([]byte, *requestError) {
+func readBody(r io.Reader, contentEncoding string, sizeHint int64, l limits) ([]byte, *requestError) {
 	tooLarge := &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
 		msg: fmt.Sprintf("request body exceeds max_request_body_size (%d bytes); lower the Firehose buffer size", l.body)}
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
@@ -98,6 +98,11 @@ func readBody(r io.Reader, contentEncoding string, l limits) ([]byte, *requestEr
 			msg: fmt.Sprintf("unsupported Content-Encoding %q; Firehose sends gzip or nothing", contentEncoding)}
 	}
 	var buf bytes.Buffer
+	if sizeHint > 0 && sizeHint <= l.body {
+		// Content-Length (of the possibly compressed body): read without
+		// regrowing the buffer in the common, uncompressed case.
+		buf.Grow(int(sizeHint) + bytes.MinRead)
+	}
 	n, err := buf.ReadFrom(io.LimitReader(r, l.body+1))
 	if n > l.body {
 		return nil, tooLarge
@@ -123,17 +128,28 @@ var gzipMagic = []byte{0x1f, 0x8b, 0x08}
 // whole request with 400, so that Firehose keeps it (retrying, then backing it
 // up to S3) rather than flow silently losing part of it.
 func decodeBody(body []byte, l limits) (*decodedRequest, *requestError) {
-	var wr wireRequest
-	if err := json.Unmarshal(body, &wr); err != nil {
-		return nil, badRequest("bad_json", "request body is not the JSON Firehose sends ({requestId, timestamp, records: [{data}]}): %v", err)
+	out := &decodedRequest{}
+	var datas [][]byte
+	if id, ts, recs, ok := parseFast(body); ok {
+		out.requestID, out.timestamp, datas = string(id), ts, recs
+	} else {
+		var wr wireRequest
+		if err := json.Unmarshal(body, &wr); err != nil {
+			return nil, badRequest("bad_json", "request body is not the JSON Firehose sends ({requestId, timestamp, records: [{data}]}): %v", err)
+		}
+		out.requestID, out.timestamp = wr.RequestID, wr.Timestamp
+		datas = make([][]byte, len(wr.Records))
+		for i, r := range wr.Records {
+			datas[i] = []byte(r.Data)
+		}
 	}
-	out := &decodedRequest{requestID: wr.RequestID, timestamp: wr.Timestamp, records: make([]record, 0, len(wr.Records))}
+	out.records = make([]record, 0, len(datas))
 
-	// Decode every record into one buffer and make one string of it, so the
-	// lines of a request cost one allocation rather than one each.
+	// Decode every record into one buffer that then backs the lines of the
+	// whole request: one allocation rather than one or two per record.
 	total := 0
-	for i, r := range wr.Records {
-		n := base64.StdEncoding.DecodedLen(len(r.Data))
+	for i, d := range datas {
+		n := base64.StdEncoding.DecodedLen(len(d))
 		if n > l.record+3 {
 			return nil, badRequest("record_too_large", "record %d is larger than the %d bytes a Firehose record may have", i, l.record)
 		}
@@ -141,11 +157,10 @@ func decodeBody(body []byte, l limits) (*decodedRequest, *requestError) {
 	}
 	arena := make([]byte, total)
 	type span struct{ from, to int }
-	spans := make([]span, len(wr.Records))
+	spans := make([]span, len(datas))
 	pos := 0
-	for i, r := range wr.Records {
-		// The string is only read: viewing it as bytes saves a copy per record.
-		n, err := base64.StdEncoding.Decode(arena[pos:], unsafe.Slice(unsafe.StringData(r.Data), len(r.Data)))
+	for i, d := range datas {
+		n, err := base64.StdEncoding.Decode(arena[pos:], d)
 		if err != nil {
 			return nil, badRequest("bad_base64", "record %d: data is not valid base64: %v", i, err)
 		}
@@ -156,7 +171,11 @@ func decodeBody(body []byte, l limits) (*decodedRequest, *requestError) {
 		pos += n
 	}
 	out.bytes = pos
-	text := string(arena[:pos])
+	// arena is never written again, so the lines may share it as a string.
+	var text string
+	if pos > 0 {
+		text = unsafe.String(&arena[0], pos)
+	}
 	for i, sp := range spans {
 		raw := arena[sp.from:sp.to]
 		if !bytes.HasPrefix(raw, gzipMagic) {

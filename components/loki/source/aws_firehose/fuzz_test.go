@@ -2,6 +2,7 @@ package awsfirehose
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if gzipped {
 			enc = "gzip"
 		}
-		data, rerr := readBody(bytes.NewReader(body), enc, l)
+		data, rerr := readBody(bytes.NewReader(body), enc, int64(len(body)), l)
 		if rerr != nil {
 			if rerr.status < 400 || rerr.msg == "" {
 				t.Fatalf("refusal without a 4xx status and message: %+v", rerr)
@@ -60,4 +61,52 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzFastParser is a differential test: whatever parseFast accepts,
+// encoding/json must accept with the same meaning.
+//
+//	go test -fuzz FuzzFastParser ./components/loki/source/aws_firehose/
+func FuzzFastParser(f *testing.F) {
+	for _, s := range []string{
+		string(fh.Body("0b6b-11", time.Unix(1700000000, 0), [][]byte{[]byte("a"), []byte("line two")})),
+		`{"records":[],"requestId":"x","timestamp":-5}`,
+		` { "requestId" : "a" , "records" : [ { "data" : "YQ==" } ] } `,
+		`{"requestId":"a\u0041","timestamp":1,"records":[]}`,
+		`{"requestId":"a","requestId":"b"}`,
+		`{"timestamp":1.5}`, `{"timestamp":01}`, `{"timestamp":99999999999999999999}`,
+		`{"records":[{"data":null}]}`, `{"RequestId":"a"}`, `{}`, `{} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		id, ts, recs, ok := parseFast(body)
+		if !ok {
+			return
+		}
+		var wr wireRequest
+		if err := json.Unmarshal(body, &wr); err != nil {
+			t.Fatalf("parseFast accepted what encoding/json rejects (%v): %q", err, body)
+		}
+		if string(id) != wr.RequestID || ts != wr.Timestamp || len(recs) != len(wr.Records) {
+			t.Fatalf("parseFast read %q %d %d records, encoding/json %q %d %d: %q", id, ts, len(recs), wr.RequestID, wr.Timestamp, len(wr.Records), body)
+		}
+		for i := range recs {
+			if string(recs[i]) != wr.Records[i].Data {
+				t.Fatalf("record %d: %q vs %q", i, recs[i], wr.Records[i].Data)
+			}
+		}
+	})
+}
+
+func TestFastParserTakesWhatFirehoseSends(t *testing.T) {
+	body := fh.Body(fh.NewRequestID(), time.Now(), [][]byte{[]byte("x"), fh.ControlMessage()})
+	if _, _, recs, ok := parseFast(body); !ok || len(recs) != 2 {
+		t.Fatalf("the fast path declines a Firehose body: ok=%v records=%d", ok, len(recs))
+	}
+	// What it declines still decodes, through encoding/json.
+	dec, rerr := decodeBody([]byte(`{"RequestId":"a\u0041","records":[{"data":"eA=="}],"extra":{"nested":[1,2]}}`), defaultLimits)
+	if rerr != nil || dec.requestID != "aA" || len(dec.records) != 1 || dec.records[0].line != "x" {
+		t.Fatalf("fallback: %+v %v", dec, rerr)
+	}
 }

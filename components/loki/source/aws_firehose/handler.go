@@ -97,7 +97,7 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 	}
 
 	body := http.MaxBytesReader(nil, r.Body, st.limits.body+1)
-	data, rerr := readBody(body, r.Header.Get("Content-Encoding"), st.limits)
+	data, rerr := readBody(body, r.Header.Get("Content-Encoding"), r.ContentLength, st.limits)
 	if rerr != nil {
 		return rerr.status, rerr.msg, rerr.reason
 	}
