@@ -197,9 +197,15 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 		}
 		d.errorf(a.NameRange, &a.Range, "%s", msg)
 		return
-	case f.block:
+	case f.block && !f.mapBlock:
 		bs.explained[a.Name] = true
 		d.errorf(a.NameRange, &a.Range, "%q in %s is a block, not an attribute; write it as %s { … }", a.Name, name, a.Name)
+		return
+	}
+	// A map block (`labels { job = "x" }`) may also be written as an
+	// attribute holding an object (`labels = { job = "x" }`), but not both.
+	if first, dup := bs.blockSeen[a.Name]; dup && f.mapBlock {
+		d.errorf(a.NameRange, &a.Range, "%q in %s is given both as an attribute and as a block (first at %s); use one", a.Name, name, posString(first))
 		return
 	}
 	if first, dup := bs.attrSeen[a.Name]; dup {
@@ -284,6 +290,10 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 
 	if first, dup := bs.blockSeen[b.Name]; dup {
 		d.errorf(b.NameRange, &b.Range, "block %q may only be given once in %s; it was first given at %s", b.Name, name, posString(first))
+		return
+	}
+	if first, dup := bs.attrSeen[b.Name]; dup && f.mapBlock {
+		d.errorf(b.NameRange, &b.Range, "%q in %s is given both as an attribute and as a block (first at %s); use one", b.Name, name, posString(first))
 		return
 	}
 	bs.blockSeen[b.Name] = b.NameRange
