@@ -58,6 +58,9 @@ type CredentialsArgs struct {
 	// STSEndpoint overrides the STS endpoint (URL) for AssumeRole and web
 	// identity calls. AWS_ENDPOINT_URL_STS does the same for every client.
 	STSEndpoint string
+	// UseFIPSSTSEndpoint sends STS calls to the FIPS endpoint (the setting
+	// applies to every client made from the returned config).
+	UseFIPSSTSEndpoint bool
 
 	// HTTPClient is used for STS, IMDS and container-endpoint calls (nil:
 	// the SDK's default).
@@ -129,6 +132,9 @@ func LoadConfig(ctx context.Context, a CredentialsArgs) (awssdk.Config, error) {
 	}
 	if a.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(a.HTTPClient))
+	}
+	if a.UseFIPSSTSEndpoint {
+		opts = append(opts, config.WithUseFIPSEndpoint(awssdk.FIPSEndpointStateEnabled))
 	}
 	if a.NoCredentialsCacheWindow {
 		opts = append(opts, config.WithCredentialsCacheOptions(func(o *awssdk.CredentialsCacheOptions) {

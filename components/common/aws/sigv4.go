@@ -29,6 +29,10 @@ type SigV4Config struct {
 	AccessKey string       `river:"access_key,attr,optional"`
 	SecretKey value.Secret `river:"secret_key,attr,optional"`
 
+	// UseFIPSSTSEndpoint is Alloy's use_fips_sts_endpoint: STS calls (for
+	// role_arn and web identity) go to the FIPS endpoint.
+	UseFIPSSTSEndpoint bool `river:"use_fips_sts_endpoint,attr,optional"`
+
 	// Credentials takes an aws.credentials component's exports.
 	Credentials *StaticCredentials `river:"credentials,block,optional"`
 }
@@ -66,13 +70,14 @@ func (c *SigV4Config) Validate() error {
 // merging Alloy's spellings of the keys.
 func (c *SigV4Config) CredentialsArgs() CredentialsArgs {
 	a := CredentialsArgs{
-		Region:          c.Region,
-		Profile:         c.Profile,
-		RoleARN:         c.RoleARN,
-		ExternalID:      c.ExternalID,
-		AccessKeyID:     c.AccessKeyID,
-		SecretAccessKey: c.SecretAccessKey,
-		Static:          c.Credentials,
+		Region:             c.Region,
+		Profile:            c.Profile,
+		RoleARN:            c.RoleARN,
+		ExternalID:         c.ExternalID,
+		AccessKeyID:        c.AccessKeyID,
+		SecretAccessKey:    c.SecretAccessKey,
+		Static:             c.Credentials,
+		UseFIPSSTSEndpoint: c.UseFIPSSTSEndpoint,
 	}
 	if a.AccessKeyID == "" {
 		a.AccessKeyID = c.AccessKey
