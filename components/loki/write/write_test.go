@@ -560,19 +560,3 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("error %v must exist and must not show the URL's password", err)
 	}
 }
-
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"1MiB": 1 << 20, "512KiB": 512 << 10, "100KB": 100000, "2048": 2048, "1.5MiB": 3 << 19} {
-		var b ByteSize
-		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
-			t.Errorf("%q = %d, %v; want %d", in, b, err, want)
-		}
-	}
-	var b ByteSize
-	if b.UnmarshalText([]byte("lots")) == nil {
-		t.Error("\"lots\" accepted")
-	}
-	if s, _ := ByteSize(1 << 20).MarshalText(); string(s) != "1MiB" {
-		t.Errorf("1MiB marshals as %s", s)
-	}
-}

@@ -1,0 +1,96 @@
+package loki
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/flow-telemetry/flow/components/common/relabel"
+)
+
+func TestRelabelAndDropInternal(t *testing.T) {
+	rules, err := relabel.Compile([]relabel.Rule{
+		{SourceLabels: []string{"__aws_cw_log_group"}, Separator: ";", Regex: "/aws/lambda/(.*)", TargetLabel: "function", Replacement: "$1", Action: "replace"},
+		{SourceLabels: []string{"function"}, Separator: ";", Regex: "noisy", Replacement: "$1", Action: "drop"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := model.LabelSet{"__aws_cw_log_group": "/aws/lambda/checkout", "job": "fh", TenantLabel: "t1", "bad-name": "x", "empty": ""}
+	out := DropInternal(Relabel(rules, in))
+	want := model.LabelSet{"function": "checkout", "job": "fh", TenantLabel: "t1"}
+	if !out.Equal(want) {
+		t.Fatalf("got %v, want %v", out, want)
+	}
+	if _, ok := in["function"]; ok {
+		t.Fatal("Relabel modified its input")
+	}
+	if Relabel(rules, model.LabelSet{"__aws_cw_log_group": "/aws/lambda/noisy"}) != nil {
+		t.Fatal("drop rule did not drop")
+	}
+	clean := model.LabelSet{"job": "x"}
+	if got := DropInternal(clean); len(got) != 1 || got["job"] != "x" {
+		t.Fatal("clean set changed")
+	}
+	if got := Relabel(nil, clean); got["job"] != "x" {
+		t.Fatal("no rules must pass labels through")
+	}
+}
+
+func TestSanitizeLabelName(t *testing.T) {
+	for in, want := range map[string]string{"team": "team", "team-name": "team_name", "1st": "_1st", "a.b/c": "a_b_c", "": "", "é": "__"} {
+		if got := SanitizeLabelName(in); got != want {
+			t.Errorf("SanitizeLabelName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestReceiverCountsOnlyAccepted(t *testing.T) {
+	fail := false
+	r := NewReceiver(func(context.Context, []Entry) error {
+		if fail {
+			return errors.New("no")
+		}
+		return nil
+	})
+	n := 0
+	counted := r.WithCounter(func(k int) { n += k }).(LogsReceiver)
+	_ = counted.Send(context.Background(), make([]Entry, 4))
+	fail = true
+	_ = counted.Send(context.Background(), make([]Entry, 3))
+	if n != 4 {
+		t.Fatalf("counted %d, want 4 (failed sends are not passed on)", n)
+	}
+	if err := r.Send(context.Background(), nil); err == nil {
+		t.Fatal("uncounted receiver lost the error")
+	}
+}
+
+func TestFanoutStopsAtFirstError(t *testing.T) {
+	calls := 0
+	ok := NewReceiver(func(context.Context, []Entry) error { calls++; return nil })
+	bad := NewReceiver(func(context.Context, []Entry) error { calls++; return errors.New("full") })
+	if err := Fanout(context.Background(), []LogsReceiver{ok, bad, ok}, nil); err == nil || calls != 2 {
+		t.Fatalf("err=%v calls=%d", err, calls)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1MiB": 1 << 20, "512KiB": 512 << 10, "100KB": 100000, "2048": 2048, "1.5MiB": 3 << 19} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
+			t.Errorf("%q = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	var b ByteSize
+	if b.UnmarshalText([]byte("lots")) == nil || b.UnmarshalText([]byte("-1MiB")) == nil {
+		t.Error("invalid sizes accepted")
+	}
+	for v, want := range map[ByteSize]string{1 << 20: "1MiB", 3 << 30: "3GiB", 1000: "1000", 2048: "2KiB"} {
+		if s, _ := v.MarshalText(); string(s) != want {
+			t.Errorf("%d marshals as %s, want %s", v, s, want)
+		}
+	}
+}
