@@ -131,6 +131,12 @@ func TestDirectPutWithLabelsAttributesAndTenant(t *testing.T) {
 	if n := testutil.ToFloat64(f.c.m.records.WithLabelValues("direct")); n != 3 {
 		t.Errorf("records{type=direct} = %v", n)
 	}
+	if d := f.c.DebugInfo().(DebugInfo); d.Requests["200"] != 1 || d.LastRequest.IsZero() {
+		t.Errorf("debug info %+v", d)
+	}
+	if h := f.c.CurrentHealth(); h.Health != component.HealthHealthy || !strings.Contains(h.Message, PushPath) {
+		t.Errorf("health %v %q", h.Health, h.Message)
+	}
 }
 
 func TestGzipBodyAndIncomingTimestamp(t *testing.T) {

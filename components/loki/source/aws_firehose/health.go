@@ -2,8 +2,7 @@ package awsfirehose
 
 import (
 	"fmt"
-	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -36,29 +35,27 @@ func (c *Component) CurrentHealth() component.Health {
 
 // DebugInfo is shown in the API and UI.
 type DebugInfo struct {
-	ListenAddress    string    `river:"listen_address,attr"`
-	Requests         string    `river:"requests_by_status,attr"`
-	LastRequest      time.Time `river:"last_request_time,attr,optional"`
-	LastError        string    `river:"last_error,attr,optional"`
-	LastErrorTime    time.Time `river:"last_error_time,attr,optional"`
-	DeliveryStream   string    `river:"delivery_stream,attr,optional"`
-	StreamStatus     string    `river:"delivery_stream_status,attr,optional"`
-	StreamCheckError string    `river:"delivery_stream_error,attr,optional"`
-	StreamCheckedAt  time.Time `river:"delivery_stream_checked_time,attr,optional"`
+	ListenAddress    string           `river:"listen_address,attr"`
+	Requests         map[string]int64 `river:"requests_by_status,attr"`
+	LastRequest      time.Time        `river:"last_request_time,attr,optional"`
+	LastError        string           `river:"last_error,attr,optional"`
+	LastErrorTime    time.Time        `river:"last_error_time,attr,optional"`
+	DeliveryStream   string           `river:"delivery_stream,attr,optional"`
+	StreamStatus     string           `river:"delivery_stream_status,attr,optional"`
+	StreamCheckError string           `river:"delivery_stream_error,attr,optional"`
+	StreamCheckedAt  time.Time        `river:"delivery_stream_checked_time,attr,optional"`
 }
 
 // DebugInfo returns request counts and the delivery stream check.
 func (c *Component) DebugInfo() any {
 	d := DebugInfo{ListenAddress: c.Addr()}
 	c.stats.mu.Lock()
-	var parts []string
+	d.Requests = make(map[string]int64, len(c.stats.byStatus))
 	for code, n := range c.stats.byStatus {
-		parts = append(parts, fmt.Sprintf("%d: %d", code, n))
+		d.Requests[strconv.Itoa(code)] = n
 	}
 	d.LastRequest, d.LastError, d.LastErrorTime = c.stats.lastRequest, c.stats.lastError, c.stats.lastErrorAt
 	c.stats.mu.Unlock()
-	sort.Strings(parts)
-	d.Requests = strings.Join(parts, ", ")
 	ck := c.check.snapshot()
 	if ck.enabled {
 		d.DeliveryStream, d.StreamStatus, d.StreamCheckedAt = ck.stream, ck.status, ck.checkedAt
