@@ -30,9 +30,13 @@
 // OnStateChange encodes the new exports and drops them when they equal the
 // previous ones; otherwise the node is queued. One evaluator goroutine drains
 // the queue in waves: it collects every queued node, evaluates their
-// dependants once each in topological order, and continues past a dependant
+// dependants once each in dependency order, and continues past a dependant
 // only if that dependant's own exports changed during the wave. A burst of
 // changes therefore costs at most one evaluation per dependant per wave.
+// The order is by depth (the longest reference chain below a node): nodes of
+// equal depth cannot depend on each other, so each depth's nodes are
+// evaluated in parallel, which is what keeps a 1,000-way fan-out fast. Loads
+// evaluate the whole graph the same way.
 //
 // Each component's Run has its own goroutine. A panic in Build, Update or Run
 // is recovered and makes that component unhealthy with the panic message; the
@@ -59,11 +63,26 @@
 // errors but not decoded. Then the new graph is applied as a diff by ID:
 // removed components are stopped (their Run has returned when Load returns),
 // components with the same ID keep their instance and get Update only if their
-// arguments changed, and new components are built and started.
+// arguments changed, and new components are built and started. A component
+// whose evaluation fails only with the real values (known after its inputs
+// were updated) is left unhealthy and reported as a warning.
+//
+// Unknown component names do not stop the checking: the rest of the config
+// is still evaluated (components referencing the unknown ones excepted), so
+// `flow validate` reports every mistake at once.
+//
+// # Data directories
+//
+// Each component gets <DataPath>/<id>, created before Build unless its
+// registration sets NoDataPath: on a disk where creating a directory costs a
+// synchronous metadata write, thousands of empty directories would dominate
+// start-up.
 //
 // # Shutdown
 //
 // When Run's context ends, components are stopped in levels: first those no
 // other component depends on (sources such as a scrape), then those they fed,
-// so sinks (remote_write) can flush what they were sent. Each stop is bounded.
+// so sinks (remote_write) can flush what they were sent. The whole shutdown
+// is bounded by Options.StopTimeout; a component still running then is
+// logged and abandoned.
 package runtime
