@@ -281,14 +281,22 @@ func (c *Component) refresh(ctx context.Context) {
 		}
 	}
 
+	// Exports are published after the lock is released: OnStateChange may
+	// call back into the component (health, debug info).
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var pub *Exports
+	defer func() {
+		c.mu.Unlock()
+		if pub != nil && c.opts.OnStateChange != nil {
+			c.opts.OnStateChange(*pub)
+		}
+	}()
 	if gen != c.gen {
 		return // arguments changed meanwhile; the kick fetches again
 	}
 	now := c.now()
 	if err != nil {
-		c.failed(now, err, prev)
+		pub = c.failed(now, err, prev)
 		return
 	}
 	if region != "" {
@@ -311,7 +319,8 @@ func (c *Component) refresh(ctx context.Context) {
 		c.opts.Logger.Info("obtained AWS credentials", "source", creds.Source,
 			"expiration", c.exports.Expiration, "next_refresh", formatTime(c.next))
 	}
-	c.publish()
+	e := c.exports
+	pub = &e
 }
 
 // refreshBefore clamps the configured lead time to half the lifetime, so
@@ -327,8 +336,9 @@ func refreshBefore(configured, lifetime time.Duration) time.Duration {
 
 // failed records a failed refresh (c.mu held): unhealthy with the AWS code
 // and hint, the last credentials kept until they expire, a retry after a
-// jittered exponential backoff.
-func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) {
+// jittered exponential backoff. It returns the exports to publish if they
+// changed.
+func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) *Exports {
 	op := "aws.credentials: getting credentials"
 	if c.args.RoleARN != "" {
 		op = "aws.credentials: assuming role " + c.args.RoleARN
@@ -340,6 +350,7 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) {
 	c.next = now.Add(backoff)
 
 	msg := e.Error()
+	var pub *Exports
 	if c.have && c.creds.CanExpire && now.Before(c.creds.Expires) {
 		msg += "; serving the previous credentials until they expire at " + c.creds.Expires.UTC().Format(time.RFC3339)
 		// Retry before they run out if the backoff would overshoot.
@@ -350,16 +361,17 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) {
 		// Expired: stop handing out credentials AWS will refuse.
 		c.have = false
 		c.exports = Exports{Region: c.region, Source: c.creds.Source}
-		c.publish()
+		pub = &Exports{Region: c.region, Source: c.creds.Source}
 		msg += "; the previous credentials have expired"
 	} else if !c.have {
 		c.exports = Exports{Region: c.region}
-		c.publish()
+		pub = &Exports{Region: c.region}
 	}
 	c.health = component.Health{Health: component.HealthUnhealthy, Message: msg, UpdateTime: now}
 	if c.opts.Logger != nil {
 		c.opts.Logger.Warn("failed to refresh AWS credentials", "err", e.Error(), "retry_in", backoff.String())
 	}
+	return pub
 }
 
 // backoffFor is the delay before retry number failures (1, 2, …): doubling
@@ -368,12 +380,6 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) {
 func backoffFor(failures int, limit time.Duration) time.Duration {
 	d := min(minBackoff<<min(failures-1, 16), limit)
 	return d/2 + rand.N(d/2+1)
-}
-
-func (c *Component) publish() {
-	if c.opts.OnStateChange != nil {
-		c.opts.OnStateChange(c.exports)
-	}
 }
 
 func exportsOf(creds awssdk.Credentials, region string) Exports {
