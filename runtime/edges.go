@@ -190,6 +190,21 @@ func (s *edgeSet) lookup(k edgeKey) *edgeCounter {
 	return s.counters[k]
 }
 
+// keepOnly drops the counters of edges the component no longer has.
+func (s *edgeSet) keepOnly(refs []reference) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := make(map[edgeKey]bool, len(refs))
+	for _, r := range refs {
+		keep[edgeKey{r.target.id, r.export}] = true
+	}
+	for k := range s.counters {
+		if !keep[k] {
+			delete(s.counters, k)
+		}
+	}
+}
+
 func (s *edgeSet) sampleAll(now time.Time) {
 	s.mu.Lock()
 	cs := make([]*edgeCounter, 0, len(s.counters))

@@ -124,6 +124,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 		if _, existed := old.byID[n.id]; !existed {
 			added++
 		}
+		n.st.edges.keepOnly(n.refs)
 	}
 	var mu sync.Mutex
 	for _, group := range g.byDepth {
