@@ -196,11 +196,17 @@ func (s *edgeSet) keepOnly(refs []reference) {
 	defer s.mu.Unlock()
 	keep := make(map[edgeKey]bool, len(refs))
 	for _, r := range refs {
+		// A reference to a whole component counts under each export.
 		keep[edgeKey{r.target.id, r.export}] = true
 	}
 	for k := range s.counters {
-		if !keep[k] {
+		if !keep[k] && !keep[edgeKey{k.from, ""}] {
 			delete(s.counters, k)
+			for wk := range s.wrappers {
+				if wk.edge == k {
+					delete(s.wrappers, wk)
+				}
+			}
 		}
 	}
 }
