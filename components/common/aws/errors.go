@@ -51,6 +51,13 @@ var hints = map[string]string{
 	"IDPCommunicationError": "STS could not reach the identity provider to check the web identity token: retry later",
 }
 
+func init() {
+	// JSON and REST services spell some codes with an Exception suffix.
+	for _, c := range []string{"MissingAuthenticationToken", "IncompleteSignature"} {
+		hints[c+"Exception"] = hints[c]
+	}
+}
+
 // Hint returns what an AWS error code usually means, or "".
 func Hint(code string) string { return hints[code] }
 
