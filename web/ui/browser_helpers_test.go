@@ -101,12 +101,10 @@ func newTab(t *testing.T, origin string) context.Context {
 	}
 	var mu sync.Mutex
 	var foreign []string
-	requests := 0
 	err := chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
 			mu.Lock()
 			defer mu.Unlock()
-			requests++
 			u := e.Request.URL
 			if !strings.HasPrefix(u, origin+"/") && u != origin && !strings.HasPrefix(u, "data:") && u != "about:blank" {
 				foreign = append(foreign, u)

@@ -545,7 +545,8 @@ func TestBrokenConfigShowsDiagnosticAndChangesNothing(t *testing.T) {
 	setText(broken)
 	for _, button := range []string{"#validate", "#apply"} {
 		do(t, ctx, "clicking "+button, chromedp.Click(chromedp.CSS(button), chromedp.NodeVisible))
-		waitJS(t, ctx, "the diagnostic after "+button, `document.querySelector("#diagnostics li")`, 10*time.Second)
+		// The click sets the status to "Validating…"/"Applying…" at once; the answer replaces it.
+		waitJS(t, ctx, "the diagnostic after "+button, `document.querySelector("#config-status").textContent.startsWith("Failed") && document.querySelector("#diagnostics li")`, 10*time.Second)
 		got := eval[int](t, ctx, `+(document.querySelector(".editor .gutter div.diag") || {dataset: {line: 0}}).dataset.line`)
 		if got != line {
 			t.Errorf("%s: the gutter marks line %d, want %d", button, got, line)

@@ -6,9 +6,16 @@ import (
 	"testing"
 )
 
-// skipFlowBuild is set by local development helpers that serve a fake API.
-var skipFlowBuild bool
-
+// The UI tests drive a real headless Chromium against a real `flow run`:
+//
+//	go test ./web/ui/
+//
+// TestMain builds ./cmd/flow and starts Debian's /usr/bin/chromium (or
+// $FLOW_CHROMIUM); a missing browser fails the run with how to install it.
+// FLOW_BIN=path tests an already built flow instead. FLOW_UPDATE_SCREENSHOT=1
+// rewrites docs/img/graph.png, the README's picture of the graph page. On a
+// failure the tab's screenshot and flow's log are kept under a temporary
+// directory whose path the test prints.
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -29,10 +36,6 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(binDir)
 	built := make(chan error, 1)
 	go func() {
-		if skipFlowBuild {
-			built <- nil
-			return
-		}
 		// FLOW_BIN runs the tests against an already built flow.
 		if bin := os.Getenv("FLOW_BIN"); bin != "" {
 			flowBin = bin

@@ -114,6 +114,15 @@ export function configPage(main) {
     if (first && first.filename !== current) select(first.filename, true);
     drawGutter();
     drawOverlay();
+    // Bring the first mark into view (without taking the focus from the button).
+    const firstHere = editorDiags()[0];
+    if (firstHere) {
+      const top = (firstHere.start.line - 1) * LINE_H;
+      if (top < ta.scrollTop || top > ta.scrollTop + ta.clientHeight - 2 * LINE_H) {
+        ta.scrollTop = Math.max(0, top - 4 * LINE_H);
+        syncScroll();
+      }
+    }
   }
   function goTo(line, col) {
     const ls = ta.value.split("\n");
