@@ -131,10 +131,14 @@ var (
 	buildErr  error
 )
 
-// flowBinary builds cmd/flow once per test binary.
+// flowBinary builds cmd/flow once per test binary, or uses $FLOW_BINARY.
 func flowBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("FLOW_BINARY"); p != "" {
+			flowBin = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "flow-logs-bench")
 		if err != nil {
 			buildErr = err

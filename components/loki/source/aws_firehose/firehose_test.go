@@ -447,3 +447,11 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestRegisteredUnderBothNames(t *testing.T) {
+	for _, name := range []string{"loki.source.aws_firehose", "loki.source.awsfirehose"} {
+		if _, ok := component.Get(name); !ok {
+			t.Errorf("%s is not registered", name)
+		}
+	}
+}
