@@ -34,7 +34,8 @@ const stsDefaultRegion = "us-east-1"
 // arguments to one and calls LoadConfig.
 //
 // Precedence: a credentials block (Static) > static keys > the SDK default
-// chain (environment, shared files with Profile, web identity, container
+// chain (a block and keys together is allowed: the block wins, so a config
+// can keep fallback keys while an aws.credentials component feeds it) (environment, shared files with Profile, web identity, container
 // endpoint, IMDSv2). With RoleARN the result is the base for sts:AssumeRole,
 // or, with WebIdentityTokenFile, sts:AssumeRoleWithWebIdentity is used.
 type CredentialsArgs struct {
@@ -79,9 +80,6 @@ var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 func (a *CredentialsArgs) Validate() error {
 	if (a.AccessKeyID == "") != (a.SecretAccessKey == "") {
 		return errors.New("access_key_id and secret_access_key must be given together")
-	}
-	if a.Static != nil && a.AccessKeyID != "" {
-		return errors.New("give either the credentials block or static access keys, not both")
 	}
 	if a.SessionToken != "" && a.AccessKeyID == "" {
 		return errors.New("a session token needs access_key_id and secret_access_key")

@@ -130,6 +130,18 @@ func TestRoundTripperTemporaryCredentialsAndUpdate(t *testing.T) {
 		t.Fatalf("after Update: status %d key %s", resp.StatusCode, rec.lastKey())
 	}
 
+	// A credentials block wins over static keys given alongside.
+	user := f.AddUser("fallback")
+	if err := rt.Update(SigV4Config{Region: f.Region(), ServiceName: "execute-api", Credentials: blockFor(second),
+		AccessKeyID: user.AccessKeyID, SecretAccessKey: value.Secret(user.SecretAccessKey)}); err != nil {
+		t.Fatal(err)
+	}
+	resp = post(t, client, srv.URL+"/push", []byte("block wins"))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || rec.lastKey() != second.AccessKeyID {
+		t.Fatalf("block and keys: status %d key %s", resp.StatusCode, rec.lastKey())
+	}
+
 	// A failed Update keeps the old configuration.
 	if err := rt.Update(SigV4Config{Region: f.Region()}); err == nil || !strings.Contains(err.Error(), "service_name is required") {
 		t.Fatalf("Update without service_name: %v", err)

@@ -349,10 +349,6 @@ func TestValidate(t *testing.T) {
 		{func(a *Arguments) { a.AccessKey = "a" }, "together"},
 		{func(a *Arguments) { a.ExternalID = "x" }, "role_arn"},
 		{func(a *Arguments) { a.Endpoint = "ec2.local" }, "must be a URL"},
-		{func(a *Arguments) {
-			a.AccessKeyID, a.SecretAccessKey = "a", "b"
-			a.Credentials = &commonaws.StaticCredentials{AccessKeyID: "c"}
-		}, "not both"},
 	} {
 		a := defaults()
 		c.mut(&a)
