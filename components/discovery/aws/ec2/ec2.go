@@ -267,9 +267,12 @@ func (c *Component) Update(args component.Arguments) error {
 	return c.configure(args.(Arguments))
 }
 
-// Run refreshes at once and then every refresh_interval until ctx ends.
+// Run refreshes at once (New queued the first refresh) and then every
+// refresh_interval until ctx ends.
 func (c *Component) Run(ctx context.Context) error {
-	timer := time.NewTimer(0)
+	c.mu.Lock()
+	timer := time.NewTimer(c.args.RefreshInterval)
+	c.mu.Unlock()
 	defer timer.Stop()
 	for {
 		select {
