@@ -17,7 +17,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		return nil
 	}
 	c.mu.RLock()
-	w, external := c.wal, c.external
+	w, external, none := c.wal, c.external, len(c.endpoints) == 0
 	var queues []*memQueue
 	if w == nil {
 		for _, e := range c.endpoints {
@@ -27,6 +27,11 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		}
 	}
 	c.mu.RUnlock()
+	if none {
+		// Nothing would ever read these entries (an endpoint added later
+		// starts from new entries), so they are not kept.
+		return nil
+	}
 
 	enc := c.encoders.Get().(*encoder)
 	rec, n, dropped := enc.encode(entries, external)
