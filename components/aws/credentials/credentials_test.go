@@ -526,7 +526,7 @@ func TestErrorCodes(t *testing.T) {
 // TestSTSEndpointArgument: sts_endpoint reaches the fake without the
 // AWS_ENDPOINT_URL_STS variable.
 func TestSTSEndpointArgument(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{})
+	f, files := awstest.Start(t, fakeaws.Options{})
 	os.Unsetenv("AWS_ENDPOINT_URL_STS")
 	base := f.AddUser("base")
 	role := f.RoleARN("r")
@@ -538,6 +538,35 @@ func TestSTSEndpointArgument(t *testing.T) {
 	healthy(t, h)
 	if n := f.Stats().ByAction["sts:AssumeRole"]; n != 1 {
 		t.Fatalf("AssumeRole calls %d", n)
+	}
+
+	// IRSA from the environment goes to sts_endpoint too.
+	irsa := f.RoleARN("irsa")
+	f.AddRole(fakeaws.Role{ARN: irsa})
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	writeFile(t, tokenFile, "projected-token")
+	f.AddWebIdentityToken("projected-token", irsa)
+	t.Setenv("AWS_ROLE_ARN", irsa)
+	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	args = defaults()
+	args.STSEndpoint = f.STS.URL
+	h = mustBuild(t, f, args)
+	healthy(t, h)
+	if e := h.last(); e.Source != "WebIdentityCredentials" {
+		t.Fatalf("IRSA via sts_endpoint: %+v", e)
+	}
+
+	// So does a role profile (role_arn + source_profile in the shared config).
+	os.Unsetenv("AWS_ROLE_ARN")
+	os.Unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE")
+	writeFile(t, files.Credentials, fmt.Sprintf("[src]\naws_access_key_id = %s\naws_secret_access_key = %s\n", base.AccessKeyID, base.SecretAccessKey))
+	writeFile(t, files.Config, fmt.Sprintf("[profile roled]\nrole_arn = %s\nsource_profile = src\n", role))
+	args.Profile = "roled"
+	h = mustBuild(t, f, args)
+	healthy(t, h)
+	if n := f.Stats().ByAction["sts:AssumeRole"]; n != 2 {
+		t.Fatalf("AssumeRole calls %d after the role profile", n)
 	}
 }
 

@@ -149,14 +149,20 @@ func LoadConfig(ctx context.Context, a CredentialsArgs) (awssdk.Config, error) {
 	}
 	if a.STSEndpoint != "" {
 		// The default chain builds its own STS clients (IRSA from the
-		// environment, role profiles); point them at sts_endpoint too.
+		// environment, role profiles); point them at sts_endpoint too. The
+		// SDK applies these options twice, first without a client (to
+		// check the settings): only a real client is wrapped.
 		ep := a.STSEndpoint
 		opts = append(opts,
 			config.WithWebIdentityRoleCredentialOptions(func(o *stscreds.WebIdentityRoleOptions) {
-				o.Client = webIdentityEndpoint{o.Client, ep}
+				if _, wrapped := o.Client.(webIdentityEndpoint); o.Client != nil && !wrapped {
+					o.Client = webIdentityEndpoint{o.Client, ep}
+				}
 			}),
 			config.WithAssumeRoleCredentialOptions(func(o *stscreds.AssumeRoleOptions) {
-				o.Client = assumeRoleEndpoint{o.Client, ep}
+				if _, wrapped := o.Client.(assumeRoleEndpoint); o.Client != nil && !wrapped {
+					o.Client = assumeRoleEndpoint{o.Client, ep}
+				}
 			}))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
