@@ -314,6 +314,10 @@ func TestWALKeepsRetryingThroughOutageAndReportsHealth(t *testing.T) {
 		t.Fatalf("health message %q should name the endpoint and the error", hl.Message)
 	}
 	time.Sleep(500 * time.Millisecond) // well past one retry
+	d := h.c.DebugInfo().(DebugInfo)
+	if !d.WALEnabled || len(d.Endpoints) != 1 || d.Endpoints[0].Healthy || d.Endpoints[0].BacklogBytes == 0 || d.Endpoints[0].LastError == "" {
+		t.Fatalf("debug info during the outage: %+v", d)
+	}
 	if err := lk.Up(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +325,10 @@ func TestWALKeepsRetryingThroughOutageAndReportsHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHealth(t, h.c, component.HealthHealthy, time.Second)
+	d = h.c.DebugInfo().(DebugInfo)
+	if d.Endpoints[0].EntriesSent != 50 || !d.Endpoints[0].Healthy {
+		t.Fatalf("debug info after the outage: %+v", d)
+	}
 	if d := testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("primary", "max_retries")); d != 0 {
 		t.Fatalf("%v entries dropped with the WAL on", d)
 	}
