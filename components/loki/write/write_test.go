@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 
+	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -566,5 +567,44 @@ func TestValidate(t *testing.T) {
 	a.Endpoints[0].BatchSize = -1
 	if err := a.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error %v must exist and must not show the URL's password", err)
+	}
+}
+
+func TestHTTPClientAuthReachesLoki(t *testing.T) {
+	for name, tc := range map[string]struct {
+		set  func(e *EndpointArgs)
+		want string
+	}{
+		"bearer_token": {func(e *EndpointArgs) { e.HTTPClient.BearerToken = "tok-123" }, "Bearer tok-123"},
+		"basic_auth": {func(e *EndpointArgs) {
+			e.HTTPClient.BasicAuth = &httpclient.BasicAuth{Username: "u", Password: "p"}
+		}, "Basic dTpw"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			var auth []string
+			lk, err := fakeloki.Start(fakeloki.Options{Wrap: func(h http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					auth = append(auth, r.Header.Get("Authorization"))
+					mu.Unlock()
+					h.ServeHTTP(w, r)
+				})
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lk.Close()
+			h := start(t, t.TempDir(), defaultArgs(endpointArgs(lk.URL(), tc.set)))
+			h.send(entry("x", time.Unix(1, 0), model.LabelSet{"job": "x"}))
+			if err := lk.WaitForEntries(1, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(auth) == 0 || auth[0] != tc.want {
+				t.Fatalf("Authorization %q, want %q", auth, tc.want)
+			}
+		})
 	}
 }
