@@ -1,7 +1,21 @@
 // Package aws is flow's one implementation of AWS request signing and
-// credential resolution, used by every HTTP client in flow (remote_write,
-// loki.write, discovery, firehose checks). It wraps aws-sdk-go-v2: the SDK's
-// default credential chain, stscreds for AssumeRole, and aws/signer/v4.
+// credential resolution. It wraps aws-sdk-go-v2: the SDK's default
+// credential chain, stscreds for AssumeRole and web identity,
+// aws.CredentialsCache, and aws/signer/v4.
+//
+//   - RoundTripper signs the requests of every plain HTTP client with an
+//     aws_sigv4 (or Alloy's sigv4) block: prometheus.remote_write,
+//     loki.write. Update swaps credentials under a running client.
+//   - LoadConfig turns CredentialsArgs into an aws.Config for components
+//     that use SDK service clients (aws.credentials, discovery.aws.ec2),
+//     which then sign with the same SDK signer.
+//   - ExplainError and ExplainResponse turn AWS authentication failures
+//     into errors naming the code and its usual cause, with secrets scrubbed.
+//
+// The SDK signer does not normalize paths and always derives the canonical
+// path itself; signRequest adds AWS's path rules on top, and
+// TestSigV4Suite checks the result against every case of AWS's own suite
+// (testdata/aws-sigv4-suite).
 package aws
 
 import (
