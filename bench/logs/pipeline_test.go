@@ -1,7 +1,9 @@
 package logs
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,4 +81,17 @@ loki.write "out" {
 		t.Fatalf("got %q %v, want labels %v", got.Line, got.Labels, want)
 	}
 	fl.WaitHealthy(t, "loki.write.out", 5*time.Second)
+
+	// Debug info encodes for the API and UI.
+	for _, id := range []string{"loki.write.out", "loki.source.awsfirehose.in"} {
+		d, ok := fl.Runtime().ComponentDetail(id)
+		if !ok || d.DebugInfo == nil {
+			t.Fatalf("%s: no debug info", id)
+		}
+		b, _ := json.Marshal(d.DebugInfo)
+		if strings.Contains(string(b), `"error"`) {
+			t.Fatalf("%s debug info does not encode: %s", id, b)
+		}
+		t.Logf("%s debug info: %s", id, b)
+	}
 }

@@ -66,16 +66,16 @@ type DebugInfo struct {
 
 // EndpointDebug describes one endpoint.
 type EndpointDebug struct {
-	Name           string    `river:"name,attr"`
-	URL            string    `river:"url,attr"`
-	Healthy        bool      `river:"healthy,attr"`
-	LastError      string    `river:"last_error,attr,optional"`
-	LastErrorTime  time.Time `river:"last_error_time,attr,optional"`
-	LastSuccess    time.Time `river:"last_success_time,attr,optional"`
-	EntriesSent    int64     `river:"entries_sent,attr"`
-	BatchesSent    int64     `river:"batches_sent,attr"`
-	EntriesDropped int64     `river:"entries_dropped,attr"`
-	BacklogBytes   int64     `river:"backlog_bytes,attr"`
+	Name           string `river:"name,attr"`
+	URL            string `river:"url,attr"`
+	Healthy        bool   `river:"healthy,attr"`
+	LastError      string `river:"last_error,attr,optional"`
+	LastErrorTime  string `river:"last_error_time,attr,optional"`
+	LastSuccess    string `river:"last_success_time,attr,optional"`
+	EntriesSent    int64  `river:"entries_sent,attr"`
+	BatchesSent    int64  `river:"batches_sent,attr"`
+	EntriesDropped int64  `river:"entries_dropped,attr"`
+	BacklogBytes   int64  `river:"backlog_bytes,attr"`
 }
 
 // DebugInfo returns per-endpoint figures.
@@ -93,8 +93,8 @@ func (c *Component) DebugInfo() any {
 			URL:            e.args.redactedURL(),
 			Healthy:        !st.failing,
 			LastError:      st.lastError,
-			LastErrorTime:  st.lastErrorAt,
-			LastSuccess:    st.lastSuccess,
+			LastErrorTime:  timeString(st.lastErrorAt),
+			LastSuccess:    timeString(st.lastSuccess),
 			EntriesSent:    st.entriesSent,
 			BatchesSent:    st.batchesSent,
 			EntriesDropped: st.dropped,
@@ -103,4 +103,12 @@ func (c *Component) DebugInfo() any {
 	}
 	sort.Slice(d.Endpoints, func(i, j int) bool { return d.Endpoints[i].Name < d.Endpoints[j].Name })
 	return d
+}
+
+// timeString is t in RFC 3339, or "" for the zero time (never happened).
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

@@ -131,7 +131,7 @@ func TestDirectPutWithLabelsAttributesAndTenant(t *testing.T) {
 	if n := testutil.ToFloat64(f.c.m.records.WithLabelValues("direct")); n != 3 {
 		t.Errorf("records{type=direct} = %v", n)
 	}
-	if d := f.c.DebugInfo().(DebugInfo); d.Requests["200"] != 1 || d.LastRequest.IsZero() {
+	if d := f.c.DebugInfo().(DebugInfo); d.Requests["200"] != 1 || d.LastRequest == "" {
 		t.Errorf("debug info %+v", d)
 	}
 	if h := f.c.CurrentHealth(); h.Health != component.HealthHealthy || !strings.Contains(h.Message, PushPath) {

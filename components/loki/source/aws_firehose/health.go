@@ -37,13 +37,13 @@ func (c *Component) CurrentHealth() component.Health {
 type DebugInfo struct {
 	ListenAddress    string           `river:"listen_address,attr"`
 	Requests         map[string]int64 `river:"requests_by_status,attr"`
-	LastRequest      time.Time        `river:"last_request_time,attr,optional"`
+	LastRequest      string           `river:"last_request_time,attr,optional"`
 	LastError        string           `river:"last_error,attr,optional"`
-	LastErrorTime    time.Time        `river:"last_error_time,attr,optional"`
+	LastErrorTime    string           `river:"last_error_time,attr,optional"`
 	DeliveryStream   string           `river:"delivery_stream,attr,optional"`
 	StreamStatus     string           `river:"delivery_stream_status,attr,optional"`
 	StreamCheckError string           `river:"delivery_stream_error,attr,optional"`
-	StreamCheckedAt  time.Time        `river:"delivery_stream_checked_time,attr,optional"`
+	StreamCheckedAt  string           `river:"delivery_stream_checked_time,attr,optional"`
 }
 
 // DebugInfo returns request counts and the delivery stream check.
@@ -54,14 +54,22 @@ func (c *Component) DebugInfo() any {
 	for code, n := range c.stats.byStatus {
 		d.Requests[strconv.Itoa(code)] = n
 	}
-	d.LastRequest, d.LastError, d.LastErrorTime = c.stats.lastRequest, c.stats.lastError, c.stats.lastErrorAt
+	d.LastRequest, d.LastError, d.LastErrorTime = timeString(c.stats.lastRequest), c.stats.lastError, timeString(c.stats.lastErrorAt)
 	c.stats.mu.Unlock()
 	ck := c.check.snapshot()
 	if ck.enabled {
-		d.DeliveryStream, d.StreamStatus, d.StreamCheckedAt = ck.stream, ck.status, ck.checkedAt
+		d.DeliveryStream, d.StreamStatus, d.StreamCheckedAt = ck.stream, ck.status, timeString(ck.checkedAt)
 		if ck.err != nil {
 			d.StreamCheckError = ck.err.Error()
 		}
 	}
 	return d
+}
+
+// timeString is t in RFC 3339, or "" for the zero time (never happened).
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
