@@ -51,6 +51,9 @@ type EdgeInfo struct {
 	Rate float64 `json:"rate"`
 	// Count is the length of a list export.
 	Count int `json:"count"`
+	// List is set when the export is a list (targets), so Count applies
+	// rather than Rate.
+	List bool `json:"list,omitempty"`
 }
 
 // ComponentDetail is everything the API shows about one component.
@@ -137,6 +140,7 @@ func (r *Runtime) Edges() []EdgeInfo {
 				if ev, ok := exportAttr(v, ref.export); ok && ev.IsKnown() && !ev.IsNull() {
 					if t := ev.Type(); t.IsListType() || t.IsTupleType() || t.IsSetType() {
 						e.Data = true
+						e.List = true
 						e.Count = ev.LengthInt()
 					}
 				}
