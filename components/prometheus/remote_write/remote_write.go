@@ -24,12 +24,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
@@ -38,8 +41,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/prometheus/prometheus/tsdb/agent"
+	"github.com/prometheus/prometheus/tsdb/wlog"
 
-	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -71,12 +74,21 @@ type Component struct {
 	recv   *Receiver
 
 	// mu serialises Update, health and shutdown.
-	mu      sync.Mutex
-	args    Arguments
-	clients map[string]*endpointClient // by queue name
-	applied []*config.RemoteWriteConfig
-	ext     labels.Labels
-	closed  bool
+	mu       sync.Mutex
+	args     Arguments
+	clients  map[string]*endpointClient // by queue name
+	gates    map[string]*gate           // live queue gates, shut while replaying
+	applied  []*config.RemoteWriteConfig
+	ext      labels.Labels
+	closed   bool
+	trackers atomic.Pointer[map[string]*tracker] // read by every commit
+
+	// firstOwnSegment is the first WAL segment this run wrote.
+	firstOwnSegment int
+	// replays run in the background; stopping cancels and waits for them.
+	replayCtx    context.Context
+	cancelReplay context.CancelFunc
+	replays      sync.WaitGroup
 
 	// dbMu guards db; appenders hold it for reading for a transaction, so
 	// the WAL can be reopened (new wal settings) between transactions.
@@ -96,13 +108,24 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err := args.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, clients: map[string]*endpointClient{}}
+	c := &Component{opts: opts, clients: map[string]*endpointClient{}, gates: map[string]*gate{}}
+	c.replayCtx, c.cancelReplay = context.WithCancel(context.Background())
+	empty := map[string]*tracker{}
+	c.trackers.Store(&empty)
 	c.remote = remote.NewStorage(opts.Logger, opts.Registerer, startTime, opts.DataPath, flushDeadline, noScrapeManager{}, false)
 	if err := c.openWAL(args.WAL); err != nil {
 		_ = c.remote.Close()
 		return nil, err
 	}
-	if err := c.applyEndpoints(args); err != nil {
+	// agent.Open started a new segment: everything before it is the
+	// previous run's.
+	_, last, err := wlog.Segments(filepath.Join(opts.DataPath, "wal"))
+	if err != nil {
+		c.shutdown()
+		return nil, fmt.Errorf("listing WAL segments: %w", err)
+	}
+	c.firstOwnSegment = last
+	if err := c.applyEndpoints(args, true); err != nil {
 		c.shutdown()
 		return nil, err
 	}
@@ -141,11 +164,32 @@ func (c *Component) openWAL(w WALOptions) error {
 // Run waits for cancellation, then closes the WAL and stops the queues,
 // giving them flushDeadline to send what they hold.
 func (c *Component) Run(ctx context.Context) error {
-	<-ctx.Done()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.shutdown()
-	return nil
+	tk := time.NewTicker(time.Second)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.shutdown()
+			return nil
+		case now := <-tk.C:
+			c.flushMarkers(now)
+		}
+	}
+}
+
+// flushMarkers advances and writes down every endpoint's delivery marker.
+func (c *Component) flushMarkers(now time.Time) {
+	for _, tr := range *c.trackers.Load() {
+		if err := tr.flush(now); err != nil {
+			c.accountingError(err)
+		}
+	}
+}
+
+func (c *Component) accountingError(err error) {
+	c.opts.Logger.Error("delivery accounting failed; after a restart some samples may be sent twice or not at all", "err", err)
 }
 
 func (c *Component) shutdown() {
@@ -153,6 +197,8 @@ func (c *Component) shutdown() {
 		return
 	}
 	c.closed = true
+	c.cancelReplay()
+	c.replays.Wait()
 	c.dbMu.Lock()
 	if c.db != nil {
 		if err := c.db.Close(); err != nil {
@@ -164,6 +210,11 @@ func (c *Component) shutdown() {
 	c.dbMu.Unlock()
 	if err := c.remote.Close(); err != nil {
 		c.opts.Logger.Error("stopping remote-write queues", "err", err)
+	}
+	// The queues have sent what they could: write the markers down.
+	c.flushMarkers(time.Now())
+	for _, tr := range *c.trackers.Load() {
+		_ = tr.file.close()
 	}
 }
 
@@ -197,17 +248,22 @@ func (c *Component) Update(args component.Arguments) error {
 			return fmt.Errorf("reopening the WAL with new wal settings: %w", err)
 		}
 	}
-	if err := c.applyEndpoints(a); err != nil {
+	if err := c.applyEndpoints(a, false); err != nil {
 		return err
 	}
 	c.args = a
 	return nil
 }
 
-// applyEndpoints builds or updates the endpoints' clients and queues.
-func (c *Component) applyEndpoints(a Arguments) error {
+// applyEndpoints builds or updates the endpoints' clients and queues. A
+// queue that (re)starts first replays what its endpoint has not received
+// (replay.go); at start-up that is what an earlier run left undelivered.
+func (c *Component) applyEndpoints(a Arguments, startup bool) error {
+	ext := a.externalLabels()
 	clients := make(map[string]*endpointClient, len(a.Endpoints))
+	trackers := make(map[string]*tracker, len(a.Endpoints))
 	configs := make([]*config.RemoteWriteConfig, 0, len(a.Endpoints))
+	oldTrackers := *c.trackers.Load()
 	var changedClients []string
 	for i := range a.Endpoints {
 		ep := &a.Endpoints[i]
@@ -217,6 +273,17 @@ func (c *Component) applyEndpoints(a Arguments) error {
 			return fmt.Errorf("endpoint %q: %w", name, err)
 		}
 		configs = append(configs, rc)
+
+		tr := oldTrackers[name]
+		if tr == nil {
+			if tr, err = newTracker(c.opts.DataPath, name); err != nil {
+				return fmt.Errorf("endpoint %q: %w", name, err)
+			}
+		}
+		if err := tr.configure(ep, ext); err != nil {
+			return fmt.Errorf("endpoint %q: %w", name, err)
+		}
+		trackers[name] = tr
 
 		old := c.clients[name]
 		if old != nil && reflect.DeepEqual(clientSettings(ep), old.settings) {
@@ -235,9 +302,38 @@ func (c *Component) applyEndpoints(a Arguments) error {
 		clients[name] = nc
 		changedClients = append(changedClients, name)
 	}
+	// Samples are counted for every endpoint from now on, before the
+	// queues start reading.
+	c.trackers.Store(&trackers)
 
-	ext := a.externalLabels()
-	restart := !labels.Equal(ext, c.ext) || !sameConfigs(configs, c.applied) || c.applied == nil
+	// Queues Prometheus (re)starts: new configuration hashes, or all of
+	// them when the external labels change.
+	oldHashes := map[string]string{}
+	for _, rc := range c.applied {
+		h, _ := queueHash(rc)
+		oldHashes[rc.Name] = h
+	}
+	extChanged := !labels.Equal(ext, c.ext)
+	var started []*config.RemoteWriteConfig
+	for _, rc := range configs {
+		h, err := queueHash(rc)
+		if err != nil {
+			return err
+		}
+		if extChanged || oldHashes[rc.Name] != h || c.applied == nil {
+			started = append(started, rc)
+		}
+	}
+	gates := make(map[string]*gate, len(configs))
+	for _, rc := range configs {
+		if g := c.gates[rc.Name]; g != nil && !contains(names(started), rc.Name) {
+			gates[rc.Name] = g
+		} else {
+			gates[rc.Name] = newGate()
+		}
+	}
+
+	restart := extChanged || !sameConfigs(configs, c.applied) || c.applied == nil
 	if restart {
 		cfg := &config.Config{
 			GlobalConfig:       config.DefaultGlobalConfig,
@@ -249,10 +345,7 @@ func (c *Component) applyEndpoints(a Arguments) error {
 		}
 		// Prometheus has just given every queue (new or kept) a client of
 		// its own making; replace them all.
-		changedClients = changedClients[:0]
-		for _, rc := range configs {
-			changedClients = append(changedClients, rc.Name)
-		}
+		changedClients = names(configs)
 	}
 	if len(changedClients) > 0 {
 		queues, err := queuesOf(c.remote)
@@ -271,12 +364,60 @@ func (c *Component) applyEndpoints(a Arguments) error {
 			if !ok {
 				return fmt.Errorf("prometheus internals changed: no queue for endpoint %q under its configuration hash", rc.Name)
 			}
-			q.SetClient(clients[rc.Name].write)
+			q.SetClient(&countingClient{
+				WriteClient: clients[rc.Name].write,
+				v2:          rc.ProtobufMessage != remoteapi.WriteV1MessageType,
+				tr:          trackers[rc.Name],
+				gate:        gates[rc.Name],
+				onError:     c.accountingError,
+			})
 		}
 	}
-	c.clients, c.applied, c.ext = clients, configs, ext
+
+	if len(started) > 0 {
+		// A queue's WAL watcher sends only samples newer than the moment
+		// it starts; wait for that moment, so that the replay covers
+		// everything before it.
+		c.waitWatchers(len(configs))
+		cutoff := time.Now().UnixMilli()
+		if startup {
+			// Nothing is committed before the receiver is published, which
+			// happens only once the clock has passed the cutoff: every
+			// sample is either replayed or sent live, never both.
+			for time.Now().UnixMilli() <= cutoff {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		for _, rc := range started {
+			job := replayJob{
+				name: rc.Name, rc: rc, ext: ext, client: clients[rc.Name], tr: trackers[rc.Name],
+				gate: gates[rc.Name], cutoff: cutoff, firstOwnSegment: c.firstOwnSegment, registerOld: startup,
+			}
+			c.replays.Add(1)
+			go func() {
+				defer c.replays.Done()
+				c.replay(c.replayCtx, job)
+			}()
+		}
+	}
+
+	for name, tr := range oldTrackers {
+		if trackers[name] == nil {
+			_ = tr.file.close()
+			_ = tr.file.remove()
+		}
+	}
+	c.clients, c.gates, c.applied, c.ext = clients, gates, configs, ext
 	c.args.Endpoints = a.Endpoints
 	return nil
+}
+
+func names(rcs []*config.RemoteWriteConfig) []string {
+	out := make([]string, len(rcs))
+	for i, rc := range rcs {
+		out[i] = rc.Name
+	}
+	return out
 }
 
 // sigv4Of returns the SigV4 settings last applied to the named endpoint.
@@ -367,46 +508,6 @@ func sortedNames(m map[string]*endpointClient) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// Receiver is the exported storage.Appendable: the WAL's appender.
-type Receiver struct{ c *Component }
-
-var (
-	_ storage.Appendable  = (*Receiver)(nil)
-	_ component.Countable = (*Receiver)(nil)
-)
-
-// Appender implements storage.Appendable.
-func (r *Receiver) Appender(ctx context.Context) storage.Appender {
-	r.c.dbMu.RLock()
-	if r.c.db == nil {
-		r.c.dbMu.RUnlock()
-		return errAppender{err: errors.New("prometheus.remote_write is stopped")}
-	}
-	return &walAppender{Appender: r.c.db.Appender(ctx), unlock: r.c.dbMu.RUnlock}
-}
-
-// WithCounter implements component.Countable.
-func (r *Receiver) WithCounter(counter func(n int)) any {
-	return appendable.Counted(r, counter)
-}
-
-// walAppender releases the WAL read lock when its transaction ends.
-type walAppender struct {
-	storage.Appender
-	unlock func()
-	once   sync.Once
-}
-
-func (a *walAppender) Commit() error {
-	defer a.once.Do(a.unlock)
-	return a.Appender.Commit()
-}
-
-func (a *walAppender) Rollback() error {
-	defer a.once.Do(a.unlock)
-	return a.Appender.Rollback()
 }
 
 // trackingRegisterer remembers what the WAL registered, so that reopening

@@ -208,13 +208,17 @@ func TestFailingTargetsAndHealth(t *testing.T) {
 	}
 	promtest.Run(t, c)
 
-	promtest.Eventually(t, 10*time.Second, "bad target reported down", func() bool {
+	promtest.Eventually(t, 10*time.Second, "bad target reported down and good one up", func() bool {
+		var bad, ok bool
 		for _, ti := range c.DebugInfo().(debugInfo).Targets {
 			if strings.Contains(ti.URL, badAddr) && ti.Health == "down" && strings.Contains(ti.LastError, "500") {
-				return true
+				bad = true
+			}
+			if strings.Contains(ti.URL, good.addr()) && ti.Health == "up" {
+				ok = true
 			}
 		}
-		return false
+		return bad && ok
 	})
 	if up, ok := find(rec, "up", badAddr); !ok || up.V != 0 {
 		t.Errorf("up for failing target = %v (found %v), want 0", up.V, ok)

@@ -178,3 +178,42 @@ func Query(p *Process, q string) ([]Sample, error) {
 	}
 	return out, nil
 }
+
+// QueryMatrix runs a range-vector query (such as `m[5m]`) and returns, for
+// each series, the timestamps (milliseconds) of its samples.
+func QueryMatrix(p *Process, q string) ([][]int64, error) {
+	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Values [][2]any `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("query %q: %v: %s", q, err, body)
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("query %q: %s", q, r.Error)
+	}
+	var out [][]int64
+	for _, s := range r.Data.Result {
+		var ts []int64
+		for _, v := range s.Values {
+			f, ok := v[0].(float64)
+			if !ok {
+				return nil, fmt.Errorf("query %q: timestamp %v", q, v[0])
+			}
+			ts = append(ts, int64(f*1000+0.5))
+		}
+		out = append(out, ts)
+	}
+	return out, nil
+}

@@ -1,0 +1,442 @@
+package remotewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/storage/remote"
+	"github.com/prometheus/prometheus/tsdb/record"
+	"github.com/prometheus/prometheus/tsdb/wlog"
+)
+
+// Replay sends the samples of the WAL that an endpoint has not yet
+// received (newer than its marker M, see tracker.go) before the endpoint's
+// live queue sends anything: the live queue's client is gated until then,
+// so each series still reaches the receiver in timestamp order.
+//
+// Samples newer than M but not newer than H (the newest timestamp any
+// delivered request carried) may or may not have arrived; a receiver such
+// as Prometheus rejects a whole request if one of its samples is older than
+// what it holds for the series. Those are sent first, one sample per
+// request, so a rejection concerns that sample alone. Samples newer than H
+// cannot have arrived and go in ordinary batches.
+//
+// Replay uses Prometheus' queue manager too (batching, retries, backoff),
+// fed from the WAL read here instead of by a WAL watcher: a second
+// remote.Storage whose own watcher tails an empty directory.
+
+// replayJob describes one endpoint's replay.
+type replayJob struct {
+	name   string
+	rc     *config.RemoteWriteConfig
+	ext    labels.Labels
+	client *endpointClient
+	tr     *tracker
+	gate   *gate
+	// cutoff bounds what is replayed: later samples are the live queue's.
+	cutoff int64
+	// firstOwnSegment is the first WAL segment this process wrote; samples
+	// before it were committed by an earlier run and are registered with
+	// the tracker as they are replayed (this run's are already).
+	firstOwnSegment int
+	// registerOld is false for replays after a queue restart, when every
+	// sample of the earlier run is already accounted for.
+	registerOld bool
+}
+
+// replay runs a job to its end (or ctx's), then opens the live queue.
+func (c *Component) replay(ctx context.Context, job replayJob) {
+	defer job.gate.open()
+	log := c.opts.Logger.With("endpoint", job.name)
+	m, h := job.tr.state()
+	start := time.Now()
+	uncertain, err := c.replayPhase(ctx, job, m, min(h, job.cutoff), true, log)
+	if err != nil {
+		log.Error("replaying samples that may already have been delivered failed; continuing with live data", "err", err)
+	}
+	certain, err := c.replayPhase(ctx, job, max(m, h), job.cutoff, false, log)
+	if err != nil {
+		log.Error("replaying undelivered samples failed; continuing with live data", "err", err)
+	}
+	if uncertain+certain > 0 {
+		log.Info("replayed samples left in the WAL", "samples", uncertain+certain,
+			"maybe_delivered_before", uncertain, "duration", time.Since(start))
+	}
+}
+
+// replayPhase sends the WAL's samples with from < t ≤ to through a replay
+// queue, and waits until every one of them has reached a final outcome.
+// single sends one sample per request. It returns how many it sent.
+func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int64, single bool, log *slog.Logger) (int, error) {
+	if to <= from {
+		return 0, nil
+	}
+	var q *replayQueue
+	defer func() {
+		if q != nil {
+			q.close()
+		}
+	}()
+	// Series seen before the first sample to send are kept until the queue
+	// exists, then handed over.
+	var pending []record.RefSeries
+	byRef := map[uint64]labels.Labels{}
+	labelsOf := func(ref uint64) labels.Labels { return byRef[ref] }
+	sent := 0
+	withHist := job.tr.sendsHistograms()
+	ensure := func() error {
+		if q != nil {
+			return nil
+		}
+		var err error
+		q, err = c.newReplayQueue(job, single)
+		if err != nil {
+			return err
+		}
+		q.qm.StoreSeries(pending, 0)
+		pending = nil
+		return nil
+	}
+	err := readWAL(filepath.Join(c.opts.DataPath, "wal"), c.opts.Logger, func(seg int, typ record.Type, rec []byte, dec *record.Decoder) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		own := seg >= job.firstOwnSegment
+		register := job.registerOld && !own
+		switch typ {
+		case record.Series:
+			series, err := dec.Series(rec, nil)
+			if err != nil {
+				return err
+			}
+			for _, sr := range series {
+				byRef[uint64(sr.Ref)] = sr.Labels
+			}
+			if q == nil {
+				pending = append(pending, series...)
+			} else {
+				q.qm.StoreSeries(series, 0)
+			}
+		case record.Samples, record.SamplesV2:
+			samples, err := dec.Samples(rec, nil)
+			if err != nil {
+				return err
+			}
+			keep := samples[:0]
+			for _, s := range samples {
+				if s.T > from && s.T <= to {
+					keep = append(keep, s)
+				}
+			}
+			if len(keep) == 0 {
+				return nil
+			}
+			if err := ensure(); err != nil {
+				return err
+			}
+			if register {
+				if err := job.tr.expect(countRefSamples(keep, job.tr, labelsOf)); err != nil {
+					return err
+				}
+			}
+			if !q.qm.Append(keep) {
+				return errors.New("replay queue stopped")
+			}
+			sent += len(keep)
+		case record.HistogramSamples, record.CustomBucketsHistogramSamples, record.HistogramSamplesV2:
+			if !withHist {
+				return nil
+			}
+			hs, err := dec.HistogramSamples(rec, nil)
+			if err != nil {
+				return err
+			}
+			keep := hs[:0]
+			for _, s := range hs {
+				if s.T > from && s.T <= to {
+					keep = append(keep, s)
+				}
+			}
+			if len(keep) == 0 {
+				return nil
+			}
+			if err := ensure(); err != nil {
+				return err
+			}
+			if register {
+				counts := map[int64]int64{}
+				for _, s := range keep {
+					if job.tr.keeps(storage.SeriesRef(s.Ref), labelsOf(uint64(s.Ref))) {
+						counts[s.T]++
+					}
+				}
+				if err := job.tr.expect(toCounts(counts)); err != nil {
+					return err
+				}
+			}
+			if !q.qm.AppendHistograms(keep) {
+				return errors.New("replay queue stopped")
+			}
+			sent += len(keep)
+		case record.FloatHistogramSamples, record.CustomBucketsFloatHistogramSamples, record.FloatHistogramSamplesV2:
+			if !withHist {
+				return nil
+			}
+			hs, err := dec.FloatHistogramSamples(rec, nil)
+			if err != nil {
+				return err
+			}
+			keep := hs[:0]
+			for _, s := range hs {
+				if s.T > from && s.T <= to {
+					keep = append(keep, s)
+				}
+			}
+			if len(keep) == 0 {
+				return nil
+			}
+			if err := ensure(); err != nil {
+				return err
+			}
+			if register {
+				counts := map[int64]int64{}
+				for _, s := range keep {
+					if job.tr.keeps(storage.SeriesRef(s.Ref), labelsOf(uint64(s.Ref))) {
+						counts[s.T]++
+					}
+				}
+				if err := job.tr.expect(toCounts(counts)); err != nil {
+					return err
+				}
+			}
+			if !q.qm.AppendFloatHistograms(keep) {
+				return errors.New("replay queue stopped")
+			}
+			sent += len(keep)
+		case record.Metadata:
+			if q == nil {
+				return nil
+			}
+			md, err := dec.Metadata(rec, nil)
+			if err != nil {
+				return err
+			}
+			q.qm.StoreMetadata(md)
+		}
+		return nil
+	})
+	if err != nil {
+		return sent, err
+	}
+	if q == nil {
+		return 0, nil
+	}
+	return sent, q.drain(ctx)
+}
+
+func toCounts(m map[int64]int64) []tsCount {
+	out := make([]tsCount, 0, len(m))
+	for t, n := range m {
+		out = append(out, tsCount{t: t, n: n})
+	}
+	return out
+}
+
+func countRefSamples(ss []record.RefSample, tr *tracker, labelsOf func(ref uint64) labels.Labels) []tsCount {
+	counts := map[int64]int64{}
+	rules := tr.hasRules()
+	for _, s := range ss {
+		if rules && !tr.keeps(storage.SeriesRef(s.Ref), labelsOf(uint64(s.Ref))) {
+			continue
+		}
+		counts[s.T]++
+	}
+	return toCounts(counts)
+}
+
+// replayQueue is a Prometheus queue fed by replay.
+type replayQueue struct {
+	rs  *remote.Storage
+	qm  *remote.QueueManager
+	reg *prometheus.Registry
+	dir string
+}
+
+func (c *Component) newReplayQueue(job replayJob, single bool) (*replayQueue, error) {
+	dir, err := os.MkdirTemp(c.opts.DataPath, "replay-")
+	if err != nil {
+		return nil, err
+	}
+	walDir := filepath.Join(dir, "wal")
+	if err := os.MkdirAll(walDir, 0o750); err != nil {
+		return nil, err
+	}
+	seg, err := wlog.CreateSegment(walDir, 0)
+	if err != nil {
+		return nil, err
+	}
+	_ = seg.Close()
+
+	rc := *job.rc
+	if single {
+		rc.QueueConfig.MaxSamplesPerSend = 1
+		rc.QueueConfig.MinShards = min(10, rc.QueueConfig.MaxShards)
+	}
+	// Its own registry: its metrics would collide with the live queue's.
+	reg := prometheus.NewRegistry()
+	rs := remote.NewStorage(c.opts.Logger.With("replay", true), reg, startTime, dir, flushDeadline, noScrapeManager{}, false)
+	cfg := &config.Config{GlobalConfig: config.DefaultGlobalConfig, RemoteWriteConfigs: []*config.RemoteWriteConfig{&rc}}
+	cfg.GlobalConfig.ExternalLabels = job.ext
+	if err := rs.ApplyConfig(cfg); err != nil {
+		_ = rs.Close()
+		return nil, err
+	}
+	queues, err := queuesOf(rs)
+	if err != nil {
+		_ = rs.Close()
+		return nil, err
+	}
+	h, err := queueHash(&rc)
+	if err != nil {
+		_ = rs.Close()
+		return nil, err
+	}
+	qm, ok := queues[h]
+	if !ok {
+		_ = rs.Close()
+		return nil, errors.New("prometheus internals changed: replay queue not found under its configuration hash")
+	}
+	qm.SetClient(&countingClient{
+		WriteClient: job.client.write, v2: job.rc.ProtobufMessage != "" && job.rc.ProtobufMessage != "prometheus.WriteRequest",
+		tr: job.tr, onError: c.accountingError,
+	})
+	return &replayQueue{rs: rs, qm: qm, reg: reg, dir: dir}, nil
+}
+
+// drain waits until the queue holds nothing more to send.
+func (q *replayQueue) drain(ctx context.Context) error {
+	tk := time.NewTicker(50 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		if n, err := pendingOf(q.reg); err == nil && n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tk.C:
+		}
+	}
+}
+
+func (q *replayQueue) close() {
+	_ = q.rs.Close()
+	_ = os.RemoveAll(q.dir)
+}
+
+// pendingOf sums the samples and histograms a queue still holds.
+func pendingOf(reg *prometheus.Registry) (float64, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	found := false
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "prometheus_remote_storage_samples_pending", "prometheus_remote_storage_histograms_pending":
+			found = true
+			for _, m := range mf.GetMetric() {
+				n += m.GetGauge().GetValue()
+			}
+		}
+	}
+	if !found {
+		return math.NaN(), errors.New("no pending metric yet")
+	}
+	return n, nil
+}
+
+// readWAL reads every record of the WAL in dir: the last checkpoint, then
+// the segments after it. seg is the segment a record comes from (the
+// checkpoint's index for checkpoint records). A torn record at the very end (the segment being written)
+// ends the read without error.
+func readWAL(dir string, logger *slog.Logger, f func(seg int, typ record.Type, rec []byte, dec *record.Decoder) error) error {
+	dec := record.NewDecoder(labels.NewSymbolTable(), logger)
+	cpDir, cpIdx, err := wlog.LastCheckpoint(dir)
+	switch {
+	case err == nil:
+		if err := readSegments(cpDir, -1, -1, cpIdx, &dec, f); err != nil {
+			return fmt.Errorf("reading checkpoint %s: %w", cpDir, err)
+		}
+	case errors.Is(err, record.ErrNotFound):
+		cpIdx = -1
+	default:
+		return err
+	}
+	first, last, err := wlog.Segments(dir)
+	if err != nil {
+		return err
+	}
+	if first < 0 {
+		return nil
+	}
+	first = max(first, cpIdx+1)
+	for s := first; s <= last; s++ {
+		err := readSegments(dir, s, s, s, &dec, f)
+		if err != nil && s == last && isTornTail(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading WAL segment %d: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func readSegments(dir string, first, last, idx int, dec *record.Decoder, f func(int, record.Type, []byte, *record.Decoder) error) error {
+	var rc io.ReadCloser
+	var err error
+	if first < 0 {
+		rc, err = wlog.NewSegmentsReader(dir)
+	} else {
+		rc, err = wlog.NewSegmentsRangeReader(wlog.SegmentRange{Dir: dir, First: first, Last: last})
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	r := wlog.NewReader(rc)
+	for r.Next() {
+		rec := r.Record()
+		if err := f(idx, dec.Type(rec), rec, dec); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
+// isTornTail reports whether err is what reading a record that is still
+// being written looks like.
+func isTornTail(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ce *wlog.CorruptionErr
+	if errors.As(err, &ce) {
+		return strings.Contains(ce.Error(), "unexpected") || strings.Contains(ce.Error(), "last record")
+	}
+	return false
+}

@@ -1,0 +1,325 @@
+package remotewrite
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
+	"github.com/prometheus/prometheus/storage"
+
+	commonrelabel "github.com/flow-telemetry/flow/components/common/relabel"
+)
+
+// Delivery tracking: what survives a restart or a kill -9.
+//
+// Prometheus' WAL watcher only sends samples newer than the moment it
+// started, so samples that were in the WAL but not yet delivered when the
+// process stopped would never be sent (Prometheus agent loses them). flow
+// keeps, per endpoint, a marker: a timestamp M such that every sample with
+// timestamp ≤ M that was committed to the WAL has been delivered (or
+// rejected for good with a 4xx). At start-up, samples in the WAL newer than M
+// are sent again first (replay.go).
+//
+// The marker is exact, not a heuristic: the receiver counts, per timestamp,
+// the samples each commit adds (registered before the WAL write, so a crash
+// cannot lose a commit the marker does not know of), and the endpoint's
+// client counts, per timestamp, the samples of every request that reached a
+// final outcome (decoding only the timestamps of the request). M advances
+// over a timestamp once every sample committed with it is accounted for. A
+// commit with a timestamp at or below M (a late scrape, honoured old
+// timestamps) first lowers M and writes it down.
+//
+// The marker file is rewritten (write to a temporary file, then rename)
+// every second while it moves; a kill -9 keeps what the kernel has, as for
+// the WAL itself.
+
+// tracker is one endpoint's delivery accounting.
+type tracker struct {
+	name string
+	file *markerFile
+
+	cfgMu    sync.RWMutex
+	rules    commonrelabel.Rules // the endpoint's write_relabel_config
+	ext      labels.Labels       // external labels, applied before rules
+	withHist bool                // send_native_histograms: histograms are sent
+	ageLimit time.Duration       // queue_config.sample_age_limit: older samples are dropped
+
+	mu       sync.Mutex
+	expected map[int64]int64 // timestamp → samples committed and not yet accounted for
+	done     map[int64]int64 // timestamp → samples delivered (or finally rejected)
+	marker   int64           // M: every committed sample with timestamp ≤ M is accounted for
+	highest  int64           // H: the newest timestamp any delivered request carried
+	// persistedM and persistedH are what the file holds.
+	persistedM, persistedH int64
+
+	keepMu sync.Mutex
+	keep   map[storage.SeriesRef]bool // write_relabel_config decision per series
+}
+
+func newTracker(dir, name string) (*tracker, error) {
+	f, m, h, err := openMarkerFile(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	return &tracker{
+		name: name, file: f,
+		expected: map[int64]int64{}, done: map[int64]int64{},
+		marker: m, highest: h, persistedM: m, persistedH: h,
+		keep: map[storage.SeriesRef]bool{},
+	}, nil
+}
+
+// configure applies the endpoint settings that decide which samples it
+// sends.
+func (t *tracker) configure(ep *EndpointOptions, ext labels.Labels) error {
+	rules, err := commonrelabel.Compile(ep.WriteRelabelConfigs)
+	if err != nil {
+		return err
+	}
+	t.cfgMu.Lock()
+	defer t.cfgMu.Unlock()
+	t.rules, t.ext = rules, ext
+	t.withHist, t.ageLimit = ep.SendNativeHistograms, ep.QueueOptions.SampleAgeLimit
+	t.keepMu.Lock()
+	t.keep = map[storage.SeriesRef]bool{}
+	t.keepMu.Unlock()
+	return nil
+}
+
+func (t *tracker) sendsHistograms() bool {
+	t.cfgMu.RLock()
+	defer t.cfgMu.RUnlock()
+	return t.withHist
+}
+
+func (t *tracker) hasRules() bool {
+	t.cfgMu.RLock()
+	defer t.cfgMu.RUnlock()
+	return len(t.rules) > 0
+}
+
+// keeps reports whether the endpoint sends the series (its write relabel
+// rules keep it), caching the decision by series reference.
+func (t *tracker) keeps(ref storage.SeriesRef, lbls labels.Labels) bool {
+	t.cfgMu.RLock()
+	defer t.cfgMu.RUnlock()
+	if len(t.rules) == 0 {
+		return true
+	}
+	t.keepMu.Lock()
+	defer t.keepMu.Unlock()
+	if k, ok := t.keep[ref]; ok && ref != 0 {
+		return k
+	}
+	b := labels.NewBuilder(lbls)
+	t.ext.Range(func(l labels.Label) {
+		if b.Get(l.Name) == "" {
+			b.Set(l.Name, l.Value)
+		}
+	})
+	k := relabel.ProcessBuilder(b, t.rules...)
+	if len(t.keep) > 1<<21 {
+		t.keep = map[storage.SeriesRef]bool{} // bound memory under series churn
+	}
+	t.keep[ref] = k
+	return k
+}
+
+// state returns the current marker and highest delivered timestamp.
+func (t *tracker) state() (m, h int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.marker, t.highest
+}
+
+// persistLocked writes M and H if they changed. t.mu is held.
+func (t *tracker) persistLocked() error {
+	if t.marker == t.persistedM && t.highest == t.persistedH {
+		return nil
+	}
+	if err := t.file.write(t.marker, t.highest); err != nil {
+		return err
+	}
+	t.persistedM, t.persistedH = t.marker, t.highest
+	return nil
+}
+
+// expect registers samples about to be committed (n per timestamp). It is
+// called before the WAL write; if a timestamp is at or below the marker, the
+// marker is lowered and written down first.
+func (t *tracker) expect(counts []tsCount) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lowered := false
+	for _, c := range counts {
+		if c.n == 0 {
+			continue
+		}
+		t.expected[c.t] += c.n
+		if c.t <= t.marker {
+			t.marker = c.t - 1
+			lowered = true
+		}
+	}
+	if lowered && t.marker < t.persistedM {
+		return t.persistLocked()
+	}
+	return nil
+}
+
+// unexpect withdraws samples whose commit failed.
+func (t *tracker) unexpect(counts []tsCount) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range counts {
+		if t.expected[c.t] -= c.n; t.expected[c.t] <= 0 {
+			delete(t.expected, c.t)
+		}
+	}
+}
+
+// delivered records samples that reached a final outcome. A request that
+// carried a timestamp newer than H moves H, written down at once: replay
+// must know which timestamps may already be at the receiver.
+func (t *tracker) delivered(counts map[int64]int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ts, n := range counts {
+		if ts > t.marker {
+			t.done[ts] += n
+		}
+		if ts > t.highest {
+			t.highest = ts
+		}
+	}
+	if t.highest != t.persistedH {
+		return t.persistLocked()
+	}
+	return nil
+}
+
+// advance moves the marker over every fully delivered timestamp and
+// returns it.
+func (t *tracker) advance(now time.Time) int64 {
+	t.cfgMu.RLock()
+	ageLimit := t.ageLimit
+	t.cfgMu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := make([]int64, 0, len(t.expected))
+	for ts := range t.expected {
+		keys = append(keys, ts)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	tooOld := int64(0)
+	if ageLimit > 0 {
+		tooOld = now.Add(-ageLimit).UnixMilli()
+	}
+	for _, ts := range keys {
+		if t.done[ts] < t.expected[ts] && ts >= tooOld {
+			break
+		}
+		delete(t.expected, ts)
+		delete(t.done, ts)
+		if ts > t.marker {
+			t.marker = ts
+		}
+	}
+	if len(t.expected) == 0 {
+		// Nothing outstanding: everything delivered so far is final.
+		for ts := range t.done {
+			if ts > t.marker {
+				t.marker = ts
+			}
+		}
+	}
+	for ts := range t.done {
+		if ts <= t.marker {
+			delete(t.done, ts)
+		}
+	}
+	return t.marker
+}
+
+// outstanding is how many committed samples are not yet accounted for.
+func (t *tracker) outstanding() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for ts, e := range t.expected {
+		if d := e - t.done[ts]; d > 0 {
+			n += d
+		}
+	}
+	return n
+}
+
+// flush advances the marker and writes it down if it moved.
+func (t *tracker) flush(now time.Time) error {
+	t.advance(now)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.persistLocked()
+}
+
+// tsCount is a number of samples with one timestamp.
+type tsCount struct {
+	t int64
+	n int64
+}
+
+// markerFile holds one endpoint's marker M and highest delivered timestamp
+// H, 16 bytes written in place with one write: a killed process leaves
+// either the old or the new pair, never half of each.
+type markerFile struct {
+	f    *os.File
+	path string
+}
+
+func openMarkerFile(dir, endpoint string) (*markerFile, int64, int64, error) {
+	sum := sha256.Sum256([]byte(endpoint))
+	path := filepath.Join(dir, "delivered-"+hex.EncodeToString(sum[:8]))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("opening delivery marker: %w", err)
+	}
+	var b [16]byte
+	n, err := f.ReadAt(b[:], 0)
+	if err == nil && n == 16 {
+		m := int64(binary.LittleEndian.Uint64(b[:8]))
+		h := int64(binary.LittleEndian.Uint64(b[8:]))
+		return &markerFile{f: f, path: path}, m, h, nil
+	}
+	// No marker yet: a new endpoint. Like a new Prometheus queue, it gets
+	// what is committed from now on, not the WAL's history.
+	mf := &markerFile{f: f, path: path}
+	now := time.Now().UnixMilli()
+	if err := mf.write(now, now); err != nil {
+		f.Close()
+		return nil, 0, 0, err
+	}
+	return mf, now, now, nil
+}
+
+func (mf *markerFile) write(m, h int64) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(m))
+	binary.LittleEndian.PutUint64(b[8:], uint64(h))
+	if _, err := mf.f.WriteAt(b[:], 0); err != nil {
+		return fmt.Errorf("writing delivery marker: %w", err)
+	}
+	return nil
+}
+
+func (mf *markerFile) close() error { return mf.f.Close() }
+
+// remove deletes the marker of an endpoint taken out of the configuration.
+func (mf *markerFile) remove() error { return os.Remove(mf.path) }

@@ -1,0 +1,224 @@
+package remotewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/storage/remote"
+)
+
+// countingClient is the remote.WriteClient flow hands a queue: Prometheus'
+// client underneath, plus delivery accounting (tracker.go) and a gate that
+// holds the live queue back while a replay sends older samples first.
+type countingClient struct {
+	remote.WriteClient
+	v2   bool
+	tr   *tracker
+	gate *gate // nil: always open
+	// onError reports accounting errors (writing the marker file).
+	onError func(error)
+}
+
+// errGateWait is returned while the gate is shut and the queue stops.
+var errGateWait = errors.New("waiting for replay of older samples")
+
+func (c *countingClient) Store(ctx context.Context, req []byte, attempt int) (remote.WriteResponseStats, error) {
+	if c.gate != nil {
+		if err := c.gate.wait(ctx); err != nil {
+			return remote.WriteResponseStats{}, err
+		}
+	}
+	stats, err := c.WriteClient.Store(ctx, req, attempt)
+	var rec remote.RecoverableError
+	final := err == nil || (!errors.As(err, &rec) && ctx.Err() == nil)
+	if final {
+		counts, derr := requestTimestamps(req, c.v2, c.tr.sendsHistograms())
+		if derr == nil {
+			derr = c.tr.delivered(counts)
+		}
+		if derr != nil && c.onError != nil {
+			c.onError(derr)
+		}
+	}
+	return stats, err
+}
+
+// gate blocks Store until opened.
+type gate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+func (g *gate) isOpen() bool {
+	select {
+	case <-g.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (g *gate) wait(ctx context.Context) error {
+	select {
+	case <-g.ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errGateWait, ctx.Err())
+	}
+}
+
+var snappyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+// requestTimestamps counts the samples (and histograms, if sent) of an
+// encoded remote-write request per timestamp, reading only the fields it
+// needs: Remote-Write 1.0 WriteRequest.timeseries (1) → samples (2) /
+// histograms (4); 2.0 Request.timeseries (5) → samples (2) / histograms (3);
+// a sample's timestamp is field 2, a histogram's field 15.
+func requestTimestamps(req []byte, v2, withHist bool) (map[int64]int64, error) {
+	bp := snappyBufs.Get().(*[]byte)
+	defer snappyBufs.Put(bp)
+	n, err := snappy.DecodedLen(req)
+	if err != nil {
+		return nil, err
+	}
+	if cap(*bp) < n {
+		*bp = make([]byte, 0, n)
+	}
+	raw, err := snappy.Decode((*bp)[:n], req)
+	if err != nil {
+		return nil, err
+	}
+	seriesField, histField := 1, 4
+	if v2 {
+		seriesField, histField = 5, 3
+	}
+	counts := map[int64]int64{}
+	err = protoFields(raw, func(num int, ts []byte) error {
+		if num != seriesField {
+			return nil
+		}
+		return protoFields(ts, func(num int, msg []byte) error {
+			switch {
+			case num == 2:
+				t, err := varintField(msg, 2)
+				counts[t]++
+				return err
+			case num == histField && withHist:
+				t, err := varintField(msg, 15)
+				counts[t]++
+				return err
+			}
+			return nil
+		})
+	})
+	return counts, err
+}
+
+// protoFields calls f with each length-delimited field of a protobuf
+// message and skips the others.
+func protoFields(b []byte, f func(num int, payload []byte) error) error {
+	for len(b) > 0 {
+		key, k := uvarint(b)
+		if k <= 0 {
+			return errors.New("bad protobuf key")
+		}
+		b = b[k:]
+		num, typ := int(key>>3), key&7
+		switch typ {
+		case 0:
+			_, k := uvarint(b)
+			if k <= 0 {
+				return errors.New("bad protobuf varint")
+			}
+			b = b[k:]
+		case 1:
+			if len(b) < 8 {
+				return errors.New("short protobuf fixed64")
+			}
+			b = b[8:]
+		case 5:
+			if len(b) < 4 {
+				return errors.New("short protobuf fixed32")
+			}
+			b = b[4:]
+		case 2:
+			l, k := uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < l {
+				return errors.New("bad protobuf length")
+			}
+			if err := f(num, b[k:k+int(l)]); err != nil {
+				return err
+			}
+			b = b[k+int(l):]
+		default:
+			return fmt.Errorf("unsupported protobuf wire type %d", typ)
+		}
+	}
+	return nil
+}
+
+// varintField returns the value of varint field want of a message (0 if
+// absent, as proto3 omits zero values).
+func varintField(b []byte, want int) (int64, error) {
+	for len(b) > 0 {
+		key, k := uvarint(b)
+		if k <= 0 {
+			return 0, errors.New("bad protobuf key")
+		}
+		b = b[k:]
+		num, typ := int(key>>3), key&7
+		switch typ {
+		case 0:
+			v, k := uvarint(b)
+			if k <= 0 {
+				return 0, errors.New("bad protobuf varint")
+			}
+			if num == want {
+				return int64(v), nil
+			}
+			b = b[k:]
+		case 1:
+			if len(b) < 8 {
+				return 0, errors.New("short protobuf fixed64")
+			}
+			b = b[8:]
+		case 5:
+			if len(b) < 4 {
+				return 0, errors.New("short protobuf fixed32")
+			}
+			b = b[4:]
+		case 2:
+			l, k := uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < l {
+				return 0, errors.New("bad protobuf length")
+			}
+			b = b[k+int(l):]
+		default:
+			return 0, fmt.Errorf("unsupported protobuf wire type %d", typ)
+		}
+	}
+	return 0, nil
+}
+
+func uvarint(b []byte) (uint64, int) {
+	var x uint64
+	var s uint
+	for i, c := range b {
+		if i == 10 {
+			return 0, -1
+		}
+		if c < 0x80 {
+			return x | uint64(c)<<s, i + 1
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	return 0, 0
+}
