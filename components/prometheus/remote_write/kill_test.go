@@ -265,7 +265,6 @@ func promtestWait(t *testing.T, d time.Duration, cond func() bool) {
 	}
 }
 
-
 func rangeTimestamps(t *testing.T, p *promproc.Process, q string) map[int64]bool {
 	t.Helper()
 	res, err := promproc.QueryMatrix(p, q)
