@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/runtime"
-	tc "github.com/flow-telemetry/flow/runtime/internal/testcomponents"
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 )
 
 // generated returns a config of n components: groups of 100, each a counter

@@ -11,7 +11,7 @@ import (
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
-	tc "github.com/flow-telemetry/flow/runtime/internal/testcomponents"
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 )
 
 const wait = 5 * time.Second

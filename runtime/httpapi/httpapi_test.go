@@ -16,7 +16,7 @@ import (
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
-	tc "github.com/flow-telemetry/flow/runtime/internal/testcomponents"
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 )
 
 const secretValue = "hunter2-do-not-show"

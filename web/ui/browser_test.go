@@ -31,7 +31,9 @@ import (
 // basic_auth password), a file that is missing (unhealthy), a file the tests
 // rewrite ($DIR/env, whose content flows into two pipelines), a log pipeline
 // from a Firehose endpoint the tests can post to into a fake Loki ($LOKI),
-// and a target pipeline, wired by references.
+// a target pipeline, and a timer (testcomponents.counter, in the binary
+// because the tests build it with -tags testcomponents) whose count changes
+// every 500 ms and re-evaluates a passthrough, wired by references.
 const pipelineConfig = `// flow UI test pipeline.
 local.file "token" {
   filename  = "$DIR/token"
@@ -133,7 +135,21 @@ prometheus.relabel "filter" {
     action        = "drop"
   }
 }
+
+testcomponents.counter "ticker" {
+  frequency = "500ms"
+}
+
+testcomponents.passthrough "ticks" {
+  input = testcomponents.counter.ticker.count
+}
 `
+
+// tickerID and ticksID are the timer and the component it re-evaluates.
+const (
+	tickerID = "testcomponents.counter.ticker"
+	ticksID  = "testcomponents.passthrough.ticks"
+)
 
 var pipelineIDs = []string{
 	"discovery.relabel.keep", "discovery.relabel.nodes",
@@ -141,6 +157,7 @@ var pipelineIDs = []string{
 	"loki.echo.out", "loki.relabel.drop_debug", "loki.relabel.fanout", "loki.relabel.tag",
 	"loki.source.aws_firehose.in", "loki.write.archive", "loki.write.default",
 	"prometheus.relabel.filter", "prometheus.relabel.sink",
+	tickerID, ticksID,
 }
 
 // pipelineEdges are from|to|export, as the config's references imply.
@@ -156,6 +173,7 @@ var pipelineEdges = []string{
 	"loki.write.archive|loki.relabel.fanout|receiver",
 	"loki.write.default|loki.relabel.fanout|receiver",
 	"prometheus.relabel.sink|prometheus.relabel.filter|receiver",
+	tickerID + "|" + ticksID + "|count",
 }
 
 type pipeline struct {
@@ -564,14 +582,28 @@ func TestBrokenConfigShowsDiagnosticAndChangesNothing(t *testing.T) {
 			t.Errorf("%s: status %q, want a failure", button, st)
 		}
 	}
-	// Nothing changed: same components, same config, and no component was re-evaluated by a reload.
+	// Nothing changed: same components, same config, and no component was
+	// re-evaluated by a reload. The ticker's passthrough re-evaluates every
+	// 500 ms on its own, so for it only the causes are checked.
 	after := p.components()
 	if after.ConfigHash != before.ConfigHash {
 		t.Errorf("config hash changed from %s to %s after a broken config", before.ConfigHash, after.ConfigHash)
 	}
+	if len(after.Components) != len(before.Components) {
+		t.Fatalf("%d components after a broken config, %d before", len(after.Components), len(before.Components))
+	}
 	for i, c := range after.Components {
-		if c.ID != before.Components[i].ID || c.EvaluationsTotal != before.Components[i].EvaluationsTotal {
+		if c.ID != before.Components[i].ID {
+			t.Errorf("component %s replaced by %s after a broken config", before.Components[i].ID, c.ID)
+			continue
+		}
+		if c.ID != ticksID && c.EvaluationsTotal != before.Components[i].EvaluationsTotal {
 			t.Errorf("component %s changed after a broken config (evaluations %d → %d)", c.ID, before.Components[i].EvaluationsTotal, c.EvaluationsTotal)
+		}
+		for _, ev := range p.evaluations(c.ID) {
+			if ev.Cause != "initial load" && ev.Cause != tickerID+" exports changed" {
+				t.Errorf("component %s was evaluated (%q) after a broken config", c.ID, ev.Cause)
+			}
 		}
 	}
 	do(t, ctx, "opening the graph", chromedp.Navigate(p.URL+"/#/graph"))
@@ -651,6 +683,135 @@ func TestLiveReevaluationsAndChanges(t *testing.T) {
 	}
 	waitJS(t, ctx, "sink2 to appear and sink to go", `document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink2"]') && !document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink"]') && document.querySelector('svg.graph g.edge[data-from="prometheus.relabel.sink2"]')`, 2*time.Second)
 	t.Logf("graph change shown %v after the reload", time.Since(start).Round(time.Millisecond))
+}
+
+// TestTimerReevaluationsShowLive watches a timer drive re-evaluations:
+// testcomponents.counter.ticker's count changes every 500 ms, and each
+// re-evaluation of the passthrough reading it must show, within 2 s of the
+// evaluation and without reloading the page, on the graph page (the node's
+// evaluation count goes up and it, the edge from the counter and the counter
+// are highlighted) and on the passthrough's page (a new evaluations row whose
+// cause names the counter, and the new argument).
+func TestTimerReevaluationsShowLive(t *testing.T) {
+	p := startPipeline(t)
+	ctx := newTab(t, p.URL)
+	openGraph(t, ctx, p.URL)
+	waitJS(t, ctx, "the event stream", `document.querySelector("#live").dataset.state === "live"`, 10*time.Second)
+	// Record, in the page, each new evaluation count of the passthrough's
+	// node and each highlight, with the wall clock (the machine's, shared
+	// with flow, which stamps its evaluations). The marker would not survive
+	// a page reload.
+	eval[bool](t, ctx, fmt.Sprintf(`(() => {
+		window.__sameDocument = true;
+		window.__evals = [];
+		window.__pulses = [];
+		const node = document.querySelector('svg.graph a.node[data-id="%s"]');
+		const pulsesOf = id => +document.querySelector('svg.graph a.node[data-id="' + id + '"]').dataset.pulses || 0;
+		window.__nodePulses = () => Object.fromEntries(["%s", "%s"].map(id => [id, pulsesOf(id)]));
+		window.__nodePulses0 = window.__nodePulses();
+		let last = +node.dataset.evals;
+		new MutationObserver(() => { const n = +node.dataset.evals; if (n !== last) { last = n; window.__evals.push({ n, t: Date.now() }); } })
+			.observe(node, { attributes: true, attributeFilter: ["data-evals"] });
+		new MutationObserver(ms => { for (const m of ms) { const el = m.target; if (el.classList.contains("pulse")) window.__pulses.push(el.dataset.id || (el.dataset.from + "->" + el.dataset.to)); } })
+			.observe(document.querySelector("svg.graph"), { subtree: true, attributes: true, attributeFilter: ["class"] });
+		return true; })()`, ticksID, ticksID, tickerID))
+	waitJS(t, ctx, "three re-evaluations of "+ticksID+" on the graph", `window.__evals.length >= 3`, 5*time.Second)
+	type seen struct {
+		N int     `json:"n"`
+		T float64 `json:"t"` // ms since the Unix epoch
+	}
+	shown := eval[[]seen](t, ctx, `window.__evals`)
+	pulses := eval[[]string](t, ctx, `window.__pulses`)
+	nodePulses0 := eval[map[string]int](t, ctx, `window.__nodePulses0`)
+	nodePulses := eval[map[string]int](t, ctx, `window.__nodePulses()`)
+
+	// Match each count shown to flow's record of that evaluation.
+	evs := p.evaluations(ticksID)
+	var total int
+	for _, c := range p.components().Components {
+		if c.ID == ticksID {
+			total = c.EvaluationsTotal
+		}
+	}
+	for _, s := range shown {
+		i := total - s.N // evs is newest first
+		if i < 0 || i >= len(evs) {
+			t.Errorf("the graph shows %d evaluations of %s; flow has %d (keeping the last %d)", s.N, ticksID, total, len(evs))
+			continue
+		}
+		ev := evs[i]
+		if want := tickerID + " exports changed"; ev.Cause != want {
+			t.Errorf("evaluation %d of %s was caused by %q, want %q", s.N, ticksID, ev.Cause, want)
+		}
+		lag := time.UnixMilli(int64(s.T)).Sub(ev.Time)
+		if lag > 2*time.Second || lag < -100*time.Millisecond {
+			t.Errorf("evaluation %d of %s (at %s) showed on the graph %v later, want within 2s", s.N, ticksID, ev.Time.Format(time.RFC3339Nano), lag)
+		}
+		t.Logf("evaluation %d shown on the graph %v after it ran", s.N, lag.Round(time.Millisecond))
+	}
+	// Each re-evaluation highlights the node, and the edge from the counter
+	// (graph.js counts highlights per node). The counter lights too, at most
+	// once per half highlight (800 ms), so at least once in three ticks.
+	if n := nodePulses[ticksID] - nodePulses0[ticksID]; n < 2 {
+		t.Errorf("%s was highlighted %d times during three timer-driven re-evaluations, want at least 2", ticksID, n)
+	}
+	if n := nodePulses[tickerID] - nodePulses0[tickerID]; n < 1 {
+		t.Errorf("the counter %s was not highlighted as the source of three re-evaluations", tickerID)
+	}
+	if !slices.Contains(pulses, tickerID+"->"+ticksID) {
+		t.Errorf("the edge %s → %s was not highlighted (highlights: %v)", tickerID, ticksID, pulses)
+	}
+
+	// Open the passthrough's page as a user would (a click, no reload) and
+	// watch new rows arrive at the top of its evaluations table.
+	do(t, ctx, "clicking the "+ticksID+" node",
+		chromedp.Click(chromedp.CSS(`svg.graph a.node[data-id="`+ticksID+`"] rect.box`), chromedp.NodeVisible))
+	waitJS(t, ctx, "the evaluations table", `location.hash === "#/component/`+ticksID+`" && document.querySelector("#evaluations-table tbody tr")`, 5*time.Second)
+	eval[bool](t, ctx, `(() => {
+		window.__rows = [];
+		const top = () => document.querySelector("#evaluations-table tbody tr");
+		let last = top().cells[0].title;
+		new MutationObserver(() => {
+			const r = top();
+			if (!r || r.cells[0].title === last) return;
+			last = r.cells[0].title;
+			const cause = r.cells[2];
+			window.__rows.push({ time: last, cause: cause.dataset.cause, link: (cause.querySelector("a") || {}).getAttribute?.("href") || "",
+				args: document.querySelector("#arguments").innerText, t: Date.now() });
+		}).observe(document.querySelector("main"), { subtree: true, childList: true });
+		return true; })()`)
+	waitJS(t, ctx, "three new evaluation rows on "+ticksID+"'s page", `window.__rows.length >= 3`, 5*time.Second)
+	type row struct {
+		Time  string  `json:"time"`
+		Cause string  `json:"cause"`
+		Link  string  `json:"link"`
+		Args  string  `json:"args"`
+		T     float64 `json:"t"`
+	}
+	rows := eval[[]row](t, ctx, `window.__rows`)
+	argsSeen := map[string]bool{}
+	for _, r := range rows {
+		at, err := time.Parse(time.RFC3339Nano, r.Time)
+		if err != nil {
+			t.Errorf("a row's time %q: %v", r.Time, err)
+			continue
+		}
+		if want := tickerID + " exports changed"; r.Cause != want || r.Link != "#/component/"+tickerID {
+			t.Errorf("a new row's cause is %q linking to %q, want %q linking to the counter", r.Cause, r.Link, want)
+		}
+		lag := time.UnixMilli(int64(r.T)).Sub(at)
+		if lag > 2*time.Second || lag < -100*time.Millisecond {
+			t.Errorf("the evaluation at %s showed on the component page %v later, want within 2s", r.Time, lag)
+		}
+		t.Logf("evaluation at %s shown on the component page %v after it ran", at.Format("15:04:05.000"), lag.Round(time.Millisecond))
+		argsSeen[r.Args] = true
+	}
+	if len(argsSeen) != len(rows) {
+		t.Errorf("the arguments did not change with each evaluation: %d different texts for %d evaluations", len(argsSeen), len(rows))
+	}
+	if !eval[bool](t, ctx, `window.__sameDocument === true`) {
+		t.Error("the page was reloaded; live updates must arrive without one")
+	}
 }
 
 func TestDarkColourScheme(t *testing.T) {

@@ -20,23 +20,25 @@ import (
 )
 
 // The browser tests run the real `flow run`: TestMain builds ./cmd/flow once
-// into a temporary directory, and each test starts it with its own config,
-// storage directory and loopback port.
+// into a temporary directory, with -tags testcomponents so the test pipeline
+// can use the timer-driven testcomponents.counter (a release build has no
+// test components), and each test starts it with its own config, storage
+// directory and loopback port.
 
 var flowBin string
 
-// buildFlow compiles cmd/flow into dir.
+// buildFlow compiles cmd/flow, with the test components, into dir.
 func buildFlow(dir string) (string, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(goruntime.GOROOT(), "bin", "go")
 	}
 	bin := filepath.Join(dir, "flow")
-	cmd := exec.Command(goTool, "build", "-o", bin, "./cmd/flow")
+	cmd := exec.Command(goTool, "build", "-tags", "testcomponents", "-o", bin, "./cmd/flow")
 	cmd.Dir = filepath.Join("..", "..")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build ./cmd/flow: %v\n%s", err, out)
+		return "", fmt.Errorf("go build -tags testcomponents ./cmd/flow: %v\n%s", err, out)
 	}
 	return bin, nil
 }
@@ -218,6 +220,29 @@ func (f *flowServer) components() apiComponents {
 		f.t.Fatalf("GET /api/v0/components: %v", err)
 	}
 	return out
+}
+
+// apiEvaluation is one of a component's kept evaluations.
+type apiEvaluation struct {
+	Time  time.Time `json:"time"`
+	Cause string    `json:"cause"`
+	Error string    `json:"error"`
+}
+
+// evaluations returns the component's kept evaluations, newest first.
+func (f *flowServer) evaluations(id string) []apiEvaluation {
+	f.t.Helper()
+	code, b := f.get("/api/v0/components/" + id)
+	if code != 200 {
+		f.t.Fatalf("GET /api/v0/components/%s: %d %s", id, code, b)
+	}
+	var out struct {
+		Evaluations []apiEvaluation `json:"evaluations"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		f.t.Fatalf("GET /api/v0/components/%s: %v", id, err)
+	}
+	return out.Evaluations
 }
 
 // events reads the event stream for d and returns what it received.

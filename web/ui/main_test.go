@@ -10,9 +10,10 @@ import (
 //
 //	go test ./web/ui/
 //
-// TestMain builds ./cmd/flow and starts Debian's /usr/bin/chromium (or
-// $FLOW_CHROMIUM); a missing browser fails the run with how to install it.
-// FLOW_BIN=path tests an already built flow instead. FLOW_UPDATE_SCREENSHOT=1
+// TestMain builds ./cmd/flow with -tags testcomponents and starts Debian's
+// /usr/bin/chromium (or $FLOW_CHROMIUM); a missing browser fails the run with
+// how to install it. FLOW_BIN=path tests an already built flow instead; it
+// must have been built with -tags testcomponents too. FLOW_UPDATE_SCREENSHOT=1
 // rewrites docs/img/graph.png, the README's picture of the graph page. On a
 // failure the tab's screenshot and flow's log are kept under a temporary
 // directory whose path the test prints.

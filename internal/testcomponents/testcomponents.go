@@ -1,8 +1,19 @@
 // Package testcomponents registers components that exercise the runtime in
 // tests: a counter whose exports change on a timer or on demand, a
 // passthrough that exports its input, a component that fails or panics where
-// told, and a source/sink pair whose receiver is Countable. Only tests
-// import it, so these components never reach the flow binary.
+// told (or fails Build a given number of times), and a source/sink pair whose
+// receiver is Countable.
+//
+// Release builds never contain them: the flow binary imports this package
+// only from cmd/flow/testcomponents.go, which has the build constraint
+// `testcomponents`. Tests that need them in a real `flow run` (the browser
+// tests in web/ui, whose timer-driven counter shows live re-evaluations)
+// build it with
+//
+//	go build -tags testcomponents ./cmd/flow
+//
+// Go tests import the package directly. It lives under the module's
+// internal/ rather than runtime/internal/ so cmd/flow may import it.
 package testcomponents
 
 import (

@@ -1,0 +1,5 @@
+//go:build !testcomponents
+
+package main
+
+const withTestComponents = false
