@@ -480,6 +480,15 @@ func (c *Component) DebugInfo() any {
 	for _, name := range sortedNames(c.clients) {
 		cl := c.clients[name]
 		ei := endpointInfo{Name: name, URL: cl.url, observerState: cl.obs.state()}
+		if tr := (*c.trackers.Load())[name]; tr != nil {
+			m, h := tr.state()
+			ei.DeliveredThrough = time.UnixMilli(m).UTC().Format(time.RFC3339Nano)
+			ei.HighestDelivered = time.UnixMilli(h).UTC().Format(time.RFC3339Nano)
+			ei.Undelivered = tr.outstanding()
+		}
+		if g := c.gates[name]; g != nil {
+			ei.Replaying = !g.isOpen()
+		}
 		if cl.signer != nil {
 			if err := cl.signer.LastError(); err != nil {
 				ei.LastAWSError = err.Error()
@@ -499,6 +508,15 @@ type endpointInfo struct {
 	URL           string `river:"url,attr"`
 	observerState `river:",squash"`
 	LastAWSError  string `river:"last_aws_error,attr,optional"`
+	// DeliveredThrough: every sample up to this time is delivered (or
+	// rejected for good); a restart replays the WAL from here.
+	DeliveredThrough string `river:"delivered_through,attr,optional"`
+	HighestDelivered string `river:"highest_delivered,attr,optional"`
+	// Undelivered counts committed samples not yet delivered.
+	Undelivered int64 `river:"undelivered,attr"`
+	// Replaying is true while samples left in the WAL by an earlier run are
+	// sent; live data waits meanwhile.
+	Replaying bool `river:"replaying,attr"`
 }
 
 func sortedNames(m map[string]*endpointClient) []string {

@@ -286,7 +286,10 @@ type markerFile struct {
 
 func openMarkerFile(dir, endpoint string) (*markerFile, int64, int64, error) {
 	sum := sha256.Sum256([]byte(endpoint))
-	path := filepath.Join(dir, "delivered-"+hex.EncodeToString(sum[:8]))
+	return openMarkerFileAt(filepath.Join(dir, "delivered-"+hex.EncodeToString(sum[:8])))
+}
+
+func openMarkerFileAt(path string) (*markerFile, int64, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("opening delivery marker: %w", err)
