@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flow-telemetry/flow/runtime"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/runtime"
 )
 
 // generated returns a config of n components: groups of 100, each a counter

@@ -40,8 +40,19 @@
 //
 // Each component's Run has its own goroutine. A panic in Build, Update or Run
 // is recovered and makes that component unhealthy with the panic message; the
-// others keep running. An evaluation error keeps the last good arguments and
-// makes the component unhealthy. A component's health is the least healthy of
+// others keep running.
+//
+// A failed Build (an error or a panic: a port in use, a server not up yet)
+// is retried while Run runs, not only when an input changes: the component
+// is evaluated again after Options.BuildRetryMin (1 s), then after twice as
+// long each time up to Options.BuildRetryMax (1 min). Until an attempt
+// succeeds the component stays unhealthy with the Build error, its attempt
+// number and the wait. Any successful Build ends the retries, as do removing
+// the component and stopping the runtime; a Load before Run only schedules
+// them.
+//
+// An evaluation error keeps the last good arguments and makes the component
+// unhealthy. A component's health is the least healthy of
 // its evaluation health, its run health and the health it reports itself
 // (component.HealthComponent). The last 20 evaluations of each component are
 // kept with their time, duration, cause and error.

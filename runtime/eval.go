@@ -253,6 +253,11 @@ func (r *Runtime) evaluateLive(n *gnode, cause string) {
 // place and is returned as a message.
 func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause string, start time.Time) (errMsg string) {
 	st := n.st
+	// retryNote says when a failed Build is tried again; it goes into the
+	// health message, the log and the returned message, not the recorded
+	// evaluation (whose time says when it was).
+	var retryNote string
+	var retryIn time.Duration
 	if diags.HasErrors() {
 		errMsg = "component evaluation failed: " + diagnosticsText(diags)
 	} else {
@@ -264,8 +269,12 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			c, err := r.build(st, dec.args)
 			if err != nil {
 				errMsg = "building component failed: " + err.Error()
+				var attempt int
+				attempt, retryIn = r.buildFailed(st)
+				retryNote = fmt.Sprintf(" (attempt %d; retrying in %s)", attempt, retryIn)
 				break
 			}
+			st.buildSucceeded()
 			st.mu.Lock()
 			st.comp, st.args, st.argsVal, st.secrets = c, dec.args, dec.argsVal, dec.secrets
 			st.builtAt = time.Now()
@@ -288,10 +297,14 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			st.mu.Unlock()
 		}
 	}
-	if errMsg != "" {
+	switch {
+	case retryNote != "":
+		st.log.Error("component evaluation failed", "cause", cause, "err", errMsg, "retry_in", retryIn)
+		st.setEvalHealth(component.HealthUnhealthy, errMsg+retryNote)
+	case errMsg != "":
 		st.log.Error("component evaluation failed", "cause", cause, "err", errMsg)
 		st.setEvalHealth(component.HealthUnhealthy, errMsg)
-	} else {
+	default:
 		st.setEvalHealth(component.HealthHealthy, "component evaluated")
 	}
 	dur := time.Since(start)
@@ -302,7 +315,10 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 		r.announceEvaluation(st, e)
 		r.announceHealth(st)
 	}
-	return errMsg
+	if errMsg == "" {
+		return ""
+	}
+	return errMsg + retryNote
 }
 
 // build creates the component's data directory and calls Build, turning a

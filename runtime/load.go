@@ -17,6 +17,10 @@ import (
 // returns once removed components have stopped and new ones are built and,
 // if Run is running, started. The returned diagnostics then hold warnings
 // only.
+//
+// A failed Load is not logged: the caller reports the diagnostics once, in
+// the form that suits it (flow run prints them with source lines, the HTTP
+// API answers with them and logs them).
 func (r *Runtime) Load(files map[string][]byte) hcl.Diagnostics {
 	start := time.Now()
 	r.evalMu.Lock()
@@ -25,7 +29,6 @@ func (r *Runtime) Load(files map[string][]byte) hcl.Diagnostics {
 	g, diags := r.stage(files, old)
 	if diags.HasErrors() {
 		r.metrics.reloads.WithLabelValues("failure").Inc()
-		r.log.Error("config load failed; the running config is unchanged", "err", diagnosticsText(diags))
 		return diags
 	}
 	cause := "reload"
@@ -113,6 +116,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 		}
 		r.stopAll(gone, deadline)
 		for _, st := range gone {
+			st.cancelBuildRetry()
 			st.registerer.unregisterAll()
 			r.queue.take(st)
 			removed++

@@ -11,10 +11,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
-	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 )
 
 func loadDiags(t *testing.T, src string) hcl.Diagnostics {

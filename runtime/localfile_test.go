@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	_ "github.com/flow-telemetry/flow/components/local/file"
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
-	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 

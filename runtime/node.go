@@ -21,7 +21,8 @@ const maxEvaluations = 20
 type Evaluation struct {
 	Time     time.Time `json:"time"`
 	Duration float64   `json:"duration_seconds"`
-	// Cause is "initial load", "reload", or "<id> exports changed".
+	// Cause is "initial load", "reload", "<id> exports changed" (or "<id>
+	// and N more exports changed"), or "retrying a failed build (attempt N)".
 	Cause string `json:"cause"`
 	Error string `json:"error,omitempty"`
 }
@@ -73,6 +74,15 @@ type nodeState struct {
 	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// buildFailures counts the Build attempts that failed in a row;
+	// retryAt is when the next one is due. retryTimer, set only while Run
+	// runs, calls it then; retryGen tells a timer that fired whether it is
+	// still the current one (a Stop can come too late).
+	buildFailures int
+	retryAt       time.Time
+	retryTimer    *time.Timer
+	retryGen      uint64
 
 	registerer *componentRegisterer
 	edges      *edgeSet

@@ -27,6 +27,11 @@ type Options struct {
 	// StopTimeout bounds how long stopping components may take: the removed
 	// ones on a reload, and all of them at shutdown. Zero means 10 seconds.
 	StopTimeout time.Duration
+	// BuildRetryMin and BuildRetryMax bound the wait before Build is tried
+	// again after it failed (a port in use, a server not up yet): the first
+	// retry waits BuildRetryMin, each further one twice as long, up to
+	// BuildRetryMax. Zero means 1 second and 1 minute.
+	BuildRetryMin, BuildRetryMax time.Duration
 }
 
 // Runtime runs one graph of components. Its methods are safe for concurrent use.
@@ -69,6 +74,13 @@ func New(opts Options) *Runtime {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 10 * time.Second
 	}
+	if opts.BuildRetryMin <= 0 {
+		opts.BuildRetryMin = time.Second
+	}
+	if opts.BuildRetryMax <= 0 {
+		opts.BuildRetryMax = time.Minute
+	}
+	opts.BuildRetryMax = max(opts.BuildRetryMax, opts.BuildRetryMin)
 	r := &Runtime{
 		opts:   opts,
 		log:    opts.Logger,
@@ -88,10 +100,12 @@ func (r *Runtime) Run(ctx context.Context) {
 	r.runCtx = context.WithoutCancel(ctx)
 	r.runMu.Unlock()
 
-	// Components built by a Load before Run start now, dependencies first.
+	// Components built by a Load before Run start now, dependencies first;
+	// those whose Build failed get their retry timer.
 	r.evalMu.Lock()
 	for _, n := range r.graph.Load().nodes {
 		r.start(n.st)
+		r.armBuildRetry(n.st)
 	}
 	r.evalMu.Unlock()
 
@@ -104,12 +118,18 @@ func (r *Runtime) Run(ctx context.Context) {
 	<-ctx.Done()
 	r.log.Info("stopping components")
 
-	// Stop starting things: no new Run goroutines from here on.
+	// Stop starting things: no new Run goroutines and no Build retries
+	// from here on.
 	r.runMu.Lock()
 	r.runCtx = nil
 	r.runMu.Unlock()
 	stopBG()
 	bg.Wait()
+	r.evalMu.Lock()
+	for _, n := range r.graph.Load().nodes {
+		n.st.cancelBuildRetry()
+	}
+	r.evalMu.Unlock()
 
 	// One deadline for the whole shutdown: a deep graph must not multiply
 	// the stop timeout by its depth.

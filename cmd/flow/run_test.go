@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 var (
@@ -262,16 +263,41 @@ local.file "b" {
 	}
 }
 
+// TestRunFailsOnBadConfig: a config that does not load makes `flow run`
+// print each diagnostic once, formatted with its source line, to stderr, and
+// exit 1.
 func TestRunFailsOnBadConfig(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "bad.river")
-	must(t, os.WriteFile(cfgPath, []byte(`local.fil "x" {}`), 0o644))
+	must(t, os.WriteFile(cfgPath, []byte("local.fil \"x\" {}\n\nlocal.file \"y\" {\n  filenam = \"a\"\n}\n"), 0o644))
 	cmd := exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+freeAddr(t), "--storage.path="+t.TempDir(), cfgPath)
-	out, err := cmd.CombinedOutput()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v\n%s", err, out)
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
 	}
-	if !strings.Contains(string(out), `bad.river:1:1: unknown component "local.fil"; did you mean "local.file"?`) {
-		t.Fatalf("output:\n%s", out)
+	out := stderr.String()
+	for _, want := range []string{
+		"Error: " + cfgPath + `:1:1: unknown component "local.fil"; did you mean "local.file"?`,
+		"  1 | local.fil \"x\" {}\n",
+		"Error: " + cfgPath + `:4:3: unknown attribute "filenam" in local.file; did you mean "filename"?`,
+		"  4 |   filenam = \"a\"\n",
+	} {
+		if n := strings.Count(out, want); n != 1 {
+			t.Errorf("stderr has %q %d times, want once:\n%s", want, n, out)
+		}
+	}
+	// Once means not also in the log, quoted or not.
+	for _, dup := range []string{"did you mean \\\"local.file\\\"", "level=ERROR"} {
+		if strings.Contains(out, dup) {
+			t.Errorf("stderr repeats the error in the log (%s):\n%s", dup, out)
+		}
+	}
+	if n := strings.Count(out, `unknown component "local.fil"`); n != 1 {
+		t.Errorf("the unknown component is reported %d times, want once:\n%s", n, out)
+	}
+	if stdout.Len() > 0 {
+		t.Errorf("stdout has %q, want nothing (diagnostics go to stderr)", stdout.String())
 	}
 }
 
@@ -371,4 +397,49 @@ func rssKiB(t testing.TB, pid int) int {
 	}
 	t.Fatal("no VmRSS in /proc status")
 	return 0
+}
+
+// TestRunRetriesBuildWhenPortFrees: a listener whose port is taken fails to
+// build; flow keeps it unhealthy with the error and retries on its own (the
+// first retry after 1 s), so it serves once the port is free, with no reload.
+func TestRunRetriesBuildWhenPortFrees(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	cfgPath := filepath.Join(t.TempDir(), "config.river")
+	must(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`loki.echo "out" { }
+
+loki.source.aws_firehose "in" {
+  http {
+    listen_address = "127.0.0.1"
+    listen_port    = %d
+  }
+  forward_to = [loki.echo.out.receiver]
+}
+`, port)), 0o644))
+	p := startFlow(t, cfgPath)
+	p.waitReady(t, 10*time.Second)
+	const id = "loki.source.aws_firehose.in"
+	h := p.components(t)[id].Health
+	if h.Health != component.HealthUnhealthy || !strings.Contains(h.Message, "address already in use") || !strings.Contains(h.Message, "; retrying in ") {
+		t.Fatalf("%s with its port taken: %s %q, want unhealthy with the error and the retry", id, h.Health, h.Message)
+	}
+	taken.Close()
+	freed := time.Now()
+	eventually(t, 5*time.Second, id+" to become healthy after its port was freed", func() bool {
+		return p.components(t)[id].Health.Health == component.HealthHealthy
+	})
+	t.Logf("built %v after the port was freed", time.Since(freed).Round(time.Millisecond))
+	body := fmt.Sprintf(`{"requestId":"r1","timestamp":%d,"records":[{"data":"aGVsbG8="}]}`, time.Now().UnixMilli())
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/awsfirehose/api/v1/push", port), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("the Firehose endpoint does not answer after the retry: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("Firehose push answered %d, want 200", resp.StatusCode)
+	}
 }

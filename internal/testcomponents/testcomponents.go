@@ -68,10 +68,19 @@ func init() {
 		Args:       FailArgs{},
 		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
 			args := a.(FailArgs)
+			attempt := BuildAttempts.add(o.ID)
 			if args.PanicIn == "build" {
 				panic("boom in build")
 			}
-			if args.BuildError != "" {
+			if args.FailBuilds > 0 {
+				if attempt <= args.FailBuilds {
+					msg := args.BuildError
+					if msg == "" {
+						msg = fmt.Sprintf("build failure %d of %d", attempt, args.FailBuilds)
+					}
+					return nil, errors.New(msg)
+				}
+			} else if args.BuildError != "" {
 				return nil, errors.New(args.BuildError)
 			}
 			f := &Fail{}
@@ -322,8 +331,13 @@ func (p *Passthrough) Running() bool { return p.running.Load() }
 type FailArgs struct {
 	// PanicIn is "build", "update" or "run".
 	PanicIn string `river:"panic_in,attr,optional"`
-	// BuildError makes Build return this error.
+	// BuildError makes Build return this error: always, or with FailBuilds
+	// only on the failing attempts.
 	BuildError string `river:"build_error,attr,optional"`
+	// FailBuilds makes the first FailBuilds Build attempts of this component
+	// ID fail (counted in BuildAttempts), as a listener whose port is taken
+	// for a while would; later attempts succeed.
+	FailBuilds int `river:"fail_builds,attr,optional"`
 	// RunError makes Run return this error at once.
 	RunError string `river:"run_error,attr,optional"`
 	// Unhealthy makes the component report itself unhealthy with this message.
@@ -332,6 +346,48 @@ type FailArgs struct {
 	Version int `river:"version,attr,optional"`
 	// IgnoreCancel makes Run ignore its context until ReleaseStuck.
 	IgnoreCancel bool `river:"ignore_cancel,attr,optional"`
+}
+
+// BuildAttempts records when testcomponents.fail's Build was called, per
+// component ID, so tests can see retries and their spacing.
+var BuildAttempts attempts
+
+type attempts struct {
+	mu    sync.Mutex
+	times map[string][]time.Time
+}
+
+// add records an attempt now and returns how many there were for id.
+func (a *attempts) add(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.times == nil {
+		a.times = map[string][]time.Time{}
+	}
+	a.times[id] = append(a.times[id], time.Now())
+	return len(a.times[id])
+}
+
+// Times returns when Build was called for id, oldest first.
+func (a *attempts) Times(id string) []time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]time.Time(nil), a.times[id]...)
+}
+
+// Count returns how many times Build was called for id.
+func (a *attempts) Count(id string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.times[id])
+}
+
+// Reset forgets the attempts for id (a test starting over, or run again
+// with -count).
+func (a *attempts) Reset(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.times, id)
 }
 
 var (

@@ -138,6 +138,11 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		diags = a.Runtime.Load(files)
 	}
 	if diags.HasErrors() {
+		if !dryRun {
+			// The runtime leaves reporting to its caller; the operator
+			// reading flow's log should see a rejected reload too.
+			a.Logger.Error("reload via /-/reload failed; the running config is unchanged", "err", strings.TrimSpace(syntax.DiagnosticsString(files, diags)))
+		}
 		a.fail(w, r, http.StatusBadRequest, "config is invalid", files, diags)
 		return
 	}

@@ -5,18 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
-	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 )
 
 const secretValue = "hunter2-do-not-show"
@@ -43,6 +45,24 @@ type env struct {
 	rt     *runtime.Runtime
 	srv    *httptest.Server
 	onDisk string
+	logs   *lockedBuffer // the handler's and the runtime's logs
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // start serves a runtime over HTTP; the config on disk (for empty-body
@@ -50,10 +70,13 @@ type env struct {
 func start(t *testing.T, load bool) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir()})
-	e := &env{t: t, rt: rt, onDisk: baseConfig}
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Logger: logger})
+	e := &env{t: t, rt: rt, onDisk: baseConfig, logs: logs}
 	e.srv = httptest.NewServer(httpapi.New(httpapi.Options{
 		Runtime:  rt,
+		Logger:   logger,
 		Gatherer: reg,
 		ReadConfig: func() (map[string][]byte, error) {
 			return map[string][]byte{"main.river": []byte(e.onDisk)}, nil
@@ -160,6 +183,18 @@ func TestReload(t *testing.T) {
 	}
 	if c, _ := e.rt.Component("testcomponents.counter.c"); c != before {
 		t.Fatal("broken reload replaced a component")
+	}
+	// Each rejected reload is logged once, with its diagnostic; a rejected
+	// dry run is only answered.
+	if code, _, _ := e.do("POST", "/-/reload?dry_run=1", broken); code != 400 {
+		t.Fatalf("broken dry run: %d", code)
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, "reload via /-/reload failed"); n != 2 {
+		t.Errorf("%d rejected reloads logged, want 2 (the dry run is not one):\n%s", n, logs)
+	}
+	if n := strings.Count(logs, "lag: expected duration, got number"); n != 2 {
+		t.Errorf("the diagnostic is logged %d times for 2 rejected reloads:\n%s", n, logs)
 	}
 
 	// Dry run of a valid config changes nothing.
