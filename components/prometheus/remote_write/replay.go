@@ -60,6 +60,9 @@ type replayJob struct {
 func (c *Component) replay(ctx context.Context, job replayJob) {
 	defer job.gate.open()
 	log := c.opts.Logger.With("endpoint", job.name)
+	// The marker as of now, not as of the last periodic flush: after a
+	// queue restart the old queue has just delivered what it held.
+	job.tr.advance(time.Now())
 	m, h := job.tr.state()
 	start := time.Now()
 	uncertain, err := c.replayPhase(ctx, job, m, min(h, job.cutoff), true, log)
