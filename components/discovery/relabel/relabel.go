@@ -16,6 +16,8 @@ func init() {
 		Name:    "discovery.relabel",
 		Args:    Arguments{},
 		Exports: Exports{},
+		// Keeps nothing on disk.
+		NoDataPath: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
 			return New(opts, args.(Arguments))
 		},

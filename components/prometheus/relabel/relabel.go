@@ -32,6 +32,8 @@ func init() {
 		Name:    "prometheus.relabel",
 		Args:    Arguments{},
 		Exports: Exports{},
+		// Keeps nothing on disk.
+		NoDataPath: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
 			return New(opts, args.(Arguments))
 		},

@@ -42,6 +42,8 @@ func init() {
 	component.Register(component.Registration{
 		Name: "prometheus.scrape",
 		Args: Arguments{},
+		// Keeps nothing on disk.
+		NoDataPath: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
 			return New(opts, args.(Arguments))
 		},
