@@ -15,6 +15,7 @@ import (
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
 // Benchmark shape, from the issue: 200-byte lines, 500 records per request,
@@ -67,7 +68,7 @@ func runPipeline(tb testing.TB, records int64) benchResult {
 		tb.Fatal(err)
 	}
 	defer lk.Close()
-	port := freePort(tb)
+	port := flowproc.FreePort(tb)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := fmt.Sprintf(`
 loki.source.aws_firehose "bench" {
@@ -88,7 +89,7 @@ loki.write "bench" {
 }
 `, port, lk.URL())
 	p := startFlow(tb, cfg, tb.TempDir(), addr)
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 
 	// Pre-built bodies: the senders' own cost stays small on this 2-core
 	// machine, which flow shares with them.
@@ -145,12 +146,12 @@ loki.write "bench" {
 	records = records / benchPerRequest * benchPerRequest
 	// FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during the run.
 	if path := os.Getenv("FLOW_BENCH_CPUPROFILE"); path != "" {
-		go saveProfile(tb, "http://"+p.api+"/debug/pprof/profile?seconds=5", path)
+		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds=5", path)
 	}
 	start := time.Now()
 	elapsed, failed := send(records)
 	if err := lk.WaitForEntries(warm+records, 5*time.Minute); err != nil {
-		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.stderr.String()))
+		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.Stderr()))
 	}
 	delivered := time.Since(start)
 	cpu1, hwm, err := procStats(pid)
@@ -181,7 +182,7 @@ func BenchmarkFirehoseToLoki(b *testing.B) {
 	if b.N < 10*benchPerRequest {
 		b.N = 10 * benchPerRequest // a handful of requests cannot show a rate
 	}
-	flowBinary(b) // build outside the measurement
+	flowproc.Build(b) // build outside the measurement
 	b.ResetTimer()
 	r := runPipeline(b, int64(b.N))
 	b.StopTimer()

@@ -10,6 +10,6 @@
 //
 //	go test -run '^$' -bench FirehoseToLoki -benchtime 2000000x ./bench/logs/
 //
-// FLOW_BINARY=path uses an already built flow instead of building cmd/flow;
+// FLOW_BIN=path uses an already built flow instead of building cmd/flow;
 // FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during the run.
 package logs

@@ -7,6 +7,7 @@ import (
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -53,7 +54,7 @@ func TestLokiOutageOf60Seconds(t *testing.T) {
 		t.Skip("a 60 s outage; run without -short")
 	}
 	lk := startFakeLoki(t)
-	port := freePort(t)
+	port := flowproc.FreePort(t)
 	fl := flowtest.Start(t, pipelineConfig(port, lk.URL()))
 	url := fmt.Sprintf("http://127.0.0.1:%d/awsfirehose/api/v1/push", port)
 
@@ -98,7 +99,7 @@ func TestLokiOutageOf60Seconds(t *testing.T) {
 // acknowledged with 200 reaches Loki.
 func TestKill9DuringDelivery(t *testing.T) {
 	lk := startFakeLoki(t)
-	port := freePort(t)
+	port := flowproc.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	storage := t.TempDir()
 	cfg := pipelineConfig(port, lk.URL())
@@ -118,7 +119,7 @@ func TestKill9DuringDelivery(t *testing.T) {
 	lk.Up()
 	time.Sleep(300 * time.Millisecond) // delivery of the backlog under way
 	ackedAtKill := acks.count()
-	p.kill()
+	p.Kill()
 	deliveredAtKill := lk.Stats().Entries
 	if int64(ackedAtKill) <= deliveredAtKill {
 		t.Logf("note: Loki had already caught up at the kill (%d acknowledged, %d delivered)", ackedAtKill, deliveredAtKill)

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,18 +14,11 @@ import (
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// TestMain removes the flow binary the process tests build.
+func TestMain(m *testing.M) { flowproc.Main(m) }
 
 // ackTracker records the lines of every request Firehose would consider
 // delivered (answered 200): exactly those must reach Loki.
@@ -125,81 +116,17 @@ func (a *ackTracker) checkAllArrived(t testing.TB, lk *fakeloki.Server, timeout 
 	}
 }
 
-var (
-	buildOnce sync.Once
-	flowBin   string
-	buildErr  error
-)
-
-// flowBinary builds cmd/flow once per test binary, or uses $FLOW_BINARY.
-func flowBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if p := os.Getenv("FLOW_BINARY"); p != "" {
-			flowBin = p
-			return
-		}
-		dir, err := os.MkdirTemp("", "flow-logs-bench")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		flowBin = filepath.Join(dir, "flow")
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-o", flowBin, "./cmd/flow")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building cmd/flow: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return flowBin
-}
-
-// flowProcess is a running `flow run`.
-type flowProcess struct {
-	cmd    *exec.Cmd
-	api    string // flow's own HTTP server (API, metrics, pprof)
-	stderr *lockedBuffer
-	done   chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startFlow runs the binary on config with storage, and waits until its
-// Firehose endpoint answers.
-func startFlow(t testing.TB, config, storage string, firehoseAddr string) *flowProcess {
+// startFlow runs the flow binary on config with storage until the test ends,
+// and waits until it is ready and its Firehose endpoint answers. The test
+// kills it with SIGKILL at its end (or earlier, with Kill), as it would crash.
+func startFlow(t testing.TB, config, storage string, firehoseAddr string) *flowproc.Process {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "config.river")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &flowProcess{stderr: &lockedBuffer{}, done: make(chan struct{}), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-	p.cmd = exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+p.api, "--storage.path="+storage, cfg)
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
+	p := flowproc.Start(t, "--storage.path="+storage, cfg)
+	t.Cleanup(p.Kill) // runs before Start's own cleanup, which finds it gone
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", firehoseAddr, 100*time.Millisecond)
@@ -208,23 +135,15 @@ func startFlow(t testing.TB, config, storage string, firehoseAddr string) *flowP
 			return p
 		}
 		select {
-		case <-p.done:
-			t.Fatalf("flow exited: %s", p.stderr.String())
+		case <-p.Done():
+			t.Fatalf("flow exited: %s", p.Stderr())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("flow's Firehose endpoint %s not up after 30s: %s", firehoseAddr, p.stderr.String())
+			t.Fatalf("flow's Firehose endpoint %s not up after 30s: %s", firehoseAddr, p.Stderr())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// kill sends SIGKILL and waits for the process to go.
-func (p *flowProcess) kill() {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Kill()
-	}
-	<-p.done
 }
 
 func logTail(s string) string {

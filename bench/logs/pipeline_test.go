@@ -12,6 +12,7 @@ import (
 	_ "github.com/flow-telemetry/flow/components/loki/echo"
 	_ "github.com/flow-telemetry/flow/components/loki/relabel"
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
@@ -22,7 +23,7 @@ import (
 // rules make of it.
 func TestAlloyStylePipeline(t *testing.T) {
 	lk := startFakeLoki(t)
-	port := freePort(t)
+	port := flowproc.FreePort(t)
 	fl := flowtest.Start(t, fmt.Sprintf(`
 loki.relabel "cw" {
   forward_to = []

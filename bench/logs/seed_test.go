@@ -18,6 +18,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -92,7 +93,7 @@ func TestSeedFirehoseLogsEndToEnd(t *testing.T) {
 	}
 	defer lk.Close()
 
-	port := freePort(t)
+	port := flowproc.FreePort(t)
 	fl := flowtest.Start(t, seedConfig(t, role, region, "app-logs", port, lk.URL()))
 	fl.WaitHealthy(t, "aws.credentials.default", 10*time.Second)
 	fl.WaitHealthy(t, "loki.source.aws_firehose.my_app_logs", 10*time.Second)

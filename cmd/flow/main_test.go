@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -186,3 +187,6 @@ func TestUsageAndVersion(t *testing.T) {
 		t.Fatalf("bad flag: %d %s", code, stderr)
 	}
 }
+
+// TestMain removes the flow binary the process tests build.
+func TestMain(m *testing.M) { flowproc.Main(m) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,124 +12,29 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// flowProcess is a running `flow run` with the API calls the tests make.
+type flowProcess struct{ *flowproc.Process }
 
-// flowBinary builds cmd/flow once per test binary.
-func flowBinary(t testing.TB) string {
+// startFlow runs `flow run` on path and waits until /-/ready answers; it is
+// stopped with SIGTERM at the end of the test.
+func startFlow(t testing.TB, path string, readyTimeout time.Duration) *flowProcess {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flow-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "flow")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-type flowProcess struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *lockedBuffer
-	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startFlow runs `flow run` on path and stops it at the end of the test.
-func startFlow(t testing.TB, path string) *flowProcess {
-	t.Helper()
-	p := &flowProcess{addr: freeAddr(t), stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+p.addr, "--storage.path="+t.TempDir(), path)
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			t.Errorf("flow did not stop on SIGTERM; logs:\n%s", p.stderr.String())
-		}
-	})
-	return p
-}
-
-// waitReady polls /-/ready every millisecond and returns when it answers 200.
-func (p *flowProcess) waitReady(t testing.TB, timeout time.Duration) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		resp, err := client.Get("http://" + p.addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err // for the cleanup
-			t.Fatalf("flow exited (%v); logs:\n%s", err, p.stderr.String())
-		case <-time.After(time.Millisecond):
-		}
-	}
-	t.Fatalf("flow not ready after %v; logs:\n%s", timeout, p.stderr.String())
+	return &flowProcess{flowproc.Options{ReadyTimeout: readyTimeout}.Start(t, path)}
 }
 
 func (p *flowProcess) post(t testing.TB, path, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post("http://"+p.addr+path, "text/plain", strings.NewReader(body))
+	resp, err := http.Post(p.URL()+path, "text/plain", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +45,7 @@ func (p *flowProcess) post(t testing.TB, path, body string) (int, string) {
 
 func (p *flowProcess) components(t testing.TB) map[string]runtime.ComponentInfo {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/api/v0/components")
+	resp, err := http.Get(p.URL() + "/api/v0/components")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +65,7 @@ func (p *flowProcess) components(t testing.TB) map[string]runtime.ComponentInfo 
 
 func (p *flowProcess) exports(t testing.TB, id string) map[string]any {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/api/v0/components/" + id)
+	resp, err := http.Get(p.URL() + "/api/v0/components/" + id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,17 +77,6 @@ func (p *flowProcess) exports(t testing.TB, id string) map[string]any {
 		t.Fatal(err)
 	}
 	return d.Exports
-}
-
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestRunEndToEnd(t *testing.T) {
@@ -205,8 +100,7 @@ local.file "b" {
 	cfgPath := filepath.Join(dir, "config.river")
 	must(t, os.WriteFile(cfgPath, []byte(cfg("1m", "")), 0o644))
 
-	p := startFlow(t, cfgPath)
-	p.waitReady(t, 10*time.Second)
+	p := startFlow(t, cfgPath, 10*time.Second)
 	if got := p.exports(t, "local.file.b")["content"]; got != "first" {
 		t.Fatalf("b content = %v", got)
 	}
@@ -229,14 +123,14 @@ local.file "b" {
 	// An export change travels: a's content now names target2.
 	must(t, os.WriteFile(pathA, []byte(target2+"\n"), 0o644))
 	must(t, os.WriteFile(pathA, []byte(target2), 0o644))
-	eventually(t, 5*time.Second, "b to follow a", func() bool { return p.exports(t, "local.file.b")["content"] == "second" })
+	flowtest.Eventually(t, 5*time.Second, func() bool { return p.exports(t, "local.file.b")["content"] == "second" }, "b to follow a")
 
 	// SIGHUP reloads from disk.
 	// The Alloy-style logging block switches flow's own logs to JSON.
 	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", fmt.Sprintf("local.file \"c\" {\n  filename = %q\n}\n\nlogging {\n  format = \"json\"\n}\n", target1))), 0o644))
-	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
-	eventually(t, 5*time.Second, "SIGHUP reload", func() bool { _, ok := p.components(t)["local.file.c"]; return ok })
-	eventually(t, 5*time.Second, "JSON logs", func() bool { return strings.Contains(p.stderr.String(), `"msg":"config reloaded on SIGHUP"`) })
+	must(t, p.Signal(syscall.SIGHUP))
+	flowtest.Eventually(t, 5*time.Second, func() bool { _, ok := p.components(t)["local.file.c"]; return ok }, "SIGHUP reload")
+	flowtest.Eventually(t, 5*time.Second, func() bool { return strings.Contains(p.Stderr(), `"msg":"config reloaded on SIGHUP"`) }, "JSON logs")
 
 	// An empty POST re-reads the file too.
 	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", "")), 0o644))
@@ -248,18 +142,11 @@ local.file "b" {
 	}
 
 	// SIGTERM stops it cleanly.
-	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-p.done:
-		p.done <- err // for Cleanup
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit after SIGTERM")
+	if err := p.Stop(10 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Stderr())
 	}
-	if !strings.Contains(p.stderr.String(), "all components stopped") {
-		t.Fatalf("logs:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr(), "all components stopped") {
+		t.Fatalf("logs:\n%s", p.Stderr())
 	}
 }
 
@@ -269,7 +156,8 @@ local.file "b" {
 func TestRunFailsOnBadConfig(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "bad.river")
 	must(t, os.WriteFile(cfgPath, []byte("local.fil \"x\" {}\n\nlocal.file \"y\" {\n  filenam = \"a\"\n}\n"), 0o644))
-	cmd := exec.Command(flowBinary(t), "run", "--server.http.listen-addr="+freeAddr(t), "--storage.path="+t.TempDir(), cfgPath)
+	addr := fmt.Sprintf("127.0.0.1:%d", flowproc.FreePort(t))
+	cmd := exec.Command(flowproc.Build(t), "run", "--server.http.listen-addr="+addr, "--storage.path="+t.TempDir(), cfgPath)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -348,18 +236,17 @@ func chainConfig(t testing.TB, n int) string {
 // from process start to /-/ready answering 200.
 func BenchmarkRunReady1000(b *testing.B) {
 	path := chainConfig(b, 1000)
-	flowBinary(b)
+	flowproc.Build(b)
 	b.ResetTimer()
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		p := startFlow(b, path)
-		p.waitReady(b, 30*time.Second)
+		p := startFlow(b, path, 30*time.Second)
 		total += time.Since(start)
 		b.StopTimer()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		err := <-p.done
-		p.done <- err
+		if err := p.Stop(flowproc.DefaultStopTimeout); errors.Is(err, flowproc.ErrNotStopped) {
+			b.Fatalf("%v\n%s", err, p.Stderr())
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-ready")
@@ -374,10 +261,9 @@ func BenchmarkIdleRSS(b *testing.B) {
 		path = "testdata/idle.river"
 	}
 	for i := 0; i < b.N; i++ {
-		p := startFlow(b, path)
-		p.waitReady(b, 30*time.Second)
+		p := startFlow(b, path, 30*time.Second)
 		time.Sleep(2 * time.Second)
-		rss := rssKiB(b, p.cmd.Process.Pid)
+		rss := rssKiB(b, p.Pid())
 		b.ReportMetric(float64(rss)/1024, "MiB-RSS")
 	}
 }
@@ -420,8 +306,7 @@ loki.source.aws_firehose "in" {
   forward_to = [loki.echo.out.receiver]
 }
 `, port)), 0o644))
-	p := startFlow(t, cfgPath)
-	p.waitReady(t, 10*time.Second)
+	p := startFlow(t, cfgPath, 10*time.Second)
 	const id = "loki.source.aws_firehose.in"
 	h := p.components(t)[id].Health
 	if h.Health != component.HealthUnhealthy || !strings.Contains(h.Message, "address already in use") || !strings.Contains(h.Message, "; retrying in ") {
@@ -429,9 +314,9 @@ loki.source.aws_firehose "in" {
 	}
 	taken.Close()
 	freed := time.Now()
-	eventually(t, 5*time.Second, id+" to become healthy after its port was freed", func() bool {
+	flowtest.Eventually(t, 5*time.Second, func() bool {
 		return p.components(t)[id].Health.Health == component.HealthHealthy
-	})
+	}, "%s to become healthy after its port was freed", id)
 	t.Logf("built %v after the port was freed", time.Since(freed).Round(time.Millisecond))
 	body := fmt.Sprintf(`{"requestId":"r1","timestamp":%d,"records":[{"data":"aGVsbG8="}]}`, time.Now().UnixMilli())
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/awsfirehose/api/v1/push", port), "application/json", strings.NewReader(body))

@@ -24,6 +24,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
 // pipelineConfig is the dozen-component config the browser tests run: a
@@ -203,7 +205,7 @@ func startPipeline(t *testing.T) *pipeline {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(loki.Close)
-	port := freePort(t)
+	port := flowproc.FreePort(t)
 	cfg := strings.NewReplacer("$PASSWORD", p.password, "$LOKI", loki.URL, "$FIREHOSE_PORT", strconv.Itoa(port)).Replace(pipelineConfig)
 	p.flowServer = startFlow(t, cfg, map[string]string{"token": p.token, "env": "staging"})
 	p.config = strings.ReplaceAll(cfg, "$DIR", p.Dir)

@@ -1,22 +1,18 @@
 package ui
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
 // The browser tests run the real `flow run`: TestMain builds ./cmd/flow once
@@ -25,66 +21,25 @@ import (
 // test components), and each test starts it with its own config, storage
 // directory and loopback port.
 
-var flowBin string
-
-// buildFlow compiles cmd/flow, with the test components, into dir.
-func buildFlow(dir string) (string, error) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(goruntime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "flow")
-	cmd := exec.Command(goTool, "build", "-tags", "testcomponents", "-o", bin, "./cmd/flow")
-	cmd.Dir = filepath.Join("..", "..")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build -tags testcomponents ./cmd/flow: %v\n%s", err, out)
-	}
-	return bin, nil
-}
+// flowTags are the build tags of the flow the tests run.
+var flowTags = []string{"testcomponents"}
 
 // flowServer is one running `flow run`.
 type flowServer struct {
 	t    *testing.T
 	URL  string // http://127.0.0.1:port
 	Dir  string // holds the config and any files it reads
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
+	proc *flowproc.Process
 }
 
-func (f *flowServer) Write(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.logs.Write(p)
-}
-
-// Logs returns what flow has logged so far.
-func (f *flowServer) Logs() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.logs.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free loopback port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// Logs returns what flow has logged (and loki.echo printed) so far.
+func (f *flowServer) Logs() string { return f.proc.Stderr() }
 
 // startFlow writes config (with every "$DIR" replaced by the test's
 // directory) to main.river and runs flow on it until the test ends. files are
 // written to the directory first.
 func startFlow(t *testing.T, config string, files map[string]string) *flowServer {
 	t.Helper()
-	if flowBin == "" {
-		t.Fatal("flow was not built (TestMain failed to build ./cmd/flow)")
-	}
 	dir := t.TempDir()
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
@@ -95,68 +50,22 @@ func startFlow(t *testing.T, config string, files map[string]string) *flowServer
 	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "$DIR", dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := &flowServer{t: t, Dir: dir, done: make(chan struct{})}
-	// A port found free can be taken before flow binds it; try a few.
-	for attempt := 0; attempt < 3; attempt++ {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		f.URL = "http://" + addr
-		f.logs.Reset()
-		f.done = make(chan struct{})
-		f.cmd = exec.Command(flowBin, "run",
-			"--server.http.listen-addr="+addr,
-			"--storage.path="+filepath.Join(dir, "data"),
-			cfg)
-		f.cmd.Stdout = f
-		f.cmd.Stderr = f
-		if err := f.cmd.Start(); err != nil {
-			t.Fatalf("starting flow: %v", err)
-		}
-		go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(f.cmd, f.done)
-		if f.waitReady(20 * time.Second) {
-			t.Cleanup(f.stop)
-			return f
-		}
-		f.stop()
-		if !strings.Contains(f.Logs(), "address already in use") {
-			break
-		}
-	}
-	t.Fatalf("flow did not become ready at %s/-/ready within 20s; its output:\n%s", f.URL, f.Logs())
-	return nil
+	p := flowproc.Options{
+		Binary:       flowproc.Build(t, flowTags...),
+		ReadyTimeout: 20 * time.Second,
+		StopTimeout:  15 * time.Second,
+		Stdout:       true,
+	}.Start(t, "--storage.path="+filepath.Join(dir, "data"), cfg)
+	f := &flowServer{t: t, URL: p.URL(), Dir: dir, proc: p}
+	t.Cleanup(f.stop)
+	return f
 }
 
-func (f *flowServer) waitReady(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-f.done:
-			return false
-		default:
-		}
-		resp, err := http.Get(f.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
-}
-
+// stop stops flow before Start's own cleanup would, so that a failed test's
+// kept log ends with the shutdown.
 func (f *flowServer) stop() {
-	select {
-	case <-f.done:
-		return
-	default:
-	}
-	_ = f.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-f.done:
-	case <-time.After(15 * time.Second):
-		_ = f.cmd.Process.Kill()
-		<-f.done
+	if err := f.proc.Stop(15 * time.Second); errors.Is(err, flowproc.ErrNotStopped) {
+		f.t.Errorf("%v; flow's log:\n%s", err, f.Logs())
 	}
 	if f.t.Failed() {
 		p := filepath.Join(artifactsDir, strings.NewReplacer("/", "_").Replace(f.t.Name())+".flow.log")

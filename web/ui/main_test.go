@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
 // The UI tests drive a real headless Chromium against a real `flow run`:
@@ -28,23 +30,12 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "creating the test's temporary directory:", err)
 		return 1
 	}
-	// Build flow while the browser starts: both take a while.
-	binDir, err := os.MkdirTemp("", "flow-ui-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating a directory for the flow binary:", err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
+	// Build flow while the browser starts: both take a while. FLOW_BIN runs
+	// the tests against an already built flow.
+	defer flowproc.Cleanup()
 	built := make(chan error, 1)
 	go func() {
-		// FLOW_BIN runs the tests against an already built flow.
-		if bin := os.Getenv("FLOW_BIN"); bin != "" {
-			flowBin = bin
-			built <- nil
-			return
-		}
-		var err error
-		flowBin, err = buildFlow(binDir)
+		_, err := flowproc.Binary(flowTags...)
 		built <- err
 	}()
 	stop, err := startBrowser()
