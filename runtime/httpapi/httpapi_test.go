@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -45,24 +45,7 @@ type env struct {
 	rt     *runtime.Runtime
 	srv    *httptest.Server
 	onDisk string
-	logs   *lockedBuffer // the handler's and the runtime's logs
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *flowproc.LockedBuffer // the handler's and the runtime's logs
 }
 
 // start serves a runtime over HTTP; the config on disk (for empty-body
@@ -70,7 +53,7 @@ func (l *lockedBuffer) String() string {
 func start(t *testing.T, load bool) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	logs := &lockedBuffer{}
+	logs := &flowproc.LockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Logger: logger})
 	e := &env{t: t, rt: rt, onDisk: baseConfig, logs: logs}

@@ -1,7 +1,6 @@
 package credentials
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -28,7 +28,7 @@ type harness struct {
 	t    *testing.T
 	f    *fakeaws.AWS
 	c    *Component
-	logs *syncBuffer
+	logs *flowproc.LockedBuffer
 
 	mu        sync.Mutex
 	published []published
@@ -39,23 +39,6 @@ type published struct {
 	e  Exports
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func defaults() Arguments {
 	var a Arguments
 	a.SetToDefault()
@@ -64,7 +47,7 @@ func defaults() Arguments {
 
 func build(t *testing.T, f *fakeaws.AWS, args Arguments) (*harness, error) {
 	t.Helper()
-	h := &harness{t: t, f: f, logs: &syncBuffer{}}
+	h := &harness{t: t, f: f, logs: &flowproc.LockedBuffer{}}
 	if err := args.Validate(); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	commonaws "github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax"
 	"github.com/flow-telemetry/flow/syntax/decode"
@@ -64,7 +65,7 @@ type harness struct {
 	c    *Component
 	mu   sync.Mutex
 	pubs []Exports
-	logs strings.Builder
+	logs flowproc.LockedBuffer
 }
 
 func (h *harness) published() []Exports {
@@ -81,7 +82,7 @@ func newHarness(t *testing.T, args Arguments) (*harness, error) {
 	h := &harness{t: t}
 	c, err := New(component.Options{
 		ID:     "discovery.aws.ec2.test",
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{h: h}, nil)),
+		Logger: slog.New(slog.NewTextHandler(&h.logs, nil)),
 		OnStateChange: func(e component.Exports) {
 			h.mu.Lock()
 			h.pubs = append(h.pubs, e.(Exports))
@@ -93,14 +94,6 @@ func newHarness(t *testing.T, args Arguments) (*harness, error) {
 	}
 	h.c = c
 	return h, nil
-}
-
-type lockedWriter struct{ h *harness }
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.h.mu.Lock()
-	defer w.h.mu.Unlock()
-	return w.h.logs.Write(p)
 }
 
 func (h *harness) run() {
