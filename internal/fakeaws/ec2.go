@@ -118,24 +118,11 @@ func (f *AWS) serveEC2(w http.ResponseWriter, r *http.Request) {
 		f.store.reject(e)
 		writeError(w, protoEC2, e, reqID)
 	}
-	ver, e := f.store.verify(r, "ec2", f.opts.Region, false)
-	if e != nil {
-		fail(e)
-		return
-	}
-	form, err := requestForm(r, ver.body)
-	if err != nil {
-		fail(&Error{Status: 400, Code: "MalformedQueryString", Message: err.Error()})
-		return
-	}
-	action := form.Get("Action")
-	if inj := f.injectedFailure("ec2:" + action); inj != nil {
-		fail(inj)
-		return
-	}
-	if ver.key.denies("ec2:" + action) {
-		fail(&Error{Status: 403, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation. User: " +
-			ver.key.Principal + " is not authorized to perform: ec2:" + action})
+	ver, form, action, ok := f.queryRequest(r, "ec2", fail, func(k *Key, action string) *Error {
+		return &Error{Status: 403, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation. User: " +
+			k.Principal + " is not authorized to perform: ec2:" + action}
+	})
+	if !ok {
 		return
 	}
 	switch action {

@@ -339,4 +339,32 @@ func requestForm(r *http.Request, body []byte) (url.Values, error) {
 	return vals, nil
 }
 
+// queryRequest does what EC2 and STS (both Query APIs) check before an
+// action: the SigV4 signature for service, the form (query string and
+// body), a failure queued for "service:Action", and the key's denials, for
+// which denied builds the service's own error. It returns false once fail
+// has answered.
+func (f *AWS) queryRequest(r *http.Request, service string, fail func(*Error), denied func(k *Key, action string) *Error) (*verified, url.Values, string, bool) {
+	ver, e := f.store.verify(r, service, f.opts.Region, false)
+	if e != nil {
+		fail(e)
+		return nil, nil, "", false
+	}
+	form, err := requestForm(r, ver.body)
+	if err != nil {
+		fail(&Error{Status: 400, Code: "MalformedQueryString", Message: err.Error()})
+		return nil, nil, "", false
+	}
+	action := form.Get("Action")
+	if inj := f.injectedFailure(service + ":" + action); inj != nil {
+		fail(inj)
+		return nil, nil, "", false
+	}
+	if ver.key.denies(service + ":" + action) {
+		fail(denied(ver.key, action))
+		return nil, nil, "", false
+	}
+	return ver, form, action, true
+}
+
 func iso8601(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -3,6 +3,7 @@ package fakeaws
 import (
 	"encoding/xml"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,23 +54,10 @@ func (f *AWS) serveSTS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ver, e := f.store.verify(r, "sts", f.opts.Region, false)
-	if e != nil {
-		fail(e)
-		return
-	}
-	form, err := requestForm(r, ver.body)
-	if err != nil {
-		fail(&Error{Status: 400, Code: "MalformedQueryString", Message: err.Error()})
-		return
-	}
-	action := form.Get("Action")
-	if inj := f.injectedFailure("sts:" + action); inj != nil {
-		fail(inj)
-		return
-	}
-	if ver.key.denies("sts:" + action) {
-		fail(&Error{Status: 403, Code: "AccessDenied", Message: "User: " + ver.key.Principal + " is not authorized to perform: sts:" + action})
+	ver, form, action, ok := f.queryRequest(r, "sts", fail, func(k *Key, action string) *Error {
+		return &Error{Status: 403, Code: "AccessDenied", Message: "User: " + k.Principal + " is not authorized to perform: sts:" + action}
+	})
+	if !ok {
 		return
 	}
 	switch action {
@@ -99,14 +87,8 @@ func (f *AWS) serveSTS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *AWS) assumeRole(w http.ResponseWriter, form map[string][]string, caller *Key, reqID string, fail func(*Error)) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	roleARN, session := get("RoleArn"), get("RoleSessionName")
+func (f *AWS) assumeRole(w http.ResponseWriter, form url.Values, caller *Key, reqID string, fail func(*Error)) {
+	roleARN, session := form.Get("RoleArn"), form.Get("RoleSessionName")
 	if roleARN == "" || session == "" {
 		fail(&Error{Status: 400, Code: "MissingParameter", Message: "AssumeRole needs RoleArn and RoleSessionName"})
 		return
@@ -129,11 +111,11 @@ func (f *AWS) assumeRole(w http.ResponseWriter, form map[string][]string, caller
 		fail(denied)
 		return
 	}
-	if role.ExternalID != "" && get("ExternalId") != role.ExternalID {
+	if role.ExternalID != "" && form.Get("ExternalId") != role.ExternalID {
 		fail(denied)
 		return
 	}
-	lifetime := f.lifetime(role, get("DurationSeconds"))
+	lifetime := f.lifetime(role, form.Get("DurationSeconds"))
 	name := roleARN[strings.LastIndexByte(roleARN, '/')+1:]
 	principal := "arn:aws:sts::" + f.opts.Account + ":assumed-role/" + name + "/" + session
 	k := f.store.issue(principal, f.opts.Account, "assume-role|"+caller.Principal+"|"+principal, lifetime, role.Deny)
@@ -157,14 +139,8 @@ func (f *AWS) assumeRole(w http.ResponseWriter, form map[string][]string, caller
 	})
 }
 
-func (f *AWS) assumeRoleWithWebIdentity(w http.ResponseWriter, form map[string][]string, reqID string, fail func(*Error), caller *Key) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	roleARN, session, token := get("RoleArn"), get("RoleSessionName"), get("WebIdentityToken")
+func (f *AWS) assumeRoleWithWebIdentity(w http.ResponseWriter, form url.Values, reqID string, fail func(*Error), caller *Key) {
+	roleARN, session, token := form.Get("RoleArn"), form.Get("RoleSessionName"), form.Get("WebIdentityToken")
 	if roleARN == "" || session == "" || token == "" {
 		fail(&Error{Status: 400, Code: "MissingParameter", Message: "AssumeRoleWithWebIdentity needs RoleArn, RoleSessionName and WebIdentityToken"})
 		return
@@ -189,7 +165,7 @@ func (f *AWS) assumeRoleWithWebIdentity(w http.ResponseWriter, form map[string][
 		fail(&Error{Status: 403, Code: "AccessDenied", Message: "Not authorized to perform sts:AssumeRoleWithWebIdentity"})
 		return
 	}
-	lifetime := f.lifetime(role, get("DurationSeconds"))
+	lifetime := f.lifetime(role, form.Get("DurationSeconds"))
 	name := roleARN[strings.LastIndexByte(roleARN, '/')+1:]
 	principal := "arn:aws:sts::" + f.opts.Account + ":assumed-role/" + name + "/" + session
 	k := f.store.issue(principal, f.opts.Account, "web-identity|"+principal, lifetime, role.Deny)

@@ -226,6 +226,14 @@ func (s *Server) countRejected(h http.Handler) http.Handler {
 	})
 }
 
+// badRequest answers 400 with err, kept as the last error for Stats.
+func (s *Server) badRequest(w http.ResponseWriter, err error) {
+	s.mu.Lock()
+	s.lastError = err.Error()
+	s.mu.Unlock()
+	http.Error(w, err.Error(), http.StatusBadRequest)
+}
+
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "only POST", http.StatusMethodNotAllowed)
@@ -246,10 +254,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 
 	req, err := decode(r)
 	if err != nil {
-		s.mu.Lock()
-		s.lastError = err.Error()
-		s.mu.Unlock()
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		s.badRequest(w, err)
 		return
 	}
 	tenant := r.Header.Get("X-Scope-OrgID")
@@ -260,10 +265,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		if !s.opts.CountOnly {
 			ls, err = ParseLabels(st.Labels)
 			if err != nil {
-				s.mu.Lock()
-				s.lastError = err.Error()
-				s.mu.Unlock()
-				http.Error(w, err.Error(), http.StatusBadRequest)
+				s.badRequest(w, err)
 				return
 			}
 		}
