@@ -44,7 +44,13 @@ func DiagnosticLine(d *hcl.Diagnostic) string {
 	}
 	sb.WriteString(d.Summary)
 	if d.Detail != "" {
-		sb.WriteString("; ")
+		// A summary that ends a sentence ("did you mean "x"?") reads better
+		// followed by a space than by a semicolon.
+		if strings.HasSuffix(d.Summary, "?") || strings.HasSuffix(d.Summary, ".") {
+			sb.WriteString(" ")
+		} else {
+			sb.WriteString("; ")
+		}
 		sb.WriteString(d.Detail)
 	}
 	return sb.String()
