@@ -391,12 +391,27 @@ func (a *attempts) Reset(id string) {
 }
 
 var (
-	stuck     = make(chan struct{})
-	unstickMu sync.Once
+	stuckMu sync.Mutex
+	stuck   = make(chan struct{})
 )
 
-// ReleaseStuck lets every Run blocked by ignore_cancel return.
-func ReleaseStuck() { unstickMu.Do(func() { close(stuck) }) }
+// stuckUntil returns the channel whose closing releases the Runs blocked by
+// ignore_cancel now.
+func stuckUntil() <-chan struct{} {
+	stuckMu.Lock()
+	defer stuckMu.Unlock()
+	return stuck
+}
+
+// ReleaseStuck lets every Run blocked by ignore_cancel return. Runs started
+// afterwards block again until the next ReleaseStuck, so a test that uses
+// ignore_cancel still sees a stuck component when run again with -count.
+func ReleaseStuck() {
+	stuckMu.Lock()
+	defer stuckMu.Unlock()
+	close(stuck)
+	stuck = make(chan struct{})
+}
 
 // Fail fails or panics as its arguments say.
 type Fail struct {
@@ -412,7 +427,7 @@ func (f *Fail) Run(ctx context.Context) error {
 		return errors.New(a.RunError)
 	}
 	if a.IgnoreCancel {
-		<-stuck
+		<-stuckUntil()
 		return nil
 	}
 	<-ctx.Done()
