@@ -331,9 +331,18 @@ func TestEventsStream(t *testing.T) {
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Scan() // the opening comment
+	// A reload re-evaluates p too and, if it takes the runtime's lock before
+	// the wave does, drops the counter's queued change with it: reload only
+	// once the wave's evaluation has been streamed.
+	evaluated := make(chan struct{})
 	go func() {
 		c, _ := e.rt.Component("testcomponents.counter.c")
 		c.(*tc.Counter).Increment()
+		select {
+		case <-evaluated:
+		case <-ctx.Done():
+			return
+		}
 		_, _, _ = e.do("POST", "/-/reload", baseConfig+"testcomponents.passthrough \"n\" { input = 1 }\ntestcomponents.fail \"f\" { run_error = \"gone\" }\n")
 	}()
 	seen := map[string]bool{}
@@ -350,8 +359,9 @@ func TestEventsStream(t *testing.T) {
 				if err := json.Unmarshal([]byte(data), &ev); err != nil {
 					t.Fatal(err)
 				}
-				if ev.ID == "testcomponents.passthrough.p" && ev.Cause == "testcomponents.counter.c exports changed" {
+				if ev.ID == "testcomponents.passthrough.p" && ev.Cause == "testcomponents.counter.c exports changed" && !seen["evaluation"] {
 					seen["evaluation"] = true
+					close(evaluated)
 				}
 			}
 			if event == "graph" {
