@@ -137,27 +137,10 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 			if err != nil {
 				return err
 			}
-			keep := samples[:0]
-			for _, s := range samples {
-				if s.T > from && s.T <= to {
-					keep = append(keep, s)
-				}
-			}
-			if len(keep) == 0 {
-				return nil
-			}
-			if err := ensure(); err != nil {
-				return err
-			}
-			if register {
-				if err := job.tr.expect(countRefSamples(keep, job.tr, labelsOf)); err != nil {
-					return err
-				}
-			}
-			if !q.qm.Append(keep) {
-				return errors.New("replay queue stopped")
-			}
-			sent += len(keep)
+			n, err := replayInRange(samples, func(s record.RefSample) (uint64, int64) { return uint64(s.Ref), s.T },
+				from, to, ensure, register, job.tr, labelsOf, func(k []record.RefSample) bool { return q.qm.Append(k) })
+			sent += n
+			return err
 		case record.HistogramSamples, record.CustomBucketsHistogramSamples, record.HistogramSamplesV2:
 			if !withHist {
 				return nil
@@ -166,33 +149,10 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 			if err != nil {
 				return err
 			}
-			keep := hs[:0]
-			for _, s := range hs {
-				if s.T > from && s.T <= to {
-					keep = append(keep, s)
-				}
-			}
-			if len(keep) == 0 {
-				return nil
-			}
-			if err := ensure(); err != nil {
-				return err
-			}
-			if register {
-				counts := map[int64]int64{}
-				for _, s := range keep {
-					if job.tr.keeps(storage.SeriesRef(s.Ref), labelsOf(uint64(s.Ref))) {
-						counts[s.T]++
-					}
-				}
-				if err := job.tr.expect(toCounts(counts)); err != nil {
-					return err
-				}
-			}
-			if !q.qm.AppendHistograms(keep) {
-				return errors.New("replay queue stopped")
-			}
-			sent += len(keep)
+			n, err := replayInRange(hs, func(s record.RefHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
+				from, to, ensure, register, job.tr, labelsOf, func(k []record.RefHistogramSample) bool { return q.qm.AppendHistograms(k) })
+			sent += n
+			return err
 		case record.FloatHistogramSamples, record.CustomBucketsFloatHistogramSamples, record.FloatHistogramSamplesV2:
 			if !withHist {
 				return nil
@@ -201,33 +161,10 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 			if err != nil {
 				return err
 			}
-			keep := hs[:0]
-			for _, s := range hs {
-				if s.T > from && s.T <= to {
-					keep = append(keep, s)
-				}
-			}
-			if len(keep) == 0 {
-				return nil
-			}
-			if err := ensure(); err != nil {
-				return err
-			}
-			if register {
-				counts := map[int64]int64{}
-				for _, s := range keep {
-					if job.tr.keeps(storage.SeriesRef(s.Ref), labelsOf(uint64(s.Ref))) {
-						counts[s.T]++
-					}
-				}
-				if err := job.tr.expect(toCounts(counts)); err != nil {
-					return err
-				}
-			}
-			if !q.qm.AppendFloatHistograms(keep) {
-				return errors.New("replay queue stopped")
-			}
-			sent += len(keep)
+			n, err := replayInRange(hs, func(s record.RefFloatHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
+				from, to, ensure, register, job.tr, labelsOf, func(k []record.RefFloatHistogramSample) bool { return q.qm.AppendFloatHistograms(k) })
+			sent += n
+			return err
 		case record.Metadata:
 			if q == nil {
 				return nil
@@ -257,16 +194,44 @@ func toCounts(m map[int64]int64) []tsCount {
 	return out
 }
 
-func countRefSamples(ss []record.RefSample, tr *tracker, labelsOf func(ref uint64) labels.Labels) []tsCount {
-	counts := map[int64]int64{}
-	rules := tr.hasRules()
-	for _, s := range ss {
-		if rules && !tr.keeps(storage.SeriesRef(s.Ref), labelsOf(uint64(s.Ref))) {
-			continue
+// replayInRange hands the samples of one WAL record (floats, histograms or
+// float histograms: refT reads a sample's series and timestamp) that fall in
+// (from, to] to the replay queue through send. When register is set, the
+// segment predates this run and the samples the endpoint's rules keep are
+// first registered with the tracker, so their delivery moves the marker.
+// It returns how many samples it sent.
+func replayInRange[S any](samples []S, refT func(S) (uint64, int64), from, to int64, ensure func() error,
+	register bool, tr *tracker, labelsOf func(ref uint64) labels.Labels, send func([]S) bool) (int, error) {
+	keep := samples[:0]
+	for _, s := range samples {
+		if _, t := refT(s); t > from && t <= to {
+			keep = append(keep, s)
 		}
-		counts[s.T]++
 	}
-	return toCounts(counts)
+	if len(keep) == 0 {
+		return 0, nil
+	}
+	if err := ensure(); err != nil {
+		return 0, err
+	}
+	if register {
+		counts := map[int64]int64{}
+		rules := tr.hasRules()
+		for _, s := range keep {
+			ref, t := refT(s)
+			if rules && !tr.keeps(storage.SeriesRef(ref), labelsOf(ref)) {
+				continue
+			}
+			counts[t]++
+		}
+		if err := tr.expect(toCounts(counts)); err != nil {
+			return 0, err
+		}
+	}
+	if !send(keep) {
+		return 0, errors.New("replay queue stopped")
+	}
+	return len(keep), nil
 }
 
 // replayQueue is a Prometheus queue fed by replay.
