@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // target serves a fixed text exposition of n series.
@@ -118,59 +119,24 @@ func countSamples(b []byte) (int, error) {
 // skips the others.
 func fields(b []byte, f func(num int, payload []byte) error) error {
 	for len(b) > 0 {
-		key, k := uvarint(b)
-		if k <= 0 {
-			return errors.New("bad protobuf key")
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
 		}
-		b = b[k:]
-		num, typ := int(key>>3), key&7
-		switch typ {
-		case 0: // varint
-			_, k := uvarint(b)
-			if k <= 0 {
-				return errors.New("bad varint")
-			}
-			b = b[k:]
-		case 1: // fixed64
-			if len(b) < 8 {
-				return errors.New("short fixed64")
-			}
-			b = b[8:]
-		case 5: // fixed32
-			if len(b) < 4 {
-				return errors.New("short fixed32")
-			}
-			b = b[4:]
-		case 2:
-			l, k := uvarint(b)
-			if k <= 0 || uint64(len(b)-k) < l {
-				return errors.New("bad length")
-			}
-			if err := f(num, b[k:k+int(l)]); err != nil {
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		if typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			if err := f(int(num), v); err != nil {
 				return err
 			}
-			b = b[k+int(l):]
-		default:
-			return fmt.Errorf("unsupported wire type %d", typ)
 		}
+		b = b[m:]
 	}
 	return nil
-}
-
-func uvarint(b []byte) (uint64, int) {
-	var x uint64
-	var s uint
-	for i, c := range b {
-		if i == 10 {
-			return 0, -1
-		}
-		if c < 0x80 {
-			return x | uint64(c)<<s, i + 1
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	return 0, 0
 }
 
 // process is a started flow or Prometheus.

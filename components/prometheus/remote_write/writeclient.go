@@ -8,6 +8,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/storage/remote"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // countingClient is the remote.WriteClient flow hands a queue: Prometheus'
@@ -125,41 +126,27 @@ func requestTimestamps(req []byte, v2, withHist bool) (map[int64]int64, error) {
 // message and skips the others.
 func protoFields(b []byte, f func(num int, payload []byte) error) error {
 	for len(b) > 0 {
-		key, k := uvarint(b)
-		if k <= 0 {
-			return errors.New("bad protobuf key")
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("bad protobuf tag: %w", protowire.ParseError(n))
 		}
-		b = b[k:]
-		num, typ := int(key>>3), key&7
-		switch typ {
-		case 0:
-			_, k := uvarint(b)
-			if k <= 0 {
-				return errors.New("bad protobuf varint")
+		b = b[n:]
+		if typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(m))
 			}
-			b = b[k:]
-		case 1:
-			if len(b) < 8 {
-				return errors.New("short protobuf fixed64")
-			}
-			b = b[8:]
-		case 5:
-			if len(b) < 4 {
-				return errors.New("short protobuf fixed32")
-			}
-			b = b[4:]
-		case 2:
-			l, k := uvarint(b)
-			if k <= 0 || uint64(len(b)-k) < l {
-				return errors.New("bad protobuf length")
-			}
-			if err := f(num, b[k:k+int(l)]); err != nil {
+			if err := f(int(num), v); err != nil {
 				return err
 			}
-			b = b[k+int(l):]
-		default:
-			return fmt.Errorf("unsupported protobuf wire type %d", typ)
+			b = b[m:]
+			continue
 		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(m))
+		}
+		b = b[m:]
 	}
 	return nil
 }
@@ -168,57 +155,23 @@ func protoFields(b []byte, f func(num int, payload []byte) error) error {
 // absent, as proto3 omits zero values).
 func varintField(b []byte, want int) (int64, error) {
 	for len(b) > 0 {
-		key, k := uvarint(b)
-		if k <= 0 {
-			return 0, errors.New("bad protobuf key")
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, fmt.Errorf("bad protobuf tag: %w", protowire.ParseError(n))
 		}
-		b = b[k:]
-		num, typ := int(key>>3), key&7
-		switch typ {
-		case 0:
-			v, k := uvarint(b)
-			if k <= 0 {
-				return 0, errors.New("bad protobuf varint")
+		b = b[n:]
+		if typ == protowire.VarintType && int(num) == want {
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return 0, fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(m))
 			}
-			if num == want {
-				return int64(v), nil
-			}
-			b = b[k:]
-		case 1:
-			if len(b) < 8 {
-				return 0, errors.New("short protobuf fixed64")
-			}
-			b = b[8:]
-		case 5:
-			if len(b) < 4 {
-				return 0, errors.New("short protobuf fixed32")
-			}
-			b = b[4:]
-		case 2:
-			l, k := uvarint(b)
-			if k <= 0 || uint64(len(b)-k) < l {
-				return 0, errors.New("bad protobuf length")
-			}
-			b = b[k+int(l):]
-		default:
-			return 0, fmt.Errorf("unsupported protobuf wire type %d", typ)
+			return int64(v), nil
 		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return 0, fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(m))
+		}
+		b = b[m:]
 	}
 	return 0, nil
-}
-
-func uvarint(b []byte) (uint64, int) {
-	var x uint64
-	var s uint
-	for i, c := range b {
-		if i == 10 {
-			return 0, -1
-		}
-		if c < 0x80 {
-			return x | uint64(c)<<s, i + 1
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	return 0, 0
 }
