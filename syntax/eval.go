@@ -48,13 +48,7 @@ func (e *ArrayExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	if len(e.Items) == 0 {
 		return cty.EmptyTupleVal, nil
 	}
-	var diags hcl.Diagnostics
-	vals := make([]cty.Value, len(e.Items))
-	for i, it := range e.Items {
-		v, d := it.Value(ctx)
-		diags = append(diags, d...)
-		vals[i] = v
-	}
+	vals, diags := evalAll(ctx, e.Items)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
@@ -284,13 +278,7 @@ func (e *CallExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 		return cty.DynamicVal, withSuggestion(diags, e.Name, functionNames(ctx))
 	}
 
-	var diags hcl.Diagnostics
-	args := make([]cty.Value, len(e.Args))
-	for i, a := range e.Args {
-		v, d := a.Value(ctx)
-		diags = append(diags, d...)
-		args[i] = v
-	}
+	args, diags := evalAll(ctx, e.Args)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
@@ -733,4 +721,17 @@ func mismatch(v cty.Value, want cty.Type) string {
 		return ""
 	}
 	return "" // other types: leave it to the conversion
+}
+
+// evalAll evaluates every expression of a list (array items, call
+// arguments), collecting all of their diagnostics.
+func evalAll(ctx *hcl.EvalContext, exprs []hcl.Expression) ([]cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	vals := make([]cty.Value, len(exprs))
+	for i, x := range exprs {
+		v, d := x.Value(ctx)
+		diags = append(diags, d...)
+		vals[i] = v
+	}
+	return vals, diags
 }
