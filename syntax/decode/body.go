@@ -190,12 +190,7 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 	f := bs.st.byName[a.Name]
 	switch {
 	case f == nil:
-		msg := fmt.Sprintf("unknown attribute %q in %s", a.Name, name)
-		if s := suggestName(a.Name, bs.st, false); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
-			bs.explained[s] = true
-		}
-		d.errorf(a.NameRange, &a.Range, "%s", msg)
+		d.unknownName("attribute", a.Name, false, a.NameRange, &a.Range, bs)
 		return
 	case f.block && !f.mapBlock:
 		bs.explained[a.Name] = true
@@ -233,6 +228,18 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 	d.convertInto(val, bs.rv.FieldByIndex(f.index), f.info, a.Name, exprRange, &a.Range)
 }
 
+// unknownName reports an attribute or block the struct does not have,
+// suggesting the closest name (of the same kind first) and noting that the
+// suggestion's absence is then explained.
+func (d *decoder) unknownName(kind, got string, block bool, at hcl.Range, context *hcl.Range, bs *bodyState) {
+	msg := fmt.Sprintf("unknown %s %q in %s", kind, got, bs.name)
+	if s := suggestName(got, bs.st, block); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+		bs.explained[s] = true
+	}
+	d.errorf(at, context, "%s", msg)
+}
+
 // convertInto converts an attribute's value into a field, reporting errors at
 // the expression and noting it if it held a secret.
 func (d *decoder) convertInto(val cty.Value, field reflect.Value, ti *typeInfo, path string, exprRange hcl.Range, context *hcl.Range) {
@@ -251,12 +258,7 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 	f := bs.st.byName[b.Name]
 	switch {
 	case f == nil:
-		msg := fmt.Sprintf("unknown block %q in %s", b.Name, name)
-		if s := suggestName(b.Name, bs.st, true); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
-			bs.explained[s] = true
-		}
-		d.errorf(b.NameRange, &b.Range, "%s", msg)
+		d.unknownName("block", b.Name, true, b.NameRange, &b.Range, bs)
 		return
 	case !f.block:
 		bs.explained[b.Name] = true
