@@ -252,6 +252,7 @@ func (c *Component) apply(args Arguments, first bool) error {
 					continue
 				}
 				old.setSigV4(ea.sigV4())
+				old.setSecrets(ea)
 				continue
 			}
 		}
@@ -275,6 +276,11 @@ func (c *Component) apply(args Arguments, first bool) error {
 			}
 			firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
 			continue
+		}
+		if old != nil {
+			// Health and counters carry over: a restart delivers nothing by
+			// itself, so a failing endpoint stays failing until a push works.
+			e.status = old.snapshot()
 		}
 		c.endpoints[name] = e
 		if c.runCtx != nil {
@@ -350,15 +356,18 @@ func (c *Component) newEndpoint(name string, ea EndpointArgs, maxStreams int, sr
 	e := &endpoint{
 		name:       name,
 		args:       ea,
+		transport:  rt,
 		src:        src,
 		durable:    c.wal != nil,
 		maxStreams: maxStreams,
 		log:        c.log,
 		m:          c.m.endpoint,
 	}
+	e.setSecrets(ea)
 	if s := ea.sigV4(); s != nil {
 		sg, signed, err := newSigner(*s, rt, c.log)
 		if err != nil {
+			e.closeIdle()
 			return nil, fmt.Errorf("aws_sigv4: %w", err)
 		}
 		e.signer, rt = sg, signed
