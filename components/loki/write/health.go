@@ -28,7 +28,7 @@ func (c *Component) CurrentHealth() component.Health {
 	var problems, notes []string
 	var since time.Time
 	if appendErr != nil {
-		problems = append(problems, fmt.Sprintf("cannot write the WAL, so sends are refused and sources keep their entries: %v", appendErr))
+		problems = append(problems, fmt.Sprintf("cannot write the WAL, so sends are refused (not acknowledged): %v", appendErr))
 		since = appendAt
 	}
 	var last time.Time
@@ -117,7 +117,7 @@ func (c *Component) DebugInfo() any {
 		d.Endpoints = append(d.Endpoints, EndpointDebug{
 			Name:           e.name,
 			URL:            e.args.redactedURL(),
-			Healthy:        !st.failing,
+			Healthy:        !st.failing && st.recentDropped == 0,
 			LastError:      st.lastError,
 			LastErrorTime:  timeString(st.lastErrorAt),
 			LastSuccess:    timeString(st.lastSuccess),
