@@ -322,14 +322,14 @@ func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry 
 				e.drop(tb, strconv.Itoa(res.status), fmt.Errorf("%w; %s", res.err, why))
 				break
 			}
+			if retry && !e.durable && attempt > e.args.MaxBackoffRetries {
+				e.drop(tb, "max_retries", fmt.Errorf("giving up after %d retries (enable the WAL to keep retrying): %w", e.args.MaxBackoffRetries, res.err))
+				break
+			}
 			e.recordFailure(res.err)
 			e.m.retries.WithLabelValues(e.name).Inc()
 			if !retry {
-				return false
-			}
-			if !e.durable && attempt > e.args.MaxBackoffRetries {
-				e.drop(tb, "max_retries", fmt.Errorf("giving up after %d retries (enable the WAL to keep retrying): %w", e.args.MaxBackoffRetries, res.err))
-				break
+				return false // a reload: the next worker retries it
 			}
 			// Jitter keeps many flow instances from retrying in lockstep.
 			wait := backoff/2 + rand.N(backoff/2+1)

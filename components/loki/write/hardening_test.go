@@ -209,6 +209,9 @@ func TestAuthErrorWithoutWALRetriesThenDrops(t *testing.T) {
 	if r := lk.Stats().Requests; r != 4 {
 		t.Fatalf("%d attempts, want 4 (one plus three retries)", r)
 	}
+	if r := testutil.ToFloat64(h.c.m.endpoint.retries.WithLabelValues("mem")); r != 3 {
+		t.Fatalf("retries = %v, want 3 (the fourth failure is a drop)", r)
+	}
 	hl := h.c.CurrentHealth()
 	if hl.Health != component.HealthUnhealthy || !strings.Contains(hl.Message, "dropped") || !strings.Contains(hl.Message, "401") {
 		t.Fatalf("health %s %q, want unhealthy saying 401 and dropped", hl.Health, hl.Message)
