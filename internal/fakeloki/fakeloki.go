@@ -63,6 +63,9 @@ type Server struct {
 	failCode  int   // answer pushes with this status while > 0
 	failLeft  int   // number of pushes still to fail; < 0 means until cleared
 	failBody  string
+	failHdr   http.Header
+	conns     int // connections open now, from the server's ConnState
+	connsSeen int64
 	changed   chan struct{} // closed and replaced whenever entries arrive
 	lastError string
 }
@@ -101,7 +104,7 @@ func (s *Server) listen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("fakeloki: listening on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ConnState: s.connState}
 	s.mu.Lock()
 	s.addr, s.lis, s.srv = lis.Addr().String(), lis, srv
 	s.mu.Unlock()
@@ -150,12 +153,44 @@ func (s *Server) Up() error {
 	return s.listen(addr)
 }
 
-// Fail makes the next n pushes (n < 0: every push until Recover) fail with
-// status code and body.
-func (s *Server) Fail(code, n int, body string) {
+// connState counts the connections the server holds open, as a client's
+// leaked keep-alive connections show up here and nowhere else.
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failCode, s.failLeft, s.failBody = code, n, body
+	switch st {
+	case http.StateNew:
+		s.conns++
+		s.connsSeen++
+	case http.StateClosed, http.StateHijacked:
+		s.conns--
+	}
+}
+
+// OpenConns is the number of client connections open at the server now.
+func (s *Server) OpenConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
+}
+
+// ConnsAccepted is the number of connections accepted since Start.
+func (s *Server) ConnsAccepted() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connsSeen
+}
+
+// Fail makes the next n pushes (n < 0: every push until Recover) fail with
+// status code and body.
+func (s *Server) Fail(code, n int, body string) { s.FailWith(code, n, body, nil) }
+
+// FailWith is Fail with response headers, such as Retry-After on a 429 or
+// X-Amzn-ErrorType on an API Gateway 403.
+func (s *Server) FailWith(code, n int, body string, header http.Header) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failCode, s.failLeft, s.failBody, s.failHdr = code, n, body, header.Clone()
 }
 
 // Recover ends Fail.
@@ -241,12 +276,15 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	if s.failCode > 0 && s.failLeft != 0 {
-		code, body := s.failCode, s.failBody
+		code, body, hdr := s.failCode, s.failBody, s.failHdr
 		if s.failLeft > 0 {
 			s.failLeft--
 		}
 		s.mu.Unlock()
 		_, _ = io.Copy(io.Discard, r.Body)
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
 		http.Error(w, body, code)
 		return
 	}

@@ -99,3 +99,37 @@ func TestParseLabels(t *testing.T) {
 		t.Fatalf("round trip: %v %v", ls, err)
 	}
 }
+
+func TestCountsOpenConnectionsAndSendsFailureHeaders(t *testing.T) {
+	s, err := Start(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.FailWith(http.StatusTooManyRequests, 1, "slow down", http.Header{"Retry-After": {"7"}})
+	tr := &http.Transport{}
+	c := &http.Client{Transport: tr}
+	req, _ := http.NewRequest(http.MethodPost, s.URL(), bytes.NewReader(nil))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "7" {
+		t.Fatalf("got %d with Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if n := s.OpenConns(); n != 1 {
+		t.Fatalf("%d open connections with one keep-alive client, want 1", n)
+	}
+	tr.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.OpenConns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after the client closed its idle ones", s.OpenConns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.ConnsAccepted() != 1 {
+		t.Fatalf("accepted %d connections, want 1", s.ConnsAccepted())
+	}
+}

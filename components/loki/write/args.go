@@ -46,7 +46,17 @@ type EndpointArgs struct {
 	MinBackoff        time.Duration `river:"min_backoff_period,attr,optional"`
 	MaxBackoff        time.Duration `river:"max_backoff_period,attr,optional"`
 	MaxBackoffRetries int           `river:"max_backoff_retries,attr,optional"`
-	RetryOnHTTP429    bool          `river:"retry_on_http_429,attr,optional"`
+	// RetryOnHTTP429 retries a 429 (rate limited), waiting at least what its
+	// Retry-After asks, up to max_backoff_period; false drops the batch.
+	RetryOnHTTP429 bool `river:"retry_on_http_429,attr,optional"`
+	// RetryOnHTTPAuthError retries a 401 or 403 with backoff instead of
+	// dropping the batch. Behind SigV4 a 403 is usually transient (expired
+	// credentials during an STS outage, clock skew, IAM propagation), and a
+	// rotated token is fixed by the next reload: with the WAL the entries are
+	// kept until the endpoint accepts them; without it they are retried up to
+	// max_backoff_retries, like a 5xx. false drops the batch on a 401/403,
+	// counted as loki_write_dropped_entries_total{reason="401"|"403"}.
+	RetryOnHTTPAuthError bool `river:"retry_on_http_auth_error,attr,optional"`
 
 	HTTPClient httpclient.Config `river:",squash"`
 
@@ -63,14 +73,15 @@ func (a *Arguments) SetToDefault() {
 // SetToDefault sets an endpoint's defaults (Alloy's).
 func (e *EndpointArgs) SetToDefault() {
 	*e = EndpointArgs{
-		BatchWait:         time.Second,
-		BatchSize:         1 << 20,
-		RemoteTimeout:     10 * time.Second,
-		MinBackoff:        500 * time.Millisecond,
-		MaxBackoff:        5 * time.Minute,
-		MaxBackoffRetries: 10,
-		RetryOnHTTP429:    true,
-		HTTPClient:        httpclient.Default(),
+		BatchWait:            time.Second,
+		BatchSize:            1 << 20,
+		RemoteTimeout:        10 * time.Second,
+		MinBackoff:           500 * time.Millisecond,
+		MaxBackoff:           5 * time.Minute,
+		MaxBackoffRetries:    10,
+		RetryOnHTTP429:       true,
+		RetryOnHTTPAuthError: true,
+		HTTPClient:           httpclient.Default(),
 	}
 }
 
@@ -157,14 +168,8 @@ func (e *EndpointArgs) name() string {
 	return u.Host + u.Path
 }
 
-// redactedURL is the URL as shown in logs and debug info.
-func (e *EndpointArgs) redactedURL() string {
-	u, err := url.Parse(e.URL)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	return u.Redacted()
-}
+// redactedURL is the URL as shown in logs and debug info (see redact.go).
+func (e *EndpointArgs) redactedURL() string { return redactURL(e.URL) }
 
 func validLabelName(n string) bool {
 	if n == "" {

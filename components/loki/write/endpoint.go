@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
@@ -23,8 +26,16 @@ type endpoint struct {
 	name   string
 	args   EndpointArgs
 	client *http.Client
-	signer *signer // nil without aws_sigv4
-	src    source
+	// transport is the client's own connection pool, under any signing
+	// wrapper: stop closes its idle connections, since a replaced endpoint's
+	// keep-alive connections would otherwise linger for the idle timeout
+	// (5 minutes), two goroutines each, one set per reload.
+	transport http.RoundTripper
+	signer    *signer // nil without aws_sigv4
+	// secrets are scrubbed from every message (see redact.go); replaced
+	// when aws_sigv4 credentials change in place.
+	secrets atomic.Pointer[[]string]
+	src     source
 	// durable: with a WAL, batches are never dropped after retries; the
 	// worker keeps retrying and the component reports unhealthy.
 	durable    bool
@@ -59,14 +70,24 @@ func (e *endpoint) setSigV4(s *aws.SigV4Config) {
 
 // endpointStatus is what health and debug info show for an endpoint.
 type endpointStatus struct {
-	failing      bool
+	// failing: the batch in hand could not be pushed and is being retried
+	// (or, on a reload, is left for the next worker).
+	failing bool
+	// failingSince is the first failure (retried or dropped) since the last
+	// successful push; zero after one.
 	failingSince time.Time
 	lastError    string
 	lastErrorAt  time.Time
 	lastSuccess  time.Time
 	entriesSent  int64
 	batchesSent  int64
-	dropped      int64
+	dropped      int64 // since start
+	// Drops since the last successful push, and the latest of them: health
+	// is unhealthy while recentDropped > 0, and names the reason.
+	recentDropped  int64
+	lastDropAt     time.Time
+	lastDropReason string
+	lastDropError  string
 }
 
 // start runs the worker until stop.
@@ -85,6 +106,7 @@ func (e *endpoint) start(parent context.Context) {
 // returns once the worker has exited.
 func (e *endpoint) stop(drain time.Duration, drainQueue bool) {
 	if e.cancel == nil {
+		e.closeIdle()
 		return
 	}
 	e.mu.Lock()
@@ -92,6 +114,33 @@ func (e *endpoint) stop(drain time.Duration, drainQueue bool) {
 	e.mu.Unlock()
 	e.cancel()
 	<-e.done
+	e.closeIdle()
+}
+
+// scrub replaces the endpoint's secrets in msg.
+func (e *endpoint) scrub(msg string) string {
+	if p := e.secrets.Load(); p != nil {
+		msg = scrub(msg, *p)
+	}
+	if e.signer != nil {
+		// Also AWS-shaped keys and tokens: credentials rotate in place, and
+		// a message may echo ones this endpoint no longer holds.
+		msg = aws.Scrub(msg)
+	}
+	return msg
+}
+
+func (e *endpoint) setSecrets(ea EndpointArgs) {
+	s := secretsOf(ea)
+	e.secrets.Store(&s)
+}
+
+// closeIdle closes the endpoint's idle keep-alive connections. A stopped
+// worker has no request in flight, so this closes them all.
+func (e *endpoint) closeIdle() {
+	if ci, ok := e.transport.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
 }
 
 func (e *endpoint) run(ctx context.Context) {
@@ -240,10 +289,12 @@ func (e *endpoint) run(ctx context.Context) {
 }
 
 // flush pushes every tenant's part of b. With retry it retries failures
-// (5xx, 429, network errors) with backoff: forever with a WAL, up to
-// max_backoff_retries without. Without retry (a reload) it tries once.
-// Batches Loki refuses as invalid (other 4xx) are dropped. It returns false
-// if ctx ended before everything was delivered or dropped.
+// (network errors, 5xx, 429 and 401/403 unless their options say drop)
+// with backoff: forever with a WAL, up to max_backoff_retries without.
+// Without retry (a reload) it tries once. Batches Loki refuses as invalid
+// (other 4xx, such as 400 for entries out of order or too old) are dropped
+// (see permanent). It returns false if ctx ended before everything was
+// delivered or dropped.
 func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry bool) bool {
 	for _, tb := range b.tenants {
 		if tb.done {
@@ -258,8 +309,8 @@ func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry 
 		}
 		backoff := e.args.MinBackoff
 		for attempt := 1; ; attempt++ {
-			status, err := e.push(ctx, tb.tenant, body)
-			if err == nil {
+			res := e.push(ctx, tb.tenant, body)
+			if res.err == nil {
 				e.recordSuccess(tb)
 				tb.done = true
 				break
@@ -267,23 +318,28 @@ func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry 
 			if ctx.Err() != nil {
 				return false
 			}
-			retryable := status == 0 || status >= 500 || (status == http.StatusTooManyRequests && e.args.RetryOnHTTP429)
-			if !retryable {
-				e.drop(tb, strconv.Itoa(status), err)
+			if why := e.permanent(res.status); why != "" {
+				e.drop(tb, strconv.Itoa(res.status), fmt.Errorf("%w; %s", res.err, why))
 				break
 			}
-			e.recordFailure(err)
+			if retry && !e.durable && attempt > e.args.MaxBackoffRetries {
+				e.drop(tb, "max_retries", fmt.Errorf("giving up after %d retries (enable the WAL to keep retrying): %w", e.args.MaxBackoffRetries, res.err))
+				break
+			}
+			e.recordFailure(res.err)
 			e.m.retries.WithLabelValues(e.name).Inc()
 			if !retry {
-				return false
+				return false // a reload: the next worker retries it
 			}
-			if !e.durable && attempt > e.args.MaxBackoffRetries {
-				e.drop(tb, "max_retries", fmt.Errorf("giving up after %d retries (enable the WAL to keep retrying): %w", e.args.MaxBackoffRetries, err))
-				break
-			}
-			e.log.Warn("push to Loki failed; retrying", "endpoint", e.name, "attempt", attempt, "backoff", backoff, "err", err)
 			// Jitter keeps many flow instances from retrying in lockstep.
-			if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+			wait := backoff/2 + rand.N(backoff/2+1)
+			if res.retryAfter > wait {
+				// Loki (or a gateway) said when to come back. Capped, so a
+				// broken or hostile server cannot stall the endpoint.
+				wait = min(res.retryAfter, e.args.MaxBackoff)
+			}
+			e.log.Warn("push to Loki failed; retrying", "endpoint", e.name, "attempt", attempt, "wait", wait, "err", res.err)
+			if !sleep(ctx, wait) {
 				return false
 			}
 			backoff = min(backoff*2, e.args.MaxBackoff)
@@ -292,16 +348,33 @@ func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry 
 	return true
 }
 
-// push sends one body and returns the HTTP status and an error for anything
-// but 2xx.
-func (e *endpoint) push(ctx context.Context, tenant string, body []byte) (int, error) {
+// pushResult is the outcome of one push: the HTTP status (0 when none
+// arrived), the error for anything but 2xx, and the Retry-After asked for.
+type pushResult struct {
+	status     int
+	retryAfter time.Duration
+	err        error
+}
+
+// push sends one body. Its error never holds a secret: the URL is shown
+// redacted, Go's url.Error (which quotes the whole URL, query string and
+// all) is unwrapped, and the message is scrubbed of the endpoint's secrets.
+func (e *endpoint) push(ctx context.Context, tenant string, body []byte) pushResult {
+	res := e.pushOnce(ctx, tenant, body)
+	if res.err != nil {
+		res.err = errors.New(e.scrub(res.err.Error()))
+	}
+	return res
+}
+
+func (e *endpoint) pushOnce(ctx context.Context, tenant string, body []byte) pushResult {
 	// A push in flight is not cut short by a stop: Loki may already have
 	// stored it, and aborting would only make the drain send it twice.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.args.RemoteTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.args.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("building request: %w", err)
+		return pushResult{err: errors.New("building the request failed: check the endpoint's url")}
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", userAgent)
@@ -318,30 +391,102 @@ func (e *endpoint) push(ctx context.Context, tenant string, body []byte) (int, e
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.m.requestDuration.WithLabelValues(e.name, "error").Observe(time.Since(start).Seconds())
-		return 0, fmt.Errorf("pushing to %s: %w", e.args.redactedURL(), err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return pushResult{err: fmt.Errorf("pushing to %s: %w", e.args.redactedURL(), err)}
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBody)) // reuse the connection
 	e.m.requestDuration.WithLabelValues(e.name, strconv.Itoa(resp.StatusCode)).Observe(time.Since(start).Seconds())
+	res := pushResult{status: resp.StatusCode}
 	if resp.StatusCode/100 == 2 {
-		return resp.StatusCode, nil
+		return res
 	}
-	err = fmt.Errorf("Loki at %s answered %s: %s", e.args.redactedURL(), resp.Status, bytes.TrimSpace(msg))
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	res.err = fmt.Errorf("Loki at %s answered %s: %s", e.args.redactedURL(), resp.Status, bytes.TrimSpace(msg))
 	if e.signer != nil && resp.StatusCode/100 == 4 {
-		err = e.signer.explain(resp, msg, err)
+		res.err = e.signer.explain(resp, msg, res.err)
+		var ae *aws.AuthError
+		if (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && !errors.As(res.err, &ae) {
+			// No AWS error code to explain: name the usual causes anyway.
+			res.err = fmt.Errorf("%w (%s)", res.err, sigV4AuthHint)
+		}
 	}
-	return resp.StatusCode, err
+	return res
 }
 
+// Bounds on what is read of a failed push's answer: the start of the body
+// for the message, and a little more to let the connection be reused.
+const (
+	maxErrorBody = 1 << 10
+	maxDrainBody = 64 << 10
+)
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
+// date (RFC 9110 10.2.3). Anything else, or a time past, is 0.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		// Larger than any max_backoff_period; avoids overflow below.
+		return time.Duration(min(n, 1<<31)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// permanent says why a failed push's batch is dropped rather than retried,
+// or "" to retry it. Network errors and 5xx are always retried.
+func (e *endpoint) permanent(status int) string {
+	switch {
+	case status == 0 || status >= 500:
+		return ""
+	case status == http.StatusTooManyRequests:
+		if e.args.RetryOnHTTP429 {
+			return ""
+		}
+		return "dropped because retry_on_http_429 is false"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		if e.args.RetryOnHTTPAuthError {
+			return ""
+		}
+		return "dropped because retry_on_http_auth_error is false"
+	default:
+		return "Loki refuses these entries as invalid; they are dropped, not retried"
+	}
+}
+
+// drop gives up on a tenant's batch: counted under reason, logged, and
+// shown in health until a later push succeeds.
 func (e *endpoint) drop(tb *tenantBatch, reason string, err error) {
 	tb.done = true
-	e.log.Error("dropping a batch of log entries Loki will not accept", "endpoint", e.name, "tenant", tb.tenant, "entries", tb.entries, "reason", reason, "err", err)
+	msg := e.scrub(err.Error())
+	e.log.Error("dropped a batch of log entries", "endpoint", e.name, "tenant", tb.tenant, "entries", tb.entries, "reason", reason, "err", msg)
 	e.m.droppedEntries.WithLabelValues(e.name, reason).Add(float64(tb.entries))
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now()
 	e.status.dropped += int64(tb.entries)
-	e.mu.Unlock()
-	e.recordFailure(err)
+	e.status.recentDropped += int64(tb.entries)
+	e.status.lastDropAt, e.status.lastDropReason, e.status.lastDropError = now, reason, msg
+	// The retries of this batch are over; the next failure starts anew.
+	e.status.failing = false
+	if e.status.failingSince.IsZero() {
+		e.status.failingSince = now
+	}
+	e.status.lastError, e.status.lastErrorAt = msg, now
 }
 
 func (e *endpoint) recordSuccess(tb *tenantBatch) {
@@ -350,6 +495,8 @@ func (e *endpoint) recordSuccess(tb *tenantBatch) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.status.failing = false
+	e.status.failingSince = time.Time{}
+	e.status.recentDropped = 0
 	e.status.lastSuccess = time.Now()
 	e.status.entriesSent += int64(tb.entries)
 	e.status.batchesSent++
@@ -359,11 +506,11 @@ func (e *endpoint) recordFailure(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	if !e.status.failing {
-		e.status.failing = true
+	e.status.failing = true
+	if e.status.failingSince.IsZero() {
 		e.status.failingSince = now
 	}
-	e.status.lastError = err.Error()
+	e.status.lastError = e.scrub(err.Error())
 	e.status.lastErrorAt = now
 }
 

@@ -9,8 +9,12 @@ import (
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
-// CurrentHealth is unhealthy while the WAL cannot be written or while an
-// endpoint's pushes are failing, naming the endpoint and its last error.
+// CurrentHealth is unhealthy while the WAL cannot be written, while an
+// endpoint's pushes are failing (saying where the entries wait: in the WAL
+// until Loki takes them, or in memory for a bounded number of retries), and
+// after an endpoint dropped entries until one of its pushes succeeds again
+// (naming how many, why, and that they are not retried). Every clause says
+// only what the endpoint actually does.
 func (c *Component) CurrentHealth() component.Health {
 	c.mu.RLock()
 	appendErr, appendAt := c.appendErr, c.appendAt
@@ -21,40 +25,62 @@ func (c *Component) CurrentHealth() component.Health {
 	c.mu.RUnlock()
 	sort.Slice(eps, func(i, j int) bool { return eps[i].name < eps[j].name })
 
-	var problems []string
+	var problems, notes []string
 	var since time.Time
 	if appendErr != nil {
-		problems = append(problems, fmt.Sprintf("cannot write the WAL: %v", appendErr))
+		problems = append(problems, fmt.Sprintf("cannot write the WAL, so sends are refused (not acknowledged): %v", appendErr))
 		since = appendAt
 	}
+	var last time.Time
 	for _, e := range eps {
 		st := e.snapshot()
-		if !st.failing {
-			continue
+		if st.lastSuccess.After(last) {
+			last = st.lastSuccess
 		}
-		p := fmt.Sprintf("endpoint %q: pushes failing since %s: %s", e.name, st.failingSince.UTC().Format(time.RFC3339), st.lastError)
-		if e.durable {
-			p += " (entries are kept in the WAL and retried)"
+		if st.failing {
+			p := fmt.Sprintf("endpoint %q: pushes failing since %s: %s (%s)", e.name, rfc3339(st.failingSince), st.lastError, e.retryNote())
+			problems = append(problems, p)
 		}
-		problems = append(problems, p)
-		if st.lastErrorAt.After(since) {
+		if st.recentDropped > 0 {
+			p := fmt.Sprintf("endpoint %q: dropped %d %s since the last successful push, not retried (last at %s, reason %s: %s)",
+				e.name, st.recentDropped, plural(st.recentDropped, "entry", "entries"), rfc3339(st.lastDropAt), st.lastDropReason, st.lastDropError)
+			problems = append(problems, p)
+		} else if st.dropped > 0 {
+			notes = append(notes, fmt.Sprintf("endpoint %q has dropped %d %s since start (last at %s, reason %s)",
+				e.name, st.dropped, plural(st.dropped, "entry", "entries"), rfc3339(st.lastDropAt), st.lastDropReason))
+		}
+		if (st.failing || st.recentDropped > 0) && st.lastErrorAt.After(since) {
 			since = st.lastErrorAt
 		}
 	}
 	if len(problems) > 0 {
 		return component.Health{Health: component.HealthUnhealthy, Message: strings.Join(problems, "; "), UpdateTime: since}
 	}
-	var last time.Time
-	for _, e := range eps {
-		if t := e.snapshot().lastSuccess; t.After(last) {
-			last = t
-		}
-	}
 	msg := "ok"
 	if len(eps) == 0 {
 		msg = "no endpoints configured: entries are accepted and discarded"
 	}
+	if len(notes) > 0 {
+		msg += "; " + strings.Join(notes, "; ")
+	}
 	return component.Health{Health: component.HealthHealthy, Message: msg, UpdateTime: last}
+}
+
+// retryNote says where a failing endpoint's entries wait.
+func (e *endpoint) retryNote() string {
+	if e.durable {
+		return "entries are kept in the WAL and retried until Loki accepts them"
+	}
+	return fmt.Sprintf("entries are held in memory and retried up to max_backoff_retries = %d times, then dropped; enable the WAL to keep them", e.args.MaxBackoffRetries)
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // DebugInfo is shown in the API and UI.
@@ -91,7 +117,7 @@ func (c *Component) DebugInfo() any {
 		d.Endpoints = append(d.Endpoints, EndpointDebug{
 			Name:           e.name,
 			URL:            e.args.redactedURL(),
-			Healthy:        !st.failing,
+			Healthy:        !st.failing && st.recentDropped == 0,
 			LastError:      st.lastError,
 			LastErrorTime:  timeString(st.lastErrorAt),
 			LastSuccess:    timeString(st.lastSuccess),

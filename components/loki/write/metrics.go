@@ -44,9 +44,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			sentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "loki_write_sent_bytes_total", Help: "Bytes of log lines pushed to Loki."}, []string{"endpoint"}),
 			droppedEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "loki_write_dropped_entries_total", Help: "Log entries dropped, by reason (HTTP status, max_retries, …)."}, []string{"endpoint", "reason"}),
+				Name: "loki_write_dropped_entries_total", Help: "Log entries dropped, by reason: the HTTP status Loki refused them with (400, 413, …; 401/403 only with retry_on_http_auth_error = false, 429 only with retry_on_http_429 = false), max_retries or shutdown (without a WAL), corrupt (undecodable WAL record)."}, []string{"endpoint", "reason"}),
 			retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-				Name: "loki_write_batch_retries_total", Help: "Failed pushes that are retried."}, []string{"endpoint"}),
+				Name: "loki_write_batch_retries_total", Help: "Failed pushes that are retried (network errors, 5xx, 429, 401/403)."}, []string{"endpoint"}),
 			requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name: "loki_write_request_duration_seconds", Help: "Duration of push requests, by status code.",
 				Buckets: prometheus.DefBuckets}, []string{"endpoint", "status_code"}),

@@ -9,8 +9,19 @@
 // from its own committed position, persisted after every successful push;
 // after a crash it replays from there (some entries may be sent twice, none
 // are lost). Segments are deleted once every endpoint has passed them. With
-// the WAL on, a batch is never dropped for a failing endpoint: it is retried
-// from the WAL until Loki accepts it, however long the outage.
+// the WAL on, a batch is never dropped for a failing endpoint (network
+// errors, 5xx, 429, and 401/403, which behind SigV4 are usually transient):
+// it is retried from the WAL until Loki accepts it, however long the outage.
+// Only Loki's refusal of the entries themselves (400 for out-of-order or
+// too-old entries, 413, other 4xx) drops a batch, or a 429/401/403 when
+// retry_on_http_429 / retry_on_http_auth_error is false; each drop is
+// counted in loki_write_dropped_entries_total{reason} and makes health
+// unhealthy, naming it, until a later push succeeds.
+//
+// Connections: an endpoint restarted by a reload (or removed) closes its
+// HTTP client's idle connections once its worker has stopped. Secrets in
+// the URL, headers and auth settings never appear in logs, errors, health,
+// debug info or metric labels (see redact.go).
 package write
 
 import (
@@ -252,6 +263,7 @@ func (c *Component) apply(args Arguments, first bool) error {
 					continue
 				}
 				old.setSigV4(ea.sigV4())
+				old.setSecrets(ea)
 				continue
 			}
 		}
@@ -275,6 +287,11 @@ func (c *Component) apply(args Arguments, first bool) error {
 			}
 			firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
 			continue
+		}
+		if old != nil {
+			// Health and counters carry over: a restart delivers nothing by
+			// itself, so a failing endpoint stays failing until a push works.
+			e.status = old.snapshot()
 		}
 		c.endpoints[name] = e
 		if c.runCtx != nil {
@@ -350,15 +367,18 @@ func (c *Component) newEndpoint(name string, ea EndpointArgs, maxStreams int, sr
 	e := &endpoint{
 		name:       name,
 		args:       ea,
+		transport:  rt,
 		src:        src,
 		durable:    c.wal != nil,
 		maxStreams: maxStreams,
 		log:        c.log,
 		m:          c.m.endpoint,
 	}
+	e.setSecrets(ea)
 	if s := ea.sigV4(); s != nil {
 		sg, signed, err := newSigner(*s, rt, c.log)
 		if err != nil {
+			e.closeIdle()
 			return nil, fmt.Errorf("aws_sigv4: %w", err)
 		}
 		e.signer, rt = sg, signed

@@ -75,10 +75,15 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func start(t *testing.T, dataPath string, args Arguments) *harness {
 	t.Helper()
+	return startWithLogger(t, dataPath, args, testLogger(t))
+}
+
+func startWithLogger(t *testing.T, dataPath string, args Arguments, log *slog.Logger) *harness {
+	t.Helper()
 	h := &harness{t: t, reg: prometheus.NewRegistry(), done: make(chan struct{})}
 	c, err := New(component.Options{
 		ID:            "loki.write.test",
-		Logger:        testLogger(t),
+		Logger:        log,
 		Registerer:    h.reg,
 		DataPath:      dataPath,
 		OnStateChange: func(e component.Exports) { h.recv = e.(Exports).Receiver },
