@@ -66,6 +66,7 @@ type generator struct {
 
 	mu        sync.Mutex
 	committed map[string][]int64
+	last      int64 // the last tick's timestamp (tryTick)
 }
 
 func newGenerator(recv storage.Appendable, n int, extra ...string) *generator {
