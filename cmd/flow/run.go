@@ -40,7 +40,7 @@ func runCommand(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.listenAddr, "server.http.listen-addr", "127.0.0.1:12345", "address the HTTP server (API, UI, metrics) listens on")
-	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data (one subdirectory per component)")
+	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data: one subdirectory per component that keeps data, named from its ID (never outside this directory)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.Usage = func() {
