@@ -107,6 +107,10 @@ type Registration struct {
 	// components would otherwise create thousands of empty directories (each
 	// a synchronous metadata write) before it could start.
 	NoDataPath bool
+	// ConfigBlock marks a block that, as Alloy's `logging`, is written
+	// without a label and at most once. Every other component must have a
+	// label, as in Alloy (`local.file "name" { … }`).
+	ConfigBlock bool
 }
 
 // Defaulter is implemented by *Arguments types that have defaults.
