@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,9 +29,11 @@ type collector struct {
 	entries []loki.Entry
 	err     error
 	block   chan struct{} // when set, Send waits for it or ctx
+	calls   atomic.Int64  // Send calls, counted as they start
 }
 
 func (c *collector) Send(ctx context.Context, es []loki.Entry) error {
+	c.calls.Add(1)
 	if c.block != nil {
 		select {
 		case <-c.block:
