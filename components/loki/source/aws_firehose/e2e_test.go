@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,8 +108,15 @@ loki.write "out" {
 	// Sample RSS throughout; past 1.5 GiB flow is killed to spare the
 	// machine (the build before the fix got there within seconds).
 	var peak int64
+	var killed atomic.Int64 // nanoseconds into the attack when flow was killed
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
+	start := time.Now()
+	defer func() {
+		if k := killed.Load(); k > 0 {
+			t.Errorf("flow's RSS passed %d MiB %v into the attacks: it was killed", 3*rssLimit>>20, time.Duration(k).Round(time.Millisecond))
+		}
+	}()
 	go func() {
 		defer close(sampled)
 		for {
@@ -117,6 +125,7 @@ loki.write "out" {
 				peak = rss
 			}
 			if rss > 3*rssLimit {
+				killed.Store(int64(time.Since(start)))
 				p.Kill()
 				return
 			}
@@ -136,7 +145,6 @@ loki.write "out" {
 	a.slowBody(10, 100*time.Millisecond)
 
 	duration := attackMixDuration(t)
-	start := time.Now()
 	var firsts []time.Duration
 	var slowest time.Duration
 	delivered := 0
