@@ -2,13 +2,16 @@ package syntax
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/flow-telemetry/flow/syntax/stdlib"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // deepShape is one way to nest an expression far beyond MaxDepth in n
@@ -169,5 +172,86 @@ func TestDiagnosticQuotesPartOfALongLine(t *testing.T) {
 	caret := strings.IndexByte(lines[2], '^')
 	if at := strings.Index(lines[1], "@"); caret < 0 || len([]rune(lines[1][:at])) != caret {
 		t.Errorf("caret at %d, \"@\" at rune %d:\n%s", caret, len([]rune(lines[1][:at])), out)
+	}
+}
+
+// A chain of + joining strings costs the length of its result: 1,000
+// strings of 3 KB (the largest chain MaxDepth allows, 3 MB of config) used
+// to copy the growing prefix at every step, 1.5 GB in all.
+func TestConcatenationChainIsLinear(t *testing.T) {
+	const terms, size = MaxDepth - 10, 3000
+	part := `"` + strings.Repeat("a", size-2) + `"`
+	src := "x = " + part + strings.Repeat(" + "+part, terms-1) + "\n"
+	file, diags := ParseFile([]byte(src), "t.river")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	e := file.Body.Attributes()[0].Expr
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	v, diags := e.Value(nil)
+	goruntime.ReadMemStats(&after)
+	if diags.HasErrors() || len(v.AsString()) != terms*(size-2) {
+		t.Fatalf("%d-byte result, %v", len(v.AsString()), diags)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 10*uint64(terms*size) {
+		t.Errorf("evaluating a %d-byte concatenation allocated %d bytes", terms*size, alloc)
+	}
+}
+
+// The chain gives exactly what pairwise evaluation gives, parenthesised
+// so that it is not a chain: values, secrets, unknowns, numbers mixed in,
+// and errors at the same positions.
+func TestConcatenationChainMatchesPairwise(t *testing.T) {
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{
+		"s":  cty.StringVal("s"),
+		"p":  value.SecretVal("p"),
+		"u":  cty.UnknownVal(cty.String),
+		"d":  cty.DynamicVal,
+		"n":  cty.NumberIntVal(2),
+		"nl": cty.NullVal(cty.String),
+		"e":  cty.StringVal("e\u0301"), // NFC joins it into é
+	}}
+	operands := []string{`"a"`, "s", "p", "u", "d", "n", "nl", "e", "1", `"\u0301"`, "true"}
+	var chains [][]string
+	for _, a := range operands {
+		for _, b := range operands {
+			for _, c := range operands {
+				chains = append(chains, []string{a, b, c, `"z"`})
+			}
+		}
+	}
+	for _, ops := range chains {
+		chain := strings.Join(ops, " + ")
+		pairwise := "((" + ops[0] + " + " + ops[1] + ") + " + ops[2] + ") + " + ops[3]
+		got, gd := parseEval(t, ctx, chain)
+		want, wd := parseEval(t, ctx, pairwise)
+		if !got.RawEquals(want) {
+			t.Errorf("%s = %#v, pairwise %#v", chain, got, want)
+		}
+		if len(gd) != len(wd) || (len(gd) > 0 && (gd[0].Summary != wd[0].Summary)) {
+			t.Errorf("%s: diagnostics %v, pairwise %v", chain, gd, wd)
+		}
+	}
+}
+
+func parseEval(t *testing.T, ctx *hcl.EvalContext, src string) (cty.Value, hcl.Diagnostics) {
+	t.Helper()
+	e, diags := ParseExpression([]byte(src), "t.river", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return e.Value(ctx)
+}
+
+// A chain of + may not build a string longer than MaxStringBytes, however
+// large its operands.
+func TestConcatenationIsBounded(t *testing.T) {
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"x": cty.StringVal(strings.Repeat("x", 1<<20))}}
+	for _, src := range []string{"x" + strings.Repeat(" + x", 20), "(x + x) + (x + x + x + x + x + x + x + x + x + x + x + x + x + x + x)"} {
+		_, diags := parseEval(t, ctx, src)
+		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "longer than 16 MiB") {
+			t.Errorf("%s: %v", src, diags)
+		}
 	}
 }
