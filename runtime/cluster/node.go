@@ -42,6 +42,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -96,6 +97,10 @@ type Options struct {
 	JoinAddresses []string
 	// DefaultPort is used for join addresses without a port.
 	DefaultPort int
+	// MaxJoinPeers caps how many of the resolved addresses a join contacts,
+	// chosen at random (0: all). One answering peer is enough: it sends the
+	// whole member list.
+	MaxJoinPeers int
 	// RejoinInterval: how often to join JoinAddresses again (0: never).
 	RejoinInterval time.Duration
 	// WaitForSize and WaitTimeout: own no targets until this many
@@ -309,6 +314,10 @@ func (n *Node) join(ctx context.Context, initial bool) {
 		n.log.Warn("cluster: no peer address to join; running alone until a peer joins this node", "join_addresses", strings.Join(n.opts.JoinAddresses, ","))
 		return
 	}
+	if n.opts.MaxJoinPeers > 0 && len(addrs) > n.opts.MaxJoinPeers {
+		rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+		addrs = addrs[:n.opts.MaxJoinPeers]
+	}
 	contacted, err := n.ml.Join(addrs)
 	if contacted == 0 {
 		n.metrics.joinFailures.Inc()
@@ -368,12 +377,14 @@ func (n *Node) resolve(ctx context.Context) ([]string, []error) {
 }
 
 // Participate makes this node share targets: called after the first
-// successful config load.
+// successful config load. It returns once the change is gossiped (within a
+// gossip interval, at most 5 s).
 func (n *Node) Participate() { n.setState(StateParticipant) }
 
 func (n *Node) setState(s State) {
 	n.mu.Lock()
-	if n.state == s || n.left {
+	// Terminating is final: a late Participate must not undo a Leave.
+	if n.state == s || n.left || n.state == StateTerminating {
 		n.mu.Unlock()
 		return
 	}
@@ -589,7 +600,9 @@ func (e *events) NotifyLeave(m *memberlist.Node) {
 	defer n.mu.Unlock()
 	delete(n.members, m.Name)
 	n.recomputeLocked()
-	n.log.Info("cluster: peer left or failed", "peer", m.Name, "addr", m.Address())
+	if m.Name != n.opts.Name {
+		n.log.Info("cluster: peer left or failed", "peer", m.Name, "addr", m.Address())
+	}
 }
 
 // conflicts reports two nodes with one name.
