@@ -441,6 +441,9 @@ func TestValidate(t *testing.T) {
 		"bad label":             func(a *Arguments) { a.Labels = map[string]string{"a-b": "x"} },
 		"bad port":              func(a *Arguments) { a.HTTP.ListenPort = 70000 },
 		"bad endpoint":          func(a *Arguments) { a.Endpoint = "firehose" },
+		"no connections":        func(a *Arguments) { a.HTTP.ConnLimit = 0 },
+		"budget below one body": func(a *Arguments) { a.HTTP.MaxInflightSize = a.HTTP.MaxRequestBodySize },
+		"no decoded size":       func(a *Arguments) { a.HTTP.MaxRequestDecodedSize = 0 },
 	} {
 		var a Arguments
 		a.SetToDefault()

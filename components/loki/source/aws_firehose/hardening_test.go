@@ -304,6 +304,24 @@ func TestConnLimit(t *testing.T) {
 	}
 }
 
+// Headers beyond 64 KiB (Firehose's common attributes fit in 64 KB) are
+// refused with 431 before the handler runs.
+func TestHeaderLimit(t *testing.T) {
+	f := newFixture(t, nil)
+	req, _ := http.NewRequest(http.MethodPost, f.send.URL, strings.NewReader("{}"))
+	req.Header.Set(hdrCommonAttributes, `{"commonAttributes":{"lbl_a":"`+strings.Repeat("v", maxHeaderBytes+8<<10)+`"}}`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("%d KiB of headers: %d, want 431", maxHeaderBytes>>10, resp.StatusCode)
+	}
+	r, err := f.send.Send([][]byte{[]byte("x")})
+	ok(t, r, err)
+}
+
 // testutilCounter reads a counter from the fixture's registry.
 func testutilCounter(f *fixture, name string) float64 {
 	mfs, _ := f.reg.Gather()
