@@ -367,16 +367,21 @@ func (d *recordDecoder) close() {
 	}
 }
 
+// slowPathFactor is what decodeSlow reserves, in multiples of the body: the
+// records array copied raw, the decoder's buffer (up to twice the largest
+// record's JSON) and that record's data as a string.
+const slowPathFactor = 4
+
 // decodeSlow decodes what parseFast declines with encoding/json, which
 // decides what is valid and explains what is not. The records array is
-// kept raw and decoded one record at a time, so that its size is reserved
-// (once, as a copy of the body) rather than multiplied by per-record
-// allocations.
+// kept raw and decoded one record at a time, so that each record goes
+// through add (and its reservations) as the fast path's do.
 func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
-	if rerr := d.acct.reserve(int64(len(body))); rerr != nil {
+	reserved := slowPathFactor * int64(len(body))
+	if rerr := d.acct.reserve(reserved); rerr != nil {
 		return "", 0, rerr
 	}
-	defer d.acct.release(int64(len(body)))
+	defer d.acct.release(reserved)
 	var wr struct {
 		RequestID string          `json:"requestId"`
 		Timestamp int64           `json:"timestamp"` // Unix milliseconds
