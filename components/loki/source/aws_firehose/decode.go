@@ -147,10 +147,26 @@ func readAll(r io.Reader, max, known int64, acct *account) ([]byte, error) {
 // the cost of a small gzipped record.
 var gzipReaders sync.Pool
 
+// emptyGzip is a gzip stream of nothing, which a reader is reset to before
+// it goes back to the pool: a pooled reader must not keep the request it
+// read (a record's reader would keep the whole request's arena) alive.
+var emptyGzip = func() []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_ = zw.Close()
+	return b.Bytes()
+}()
+
+func putGzipReader(zr *gzip.Reader) {
+	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
+		gzipReaders.Put(zr)
+	}
+}
+
 func getGzipReader(r io.Reader) (*gzip.Reader, error) {
 	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
 		if err := zr.Reset(r); err != nil {
-			gzipReaders.Put(zr)
+			putGzipReader(zr)
 			return nil, err
 		}
 		return zr, nil
@@ -183,7 +199,7 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 			}
 			return nil, badRequest("bad_gzip", "Content-Encoding is gzip but the body is not gzip data: %v", err)
 		}
-		defer gzipReaders.Put(zr)
+		defer putGzipReader(zr)
 		r = zr
 	default:
 		return nil, &requestError{status: http.StatusUnsupportedMediaType, reason: "bad_encoding",
@@ -276,7 +292,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 		}
 	}
 	if zr != nil {
-		gzipReaders.Put(zr)
+		putGzipReader(zr)
 		acct.release(gzipReaderSize)
 	}
 	if !direct {
