@@ -70,11 +70,10 @@ prometheus.remote_write "amp" {
 	g := newGenerator(recv, 50)
 	g.warmUp(t, r)
 	issuedBefore := f.Stats().Issued
-	stop := make(chan struct{})
-	go g.run(t, 100*time.Millisecond, stop)
+	stop := g.start(t, 100*time.Millisecond)
 	// 3-second credentials refreshed ahead of expiry: 15 s see several.
 	time.Sleep(15 * time.Second)
-	close(stop)
+	stop()
 	waitAll(t, g, r, 30*time.Second)
 
 	rotations := f.Stats().Issued - issuedBefore
@@ -115,9 +114,8 @@ func TestSigV4ForbiddenIsExplained(t *testing.T) {
 	})
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 2)
-	stop := make(chan struct{})
-	defer close(stop)
-	go g.run(t, 50*time.Millisecond, stop)
+	stop := g.start(t, 50*time.Millisecond)
+	defer stop()
 	promtest.Eventually(t, 20*time.Second, "unhealthy with an explained 403", func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "403") &&
