@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 )
 
@@ -34,7 +35,7 @@ type endpoint struct {
 	signer    *signer // nil without aws_sigv4
 	// secrets are scrubbed from every message (see redact.go); replaced
 	// when aws_sigv4 credentials change in place.
-	secrets atomic.Pointer[[]string]
+	secrets atomic.Pointer[redact.Secrets]
 	src     source
 	// durable: with a WAL, batches are never dropped after retries; the
 	// worker keeps retrying and the component reports unhealthy.
@@ -120,7 +121,7 @@ func (e *endpoint) stop(drain time.Duration, drainQueue bool) {
 // scrub replaces the endpoint's secrets in msg.
 func (e *endpoint) scrub(msg string) string {
 	if p := e.secrets.Load(); p != nil {
-		msg = scrub(msg, *p)
+		msg = p.Scrub(msg)
 	}
 	if e.signer != nil {
 		// Also AWS-shaped keys and tokens: credentials rotate in place, and
@@ -131,8 +132,7 @@ func (e *endpoint) scrub(msg string) string {
 }
 
 func (e *endpoint) setSecrets(ea EndpointArgs) {
-	s := secretsOf(ea)
-	e.secrets.Store(&s)
+	e.secrets.Store(secretsOf(ea))
 }
 
 // closeIdle closes the endpoint's idle keep-alive connections. A stopped
