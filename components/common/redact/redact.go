@@ -104,8 +104,10 @@ func (s *Secrets) AddURL(raw string) {
 }
 
 // AddHTTPClient adds the secrets of an HTTP client block: bearer token,
-// basic_auth password, authorization credentials and TLS key.
+// basic_auth password, authorization credentials, TLS key and the proxy
+// URL's password and query values.
 func (s *Secrets) AddHTTPClient(hc httpclient.Config) {
+	s.AddURL(hc.ProxyURL)
 	s.Add(string(hc.BearerToken))
 	if hc.BasicAuth != nil {
 		s.Add(string(hc.BasicAuth.Password))

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 )
@@ -427,24 +427,9 @@ const (
 	maxDrainBody = 64 << 10
 )
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date (RFC 9110 10.2.3). Anything else, or a time past, is 0.
+// parseRetryAfter reads a Retry-After header (see httpclient.ParseRetryAfter).
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		// Larger than any max_backoff_period; avoids overflow below.
-		return time.Duration(min(n, 1<<31)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return httpclient.ParseRetryAfter(v, now)
 }
 
 // permanent says why a failed push's batch is dropped rather than retried,
