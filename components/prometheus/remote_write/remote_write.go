@@ -79,7 +79,7 @@ type Component struct {
 	clients  map[string]*endpointClient // by queue name
 	statuses map[string]*endpointStatus // by queue name; outlive clients
 	m        *metrics
-	gates    map[string]*gate           // live queue gates, shut while replaying
+	gates    map[string]*gate // live queue gates, shut while replaying
 	applied  []*config.RemoteWriteConfig
 	ext      labels.Labels
 	closed   bool
