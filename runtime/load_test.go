@@ -57,6 +57,11 @@ testcomponents.passthrough "q" { inputz = testcomponents.counter.c.count }
 			want: []string{`4:11 lag: expected duration, got number`, `7:34 unknown attribute "inputz" in testcomponents.passthrough; did you mean "input"?`},
 		},
 		{
+			name: "component without a label, as Alloy refuses it",
+			src:  "testcomponents.counter \"c\" {}\ntestcomponents.counter {}\n",
+			want: []string{`2:1 component "testcomponents.counter" must have a label`},
+		},
+		{
 			name: "duplicate ID at both positions",
 			src:  "testcomponents.counter \"a\" {}\ntestcomponents.counter \"a\" {}\n",
 			want: []string{`1:1 duplicate component "testcomponents.counter.a"`, `2:1 duplicate component "testcomponents.counter.a"`},

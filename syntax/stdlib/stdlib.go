@@ -11,10 +11,7 @@ package stdlib
 
 import (
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -42,18 +39,28 @@ func Functions() map[string]function.Function {
 }
 
 // library lists each function once with all its names: Alloy's namespaced
-// name first, then River's flat one.
+// name first, then River's flat one. The flat names are deprecated in Alloy
+// (see Deprecated); they keep working.
 var library = []struct {
 	names []string
 	fn    function.Function
 }{
 	{[]string{"sys.env", "env"}, EnvFunc},
 	{[]string{"array.concat", "concat"}, ConcatFunc},
+	{[]string{"array.combine_maps"}, CombineMapsFunc},
+	{[]string{"array.group_by"}, GroupByFunc},
 	{[]string{"coalesce"}, CoalesceFunc},
+	{[]string{"json_path"}, JSONPathFunc},
+	{[]string{"file.path_join"}, PathJoinFunc},
 	{[]string{"encoding.from_json", "json_decode"}, FromJSONFunc},
 	{[]string{"encoding.to_json"}, ToJSONFunc},
+	{[]string{"encoding.from_yaml", "yaml_decode"}, FromYAMLFunc},
 	{[]string{"encoding.from_base64", "base64_decode"}, FromBase64Func},
 	{[]string{"encoding.to_base64"}, ToBase64Func},
+	{[]string{"encoding.from_URLbase64"}, FromURLBase64Func},
+	{[]string{"encoding.to_URLbase64"}, ToURLBase64Func},
+	{[]string{"encoding.url_encode"}, URLEncodeFunc},
+	{[]string{"encoding.url_decode"}, URLDecodeFunc},
 	{[]string{"string.format", "format"}, FormatFunc},
 	{[]string{"string.join", "join"}, JoinFunc},
 	{[]string{"string.split", "split"}, SplitFunc},
@@ -66,6 +73,24 @@ var library = []struct {
 	{[]string{"string.trim_space", "trim_space"}, ctystdlib.TrimSpaceFunc},
 	{[]string{"convert.nonsensitive", "nonsensitive"}, NonsensitiveFunc},
 }
+
+// Deprecated reports whether name is one of the flat names Alloy deprecated
+// in favour of a namespaced one, and that one. The flat names keep working;
+// the runtime warns once per name and position.
+func Deprecated(name string) (replacement string, ok bool) {
+	replacement, ok = deprecated[name]
+	return replacement, ok
+}
+
+var deprecated = func() map[string]string {
+	m := map[string]string{}
+	for _, e := range library {
+		for _, n := range e.names[1:] {
+			m[n] = e.names[0]
+		}
+	}
+	return m
+}()
 
 // Constants returns the attributes of the `constants` object: hostname, os
 // and arch of the machine flow runs on.
@@ -222,39 +247,6 @@ var SplitFunc = function.New(&function.Spec{
 		return cty.ListVal(vals), nil
 	},
 })
-
-// FromJSONFunc decodes JSON text into a value: objects, arrays, strings,
-// numbers, bools and null. It is cty's json decoding with error messages that
-// never quote the input, which may be secret.
-var FromJSONFunc = function.New(&function.Spec{
-	Description: "Decodes a JSON string into a value.",
-	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
-	Type: func(args []cty.Value) (cty.Type, error) {
-		t, err := ctystdlib.JSONDecodeFunc.ReturnTypeForValues(args)
-		if err != nil {
-			return cty.NilType, jsonError(err)
-		}
-		return t, nil
-	},
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		v, err := ctystdlib.JSONDecodeFunc.Call(args)
-		if err != nil {
-			return cty.NilVal, jsonError(err)
-		}
-		return v, nil
-	},
-})
-
-func jsonError(err error) error {
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &syntaxErr):
-		return function.NewArgErrorf(0, "invalid JSON at byte %d", syntaxErr.Offset)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return function.NewArgErrorf(0, "invalid JSON: unexpected end of input")
-	}
-	return function.NewArgErrorf(0, "invalid JSON")
-}
 
 // ToJSONFunc encodes a value as JSON text. It is cty's json encoding,
 // refusing numbers so large their digits alone would be megabytes.

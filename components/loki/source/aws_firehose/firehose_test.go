@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,9 +29,11 @@ type collector struct {
 	entries []loki.Entry
 	err     error
 	block   chan struct{} // when set, Send waits for it or ctx
+	calls   atomic.Int64  // Send calls, counted as they start
 }
 
 func (c *collector) Send(ctx context.Context, es []loki.Entry) error {
+	c.calls.Add(1)
 	if c.block != nil {
 		select {
 		case <-c.block:
@@ -438,6 +441,9 @@ func TestValidate(t *testing.T) {
 		"bad label":             func(a *Arguments) { a.Labels = map[string]string{"a-b": "x"} },
 		"bad port":              func(a *Arguments) { a.HTTP.ListenPort = 70000 },
 		"bad endpoint":          func(a *Arguments) { a.Endpoint = "firehose" },
+		"no connections":        func(a *Arguments) { a.HTTP.ConnLimit = 0 },
+		"budget below one body": func(a *Arguments) { a.HTTP.MaxInflightSize = a.HTTP.MaxRequestBodySize },
+		"no decoded size":       func(a *Arguments) { a.HTTP.MaxRequestDecodedSize = 0 },
 	} {
 		var a Arguments
 		a.SetToDefault()

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,21 +49,37 @@ type response struct {
 	ErrorMessage string `json:"errorMessage,omitempty"`
 }
 
-func respond(w http.ResponseWriter, status int, requestID, errMsg string) {
+func respond(w http.ResponseWriter, status int, requestID, errMsg string, retryAfter bool) {
 	b, _ := json.Marshal(response{RequestID: requestID, Timestamp: time.Now().UnixMilli(), ErrorMessage: errMsg})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	if retryAfter {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// retryAfterSeconds is the Retry-After of 503 answers: load that sheds
+// requests passes in about that time. (Firehose retries with its own
+// backoff in any case.)
+const retryAfterSeconds = "1"
 
 // ServeHTTP handles one Firehose delivery request.
 func (c *Component) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	st := c.state.Load()
 	reqID := r.Header.Get(hdrRequestID)
-	status, msg, reason := c.handle(r, st, received, &reqID)
-	respond(w, status, reqID, msg)
+	rerr := c.handle(r, st, received, &reqID)
+	status, msg, reason := http.StatusOK, "", ""
+	if rerr != nil {
+		status, msg, reason = rerr.status, rerr.msg, rerr.reason
+		if status == http.StatusRequestEntityTooLarge || status == http.StatusRequestTimeout {
+			// The rest of the body is not worth reading.
+			w.Header().Set("Connection", "close")
+		}
+	}
+	respond(w, status, reqID, msg, rerr != nil && rerr.retryAfter)
 	c.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
 	c.m.duration.Observe(time.Since(received).Seconds())
 	c.stats.record(status, msg, received)
@@ -77,33 +94,43 @@ func (c *Component) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handle processes a request and returns the status, the error message for
-// the response ("" on success) and a reason label for metrics.
-func (c *Component) handle(r *http.Request, st *handlerState, received time.Time, reqID *string) (int, string, string) {
+// handle processes a request; a non-nil error carries the status, the
+// message for the response and a reason label for metrics.
+func (c *Component) handle(r *http.Request, st *handlerState, received time.Time, reqID *string) *requestError {
 	if r.Method != http.MethodPost {
-		return http.StatusMethodNotAllowed, "Firehose delivers with POST", "method"
+		return &requestError{status: http.StatusMethodNotAllowed, reason: "method", msg: "Firehose delivers with POST"}
 	}
 	if len(st.accessKey) > 0 {
 		got := r.Header.Get(hdrAccessKey)
 		if got == "" {
-			return http.StatusUnauthorized, "missing " + hdrAccessKey + " header: set the access key on the Firehose stream's HTTP endpoint destination", "unauthorized"
+			return &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: "missing " + hdrAccessKey + " header: set the access key on the Firehose stream's HTTP endpoint destination"}
 		}
 		if subtle.ConstantTimeCompare([]byte(got), st.accessKey) != 1 {
-			return http.StatusUnauthorized, "wrong " + hdrAccessKey + ": it does not match this component's access_key", "unauthorized"
+			return &requestError{status: http.StatusUnauthorized, reason: "unauthorized", msg: "wrong " + hdrAccessKey + ": it does not match this component's access_key"}
 		}
 	}
 	if v := r.Header.Get(hdrProtocolVersion); v != "" && v != "1.0" {
 		c.log.Debug("unknown Firehose protocol version; decoding as 1.0", "version", v)
 	}
-
-	body := http.MaxBytesReader(nil, r.Body, st.limits.body+1)
-	data, rerr := readBody(body, r.Header.Get("Content-Encoding"), r.ContentLength, st.limits)
-	if rerr != nil {
-		return rerr.status, rerr.msg, rerr.reason
+	if r.ContentLength > st.limits.body {
+		return &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
+			msg: fmt.Sprintf("Content-Length %d exceeds max_request_body_size (%d bytes); lower the Firehose buffer size", r.ContentLength, st.limits.body)}
 	}
-	dec, rerr := decodeBody(data, st.limits)
+
+	// Everything the request holds from here is reserved from the budget
+	// shared by all requests in flight, and released once it is answered.
+	acct := newAccount(c.budget, &st.limits)
+	defer acct.done()
+	body := http.MaxBytesReader(nil, r.Body, st.limits.body+1)
+	data, rerr := readBody(body, r.Header.Get("Content-Encoding"), r.ContentLength, &st.limits, acct)
 	if rerr != nil {
-		return rerr.status, rerr.msg, rerr.reason
+		return rerr
+	}
+	dec, rerr := decodeBody(data, &st.limits, acct)
+	acct.release(int64(cap(data))) // nothing points into the body any more
+	data = nil
+	if rerr != nil {
+		return rerr
 	}
 	if *reqID == "" {
 		*reqID = dec.requestID
@@ -111,7 +138,7 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 
 	base := model.LabelSet{}
 	if err := commonAttributes(r.Header.Get(hdrCommonAttributes), base); err != nil {
-		return http.StatusBadRequest, err.Error(), "bad_common_attributes"
+		return badRequest("bad_common_attributes", "%s", err.Error())
 	}
 	for n, v := range st.labels { // configured labels win over attributes
 		base[n] = v
@@ -126,7 +153,11 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		base[loki.TenantLabel] = model.LabelValue(t)
 	}
 
-	entries, dropped := c.entries(st, dec, base, received)
+	n := dec.entries()
+	if rerr := acct.reserve(int64(n) * entrySize); rerr != nil {
+		return rerr
+	}
+	entries, dropped := c.entries(st, dec, base, received, n)
 	c.m.bytes.Add(float64(dec.bytes))
 	if dropped > 0 {
 		c.m.relabelDropped.Add(float64(dropped))
@@ -137,26 +168,50 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return http.StatusServiceUnavailable, "the pipeline did not accept the entries in time (" + err.Error() + "); Firehose will retry", "forward_timeout"
+				return &requestError{status: http.StatusServiceUnavailable, reason: "forward_timeout", retryAfter: true,
+					msg: "the pipeline did not accept the entries in time (" + err.Error() + "); Firehose will retry"}
 			}
-			return http.StatusInternalServerError, "the pipeline did not accept the entries: " + err.Error() + "; Firehose will retry", "forward_failed"
+			return &requestError{status: http.StatusInternalServerError, reason: "forward_failed",
+				msg: "the pipeline did not accept the entries: " + err.Error() + "; Firehose will retry"}
 		}
 		c.m.entries.Add(float64(len(entries)))
-		clear(entries) // do not pin this request's lines from the pool
-		entriesPool.Put(entries[:0])
+		if cap(entries) <= maxPooledEntries {
+			clear(entries) // do not pin this request's lines from the pool
+			entriesPool.Put(entries[:0])
+		}
 	}
-	return http.StatusOK, "", ""
+	return nil
+}
+
+// maxPooledEntries is the largest entry slice kept for reuse: a request of
+// exceptional size should not leave its slice in memory for the next ones.
+const maxPooledEntries = 16 << 10
+
+// entries is the number of log entries the records make at most.
+func (d *decodedRequest) entries() int {
+	n := 0
+	for _, rec := range d.records {
+		if rec.cw == nil {
+			n++
+		} else {
+			n += len(rec.cw.LogEvents)
+		}
+	}
+	return n
 }
 
 // entriesPool recycles the per-request entry slices: receivers may not keep
 // them after Send returns (loki.LogsReceiver's contract).
 var entriesPool = sync.Pool{New: func() any { return []loki.Entry(nil) }}
 
-// entries turns the decoded records into log entries with final labels. It
+// entries turns the decoded records into log entries (n at most) with final labels. It
 // relabels once per distinct label set (once per request for direct PUT,
 // once per record for CloudWatch), and returns how many entries a rule dropped.
-func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.LabelSet, received time.Time) ([]loki.Entry, int) {
+func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.LabelSet, received time.Time, capacity int) ([]loki.Entry, int) {
 	out := entriesPool.Get().([]loki.Entry)
+	if cap(out) < capacity {
+		out = make([]loki.Entry, 0, capacity)
+	}
 	dropped := 0
 
 	// The timestamp of entries without their own: the receive time, or with

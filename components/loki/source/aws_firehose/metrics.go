@@ -16,6 +16,7 @@ type metrics struct {
 	bytes          prometheus.Counter
 	relabelDropped prometheus.Counter
 	duration       prometheus.Histogram
+	connsRejected  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,16 +36,37 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "loki_source_awsfirehose_request_duration_seconds", Help: "Time to answer Firehose requests, including forwarding.",
 			Buckets: prometheus.DefBuckets}),
+		connsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_source_awsfirehose_connections_rejected_total", Help: "Connections answered 503 and closed because conn_limit connections were open and none was idle."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, col := range []prometheus.Collector{m.requests, m.requestErrors, m.records, m.entries, m.bytes, m.relabelDropped, m.duration} {
+	for _, col := range []prometheus.Collector{m.requests, m.requestErrors, m.records, m.entries, m.bytes, m.relabelDropped, m.duration, m.connsRejected} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("registering loki.source.aws_firehose metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// registerGauges registers the gauges that read the component's state.
+// Registration errors were already reported for the other metrics.
+func (m *metrics) registerGauges(reg prometheus.Registerer, c *Component) {
+	if reg == nil {
+		return
+	}
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "loki_source_awsfirehose_inflight_bytes", Help: "Memory reserved by requests in flight (bounded by max_inflight_size)."},
+		func() float64 { return float64(c.budget.used.Load()) }))
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "loki_source_awsfirehose_connections", Help: "Open connections to the Firehose endpoint (bounded by conn_limit)."},
+		func() float64 {
+			c.mu.Lock()
+			l := c.lis
+			c.mu.Unlock()
+			return float64(l.count())
+		}))
 }
 
 // requestStats feeds debug info.
