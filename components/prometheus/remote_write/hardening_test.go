@@ -1,16 +1,21 @@
 package remotewrite
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
@@ -326,4 +331,166 @@ func TestRetryAfter(t *testing.T) {
 			t.Logf("retried after %s", gap)
 		})
 	}
+}
+
+// lockedBuffer is an io.Writer for a log handler shared by goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSecretsNeverShown runs an endpoint whose URL holds a password and a
+// query-string token, with a bearer token and a secret header, through
+// 403s, a 400, 500s, 429s (each answer's body echoing every secret) and an
+// outage, plus reloads and rejected arguments: the logs (at debug level),
+// the /metrics exposition (Prometheus' remote_name and url labels
+// included), health, debug info and errors never show one.
+func TestSecretsNeverShown(t *testing.T) {
+	secrets := []string{"url-pass-Zq81", "query-tok-7Hx2", "bearer-tok-Pp93", "hdr-key-Vv55"}
+	echo := "echo: " + strings.Join(secrets, " ") + " " + url.QueryEscape("query-tok-7Hx2")
+	r := newReceiver(t)
+	var phase atomic.Int32 // the status to answer, 0 to accept
+	var sawSecrets atomic.Bool
+	r.Wrap(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Query().Get("api_token") == "query-tok-7Hx2" && req.Header.Get("X-Api-Key") == "hdr-key-Vv55" {
+				sawSecrets.Store(true)
+			}
+			if s := phase.Load(); s != 0 {
+				_, _ = io.Copy(io.Discard, req.Body)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, echo, int(s))
+				return
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	secretURL := strings.Replace(r.URL(), "http://", "http://flowuser:url-pass-Zq81@", 1) + "?api_token=query-tok-7Hx2"
+	mod := func(ep *EndpointOptions) {
+		ep.Name = "test"
+		ep.URL = secretURL
+		ep.HTTPClient.BearerToken = "bearer-tok-Pp93"
+		ep.Headers = map[string]value.Secret{"X-Api-Key": "hdr-key-Vv55"}
+		ep.RemoteTimeout = 2 * time.Second
+	}
+	args := testArgs(r.URL(), mod)
+
+	var logs lockedBuffer
+	opts, ex, reg := promtest.Options(t, "prometheus.remote_write.test")
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, err := New(opts, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtest.Run(t, c)
+	recv := ex.Last().(Exports).Receiver
+	g := newGenerator(recv, 3)
+	g.warmUp(t, r)
+
+	var shown []string
+	observe := func() {
+		shown = append(shown, c.CurrentHealth().Message, fmt.Sprintf("%+v", c.DebugInfo()))
+	}
+	for _, p := range []struct {
+		status int
+		down   bool
+	}{{status: 403}, {status: 400}, {status: 500}, {status: 429}, {down: true}} {
+		if p.down {
+			r.Stop()
+		} else {
+			phase.Store(int32(p.status))
+		}
+		g.tick(t)
+		promtest.Eventually(t, 20*time.Second, fmt.Sprintf("unhealthy with %+v", p), func() bool {
+			return c.CurrentHealth().Health == component.HealthUnhealthy
+		})
+		observe()
+		if p.down {
+			if err := r.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		phase.Store(0)
+		g.tick(t)
+		promtest.Eventually(t, 30*time.Second, fmt.Sprintf("healthy after %+v", p), func() bool {
+			return c.CurrentHealth().Health == component.HealthHealthy
+		})
+		observe()
+	}
+	if !sawSecrets.Load() {
+		t.Fatal("no request carried the URL's token and the secret header: the test does not exercise them")
+	}
+
+	// A reload that rebuilds the client, one that restarts the queue, and
+	// rejected arguments.
+	for _, m := range []func(*EndpointOptions){
+		func(ep *EndpointOptions) { ep.Headers = map[string]value.Secret{"X-Api-Key": "hdr-key-Vv55", "X-Reload": "1"} },
+		func(ep *EndpointOptions) { ep.QueueOptions.Capacity = 5000 },
+	} {
+		if err := c.Update(testArgs(r.URL(), mod, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []func(*EndpointOptions){
+		func(ep *EndpointOptions) { ep.RemoteTimeout = -1 },
+		func(ep *EndpointOptions) { ep.URL = "ftp://flowuser:url-pass-Zq81@h/?api_token=query-tok-7Hx2" },
+		func(ep *EndpointOptions) { ep.URL = "http://flowuser:url-pass-Zq81@h/\x7f?api_token=query-tok-7Hx2" },
+	} {
+		err := c.Update(testArgs(r.URL(), mod, bad))
+		if err == nil {
+			t.Fatal("bad arguments accepted")
+		}
+		shown = append(shown, err.Error())
+	}
+	g.tick(t)
+	promtest.Eventually(t, 20*time.Second, "healthy after the reloads", func() bool {
+		return c.CurrentHealth().Health == component.HealthHealthy
+	})
+	observe()
+
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exposition bytes.Buffer
+	enc := expfmt.NewEncoder(&exposition, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shown = append(shown, exposition.String(), logs.String())
+	all := strings.Join(shown, "\n")
+	for _, s := range append(secrets, url.QueryEscape("query-tok-7Hx2")) {
+		if strings.Contains(all, s) {
+			t.Errorf("secret %q shown:\n%s", s, excerpt(all, s))
+		}
+	}
+	// What is checked must have been there: the failures, the scrubbed
+	// echoes, and Prometheus' url label with the masked URL.
+	for _, want := range []string{"403", "400", "500", "429", "connection refused", "(secret)",
+		`url="http://flowuser:xxxxx@` + strings.TrimPrefix(r.URL(), "http://") + `?api_token=xxxxx"`,
+		`remote_name="test"`, "Failed to send batch, retrying"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("nothing observed mentions %q: the scenario did not run", want)
+		}
+	}
+}
+
+func excerpt(s, sub string) string {
+	i := strings.Index(s, sub)
+	lo, hi := max(0, i-300), min(len(s), i+len(sub)+100)
+	return s[lo:hi]
 }
