@@ -144,11 +144,7 @@ func startAt(t *testing.T, dataPath string, args Arguments, logs io.Writer) *run
 func (g *generator) tryTick() error {
 	g.mu.Lock()
 	recv := g.recv
-	ts := time.Now().UnixMilli()
-	for ts <= g.last {
-		time.Sleep(time.Millisecond)
-		ts = time.Now().UnixMilli()
-	}
+	ts := max(time.Now().UnixMilli(), g.last+1)
 	g.last = ts
 	g.mu.Unlock()
 	app := recv.Appender(context.Background())

@@ -66,7 +66,7 @@ type generator struct {
 
 	mu        sync.Mutex
 	committed map[string][]int64
-	last      int64 // the last tick's timestamp (tryTick)
+	last      int64 // the last tick's timestamp
 }
 
 func newGenerator(recv storage.Appendable, n int, extra ...string) *generator {
@@ -97,10 +97,16 @@ func (g *generator) warmUp(t testing.TB, r *rwtest.Receiver) {
 }
 
 func (g *generator) tick(t testing.TB) {
-	ts := time.Now().UnixMilli()
+	// Strictly increasing even if the wall clock steps back (other tests
+	// on the machine may set it).
+	g.mu.Lock()
+	ts := max(time.Now().UnixMilli(), g.last+1)
+	g.last = ts
+	g.mu.Unlock()
 	app := g.recv.Appender(context.Background())
 	for _, s := range g.series {
 		if _, err := app.Append(0, s, ts, float64(ts)); err != nil {
+			_ = app.Rollback()
 			t.Fatalf("append: %v", err)
 		}
 	}
@@ -114,28 +120,17 @@ func (g *generator) tick(t testing.TB) {
 	g.mu.Unlock()
 }
 
-// start ticks every interval in a goroutine until the returned function is
-// called, which returns once the last tick is done (so no tick outlives the
-// test's component).
-func (g *generator) start(t testing.TB, interval time.Duration) (stop func()) {
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tk := time.NewTicker(interval)
-		defer tk.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-tk.C:
-				g.tick(t)
-			}
+// run ticks every interval until stop is closed.
+func (g *generator) run(t testing.TB, interval time.Duration, stop <-chan struct{}) {
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tk.C:
+			g.tick(t)
 		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() { close(quit) })
-		<-done
 	}
 }
 
@@ -246,8 +241,7 @@ func TestHealthFollowsSends(t *testing.T) {
 
 	// Every send fails with 503: unhealthy, naming the endpoint and error.
 	r.Status.Store(503)
-	stop := g.start(t, 50*time.Millisecond)
-
+	stop := g.background(t, 50*time.Millisecond)
 	promtest.Eventually(t, 20*time.Second, "unhealthy while sends fail", func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, `endpoint "test"`) && strings.Contains(h.Message, "503")
@@ -337,7 +331,7 @@ func TestReceiverOutage(t *testing.T) {
 	c, recv, _ := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 200)
 	g.warmUp(t, r)
-	stop := g.start(t, 250*time.Millisecond)
+	stop := g.background(t, 250*time.Millisecond)
 
 	time.Sleep(2 * time.Second)
 	r.Stop()
@@ -375,7 +369,7 @@ func TestUpdatesKeepData(t *testing.T) {
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 20)
 	g.warmUp(t, r)
-	stop := g.start(t, 20*time.Millisecond)
+	stop := g.background(t, 20*time.Millisecond)
 
 	step := func(what string, mod func(a *Arguments)) {
 		t.Helper()

@@ -70,7 +70,7 @@ prometheus.remote_write "amp" {
 	g := newGenerator(recv, 50)
 	g.warmUp(t, r)
 	issuedBefore := f.Stats().Issued
-	stop := g.start(t, 100*time.Millisecond)
+	stop := g.background(t, 100*time.Millisecond)
 	// 3-second credentials refreshed ahead of expiry: 15 s see several.
 	time.Sleep(15 * time.Second)
 	stop()
@@ -114,8 +114,7 @@ func TestSigV4ForbiddenIsExplained(t *testing.T) {
 	})
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 2)
-	stop := g.start(t, 50*time.Millisecond)
-	defer stop()
+	g.background(t, 50*time.Millisecond)
 	promtest.Eventually(t, 20*time.Second, "unhealthy with an explained 403", func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "403") &&
