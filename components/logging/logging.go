@@ -7,7 +7,13 @@
 //
 // sets the level and format of flow's own logs while the block is in the
 // config, overriding --log.level and --log.format; removing the block
-// restores them. It is a component (ID "logging") so that Alloy configs
+// restores them. `write_to` tees every log line, as formatted, to log
+// receivers (a loki.write, a loki.relabel) with the label
+// {component="flow"}, as Alloy does with {component="alloy"}; lines go
+// through a bounded queue, so a slow or failing pipeline drops lines (counted,
+// shown in health) and never blocks logging. `destination` is Alloy's:
+// "stderr" is where flow writes; Alloy's "windows_event_log" exists only on
+// Windows, which flow does not target, and is refused with that reason. It is a component (ID "logging") so that Alloy configs
 // carrying the block load unchanged and a reload can change logging.
 //
 // The process's handler is a Handler made by NewHandler and installed with
@@ -20,8 +26,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -32,6 +41,9 @@ func init() {
 		NoDataPath: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
 			c := &Component{h: processHandler.Load()}
+			if c.h != nil {
+				c.fwd = newForwarder(nil)
+			}
 			return c, c.Update(args)
 		},
 	})
@@ -43,10 +55,16 @@ type Arguments struct {
 	Level string `river:"level,attr,optional"`
 	// Format is logfmt or json.
 	Format string `river:"format,attr,optional"`
+	// Destination is where lines are written: "stderr".
+	Destination string `river:"destination,attr,optional"`
+	// WriteTo receives a copy of every log line.
+	WriteTo []loki.LogsReceiver `river:"write_to,attr,optional"`
 }
 
 // SetToDefault sets Alloy's defaults.
-func (a *Arguments) SetToDefault() { *a = Arguments{Level: "info", Format: "logfmt"} }
+func (a *Arguments) SetToDefault() {
+	*a = Arguments{Level: "info", Format: "logfmt", Destination: "stderr"}
+}
 
 // Validate checks the level and format.
 func (a *Arguments) Validate() error {
@@ -55,6 +73,13 @@ func (a *Arguments) Validate() error {
 	}
 	if a.Format != "logfmt" && a.Format != "json" {
 		return fmt.Errorf("format must be logfmt or json, got %q", a.Format)
+	}
+	switch a.Destination {
+	case "stderr":
+	case "windows_event_log":
+		return fmt.Errorf("destination: windows_event_log is Alloy's Windows event log, and flow does not run on Windows; use \"stderr\" (the default)")
+	default:
+		return fmt.Errorf("destination must be \"stderr\", got %q", a.Destination)
 	}
 	return nil
 }
@@ -69,11 +94,22 @@ func parseLevel(s string) (slog.Level, error) {
 
 // Component applies its arguments to the process handler while it runs.
 type Component struct {
-	h *Handler
+	h   *Handler
+	fwd *forwarder // nil without a process handler
+
+	mu      sync.Mutex
+	writeTo bool
 }
 
-// Run waits; when the block is removed, the flags' settings come back.
+// Run forwards log lines to write_to while it runs; when the block is
+// removed, the flags' settings come back.
 func (c *Component) Run(ctx context.Context) error {
+	if c.fwd != nil {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); c.fwd.run(ctx) }()
+		defer wg.Wait()
+	}
 	<-ctx.Done()
 	if c.h != nil {
 		c.h.reset()
@@ -91,7 +127,35 @@ func (c *Component) Update(args component.Arguments) error {
 	if c.h != nil {
 		c.h.set(lvl, a.Format == "json")
 	}
+	if c.fwd != nil {
+		c.fwd.setReceivers(a.WriteTo)
+		c.mu.Lock()
+		c.writeTo = len(a.WriteTo) > 0
+		c.mu.Unlock()
+		if len(a.WriteTo) > 0 {
+			c.h.out.fwd.Store(c.fwd)
+		} else {
+			c.h.out.fwd.Store(nil)
+		}
+	}
 	return nil
+}
+
+// CurrentHealth says whether write_to delivers.
+func (c *Component) CurrentHealth() component.Health {
+	c.mu.Lock()
+	writeTo := c.writeTo
+	c.mu.Unlock()
+	h := component.Health{Health: component.HealthHealthy, Message: "logging configured", UpdateTime: time.Now()}
+	if c.fwd == nil || !writeTo {
+		return h
+	}
+	ok, msg := c.fwd.health()
+	h.Message = msg
+	if !ok {
+		h.Health = component.HealthUnhealthy
+	}
+	return h
 }
 
 var processHandler atomic.Pointer[Handler]
@@ -109,16 +173,17 @@ type Handler struct {
 	defLevel    slog.Level
 	defJSON     bool
 	text, jsonH slog.Handler
+	out         *tee
 }
 
 // NewHandler writes to w at level, as JSON if json is set, else logfmt
 // (slog's key=value text).
 func NewHandler(w io.Writer, level slog.Level, json bool) *Handler {
-	h := &Handler{defLevel: level, defJSON: json}
+	h := &Handler{defLevel: level, defJSON: json, out: &tee{w: w}}
 	h.level.Set(level)
 	h.json.Store(json)
 	opts := &slog.HandlerOptions{Level: &h.level}
-	h.text, h.jsonH = slog.NewTextHandler(w, opts), slog.NewJSONHandler(w, opts)
+	h.text, h.jsonH = slog.NewTextHandler(h.out, opts), slog.NewJSONHandler(h.out, opts)
 	return h
 }
 
@@ -127,7 +192,10 @@ func (h *Handler) set(level slog.Level, json bool) {
 	h.json.Store(json)
 }
 
-func (h *Handler) reset() { h.set(h.defLevel, h.defJSON) }
+func (h *Handler) reset() {
+	h.set(h.defLevel, h.defJSON)
+	h.out.fwd.Store(nil)
+}
 
 // Enabled reports whether level is logged.
 func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }

@@ -148,6 +148,15 @@ func (c *converter) convert(v cty.Value, rv reflect.Value, ti *typeInfo, path st
 		}
 		rv.SetInt(int64(d))
 	case classText:
+		if u.Type() == cty.Number && isIntKind(ti.t.Kind()) {
+			// An integer type with a text form (a byte size) also takes a
+			// whole number, as in Alloy: body_size_limit = 1048576.
+			bf := u.AsBigFloat()
+			if !bf.IsInt() {
+				return errorf(path, "expected a whole number or a string, got %s", bf.Text('g', -1))
+			}
+			return setText(bf.Text('f', 0), rv, ti, path)
+		}
 		if u.Type() != cty.String {
 			return c.mismatch(v, ti, path)
 		}
@@ -356,6 +365,15 @@ func parseDuration(s string, promFirst bool) (time.Duration, error) {
 		return time.Duration(d), nil
 	}
 	return 0, fmt.Errorf("invalid duration %q: write a number and a unit, such as \"15s\", \"1m30s\", \"1h\" or \"1d\"", s)
+}
+
+func isIntKind(k reflect.Kind) bool {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 func setText(s string, rv reflect.Value, ti *typeInfo, path string) error {

@@ -42,18 +42,28 @@ func Functions() map[string]function.Function {
 }
 
 // library lists each function once with all its names: Alloy's namespaced
-// name first, then River's flat one.
+// name first, then River's flat one. The flat names are deprecated in Alloy
+// (see Deprecated); they keep working.
 var library = []struct {
 	names []string
 	fn    function.Function
 }{
 	{[]string{"sys.env", "env"}, EnvFunc},
 	{[]string{"array.concat", "concat"}, ConcatFunc},
+	{[]string{"array.combine_maps"}, CombineMapsFunc},
+	{[]string{"array.group_by"}, GroupByFunc},
 	{[]string{"coalesce"}, CoalesceFunc},
+	{[]string{"json_path"}, JSONPathFunc},
+	{[]string{"file.path_join"}, PathJoinFunc},
 	{[]string{"encoding.from_json", "json_decode"}, FromJSONFunc},
 	{[]string{"encoding.to_json"}, ToJSONFunc},
+	{[]string{"encoding.from_yaml", "yaml_decode"}, FromYAMLFunc},
 	{[]string{"encoding.from_base64", "base64_decode"}, FromBase64Func},
 	{[]string{"encoding.to_base64"}, ToBase64Func},
+	{[]string{"encoding.from_URLbase64"}, FromURLBase64Func},
+	{[]string{"encoding.to_URLbase64"}, ToURLBase64Func},
+	{[]string{"encoding.url_encode"}, URLEncodeFunc},
+	{[]string{"encoding.url_decode"}, URLDecodeFunc},
 	{[]string{"string.format", "format"}, FormatFunc},
 	{[]string{"string.join", "join"}, JoinFunc},
 	{[]string{"string.split", "split"}, SplitFunc},
@@ -66,6 +76,24 @@ var library = []struct {
 	{[]string{"string.trim_space", "trim_space"}, ctystdlib.TrimSpaceFunc},
 	{[]string{"convert.nonsensitive", "nonsensitive"}, NonsensitiveFunc},
 }
+
+// Deprecated reports whether name is one of the flat names Alloy deprecated
+// in favour of a namespaced one, and that one. The flat names keep working;
+// the runtime warns once per name and position.
+func Deprecated(name string) (replacement string, ok bool) {
+	replacement, ok = deprecated[name]
+	return replacement, ok
+}
+
+var deprecated = func() map[string]string {
+	m := map[string]string{}
+	for _, e := range library {
+		for _, n := range e.names[1:] {
+			m[n] = e.names[0]
+		}
+	}
+	return m
+}()
 
 // Constants returns the attributes of the `constants` object: hostname, os
 // and arch of the machine flow runs on.

@@ -78,7 +78,7 @@ func TestFanoutStopsAtFirstError(t *testing.T) {
 }
 
 func TestByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"1MiB": 1 << 20, "512KiB": 512 << 10, "100KB": 100000, "2048": 2048, "1.5MiB": 3 << 19} {
+	for in, want := range map[string]ByteSize{"1MiB": 1 << 20, "512KiB": 512 << 10, "100KB": 100 << 10, "1MB": 1 << 20, "2048": 2048, "1.5MiB": 3 << 19} {
 		var b ByteSize
 		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
 			t.Errorf("%q = %d, %v; want %d", in, b, err, want)

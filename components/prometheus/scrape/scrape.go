@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/flow-telemetry/flow/components/common/bytesize"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -72,8 +73,9 @@ type Arguments struct {
 	LabelLimit            uint `river:"label_limit,attr,optional"`
 	LabelNameLengthLimit  uint `river:"label_name_length_limit,attr,optional"`
 	LabelValueLengthLimit uint `river:"label_value_length_limit,attr,optional"`
-	// BodySizeLimit is a size such as "10MiB"; empty or "0" means no limit.
-	BodySizeLimit string `river:"body_size_limit,attr,optional"`
+	// BodySizeLimit is a size such as "10MiB" (Alloy's units.Base2Bytes:
+	// "10MB" is the same); 0 means no limit.
+	BodySizeLimit bytesize.Size `river:"body_size_limit,attr,optional"`
 
 	// ScrapeProtocols are tried in order by content negotiation
 	// (PrometheusProto, OpenMetricsText1.0.0, OpenMetricsText0.0.1,
@@ -156,13 +158,7 @@ func (a *Arguments) scrapeConfig(defaultJob string) (*config.ScrapeConfig, error
 	sc.ScrapeNativeHistograms = &native
 	extra := a.ExtraMetrics
 	sc.ExtraScrapeMetrics = &extra
-	if a.BodySizeLimit != "" && a.BodySizeLimit != "0" {
-		n, err := units.ParseBase2Bytes(a.BodySizeLimit)
-		if err != nil {
-			return nil, fmt.Errorf("body_size_limit: %q is not a size such as \"10MiB\": %w", a.BodySizeLimit, err)
-		}
-		sc.BodySizeLimit = n
-	}
+	sc.BodySizeLimit = units.Base2Bytes(a.BodySizeLimit)
 	for _, p := range a.ScrapeProtocols {
 		sc.ScrapeProtocols = append(sc.ScrapeProtocols, config.ScrapeProtocol(p))
 	}

@@ -251,7 +251,6 @@ func TestArgumentsValidation(t *testing.T) {
 		{func(a *Arguments) { a.ScrapeTimeout = 2 * time.Minute }, "must not be greater than scrape_interval"},
 		{func(a *Arguments) { a.Scheme = "ftp" }, "scheme"},
 		{func(a *Arguments) { a.ScrapeProtocols = []string{"Carrier-Pigeon"} }, "scrape_protocols"},
-		{func(a *Arguments) { a.BodySizeLimit = "lots" }, "body_size_limit"},
 		{func(a *Arguments) { a.HTTPClient.BearerToken = "x"; a.HTTPClient.BearerTokenFile = "/y" }, "at most one"},
 		{func(a *Arguments) { a.MetricsPath = "metrics" }, "metrics_path"},
 	}

@@ -1,0 +1,198 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+type collector struct {
+	mu      sync.Mutex
+	entries []loki.Entry
+	fail    error
+	block   chan struct{}
+}
+
+func (c *collector) Send(ctx context.Context, entries []loki.Entry) error {
+	if c.block != nil {
+		select {
+		case <-c.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail != nil {
+		return c.fail
+	}
+	c.entries = append(c.entries, entries...)
+	return nil
+}
+
+func (c *collector) lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, e := range c.entries {
+		out = append(out, e.Line)
+	}
+	return out
+}
+
+func startBlock(t *testing.T, args Arguments) (*Component, *slog.Logger, *lockedWriter, context.CancelFunc, chan struct{}) {
+	t.Helper()
+	out := &lockedWriter{w: &bytes.Buffer{}}
+	h := NewHandler(out, slog.LevelInfo, false)
+	SetProcessHandler(h)
+	t.Cleanup(func() { SetProcessHandler(nil) })
+	if err := args.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := component.Get("logging")
+	c, err := reg.Build(component.Options{ID: "logging"}, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	return c.(*Component), slog.New(h).With("component_id", "x"), out, cancel, done
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// write_to receives every line as formatted, with {component="flow"}, while
+// stderr still gets it; removing the block stops the copy and flushes.
+func TestWriteToTeesLogLines(t *testing.T) {
+	sink := &collector{}
+	args := Arguments{}
+	args.SetToDefault()
+	args.Format = "json"
+	args.WriteTo = []loki.LogsReceiver{sink}
+	c, log, _, cancel, done := startBlock(t, args)
+
+	log.Info("hello", "k", "v")
+	eventually(t, "the line in write_to", func() bool {
+		for _, l := range sink.lines() {
+			if strings.Contains(l, `"msg":"hello","component_id":"x","k":"v"`) && !strings.HasSuffix(l, "\n") {
+				return true
+			}
+		}
+		return false
+	})
+	sink.mu.Lock()
+	if got := sink.entries[0].Labels["component"]; got != "flow" {
+		t.Errorf("label component = %q, want flow", got)
+	}
+	sink.mu.Unlock()
+	if h := c.CurrentHealth(); h.Health != component.HealthHealthy || !strings.Contains(h.Message, "sent") {
+		t.Errorf("health = %+v", h)
+	}
+
+	// The last lines before the block goes away are delivered too.
+	log.Info("last words")
+	cancel()
+	<-done
+	found := false
+	for _, l := range sink.lines() {
+		found = found || strings.Contains(l, "last words")
+	}
+	if !found {
+		t.Errorf("the line logged before stopping was not flushed: %q", sink.lines())
+	}
+	n := len(sink.lines())
+	log.Info("after removal")
+	time.Sleep(2 * forwardFlushWait)
+	if len(sink.lines()) != n {
+		t.Errorf("lines still forwarded after the block was removed")
+	}
+}
+
+// A receiver that never answers cannot slow logging: lines beyond the queue
+// are dropped and counted; a failing receiver makes the block unhealthy.
+func TestWriteToNeverBlocksLogging(t *testing.T) {
+	stuck := &collector{block: make(chan struct{})}
+	args := Arguments{}
+	args.SetToDefault()
+	args.WriteTo = []loki.LogsReceiver{stuck}
+	c, log, buf, cancel, done := startBlock(t, args)
+	defer func() { close(stuck.block); cancel(); <-done }()
+
+	start := time.Now()
+	for i := 0; i < 3*forwardQueue; i++ {
+		log.Info("flood", "i", i)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("logging %d lines took %s with a stuck receiver", 3*forwardQueue, d)
+	}
+	if !strings.Contains(buf.String(), "i=12287") {
+		t.Errorf("stderr lost lines")
+	}
+	eventually(t, "dropped lines counted", func() bool { return c.fwd.dropped.Load() >= forwardQueue })
+}
+
+func TestWriteToFailureIsUnhealthy(t *testing.T) {
+	sink := &collector{fail: errors.New("loki is down")}
+	args := Arguments{}
+	args.SetToDefault()
+	args.WriteTo = []loki.LogsReceiver{sink}
+	c, log, _, cancel, done := startBlock(t, args)
+	defer func() { cancel(); <-done }()
+	log.Info("x")
+	eventually(t, "unhealthy", func() bool {
+		h := c.CurrentHealth()
+		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "loki is down")
+	})
+	sink.mu.Lock()
+	sink.fail = nil
+	sink.mu.Unlock()
+	log.Info("y")
+	eventually(t, "healthy again", func() bool { return c.CurrentHealth().Health == component.HealthHealthy })
+}
+
+func TestDestination(t *testing.T) {
+	for dest, want := range map[string]string{"stderr": "", "windows_event_log": "does not run on Windows", "syslog": "must be"} {
+		a := Arguments{}
+		a.SetToDefault()
+		a.Destination = dest
+		err := a.Validate()
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("destination %q: %v, want %q", dest, err, want)
+		}
+	}
+}

@@ -1,0 +1,206 @@
+package stdlib
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+	"math/big"
+	"net/url"
+	"path/filepath"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ohler55/ojg/jp"
+	"github.com/ohler55/ojg/oj"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// maxDecodeDepth bounds the nesting of a decoded YAML or JSON document, so
+// that converting it cannot exhaust the stack.
+const maxDecodeDepth = 100
+
+// FromYAMLFunc decodes YAML text into a value, as Alloy's
+// encoding.from_yaml: mappings become objects, sequences lists. yaml.v3
+// refuses documents whose aliases expand excessively (a "billion laughs").
+var FromYAMLFunc = function.New(&function.Spec{
+	Description: "Decodes a YAML string into a value.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.DynamicPseudoType),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		var doc any
+		if err := yaml.Unmarshal([]byte(args[0].AsString()), &doc); err != nil {
+			// yaml's messages name a line, never quote the input (which may be secret).
+			return cty.NilVal, function.NewArgErrorf(0, "invalid YAML: %s", err)
+		}
+		v, err := goToCty(doc, 0)
+		if err != nil {
+			return cty.NilVal, function.NewArgErrorf(0, "%s", err)
+		}
+		return v, nil
+	},
+})
+
+// JSONPathFunc evaluates a JSONPath expression against JSON text, as
+// Alloy's json_path (which uses the same library): the result is the list of
+// every match, empty when nothing matches.
+var JSONPathFunc = function.New(&function.Spec{
+	Description: "Returns the list of values a JSONPath expression selects from a JSON string.",
+	Params: []function.Parameter{
+		{Name: "json", Type: cty.String},
+		{Name: "path", Type: cty.String},
+	},
+	Type: function.StaticReturnType(cty.DynamicPseudoType),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		expr, err := jp.ParseString(args[1].AsString())
+		if err != nil {
+			return cty.NilVal, function.NewArgErrorf(1, "invalid JSONPath: %s", err)
+		}
+		doc, err := oj.ParseString(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, function.NewArgErrorf(0, "invalid JSON")
+		}
+		results := expr.Get(doc)
+		vals := make([]cty.Value, 0, len(results))
+		for _, r := range results {
+			v, err := goToCty(r, 0)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			vals = append(vals, v)
+		}
+		return cty.TupleVal(vals), nil
+	},
+})
+
+// FromURLBase64Func decodes URL-safe base64 (RFC 4648 §5) into a string.
+var FromURLBase64Func = function.New(&function.Spec{
+	Description: "Decodes a URL-safe base64 string.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		b, err := base64.URLEncoding.DecodeString(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, function.NewArgErrorf(0, "invalid URL-safe base64 data")
+		}
+		if !utf8.Valid(b) {
+			return cty.NilVal, function.NewArgErrorf(0, "the decoded data is not UTF-8 text")
+		}
+		return cty.StringVal(string(b)), nil
+	},
+})
+
+// ToURLBase64Func encodes a string as URL-safe base64 (RFC 4648 §5).
+var ToURLBase64Func = function.New(&function.Spec{
+	Description: "Encodes str as URL-safe base64.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.StringVal(base64.URLEncoding.EncodeToString([]byte(args[0].AsString()))), nil
+	},
+})
+
+// URLEncodeFunc percent-encodes a string for use in a URL query (RFC 3986;
+// a space becomes "+"), as Alloy's encoding.url_encode.
+var URLEncodeFunc = function.New(&function.Spec{
+	Description: "Percent-encodes str for a URL query.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.StringVal(url.QueryEscape(args[0].AsString())), nil
+	},
+})
+
+// URLDecodeFunc reverses URLEncodeFunc.
+var URLDecodeFunc = function.New(&function.Spec{
+	Description: "Decodes a percent-encoded string.",
+	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		s, err := url.QueryUnescape(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, function.NewArgErrorf(0, "invalid percent-encoding")
+		}
+		return cty.StringVal(s), nil
+	},
+})
+
+// PathJoinFunc joins path elements with the OS separator and cleans the
+// result, as Go's filepath.Join (Alloy's file.path_join).
+var PathJoinFunc = function.New(&function.Spec{
+	Description: "Joins path elements into one path.",
+	VarParam:    &function.Parameter{Name: "elements", Type: cty.String},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		parts := make([]string, len(args))
+		for i, a := range args {
+			parts[i] = a.AsString()
+		}
+		return cty.StringVal(filepath.Join(parts...)), nil
+	},
+})
+
+// goToCty converts a decoded YAML or JSON document into a cty value:
+// mappings are objects, sequences tuples.
+func goToCty(v any, depth int) (cty.Value, error) {
+	if depth > maxDecodeDepth {
+		return cty.NilVal, fmt.Errorf("the document is nested more than %d levels deep", maxDecodeDepth)
+	}
+	switch v := v.(type) {
+	case nil:
+		return cty.NullVal(cty.DynamicPseudoType), nil
+	case string:
+		return cty.StringVal(v), nil
+	case bool:
+		return cty.BoolVal(v), nil
+	case int:
+		return cty.NumberIntVal(int64(v)), nil
+	case int64:
+		return cty.NumberIntVal(v), nil
+	case uint64:
+		return cty.NumberUIntVal(v), nil
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return cty.NilVal, fmt.Errorf("the number %v cannot be represented", v)
+		}
+		return cty.NumberFloatVal(v), nil
+	case *big.Int:
+		return cty.NumberVal(new(big.Float).SetInt(v)), nil
+	case time.Time:
+		return cty.StringVal(v.Format(time.RFC3339Nano)), nil
+	case []byte:
+		return cty.StringVal(base64.StdEncoding.EncodeToString(v)), nil
+	case []any:
+		vals := make([]cty.Value, len(v))
+		for i, e := range v {
+			c, err := goToCty(e, depth+1)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			vals[i] = c
+		}
+		return cty.TupleVal(vals), nil
+	case map[string]any:
+		attrs := make(map[string]cty.Value, len(v))
+		for k, e := range v {
+			c, err := goToCty(e, depth+1)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			attrs[k] = c
+		}
+		return cty.ObjectVal(attrs), nil
+	case map[any]any:
+		attrs := make(map[string]cty.Value, len(v))
+		for k, e := range v {
+			c, err := goToCty(e, depth+1)
+			if err != nil {
+				return cty.NilVal, err
+			}
+			attrs[fmt.Sprint(k)] = c // YAML allows non-string keys; Alloy prints them too
+		}
+		return cty.ObjectVal(attrs), nil
+	}
+	return cty.NilVal, fmt.Errorf("unsupported value of type %T", v)
+}
