@@ -102,7 +102,7 @@ func TestConvertBadInput(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, src, want string
-		args           []string
+		args            []string
 	}{
 		{"no format", convertYAML, "--source-format is required", nil},
 		{"unknown format", convertYAML, `unknown source format "otelcol"`, []string{"-f", "otelcol"}},

@@ -184,4 +184,3 @@ func suggestSibling(_ *yaml.Node, k *yaml.Node) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
-

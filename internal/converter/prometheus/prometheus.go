@@ -195,4 +195,3 @@ func findJob(n *yaml.Node, job string) *yaml.Node {
 	}
 	return nil
 }
-
