@@ -27,10 +27,14 @@ import (
 )
 
 type runFlags struct {
-	listenAddr  string
-	storagePath string
-	logLevel    string
-	logFormat   string
+	listenAddr       string
+	allowedHosts     string
+	enableReloadBody bool
+	enablePprof      bool
+	maxConnections   int
+	storagePath      string
+	logLevel         string
+	logFormat        string
 
 	// YAML conversion on the fly (cmd/flow/convert.go).
 	configFormat           string
@@ -44,7 +48,11 @@ func runCommand(args []string, stderr io.Writer) int {
 	var f runFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.listenAddr, "server.http.listen-addr", "127.0.0.1:12345", "address the HTTP server (API, UI, metrics) listens on")
+	fs.StringVar(&f.listenAddr, "server.http.listen-addr", "127.0.0.1:12345", "address the HTTP server (API, UI, metrics) listens on; it has no authentication, so keep it on loopback")
+	fs.StringVar(&f.allowedHosts, "server.http.allowed-hosts", "", "comma-separated host names (optionally name:port) the HTTP server answers besides IP addresses, localhost and the listen address, e.g. the name of a proxy in front of it")
+	fs.BoolVar(&f.enableReloadBody, "server.http.enable-reload-body", true, "let POST /-/reload apply a config sent in the request body (false: only re-read the config files)")
+	fs.BoolVar(&f.enablePprof, "server.http.enable-pprof", true, "serve Go profiling at /debug/pprof/")
+	fs.IntVar(&f.maxConnections, "server.http.max-connections", httpapi.DefaultServerOptions.MaxConnections, "most HTTP connections served at once; more wait until one closes")
 	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data (one subdirectory per component)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
@@ -65,6 +73,14 @@ func runCommand(args []string, stderr io.Writer) int {
 	path := fs.Arg(0)
 	if !configFormatValid(f.configFormat) {
 		fmt.Fprintf(stderr, "flow run: --config.format=%q: want river, prometheus, promtail or static\n", f.configFormat)
+		return 2
+	}
+	if f.maxConnections < 1 {
+		fmt.Fprintf(stderr, "flow run: --server.http.max-connections=%d: want at least 1\n", f.maxConnections)
+		return 2
+	}
+	if _, err := httpapi.ParseAllowedHosts(f.allowedHosts); err != nil {
+		fmt.Fprintf(stderr, "flow run: %v\n", err)
 		return 2
 	}
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
@@ -103,29 +119,44 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listening on --server.http.listen-addr=%s: %w", f.listenAddr, err)
 	}
-	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Options{
-			Runtime:    rt,
-			Gatherer:   reg,
-			ReadConfig: func() (map[string][]byte, error) { return f.readConfig(path, stderr) },
-			UI:         ui.Handler(),
-			Logger:     logger,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	warnIfExposed(logger, ln.Addr(), f)
+	allowedHosts, _ := httpapi.ParseAllowedHosts(f.allowedHosts) // checked in runCommand
+	api := httpapi.New(httpapi.Options{
+		Runtime:           rt,
+		Gatherer:          reg,
+		ReadConfig:        func() (map[string][]byte, error) { return f.readConfig(path, stderr) },
+		UI:                ui.Handler(),
+		Logger:            logger,
+		ListenAddr:        f.listenAddr,
+		AllowedHosts:      allowedHosts,
+		DisableReloadBody: !f.enableReloadBody,
+		DisablePprof:      !f.enablePprof,
+	})
+	srvOpts := httpapi.DefaultServerOptions
+	srvOpts.MaxConnections = f.maxConnections
+	srv := srvOpts.NewServer(api, logger)
 
 	var g run.Group
 	{
+		// The HTTP server drains in the background: an open UI event
+		// stream or a slow request must not hold up the interrupt of the
+		// next actor, the runtime, whose components stop meanwhile.
+		drained := make(chan struct{})
 		g.Add(func() error {
 			logger.Info("serving HTTP", "addr", ln.Addr().String())
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(srvOpts.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("HTTP server: %w", err)
 			}
+			<-drained
 			return nil
 		}, func(error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
+			api.Close() // event streams end, so Shutdown need not wait for them
+			go func() {
+				defer close(drained)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = srv.Shutdown(ctx)
+			}()
 		})
 	}
 	{
@@ -193,4 +224,27 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	h := logging.NewHandler(w, lvl, format == "json")
 	logging.SetProcessHandler(h)
 	return slog.New(h), nil
+}
+
+// warnIfExposed warns when the HTTP server listens beyond loopback: it has
+// no authentication, so whoever reaches the port can do what the operator
+// can.
+func warnIfExposed(logger *slog.Logger, addr net.Addr, f runFlags) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return
+	}
+	exposed := []string{"the API and UI (every component's arguments, exports and health; secrets are masked)", "/metrics"}
+	if f.enableReloadBody {
+		exposed = append(exposed, "POST /-/reload with a config in the body (a config can read any file flow can read and send it anywhere)")
+	} else {
+		exposed = append(exposed, "POST /-/reload (re-reads the config files)")
+	}
+	if f.enablePprof {
+		exposed = append(exposed, "/debug/pprof (profiles, command line)")
+	}
+	logger.Warn("the HTTP server listens beyond loopback and has no authentication: anyone who can reach "+f.listenAddr+" can use "+
+		strings.Join(exposed, ", ")+". Listen on 127.0.0.1, or firewall the port and put an authenticating proxy in front; "+
+		"--server.http.enable-reload-body=false and --server.http.enable-pprof=false narrow what is exposed",
+		"addr", addr.String())
 }

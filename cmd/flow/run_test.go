@@ -20,6 +20,7 @@ import (
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
+	"github.com/flow-telemetry/flow/runtime/httpapi"
 )
 
 // flowProcess is a running `flow run` with the API calls the tests make.
@@ -32,9 +33,17 @@ func startFlow(t testing.TB, path string, readyTimeout time.Duration) *flowProce
 	return &flowProcess{flowproc.Options{ReadyTimeout: readyTimeout}.Start(t, path)}
 }
 
+// post sends body to path as curl would, with the header /-/reload wants
+// for a config in the body.
 func (p *flowProcess) post(t testing.TB, path, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(p.URL()+path, "text/plain", strings.NewReader(body))
+	req, err := http.NewRequest("POST", p.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set(httpapi.ReloadHeader, "1")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,8 +26,11 @@ import (
 	"github.com/flow-telemetry/flow/syntax"
 )
 
-// maxConfigBytes bounds a config posted to /-/reload.
-const maxConfigBytes = 16 << 20
+// MaxConfigBytes bounds a config posted to /-/reload: 4 MiB, a few times the
+// largest real configs (generated ones with thousands of components are
+// around 1 MB), and small enough that validating it stays within the
+// language's time and memory bounds. A larger body gets 413.
+const MaxConfigBytes = 4 << 20
 
 // Options configure the handler.
 type Options struct {
@@ -39,21 +43,41 @@ type Options struct {
 	// UI is served at "/"; nil serves a short text page pointing at the API.
 	UI     http.Handler
 	Logger *slog.Logger
+
+	// ListenAddr is the address the server listens on; its host is an
+	// allowed Host header (see guard.go).
+	ListenAddr string
+	// AllowedHosts are further names allowed in the Host header, from
+	// ParseAllowedHosts (--server.http.allowed-hosts).
+	AllowedHosts []string
+	// DisableReloadBody makes /-/reload refuse a config in the body: only
+	// an empty-body reload (re-read the files) remains
+	// (--server.http.enable-reload-body=false).
+	DisableReloadBody bool
+	// DisablePprof leaves /debug/pprof/ out (--server.http.enable-pprof=false).
+	DisablePprof bool
 }
 
-type api struct {
+// API is the control-plane handler.
+type API struct {
 	Options
+	handler http.Handler
 	// reloadMu serialises reloads, so the "config reloaded" answer is about
 	// the config this request sent.
 	reloadMu sync.Mutex
+	// closing is closed by Close: event streams end.
+	closing   chan struct{}
+	closeOnce sync.Once
+	refusals  refusalLog
 }
 
-// New returns the control-plane handler.
-func New(opts Options) http.Handler {
+// New returns the control-plane handler. Every endpoint is behind guard
+// (guard.go).
+func New(opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{Options: opts}
+	a := &API{Options: opts, closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/ready", a.ready)
 	mux.HandleFunc("GET /-/healthy", a.healthy)
@@ -66,11 +90,13 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v0/config", a.config)
 	mux.HandleFunc("GET /api/v0/events", a.eventsStream)
 	mux.HandleFunc("/api/v0/component/{id}/{rest...}", a.componentHandler)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if !opts.DisablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if opts.UI != nil {
 		mux.Handle("/", opts.UI)
 	} else {
@@ -79,14 +105,23 @@ func New(opts Options) http.Handler {
 			fmt.Fprint(w, "flow is running. The JSON API is at /api/v0/components; see docs/api.md.\n")
 		})
 	}
-	return mux
+	a.handler = a.guard(mux)
+	return a
 }
+
+// ServeHTTP serves the control plane.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Close ends the open event streams (and any opened later), so that a
+// server shutdown does not wait for clients that never hang up. Call it
+// before http.Server.Shutdown.
+func (a *API) Close() { a.closeOnce.Do(func() { close(a.closing) }) }
 
 type slogErrorLog struct{ l *slog.Logger }
 
 func (s slogErrorLog) Println(v ...any) { s.l.Error("serving metrics", "err", fmt.Sprint(v...)) }
 
-func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
+func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !a.Runtime.Ready() {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -96,7 +131,7 @@ func (a *api) ready(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "flow is ready.")
 }
 
-func (a *api) healthy(w http.ResponseWriter, _ *http.Request) {
+func (a *API) healthy(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	bad := a.Runtime.Unhealthy()
 	if len(bad) == 0 {
@@ -113,12 +148,39 @@ func (a *api) healthy(w http.ResponseWriter, _ *http.Request) {
 
 // reload applies the posted config, or the one on disk for an empty body.
 // A JSON body {"files": [{"name": ..., "content": ...}]} sets several files.
-func (a *api) reload(w http.ResponseWriter, r *http.Request) {
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	dryRun := r.URL.Query().Get("dry_run") == "1" || r.URL.Query().Get("dry_run") == "true"
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConfigBytes))
+	if r.ContentLength > MaxConfigBytes {
+		a.tooLarge(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxConfigBytes))
 	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			a.tooLarge(w, r)
+			return
+		}
 		a.fail(w, r, http.StatusBadRequest, "reading the request body: "+err.Error(), nil, nil)
 		return
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if a.DisableReloadBody {
+			a.forbid(w, r, "a config in the body of /-/reload is disabled (--server.http.enable-reload-body=false): "+
+				"edit the config files and POST /-/reload with an empty body, or send flow SIGHUP")
+			return
+		}
+		// A browser cannot add a custom header to a cross-origin
+		// request without a CORS preflight, which flow never answers:
+		// this stops a web page from posting a config with a no-cors
+		// fetch or a form, even one the Fetch Metadata and Origin checks
+		// let through (an old browser).
+		if r.Header.Get(ReloadHeader) == "" {
+			a.forbid(w, r, "a config in the body of /-/reload needs the header \""+ReloadHeader+": 1\" "+
+				"(proof that the request does not come from a web page of another site), e.g. "+
+				"curl -H '"+ReloadHeader+": 1' --data-binary @config.river http://"+r.Host+"/-/reload; "+
+				"an empty body re-reads the config files and needs no header")
+			return
+		}
 	}
 	files, err := a.configFrom(r, body)
 	if err != nil {
@@ -161,7 +223,12 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *api) configFrom(r *http.Request, body []byte) (map[string][]byte, error) {
+func (a *API) tooLarge(w http.ResponseWriter, r *http.Request) {
+	a.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body posted to /-/reload is larger than %d MiB, the limit for a posted config; "+
+		"a config this large belongs in the config files: write it there and reload with an empty body or SIGHUP", MaxConfigBytes>>20), nil, nil)
+}
+
+func (a *API) configFrom(r *http.Request, body []byte) (map[string][]byte, error) {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		if a.ReadConfig == nil {
 			return nil, fmt.Errorf("no config on disk to reload: post the config in the request body")
@@ -200,7 +267,7 @@ func (a *api) configFrom(r *http.Request, body []byte) (map[string][]byte, error
 	return map[string][]byte{name: body}, nil
 }
 
-func (a *api) fail(w http.ResponseWriter, r *http.Request, status int, msg string, files map[string][]byte, diags hcl.Diagnostics) {
+func (a *API) fail(w http.ResponseWriter, r *http.Request, status int, msg string, files map[string][]byte, diags hcl.Diagnostics) {
 	if wantsJSON(r) {
 		writeJSON(w, status, map[string]any{"error": msg, "diagnostics": diagnosticsJSON(diags)})
 		return
@@ -259,7 +326,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
-func (a *api) components(w http.ResponseWriter, _ *http.Request) {
+func (a *API) components(w http.ResponseWriter, _ *http.Request) {
 	comps := a.Runtime.Components()
 	edges := a.Runtime.Edges()
 	if edges == nil {
@@ -272,7 +339,7 @@ func (a *api) components(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-func (a *api) component(w http.ResponseWriter, r *http.Request) {
+func (a *API) component(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	d, ok := a.Runtime.ComponentDetail(id)
 	if !ok {
@@ -282,11 +349,11 @@ func (a *api) component(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d)
 }
 
-func (a *api) config(w http.ResponseWriter, _ *http.Request) {
+func (a *API) config(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"files": a.Runtime.ConfigFiles()})
 }
 
-func (a *api) componentHandler(w http.ResponseWriter, r *http.Request) {
+func (a *API) componentHandler(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	h, ok := a.Runtime.ComponentHandler(id)
 	if !ok {
@@ -296,50 +363,79 @@ func (a *api) componentHandler(w http.ResponseWriter, r *http.Request) {
 	http.StripPrefix("/api/v0/component/"+id, h).ServeHTTP(w, r)
 }
 
-// eventsStream serves Server-Sent Events until the client disconnects.
-func (a *api) eventsStream(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+// StreamWriteTimeout bounds each write of the event stream. The stream is
+// exempt from the server's WriteTimeout (it lasts as long as the page is
+// open) but a client that stops reading is dropped once a write has been
+// blocked this long.
+const StreamWriteTimeout = 30 * time.Second
+
+// eventsStream serves Server-Sent Events until the client disconnects or
+// Close is called.
+func (a *API) eventsStream(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-a.closing:
+		http.Error(w, "flow is shutting down", http.StatusServiceUnavailable)
 		return
+	default:
 	}
+	rc := http.NewResponseController(w)
+	// Each batch of writes gets its own deadline, set before the first
+	// byte is written (a batch larger than the response buffer writes to
+	// the connection before the flush); while the stream waits for events
+	// the deadline of the last batch may pass harmlessly. A server
+	// without deadlines (httptest) returns an error here, ignored.
+	arm := func() { _ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout)) }
+	flush := func() bool { return rc.Flush() == nil }
 	events, cancel := a.Runtime.Subscribe()
 	defer cancel()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	arm()
 	w.WriteHeader(http.StatusOK)
 	// A first comment tells the client the stream is open.
 	fmt.Fprint(w, ": flow events\n\n")
-	flusher.Flush()
+	if !flush() {
+		return
+	}
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-a.closing:
+			return
 		case <-keepalive.C:
+			arm()
 			fmt.Fprint(w, ": keepalive\n\n")
-			flusher.Flush()
-		case e := <-events:
-			data, err := json.Marshal(e.Data)
-			if err != nil {
-				continue
+			if !flush() {
+				return
 			}
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
+		case e := <-events:
+			arm()
+			writeEvent(w, e)
 			// Send what else is queued in the same write.
 			for more := true; more; {
 				select {
 				case e := <-events:
-					if data, err := json.Marshal(e.Data); err == nil {
-						fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
-					}
+					writeEvent(w, e)
 				default:
 					more = false
 				}
 			}
-			flusher.Flush()
+			if !flush() {
+				return
+			}
 		}
 	}
+}
+
+func writeEvent(w io.Writer, e runtime.Event) {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
 }

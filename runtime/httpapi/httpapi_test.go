@@ -43,6 +43,7 @@ testcomponents.source "src" {
 type env struct {
 	t      *testing.T
 	rt     *runtime.Runtime
+	api    *httpapi.API
 	srv    *httptest.Server
 	onDisk string
 	logs   *flowproc.LockedBuffer // the handler's and the runtime's logs
@@ -51,20 +52,37 @@ type env struct {
 // start serves a runtime over HTTP; the config on disk (for empty-body
 // reloads) is e.onDisk.
 func start(t *testing.T, load bool) *env {
+	return startWith(t, load, nil, nil)
+}
+
+// startWith is start with options: opts edits the API's options and a
+// non-nil srvOpts serves with flow's server limits (ServerOptions) instead
+// of httptest's defaults.
+func startWith(t *testing.T, load bool, opts func(*httpapi.Options), srvOpts *httpapi.ServerOptions) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &flowproc.LockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Logger: logger})
 	e := &env{t: t, rt: rt, onDisk: baseConfig, logs: logs}
-	e.srv = httptest.NewServer(httpapi.New(httpapi.Options{
+	o := httpapi.Options{
 		Runtime:  rt,
 		Logger:   logger,
 		Gatherer: reg,
 		ReadConfig: func() (map[string][]byte, error) {
 			return map[string][]byte{"main.river": []byte(e.onDisk)}, nil
 		},
-	}))
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	e.api = httpapi.New(o)
+	e.srv = httptest.NewUnstartedServer(e.api)
+	if srvOpts != nil {
+		e.srv.Config = srvOpts.NewServer(e.api, logger)
+		e.srv.Listener = srvOpts.Listener(e.srv.Listener)
+	}
+	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	if load {
 		if d := rt.Load(map[string][]byte{"main.river": []byte(baseConfig)}); d.HasErrors() {
@@ -85,6 +103,10 @@ func (e *env) do(method, path, body string, header ...string) (int, string, http
 		e.t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1] // what Header.Set("Host") would not do
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -148,12 +170,12 @@ func TestReload(t *testing.T) {
   lag = 12`, 1)
 
 	// Text diagnostics with position, source line and caret.
-	code, body, _ := e.do("POST", "/-/reload", broken)
+	code, body, _ := e.do("POST", "/-/reload", broken, "X-Flow-Reload", "1")
 	if code != 400 || !strings.Contains(body, "main.river:4:9: lag: expected duration, got number") || !strings.Contains(body, "^") {
 		t.Fatalf("broken reload: %d\n%s", code, body)
 	}
 	// JSON diagnostics.
-	code, body, _ = e.do("POST", "/-/reload", broken, "Accept", "application/json")
+	code, body, _ = e.do("POST", "/-/reload", broken, "Accept", "application/json", "X-Flow-Reload", "1")
 	var jd struct {
 		Error       string
 		Diagnostics []httpapi.Diagnostic
@@ -169,7 +191,7 @@ func TestReload(t *testing.T) {
 	}
 	// Each rejected reload is logged once, with its diagnostic; a rejected
 	// dry run is only answered.
-	if code, _, _ := e.do("POST", "/-/reload?dry_run=1", broken); code != 400 {
+	if code, _, _ := e.do("POST", "/-/reload?dry_run=1", broken, "X-Flow-Reload", "1"); code != 400 {
 		t.Fatalf("broken dry run: %d", code)
 	}
 	logs := e.logs.String()
@@ -182,14 +204,14 @@ func TestReload(t *testing.T) {
 
 	// Dry run of a valid config changes nothing.
 	added := baseConfig + "testcomponents.passthrough \"new\" { input = 1 }\n"
-	if code, body, _ := e.do("POST", "/-/reload?dry_run=1", added); code != 200 || body != "config valid\n" {
+	if code, body, _ := e.do("POST", "/-/reload?dry_run=1", added, "X-Flow-Reload", "1"); code != 200 || body != "config valid\n" {
 		t.Fatalf("dry run: %d %q", code, body)
 	}
 	if _, ok := e.rt.Health("testcomponents.passthrough.new"); ok {
 		t.Fatal("dry run applied the config")
 	}
 	// A real one applies it, keeping the posted config's name.
-	if code, body, _ := e.do("POST", "/-/reload", added); code != 200 || body != "config reloaded\n" {
+	if code, body, _ := e.do("POST", "/-/reload", added, "X-Flow-Reload", "1"); code != 200 || body != "config reloaded\n" {
 		t.Fatalf("reload: %d %q", code, body)
 	}
 	if _, ok := e.rt.Component("testcomponents.passthrough.new"); !ok {
@@ -199,7 +221,7 @@ func TestReload(t *testing.T) {
 		t.Fatal("reload replaced an unchanged component")
 	}
 	// Several files as JSON.
-	code, body, _ = e.do("POST", "/-/reload", `{"files":[{"name":"a.river","content":"testcomponents.counter \"c\" {}\n"},{"name":"b.river","content":"testcomponents.passthrough \"p\" { input = testcomponents.counter.c.count }\n"}]}`, "Content-Type", "application/json")
+	code, body, _ = e.do("POST", "/-/reload", `{"files":[{"name":"a.river","content":"testcomponents.counter \"c\" {}\n"},{"name":"b.river","content":"testcomponents.passthrough \"p\" { input = testcomponents.counter.c.count }\n"}]}`, "Content-Type", "application/json", "X-Flow-Reload", "1")
 	if code != 200 {
 		t.Fatalf("JSON reload: %d %s", code, body)
 	}
@@ -280,7 +302,7 @@ func TestConfigIsScrubbedAndSecretsSurviveARoundTrip(t *testing.T) {
 	}
 	// Posting the scrubbed config back (with an edit) keeps the real secret.
 	edited := strings.Replace(scrubbed, "testcomponents.sink \"sink\" {}", "testcomponents.sink \"sink\" {}\ntestcomponents.passthrough \"q\" { input = 2 }", 1)
-	if code, body, _ := e.do("POST", "/-/reload", edited); code != 200 {
+	if code, body, _ := e.do("POST", "/-/reload", edited, "X-Flow-Reload", "1"); code != 200 {
 		t.Fatalf("reload of the scrubbed config: %d %s", code, body)
 	}
 	ex, _ := e.rt.Exports("testcomponents.secret.s")
@@ -307,7 +329,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// Removing the component removes its metrics.
-	if code, _, _ := e.do("POST", "/-/reload", `testcomponents.passthrough "p" { input = 1 }`); code != 200 {
+	if code, _, _ := e.do("POST", "/-/reload", `testcomponents.passthrough "p" { input = 1 }`, "X-Flow-Reload", "1"); code != 200 {
 		t.Fatal("reload failed")
 	}
 	_, body, _ = e.do("GET", "/metrics", "")
@@ -343,7 +365,7 @@ func TestEventsStream(t *testing.T) {
 		case <-ctx.Done():
 			return
 		}
-		_, _, _ = e.do("POST", "/-/reload", baseConfig+"testcomponents.passthrough \"n\" { input = 1 }\ntestcomponents.fail \"f\" { run_error = \"gone\" }\n")
+		_, _, _ = e.do("POST", "/-/reload", baseConfig+"testcomponents.passthrough \"n\" { input = 1 }\ntestcomponents.fail \"f\" { run_error = \"gone\" }\n", "X-Flow-Reload", "1")
 	}()
 	seen := map[string]bool{}
 	var event string

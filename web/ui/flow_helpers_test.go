@@ -169,10 +169,18 @@ func (f *flowServer) events(d time.Duration) string {
 	return string(b)
 }
 
-// post sends body to a path on flow and returns the status and response.
+// post sends body to a path on flow, as curl would with the header
+// /-/reload wants for a config in the body, and returns the status and
+// response.
 func (f *flowServer) post(path, body string) (int, string) {
 	f.t.Helper()
-	resp, err := http.Post(f.URL+path, "text/plain", strings.NewReader(body))
+	req, err := http.NewRequest("POST", f.URL+path, strings.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("X-Flow-Reload", "1")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatalf("POST %s: %v", path, err)
 	}

@@ -29,7 +29,29 @@ func Handler() http.Handler {
 	return http.HandlerFunc(serve)
 }
 
+// ContentSecurityPolicy is sent with every UI response. The UI is ES
+// modules, one stylesheet and an SVG icon, all served by flow itself, and
+// it talks only to flow's API and event stream: nothing inline, no eval,
+// no other host. frame-ancestors 'none' (and X-Frame-Options: DENY for
+// older browsers) keeps other sites from framing the UI to trick clicks on
+// its buttons. Styles the pages compute (the config editor's diagnostic
+// markers) are set through the CSSOM, which CSP allows, never as style
+// attributes.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// securityHeaders sets the headers every UI response carries.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+}
+
 func serve(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w.Header())
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed: the UI only serves GET and HEAD", http.StatusMethodNotAllowed)
@@ -44,14 +66,13 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		// Assets change with the binary and their names carry no content
 		// hash, so the browser must not reuse a copy from an older flow.
 		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
 		http.ServeFileFS(w, r, embedded, file)
 		return
 	}
 	// Unknown API, asset and file paths are real 404s, not the app shell,
 	// so a typo in a script or a curl call is not answered with HTML.
 	// (Component IDs contain dots, so any other extension is a route.)
-	if strings.HasPrefix(name, "api/") || strings.HasPrefix(name, "-/") || strings.HasPrefix(name, "vendor/") || assetExt[path.Ext(name)] {
+	if strings.HasPrefix(name, "api/") || strings.HasPrefix(name, "-/") || strings.HasPrefix(name, "debug/") || strings.HasPrefix(name, "vendor/") || assetExt[path.Ext(name)] {
 		http.NotFound(w, r)
 		return
 	}
@@ -86,7 +107,6 @@ func serveIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method == http.MethodHead {
 		return
 	}

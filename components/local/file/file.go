@@ -1,12 +1,19 @@
 // Package file is the local.file component: it exports the content of a file
 // and re-exports it whenever the file changes.
 //
-// Changes are found by polling, as go.mod has no file-notification library
-// and polling also works on network and container filesystems: the file is
-// stat'ed every min(poll_frequency, 1s) and re-read when its size or
-// modification time changes, and re-read unconditionally every
-// poll_frequency (comparing a hash) to catch a rewrite that kept both.
-// With is_secret the content is exported as a secret.
+// `detector` is Alloy's: "fsnotify" (the default) re-reads the file as soon
+// as the kernel reports a change to it (the parent directory is watched, so
+// an editor's or Kubernetes' rename-into-place is seen too); "poll" stats the
+// file every min(poll_frequency, 1s) and re-reads it when its size or
+// modification time changes, for network and container filesystems where
+// notifications never come. Either way the file is re-read unconditionally
+// every poll_frequency (comparing a hash) to catch a rewrite that kept size
+// and time. When notifications cannot be set up (the inotify limit), the
+// component polls and logs why once.
+//
+// Only regular files of at most 64 MiB are read: a config pointing at a
+// device (/dev/zero) or a huge file fails clearly instead of exhausting
+// memory. With is_secret the content is exported as a secret.
 package file
 
 import (
@@ -15,9 +22,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
@@ -40,6 +51,15 @@ func init() {
 // poll_frequency is long.
 const maxStatInterval = time.Second
 
+// maxFileSize bounds what local.file reads into memory.
+const maxFileSize = 64 << 20
+
+// Detectors, as Alloy names them.
+const (
+	DetectorFSNotify = "fsnotify"
+	DetectorPoll     = "poll"
+)
+
 // Arguments configure local.file.
 type Arguments struct {
 	// Filename is the path of the file to read.
@@ -48,10 +68,14 @@ type Arguments struct {
 	PollFrequency time.Duration `river:"poll_frequency,attr,optional"`
 	// IsSecret exports the content as a secret.
 	IsSecret bool `river:"is_secret,attr,optional"`
+	// Detector is how changes are found: fsnotify or poll.
+	Detector string `river:"detector,attr,optional"`
 }
 
-// SetToDefault sets poll_frequency to one minute.
-func (a *Arguments) SetToDefault() { *a = Arguments{PollFrequency: time.Minute} }
+// SetToDefault sets Alloy's defaults: poll_frequency one minute, fsnotify.
+func (a *Arguments) SetToDefault() {
+	*a = Arguments{PollFrequency: time.Minute, Detector: DetectorFSNotify}
+}
 
 // Validate checks the arguments.
 func (a *Arguments) Validate() error {
@@ -60,6 +84,9 @@ func (a *Arguments) Validate() error {
 	}
 	if a.PollFrequency <= 0 {
 		return fmt.Errorf("poll_frequency must be greater than 0, got %s", a.PollFrequency)
+	}
+	if a.Detector != DetectorFSNotify && a.Detector != DetectorPoll {
+		return fmt.Errorf("detector must be %q or %q, got %q", DetectorFSNotify, DetectorPoll, a.Detector)
 	}
 	return nil
 }
@@ -105,12 +132,41 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	return c, nil
 }
 
-// Run polls the file until ctx is done.
+// Run watches or polls the file until ctx is done.
 func (c *Component) Run(ctx context.Context) error {
+	var w *watch
+	var failedFor string // the file whose watch could not be set up
+	defer func() { w.close() }()
 	for {
 		c.mu.Lock()
-		interval := min(c.args.PollFrequency, maxStatInterval)
+		args := c.args
 		c.mu.Unlock()
+
+		// (Re)start or stop the watch when the detector or file changed.
+		if args.Detector == DetectorFSNotify && failedFor != args.Filename && (w == nil || w.filename != args.Filename) {
+			w.close()
+			var err error
+			if w, err = newWatch(args.Filename); err != nil {
+				w, failedFor = nil, args.Filename
+				c.opts.Logger.Warn("cannot watch the file for changes; polling it instead", "filename", args.Filename, "err", err)
+			} else {
+				// A change between the last read and the watch's start
+				// sent no event: read once more now that events flow.
+				c.refresh(true)
+			}
+		} else if args.Detector == DetectorPoll && w != nil {
+			w.close()
+			w = nil
+		}
+
+		interval := args.PollFrequency
+		if w == nil {
+			interval = min(args.PollFrequency, maxStatInterval)
+		}
+		var events <-chan struct{}
+		if w != nil {
+			events = w.changed
+		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
@@ -118,6 +174,9 @@ func (c *Component) Run(ctx context.Context) error {
 			return nil
 		case <-c.wake:
 			t.Stop()
+		case <-events:
+			t.Stop()
+			c.refresh(true)
 		case <-t.C:
 			c.mu.Lock()
 			full := time.Since(c.lastRead) >= c.args.PollFrequency
@@ -125,6 +184,77 @@ func (c *Component) Run(ctx context.Context) error {
 			c.refresh(full)
 		}
 	}
+}
+
+// watch turns fsnotify events about one file into a signal. The parent
+// directory is watched, because a file replaced by rename (editors,
+// Kubernetes ConfigMaps) is a new inode a watch on the file would miss.
+type watch struct {
+	filename string
+	w        *fsnotify.Watcher
+	changed  chan struct{}
+	done     chan struct{}
+}
+
+func newWatch(filename string) (*watch, error) {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(filename)
+	if err != nil {
+		fw.Close()
+		return nil, err
+	}
+	if err := fw.Add(filepath.Dir(abs)); err != nil {
+		fw.Close()
+		return nil, err
+	}
+	w := &watch{filename: filename, w: fw, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case ev, ok := <-fw.Events:
+				if !ok {
+					return
+				}
+				// Kubernetes swaps a "..data" symlink; any event in the
+				// directory may change what the path resolves to, so only
+				// unrelated names are ignored when the path is not a link.
+				if filepath.Clean(ev.Name) != abs && !isLink(abs) {
+					continue
+				}
+				select {
+				case w.changed <- struct{}{}:
+				default:
+				}
+			case _, ok := <-fw.Errors:
+				if !ok {
+					return
+				}
+				// An overflow loses events: make the next loop re-read.
+				select {
+				case w.changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return w, nil
+}
+
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&os.ModeSymlink != 0
+}
+
+func (w *watch) close() {
+	if w == nil {
+		return
+	}
+	w.w.Close()
+	<-w.done
 }
 
 // Update applies new arguments and reads the file again at once.
@@ -159,12 +289,20 @@ func (c *Component) refresh(full bool) {
 		c.setUnhealthy(fmt.Errorf("%s is a directory, not a file", path))
 		return
 	}
+	if !fi.Mode().IsRegular() {
+		c.setUnhealthy(fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type()))
+		return
+	}
+	if fi.Size() > maxFileSize {
+		c.setUnhealthy(fmt.Errorf("%s is %d bytes, more than local.file reads (%d MiB)", path, fi.Size(), maxFileSize>>20))
+		return
+	}
 	changedSecret := c.secret != c.args.IsSecret
 	if !full && c.read && !changedSecret && c.health.Health == component.HealthHealthy &&
 		fi.Size() == c.size && fi.ModTime().Equal(c.modTime) {
 		return
 	}
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path)
 	if err != nil {
 		c.setUnhealthy(err)
 		return
@@ -181,6 +319,24 @@ func (c *Component) refresh(full bool) {
 	c.read, c.sum, c.secret = true, sum, c.args.IsSecret
 	c.content = bytes.Clone(data)
 	c.opts.OnStateChange(c.exports())
+}
+
+// readLimited reads at most maxFileSize bytes: a file that grew between
+// the stat and the read is refused, not read without bound.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("more than local.file reads (%d MiB)", maxFileSize>>20)
+	}
+	return data, nil
 }
 
 func (c *Component) exports() Exports {

@@ -48,7 +48,9 @@ export async function postConfig(files, validate) {
   const url = "/-/reload" + (validate ? "?dry_run=1" : "");
   const resp = await fetch(url, {
     method: "POST",
-    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    // X-Flow-Reload: flow applies a posted config only with this header,
+    // which a page of another site cannot send (docs/security.md).
+    headers: { Accept: "application/json", "Content-Type": "application/json", "X-Flow-Reload": "1" },
     body: JSON.stringify({ files }),
   });
   return reloadResult(resp);

@@ -11,6 +11,10 @@ function build(el, attrs, children) {
         el.addEventListener(k.slice(2), v);
       } else if (k === "dataset") {
         Object.assign(el.dataset, v);
+      } else if (k === "style") {
+        // Through the CSSOM: the Content-Security-Policy (style-src 'self')
+        // refuses style attributes.
+        el.style.cssText = v;
       } else if (k === "text") {
         el.textContent = v;
       } else if (k === "value" && "value" in el && el.namespaceURI !== SVGNS) {
