@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/prometheus/model/exemplar"
@@ -22,6 +23,12 @@ type state struct {
 	rules    relabel.Rules
 	children []storage.Appendable
 	maxSize  int
+	// ttl, when set, drops a cache entry unused for that long (sweep), so
+	// series that stopped free their memory before the LRU pushes them out.
+	ttl time.Duration
+	// clock is a coarse "now" (unix nanoseconds) that sweep advances, so the
+	// hot path marks use with an atomic store rather than a clock read.
+	clock atomic.Int64
 
 	mu    sync.Mutex
 	cache *simplelru.LRU[uint64, *entry]
@@ -34,9 +41,11 @@ type entry struct {
 	// refs are the receivers' series references for lbls, learnt from
 	// their Append results so they can skip their own label lookups.
 	refs []atomic.Uint64
+	// lastUsed is state.clock when the entry was last looked up (cache_ttl).
+	lastUsed atomic.Int64
 }
 
-func newState(rules relabel.Rules, children []storage.Appendable, maxSize int) *state {
+func newState(rules relabel.Rules, children []storage.Appendable, maxSize int, ttl time.Duration) *state {
 	c := make([]storage.Appendable, 0, len(children))
 	for _, ch := range children {
 		if ch != nil {
@@ -45,7 +54,29 @@ func newState(rules relabel.Rules, children []storage.Appendable, maxSize int) *
 	}
 	// simplelru only fails on a non-positive size, which Validate rejects.
 	cache, _ := simplelru.NewLRU[uint64, *entry](maxSize, nil)
-	return &state{rules: rules, children: c, maxSize: maxSize, cache: cache}
+	st := &state{rules: rules, children: c, maxSize: maxSize, ttl: ttl, cache: cache}
+	st.clock.Store(time.Now().UnixNano())
+	return st
+}
+
+// sweep drops the entries unused for longer than ttl. The LRU's oldest entry
+// is the least recently used, so sweeping stops at the first fresh one.
+func (s *state) sweep(now time.Time) (removed int) {
+	if s.ttl <= 0 {
+		return 0
+	}
+	s.clock.Store(now.UnixNano())
+	cutoff := now.Add(-s.ttl).UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		_, e, ok := s.cache.GetOldest()
+		if !ok || e.lastUsed.Load() > cutoff {
+			return removed
+		}
+		s.cache.RemoveOldest()
+		removed++
+	}
 }
 
 // lookup returns the relabel result for a series. ref, if not 0, is the
@@ -59,6 +90,7 @@ func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) 
 		s.mu.Unlock()
 		if ok {
 			m.hits++
+			s.touch(e)
 			return key, e
 		}
 	}
@@ -72,6 +104,7 @@ func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) 
 		s.mu.Unlock()
 		if ok {
 			m.hits++
+			s.touch(e)
 			return key, e
 		}
 	}
@@ -81,10 +114,23 @@ func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) 
 	if keep {
 		e.lbls = out
 	}
+	s.touch(e)
 	s.mu.Lock()
 	s.cache.Add(key, e)
 	s.mu.Unlock()
 	return key, e
+}
+
+func (s *state) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache.Len()
+}
+
+func (s *state) touch(e *entry) {
+	if s.ttl > 0 {
+		e.lastUsed.Store(s.clock.Load())
+	}
 }
 
 type txMetrics struct{ processed, written, hits, misses int }
@@ -225,8 +271,6 @@ func (a *appender) flushMetrics() {
 	a.m.written.Add(float64(a.tx.written))
 	a.m.hits.Add(float64(a.tx.hits))
 	a.m.misses.Add(float64(a.tx.misses))
-	a.s.mu.Lock()
-	a.m.size.Set(float64(a.s.cache.Len()))
-	a.s.mu.Unlock()
+	a.m.size.Set(float64(a.s.len()))
 	a.tx = txMetrics{}
 }

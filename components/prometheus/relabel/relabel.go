@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/storage"
@@ -49,6 +50,10 @@ type Arguments struct {
 	Targets      []map[string]string  `river:"targets,attr,optional"`
 	Rules        []relabel.Rule       `river:"rule,block,optional"`
 	MaxCacheSize int                  `river:"max_cache_size,attr,optional"`
+	// CacheTTL drops a cached relabel result unused for this long (0: only
+	// max_cache_size bounds the cache), so the memory of series that stopped
+	// is freed after a deploy or a target going away.
+	CacheTTL time.Duration `river:"cache_ttl,attr,optional"`
 }
 
 // SetToDefault implements component.Defaulter.
@@ -58,6 +63,9 @@ func (a *Arguments) SetToDefault() { *a = Arguments{MaxCacheSize: DefaultMaxCach
 func (a *Arguments) Validate() error {
 	if a.MaxCacheSize <= 0 {
 		return fmt.Errorf("max_cache_size must be greater than 0, got %d", a.MaxCacheSize)
+	}
+	if a.CacheTTL < 0 {
+		return fmt.Errorf("cache_ttl must not be negative, got %s", a.CacheTTL)
 	}
 	return nil
 }
@@ -93,12 +101,27 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	return c, nil
 }
 
-// Run waits for cancellation: samples flow through the receiver on the
-// callers' goroutines.
+// Run sweeps expired cache entries (cache_ttl) until cancelled: samples flow
+// through the receiver on the callers' goroutines.
 func (c *Component) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			if s := c.recv.state.Load(); s.ttl > 0 {
+				s.sweep(now)
+				c.metrics.size.Set(float64(s.len()))
+			}
+		}
+	}
 }
+
+// sweepInterval is how often expired entries are dropped: cache_ttl is
+// honoured within this much.
+const sweepInterval = time.Second
 
 // Update applies new rules, receivers or targets. The receiver keeps its
 // identity, so components forwarding to it are not re-evaluated; its cache
@@ -114,7 +137,7 @@ func (c *Component) Update(args component.Arguments) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.recv.setState(newState(rules, a.ForwardTo, a.MaxCacheSize))
+	c.recv.setState(newState(rules, a.ForwardTo, a.MaxCacheSize, a.CacheTTL))
 	c.opts.OnStateChange(Exports{
 		Receiver: c.recv,
 		Output:   relabel.ProcessTargets(a.Targets, rules),
@@ -126,10 +149,7 @@ func (c *Component) Update(args component.Arguments) error {
 // DebugInfo reports the cache's state.
 func (c *Component) DebugInfo() any {
 	s := c.recv.state.Load()
-	s.mu.Lock()
-	n := s.cache.Len()
-	s.mu.Unlock()
-	return debugInfo{CacheSize: n, MaxCacheSize: s.maxSize, Rules: len(s.rules), Receivers: len(s.children)}
+	return debugInfo{CacheSize: s.len(), MaxCacheSize: s.maxSize, Rules: len(s.rules), Receivers: len(s.children)}
 }
 
 type debugInfo struct {
