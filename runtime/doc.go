@@ -84,10 +84,17 @@
 //
 // # Data directories
 //
-// Each component gets <DataPath>/<id>, created before Build unless its
-// registration sets NoDataPath: on a disk where creating a directory costs a
-// synchronous metadata write, thousands of empty directories would dominate
-// start-up.
+// Each component gets <DataPath>/<DataDirName(id)>, created before Build
+// unless its registration sets NoDataPath: on a disk where creating a
+// directory costs a synchronous metadata write, thousands of empty
+// directories would dominate start-up. DataDirName keeps a plain lower-case
+// ID as it is (existing WALs are found) and maps any other ID to a bounded
+// name with a hash of the ID, so a label can never point outside DataPath.
+// Two components whose directories would coincide (compared
+// case-insensitively) fail the load, and so `flow validate`, at both blocks.
+// A directory an older flow kept under the raw ID (a label with upper case
+// or spaces) is renamed to its new name when the component is first built.
+// A symbolic link in place of a component's directory is refused.
 //
 // # Shutdown
 //

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,7 +16,10 @@ import (
 )
 
 func (r *Runtime) newNodeState(id string, reg component.Registration) *nodeState {
-	return newNodeState(id, reg, r.log, filepath.Join(r.opts.DataPath, id), newComponentRegisterer(r.opts.Registerer, id))
+	st := newNodeState(id, reg, r.log, "", newComponentRegisterer(r.opts.Registerer, id))
+	st.dirName = DataDirName(id)
+	st.dataPath = filepath.Join(r.opts.DataPath, st.dirName)
+	return st
 }
 
 // varTree builds the nested objects that hold dependencies' exports
@@ -325,8 +327,8 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 // panic into an error.
 func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Component, err error) {
 	if !st.reg.NoDataPath {
-		if err := os.MkdirAll(st.dataPath, 0o750); err != nil {
-			return nil, fmt.Errorf("creating data directory: %w", err)
+		if err := r.ensureDataDir(st); err != nil {
+			return nil, err
 		}
 	}
 	opts := component.Options{

@@ -156,6 +156,9 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		}
 	}
 
+	// Two components must never share a data directory.
+	diags = append(diags, checkDataDirs(nodes)...)
+
 	// References: every traversal in every expression of every block.
 	index := make(map[*gnode]int, len(nodes))
 	for i, n := range nodes {

@@ -31,9 +31,12 @@ type Evaluation struct {
 // its ID: the instance, its arguments and exports, health and history. The
 // graph structure around it is rebuilt on every load.
 type nodeState struct {
-	id       string
-	reg      component.Registration
-	log      *slog.Logger
+	id  string
+	reg component.Registration
+	log *slog.Logger
+	// dirName is DataDirName(id); dataPath is the directory of that name
+	// under Options.DataPath.
+	dirName  string
 	dataPath string
 
 	mu   sync.Mutex

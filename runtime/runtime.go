@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,9 @@ type Options struct {
 	// Registerer receives the runtime's own metrics and, labelled with
 	// component_id, every component's metrics. nil keeps them private.
 	Registerer prometheus.Registerer
-	// DataPath is the directory holding one data directory per component
-	// (<DataPath>/<component id>). Empty means "data".
+	// DataPath is the directory holding one data directory per component,
+	// <DataPath>/<DataDirName(component id)>. Empty means "data". It is made
+	// absolute (against the working directory) when the Runtime is created.
 	DataPath string
 	// StopTimeout bounds how long stopping components may take: the removed
 	// ones on a reload, and all of them at shutdown. Zero means 10 seconds.
@@ -70,6 +72,9 @@ func New(opts Options) *Runtime {
 	}
 	if opts.DataPath == "" {
 		opts.DataPath = "data"
+	}
+	if abs, err := filepath.Abs(opts.DataPath); err == nil {
+		opts.DataPath = abs
 	}
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 10 * time.Second

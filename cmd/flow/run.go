@@ -53,7 +53,7 @@ func runCommand(args []string, stderr io.Writer) int {
 	fs.BoolVar(&f.enableReloadBody, "server.http.enable-reload-body", true, "let POST /-/reload apply a config sent in the request body (false: only re-read the config files)")
 	fs.BoolVar(&f.enablePprof, "server.http.enable-pprof", true, "serve Go profiling at /debug/pprof/")
 	fs.IntVar(&f.maxConnections, "server.http.max-connections", httpapi.DefaultServerOptions.MaxConnections, "most HTTP connections served at once; more wait until one closes")
-	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data (one subdirectory per component)")
+	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data: one subdirectory per component that keeps data, named from its ID (never outside this directory)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
 	fs.StringVar(&f.configFormat, "config.format", "river", "format of PATH: river (also alloy), or a YAML format converted on the fly: prometheus, promtail, static")
