@@ -337,6 +337,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 		Registerer:    st.registerer,
 		DataPath:      st.dataPath,
 		OnStateChange: func(e component.Exports) { r.onStateChange(st, e) },
+		Cluster:       r.opts.Cluster,
 	}
 	defer func() {
 		if p := recover(); p != nil {

@@ -137,6 +137,10 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 					unknown[s.ID()] = true
 					continue
 				}
+				if d := checkLabel(s, reg); d != nil {
+					diags = append(diags, d)
+					continue
+				}
 				id := s.ID()
 				if prev, dup := g.byID[id]; dup {
 					diags = append(diags, duplicateComponent(id, s, prev.block)...)
@@ -227,6 +231,7 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		}
 		g.levels = append(g.levels, l)
 	}
+	diags = append(diags, deprecatedCalls(nodes)...)
 	return g, sortDiagnostics(append(diags, soft...))
 }
 
@@ -296,6 +301,28 @@ func cycleDiagnostic(nodes []*gnode, c []int) *hcl.Diagnostic {
 		Detail:   "These components reference each other's exports in a loop: " + strings.Join(where, ", ") + ". Break the loop by removing one of the references.",
 		Subject:  first.block.NameRange.Ptr(),
 	}
+}
+
+// checkLabel enforces Alloy's rule: a component block has a label, a config
+// block (logging) has none.
+func checkLabel(b *syntax.Block, reg component.Registration) *hcl.Diagnostic {
+	switch {
+	case reg.ConfigBlock && b.Label != "":
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("block %q must not have a label", b.Name),
+			Detail:   fmt.Sprintf("%s is a config block, written once and without a label: %s { … }.", b.Name, b.Name),
+			Subject:  b.NameRange.Ptr(),
+		}
+	case !reg.ConfigBlock && b.Label == "":
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("component %q must have a label", b.Name),
+			Detail:   fmt.Sprintf("Give the block a label, as in Alloy: %s \"default\" { … }.", b.Name),
+			Subject:  b.NameRange.Ptr(),
+		}
+	}
+	return nil
 }
 
 // walkTraversals calls f for every traversal in body's expressions, nested

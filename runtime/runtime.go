@@ -34,6 +34,9 @@ type Options struct {
 	// retry waits BuildRetryMin, each further one twice as long, up to
 	// BuildRetryMax. Zero means 1 second and 1 minute.
 	BuildRetryMin, BuildRetryMax time.Duration
+	// Cluster is handed to every component as component.Options.Cluster;
+	// nil when clustering is off.
+	Cluster component.Cluster
 }
 
 // Runtime runs one graph of components. Its methods are safe for concurrent use.

@@ -81,7 +81,7 @@ func formatDiagnostic(buf *bytes.Buffer, files map[string][]byte, d *hcl.Diagnos
 	if !ok {
 		return
 	}
-	line, ok := sourceLine(src, *rng)
+	line, col0, ok := sourceLine(src, *rng)
 	if !ok {
 		return
 	}
@@ -91,11 +91,16 @@ func formatDiagnostic(buf *bytes.Buffer, files map[string][]byte, d *hcl.Diagnos
 	fmt.Fprintf(buf, "  %s | %s\n", num, line)
 
 	// The underline copies the line's tabs so it stays aligned however wide
-	// the reader's tabs are.
-	startCol := max(rng.Start.Column, 1)
+	// the reader's tabs are. col0 is the column of the line's first
+	// character shown; an elided start ("…") takes one more.
+	startCol := max(rng.Start.Column, col0)
 	var pad strings.Builder
-	col := 1
-	for _, r := range line {
+	text, cut := strings.CutPrefix(line, "…")
+	if cut {
+		pad.WriteByte(' ')
+	}
+	col := col0
+	for _, r := range text {
 		if col >= startCol {
 			break
 		}
@@ -107,33 +112,65 @@ func formatDiagnostic(buf *bytes.Buffer, files map[string][]byte, d *hcl.Diagnos
 		col++
 	}
 	width := 1
-	lineLen := utf8.RuneCountInString(line)
+	lineEnd := col0 + utf8.RuneCountInString(strings.TrimSuffix(text, "…"))
 	switch {
 	case rng.End.Line == rng.Start.Line && rng.End.Column > startCol:
 		width = rng.End.Column - startCol
 	case rng.End.Line > rng.Start.Line:
-		width = lineLen - startCol + 1 // to the end of the first line
+		width = lineEnd - startCol // to the end of the line shown
 	}
-	width = max(1, min(width, lineLen-startCol+1))
+	width = max(1, min(width, lineEnd-startCol))
 	fmt.Fprintf(buf, "  %s | %s%s\n", gutter, pad.String(), strings.Repeat("^", width))
 }
 
-// sourceLine returns the line of src where rng starts, without its newline.
-func sourceLine(src []byte, rng hcl.Range) (string, bool) {
+// maxShown bounds how much of a long source line a diagnostic quotes on
+// each side of its position, in bytes: a 4 MiB one-line file must not be
+// printed once per error.
+const maxShown = 100
+
+// sourceLine returns the line of src where rng starts, without its newline,
+// cut to maxShown bytes either side of the start with "…" marking a cut,
+// and the column of its first character (after any "…").
+func sourceLine(src []byte, rng hcl.Range) (string, int, bool) {
 	off := rng.Start.Byte
 	if off < 0 || off > len(src) {
-		return "", false
+		return "", 0, false
 	}
-	start := bytes.LastIndexByte(src[:off], '\n') + 1
-	end := bytes.IndexByte(src[off:], '\n')
-	if end < 0 {
-		end = len(src)
+	lo := max(0, off-maxShown)
+	start := bytes.LastIndexByte(src[lo:off], '\n') + 1
+	cutLeft := false
+	if start > 0 || lo == 0 {
+		start += lo
 	} else {
-		end += off
+		start, cutLeft = lo, true
+		for start < off && !utf8.RuneStart(src[start]) {
+			start++
+		}
 	}
+	hi := min(len(src), off+maxShown)
+	end := bytes.IndexByte(src[off:hi], '\n')
+	cutRight := false
+	switch {
+	case end >= 0:
+		end += off
+	case hi == len(src):
+		end = hi
+	default:
+		end, cutRight = hi, true
+		for end > off && !utf8.RuneStart(src[end]) {
+			end--
+		}
+	}
+	col0 := max(1, rng.Start.Column-utf8.RuneCount(src[start:off]))
 	line := strings.TrimSuffix(string(src[start:end]), "\r")
 	if !utf8.ValidString(line) {
 		line = strings.ToValidUTF8(line, "\uFFFD")
 	}
-	return line, true
+	if cutLeft {
+		line = "…" + line
+	}
+	if cutRight {
+		line += "…"
+	}
+	return line, col0, true
 }

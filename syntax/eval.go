@@ -397,6 +397,9 @@ func checkType(v cty.Value, want cty.Type, rng hcl.Range) hcl.Diagnostics {
 // Value of `lhs op rhs`. Both sides are always evaluated, so `&&` and `||`
 // report errors on either side.
 func (e *BinaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	if l, ok := e.LHS.(*BinaryExpr); ok && e.Op == ADD && l.Op == ADD {
+		return e.addChain(ctx)
+	}
 	lhs, diags := e.LHS.Value(ctx)
 	rhs, d := e.RHS.Value(ctx)
 	diags = append(diags, d...)
@@ -405,6 +408,88 @@ func (e *BinaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	}
 	v, d := e.apply(lhs, rhs)
 	return v, append(diags, d...)
+}
+
+// MaxStringBytes bounds a string that + builds, as the standard library
+// bounds the strings its functions build.
+const MaxStringBytes = 16 << 20
+
+// addChain evaluates a chain a + b + c + …, which parses as ((a + b) + c) +
+// …, in one loop rather than by recursion, joining each run of strings with
+// one builder: pairwise, a chain of n strings would copy its growing prefix
+// n times, quadratic in the config's size. Operands are evaluated left to
+// right, and the result, marks and errors are those of the pairwise
+// evaluation.
+func (e *BinaryExpr) addChain(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	var nodes []*BinaryExpr // outermost first; nodes[i].RHS is an operand
+	x := hcl.Expression(e)
+	for {
+		b, ok := x.(*BinaryExpr)
+		if !ok || b.Op != ADD {
+			break
+		}
+		nodes = append(nodes, b)
+		x = b.LHS
+	}
+	acc, diags := x.Value(ctx)
+	rhs := make([]cty.Value, len(nodes))
+	for i := range nodes {
+		n := nodes[len(nodes)-1-i]
+		v, d := n.RHS.Value(ctx)
+		diags = append(diags, d...)
+		rhs[i] = v
+	}
+	if diags.HasErrors() {
+		return cty.DynamicVal, diags
+	}
+
+	var sb strings.Builder
+	var marks cty.ValueMarks
+	joining := false // acc is in sb and marks
+	for i, r := range rhs {
+		n := nodes[len(nodes)-1-i]
+		ru, rm := r.Unmark()
+		if isPlainString(ru) {
+			au, am := acc.Unmark()
+			if joining || isPlainString(au) {
+				if !joining {
+					sb.WriteString(au.AsString())
+					marks = make(cty.ValueMarks, len(am)+len(rm))
+					for m := range am {
+						marks[m] = struct{}{}
+					}
+					joining = true
+				}
+				if sb.Len()+len(ru.AsString()) > MaxStringBytes {
+					return cty.DynamicVal, append(diags, evalError(n.OpRange, "+: the string would be longer than %d MiB", MaxStringBytes>>20)...)
+				}
+				sb.WriteString(ru.AsString())
+				for m := range rm {
+					marks[m] = struct{}{}
+				}
+				continue
+			}
+		}
+		if joining {
+			acc, joining = cty.StringVal(sb.String()).WithMarks(marks), false
+			sb.Reset()
+		}
+		v, d := n.apply(acc, r)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			return cty.DynamicVal, diags
+		}
+		acc = v
+	}
+	if joining {
+		acc = cty.StringVal(sb.String()).WithMarks(marks)
+	}
+	return acc, diags
+}
+
+// isPlainString reports whether an unmarked v is a known, non-null string.
+func isPlainString(v cty.Value) bool {
+	return v.Type() == cty.String && v.IsKnown() && !v.IsNull()
 }
 
 func (e *BinaryExpr) apply(lhs, rhs cty.Value) (result cty.Value, diags hcl.Diagnostics) {
@@ -440,7 +525,7 @@ func (e *BinaryExpr) apply(lhs, rhs cty.Value) (result cty.Value, diags hcl.Diag
 	case ADD:
 		lu, _ := lhs.Unmark()
 		if lu.Type() == cty.String {
-			return concat(lhs, rhs, rr)
+			return concat(lhs, rhs, rr, e.OpRange)
 		}
 		if lu.Type() == cty.DynamicPseudoType {
 			if ru, _ := rhs.Unmark(); ru.Type() != cty.Number {
@@ -521,7 +606,7 @@ func markOf(v cty.Value) cty.ValueMarks {
 }
 
 // concat joins two strings, or a string and a secret into a secret.
-func concat(lhs, rhs cty.Value, rhsRange hcl.Range) (cty.Value, hcl.Diagnostics) {
+func concat(lhs, rhs cty.Value, rhsRange, opRange hcl.Range) (cty.Value, hcl.Diagnostics) {
 	l, lm := lhs.Unmark()
 	r, rm := rhs.Unmark()
 	if r.Type() != cty.String && r.Type() != cty.DynamicPseudoType || r.IsNull() {
@@ -532,6 +617,9 @@ func concat(lhs, rhs cty.Value, rhsRange hcl.Range) (cty.Value, hcl.Diagnostics)
 	}
 	if !l.IsKnown() || !r.IsKnown() {
 		return cty.UnknownVal(cty.String).WithMarks(lm, rm), nil
+	}
+	if len(l.AsString())+len(r.AsString()) > MaxStringBytes {
+		return cty.DynamicVal, evalError(opRange, "+: the string would be longer than %d MiB", MaxStringBytes>>20)
 	}
 	return cty.StringVal(l.AsString()+r.AsString()).WithMarks(lm, rm), nil
 }

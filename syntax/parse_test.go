@@ -250,26 +250,6 @@ func walkAttrs(b *Body, fn func(*Attribute)) {
 	}
 }
 
-func TestParseNeverHangsOnDeepNesting(t *testing.T) {
-	for _, src := range []string{
-		"x = " + strings.Repeat("[", 20000),
-		"x = " + strings.Repeat("(", 20000),
-		"x = " + strings.Repeat("{a = ", 20000),
-		"x = " + strings.Repeat("-", 20000) + "1",
-		"x = 1" + strings.Repeat(" ^ 1", 20000),
-		strings.Repeat("a {\n", 20000),
-	} {
-		_, diags := ParseFile([]byte(src), "deep.river")
-		if !diags.HasErrors() && !strings.HasPrefix(src, "x = -") {
-			t.Errorf("%.20q...: no error", src)
-		}
-	}
-	// A long unary run is fine: it is parsed by a loop.
-	if _, diags := ParseFile([]byte("x = "+strings.Repeat("-", 20000)+"1"), "t.river"); diags.HasErrors() {
-		t.Errorf("long unary run: %v", diags)
-	}
-}
-
 func rangeText(src string, r hcl.Range) string {
 	if r.Start.Byte < 0 || r.End.Byte > len(src) || r.Start.Byte > r.End.Byte {
 		return "<bad range>"

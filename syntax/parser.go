@@ -1,6 +1,7 @@
 package syntax
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,9 +11,16 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// maxDepth bounds the nesting of blocks and expressions, so a hostile input
-// such as a million "[" gets an error rather than exhausting the stack.
-const maxDepth = 1000
+// MaxDepth bounds nesting, so no input can exhaust the stack of the parser
+// or of anything that walks the tree it builds (evaluation, reference
+// collection, decoding, the formatter). Blocks inside blocks count one level
+// each; inside an expression so does every operator, index, attribute
+// access on a value, call, bracket, brace and parenthesis: `!!x` is two levels
+// below its attribute, and `a + b + c` is two as well, since a chain of
+// operators is a tree as deep as the chain is long. The parser measures the
+// depth of the tree it builds, not only its own recursion, and refuses a
+// deeper one with a diagnostic. Real configurations nest a few levels.
+const MaxDepth = 1000
 
 // ParseFile parses a River file. It always returns a File, with as much of
 // the source as could be understood, together with diagnostics for whatever
@@ -30,7 +38,7 @@ func ParseFile(src []byte, filename string) (*File, hcl.Diagnostics) {
 // Newlines inside the expression are ignored.
 func ParseExpression(src []byte, filename string, start hcl.Pos) (hcl.Expression, hcl.Diagnostics) {
 	p := newParser(src, filename, start, true)
-	expr := p.parseExpr()
+	expr, _ := p.parseExpr()
 	if p.tok.Type != EOF {
 		p.errorf(p.tok.Range, "extra characters after the expression: %s", describe(p.tok))
 	}
@@ -48,7 +56,10 @@ type parser struct {
 
 	comments []Comment
 	consumed int // tokens consumed so far, to guarantee progress
-	depth    int // current nesting, bounded by maxDepth
+	// depth is the parser's current nesting: enclosing blocks and
+	// expressions being parsed. A node of height h built at depth d lies
+	// at most d+h levels deep, which must not exceed MaxDepth.
+	depth int
 	// unclosedReported is set once a block reaches the end of the file
 	// unclosed: its enclosing blocks are then unclosed too, which says
 	// nothing new.
@@ -115,14 +126,33 @@ func describe(t Token) string {
 	return t.Type.describe()
 }
 
-// enter increments the nesting depth, reporting when it is too deep.
+// enter increments the nesting depth. When it is too deep it reports it and
+// skips the bracketed group the current token opens, if any, so the
+// enclosing levels see their own closing brackets and finish normally.
 func (p *parser) enter() bool {
-	if p.depth >= maxDepth {
-		p.errorf(p.tok.Range, "nesting is too deep (more than %d levels)", maxDepth)
+	if p.depth >= MaxDepth {
+		p.errorDeep(p.tok.Range)
+		p.skipGroup()
 		return false
 	}
 	p.depth++
 	return true
+}
+
+// tooDeep reports whether a node of height h, built now, would lie deeper
+// than MaxDepth, reporting it at rng (the node's operator or bracket).
+func (p *parser) tooDeep(h int, rng hcl.Range) bool {
+	if p.depth+h <= MaxDepth {
+		return false
+	}
+	p.errorDeep(rng)
+	return true
+}
+
+func (p *parser) errorDeep(rng hcl.Range) {
+	p.s.errorDetail(rng, fmt.Sprintf("nesting is too deep (more than %d levels)", MaxDepth),
+		"every block, operator, index, call, bracket and parenthesis adds a level, so a chain such as a + b + c + … is as deep as it is long; "+
+			"split the expression up, and join many strings with string.join([a, b, c], \"\") rather than a chain of +")
 }
 
 func (p *parser) leave() { p.depth-- }
@@ -222,7 +252,7 @@ func (p *parser) parseAttribute(name string, nameRange hcl.Range, dotted, hasLab
 		p.errorf(nameRange, "attribute names may not have labels (%q)", name)
 	}
 	p.next() // =; the value starts on the same line, so a missing one is reported here
-	expr := p.parseExpr()
+	expr, _ := p.parseExpr()
 	if p.tok.Type == LCURLY || (p.tok.Type == STRING && isReference(expr)) {
 		p.errorf(p.tok.Range, "cannot use a block as an expression; a block is written without \"=\"")
 		p.skipStatement()
@@ -280,6 +310,68 @@ func (p *parser) parseBlock(name string, nameRange hcl.Range, label string, hasL
 	return block
 }
 
+// skipGroup skips a bracketed group, "(" "[" or "{" to its matching
+// closer, when the current token opens one.
+func (p *parser) skipGroup() {
+	saved := p.ignoreNL
+	p.ignoreNL = true
+	defer func() { p.ignoreNL = saved }()
+	depth := 0
+	for {
+		switch p.tok.Type {
+		case LCURLY, LBRACK, LPAREN:
+			depth++
+		case RCURLY, RBRACK, RPAREN:
+			depth--
+		case EOF:
+			return
+		}
+		if depth <= 0 {
+			if depth == 0 {
+				p.next() // the closer; an unopened closer stays for the caller
+			}
+			return
+		}
+		p.next()
+	}
+}
+
+// skipExprRest skips the rest of an expression after a depth error: up to a
+// comma, a closing bracket or a newline that ends it, outside the brackets it
+// opens itself. It returns the range of the last token skipped, or from if
+// none was. Parsing what follows would only build a tree to throw away.
+func (p *parser) skipExprRest(from hcl.Range) hcl.Range {
+	last := from
+	depth := 0
+	afterOp := false // a newline after an operator continues the expression
+	for {
+		switch p.tok.Type {
+		case EOF:
+			return last
+		case LCURLY, LBRACK, LPAREN:
+			depth++
+		case RCURLY, RBRACK, RPAREN:
+			if depth == 0 {
+				return last
+			}
+			depth--
+		case COMMA:
+			if depth == 0 {
+				return last
+			}
+		case NEWLINE:
+			if depth == 0 && !afterOp {
+				return last
+			}
+		}
+		if p.tok.Type != NEWLINE {
+			afterOp = binaryPrec(p.tok.Type) > 0 || p.tok.Type == NOT || p.tok.Type == DOT
+			last = p.tok.Range
+		}
+		p.next()
+	}
+}
+
 // expectStmtEnd checks that a statement ends here: at a newline, the end of
 // the file, or the "}" of a one-line block.
 func (p *parser) expectStmtEnd(after string) {
@@ -322,9 +414,13 @@ func (p *parser) skipStatement() {
 	}
 }
 
-// Expressions.
+// Expressions. Each parse function returns the expression and the height of
+// its tree (a literal is 1, `!x` one more than x), which tooDeep checks
+// against MaxDepth as each node is built. Chains (`!!!x`, `a + b + c`,
+// `x[0][1]`) are parsed by loops, so the parser's own recursion grows only
+// with brackets, parentheses and right-associative `^`, each counted by enter.
 
-func (p *parser) parseExpr() hcl.Expression { return p.parseBinary(1) }
+func (p *parser) parseExpr() (hcl.Expression, int) { return p.parseBinary(1) }
 
 // binaryPrec is the precedence of a binary operator, 0 for other tokens.
 func binaryPrec(t TokenType) int {
@@ -347,16 +443,16 @@ func binaryPrec(t TokenType) int {
 
 // parseBinary parses operators of precedence minPrec and higher by
 // precedence climbing. "^" is right-associative, the rest left.
-func (p *parser) parseBinary(minPrec int) hcl.Expression {
-	if !p.enter() {
-		return &BadExpr{SrcRange: p.tok.Range}
+func (p *parser) parseBinary(minPrec int) (hcl.Expression, int) {
+	if start := p.tok.Range; !p.enter() {
+		return &BadExpr{SrcRange: start}, 1
 	}
 	defer p.leave()
-	lhs := p.parseUnary()
+	lhs, h := p.parseUnary()
 	for {
 		prec := binaryPrec(p.tok.Type)
 		if prec == 0 || prec < minPrec {
-			return lhs
+			return lhs, h
 		}
 		op := p.tok
 		p.next()
@@ -365,29 +461,44 @@ func (p *parser) parseBinary(minPrec int) hcl.Expression {
 		if op.Type == POW {
 			next = prec
 		}
-		rhs := p.parseBinary(next)
-		lhs = &BinaryExpr{
-			Op:       op.Type,
-			OpRange:  op.Range,
-			LHS:      lhs,
-			RHS:      rhs,
-			SrcRange: hcl.RangeBetween(lhs.Range(), rhs.Range()),
+		rhs, rh := p.parseBinary(next)
+		rng := hcl.RangeBetween(lhs.Range(), rhs.Range())
+		if p.tooDeep(max(h, rh)+1, op.Range) {
+			return &BadExpr{SrcRange: hcl.RangeBetween(rng, p.skipExprRest(rng))}, 1
 		}
+		lhs = &BinaryExpr{Op: op.Type, OpRange: op.Range, LHS: lhs, RHS: rhs, SrcRange: rng}
+		h = max(h, rh) + 1
 	}
 }
 
 // parseUnary parses `!` and `-` prefixes, which bind tighter than any binary
-// operator. A loop rather than recursion, so a long run of them is harmless.
-func (p *parser) parseUnary() hcl.Expression {
+// operator. A loop rather than recursion; a run longer than MaxDepth is
+// counted rather than kept.
+func (p *parser) parseUnary() (hcl.Expression, int) {
 	if p.tok.Type != NOT && p.tok.Type != SUB {
 		return p.parsePostfix()
 	}
 	var ops []Token
+	first := p.tok
+	n := 0
 	for p.tok.Type == NOT || p.tok.Type == SUB {
-		ops = append(ops, p.tok)
+		if n < MaxDepth {
+			ops = append(ops, p.tok)
+		}
+		n++
 		p.next()
 	}
-	e := p.parsePostfix()
+	e, h := p.parsePostfix()
+	if n > MaxDepth || p.depth+h+n > MaxDepth {
+		// Report at the operator that crosses the limit, when it is kept.
+		at := first.Range
+		if i := n - (MaxDepth - p.depth - h) - 1; i >= 0 && i < len(ops) {
+			at = ops[i].Range
+		}
+		p.errorDeep(at)
+		rng := hcl.RangeBetween(first.Range, e.Range())
+		return &BadExpr{SrcRange: hcl.RangeBetween(rng, p.skipExprRest(rng))}, 1
+	}
 	for i := len(ops) - 1; i >= 0; i-- {
 		e = &UnaryExpr{
 			Op:       ops[i].Type,
@@ -396,52 +507,65 @@ func (p *parser) parseUnary() hcl.Expression {
 			SrcRange: hcl.RangeBetween(ops[i].Range, e.Range()),
 		}
 	}
-	return e
+	return e, h + n
 }
 
 // parsePostfix parses a primary expression followed by any number of
 // `.name`, `[key]` and `(args)`.
-func (p *parser) parsePostfix() hcl.Expression {
-	e := p.parsePrimary()
+func (p *parser) parsePostfix() (hcl.Expression, int) {
+	e, h := p.parsePrimary()
 	for {
 		switch p.tok.Type {
 		case DOT:
 			p.next()
 			if p.tok.Type != IDENT {
 				p.errorf(p.tok.Range, `expected an attribute name after ".", got %s`, describe(p.tok))
-				return e
+				return e, h
 			}
 			name := p.tok
 			p.next()
 			if ref, ok := e.(*ScopeTraversalExpr); ok {
-				// Still a plain reference: extend it.
+				// Still a plain reference: extend it. Its steps are a
+				// list, not a tree, so they add no depth.
 				ref.Traversal = append(ref.Traversal, hcl.TraverseAttr{Name: name.Text, SrcRange: name.Range})
 				ref.SrcRange = hcl.RangeBetween(ref.SrcRange, name.Range)
 				continue
 			}
-			e = &AccessExpr{Source: e, Name: name.Text, NameRange: name.Range, SrcRange: hcl.RangeBetween(e.Range(), name.Range)}
+			rng := hcl.RangeBetween(e.Range(), name.Range)
+			if p.tooDeep(h+1, name.Range) {
+				return &BadExpr{SrcRange: hcl.RangeBetween(rng, p.skipExprRest(rng))}, 1
+			}
+			e = &AccessExpr{Source: e, Name: name.Text, NameRange: name.Range, SrcRange: rng}
+			h++
 
 		case LBRACK:
 			open := p.tok
 			saved := p.ignoreNL
 			p.ignoreNL = true
 			p.next()
-			key := p.parseExpr()
+			key, kh := p.parseExpr()
 			p.ignoreNL = saved
 			if p.tok.Type != RBRACK {
 				p.errorf(p.tok.Range, `expected "]" to close the index opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
-				return &IndexExpr{Collection: e, Key: key, BracketRange: hcl.RangeBetween(open.Range, key.Range()), SrcRange: hcl.RangeBetween(e.Range(), key.Range())}
+				return &IndexExpr{Collection: e, Key: key, BracketRange: hcl.RangeBetween(open.Range, key.Range()), SrcRange: hcl.RangeBetween(e.Range(), key.Range())}, max(h, kh) + 1
 			}
 			closeRange := p.tok.Range
 			p.next()
-			e = &IndexExpr{Collection: e, Key: key, BracketRange: hcl.RangeBetween(open.Range, closeRange), SrcRange: hcl.RangeBetween(e.Range(), closeRange)}
+			rng := hcl.RangeBetween(e.Range(), closeRange)
+			if p.tooDeep(max(h, kh)+1, open.Range) {
+				return &BadExpr{SrcRange: hcl.RangeBetween(rng, p.skipExprRest(rng))}, 1
+			}
+			e = &IndexExpr{Collection: e, Key: key, BracketRange: hcl.RangeBetween(open.Range, closeRange), SrcRange: rng}
+			h = max(h, kh) + 1
 
 		case LPAREN:
 			ref, ok := e.(*ScopeTraversalExpr)
-			args, argsRange, closed := p.parseArgs()
+			args, ah, argsRange, closed := p.parseArgs()
 			if !ok {
-				p.errorf(e.Range(), "only named functions can be called, such as string.format(...)")
-				return &BadExpr{SrcRange: hcl.RangeBetween(e.Range(), argsRange)}
+				if _, isBad := e.(*BadExpr); !isBad {
+					p.errorf(e.Range(), "only named functions can be called, such as string.format(...)")
+				}
+				return &BadExpr{SrcRange: hcl.RangeBetween(e.Range(), argsRange)}, 1
 			}
 			e = &CallExpr{
 				Name:      traversalString(ref.Traversal),
@@ -450,26 +574,29 @@ func (p *parser) parsePostfix() hcl.Expression {
 				ArgsRange: argsRange,
 				SrcRange:  hcl.RangeBetween(ref.SrcRange, argsRange),
 			}
+			h = ah + 1
 			if !closed {
-				return e
+				return e, h
 			}
 
 		default:
-			return e
+			return e, h
 		}
 	}
 }
 
-// parseArgs parses `(a, b, c)`, the current token being "(".
-func (p *parser) parseArgs() (args []hcl.Expression, rng hcl.Range, closed bool) {
+// parseArgs parses `(a, b, c)`, the current token being "(". h is the
+// greatest height among the arguments.
+func (p *parser) parseArgs() (args []hcl.Expression, h int, rng hcl.Range, closed bool) {
 	open := p.tok
 	saved := p.ignoreNL
 	p.ignoreNL = true
 	p.next()
 	rng = open.Range
 	for p.tok.Type != RPAREN {
-		arg := p.parseExpr()
+		arg, ah := p.parseExpr()
 		args = append(args, arg)
+		h = max(h, ah)
 		rng = hcl.RangeBetween(rng, arg.Range())
 		if p.tok.Type != COMMA {
 			break
@@ -479,39 +606,39 @@ func (p *parser) parseArgs() (args []hcl.Expression, rng hcl.Range, closed bool)
 	p.ignoreNL = saved
 	if p.tok.Type != RPAREN {
 		p.errorf(p.tok.Range, `expected "," or ")" in the argument list opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
-		return args, rng, false
+		return args, h, rng, false
 	}
 	rng = hcl.RangeBetween(rng, p.tok.Range)
 	p.next()
-	return args, rng, true
+	return args, h, rng, true
 }
 
-func (p *parser) parsePrimary() hcl.Expression {
+func (p *parser) parsePrimary() (hcl.Expression, int) {
 	t := p.tok
 	switch t.Type {
 	case IDENT:
 		p.next()
 		switch t.Text {
 		case "true":
-			return &LiteralExpr{Val: cty.True, Token: t}
+			return &LiteralExpr{Val: cty.True, Token: t}, 1
 		case "false":
-			return &LiteralExpr{Val: cty.False, Token: t}
+			return &LiteralExpr{Val: cty.False, Token: t}, 1
 		case "null":
-			return &LiteralExpr{Val: cty.NullVal(cty.DynamicPseudoType), Token: t}
+			return &LiteralExpr{Val: cty.NullVal(cty.DynamicPseudoType), Token: t}, 1
 		}
 		return &ScopeTraversalExpr{
 			Traversal: hcl.Traversal{hcl.TraverseRoot{Name: t.Text, SrcRange: t.Range}},
 			SrcRange:  t.Range,
-		}
+		}, 1
 	case NUMBER, FLOAT:
 		p.next()
-		return &LiteralExpr{Val: p.number(t), Token: t}
+		return &LiteralExpr{Val: p.number(t), Token: t}, 1
 	case STRING:
 		p.next()
-		return &LiteralExpr{Val: cty.StringVal(unquote(t.Text)), Token: t}
+		return &LiteralExpr{Val: cty.StringVal(unquote(t.Text)), Token: t}, 1
 	case RAWSTRING:
 		p.next()
-		return &LiteralExpr{Val: cty.StringVal(rawContent(t.Text)), Token: t}
+		return &LiteralExpr{Val: cty.StringVal(rawContent(t.Text)), Token: t}, 1
 	case LBRACK:
 		return p.parseArray()
 	case LCURLY:
@@ -520,18 +647,21 @@ func (p *parser) parsePrimary() hcl.Expression {
 		saved := p.ignoreNL
 		p.ignoreNL = true
 		p.next()
-		inner := p.parseExpr()
+		inner, h := p.parseExpr()
 		p.ignoreNL = saved
 		if p.tok.Type != RPAREN {
 			p.errorf(p.tok.Range, `expected ")" to close the "(" at %d:%d, got %s`, t.Range.Start.Line, t.Range.Start.Column, describe(p.tok))
-			return &ParenExpr{Inner: inner, SrcRange: hcl.RangeBetween(t.Range, inner.Range())}
+			return &ParenExpr{Inner: inner, SrcRange: hcl.RangeBetween(t.Range, inner.Range())}, h + 1
 		}
 		rng := hcl.RangeBetween(t.Range, p.tok.Range)
 		p.next()
-		return &ParenExpr{Inner: inner, SrcRange: rng}
+		// The inner expression was checked one level deeper, so the
+		// parentheses themselves cannot be too deep; the same holds for
+		// arrays, objects and calls.
+		return &ParenExpr{Inner: inner, SrcRange: rng}, h + 1
 	}
 	p.errorf(t.Range, "expected an expression, got %s", describe(t))
-	return &BadExpr{SrcRange: t.Range}
+	return &BadExpr{SrcRange: t.Range}, 1
 }
 
 func (p *parser) number(t Token) cty.Value {
@@ -548,18 +678,17 @@ func (p *parser) number(t Token) cty.Value {
 	return v
 }
 
-func (p *parser) parseArray() hcl.Expression {
+func (p *parser) parseArray() (hcl.Expression, int) {
 	open := p.tok
-	if !p.enter() {
-		return &BadExpr{SrcRange: open.Range}
-	}
-	defer p.leave()
 	saved := p.ignoreNL
 	p.ignoreNL = true
 	p.next()
 	var items []hcl.Expression
+	h := 0
 	for p.tok.Type != RBRACK {
-		items = append(items, p.parseExpr())
+		item, ih := p.parseExpr()
+		items = append(items, item)
+		h = max(h, ih)
 		if p.tok.Type != COMMA {
 			break
 		}
@@ -572,25 +701,22 @@ func (p *parser) parseArray() hcl.Expression {
 		if len(items) > 0 {
 			end = items[len(items)-1].Range()
 		}
-		return &ArrayExpr{Items: items, SrcRange: hcl.RangeBetween(open.Range, end)}
+		return &ArrayExpr{Items: items, SrcRange: hcl.RangeBetween(open.Range, end)}, h + 1
 	}
 	rng := hcl.RangeBetween(open.Range, p.tok.Range)
 	p.next()
-	return &ArrayExpr{Items: items, SrcRange: rng}
+	return &ArrayExpr{Items: items, SrcRange: rng}, h + 1
 }
 
-func (p *parser) parseObject() hcl.Expression {
+func (p *parser) parseObject() (hcl.Expression, int) {
 	open := p.tok
-	if !p.enter() {
-		return &BadExpr{SrcRange: open.Range}
-	}
-	defer p.leave()
 	saved := p.ignoreNL
 	p.ignoreNL = false // newlines separate items, like commas
 	p.next()
 	var items []ObjectItem
 	var seen map[string]struct{} // for large objects; small ones are scanned
 	end := open.Range
+	h := 0
 loop:
 	for {
 		p.skipNewlines()
@@ -614,7 +740,8 @@ loop:
 			break
 		}
 		p.next()
-		val := p.parseExpr()
+		val, vh := p.parseExpr()
+		h = max(h, vh)
 		end = val.Range()
 		if isDuplicateKey(items, &seen, key) {
 			p.errorf(keyTok.Range, "duplicate key %q in object", key)
@@ -634,11 +761,11 @@ loop:
 	p.ignoreNL = saved
 	if p.tok.Type != RCURLY {
 		p.errorf(p.tok.Range, `expected "}" to close the object opened at %d:%d, got %s`, open.Range.Start.Line, open.Range.Start.Column, describe(p.tok))
-		return &ObjectExpr{Items: items, SrcRange: hcl.RangeBetween(open.Range, end)}
+		return &ObjectExpr{Items: items, SrcRange: hcl.RangeBetween(open.Range, end)}, h + 1
 	}
 	rng := hcl.RangeBetween(open.Range, p.tok.Range)
 	p.next()
-	return &ObjectExpr{Items: items, SrcRange: rng}
+	return &ObjectExpr{Items: items, SrcRange: rng}, h + 1
 }
 
 // isDuplicateKey reports whether key is already among items. Small objects

@@ -98,6 +98,29 @@ func (s *scanner) advance() {
 
 func (s *scanner) errorf(rng hcl.Range, format string, args ...any) {
 	if _, dup := s.errLines[rng.Start.Line]; dup {
+		return // before formatting: a long line can repeat an error a million times
+	}
+	s.errorDetail(rng, fmt.Sprintf(format, args...), "")
+}
+
+// MaxErrors bounds the diagnostics one file's parse reports: past it the
+// parser stops recording them (a file of a million bad lines would otherwise
+// hold a million diagnostics) and says so once.
+const MaxErrors = 100
+
+// errorDetail reports an error with a detail, such as a hint.
+func (s *scanner) errorDetail(rng hcl.Range, summary, detail string) {
+	if _, dup := s.errLines[rng.Start.Line]; dup {
+		return
+	}
+	if len(s.diags) >= MaxErrors {
+		if len(s.diags) == MaxErrors {
+			s.diags = append(s.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("too many errors; only the first %d are reported", MaxErrors),
+				Subject:  &rng,
+			})
+		}
 		return
 	}
 	if s.errLines == nil {
@@ -106,7 +129,8 @@ func (s *scanner) errorf(rng hcl.Range, format string, args ...any) {
 	s.errLines[rng.Start.Line] = struct{}{}
 	s.diags = append(s.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
-		Summary:  fmt.Sprintf(format, args...),
+		Summary:  summary,
+		Detail:   detail,
 		Subject:  &rng,
 	})
 }

@@ -40,6 +40,7 @@ type runFlags struct {
 	configFormat           string
 	bypassConversionErrors bool
 	configExtraArgs        string
+	cluster          clusterFlags
 }
 
 // runCommand is `flow run`: it serves HTTP, loads PATH, runs the components
@@ -59,6 +60,7 @@ func runCommand(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.configFormat, "config.format", "river", "format of PATH: river (also alloy), or a YAML format converted on the fly: prometheus, promtail, static")
 	fs.BoolVar(&f.bypassConversionErrors, "config.bypass-conversion-errors", false, "with --config.format, run what could be converted despite conversion errors")
 	fs.StringVar(&f.configExtraArgs, "config.extra-args", "", "with --config.format, the original program's flags (see flow convert --extra-args)")
+	f.cluster.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flow run [flags] PATH")
 		fs.PrintDefaults()
@@ -80,6 +82,10 @@ func runCommand(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if _, err := httpapi.ParseAllowedHosts(f.allowedHosts); err != nil {
+		fmt.Fprintf(stderr, "flow run: %v\n", err)
+		return 2
+	}
+	if err := f.cluster.validate(); err != nil {
 		fmt.Fprintf(stderr, "flow run: %v\n", err)
 		return 2
 	}
@@ -107,12 +113,6 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := flowruntime.New(flowruntime.Options{
-		Logger:     logger,
-		Registerer: reg,
-		DataPath:   f.storagePath,
-	})
-
 	// Listen before loading so a busy port fails fast, and so /metrics and
 	// /-/ready answer while the config loads.
 	ln, err := net.Listen("tcp", f.listenAddr)
@@ -120,6 +120,17 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 		return fmt.Errorf("listening on --server.http.listen-addr=%s: %w", f.listenAddr, err)
 	}
 	warnIfExposed(logger, ln.Addr(), f)
+	cl, err := newCluster(f.cluster, ln.Addr(), logger, reg) // nil unless --cluster.enabled
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	rt := flowruntime.New(flowruntime.Options{
+		Logger:     logger,
+		Registerer: reg,
+		DataPath:   f.storagePath,
+		Cluster:    cl.component(),
+	})
 	allowedHosts, _ := httpapi.ParseAllowedHosts(f.allowedHosts) // checked in runCommand
 	api := httpapi.New(httpapi.Options{
 		Runtime:           rt,
@@ -131,12 +142,17 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 		AllowedHosts:      allowedHosts,
 		DisableReloadBody: !f.enableReloadBody,
 		DisablePprof:      !f.enablePprof,
+		Cluster:           cl.apiNode(),
 	})
 	srvOpts := httpapi.DefaultServerOptions
 	srvOpts.MaxConnections = f.maxConnections
 	srv := srvOpts.NewServer(api, logger)
+	cl.configureServer(srv)
 
 	var g run.Group
+	// The cluster first: its interrupt leaves the cluster while the HTTP
+	// server and the components still run.
+	g.Add(cl.actor())
 	{
 		// The HTTP server drains in the background: an open UI event
 		// stream or a slow request must not hold up the interrupt of the
@@ -144,7 +160,7 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 		drained := make(chan struct{})
 		g.Add(func() error {
 			logger.Info("serving HTTP", "addr", ln.Addr().String())
-			if err := srv.Serve(srvOpts.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(cl.listener(srvOpts.Listener(ln))); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("HTTP server: %w", err)
 			}
 			<-drained
@@ -169,6 +185,7 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 			if diags.HasErrors() {
 				return errReported
 			}
+			go cl.participate() // gossiping the new state must not delay the components
 			rt.Run(ctx)
 			return nil
 		}, func(error) { cancel() })

@@ -36,9 +36,10 @@ import (
 
 func init() {
 	component.Register(component.Registration{
-		Name:       "logging",
-		Args:       Arguments{},
-		NoDataPath: true,
+		Name:        "logging",
+		Args:        Arguments{},
+		NoDataPath:  true,
+		ConfigBlock: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
 			c := &Component{h: processHandler.Load()}
 			if c.h != nil {

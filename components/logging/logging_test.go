@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -59,5 +60,18 @@ func TestValidate(t *testing.T) {
 		if err := a.Validate(); err == nil {
 			t.Errorf("%+v validated", a)
 		}
+	}
+}
+
+// logging is a config block: written without a label, as in Alloy.
+func TestLoggingBlockTakesNoLabel(t *testing.T) {
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	diags := rt.Load(map[string][]byte{"main.river": []byte("logging \"x\" {\n  level = \"debug\"\n}\n")})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `block "logging" must not have a label`) || !strings.Contains(diags.Error(), "main.river:1,1") {
+		t.Fatalf("logging with a label: %v", diags)
+	}
+	rt = runtime.New(runtime.Options{DataPath: t.TempDir()})
+	if diags := rt.Load(map[string][]byte{"main.river": []byte("logging {\n  level = \"debug\"\n}\n")}); diags.HasErrors() {
+		t.Fatalf("logging without a label: %v", diags)
 	}
 }

@@ -156,6 +156,9 @@ type Options struct {
 	// Stderr returns. It is off by default because a busy pipeline would
 	// fill memory with it.
 	Stdout bool
+	// Env adds variables ("NAME=value") to the environment flow inherits,
+	// for configs that read sys.env.
+	Env []string
 }
 
 // Start runs `flow run` with args (flags, then the config path) as Options{}
@@ -218,6 +221,9 @@ func (o Options) start(tb testing.TB, bin, addr string, args []string) *Process 
 	}
 	p.cmd = exec.Command(bin, append([]string{"run", "--server.http.listen-addr=" + p.addr}, args...)...)
 	p.cmd.Stderr = p.stderr
+	if len(o.Env) > 0 {
+		p.cmd.Env = append(os.Environ(), o.Env...)
+	}
 	if o.Stdout {
 		p.cmd.Stdout = p.stderr
 	}

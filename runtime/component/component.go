@@ -46,6 +46,19 @@
 // Optional extension interfaces: HealthComponent (component-reported health),
 // DebugComponent (debug info shown in the API and UI), HTTPComponent (serves
 // HTTP under /api/v0/component/{id}/).
+//
+// # Clustering
+//
+// With `flow run --cluster.enabled`, agents sharing one config split work
+// among themselves. A component that distributes work (prometheus.scrape
+// with `clustering { enabled = true }`) reaches the cluster through
+// Options.Cluster, which is nil when clustering is off: a component then
+// behaves as the only agent and owns everything. It asks Ownership() which
+// peer owns each target, re-asks after every value received from Subscribe
+// (a peer joined, left, died, or this agent became ready), and reports the
+// targets it distributes with SetTargets so the API can count each peer's
+// share. Ownership is a pure function of the label set and the live peers,
+// so every agent computes the same owner for a target with no coordination.
 package component
 
 import (
@@ -89,6 +102,45 @@ type Options struct {
 	// OnStateChange publishes new exports. It is safe to call from any
 	// goroutine, including from Build (before Run) to publish initial exports.
 	OnStateChange func(e Exports)
+	// Cluster is the agent's cluster, or nil when --cluster.enabled is
+	// false (see "Clustering" above).
+	Cluster Cluster
+}
+
+// Cluster is the agent's view of the flow cluster. Its methods are safe for
+// concurrent use.
+type Cluster interface {
+	// Ownership returns the current ownership, an immutable snapshot.
+	Ownership() Ownership
+	// Subscribe returns a channel that receives a value after every change
+	// of Ownership. Changes are coalesced (the channel holds one value), so
+	// a receiver reads Ownership again after each value. cancel ends the
+	// subscription; a component calls it when Run returns.
+	Subscribe() (changes <-chan struct{}, cancel func())
+	// SetTargets records the targets a component distributes (nil when it
+	// stops distributing), so the cluster API can show how many of them
+	// each peer owns. The cluster keeps only their hashes.
+	SetTargets(componentID string, targets []map[string]string)
+}
+
+// Ownership says which peer owns each target at one moment.
+type Ownership interface {
+	// Ready is false until this agent has joined its peers and
+	// --cluster.wait-for-size is met (or --cluster.wait-timeout passed);
+	// until then the agent owns no target, so a starting fleet does not
+	// scrape everything N times.
+	Ready() bool
+	// Self is this agent's node name (--cluster.node-name).
+	Self() string
+	// Peers are the node names that share targets now, sorted; this agent
+	// is among them once it participates (after its first config load).
+	Peers() []string
+	// Owner returns the node name of the peer that owns the target with
+	// these labels (labels starting with "__meta_" do not count), or "" when
+	// no peer does (not Ready).
+	Owner(target map[string]string) string
+	// Owns reports whether this agent owns the target.
+	Owns(target map[string]string) bool
 }
 
 // Registration describes a component type.
@@ -107,6 +159,10 @@ type Registration struct {
 	// components would otherwise create thousands of empty directories (each
 	// a synchronous metadata write) before it could start.
 	NoDataPath bool
+	// ConfigBlock marks a block that, as Alloy's `logging`, is written
+	// without a label and at most once. Every other component must have a
+	// label, as in Alloy (`local.file "name" { … }`).
+	ConfigBlock bool
 }
 
 // Defaulter is implemented by *Arguments types that have defaults.

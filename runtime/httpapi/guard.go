@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -114,7 +115,7 @@ func (a *API) hostAllowed(hostport string) bool {
 		return true
 	}
 	host := hostOnly(hostport)
-	if net.ParseIP(host) != nil {
+	if _, err := netip.ParseAddr(host); err == nil { // IPv4, IPv6, IPv6 with a zone
 		// A browser sends an IP literal only when the page's own origin
 		// is that IP, so no other site's page can get its answers.
 		return true

@@ -32,6 +32,8 @@ func TestHostHeader(t *testing.T) {
 		{"127.0.0.1:12345", true},
 		{"127.0.0.1", true},
 		{"[::1]:12345", true},
+		{"[fe80::1%25eth0]:12345", true},
+		{"[::ffff:127.0.0.1]", true},
 		{"10.1.2.3:80", true}, // an IP literal: the page's own origin is that IP
 		{"localhost:12345", true},
 		{"LocalHost.:12345", true},

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/cluster"
 	"github.com/flow-telemetry/flow/syntax"
 )
 
@@ -56,6 +57,10 @@ type Options struct {
 	DisableReloadBody bool
 	// DisablePprof leaves /debug/pprof/ out (--server.http.enable-pprof=false).
 	DisablePprof bool
+	// Cluster is this agent's cluster node (--cluster.enabled), nil when
+	// clustering is off. It adds the gossip transport's endpoints and
+	// /api/v0/cluster/*, and /-/ready waits for the node to join.
+	Cluster *cluster.Node
 }
 
 // API is the control-plane handler.
@@ -90,6 +95,12 @@ func New(opts Options) *API {
 	mux.HandleFunc("GET /api/v0/config", a.config)
 	mux.HandleFunc("GET /api/v0/events", a.eventsStream)
 	mux.HandleFunc("/api/v0/component/{id}/{rest...}", a.componentHandler)
+	mux.HandleFunc("GET /api/v0/cluster/peers", a.clusterPeers)
+	mux.HandleFunc("GET /api/v0/cluster/targets", a.clusterTargets)
+	if opts.Cluster != nil {
+		mux.Handle("POST "+cluster.PacketPath, opts.Cluster.Handler())
+		mux.Handle("POST "+cluster.StreamPath, opts.Cluster.Handler())
+	}
 	if !opts.DisablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -127,6 +138,13 @@ func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "flow is not ready: no config loaded yet.")
 		return
+	}
+	if a.Cluster != nil {
+		if ok, why := a.Cluster.Ready(); !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "flow is not ready: %s.\n", why)
+			return
+		}
 	}
 	fmt.Fprintln(w, "flow is ready.")
 }
@@ -438,4 +456,33 @@ func writeEvent(w io.Writer, e runtime.Event) {
 		return
 	}
 	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, data)
+}
+
+// clusterPeers serves the cluster's peers, their states and target counts
+// (cluster.Status); {"enabled": false, ...} when clustering is off.
+func (a *API) clusterPeers(w http.ResponseWriter, _ *http.Request) {
+	if a.Cluster == nil {
+		writeJSON(w, http.StatusOK, cluster.Status{Peers: []cluster.Peer{}, Components: []cluster.ComponentTargets{}})
+		return
+	}
+	writeJSON(w, http.StatusOK, a.Cluster.Status())
+}
+
+// clusterTargets lists every distributed target with its owner, so an
+// operator can see which agent scrapes what; ?component=ID narrows it.
+func (a *API) clusterTargets(w http.ResponseWriter, r *http.Request) {
+	targets := []cluster.TargetOwner{}
+	if a.Cluster != nil {
+		targets = a.Cluster.Targets()
+	}
+	if id := r.URL.Query().Get("component"); id != "" {
+		kept := targets[:0]
+		for _, t := range targets {
+			if t.Component == id {
+				kept = append(kept, t)
+			}
+		}
+		targets = kept
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"targets": targets})
 }

@@ -11,10 +11,7 @@ package stdlib
 
 import (
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -25,6 +22,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	ctystdlib "github.com/zclconf/go-cty/cty/function/stdlib"
 
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -96,7 +94,8 @@ var deprecated = func() map[string]string {
 }()
 
 // Constants returns the attributes of the `constants` object: hostname, os
-// and arch of the machine flow runs on.
+// and arch of the machine flow runs on, and flow's version (Alloy's
+// constants.version).
 func Constants() map[string]cty.Value {
 	host, err := os.Hostname()
 	if err != nil {
@@ -106,6 +105,7 @@ func Constants() map[string]cty.Value {
 		"hostname": cty.StringVal(host),
 		"os":       cty.StringVal(runtime.GOOS),
 		"arch":     cty.StringVal(runtime.GOARCH),
+		"version":  cty.StringVal(build.Version()),
 	}
 }
 
@@ -250,39 +250,6 @@ var SplitFunc = function.New(&function.Spec{
 		return cty.ListVal(vals), nil
 	},
 })
-
-// FromJSONFunc decodes JSON text into a value: objects, arrays, strings,
-// numbers, bools and null. It is cty's json decoding with error messages that
-// never quote the input, which may be secret.
-var FromJSONFunc = function.New(&function.Spec{
-	Description: "Decodes a JSON string into a value.",
-	Params:      []function.Parameter{{Name: "str", Type: cty.String}},
-	Type: func(args []cty.Value) (cty.Type, error) {
-		t, err := ctystdlib.JSONDecodeFunc.ReturnTypeForValues(args)
-		if err != nil {
-			return cty.NilType, jsonError(err)
-		}
-		return t, nil
-	},
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		v, err := ctystdlib.JSONDecodeFunc.Call(args)
-		if err != nil {
-			return cty.NilVal, jsonError(err)
-		}
-		return v, nil
-	},
-})
-
-func jsonError(err error) error {
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &syntaxErr):
-		return function.NewArgErrorf(0, "invalid JSON at byte %d", syntaxErr.Offset)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return function.NewArgErrorf(0, "invalid JSON: unexpected end of input")
-	}
-	return function.NewArgErrorf(0, "invalid JSON")
-}
 
 // ToJSONFunc encodes a value as JSON text. It is cty's json encoding,
 // refusing numbers so large their digits alone would be megabytes.

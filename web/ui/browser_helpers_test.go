@@ -64,6 +64,10 @@ func startBrowser() (func(), error) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
+		// Names that resolve to loopback, for the attacks in
+		// security_test.go: a hostile site's page, and a DNS-rebinding
+		// name (an attacker's name that now resolves to 127.0.0.1).
+		chromedp.Flag("host-resolver-rules", "MAP "+hostileHost+" 127.0.0.1, MAP "+rebindHost+" 127.0.0.1"),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
@@ -85,10 +89,10 @@ func startBrowser() (func(), error) {
 }
 
 // newTab opens a 1280x800 tab in a fresh browser context for t. Every request
-// the tab makes must go to origin (nothing is loaded from another host); this
-// is checked when the test ends. When t fails, a screenshot of the tab is
-// saved in artifactsDir and its path is logged.
-func newTab(t *testing.T, origin string) context.Context {
+// the tab makes must go to origin or one of also (nothing is loaded from
+// another host); this is checked when the test ends. When t fails, a
+// screenshot of the tab is saved in artifactsDir and its path is logged.
+func newTab(t *testing.T, origin string, also ...string) context.Context {
 	t.Helper()
 	if browserCtx == nil {
 		t.Fatal("the browser is not running (TestMain did not start it)")
@@ -106,9 +110,15 @@ func newTab(t *testing.T, origin string) context.Context {
 			mu.Lock()
 			defer mu.Unlock()
 			u := e.Request.URL
-			if !strings.HasPrefix(u, origin+"/") && u != origin && !strings.HasPrefix(u, "data:") && u != "about:blank" {
-				foreign = append(foreign, u)
+			if strings.HasPrefix(u, "data:") || u == "about:blank" {
+				return
 			}
+			for _, o := range append([]string{origin}, also...) {
+				if strings.HasPrefix(u, o+"/") || u == o {
+					return
+				}
+			}
+			foreign = append(foreign, u)
 		}
 	})
 	if err != nil {

@@ -8,6 +8,15 @@
 // targets keep their loops when the list changes) all behave exactly as in
 // Prometheus.
 //
+// Clustering: with `clustering { enabled = true }` and `flow run
+// --cluster.enabled`, the component scrapes only the targets this agent owns
+// (component.Cluster: rendezvous hashing of each target's labels over the
+// live peers) and re-evaluates ownership on every membership change. A
+// target it gives up is removed from the pool like a target that vanished
+// from discovery, so its loop writes staleness markers as Prometheus does.
+// Without the block, or with clustering off in the process, it scrapes
+// every target.
+//
 // Health: the component is unhealthy while it has targets and every one of
 // them failed its last scrape (Alloy stays green in that case, a common
 // complaint); a single failing target shows in the debug info and its `up`
@@ -91,6 +100,14 @@ type Arguments struct {
 	ExtraMetrics bool `river:"extra_metrics,attr,optional"`
 
 	HTTPClient httpclient.Config `river:",squash"`
+
+	// Clustering distributes the targets over the cluster's agents.
+	Clustering Clustering `river:"clustering,block,optional"`
+}
+
+// Clustering is the `clustering` block, as in Alloy.
+type Clustering struct {
+	Enabled bool `river:"enabled,attr"`
 }
 
 // SetToDefault implements component.Defaulter.
@@ -181,6 +198,10 @@ type Component struct {
 	mu      sync.Mutex
 	cfg     *config.ScrapeConfig
 	targets []map[string]string
+	// clustered is clustering.enabled; owned counts the targets handed to
+	// the pool at the last sync, out of len(targets).
+	clustered bool
+	owned     int
 	// changed wakes Run to hand the latest targets to the manager.
 	changed chan struct{}
 }
@@ -207,12 +228,14 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
 	}
 	c := &Component{
-		opts:    opts,
-		fanout:  fanout,
-		mgr:     mgr,
-		targets: args.Targets,
-		changed: make(chan struct{}, 1),
+		opts:      opts,
+		fanout:    fanout,
+		mgr:       mgr,
+		targets:   args.Targets,
+		clustered: args.Clustering.Enabled,
+		changed:   make(chan struct{}, 1),
 	}
+	c.reportTargets()
 	if err := c.applyConfig(sc); err != nil {
 		mgr.UnregisterMetrics()
 		return nil, err
@@ -246,10 +269,20 @@ func (c *Component) Run(ctx context.Context) error {
 		<-done
 		c.mgr.UnregisterMetrics()
 	}()
+	// Membership changes re-evaluate ownership like a change of targets.
+	var membership <-chan struct{}
+	if cl := c.opts.Cluster; cl != nil {
+		ch, cancel := cl.Subscribe()
+		defer cancel()
+		defer cl.SetTargets(c.opts.ID, nil)
+		membership = ch
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-membership:
+			c.notify()
 		case <-c.changed:
 			c.mu.Lock()
 			ts := c.targetSets()
@@ -263,16 +296,51 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
-// targetSets is the manager's input: one target group for the one job.
+// notify wakes Run to hand the latest targets to the manager.
+func (c *Component) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default: // Run will pick up the latest targets anyway.
+	}
+}
+
+// ownership is the cluster's current ownership when this component
+// distributes its targets, nil when it scrapes every target.
+func (c *Component) ownership() component.Ownership {
+	if !c.clustered || c.opts.Cluster == nil {
+		return nil
+	}
+	return c.opts.Cluster.Ownership()
+}
+
+// reportTargets tells the cluster which targets this component
+// distributes, for the API's per-peer counts. c.mu is held or c is new.
+func (c *Component) reportTargets() {
+	if cl := c.opts.Cluster; cl != nil {
+		if c.clustered {
+			cl.SetTargets(c.opts.ID, c.targets)
+		} else {
+			cl.SetTargets(c.opts.ID, nil)
+		}
+	}
+}
+
+// targetSets is the manager's input: one target group for the one job,
+// holding the targets this agent owns. c.mu is held.
 func (c *Component) targetSets() map[string][]*targetgroup.Group {
 	group := &targetgroup.Group{Source: c.opts.ID}
+	own := c.ownership()
 	for _, t := range c.targets {
+		if own != nil && !own.Owns(t) {
+			continue
+		}
 		ls := make(model.LabelSet, len(t))
 		for k, v := range t {
 			ls[model.LabelName(k)] = model.LabelValue(v)
 		}
 		group.Targets = append(group.Targets, ls)
 	}
+	c.owned = len(group.Targets)
 	return map[string][]*targetgroup.Group{c.cfg.JobName: {group}}
 }
 
@@ -294,10 +362,9 @@ func (c *Component) Update(args component.Arguments) error {
 		}
 	}
 	c.targets = a.Targets
-	select {
-	case c.changed <- struct{}{}:
-	default: // Run will pick up the latest targets anyway.
-	}
+	c.clustered = a.Clustering.Enabled
+	c.reportTargets()
+	c.notify()
 	return nil
 }
 
@@ -336,11 +403,47 @@ func (c *Component) CurrentHealth() component.Health {
 		}
 		return component.Health{Health: component.HealthUnhealthy, Message: msg, UpdateTime: now}
 	}
+	msg := fmt.Sprintf("%d targets, %d up, %d down", len(targets), up, down)
+	if ci := c.clusteringInfo(); ci != nil {
+		switch {
+		case !ci.Enabled:
+			msg += "; clustering is off in this agent (flow run --cluster.enabled=false), so it scrapes every target"
+		case !ci.Ready:
+			msg += fmt.Sprintf("; clustering: waiting for the cluster (%s), scraping none of the %d targets", ci.Note, ci.TargetsTotal)
+		default:
+			msg += fmt.Sprintf("; clustering: this agent owns %d of %d targets, shared by %d peers", ci.TargetsOwned, ci.TargetsTotal, len(ci.Peers))
+		}
+	}
 	return component.Health{
 		Health:     component.HealthHealthy,
-		Message:    fmt.Sprintf("%d targets, %d up, %d down", len(targets), up, down),
+		Message:    msg,
 		UpdateTime: now,
 	}
+}
+
+// clusteringInfo describes the distribution of the targets, nil without a
+// clustering block.
+func (c *Component) clusteringInfo() *clusteringInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.clustered {
+		return nil
+	}
+	ci := &clusteringInfo{TargetsTotal: len(c.targets), TargetsOwned: c.owned}
+	own := c.ownership()
+	if own == nil {
+		ci.TargetsOwned = len(c.targets)
+		ci.Note = "clustering is off in this agent (flow run --cluster.enabled=false): it scrapes every target"
+		return ci
+	}
+	ci.Enabled = true
+	ci.Node = own.Self()
+	ci.Ready = own.Ready()
+	ci.Peers = own.Peers()
+	if !ci.Ready {
+		ci.Note = "not ready: joining, or waiting for --cluster.wait-for-size peers"
+	}
+	return ci
 }
 
 // DebugInfo lists every target with its state.
@@ -363,11 +466,30 @@ func (c *Component) DebugInfo() any {
 		}
 		info.Targets = append(info.Targets, ti)
 	}
+	if ci := c.clusteringInfo(); ci != nil {
+		info.Clustering = []clusteringInfo{*ci}
+	}
 	return info
 }
 
 type debugInfo struct {
-	Targets []targetInfo `river:"target,block,optional"`
+	// Clustering is present with a clustering block; the target blocks
+	// then list only the targets this agent owns.
+	Clustering []clusteringInfo `river:"clustering,block,optional"`
+	Targets    []targetInfo     `river:"target,block,optional"`
+}
+
+type clusteringInfo struct {
+	// Enabled is false when the agent runs without --cluster.enabled.
+	Enabled bool `river:"enabled,attr"`
+	// Node is this agent's name; Peers the agents sharing the targets.
+	Node  string   `river:"node,attr,optional"`
+	Ready bool     `river:"ready,attr"`
+	Peers []string `river:"peers,attr,optional"`
+	// TargetsOwned of TargetsTotal are scraped by this agent.
+	TargetsTotal int    `river:"targets_total,attr"`
+	TargetsOwned int    `river:"targets_owned,attr"`
+	Note         string `river:"note,attr,optional"`
 }
 
 type targetInfo struct {

@@ -43,8 +43,16 @@ type ServerArgs struct {
 	ListenPort    int    `river:"listen_port,attr,optional"`
 	// ServerTimeout bounds reading a request and answering it, including
 	// the wait for forward_to to accept the entries.
-	ServerTimeout      time.Duration `river:"server_timeout,attr,optional"`
-	MaxRequestBodySize loki.ByteSize `river:"max_request_body_size,attr,optional"`
+	ServerTimeout time.Duration `river:"server_timeout,attr,optional"`
+	// ConnLimit caps open connections (Alloy's conn_limit).
+	ConnLimit int `river:"conn_limit,attr,optional"`
+	// MaxRequestBodySize bounds a request body, as read and after
+	// Content-Encoding gzip; MaxRequestDecodedSize bounds its records after
+	// base64 and gunzip; MaxInflightSize bounds the memory all requests in
+	// flight hold together. docs/security.md explains each.
+	MaxRequestBodySize    loki.ByteSize `river:"max_request_body_size,attr,optional"`
+	MaxRequestDecodedSize loki.ByteSize `river:"max_request_decoded_size,attr,optional"`
+	MaxInflightSize       loki.ByteSize `river:"max_inflight_size,attr,optional"`
 }
 
 // SetToDefault sets Alloy's defaults (port 8080 on every interface).
@@ -53,9 +61,22 @@ func (a *Arguments) SetToDefault() {
 	a.HTTP.SetToDefault()
 }
 
+// Server defaults. The body limit is the largest buffer a Firehose stream
+// may use for an HTTP endpoint (64 MiB); the in-flight budget holds one
+// request of that size with its decoded records, and keeps the whole
+// agent well under 512 MiB under any load (BENCHMARKS.md).
+const (
+	DefaultConnLimit             = 100
+	DefaultMaxRequestBodySize    = 64 << 20
+	DefaultMaxRequestDecodedSize = 64 << 20
+	DefaultMaxInflightSize       = 128 << 20
+)
+
 // SetToDefault sets the server defaults.
 func (s *ServerArgs) SetToDefault() {
-	*s = ServerArgs{ListenPort: 8080, ServerTimeout: 30 * time.Second, MaxRequestBodySize: 64 << 20}
+	*s = ServerArgs{ListenPort: 8080, ServerTimeout: 30 * time.Second, ConnLimit: DefaultConnLimit,
+		MaxRequestBodySize: DefaultMaxRequestBodySize, MaxRequestDecodedSize: DefaultMaxRequestDecodedSize,
+		MaxInflightSize: DefaultMaxInflightSize}
 }
 
 // Validate checks the arguments.
@@ -66,8 +87,15 @@ func (a *Arguments) Validate() error {
 	if a.HTTP.ServerTimeout <= 0 {
 		return errors.New("http > server_timeout must be positive")
 	}
-	if a.HTTP.MaxRequestBodySize <= 0 {
-		return errors.New("http > max_request_body_size must be positive")
+	if a.HTTP.ConnLimit <= 0 {
+		return errors.New("http > conn_limit must be positive")
+	}
+	if a.HTTP.MaxRequestBodySize <= 0 || a.HTTP.MaxRequestDecodedSize <= 0 {
+		return errors.New("http > max_request_body_size and max_request_decoded_size must be positive")
+	}
+	if a.HTTP.MaxInflightSize < a.HTTP.MaxRequestBodySize*7/4 {
+		return fmt.Errorf("http > max_inflight_size (%d bytes) must be at least 1.75 × max_request_body_size (%d bytes): a body is held with its decoded records (3/4 of its size) while it is decoded",
+			a.HTTP.MaxInflightSize, a.HTTP.MaxRequestBodySize)
 	}
 	for n := range a.Labels {
 		if loki.SanitizeLabelName(n) != n {
@@ -91,6 +119,13 @@ func (a *Arguments) Validate() error {
 		}
 	}
 	return nil
+}
+
+// listenerArgs is what needs a new listener and server when it changes;
+// the size limits apply to the next request without one.
+func (s ServerArgs) listenerArgs() ServerArgs {
+	s.MaxRequestBodySize, s.MaxRequestDecodedSize, s.MaxInflightSize = 0, 0, 0
+	return s
 }
 
 func (s ServerArgs) addr() string {

@@ -8,30 +8,39 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
-// Limits bound what one request may make flow hold in memory.
+// limits bound what one request may make flow hold in memory; the
+// component's memBudget bounds all requests together.
 type limits struct {
-	// body is the largest request body, after gzip decoding if any.
+	// body is the largest request body, as read from the connection and
+	// again after Content-Encoding gzip decoding (http > max_request_body_size).
 	body int64
 	// record is the largest record after base64 decoding (Firehose's own
 	// limit is 1,000 KiB).
 	record int
-	// cloudWatch is the largest CloudWatch Logs payload after gunzipping.
+	// cloudWatch is the largest gzipped record after gunzipping.
 	cloudWatch int64
+	// decoded bounds all records of a request after base64 and gunzip
+	// (http > max_request_decoded_size).
+	decoded int64
 }
 
-var defaultLimits = limits{body: 64 << 20, record: 1 << 20, cloudWatch: 16 << 20}
+var defaultLimits = limits{body: 64 << 20, record: 1 << 20, cloudWatch: 16 << 20, decoded: 64 << 20}
 
 // requestError is a request flow refuses, with the status and message the
 // Firehose response carries.
 type requestError struct {
-	status int
-	reason string // metric label
-	msg    string
+	status     int
+	reason     string // metric label
+	msg        string
+	retryAfter bool // answer with Retry-After: the condition is temporary
 }
 
 func (e *requestError) Error() string { return e.msg }
@@ -40,185 +49,521 @@ func badRequest(reason, format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
-// wireRequest is the JSON body AWS specifies for HTTP endpoint delivery.
-type wireRequest struct {
-	RequestID string `json:"requestId"`
-	Timestamp int64  `json:"timestamp"` // Unix milliseconds
-	Records   []struct {
-		Data string `json:"data"`
-	} `json:"records"`
-}
-
 // cwPayload is a CloudWatch Logs subscription payload, as Firehose receives
 // it gzipped in a record.
 type cwPayload struct {
-	MessageType         string   `json:"messageType"`
-	Owner               string   `json:"owner"`
-	LogGroup            string   `json:"logGroup"`
-	LogStream           string   `json:"logStream"`
-	SubscriptionFilters []string `json:"subscriptionFilters"`
-	LogEvents           []struct {
-		ID        string `json:"id"`
-		Timestamp int64  `json:"timestamp"` // Unix milliseconds
-		Message   string `json:"message"`
-	} `json:"logEvents"`
+	MessageType         string    `json:"messageType"`
+	Owner               string    `json:"owner"`
+	LogGroup            string    `json:"logGroup"`
+	LogStream           string    `json:"logStream"`
+	SubscriptionFilters []string  `json:"subscriptionFilters"`
+	LogEvents           []cwEvent `json:"logEvents"`
+}
+
+// cwEvent is one event of a payload. Its "id" is not decoded: nothing uses
+// it, and each would cost a 56-byte string.
+type cwEvent struct {
+	Timestamp int64  `json:"timestamp"` // Unix milliseconds
+	Message   string `json:"message"`
 }
 
 // record is one decoded Firehose record: a direct-PUT line, or a
 // CloudWatch Logs payload.
 type record struct {
-	line string     // direct PUT
-	cw   *cwPayload // CloudWatch Logs subscription
+	line  string     // direct PUT (while decoding, a gzipped record's raw bytes)
+	cw    *cwPayload // CloudWatch Logs subscription
+	gz    bool       // line holds gzip data still to decode
+	index int        // position in the request, for error messages
+	// gunzipped: the record was gzip data (records_received counts it as
+	// Alloy does, "cloudwatch-logs", even when it is not a CloudWatch payload).
+	gunzipped bool
 }
 
 // decodedRequest is a request body taken apart.
 type decodedRequest struct {
 	requestID string
 	timestamp int64
-	records   []record
+	records   []record // the records that decoded, in order
+	total     int      // records in the body, decoded or skipped
+	skipped   []recordError
 	bytes     int // decoded record bytes, for metrics
+}
+
+// recordError is a record skipped because it does not decode, as Alloy
+// skips it: the rest of the request is still delivered and answered 200.
+// reason is the record_errors metric's label, Alloy's where Alloy has one.
+type recordError struct {
+	reason string
+	err    error
+}
+
+// Reasons of record_errors: Alloy's names, and record-too-large for flow's
+// per-record bounds (docs/security.md).
+const (
+	reasonBase64      = "base64-decode"
+	reasonGzip        = "gzip-deflate"
+	reasonGzipHeader  = "unknown" // Alloy's label for a bad gzip header
+	reasonCWJSON      = "cw-json-decode"
+	reasonRecordLarge = "record-too-large"
+)
+
+// Origins of records_received, Alloy's names: gzipped records are taken
+// for CloudWatch Logs payloads.
+const (
+	originDirectPut  = "direct-put"
+	originCloudWatch = "cloudwatch-logs"
+)
+
+// initialBuffer is the most a buffer holds before bytes arrive: a body's
+// Content-Length is only an upper bound of what may come.
+const initialBuffer = 64 << 10
+
+// errOverLimit is readAll's answer when r yields more than max bytes.
+var errOverLimit = errors.New("over the limit")
+
+// readAll reads r to EOF into a buffer that grows as bytes arrive: it starts
+// at initialBuffer at most and doubles (or grows at once to known when that
+// is at most 4 times what arrived), never beyond max+1 bytes (the extra byte
+// tells an over-long input). It reserves each capacity from acct before
+// allocating it. known is an upper bound of what r yields
+// (Content-Length of an identity body, which net/http enforces), or -1. The
+// buffer returned is charged to acct at its capacity; the caller releases it.
+func readAll(r io.Reader, max, known int64, acct *account) ([]byte, error) {
+	limit := max + 1
+	if known >= 0 && known < max {
+		limit = known + 1 // the extra byte lets the last Read report EOF without growing
+	}
+	size := min(int64(initialBuffer), limit)
+	if rerr := acct.reserve(size); rerr != nil {
+		return nil, rerr
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > max {
+				return buf, errOverLimit
+			}
+			if int64(cap(buf)) >= limit {
+				limit = max + 1 // r yields more than known said it would
+			}
+			newCap := min(2*int64(cap(buf)), limit)
+			if known >= 0 && limit <= 4*int64(cap(buf)) {
+				// An honest Content-Length is the usual case: go straight
+				// to it when it is within two doublings of what arrived.
+				newCap = limit
+			}
+			if rerr := acct.reserve(newCap); rerr != nil {
+				return buf, rerr
+			}
+			nb := make([]byte, len(buf), newCap)
+			copy(nb, buf)
+			acct.release(int64(cap(buf)))
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if int64(len(buf)) > max {
+				return buf, errOverLimit
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// gzipReaders are reused: a gzip reader's window and tables are most of
+// the cost of a small gzipped record.
+var gzipReaders sync.Pool
+
+// emptyGzip is a gzip stream of nothing, which a reader is reset to before
+// it goes back to the pool: a pooled reader must not keep the request it
+// read (a record's reader would keep the whole request's arena) alive.
+var emptyGzip = func() []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_ = zw.Close()
+	return b.Bytes()
+}()
+
+func putGzipReader(zr *gzip.Reader) {
+	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
+		gzipReaders.Put(zr)
+	}
+}
+
+func getGzipReader(r io.Reader) (*gzip.Reader, error) {
+	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := zr.Reset(r); err != nil {
+			putGzipReader(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return gzip.NewReader(r)
 }
 
 // readBody reads the request body, gunzipping it when Content-Encoding says
 // so, refusing more than l.body bytes either way (a gzip bomb stops at the
-// limit).
-func readBody(r io.Reader, contentEncoding string, sizeHint int64, l limits) ([]byte, *requestError) {
+// limit). Memory grows with the bytes that arrive and is reserved from acct
+// first; the body returned is charged at its capacity.
+func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limits, acct *account) ([]byte, *requestError) {
 	tooLarge := &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
 		msg: fmt.Sprintf("request body exceeds max_request_body_size (%d bytes); lower the Firehose buffer size", l.body)}
+	known := int64(-1)
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(io.LimitReader(r, l.body+1))
-		if err != nil {
-			return nil, badRequest("bad_gzip", "Content-Encoding is gzip but the body is not gzip data: %v", err)
+		if contentLength >= 0 {
+			known = contentLength
 		}
+	case "gzip":
+		if rerr := acct.reserve(gzipReaderSize); rerr != nil {
+			return nil, rerr
+		}
+		defer acct.release(gzipReaderSize)
+		zr, err := getGzipReader(io.LimitReader(r, l.body+1))
+		if err != nil {
+			if isTimeout(err) {
+				return nil, bodyTimeout()
+			}
+			return nil, badRequest("pre_read", "Content-Encoding is gzip but the body is not gzip data: %v", err)
+		}
+		defer putGzipReader(zr)
 		r = zr
 	default:
 		return nil, &requestError{status: http.StatusUnsupportedMediaType, reason: "bad_encoding",
 			msg: fmt.Sprintf("unsupported Content-Encoding %q; Firehose sends gzip or nothing", contentEncoding)}
 	}
-	var buf bytes.Buffer
-	if sizeHint > 0 && sizeHint <= l.body {
-		// Content-Length (of the possibly compressed body): read without
-		// regrowing the buffer in the common, uncompressed case.
-		buf.Grow(int(sizeHint) + bytes.MinRead)
+	buf, err := readAll(r, l.body, known, acct)
+	if err == nil {
+		return buf, nil
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, l.body+1))
-	if n > l.body {
+	acct.release(int64(cap(buf)))
+	var rerr *requestError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &rerr):
+		return nil, rerr
+	case errors.Is(err, errOverLimit), errors.As(err, &mbe):
 		return nil, tooLarge
+	case isTimeout(err):
+		return nil, bodyTimeout()
+	case errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, badRequest("read_or_format", "the gzip-encoded body is corrupt or truncated: %v", err)
 	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge
-		}
-		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, badRequest("bad_gzip", "the gzip-encoded body is corrupt or truncated: %v", err)
-		}
-		return nil, &requestError{status: http.StatusBadRequest, reason: "read_error", msg: fmt.Sprintf("reading the request body: %v", err)}
-	}
-	return buf.Bytes(), nil
+	return nil, &requestError{status: http.StatusBadRequest, reason: "read_or_format", msg: fmt.Sprintf("reading the request body: %v", err)}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+func bodyTimeout() *requestError {
+	return &requestError{status: http.StatusRequestTimeout, reason: "timeout",
+		msg: "the request body did not arrive within server_timeout"}
 }
 
 // gzipMagic starts every gzip stream (with the deflate method), which is how
 // CloudWatch Logs payloads are told from direct-PUT records.
 var gzipMagic = []byte{0x1f, 0x8b, 0x08}
 
-// decodeBody parses a Firehose request body. Any malformed part fails the
-// whole request with 400, so that Firehose keeps it (retrying, then backing it
-// up to S3) rather than flow silently losing part of it.
-func decodeBody(body []byte, l limits) (*decodedRequest, *requestError) {
-	out := &decodedRequest{}
-	var datas [][]byte
-	if id, ts, recs, ok := parseFast(body); ok {
-		out.requestID, out.timestamp, datas = string(id), ts, recs
-	} else {
-		var wr wireRequest
-		if err := json.Unmarshal(body, &wr); err != nil {
-			return nil, badRequest("bad_json", "request body is not the JSON Firehose sends ({requestId, timestamp, records: [{data}]}): %v", err)
-		}
-		out.requestID, out.timestamp = wr.RequestID, wr.Timestamp
-		datas = make([][]byte, len(wr.Records))
-		for i, r := range wr.Records {
-			datas[i] = []byte(r.Data)
-		}
+// decodeBody parses a Firehose request body. A body that is not Firehose's
+// JSON fails the request with 400; a record that does not decode (bad base64
+// or gzip, a CloudWatch payload that is not JSON, a record over the
+// per-record bounds) is skipped and listed in skipped, as Alloy does, so that
+// one bad record does not make Firehose retry (and finally back up to S3) the
+// whole batch. Request-wide bounds still refuse the request (413, 503). What
+// it builds is reserved from acct as it goes.
+func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *requestError) {
+	// Every record decodes into one arena that then backs the lines of the
+	// whole request: one allocation rather than one or two per record. The
+	// body bounds the base64 of all records, so the arena is sized from bytes
+	// that arrived, not from anything a client declared.
+	arenaSize := int64(base64.StdEncoding.DecodedLen(len(body)))
+	if rerr := acct.reserve(arenaSize); rerr != nil {
+		return nil, rerr
 	}
-	out.records = make([]record, 0, len(datas))
+	d := recordDecoder{l: l, acct: acct, arena: make([]byte, 0, arenaSize)}
+	defer d.close()
 
-	// Decode every record into one buffer that then backs the lines of the
-	// whole request: one allocation rather than one or two per record.
-	total := 0
-	for i, d := range datas {
-		n := base64.StdEncoding.DecodedLen(len(d))
-		if n > l.record+3 {
-			return nil, badRequest("record_too_large", "record %d is larger than the %d bytes a Firehose record may have", i, l.record)
-		}
-		total += n
-	}
-	arena := make([]byte, total)
-	type span struct{ from, to int }
-	spans := make([]span, len(datas))
-	pos := 0
-	for i, d := range datas {
-		n, err := base64.StdEncoding.Decode(arena[pos:], d)
-		if err != nil {
-			return nil, badRequest("bad_base64", "record %d: data is not valid base64: %v", i, err)
-		}
-		if n > l.record {
-			return nil, badRequest("record_too_large", "record %d is %d bytes, more than the %d a Firehose record may have", i, n, l.record)
-		}
-		spans[i] = span{pos, pos + n}
-		pos += n
-	}
-	out.bytes = pos
-	// arena is never written again, so the lines may share it as a string.
-	var text string
-	if pos > 0 {
-		text = unsafe.String(&arena[0], pos)
-	}
-	for i, sp := range spans {
-		raw := arena[sp.from:sp.to]
-		if !bytes.HasPrefix(raw, gzipMagic) {
-			out.records = append(out.records, record{line: trimNewline(text[sp.from:sp.to])})
-			continue
-		}
-		rec, rerr := decodeGzipRecord(i, raw, l)
+	out := &decodedRequest{}
+	if id, ts, ok := parseFast(body, d.add); ok {
+		out.requestID, out.timestamp = string(id), ts
+	} else if d.err != nil {
+		return nil, d.err
+	} else {
+		d.reset()
+		id, ts, rerr := d.decodeSlow(body)
 		if rerr != nil {
 			return nil, rerr
 		}
-		out.records = append(out.records, rec)
+		out.requestID, out.timestamp = id, ts
 	}
+
+	direct := false
+	zr := (*gzip.Reader)(nil)
+	kept := d.records[:0]
+	for i := range d.records {
+		rec := d.records[i]
+		if !rec.gz {
+			direct = true
+			kept = append(kept, rec)
+			continue
+		}
+		if zr == nil {
+			if rerr := acct.reserve(gzipReaderSize); rerr != nil {
+				return nil, rerr
+			}
+			zr, _ = gzipReaders.Get().(*gzip.Reader)
+		}
+		var skip *recordError
+		var rerr *requestError
+		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct); rerr != nil {
+			if zr != nil {
+				putGzipReader(zr)
+			}
+			acct.release(gzipReaderSize)
+			return nil, rerr
+		}
+		if skip != nil {
+			d.skipped = append(d.skipped, *skip)
+			continue
+		}
+		if rec.cw == nil {
+			direct = true
+		}
+		kept = append(kept, rec)
+	}
+	clear(d.records[len(kept):])
+	d.records = kept
+	if zr != nil {
+		putGzipReader(zr)
+		acct.release(gzipReaderSize)
+	}
+	if !direct {
+		// No line points into the arena: it is garbage now.
+		acct.release(int64(cap(d.arena)))
+		d.arena = nil
+	}
+	out.records, out.bytes, out.total, out.skipped = d.records, int(acct.decoded), d.seen, d.skipped
+	d.records = nil
 	return out, nil
 }
 
-// decodeGzipRecord gunzips a record. A CloudWatch Logs payload is parsed;
-// any other gzipped data is taken as a direct-PUT line of its own.
-func decodeGzipRecord(i int, raw []byte, l limits) (record, *requestError) {
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
+// recordDecoder decodes records into its arena as the parser finds them.
+type recordDecoder struct {
+	l       *limits
+	acct    *account
+	arena   []byte
+	records []record
+	seen    int // records found, decoded or skipped
+	skipped []recordError
+	err     *requestError
+	decoded int64 // acct.decoded when decoding started
+}
+
+// skip records that record i was skipped.
+func (d *recordDecoder) skip(reason, format string, args ...any) {
+	d.skipped = append(d.skipped, recordError{reason: reason, err: fmt.Errorf(format, args...)})
+}
+
+// add decodes one record's base64 data; a record that does not decode is
+// skipped. false stops the parser, with d.err set when the request must be
+// refused.
+func (d *recordDecoder) add(data []byte) bool {
+	i := d.seen
+	d.seen++
+	n := base64.StdEncoding.DecodedLen(len(data))
+	if n > d.l.record+3 {
+		d.skip(reasonRecordLarge, "record %d is larger than the %d bytes a Firehose record may have", i, d.l.record)
+		return true
+	}
+	pos := len(d.arena)
+	if cap(d.arena)-pos < n {
+		// Cannot happen: the arena is sized for the whole body.
+		d.err = badRequest("read_or_format", "record %d does not fit in the request body", i)
+		return false
+	}
+	m, err := base64.StdEncoding.Decode(d.arena[pos:pos+n], data)
 	if err != nil {
-		return record{}, badRequest("bad_gzip", "record %d: looks gzipped but is not: %v", i, err)
+		d.skip(reasonBase64, "record %d: data is not valid base64: %v", i, err)
+		return true
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(zr, l.cloudWatch+1))
-	if n > l.cloudWatch {
-		return record{}, badRequest("record_too_large", "record %d decompresses to more than %d bytes", i, l.cloudWatch)
+	if m > d.l.record {
+		d.skip(reasonRecordLarge, "record %d is %d bytes, more than the %d a Firehose record may have", i, m, d.l.record)
+		return true
+	}
+	d.arena = d.arena[:pos+m]
+	raw := d.arena[pos : pos+m]
+	// The arena is never written again where it is filled, so records may
+	// share it as strings.
+	rec := record{index: i}
+	if bytes.HasPrefix(raw, gzipMagic) {
+		rec.line, rec.gz = unsafe.String(&raw[0], m), true
+	} else {
+		if d.err = d.acct.decode(int64(m)); d.err != nil {
+			return false
+		}
+		if m > 0 {
+			rec.line = trimNewline(unsafe.String(&raw[0], m))
+		}
+	}
+	if len(d.records) == cap(d.records) {
+		newCap := max(64, 2*cap(d.records))
+		if d.err = d.acct.reserve(int64(newCap) * recordSize); d.err != nil {
+			return false
+		}
+		nr := make([]record, len(d.records), newCap)
+		copy(nr, d.records)
+		d.acct.release(int64(cap(d.records)) * recordSize)
+		d.records = nr
+	}
+	d.records = append(d.records, rec)
+	return true
+}
+
+// reset drops what the fast parser decoded before it declined.
+func (d *recordDecoder) reset() {
+	clear(d.records)
+	d.records = d.records[:0]
+	d.seen, d.skipped = 0, nil
+	d.arena = d.arena[:0]
+	d.acct.decoded = d.decoded
+}
+
+// close releases the record slice's charge when decoding failed.
+func (d *recordDecoder) close() {
+	if d.records != nil {
+		d.acct.release(int64(cap(d.records)) * recordSize)
+	}
+}
+
+// slowPathFactor is what decodeSlow reserves, in multiples of the body: the
+// records array copied raw, the decoder's buffer (up to twice the largest
+// record's JSON) and that record's data as a string.
+const slowPathFactor = 4
+
+// decodeSlow decodes what parseFast declines with encoding/json, which
+// decides what is valid and explains what is not. The records array is
+// kept raw and decoded one record at a time, so that each record goes
+// through add (and its reservations) as the fast path's do.
+func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
+	reserved := slowPathFactor * int64(len(body))
+	if rerr := d.acct.reserve(reserved); rerr != nil {
+		return "", 0, rerr
+	}
+	defer d.acct.release(reserved)
+	var wr struct {
+		RequestID string          `json:"requestId"`
+		Timestamp int64           `json:"timestamp"` // Unix milliseconds
+		Records   json.RawMessage `json:"records"`
+	}
+	notFirehose := func(err error) *requestError {
+		return badRequest("read_or_format", "request body is not the JSON Firehose sends ({requestId, timestamp, records: [{data}]}): %v", err)
+	}
+	if err := json.Unmarshal(body, &wr); err != nil {
+		return "", 0, notFirehose(err)
+	}
+	if len(wr.Records) == 0 {
+		return wr.RequestID, wr.Timestamp, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(wr.Records))
+	tok, err := dec.Token()
+	if err != nil {
+		return "", 0, notFirehose(err)
+	}
+	if tok == nil { // "records": null
+		return wr.RequestID, wr.Timestamp, nil
+	}
+	if tok != json.Delim('[') {
+		return "", 0, notFirehose(errors.New("records is not an array"))
+	}
+	for dec.More() {
+		var r struct {
+			Data string `json:"data"`
+		}
+		if err := dec.Decode(&r); err != nil {
+			return "", 0, notFirehose(err)
+		}
+		var data []byte
+		if r.Data != "" {
+			data = unsafe.Slice(unsafe.StringData(r.Data), len(r.Data)) // read only
+		}
+		if !d.add(data) {
+			return "", 0, d.err
+		}
+	}
+	return wr.RequestID, wr.Timestamp, nil
+}
+
+// decodeGzipRecord gunzips a record with zr (nil: a new reader, returned for
+// reuse). A CloudWatch Logs payload is parsed; any other gzipped data is
+// taken as a direct-PUT line of its own. A record that does not decode is
+// skipped (skip); a request-wide bound refuses the request (rerr).
+// Decompressed bytes count against max_request_decoded_size as they are
+// produced, and what the payload becomes is reserved from acct before it
+// is built.
+func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *account) (rec record, _ *gzip.Reader, skip *recordError, rerr *requestError) {
+	skipped := func(reason, format string, args ...any) (record, *gzip.Reader, *recordError, *requestError) {
+		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
+	}
+	src := strings.NewReader(raw)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(src)
+	} else {
+		err = zr.Reset(src)
 	}
 	if err != nil {
-		return record{}, badRequest("bad_gzip", "record %d: corrupt gzip data: %v", i, err)
+		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
 	}
-	data := buf.Bytes()
+	limit := min(l.cloudWatch, l.decoded-acct.decoded)
+	buf, err := readAll(zr, limit, -1, acct)
+	defer func() { acct.release(int64(cap(buf))) }()
+	switch {
+	case err == nil:
+	case errors.As(err, &rerr):
+		return record{}, zr, nil, rerr
+	case errors.Is(err, errOverLimit) && limit == l.cloudWatch:
+		return skipped(reasonRecordLarge, "record %d decompresses to more than %d bytes", i, l.cloudWatch)
+	case errors.Is(err, errOverLimit):
+		return record{}, zr, nil, acct.decode(int64(len(buf)))
+	default:
+		return skipped(reasonGzip, "record %d: corrupt gzip data: %v", i, err)
+	}
+	if rerr := acct.decode(int64(len(buf))); rerr != nil {
+		return record{}, zr, nil, rerr
+	}
+	data := buf
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(data, []byte(`"messageType"`)) {
+		// What decoding makes is at most the payload's strings (no longer
+		// than the JSON) and one event per object in it: reserve that
+		// before, keep what it really made after.
+		objects := int64(bytes.Count(data, []byte{'{'}))
+		before := int64(len(data)) + 2*objects*eventSize + cwRecordOverhead
+		if rerr := acct.reserve(before); rerr != nil {
+			return record{}, zr, nil, rerr
+		}
 		var p cwPayload
 		if err := json.Unmarshal(data, &p); err != nil {
-			return record{}, badRequest("bad_cloudwatch", "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
+			acct.release(before)
+			return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
 		}
-		if p.MessageType != "DATA_MESSAGE" && p.MessageType != "CONTROL_MESSAGE" {
-			return record{}, badRequest("bad_cloudwatch", "record %d: unknown CloudWatch Logs messageType %q", i, p.MessageType)
+		kept := int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream)+len(p.MessageType))
+		for _, ev := range p.LogEvents {
+			kept += int64(len(ev.Message))
 		}
-		return record{cw: &p}, nil
+		acct.release(before - min(kept, before))
+		return record{cw: &p, index: i, gunzipped: true}, zr, nil, nil
 	}
-	return record{line: trimNewline(string(data))}, nil
+	if rerr := acct.reserve(int64(len(data))); rerr != nil {
+		return record{}, zr, nil, rerr
+	}
+	return record{line: trimNewline(string(data)), index: i, gunzipped: true}, zr, nil, nil
 }
 
 // trimNewline drops the one newline producers usually end a record with:

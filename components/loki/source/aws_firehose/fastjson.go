@@ -5,61 +5,63 @@ package awsfirehose
 //	{"requestId":"…","timestamp":1234,"records":[{"data":"…"},…]}
 //
 // (keys in any order, any whitespace) in one pass without allocating a
-// string per record: each record's data is a slice of body. It declines
-// (ok == false) anything else: escapes or non-ASCII in strings, other keys,
-// null, non-integer timestamps, duplicate keys. decodeBody then uses
+// string per record: it calls record with each record's data, a slice of
+// body, in order, and stops if record returns false. It declines (ok ==
+// false) anything else: escapes or non-ASCII in strings, other keys, null,
+// non-integer timestamps, duplicate keys. decodeBody then uses
 // encoding/json, which decides and explains. So parseFast never accepts a
 // body encoding/json would reject or read differently; FuzzFastParser
-// checks exactly that.
-func parseFast(body []byte) (requestID []byte, timestamp int64, records [][]byte, ok bool) {
+// checks exactly that. A decline may come after some records were passed
+// on: the caller drops them.
+func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, timestamp int64, ok bool) {
 	p := fastParser{b: body}
 	if !p.consume('{') {
-		return nil, 0, nil, false
+		return nil, 0, false
 	}
 	var seenID, seenTS, seenRecords bool
 	if p.peek() == '}' {
 		p.i++
-		return nil, 0, nil, p.end()
+		return nil, 0, p.end()
 	}
 	for {
 		key, ok := p.str()
 		if !ok || !p.consume(':') {
-			return nil, 0, nil, false
+			return nil, 0, false
 		}
 		switch string(key) {
 		case "requestId":
 			if seenID {
-				return nil, 0, nil, false
+				return nil, 0, false
 			}
 			seenID = true
 			if requestID, ok = p.str(); !ok {
-				return nil, 0, nil, false
+				return nil, 0, false
 			}
 		case "timestamp":
 			if seenTS {
-				return nil, 0, nil, false
+				return nil, 0, false
 			}
 			seenTS = true
 			if timestamp, ok = p.int(); !ok {
-				return nil, 0, nil, false
+				return nil, 0, false
 			}
 		case "records":
 			if seenRecords {
-				return nil, 0, nil, false
+				return nil, 0, false
 			}
 			seenRecords = true
-			if records, ok = p.records(); !ok {
-				return nil, 0, nil, false
+			if !p.records(record) {
+				return nil, 0, false
 			}
 		default:
-			return nil, 0, nil, false
+			return nil, 0, false
 		}
 		switch p.next() {
 		case ',':
 		case '}':
-			return requestID, timestamp, records, p.end()
+			return requestID, timestamp, p.end()
 		default:
-			return nil, 0, nil, false
+			return nil, 0, false
 		}
 	}
 }
@@ -160,35 +162,33 @@ func (p *fastParser) int() (int64, bool) {
 	return n, true
 }
 
-// records reads [{"data":"…"}, …].
-func (p *fastParser) records() ([][]byte, bool) {
+// records reads [{"data":"…"}, …], passing each data to record.
+func (p *fastParser) records(record func([]byte) bool) bool {
 	if !p.consume('[') {
-		return nil, false
+		return false
 	}
-	out := make([][]byte, 0, 500)
 	if p.peek() == ']' {
 		p.i++
-		return out, true
+		return true
 	}
 	for {
 		if !p.consume('{') {
-			return nil, false
+			return false
 		}
 		key, ok := p.str()
 		if !ok || string(key) != "data" || !p.consume(':') {
-			return nil, false
+			return false
 		}
 		data, ok := p.str()
-		if !ok || !p.consume('}') {
-			return nil, false
+		if !ok || !p.consume('}') || !record(data) {
+			return false
 		}
-		out = append(out, data)
 		switch p.next() {
 		case ',':
 		case ']':
-			return out, true
+			return true
 		default:
-			return nil, false
+			return false
 		}
 	}
 }

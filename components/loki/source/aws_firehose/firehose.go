@@ -67,11 +67,18 @@ type Component struct {
 	mu        sync.Mutex
 	args      Arguments
 	srv       *http.Server
-	lis       net.Listener
+	lis       *connLimiter
 	running   bool  // Run has started serving
 	serverErr error // the listener failed
 
 	stats requestStats
+	// budget is shared by every request in flight, across server restarts.
+	budget *memBudget
+
+	// tenants are the tenant_id values invalid_static_labels_errors has
+	// seen (at most maxTenantLabelValues).
+	tenantsMu sync.Mutex
+	tenants   map[string]struct{}
 }
 
 // New builds the component and binds its listener, so that a port already
@@ -87,7 +94,9 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, log: opts.Logger, m: m, args: args}
+	c := &Component{opts: opts, log: opts.Logger, m: m, args: args, budget: newMemBudget(int64(args.HTTP.MaxInflightSize)),
+		tenants: map[string]struct{}{}}
+	m.registerGauges(opts.Registerer, c)
 	c.check = newStreamChecker(c.log)
 	c.check.configure(args)
 	c.state.Store(newState(args))
@@ -95,7 +104,7 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s for Firehose: %w", args.HTTP.addr(), err)
 	}
-	c.lis, c.srv = lis, c.newServer(args.HTTP)
+	c.lis, c.srv = c.newServer(args.HTTP, lis)
 	return c, nil
 }
 
@@ -105,7 +114,7 @@ func newState(a Arguments) *handlerState {
 		ls[model.LabelName(k)] = model.LabelValue(v)
 	}
 	l := defaultLimits
-	l.body = int64(a.HTTP.MaxRequestBodySize)
+	l.body, l.decoded = int64(a.HTTP.MaxRequestBodySize), int64(a.HTTP.MaxRequestDecodedSize)
 	return &handlerState{
 		accessKey:   []byte(a.AccessKey),
 		useIncoming: a.UseIncomingTimestamp,
@@ -117,22 +126,50 @@ func newState(a Arguments) *handlerState {
 	}
 }
 
-func (c *Component) newServer(s ServerArgs) *http.Server {
+// Bounds of the HTTP server beyond the arguments (docs/security.md).
+const (
+	// readHeaderTimeout bounds reading a request's headers.
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes keep-alive connections idle that long (Alloy's).
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes bounds a request's headers: Firehose sends a few
+	// short ones, plus up to 50 common attributes of at most 1 KiB each.
+	maxHeaderBytes = 64 << 10
+)
+
+// newServer returns the HTTP server and its connection-limiting listener.
+func (c *Component) newServer(s ServerArgs, lis net.Listener) (*connLimiter, *http.Server) {
 	mux := http.NewServeMux()
 	mux.Handle(PushPath, c)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		respond(w, http.StatusNotFound, r.Header.Get(hdrRequestID), "not found: Firehose delivers to POST "+PushPath)
+		respond(w, http.StatusNotFound, r.Header.Get(hdrRequestID), "not found: Firehose delivers to POST "+PushPath, false)
 	})
-	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       s.ServerTimeout,
+	cl := newConnLimiter(lis, s.ConnLimit, c.m.connsRejected.WithLabelValues("http").Inc)
+	return cl, &http.Server{
+		Handler:           c.instrument(mux),
+		ReadHeaderTimeout: readHeaderTimeout,
+		// ReadTimeout bounds headers and body together: a body that
+		// trickles in is answered 408 when it runs out.
+		ReadTimeout: s.ServerTimeout,
 		// Room to answer after forward_to's wait, which is bounded by
 		// ServerTimeout itself.
-		WriteTimeout: 2*s.ServerTimeout + 5*time.Second,
-		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+		WriteTimeout:   2*s.ServerTimeout + 5*time.Second,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ConnState:      cl.connState,
+		ErrorLog:       slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// connections returns the open connections of a protocol ("http" or
+// "grpc") and their limit.
+func (c *Component) connections(proto string) (open, limit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if proto == "http" && c.lis != nil {
+		return c.lis.count(), c.lis.limit
+	}
+	return 0, 0
 }
 
 // Addr is the address the server listens on (useful with listen_port 0).
@@ -166,7 +203,7 @@ func (c *Component) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Component) serve(srv *http.Server, lis net.Listener) {
+func (c *Component) serve(srv *http.Server, lis *connLimiter) {
 	go func() {
 		err := srv.Serve(lis)
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -197,7 +234,7 @@ func (c *Component) Update(args component.Arguments) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a.HTTP != c.args.HTTP {
+	if a.HTTP.listenerArgs() != c.args.HTTP.listenerArgs() {
 		oldSrv, oldLis, running := c.srv, c.lis, c.running
 		stopOld := func() {
 			if running {
@@ -217,12 +254,14 @@ func (c *Component) Update(args component.Arguments) error {
 			c.serverErr = err
 			return fmt.Errorf("listening on %s for Firehose: %w", a.HTTP.addr(), err)
 		}
-		c.lis, c.srv, c.serverErr = lis, c.newServer(a.HTTP), nil
+		c.lis, c.srv = c.newServer(a.HTTP, lis)
+		c.serverErr = nil
 		if c.running {
 			c.serve(c.srv, c.lis)
 		}
 		go stopOld()
 	}
+	c.budget.total.Store(int64(a.HTTP.MaxInflightSize))
 	c.state.Store(newState(a))
 	c.check.configure(a)
 	c.args = a

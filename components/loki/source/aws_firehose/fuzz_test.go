@@ -29,13 +29,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add(seed, false)
 		f.Add(gz(seed), true)
 	}
-	l := limits{body: 1 << 20, record: 64 << 10, cloudWatch: 256 << 10}
+	l := limits{body: 1 << 20, record: 64 << 10, cloudWatch: 256 << 10, decoded: 2 << 20}
 	f.Fuzz(func(t *testing.T, body []byte, gzipped bool) {
 		enc := ""
 		if gzipped {
 			enc = "gzip"
 		}
-		data, rerr := readBody(bytes.NewReader(body), enc, int64(len(body)), l)
+		b := newMemBudget(8 << 20)
+		acct := newAccount(b, &l)
+		defer func() {
+			acct.done()
+			if u := b.used.Load(); u != 0 {
+				t.Fatalf("%d bytes of budget still reserved after the request", u)
+			}
+		}()
+		data, rerr := readBody(bytes.NewReader(body), enc, int64(len(body)), &l, acct)
 		if rerr != nil {
 			if rerr.status < 400 || rerr.msg == "" {
 				t.Fatalf("refusal without a 4xx status and message: %+v", rerr)
@@ -45,12 +53,16 @@ func FuzzDecodeRequest(f *testing.F) {
 		if int64(len(data)) > l.body {
 			t.Fatalf("read %d bytes, over the %d limit", len(data), l.body)
 		}
-		dec, rerr := decodeBody(data, l)
+		dec, rerr := decodeBody(data, &l, acct)
+		acct.release(int64(cap(data)))
 		if rerr != nil {
-			if rerr.status != 400 || rerr.msg == "" {
-				t.Fatalf("refusal without 400 and message: %+v", rerr)
+			if (rerr.status != 400 && rerr.status != 413 && rerr.status != 503) || rerr.msg == "" {
+				t.Fatalf("refusal without 400, 413 or 503 and a message: %+v", rerr)
 			}
 			return
+		}
+		if acct.decoded > l.decoded {
+			t.Fatalf("decoded %d bytes, over the %d limit", acct.decoded, l.decoded)
 		}
 		for _, r := range dec.records {
 			if r.cw == nil && int64(len(r.line)) > l.cloudWatch {
@@ -80,11 +92,18 @@ func FuzzFastParser(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		id, ts, recs, ok := parseFast(body)
+		var recs [][]byte
+		id, ts, ok := parseFast(body, func(d []byte) bool { recs = append(recs, d); return true })
 		if !ok {
 			return
 		}
-		var wr wireRequest
+		var wr struct {
+			RequestID string `json:"requestId"`
+			Timestamp int64  `json:"timestamp"`
+			Records   []struct {
+				Data string `json:"data"`
+			} `json:"records"`
+		}
 		if err := json.Unmarshal(body, &wr); err != nil {
 			t.Fatalf("parseFast accepted what encoding/json rejects (%v): %q", err, body)
 		}
@@ -101,12 +120,33 @@ func FuzzFastParser(f *testing.F) {
 
 func TestFastParserTakesWhatFirehoseSends(t *testing.T) {
 	body := fh.Body(fh.NewRequestID(), time.Now(), [][]byte{[]byte("x"), fh.ControlMessage()})
-	if _, _, recs, ok := parseFast(body); !ok || len(recs) != 2 {
-		t.Fatalf("the fast path declines a Firehose body: ok=%v records=%d", ok, len(recs))
+	n := 0
+	if _, _, ok := parseFast(body, func([]byte) bool { n++; return true }); !ok || n != 2 {
+		t.Fatalf("the fast path declines a Firehose body: ok=%v records=%d", ok, n)
 	}
-	// What it declines still decodes, through encoding/json.
-	dec, rerr := decodeBody([]byte(`{"RequestId":"a\u0041","records":[{"data":"eA=="}],"extra":{"nested":[1,2]}}`), defaultLimits)
-	if rerr != nil || dec.requestID != "aA" || len(dec.records) != 1 || dec.records[0].line != "x" {
-		t.Fatalf("fallback: %+v %v", dec, rerr)
+	// What it declines still decodes, through encoding/json, with the same
+	// meaning (case-insensitive keys, the last of duplicate keys, null).
+	l := defaultLimits
+	for body, want := range map[string][]string{
+		`{"RequestId":"a\u0041","records":[{"data":"eA=="}],"extra":{"nested":[1,2]}}`:       {"x"},
+		`{"requestId":"aA","records":[{"data":"eQ=="}],"records":[{"DATA":"eA=="},null,{}]}`: {"x", "", ""},
+		`{"requestId":"aA","records":null}`:                                                  nil,
+	} {
+		acct := newAccount(newMemBudget(1<<30), &l)
+		dec, rerr := decodeBody([]byte(body), &l, acct)
+		if rerr != nil || dec.requestID != "aA" || len(dec.records) != len(want) {
+			t.Fatalf("fallback of %s: %+v %v", body, dec, rerr)
+		}
+		for i, w := range want {
+			if dec.records[i].line != w {
+				t.Fatalf("fallback of %s: record %d is %q, want %q", body, i, dec.records[i].line, w)
+			}
+		}
+	}
+	for _, body := range []string{`{"records":5}`, `{"records":[1]}`, `{"records":[{"data":5}]}`, `{"records":[`} {
+		acct := newAccount(newMemBudget(1<<30), &l)
+		if _, rerr := decodeBody([]byte(body), &l, acct); rerr == nil || rerr.status != 400 {
+			t.Fatalf("fallback accepted %s: %v", body, rerr)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import { graphPage } from "./graph.js";
 import { listPage } from "./list.js";
 import { componentPage } from "./component.js";
 import { configPage } from "./config.js";
+import { clusterPage } from "./cluster.js";
 import { h } from "./dom.js";
 
 const routes = [
@@ -14,6 +15,7 @@ const routes = [
   [/^\/components$/, "components", (el) => listPage(el)],
   [/^\/component\/(.+)$/, "components", (el, m) => componentPage(el, safeDecode(m[1]))],
   [/^\/config$/, "config", (el) => configPage(el)],
+  [/^\/clustering$/, "clustering", (el) => clusterPage(el)],
 ];
 
 function safeDecode(s) {

@@ -1,0 +1,143 @@
+package awsfirehose
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flow-telemetry/flow/components/common/loki"
+	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+// countingReceiver accepts every entry and counts them.
+type countingReceiver struct{ n atomic.Int64 }
+
+func (c *countingReceiver) Send(_ context.Context, es []loki.Entry) error {
+	c.n.Add(int64(len(es)))
+	return nil
+}
+
+// lambdaLines returns n CloudWatch Logs events shaped like a Lambda
+// function's logs: START/END/REPORT lines around JSON application lines.
+func lambdaLines(r *rand.Rand, n int, t0 time.Time) []fh.LogEvent {
+	out := make([]fh.LogEvent, n)
+	for i := range out {
+		var msg string
+		switch i % 10 {
+		case 0:
+			msg = fmt.Sprintf("START RequestId: %08x-%04x-%04x Version: $LATEST", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff)
+		case 9:
+			msg = fmt.Sprintf("REPORT RequestId: %08x Duration: %d.%02d ms Billed Duration: %d ms Memory Size: 512 MB Max Memory Used: %d MB",
+				r.Uint32(), r.IntN(900), r.IntN(100), r.IntN(1000), 60+r.IntN(200))
+		default:
+			msg = fmt.Sprintf(`{"level":"info","ts":"%s","msg":"handled request","path":"/api/v1/orders/%d","status":%d,"duration_ms":%d,"user":"u-%06d"}`,
+				t0.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), r.IntN(1e6), []int{200, 200, 200, 404, 500}[r.IntN(5)], r.IntN(300), r.IntN(1e6))
+		}
+		out[i] = fh.LogEvent{ID: fmt.Sprintf("%056d", r.Uint64()), Timestamp: t0.Add(time.Duration(i) * time.Millisecond).UnixMilli(), Message: msg}
+	}
+	return out
+}
+
+// cloudWatchBody is a Firehose request of records CloudWatch Logs
+// subscriptions produce: each record a gzipped payload of perRecord events.
+func cloudWatchBody(records, perRecord int) ([]byte, int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	recs := make([][]byte, records)
+	for i := range recs {
+		recs[i] = fh.CloudWatchPayload{
+			MessageType: "DATA_MESSAGE", Owner: "123456789012",
+			LogGroup: fmt.Sprintf("/aws/lambda/service-%d", i%7), LogStream: "2024/05/01/[$LATEST]0123456789abcdef",
+			SubscriptionFilters: []string{"to-firehose"}, LogEvents: lambdaLines(r, perRecord, t0),
+		}.Record()
+	}
+	return fh.Body("bench", t0, recs), records * perRecord
+}
+
+// directPutBody is a Firehose request of n direct-PUT lines of size bytes.
+func directPutBody(n, size int) []byte {
+	recs := make([][]byte, n)
+	for i := range recs {
+		line := fmt.Sprintf("%06d %s\n", i, strings.Repeat("x", size))
+		recs[i] = []byte(line[:size])
+	}
+	return fh.Body("bench", time.Now(), recs)
+}
+
+// benchmarkRequests posts body to a real component over loopback HTTP from
+// 4 concurrent clients and reports entries per second.
+func benchmarkRequests(b *testing.B, body []byte, entriesPerRequest int) {
+	recv := &countingReceiver{}
+	var a Arguments
+	a.SetToDefault()
+	a.HTTP.ListenAddress, a.HTTP.ListenPort = "127.0.0.1", 0
+	a.Labels = map[string]string{"job": "bench"}
+	a.ForwardTo = []loki.LogsReceiver{recv}
+	c, err := New(component.Options{ID: "bench"}, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + c.Addr() + PushPath
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism(2) // 2 × GOMAXPROCS senders
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(hdrRequestID, "bench")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if got, want := recv.n.Load(), int64(b.N*entriesPerRequest); got != want {
+		b.Fatalf("%d entries forwarded, want %d", got, want)
+	}
+	b.ReportMetric(float64(recv.n.Load())/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkCloudWatchRequests: legitimate Firehose requests carrying
+// CloudWatch Logs subscription records (100 records of 50 Lambda-like
+// events each, ~0.4 MB per request).
+//
+//	go test -run '^$' -bench 'Requests$' -benchtime 200x ./components/loki/source/aws_firehose/
+func BenchmarkCloudWatchRequests(b *testing.B) {
+	body, n := cloudWatchBody(100, 50)
+	benchmarkRequests(b, body, n)
+}
+
+// BenchmarkDirectPutRequests: 500 direct-PUT records of 200 bytes.
+func BenchmarkDirectPutRequests(b *testing.B) {
+	benchmarkRequests(b, directPutBody(500, 200), 500)
+}
+
+// BenchmarkLargeDirectPutRequests: a 4 MiB request (20,000 records of 200
+// bytes), near the size Firehose sends with its default 5 MiB buffer.
+func BenchmarkLargeDirectPutRequests(b *testing.B) {
+	benchmarkRequests(b, directPutBody(20000, 200), 20000)
+}

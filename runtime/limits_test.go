@@ -1,0 +1,65 @@
+package runtime_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/syntax"
+)
+
+// deepConfigs are configs whose one expression nests far beyond
+// syntax.MaxDepth, each in a different way: the issue's 3 MB of "!", and a
+// megabyte of each other shape (the syntax package tests 3 MB of each). Before the parser measured the
+// depth of the tree it builds, each of the chains parsed, then building the
+// graph (collecting references) or evaluating overflowed the stack and
+// killed the process, through `flow validate` and `POST /-/reload` alike.
+func deepConfigs() map[string]string {
+	const n = 1_000_000
+	ref := "testcomponents.counter.c.count"
+	wrap := func(expr string) string {
+		return "testcomponents.counter \"c\" {}\ntestcomponents.passthrough \"p\" {\n  input = " + expr + "\n}\n"
+	}
+	return map[string]string{
+		"unary":       wrap(strings.Repeat("!", 3*n) + "true"),
+		"binary refs": wrap(ref + strings.Repeat(" + "+ref, n/(len(ref)+3))),
+		"concat":      wrap(`"a"` + strings.Repeat(` + "a"`, n/6)),
+		"index":       wrap("[1]" + strings.Repeat("[0]", n/3)),
+		"parens":      wrap(strings.Repeat("(", n/2) + ref + strings.Repeat(")", n/2)),
+		"arrays":      wrap(strings.Repeat("[", n/2) + strings.Repeat("]", n/2)),
+	}
+}
+
+func TestDeepConfigsAreRefusedByValidateAndLoad(t *testing.T) {
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	good := map[string][]byte{"main.river": []byte("testcomponents.counter \"c\" {}\n")}
+	if diags := rt.Load(good); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for name, src := range deepConfigs() {
+		t.Run(name, func(t *testing.T) {
+			files := map[string][]byte{"main.river": []byte(src)}
+			start := time.Now()
+			for what, diags := range map[string]interface{ Error() string }{
+				"Validate": rt.Validate(files),
+				"Load":     rt.Load(files),
+			} {
+				if msg := diags.Error(); !strings.Contains(msg, "main.river:3,") || !strings.Contains(msg, fmt.Sprintf("nesting is too deep (more than %d levels)", syntax.MaxDepth)) {
+					t.Errorf("%s: %.300s", what, msg)
+				}
+			}
+			if el := time.Since(start); el > time.Minute { // a hang guard; it takes well under a second
+				t.Errorf("took %v", el)
+			}
+			// The refused config changed nothing.
+			if got := len(rt.Components()); got != 1 {
+				t.Errorf("%d components after a refused load, want 1", got)
+			}
+		})
+	}
+	if diags := rt.Load(good); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+}
