@@ -83,16 +83,8 @@ func secretsOf(ea EndpointArgs) []string {
 	for _, v := range ea.Headers {
 		add(v)
 	}
-	hc := ea.HTTPClient
-	add(string(hc.BearerToken))
-	if hc.BasicAuth != nil {
-		add(string(hc.BasicAuth.Password))
-	}
-	if hc.Authorization != nil {
-		add(string(hc.Authorization.Credentials))
-	}
-	if hc.TLSConfig != nil {
-		add(string(hc.TLSConfig.Key))
+	for _, v := range ea.HTTPClient.Secrets() {
+		add(v)
 	}
 	if sv := ea.sigV4(); sv != nil {
 		add(string(sv.SecretKey))
