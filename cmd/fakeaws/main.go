@@ -53,6 +53,7 @@ func main() {
 type settings struct {
 	region, account            string
 	lifetime                   time.Duration
+	expirationSkew             time.Duration
 	instances                  int
 	host                       string
 	stsPort, ec2Port, imdsPort int
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.region, "region", "us-east-1", "region the fake serves and checks signatures for")
 	fs.StringVar(&c.account, "account", "123456789012", "account ID")
 	fs.DurationVar(&c.lifetime, "credential-lifetime", 15*time.Minute, "lifetime of issued temporary credentials (short values show rotation)")
+	fs.DurationVar(&c.expirationSkew, "expiration-skew", 0, "run the fake's clock this far behind the host's (a host clock ahead of AWS); above -credential-lifetime, credentials arrive already expired")
 	fs.IntVar(&c.instances, "instances", 3, "demo EC2 instances (tagged Name=my-app-server-N, private IPs 127.0.0.N)")
 	fs.StringVar(&c.host, "host", "127.0.0.1", "address to listen on")
 	fs.IntVar(&c.stsPort, "sts-port", 0, "STS port (0: any free port)")
@@ -93,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
 	ports := map[string]int{"sts": c.stsPort, "ec2": c.ec2Port, "imds": c.imdsPort, "ecs": c.ecsPort}
-	f, err := fakeaws.StartOn(fakeaws.Options{Region: c.region, Account: c.account, CredentialLifetime: c.lifetime},
+	f, err := fakeaws.StartOn(fakeaws.Options{Region: c.region, Account: c.account, CredentialLifetime: c.lifetime, ExpirationSkew: c.expirationSkew},
 		func(server string) (net.Listener, error) {
 			return net.Listen("tcp", net.JoinHostPort(c.host, fmt.Sprint(ports[server])))
 		})

@@ -16,7 +16,9 @@
 // kept old credentials after a rotation).
 //
 // Issued credentials last Options.CredentialLifetime, which tests set to a
-// few seconds to see many rotations.
+// few seconds to see many rotations. Options.ExpirationSkew puts the fake's
+// clock behind the host's (a host clock ahead of AWS), so credentials can
+// arrive already expired.
 //
 // RequireSigV4 puts the same check in front of any handler (a remote-write
 // receiver, a fake Loki): (*AWS).RequireSigV4 accepts every key the fake

@@ -37,6 +37,16 @@ type Options struct {
 	EC2PageSize int
 	// Now is the fake's clock (default time.Now).
 	Now func() time.Time
+	// ExpirationSkew sets AWS's clock this far behind Now: a host clock
+	// ahead of AWS's. Everything the fake does follows its own clock, as
+	// AWS would: issued credentials (STS, IMDS, container endpoint) expire
+	// ExpirationSkew earlier than the host expects, signatures are checked
+	// against it (the SDK corrects its signing time from the Date header
+	// after one RequestTimeTooSkewed, as against real AWS), and every
+	// response's Date header says it. Set above the credential lifetime to
+	// issue credentials that have already expired by the host's clock.
+	// SetExpirationSkew changes it at run time.
+	ExpirationSkew time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -90,6 +100,7 @@ type AWS struct {
 	ECS  *httptest.Server
 
 	reqID atomic.Int64
+	skew  atomic.Int64 // ExpirationSkew, in nanoseconds
 
 	mu         sync.Mutex
 	roles      map[string]*Role
@@ -122,7 +133,6 @@ func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*A
 	opts.setDefaults()
 	f := &AWS{
 		opts:       opts,
-		store:      newStore(opts.Now, opts.StaleGrace, opts.MaxSkew),
 		roles:      map[string]*Role{},
 		webTokens:  map[string]string{},
 		imdsTokens: map[string]time.Time{},
@@ -131,6 +141,8 @@ func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*A
 		users:      map[string]*Key{},
 		ecsToken:   "fake-ecs-token-" + randomID(8),
 	}
+	f.skew.Store(int64(opts.ExpirationSkew))
+	f.store = newStore(f.now, opts.StaleGrace, opts.MaxSkew)
 	f.zones = defaultZones(opts.Region)
 	servers := []struct {
 		name string
@@ -138,7 +150,7 @@ func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*A
 		h    http.HandlerFunc
 	}{{"sts", &f.STS, f.serveSTS}, {"ec2", &f.EC2, f.serveEC2}, {"imds", &f.IMDS, f.serveIMDS}, {"ecs", &f.ECS, f.serveECS}}
 	for i, s := range servers {
-		srv := httptest.NewUnstartedServer(s.h)
+		srv := httptest.NewUnstartedServer(f.withDate(s.h))
 		if listen != nil {
 			l, err := listen(s.name)
 			if err != nil {
@@ -154,6 +166,25 @@ func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*A
 		*s.dst = srv
 	}
 	return f, nil
+}
+
+// now is AWS's clock: Options.Now less the ExpirationSkew.
+func (f *AWS) now() time.Time {
+	return f.opts.Now().Add(-time.Duration(f.skew.Load()))
+}
+
+// SetExpirationSkew changes Options.ExpirationSkew from the next request on.
+func (f *AWS) SetExpirationSkew(d time.Duration) { f.skew.Store(int64(d)) }
+
+// withDate makes a skewed fake's Date header follow its clock (an unskewed
+// one leaves the header to net/http).
+func (f *AWS) withDate(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if f.skew.Load() != 0 {
+			w.Header().Set("Date", f.now().UTC().Format(http.TimeFormat))
+		}
+		h(w, r)
+	}
 }
 
 // Close stops every server.

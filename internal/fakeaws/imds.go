@@ -12,7 +12,7 @@ import (
 // serveIMDS implements IMDSv2: a session token from PUT /latest/api/token is
 // required on every GET, as on an instance with IMDSv1 disabled.
 func (f *AWS) serveIMDS(w http.ResponseWriter, r *http.Request) {
-	now := f.opts.Now()
+	now := f.now()
 	if r.URL.Path == "/latest/api/token" {
 		if r.Method != http.MethodPut {
 			http.Error(w, "IMDSv2 token requests must use PUT", http.StatusMethodNotAllowed)
@@ -117,7 +117,7 @@ func (f *AWS) serveIMDS(w http.ResponseWriter, r *http.Request) {
 func (f *AWS) instanceCredentials(role string) *Key {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.opts.Now()
+	now := f.now()
 	if k := f.imdsKey; k != nil && k.Expires.Sub(now) > f.opts.CredentialLifetime*2/3 {
 		return k
 	}
@@ -152,7 +152,7 @@ func (f *AWS) serveECS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	now := f.opts.Now()
+	now := f.now()
 	if f.ecsKey == nil || f.ecsKey.Expires.Sub(now) <= f.opts.CredentialLifetime*2/3 {
 		principal := "arn:aws:sts::" + f.opts.Account + ":assumed-role/" + role + "/ecs-task"
 		f.ecsKey = f.store.issue(principal, f.opts.Account, "ecs|"+role, f.opts.CredentialLifetime, f.roleDeny(role))

@@ -116,14 +116,20 @@ const (
 	firstFetchTimeout = 15 * time.Second
 	// fetchTimeout bounds each refresh.
 	fetchTimeout = 30 * time.Second
-	minBackoff   = 500 * time.Millisecond
-	maxBackoff   = time.Minute
+	// maxBackoff caps the wait after failures: commonaws.RefreshBackoff
+	// doubles from 1s to this.
+	maxBackoff = commonaws.RefreshBackoffMax
 )
 
 // Component is a running aws.credentials.
 type Component struct {
 	opts component.Options
 	kick chan struct{}
+	// clock records the Date header of every AWS response, for the
+	// clock-skew message of credentials that arrive expired.
+	clock *commonaws.ServerClock
+	// lastFetch is when the last refresh started (Run's goroutine only).
+	lastFetch time.Time
 
 	mu       sync.Mutex
 	args     Arguments
@@ -154,7 +160,7 @@ var (
 // component is still built, exports empty credentials, reports unhealthy
 // and keeps retrying.
 func New(opts component.Options, args Arguments) (*Component, error) {
-	c := &Component{opts: opts, kick: make(chan struct{}, 1), now: time.Now, maxBackoff: maxBackoff}
+	c := &Component{opts: opts, kick: make(chan struct{}, 1), clock: &commonaws.ServerClock{}, now: time.Now, maxBackoff: maxBackoff}
 	cfg, err := c.load(args)
 	if err != nil {
 		return nil, err
@@ -163,6 +169,7 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	c.region = firstNonEmpty(args.Region, cfg.Region)
 	ctx, cancel := context.WithTimeout(context.Background(), firstFetchTimeout)
 	defer cancel()
+	c.lastFetch = time.Now()
 	c.refresh(ctx)
 	return c, nil
 }
@@ -170,6 +177,9 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 func (c *Component) load(args Arguments) (awssdk.Config, error) {
 	ca := args.credentialsArgs()
 	ca.Logger = c.opts.Logger
+	// This component paces its own fetches and checks lifetimes itself.
+	ca.NoRefreshGuard = true
+	ca.Clock = c.clock
 	if ca.SessionName == "" {
 		ca.SessionName = sessionName(c.opts.ID)
 	}
@@ -201,7 +211,9 @@ func sessionName(id string) string {
 }
 
 // Run refreshes the credentials ahead of expiry, and retries with backoff
-// after failures, until ctx is cancelled.
+// after failures, until ctx is cancelled. Two refreshes are never closer
+// than commonaws.MinRefreshInterval (1s), whatever asked for them (a
+// schedule, a failure, an Update).
 func (c *Component) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -226,6 +238,14 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-c.kick:
 		case <-tc:
 		}
+		if wait := time.Until(c.lastFetch.Add(commonaws.MinRefreshInterval)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		c.lastFetch = time.Now()
 		fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 		c.refresh(fctx)
 		cancel()
@@ -271,6 +291,11 @@ func (c *Component) refresh(ctx context.Context) {
 	}
 	if err == nil && !creds.HasKeys() {
 		err = errors.New("the credentials provider returned empty credentials")
+	}
+	if err == nil {
+		// Expired on arrival (a host clock ahead of AWS's) is a failure:
+		// refreshing at once would return the same, forever.
+		err = commonaws.CheckLifetime(creds, c.now(), c.clock)
 	}
 
 	region := ""
@@ -343,7 +368,13 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) *E
 	if c.args.RoleARN != "" {
 		op = "aws.credentials: assuming role " + c.args.RoleARN
 	}
-	e := commonaws.ExplainError(op, err, prev.SecretAccessKey, prev.SessionToken, string(c.args.SecretAccessKey))
+	var e error
+	var lifetime *commonaws.LifetimeError
+	if errors.As(err, &lifetime) {
+		e = fmt.Errorf("%s: %w", op, lifetime)
+	} else {
+		e = commonaws.ExplainError(op, err, prev.SecretAccessKey, prev.SessionToken, string(c.args.SecretAccessKey))
+	}
 	c.failures++
 	c.lastErr = e.Error()
 	backoff := backoffFor(c.failures, c.maxBackoff)
@@ -363,9 +394,12 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) *E
 		c.exports = Exports{Region: c.region, Source: c.creds.Source}
 		pub = &Exports{Region: c.region, Source: c.creds.Source}
 		msg += "; the previous credentials have expired"
-	} else if !c.have {
-		c.exports = Exports{Region: c.region}
-		pub = &Exports{Region: c.region}
+	} else if !c.have && c.exports != (Exports{Region: c.region, Source: c.exports.Source}) {
+		// Publish only a change: each publication re-evaluates every
+		// dependant.
+		c.exports = Exports{Region: c.region, Source: c.exports.Source}
+		e := c.exports
+		pub = &e
 	}
 	c.health = component.Health{Health: component.HealthUnhealthy, Message: msg, UpdateTime: now}
 	if c.opts.Logger != nil {
@@ -374,12 +408,13 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) *E
 	return pub
 }
 
-// backoffFor is the delay before retry number failures (1, 2, …): doubling
-// from minBackoff up to limit, with jitter in its upper half so that many
-// agents do not retry in step.
+// backoffFor is the delay before retry number failures (1, 2, …):
+// commonaws.RefreshBackoff (1s doubling) up to limit, shortened by up to a
+// fifth at random so that many agents do not retry in step, and never under
+// commonaws.MinRefreshInterval.
 func backoffFor(failures int, limit time.Duration) time.Duration {
-	d := min(minBackoff<<min(failures-1, 16), limit)
-	return d/2 + rand.N(d/2+1)
+	d := min(commonaws.RefreshBackoff(failures), limit)
+	return max(d-rand.N(d/5+1), commonaws.MinRefreshInterval)
 }
 
 func exportsOf(creds awssdk.Credentials, region string) Exports {

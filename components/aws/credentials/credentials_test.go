@@ -428,11 +428,15 @@ func TestFailuresKeepLastCredentials(t *testing.T) {
 	prevMax := time.Duration(0)
 	for n := 1; n <= 20; n++ {
 		d := backoffFor(n, time.Minute)
-		lo := min(minBackoff<<min(n-1, 16), time.Minute) / 2
-		if d < lo || d > 2*lo || 2*lo < prevMax {
-			t.Fatalf("backoff %d = %s outside [%s, %s]", n, d, lo, 2*lo)
+		hi := min(time.Second<<min(n-1, 16), time.Minute)
+		lo := max(hi*4/5, time.Second)
+		if d < lo || d > hi || hi < prevMax {
+			t.Fatalf("backoff %d = %s outside [%s, %s]", n, d, lo, hi)
 		}
-		prevMax = 2 * lo
+		prevMax = hi
+	}
+	if backoffFor(1, time.Minute) != time.Second {
+		t.Fatal("the first retry is not 1s later")
 	}
 	if backoffFor(30, time.Minute) > time.Minute {
 		t.Fatal("backoff above its cap")

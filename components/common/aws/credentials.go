@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -72,6 +73,14 @@ type CredentialsArgs struct {
 	// credentials until they really expire (aws.credentials schedules its
 	// own refreshes and must export the true expiration).
 	NoCredentialsCacheWindow bool
+	// NoRefreshGuard leaves the credentials provider without a
+	// RefreshGuard: the caller paces its own fetches and checks lifetimes
+	// (aws.credentials). Everyone else gets the guard.
+	NoRefreshGuard bool
+	// Clock, if set, records the Date header of every AWS response made
+	// through the returned config (nil: LoadConfig uses its own, for the
+	// guard's messages).
+	Clock *ServerClock
 }
 
 var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
@@ -112,15 +121,22 @@ func (a *CredentialsArgs) Validate() error {
 }
 
 // LoadConfig builds an aws.Config from a: region, the credentials provider
-// (wrapped in an aws.CredentialsCache) and the SDK's other settings from
-// the environment and shared files. It does not call AWS: credentials are
+// (wrapped in an aws.CredentialsCache, and that in a RefreshGuard unless
+// a.NoRefreshGuard) and the SDK's other settings from the environment and
+// shared files. Every SDK client made from it records AWS's Date header in
+// a.Clock (or a clock of its own). It does not call AWS: credentials are
 // fetched on first use.
 func LoadConfig(ctx context.Context, a CredentialsArgs) (awssdk.Config, error) {
 	if err := a.Validate(); err != nil {
 		return awssdk.Config{}, err
 	}
+	clock := a.Clock
+	if clock == nil {
+		clock = &ServerClock{}
+	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithLogger(sdkLogger(a.Logger)),
+		config.WithAPIOptions([]func(*middleware.Stack) error{clock.apiOption()}),
 	}
 	if a.Region != "" {
 		opts = append(opts, config.WithRegion(a.Region))
@@ -174,7 +190,7 @@ func LoadConfig(ctx context.Context, a CredentialsArgs) (awssdk.Config, error) {
 		return awssdk.Config{}, fmt.Errorf("loading AWS settings from the environment and %s: %w", where, err)
 	}
 	if a.RoleARN == "" {
-		return cfg, nil
+		return guard(cfg, a, clock), nil
 	}
 
 	stsClient := NewSTSClient(cfg, a.STSEndpoint)
@@ -203,7 +219,16 @@ func LoadConfig(ctx context.Context, a CredentialsArgs) (awssdk.Config, error) {
 		})
 	}
 	cfg.Credentials = awssdk.NewCredentialsCache(provider)
-	return cfg, nil
+	return guard(cfg, a, clock), nil
+}
+
+// guard puts a RefreshGuard in front of cfg's credentials unless a says
+// the caller paces its own fetches.
+func guard(cfg awssdk.Config, a CredentialsArgs, clock *ServerClock) awssdk.Config {
+	if !a.NoRefreshGuard && cfg.Credentials != nil {
+		cfg.Credentials = NewRefreshGuard(cfg.Credentials, clock)
+	}
+	return cfg
 }
 
 // NewSTSClient returns an STS client from cfg, at endpoint if given, and in

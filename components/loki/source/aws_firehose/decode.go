@@ -147,10 +147,26 @@ func readAll(r io.Reader, max, known int64, acct *account) ([]byte, error) {
 // the cost of a small gzipped record.
 var gzipReaders sync.Pool
 
+// emptyGzip is a gzip stream of nothing, which a reader is reset to before
+// it goes back to the pool: a pooled reader must not keep the request it
+// read (a record's reader would keep the whole request's arena) alive.
+var emptyGzip = func() []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_ = zw.Close()
+	return b.Bytes()
+}()
+
+func putGzipReader(zr *gzip.Reader) {
+	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
+		gzipReaders.Put(zr)
+	}
+}
+
 func getGzipReader(r io.Reader) (*gzip.Reader, error) {
 	if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
 		if err := zr.Reset(r); err != nil {
-			gzipReaders.Put(zr)
+			putGzipReader(zr)
 			return nil, err
 		}
 		return zr, nil
@@ -183,7 +199,7 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 			}
 			return nil, badRequest("bad_gzip", "Content-Encoding is gzip but the body is not gzip data: %v", err)
 		}
-		defer gzipReaders.Put(zr)
+		defer putGzipReader(zr)
 		r = zr
 	default:
 		return nil, &requestError{status: http.StatusUnsupportedMediaType, reason: "bad_encoding",
@@ -276,7 +292,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 		}
 	}
 	if zr != nil {
-		gzipReaders.Put(zr)
+		putGzipReader(zr)
 		acct.release(gzipReaderSize)
 	}
 	if !direct {
@@ -367,16 +383,21 @@ func (d *recordDecoder) close() {
 	}
 }
 
+// slowPathFactor is what decodeSlow reserves, in multiples of the body: the
+// records array copied raw, the decoder's buffer (up to twice the largest
+// record's JSON) and that record's data as a string.
+const slowPathFactor = 4
+
 // decodeSlow decodes what parseFast declines with encoding/json, which
 // decides what is valid and explains what is not. The records array is
-// kept raw and decoded one record at a time, so that its size is reserved
-// (once, as a copy of the body) rather than multiplied by per-record
-// allocations.
+// kept raw and decoded one record at a time, so that each record goes
+// through add (and its reservations) as the fast path's do.
 func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
-	if rerr := d.acct.reserve(int64(len(body))); rerr != nil {
+	reserved := slowPathFactor * int64(len(body))
+	if rerr := d.acct.reserve(reserved); rerr != nil {
 		return "", 0, rerr
 	}
-	defer d.acct.release(int64(len(body)))
+	defer d.acct.release(reserved)
 	var wr struct {
 		RequestID string          `json:"requestId"`
 		Timestamp int64           `json:"timestamp"` // Unix milliseconds

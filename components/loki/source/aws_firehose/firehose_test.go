@@ -410,6 +410,15 @@ func TestUpdateRestartsServerOnlyForHTTPChanges(t *testing.T) {
 		t.Fatalf("new labels not applied: %v", got[0].Labels)
 	}
 
+	// The size limits apply to the next request without a new server.
+	args.HTTP.MaxInflightSize, args.HTTP.MaxRequestDecodedSize = 200<<20, 32<<20
+	if err := f.c.Update(args); err != nil {
+		t.Fatal(err)
+	}
+	if f.c.srv != srv || f.c.budget.total.Load() != 200<<20 || f.c.state.Load().limits.decoded != 32<<20 {
+		t.Fatal("new size limits restarted the server or were not applied")
+	}
+
 	args.HTTP.ServerTimeout = 10 * time.Second // same address, new settings
 	if err := f.c.Update(args); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		entries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loki_source_awsfirehose_entries_written_total", Help: "Log entries accepted by forward_to."}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "loki_source_awsfirehose_record_bytes_total", Help: "Bytes of decoded Firehose records."}),
+			Name: "loki_source_awsfirehose_record_bytes_total", Help: "Bytes of Firehose records after base64 and gunzip."}),
 		relabelDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loki_source_awsfirehose_entries_dropped_total", Help: "Log entries dropped by relabel_rules."}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
