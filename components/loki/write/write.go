@@ -39,10 +39,12 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
-const userAgent = "flow-loki-write/1"
+// userAgent is flow/<version>, the same on every request flow sends.
+var userAgent = build.UserAgent()
 
 // Drain times: at shutdown an endpoint gets this long to push its batch in
 // hand (and, without a WAL, its queue); on a reload only one attempt is made,

@@ -436,7 +436,9 @@ func TestSecretsNeverShown(t *testing.T) {
 	// A reload that rebuilds the client, one that restarts the queue, and
 	// rejected arguments.
 	for _, m := range []func(*EndpointOptions){
-		func(ep *EndpointOptions) { ep.Headers = map[string]value.Secret{"X-Api-Key": "hdr-key-Vv55", "X-Reload": "1"} },
+		func(ep *EndpointOptions) {
+			ep.Headers = map[string]value.Secret{"X-Api-Key": "hdr-key-Vv55", "X-Reload": "1"}
+		},
 		func(ep *EndpointOptions) { ep.QueueOptions.Capacity = 5000 },
 	} {
 		if err := c.Update(testArgs(r.URL(), mod, m)); err != nil {
@@ -493,4 +495,45 @@ func excerpt(s, sub string) string {
 	i := strings.Index(s, sub)
 	lo, hi := max(0, i-300), min(len(s), i+len(sub)+100)
 	return s[lo:hi]
+}
+
+// TestObserverAdjust: which answers Prometheus' client is made to retry,
+// and the Retry-After it sees.
+func TestObserverAdjust(t *testing.T) {
+	on := &observer{retry429: true, retryAuth: true, maxBackoff: 5 * time.Second}
+	off := &observer{maxBackoff: 5 * time.Second}
+	for _, tc := range []struct {
+		status        int
+		retryAfter    string
+		onStatus      int    // status the client sees with both options on
+		onRetryAfter  string // and its Retry-After
+		offStatus     int    // with both off
+		offRetryAfter string
+	}{
+		{500, "", 500, "", 500, ""},
+		{503, "3", 503, "3", 503, "3"},
+		{503, "600", 503, "5", 503, "5"},
+		{502, "soon", 502, "", 502, ""},
+		{429, "2", 429, "2", 429, "2"},
+		{401, "", 503, "", 401, ""},
+		{403, "7", 503, "5", 403, "7"},
+		{400, "9", 400, "9", 400, "9"},
+		{413, "", 413, "", 413, ""},
+	} {
+		for _, o := range []struct {
+			obs        *observer
+			status     int
+			retryAfter string
+		}{{on, tc.onStatus, tc.onRetryAfter}, {off, tc.offStatus, tc.offRetryAfter}} {
+			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}}
+			if tc.retryAfter != "" {
+				resp.Header.Set("Retry-After", tc.retryAfter)
+			}
+			o.obs.adjust(resp)
+			if resp.StatusCode != o.status || resp.Header.Get("Retry-After") != o.retryAfter {
+				t.Errorf("%d Retry-After %q (retry options %v): client sees %d Retry-After %q, want %d %q",
+					tc.status, tc.retryAfter, o.obs.retryAuth, resp.StatusCode, resp.Header.Get("Retry-After"), o.status, o.retryAfter)
+			}
+		}
+	}
 }
