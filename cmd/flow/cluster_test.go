@@ -591,7 +591,9 @@ prometheus.scrape "fleet" {
 	perPeer := rate(3)
 	t.Logf("DescribeInstances per agent: %.2f/s alone, %.2f/s per agent in a cluster of 3 (fleet total %.2f/s); targets %v",
 		alone, perPeer, 3*perPeer, per)
-	if alone == 0 || perPeer > 1.4*alone || perPeer < 0.6*alone {
-		t.Errorf("a clustered agent calls DescribeInstances %.2f/s, a single agent %.2f/s: want about the same", perPeer, alone)
+	// Only the upper bound is a property of clustering; a loaded machine
+	// (three agents now share it) can only make refreshes slower.
+	if alone == 0 || perPeer == 0 || perPeer > 1.4*alone {
+		t.Errorf("a clustered agent calls DescribeInstances %.2f/s, a single agent %.2f/s: want no more", perPeer, alone)
 	}
 }

@@ -35,17 +35,27 @@ type Node struct {
 // ends, unless Leave was called first.
 func Start(tb testing.TB, name string, join ...string) *Node {
 	tb.Helper()
+	return StartWith(tb, cluster.Options{Name: name, JoinAddresses: join})
+}
+
+// StartWith is Start with more options (a cluster name, TLS). The
+// advertised address is the node's own loopback port; a nil Logger or
+// Registerer discards.
+func StartWith(tb testing.TB, opts cluster.Options) *Node {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n, err := cluster.New(cluster.Options{
-		Name:          name,
-		AdvertiseAddr: ln.Addr().String(),
-		JoinAddresses: join,
-		Logger:        slog.New(slog.DiscardHandler),
-		Registerer:    prometheus.NewRegistry(),
-	})
+	opts.AdvertiseAddr = ln.Addr().String()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	name := opts.Name
+	n, err := cluster.New(opts)
 	if err != nil {
 		ln.Close()
 		tb.Fatal(err)
@@ -53,6 +63,9 @@ func Start(tb testing.TB, name string, join ...string) *Node {
 	tn := &Node{Node: n, Addr: ln.Addr().String(), done: make(chan struct{})}
 	tn.srv = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	cluster.ConfigureServer(tn.srv)
+	if opts.TLS != nil {
+		ln = cluster.TLSListener(ln, opts.TLS.Server)
+	}
 	go tn.srv.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	tn.cancel = cancel
