@@ -231,6 +231,7 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		}
 		g.levels = append(g.levels, l)
 	}
+	diags = append(diags, deprecatedCalls(nodes)...)
 	return g, sortDiagnostics(append(diags, soft...))
 }
 

@@ -298,3 +298,30 @@ testcomponents.passthrough "p" { input = 1 }`)}); d.HasErrors() {
 		t.Fatalf("a data directory was created for a component registered with NoDataPath: %v", err)
 	}
 }
+
+// Alloy's deprecated flat stdlib names work and are reported as warnings at
+// their call sites, naming the replacement.
+func TestDeprecatedStdlibNamesWarn(t *testing.T) {
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	diags := rt.Load(map[string][]byte{"main.river": []byte(`testcomponents.passthrough "p" {
+  input = concat([1], [to_lower("A")])
+}
+testcomponents.passthrough "q" { input = string.to_upper("b") }
+`)})
+	if diags.HasErrors() {
+		t.Fatalf("deprecated names refused: %v", diags)
+	}
+	var got []string
+	for _, d := range diags {
+		got = append(got, formatPos(d))
+	}
+	want := []string{"2:11 concat is deprecated; use array.concat", "2:24 to_lower is deprecated; use string.to_lower"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, d := range diags {
+		if d.Severity != hcl.DiagWarning {
+			t.Errorf("%s is not a warning", d.Summary)
+		}
+	}
+}

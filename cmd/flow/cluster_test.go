@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/fakeaws"
+	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime/cluster"
 )
@@ -56,7 +58,7 @@ type scrapeEvent struct {
 	at    time.Time
 }
 
-func newFleet(t *testing.T, n int) *fleet {
+func newFleet(t testing.TB, n int) *fleet {
 	t.Helper()
 	f := &fleet{byPort: map[string]int{}, scrapes: make([][]scrapeEvent, n)}
 	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
@@ -123,7 +125,7 @@ func exactlyOne(scr []map[string]int) (bool, map[string]int, string) {
 
 // waitExactlyOne waits until a window of three scrape intervals has every
 // target scraped by exactly one agent, and returns each agent's count.
-func (f *fleet) waitExactlyOne(t *testing.T, timeout time.Duration) map[string]int {
+func (f *fleet) waitExactlyOne(t testing.TB, timeout time.Duration) map[string]int {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var why string
@@ -164,7 +166,7 @@ func (f *fleet) maxGap(from, to time.Time) (time.Duration, int) {
 	return worst, worstTarget
 }
 
-func (f *fleet) config(t *testing.T) string {
+func (f *fleet) config(t testing.TB) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("prometheus.scrape \"fleet\" {\n  targets = [\n")
@@ -189,7 +191,7 @@ func (f *fleet) config(t *testing.T) string {
 }
 
 // startAgent runs one clustered agent named name, joining join.
-func startAgent(t *testing.T, name, config string, join []string, extra ...string) *flowproc.Process {
+func startAgent(t testing.TB, name, config string, join []string, extra ...string) *flowproc.Process {
 	t.Helper()
 	args := []string{"--cluster.enabled", "--cluster.node-name=" + name, "--cluster.rejoin-interval=2s"}
 	if len(join) > 0 {
@@ -200,7 +202,7 @@ func startAgent(t *testing.T, name, config string, join []string, extra ...strin
 	return flowproc.Options{Env: []string{"FLOW_AGENT=" + name}}.Start(t, args...)
 }
 
-func clusterStatus(t *testing.T, p *flowproc.Process) cluster.Status {
+func clusterStatus(t testing.TB, p *flowproc.Process) cluster.Status {
 	t.Helper()
 	resp, err := http.Get(p.URL() + "/api/v0/cluster/peers")
 	if err != nil {
@@ -215,7 +217,7 @@ func clusterStatus(t *testing.T, p *flowproc.Process) cluster.Status {
 }
 
 // participants are the names of the participating peers p sees.
-func participants(t *testing.T, p *flowproc.Process) []string {
+func participants(t testing.TB, p *flowproc.Process) []string {
 	var out []string
 	for _, peer := range clusterStatus(t, p).Peers {
 		if peer.State == cluster.StateParticipant {
@@ -225,7 +227,7 @@ func participants(t *testing.T, p *flowproc.Process) []string {
 	return out
 }
 
-func waitParticipants(t *testing.T, timeout time.Duration, want []string, ps ...*flowproc.Process) {
+func waitParticipants(t testing.TB, timeout time.Duration, want []string, ps ...*flowproc.Process) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -246,7 +248,7 @@ func waitParticipants(t *testing.T, timeout time.Duration, want []string, ps ...
 }
 
 // owners maps each target address to its owner, as agent p's API says.
-func owners(t *testing.T, p *flowproc.Process) map[string]string {
+func owners(t testing.TB, p *flowproc.Process) map[string]string {
 	t.Helper()
 	resp, err := http.Get(p.URL() + "/api/v0/cluster/targets?component=prometheus.scrape.fleet")
 	if err != nil {
@@ -519,4 +521,79 @@ func (ca *testCA) issue(t *testing.T) [3]string {
 		}
 	}
 	return paths
+}
+
+// TestClusterEC2CallRatePerPeer measures DescribeInstances calls: every
+// clustered agent runs discovery.aws.ec2 with the same filters, so the
+// fleet's calls grow with its size, but each agent's own rate must stay
+// what a single agent makes. Instances point (through a tag and
+// discovery.relabel) at loopback targets, so scrapes stay on this machine.
+func TestClusterEC2CallRatePerPeer(t *testing.T) {
+	f := newFleet(t, 30)
+	fake, _ := awstest.Start(t, fakeaws.Options{})
+	awstest.SetKeys(t, fake.AddUser("agent"))
+	var instances []fakeaws.Instance
+	for i, addr := range f.addrs {
+		instances = append(instances, fakeaws.Instance{
+			ID: fmt.Sprintf("i-%017x", i+1), PrivateIP: "127.0.0.1", AvailabilityZone: "us-east-1a",
+			Tags: []fakeaws.Tag{{Key: "addr", Value: addr}},
+		})
+	}
+	fake.SetInstances(instances)
+	cfg := filepath.Join(t.TempDir(), "ec2.river")
+	if err := os.WriteFile(cfg, []byte(`
+discovery.aws.ec2 "fleet" {
+  region           = "us-east-1"
+  refresh_interval = "500ms"
+  filters          = [{ name = "instance-state-name", values = ["running"] }]
+}
+
+discovery.relabel "fleet" {
+  targets = discovery.aws.ec2.fleet.targets
+  rule {
+    source_labels = ["__meta_ec2_tag_addr"]
+    target_label  = "__address__"
+  }
+}
+
+prometheus.scrape "fleet" {
+  targets         = discovery.relabel.fleet.output
+  forward_to      = []
+  scrape_interval = "1s"
+  scrape_timeout  = "900ms"
+  params          = { "agent" = [sys.env("FLOW_AGENT")] }
+  clustering {
+    enabled = true
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() int64 { return fake.Stats().ByAction["ec2:DescribeInstances"] }
+	rate := func(agents int) float64 {
+		const window = 4 * time.Second
+		c0, t0 := calls(), time.Now()
+		time.Sleep(window)
+		return float64(calls()-c0) / time.Since(t0).Seconds() / float64(agents)
+	}
+
+	// One agent without clustering: today's rate.
+	single := flowproc.Options{Env: []string{"FLOW_AGENT=single"}}.Start(t, cfg)
+	f.waitExactlyOne(t, 30*time.Second)
+	alone := rate(1)
+	single.Stop(10 * time.Second)
+
+	a := startAgent(t, "a", cfg, nil)
+	b := startAgent(t, "b", cfg, []string{a.Addr()})
+	c := startAgent(t, "c", cfg, []string{a.Addr()})
+	waitParticipants(t, 30*time.Second, []string{"a", "b", "c"}, a, b, c)
+	per := f.waitExactlyOne(t, 30*time.Second)
+	perPeer := rate(3)
+	t.Logf("DescribeInstances per agent: %.2f/s alone, %.2f/s per agent in a cluster of 3 (fleet total %.2f/s); targets %v",
+		alone, perPeer, 3*perPeer, per)
+	// Only the upper bound is a property of clustering; a loaded machine
+	// (three agents now share it) can only make refreshes slower.
+	if alone == 0 || perPeer == 0 || perPeer > 1.4*alone {
+		t.Errorf("a clustered agent calls DescribeInstances %.2f/s, a single agent %.2f/s: want no more", perPeer, alone)
+	}
 }

@@ -14,13 +14,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
+	"runtime"
 
 	_ "github.com/flow-telemetry/flow/components/all"
+	"github.com/flow-telemetry/flow/internal/build"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
 
 func main() {
 	os.Exit(flowMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -62,20 +60,8 @@ func flowMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 }
 
+// versionString is the build's version (see internal/build) and the Go
+// toolchain it was built with.
 func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		if v != "" {
-			return v + " " + bi.GoVersion
-		}
-	}
-	return "(devel)"
+	return build.Version() + " " + runtime.Version()
 }

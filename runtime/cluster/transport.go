@@ -118,6 +118,8 @@ type transport struct {
 	streams   chan struct{} // semaphore of incoming streams
 	done      chan struct{} // closed by Shutdown
 	closeOnce sync.Once
+	sendMu    sync.Mutex
+	shut      bool           // set by Shutdown, under sendMu
 	wg        sync.WaitGroup // outgoing packet goroutines
 }
 
@@ -175,19 +177,22 @@ func (t *transport) StreamCh() <-chan net.Conn           { return t.streamCh }
 // its probe and gossip loops, which must not stall on a slow or dead peer.
 func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
 	now := time.Now()
-	select {
-	case <-t.done:
+	// wg.Add must not race with Shutdown's wg.Wait: both under sendMu.
+	t.sendMu.Lock()
+	if t.shut {
+		t.sendMu.Unlock()
 		return now, errors.New("cluster transport is shut down")
-	default:
 	}
 	select {
 	case t.inFlight <- struct{}{}:
 	default:
+		t.sendMu.Unlock()
 		t.metrics.txPacketsFailed.Inc()
 		return now, fmt.Errorf("dropping a packet to %s: %d packets already in flight", addr, maxPacketsInFlight)
 	}
-	buf := bytes.Clone(b)
 	t.wg.Add(1)
+	t.sendMu.Unlock()
+	buf := bytes.Clone(b)
 	go func() {
 		defer t.wg.Done()
 		defer func() { <-t.inFlight }()
@@ -325,7 +330,12 @@ func (t *transport) dial(addr string, timeout time.Duration) (net.Conn, error) {
 // Shutdown stops accepting packets and streams and waits for the packets
 // being sent.
 func (t *transport) Shutdown() error {
-	t.closeOnce.Do(func() { close(t.done) })
+	t.closeOnce.Do(func() {
+		t.sendMu.Lock()
+		t.shut = true
+		close(t.done)
+		t.sendMu.Unlock()
+	})
 	t.wg.Wait()
 	t.client.CloseIdleConnections()
 	return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	ctystdlib "github.com/zclconf/go-cty/cty/function/stdlib"
 
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -93,7 +94,8 @@ var deprecated = func() map[string]string {
 }()
 
 // Constants returns the attributes of the `constants` object: hostname, os
-// and arch of the machine flow runs on.
+// and arch of the machine flow runs on, and flow's version (Alloy's
+// constants.version).
 func Constants() map[string]cty.Value {
 	host, err := os.Hostname()
 	if err != nil {
@@ -103,6 +105,7 @@ func Constants() map[string]cty.Value {
 		"hostname": cty.StringVal(host),
 		"os":       cty.StringVal(runtime.GOOS),
 		"arch":     cty.StringVal(runtime.GOARCH),
+		"version":  cty.StringVal(build.Version()),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/syntax"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -63,6 +64,7 @@ func TestConstants(t *testing.T) {
 		"constants.os":       runtime.GOOS,
 		"constants.arch":     runtime.GOARCH,
 		"constants.hostname": host,
+		"constants.version":  build.Version(),
 	} {
 		v, diags := eval(t, ctx, src)
 		if diags.HasErrors() || v.AsString() != want {

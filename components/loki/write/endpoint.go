@@ -11,12 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 )
 
@@ -34,7 +35,7 @@ type endpoint struct {
 	signer    *signer // nil without aws_sigv4
 	// secrets are scrubbed from every message (see redact.go); replaced
 	// when aws_sigv4 credentials change in place.
-	secrets atomic.Pointer[[]string]
+	secrets atomic.Pointer[redact.Secrets]
 	src     source
 	// durable: with a WAL, batches are never dropped after retries; the
 	// worker keeps retrying and the component reports unhealthy.
@@ -120,7 +121,7 @@ func (e *endpoint) stop(drain time.Duration, drainQueue bool) {
 // scrub replaces the endpoint's secrets in msg.
 func (e *endpoint) scrub(msg string) string {
 	if p := e.secrets.Load(); p != nil {
-		msg = scrub(msg, *p)
+		msg = p.Scrub(msg)
 	}
 	if e.signer != nil {
 		// Also AWS-shaped keys and tokens: credentials rotate in place, and
@@ -131,8 +132,7 @@ func (e *endpoint) scrub(msg string) string {
 }
 
 func (e *endpoint) setSecrets(ea EndpointArgs) {
-	s := secretsOf(ea)
-	e.secrets.Store(&s)
+	e.secrets.Store(secretsOf(ea))
 }
 
 // closeIdle closes the endpoint's idle keep-alive connections. A stopped
@@ -427,24 +427,9 @@ const (
 	maxDrainBody = 64 << 10
 )
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP
-// date (RFC 9110 10.2.3). Anything else, or a time past, is 0.
+// parseRetryAfter reads a Retry-After header (see httpclient.ParseRetryAfter).
 func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		// Larger than any max_backoff_period; avoids overflow below.
-		return time.Duration(min(n, 1<<31)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return httpclient.ParseRetryAfter(v, now)
 }
 
 // permanent says why a failed push's batch is dropped rather than retried,

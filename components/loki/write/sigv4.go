@@ -26,13 +26,8 @@ func newSigner(cfg aws.SigV4Config, next http.RoundTripper, log *slog.Logger) (*
 
 func (s *signer) update(cfg aws.SigV4Config) error { return s.rt.Update(cfg) }
 
-// sigV4AuthHint follows a 401/403 that carries no AWS error code (an API
-// Gateway with a custom answer, a proxy): with SigV4 these are usually
-// transient, which is why retry_on_http_auth_error defaults to true.
-const sigV4AuthHint = "with aws_sigv4 this is usually transient: credentials that expired or were not " +
-	"refreshed in time (for example during an STS outage), this machine's clock more than 5 minutes off " +
-	"(check NTP), or IAM permissions not yet propagated after a change; if it lasts, check the IAM policy " +
-	"allows the request (execute-api:Invoke behind API Gateway)"
+// sigV4AuthHint names the usual causes of a 401/403 without an AWS code.
+const sigV4AuthHint = aws.AuthErrorHint
 
 // explain turns an AWS authentication failure (403 with
 // SignatureDoesNotMatch, ExpiredToken, AccessDenied…) into an error naming

@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
@@ -19,45 +20,79 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
-// endpointClient is flow's HTTP client for one endpoint: Prometheus'
+// endpointClient is flow's remote.WriteClient for one endpoint: Prometheus'
 // remote.Client (request encoding, status handling: retry on 5xx and 429,
 // drop on other 4xx) with flow's transport underneath:
 //
-//	observer → headers → SigV4 signer (optional) → auth, TLS, proxy
+//	observer → headers → SigV4 signer (optional) → auth, TLS, proxy → pool
 //
-// The observer sees every attempt's outcome for the component's health.
+// Store records every send's outcome in the endpoint's status (health,
+// debug info, the dropped-samples metric) and scrubs the endpoint's secrets
+// from the errors it hands the queue manager, which logs them. The observer
+// makes 401/403 retried (see retryAuth) and caps Retry-After.
 type endpointClient struct {
-	name, url string
-	write     remote.WriteClient
+	name string
+	url  string // redacted: for messages
+	// write is Prometheus' client, sending to the real URL.
+	write remote.WriteClient
+	// transport is the client's own connection pool, under any signing
+	// wrapper: retire closes its idle connections, since a replaced
+	// client's keep-alive connections would otherwise linger for the idle
+	// timeout (5 minutes), two goroutines each, one set per reload.
+	transport http.RoundTripper
 	signer    *aws.RoundTripper // nil without aws_sigv4
-	obs       *observer
+	st        *endpointStatus
+	m         *metrics
+	// secrets are scrubbed from every message; replaced when aws_sigv4
+	// credentials change in place.
+	secrets atomic.Pointer[redact.Secrets]
+	// v2 and withHist say how to count a dropped request's samples.
+	v2, withHist bool
 	// settings are what the client was built from (see clientSettings).
 	settings EndpointOptions
+
+	inflight atomic.Int64
+	retired  atomic.Bool
 }
 
-func newEndpointClient(ep *EndpointOptions, logger *slog.Logger) (*endpointClient, error) {
+func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logger *slog.Logger) (*endpointClient, error) {
 	name := ep.queueName()
+	// The same client Prometheus would build from these settings (no
+	// redirects unless follow_redirects, HTTP/2 as configured), with flow's
+	// round trippers around its transport.
 	hc, err := ep.HTTPClient.Build("remote_storage_write_client")
 	if err != nil {
 		return nil, err
 	}
 	rt := hc.Transport
-	var signer *aws.RoundTripper
+	c := &endpointClient{
+		name: name, url: ep.redactedURL(), transport: rt, st: st, m: m,
+		v2:       ep.ProtobufMessage != string(remoteapi.WriteV1MessageType),
+		withHist: ep.SendNativeHistograms,
+		settings: clientSettings(ep),
+	}
+	c.setSecrets(ep)
 	if s := ep.sigv4(); s != nil {
-		signer, err = aws.NewRoundTripper(*s, rt, aws.WithLogger(logger))
+		c.signer, err = aws.NewRoundTripper(*s, rt, aws.WithLogger(logger))
 		if err != nil {
 			return nil, err
 		}
-		rt = signer
+		rt = c.signer
 	}
 	if len(ep.Headers) > 0 {
 		rt = &headerRoundTripper{headers: ep.Headers, next: rt}
 	}
-	obs := &observer{next: rt, signed: signer != nil}
-	hc.Transport = obs
+	rt = &observer{
+		next: rt, c: c,
+		retry429:   ep.QueueOptions.RetryOnHTTP429,
+		retryAuth:  ep.RetryOnHTTPAuthError,
+		maxBackoff: ep.QueueOptions.MaxBackoff,
+	}
 
 	u, err := url.Parse(ep.URL)
 	if err != nil {
@@ -76,8 +111,10 @@ func newEndpointClient(ep *EndpointOptions, logger *slog.Logger) (*endpointClien
 	if !ok {
 		return nil, fmt.Errorf("prometheus internals changed: remote.NewWriteClient returned %T, want *remote.Client", wc)
 	}
+	hc.Transport = rt
 	pc.Client = hc
-	return &endpointClient{name: name, url: ep.redactedURL(), write: wc, signer: signer, obs: obs, settings: clientSettings(ep)}, nil
+	c.write = wc
+	return c, nil
 }
 
 // clientSettings is what an endpoint's client is built from, SigV4
@@ -100,8 +137,127 @@ func (c *endpointClient) updateCredentials(ep *EndpointOptions) error {
 	if c.signer == nil || s == nil {
 		return nil
 	}
+	c.setSecrets(ep)
 	return c.signer.Update(*s)
 }
+
+// setSecrets notes every secret of the endpoint (URL password and query
+// values, headers, HTTP client and SigV4 secrets), to be scrubbed.
+func (c *endpointClient) setSecrets(ep *EndpointOptions) {
+	var s redact.Secrets
+	s.AddURL(ep.URL)
+	for _, v := range ep.Headers {
+		s.Add(string(v))
+	}
+	s.AddHTTPClient(ep.HTTPClient)
+	s.AddSigV4(ep.sigv4())
+	c.secrets.Store(&s)
+}
+
+// scrub replaces the endpoint's secrets in msg.
+func (c *endpointClient) scrub(msg string) string {
+	msg = c.secrets.Load().Scrub(msg)
+	if c.signer != nil {
+		// Also AWS-shaped keys and tokens: credentials rotate in place, and
+		// a message may echo ones this endpoint no longer holds.
+		msg = aws.Scrub(msg)
+	}
+	return msg
+}
+
+// Name implements remote.WriteClient.
+func (c *endpointClient) Name() string { return c.name }
+
+// Endpoint implements remote.WriteClient: the redacted URL, since the queue
+// manager puts it in logs and trace attributes.
+func (c *endpointClient) Endpoint() string { return c.url }
+
+// attemptKey carries an *attempt from Store to the observer.
+type attemptKey struct{}
+
+// attempt is what the observer learnt of one Store's request.
+type attempt struct {
+	status int    // 0: no answer
+	msg    string // what went wrong, for health and logs
+}
+
+// Store implements remote.WriteClient: it sends through Prometheus' client
+// and records the outcome. A request the queue manager will not retry
+// (Prometheus' RecoverableError not set: a 4xx the endpoint refuses) is a
+// drop, counted and shown.
+func (c *endpointClient) Store(ctx context.Context, req []byte, try int) (remote.WriteResponseStats, error) {
+	c.inflight.Add(1)
+	defer c.storeDone()
+	at := &attempt{}
+	stats, err := c.write.Store(context.WithValue(ctx, attemptKey{}, at), req, try)
+	if err == nil {
+		c.st.succeed()
+		return stats, nil
+	}
+	msg := at.msg
+	if msg == "" {
+		// Prometheus' own error: net/http's url.Error quotes the URL with its
+		// query string.
+		msg = err.Error()
+	}
+	msg = c.scrub(msg)
+	if ctx.Err() != nil {
+		// Stopping or resharding: not the endpoint's failure, and the
+		// samples stay in the WAL for the next queue or run.
+		return stats, &scrubbedError{msg: msg, err: err}
+	}
+	var rec remote.RecoverableError
+	if errors.As(err, &rec) {
+		c.st.fail(msg)
+	} else {
+		reason := "error"
+		if at.status != 0 {
+			reason = strconv.Itoa(at.status)
+		}
+		n := int64(0)
+		if counts, derr := requestTimestamps(req, c.v2, c.withHist); derr == nil {
+			for _, k := range counts {
+				n += k
+			}
+		}
+		c.m.droppedSamples.WithLabelValues(c.name, reason).Add(float64(n))
+		c.st.drop(n, reason, msg)
+	}
+	return stats, &scrubbedError{msg: msg, err: err}
+}
+
+func (c *endpointClient) storeDone() {
+	if c.inflight.Add(-1) == 0 && c.retired.Load() {
+		c.closeIdle()
+	}
+}
+
+// retire is called once the client is no longer any queue's: its idle
+// connections are closed now, or when its last request in flight (a send
+// that started before the queue was handed a new client) ends.
+func (c *endpointClient) retire() {
+	c.retired.Store(true)
+	if c.inflight.Load() == 0 {
+		c.closeIdle()
+	}
+}
+
+func (c *endpointClient) closeIdle() {
+	if ci, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// scrubbedError is a Store error with the endpoint's secrets replaced in
+// its message; Unwrap keeps Prometheus' RecoverableError (and a context's
+// cancellation) visible to the queue manager.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
 
 // headerRoundTripper sets the endpoint's custom headers before signing.
 type headerRoundTripper struct {
@@ -117,34 +273,83 @@ func (h *headerRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	return h.next.RoundTrip(req)
 }
 
-// observer records the outcome of every request for health and debug info.
+// observer sees every request's outcome: it counts requests for debug
+// info, describes failures for health (with SigV4, naming AWS's error code
+// and its usual cause) and adjusts the answers Prometheus' client decides
+// retries from:
+//
+//   - A 401 or 403, with retry_on_http_auth_error (the default), is handed
+//     to the client as a 503 with its status line unchanged, so that the
+//     queue manager retries it with backoff; the client prints the status
+//     line, so logs still say "403 Forbidden". Prometheus' client retries
+//     exactly 5xx (and 429 with retry_on_http_429) and has no option for
+//     401/403, and its RecoverableError cannot be built outside its
+//     package: this leans on nothing but that documented rule.
+//   - Retry-After on an answer that will be retried is capped at
+//     max_backoff (rounded up to whole seconds), so that a broken or
+//     hostile server cannot stall the queue: Prometheus waits as long as
+//     the header says.
 type observer struct {
-	next   http.RoundTripper
-	signed bool
-
-	mu           sync.Mutex
-	sent, failed uint64
-	lastSuccess  time.Time
-	streakStart  time.Time // first failure since the last success; zero if none
-	streakLen    int
-	lastFailure  time.Time
-	lastErr      string
+	next       http.RoundTripper
+	c          *endpointClient
+	retry429   bool
+	retryAuth  bool
+	maxBackoff time.Duration
 }
 
 func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
+	at, _ := req.Context().Value(attemptKey{}).(*attempt)
+	if at == nil {
+		at = &attempt{}
+	}
 	resp, err := o.next.RoundTrip(req)
 	switch {
 	case err != nil:
+		at.status = 0
 		if errors.Is(err, context.Canceled) {
 			return resp, err // shutting down, not a failure of the endpoint
 		}
-		o.fail(err.Error())
+		at.msg = fmt.Sprintf("sending to %s: %v", o.c.url, err)
+		o.c.st.request(false)
 	case resp.StatusCode/100 == 2:
-		o.succeed()
+		at.status, at.msg = resp.StatusCode, ""
+		o.c.st.request(true)
 	default:
-		o.fail(o.describe(resp))
+		at.status, at.msg = resp.StatusCode, o.describe(resp)
+		o.c.st.request(false)
+		o.adjust(resp)
 	}
 	return resp, err
+}
+
+// retried reports whether Prometheus' client retries a status, once
+// adjusted.
+func (o *observer) retried(status int) bool {
+	switch {
+	case status/100 == 5:
+		return true
+	case status == http.StatusTooManyRequests:
+		return o.retry429
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return o.retryAuth
+	}
+	return false
+}
+
+func (o *observer) adjust(resp *http.Response) {
+	if !o.retried(resp.StatusCode) {
+		return
+	}
+	if ra := httpclient.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
+		ra = min(ra, max(o.maxBackoff, time.Second))
+		secs := int64((ra + time.Second - 1) / time.Second)
+		resp.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+	} else {
+		resp.Header.Del("Retry-After")
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		resp.StatusCode = http.StatusServiceUnavailable
+	}
 }
 
 // describe turns a failed response into a message, reading at most 1 KiB of
@@ -156,73 +361,24 @@ func (o *observer) describe(resp *http.Response) string {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
-	if o.signed {
-		if e := aws.ExplainResponse(resp, peek); e != nil {
-			return e.Error()
-		}
-	}
 	msg := strings.TrimSpace(string(peek))
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
+	if o.c.signer != nil {
+		if e := aws.ExplainResponse(resp, peek); e != nil {
+			return o.c.scrub(e.Error())
+		}
+	}
+	var out string
 	if msg == "" {
-		return "server returned HTTP status " + resp.Status
+		out = fmt.Sprintf("%s answered %s", o.c.url, resp.Status)
+	} else {
+		out = fmt.Sprintf("%s answered %s: %s", o.c.url, resp.Status, msg)
 	}
-	return fmt.Sprintf("server returned HTTP status %s: %s", resp.Status, msg)
-}
-
-func (o *observer) succeed() {
-	o.mu.Lock()
-	o.sent++
-	o.lastSuccess = time.Now()
-	o.streakStart, o.streakLen = time.Time{}, 0
-	o.mu.Unlock()
-}
-
-func (o *observer) fail(msg string) {
-	now := time.Now()
-	o.mu.Lock()
-	o.sent++
-	o.failed++
-	if o.streakLen == 0 {
-		o.streakStart = now
+	if o.c.signer != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		// No AWS error code to explain: name the usual causes anyway.
+		out += " (" + aws.AuthErrorHint + ")"
 	}
-	o.streakLen++
-	o.lastFailure, o.lastErr = now, msg
-	o.mu.Unlock()
-}
-
-// failing reports whether every send since streakStart failed, and for long
-// enough not to be a single transient error that a retry is about to fix.
-func (o *observer) failing(now time.Time) (bool, time.Time, string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.streakLen == 0 {
-		return false, time.Time{}, ""
-	}
-	if o.streakLen >= 2 || now.Sub(o.streakStart) >= 5*time.Second {
-		return true, o.streakStart, o.lastErr
-	}
-	return false, time.Time{}, ""
-}
-
-type observerState struct {
-	Requests    uint64 `river:"requests,attr"`
-	Failed      uint64 `river:"failed_requests,attr"`
-	LastSuccess string `river:"last_success,attr,optional"`
-	LastFailure string `river:"last_failure,attr,optional"`
-	LastError   string `river:"last_error,attr,optional"`
-}
-
-func (o *observer) state() observerState {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	s := observerState{Requests: o.sent, Failed: o.failed, LastError: o.lastErr}
-	if !o.lastSuccess.IsZero() {
-		s.LastSuccess = o.lastSuccess.UTC().Format(time.RFC3339Nano)
-	}
-	if !o.lastFailure.IsZero() {
-		s.LastFailure = o.lastFailure.UTC().Format(time.RFC3339Nano)
-	}
-	return s
+	return o.c.scrub(out)
 }

@@ -77,7 +77,9 @@ type Component struct {
 	mu       sync.Mutex
 	args     Arguments
 	clients  map[string]*endpointClient // by queue name
-	gates    map[string]*gate           // live queue gates, shut while replaying
+	statuses map[string]*endpointStatus // by queue name; outlive clients
+	m        *metrics
+	gates    map[string]*gate // live queue gates, shut while replaying
 	applied  []*config.RemoteWriteConfig
 	ext      labels.Labels
 	closed   bool
@@ -108,13 +110,18 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err := args.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, clients: map[string]*endpointClient{}, gates: map[string]*gate{}}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Component{opts: opts, m: m, clients: map[string]*endpointClient{}, statuses: map[string]*endpointStatus{}, gates: map[string]*gate{}}
 	c.replayCtx, c.cancelReplay = context.WithCancel(context.Background())
 	empty := map[string]*tracker{}
 	c.trackers.Store(&empty)
 	c.remote = remote.NewStorage(opts.Logger, opts.Registerer, startTime, opts.DataPath, flushDeadline, noScrapeManager{}, false)
 	if err := c.openWAL(args.WAL); err != nil {
 		_ = c.remote.Close()
+		m.unregister(opts.Registerer)
 		return nil, err
 	}
 	// agent.Open started a new segment: everything before it is the
@@ -122,11 +129,13 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	_, last, err := wlog.Segments(filepath.Join(opts.DataPath, "wal"))
 	if err != nil {
 		c.shutdown()
+		m.unregister(opts.Registerer)
 		return nil, fmt.Errorf("listing WAL segments: %w", err)
 	}
 	c.firstOwnSegment = last
 	if err := c.applyEndpoints(args, true); err != nil {
 		c.shutdown()
+		m.unregister(opts.Registerer)
 		return nil, err
 	}
 	c.args = args
@@ -210,6 +219,10 @@ func (c *Component) shutdown() {
 	c.dbMu.Unlock()
 	if err := c.remote.Close(); err != nil {
 		c.opts.Logger.Error("stopping remote-write queues", "err", err)
+	}
+	// The queues have stopped: no client is in use any more.
+	for _, cl := range c.clients {
+		cl.retire()
 	}
 	// The queues have sent what they could: write the markers down.
 	c.flushMarkers(time.Now())
@@ -295,7 +308,11 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 			clients[name] = old
 			continue
 		}
-		nc, err := newEndpointClient(ep, c.opts.Logger.With("endpoint", name))
+		st := c.statuses[name]
+		if st == nil {
+			st = &endpointStatus{}
+		}
+		nc, err := newEndpointClient(ep, st, c.m, c.opts.Logger.With("endpoint", name))
 		if err != nil {
 			return fmt.Errorf("endpoint %q: %w", name, err)
 		}
@@ -365,7 +382,7 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 				return fmt.Errorf("prometheus internals changed: no queue for endpoint %q under its configuration hash", rc.Name)
 			}
 			q.SetClient(&countingClient{
-				WriteClient: clients[rc.Name].write,
+				WriteClient: clients[rc.Name],
 				v2:          rc.ProtobufMessage != remoteapi.WriteV1MessageType,
 				tr:          trackers[rc.Name],
 				gate:        gates[rc.Name],
@@ -407,7 +424,19 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 			_ = tr.file.remove()
 		}
 	}
-	c.clients, c.gates, c.applied, c.ext = clients, gates, configs, ext
+	// Clients replaced or removed are no queue's any more (a queue
+	// Prometheus restarted has stopped, a kept one holds its new client):
+	// close their connections.
+	statuses := make(map[string]*endpointStatus, len(clients))
+	for name, cl := range clients {
+		statuses[name] = cl.st
+	}
+	for name, old := range c.clients {
+		if clients[name] != old {
+			old.retire()
+		}
+	}
+	c.clients, c.statuses, c.gates, c.applied, c.ext = clients, statuses, gates, configs, ext
 	c.args.Endpoints = a.Endpoints
 	return nil
 }
@@ -458,18 +487,19 @@ func (c *Component) CurrentHealth() component.Health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	var problems []string
+	var problems, notes []string
 	for _, name := range sortedNames(c.clients) {
-		cl := c.clients[name]
-		if failing, since, msg := cl.obs.failing(now); failing {
-			problems = append(problems, fmt.Sprintf("endpoint %q (%s): every send has failed since %s: %s",
-				name, cl.url, since.UTC().Format(time.RFC3339), msg))
-		}
+		p, n, _ := endpointHealth(name, c.clients[name], c.args.WAL)
+		problems, notes = append(problems, p...), append(notes, n...)
 	}
 	if len(problems) > 0 {
 		return component.Health{Health: component.HealthUnhealthy, Message: strings.Join(problems, "; "), UpdateTime: now}
 	}
-	return component.Health{Health: component.HealthHealthy, Message: fmt.Sprintf("%d endpoints sending", len(c.clients)), UpdateTime: now}
+	msg := fmt.Sprintf("%d endpoints sending", len(c.clients))
+	if len(notes) > 0 {
+		msg += "; " + strings.Join(notes, "; ")
+	}
+	return component.Health{Health: component.HealthHealthy, Message: msg, UpdateTime: now}
 }
 
 // DebugInfo describes every endpoint's client.
@@ -479,7 +509,7 @@ func (c *Component) DebugInfo() any {
 	var info debugInfo
 	for _, name := range sortedNames(c.clients) {
 		cl := c.clients[name]
-		ei := endpointInfo{Name: name, URL: cl.url, observerState: cl.obs.state()}
+		ei := endpointInfo{Name: name, URL: cl.url, observerState: cl.state()}
 		if tr := (*c.trackers.Load())[name]; tr != nil {
 			m, h := tr.state()
 			ei.DeliveredThrough = time.UnixMilli(m).UTC().Format(time.RFC3339Nano)

@@ -66,6 +66,7 @@ type generator struct {
 
 	mu        sync.Mutex
 	committed map[string][]int64
+	last      int64 // the last tick's timestamp
 }
 
 func newGenerator(recv storage.Appendable, n int, extra ...string) *generator {
@@ -96,10 +97,16 @@ func (g *generator) warmUp(t testing.TB, r *rwtest.Receiver) {
 }
 
 func (g *generator) tick(t testing.TB) {
-	ts := time.Now().UnixMilli()
+	// Strictly increasing even if the wall clock steps back (other tests
+	// on the machine may set it).
+	g.mu.Lock()
+	ts := max(time.Now().UnixMilli(), g.last+1)
+	g.last = ts
+	g.mu.Unlock()
 	app := g.recv.Appender(context.Background())
 	for _, s := range g.series {
 		if _, err := app.Append(0, s, ts, float64(ts)); err != nil {
+			_ = app.Rollback()
 			t.Fatalf("append: %v", err)
 		}
 	}

@@ -287,7 +287,7 @@ func (c *Component) newReplayQueue(job replayJob, single bool) (*replayQueue, er
 		return nil, errors.New("prometheus internals changed: replay queue not found under its configuration hash")
 	}
 	qm.SetClient(&countingClient{
-		WriteClient: job.client.write, v2: job.rc.ProtobufMessage != "" && job.rc.ProtobufMessage != "prometheus.WriteRequest",
+		WriteClient: job.client, v2: job.rc.ProtobufMessage != "" && job.rc.ProtobufMessage != "prometheus.WriteRequest",
 		tr: job.tr, onError: c.accountingError,
 	})
 	return &replayQueue{rs: rs, qm: qm, reg: reg, dir: dir}, nil

@@ -115,9 +115,7 @@ func TestSigV4ForbiddenIsExplained(t *testing.T) {
 	})
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 2)
-	stop := make(chan struct{})
-	defer close(stop)
-	go g.run(t, 50*time.Millisecond, stop)
+	g.background(t, 50*time.Millisecond)
 	promtest.Eventually(t, 20*time.Second, "unhealthy with an explained 403", func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "403") &&

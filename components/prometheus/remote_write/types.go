@@ -18,6 +18,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -78,6 +79,15 @@ type EndpointOptions struct {
 	// Prometheus, API Gateway). `sigv4` is Alloy's name for the same block.
 	SigV4      *aws.SigV4Config `river:"aws_sigv4,block,optional"`
 	SigV4Alloy *aws.SigV4Config `river:"sigv4,block,optional"`
+
+	// RetryOnHTTPAuthError retries a request answered 401 or 403 with
+	// backoff, as a 5xx, instead of dropping its samples: behind SigV4 a 403
+	// is usually transient (credentials expired during an STS outage, clock
+	// skew, IAM propagation), and a rotated token is fixed by the next
+	// reload; meanwhile the samples wait in the WAL. false drops them, as
+	// Prometheus does, counted in
+	// prometheus_remote_write_dropped_samples_total{reason="401"|"403"}.
+	RetryOnHTTPAuthError bool `river:"retry_on_http_auth_error,attr,optional"`
 }
 
 // SetToDefault gives an endpoint Prometheus' remote-write defaults.
@@ -87,6 +97,8 @@ func (e *EndpointOptions) SetToDefault() {
 		SendExemplars:   true,
 		ProtobufMessage: string(remoteapi.WriteV1MessageType),
 		HTTPClient:      httpclient.Default(),
+
+		RetryOnHTTPAuthError: true,
 	}
 	// Prometheus disables HTTP/2 for remote write: one TCP connection per
 	// shard spreads load better across receivers.
@@ -168,14 +180,10 @@ func (e *EndpointOptions) queueName() string {
 	return hex.EncodeToString(h[:3])
 }
 
-// redactedURL is the URL without any password, for messages.
-func (e *EndpointOptions) redactedURL() string {
-	u, err := url.Parse(e.URL)
-	if err != nil {
-		return "(invalid url)"
-	}
-	return u.Redacted()
-}
+// redactedURL is the URL with its password and query values masked, for
+// messages, debug info and Prometheus' `url` metric label (see
+// components/common/redact).
+func (e *EndpointOptions) redactedURL() string { return redact.URL(e.URL) }
 
 // QueueOptions is the `queue_config` block.
 type QueueOptions struct {
@@ -295,9 +303,13 @@ var unusableProxy = func() common.URL {
 
 // prometheusConfig is the part of the endpoint Prometheus' queue manager
 // owns. HTTP settings (auth, TLS, headers, SigV4) are not in it: flow's own
-// client carries them, so changing them never restarts the queue.
+// client carries them, so changing them never restarts the queue. Nor is
+// the URL's password or any query value: Prometheus puts the URL in its
+// queue's log lines and `url` metric label, and only masks a password, so
+// it is given the redacted URL; flow's client sends to the real one. (A
+// new password or token therefore swaps the client, keeping the queue.)
 func (e *EndpointOptions) prometheusConfig() (*config.RemoteWriteConfig, error) {
-	u, err := url.Parse(e.URL)
+	u, err := url.Parse(e.redactedURL())
 	if err != nil {
 		return nil, errors.New("url is not valid")
 	}

@@ -70,18 +70,49 @@ type cwEvent struct {
 // record is one decoded Firehose record: a direct-PUT line, or a
 // CloudWatch Logs payload.
 type record struct {
-	line string     // direct PUT (while decoding, a gzipped record's raw bytes)
-	cw   *cwPayload // CloudWatch Logs subscription
-	gz   bool       // line holds gzip data still to decode
+	line  string     // direct PUT (while decoding, a gzipped record's raw bytes)
+	cw    *cwPayload // CloudWatch Logs subscription
+	gz    bool       // line holds gzip data still to decode
+	index int        // position in the request, for error messages
+	// gunzipped: the record was gzip data (records_received counts it as
+	// Alloy does, "cloudwatch-logs", even when it is not a CloudWatch payload).
+	gunzipped bool
 }
 
 // decodedRequest is a request body taken apart.
 type decodedRequest struct {
 	requestID string
 	timestamp int64
-	records   []record
+	records   []record // the records that decoded, in order
+	total     int      // records in the body, decoded or skipped
+	skipped   []recordError
 	bytes     int // decoded record bytes, for metrics
 }
+
+// recordError is a record skipped because it does not decode, as Alloy
+// skips it: the rest of the request is still delivered and answered 200.
+// reason is the record_errors metric's label, Alloy's where Alloy has one.
+type recordError struct {
+	reason string
+	err    error
+}
+
+// Reasons of record_errors: Alloy's names, and record-too-large for flow's
+// per-record bounds (docs/security.md).
+const (
+	reasonBase64      = "base64-decode"
+	reasonGzip        = "gzip-deflate"
+	reasonGzipHeader  = "unknown" // Alloy's label for a bad gzip header
+	reasonCWJSON      = "cw-json-decode"
+	reasonRecordLarge = "record-too-large"
+)
+
+// Origins of records_received, Alloy's names: gzipped records are taken
+// for CloudWatch Logs payloads.
+const (
+	originDirectPut  = "direct-put"
+	originCloudWatch = "cloudwatch-logs"
+)
 
 // initialBuffer is the most a buffer holds before bytes arrive: a body's
 // Content-Length is only an upper bound of what may come.
@@ -197,7 +228,7 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 			if isTimeout(err) {
 				return nil, bodyTimeout()
 			}
-			return nil, badRequest("bad_gzip", "Content-Encoding is gzip but the body is not gzip data: %v", err)
+			return nil, badRequest("pre_read", "Content-Encoding is gzip but the body is not gzip data: %v", err)
 		}
 		defer putGzipReader(zr)
 		r = zr
@@ -220,9 +251,9 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 	case isTimeout(err):
 		return nil, bodyTimeout()
 	case errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, badRequest("bad_gzip", "the gzip-encoded body is corrupt or truncated: %v", err)
+		return nil, badRequest("read_or_format", "the gzip-encoded body is corrupt or truncated: %v", err)
 	}
-	return nil, &requestError{status: http.StatusBadRequest, reason: "read_error", msg: fmt.Sprintf("reading the request body: %v", err)}
+	return nil, &requestError{status: http.StatusBadRequest, reason: "read_or_format", msg: fmt.Sprintf("reading the request body: %v", err)}
 }
 
 func isTimeout(err error) bool {
@@ -239,10 +270,13 @@ func bodyTimeout() *requestError {
 // CloudWatch Logs payloads are told from direct-PUT records.
 var gzipMagic = []byte{0x1f, 0x8b, 0x08}
 
-// decodeBody parses a Firehose request body. Any malformed part fails the
-// whole request with 400, so that Firehose keeps it (retrying, then backing it
-// up to S3) rather than flow silently losing part of it. What it builds is
-// reserved from acct as it goes.
+// decodeBody parses a Firehose request body. A body that is not Firehose's
+// JSON fails the request with 400; a record that does not decode (bad base64
+// or gzip, a CloudWatch payload that is not JSON, a record over the
+// per-record bounds) is skipped and listed in skipped, as Alloy does, so that
+// one bad record does not make Firehose retry (and finally back up to S3) the
+// whole batch. Request-wide bounds still refuse the request (413, 503). What
+// it builds is reserved from acct as it goes.
 func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *requestError) {
 	// Every record decodes into one arena that then backs the lines of the
 	// whole request: one allocation rather than one or two per record. The
@@ -271,10 +305,12 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 
 	direct := false
 	zr := (*gzip.Reader)(nil)
+	kept := d.records[:0]
 	for i := range d.records {
-		rec := &d.records[i]
+		rec := d.records[i]
 		if !rec.gz {
 			direct = true
+			kept = append(kept, rec)
 			continue
 		}
 		if zr == nil {
@@ -283,14 +319,26 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 			}
 			zr, _ = gzipReaders.Get().(*gzip.Reader)
 		}
+		var skip *recordError
 		var rerr *requestError
-		if *rec, zr, rerr = decodeGzipRecord(i, rec.line, zr, l, acct); rerr != nil {
+		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct); rerr != nil {
+			if zr != nil {
+				putGzipReader(zr)
+			}
+			acct.release(gzipReaderSize)
 			return nil, rerr
+		}
+		if skip != nil {
+			d.skipped = append(d.skipped, *skip)
+			continue
 		}
 		if rec.cw == nil {
 			direct = true
 		}
+		kept = append(kept, rec)
 	}
+	clear(d.records[len(kept):])
+	d.records = kept
 	if zr != nil {
 		putGzipReader(zr)
 		acct.release(gzipReaderSize)
@@ -300,7 +348,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 		acct.release(int64(cap(d.arena)))
 		d.arena = nil
 	}
-	out.records, out.bytes = d.records, int(acct.decoded)
+	out.records, out.bytes, out.total, out.skipped = d.records, int(acct.decoded), d.seen, d.skipped
 	d.records = nil
 	return out, nil
 }
@@ -311,41 +359,50 @@ type recordDecoder struct {
 	acct    *account
 	arena   []byte
 	records []record
+	seen    int // records found, decoded or skipped
+	skipped []recordError
 	err     *requestError
 	decoded int64 // acct.decoded when decoding started
 }
 
-// add decodes one record's base64 data; false stops the parser, with d.err
-// set when the request must be refused.
+// skip records that record i was skipped.
+func (d *recordDecoder) skip(reason, format string, args ...any) {
+	d.skipped = append(d.skipped, recordError{reason: reason, err: fmt.Errorf(format, args...)})
+}
+
+// add decodes one record's base64 data; a record that does not decode is
+// skipped. false stops the parser, with d.err set when the request must be
+// refused.
 func (d *recordDecoder) add(data []byte) bool {
-	i := len(d.records)
+	i := d.seen
+	d.seen++
 	n := base64.StdEncoding.DecodedLen(len(data))
 	if n > d.l.record+3 {
-		d.err = badRequest("record_too_large", "record %d is larger than the %d bytes a Firehose record may have", i, d.l.record)
-		return false
+		d.skip(reasonRecordLarge, "record %d is larger than the %d bytes a Firehose record may have", i, d.l.record)
+		return true
 	}
 	pos := len(d.arena)
 	if cap(d.arena)-pos < n {
 		// Cannot happen: the arena is sized for the whole body.
-		d.err = badRequest("bad_json", "record %d does not fit in the request body", i)
+		d.err = badRequest("read_or_format", "record %d does not fit in the request body", i)
 		return false
 	}
 	m, err := base64.StdEncoding.Decode(d.arena[pos:pos+n], data)
 	if err != nil {
-		d.err = badRequest("bad_base64", "record %d: data is not valid base64: %v", i, err)
-		return false
+		d.skip(reasonBase64, "record %d: data is not valid base64: %v", i, err)
+		return true
 	}
 	if m > d.l.record {
-		d.err = badRequest("record_too_large", "record %d is %d bytes, more than the %d a Firehose record may have", i, m, d.l.record)
-		return false
+		d.skip(reasonRecordLarge, "record %d is %d bytes, more than the %d a Firehose record may have", i, m, d.l.record)
+		return true
 	}
 	d.arena = d.arena[:pos+m]
 	raw := d.arena[pos : pos+m]
 	// The arena is never written again where it is filled, so records may
 	// share it as strings.
-	var rec record
+	rec := record{index: i}
 	if bytes.HasPrefix(raw, gzipMagic) {
-		rec = record{line: unsafe.String(&raw[0], m), gz: true}
+		rec.line, rec.gz = unsafe.String(&raw[0], m), true
 	} else {
 		if d.err = d.acct.decode(int64(m)); d.err != nil {
 			return false
@@ -372,6 +429,7 @@ func (d *recordDecoder) add(data []byte) bool {
 func (d *recordDecoder) reset() {
 	clear(d.records)
 	d.records = d.records[:0]
+	d.seen, d.skipped = 0, nil
 	d.arena = d.arena[:0]
 	d.acct.decoded = d.decoded
 }
@@ -404,7 +462,7 @@ func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
 		Records   json.RawMessage `json:"records"`
 	}
 	notFirehose := func(err error) *requestError {
-		return badRequest("bad_json", "request body is not the JSON Firehose sends ({requestId, timestamp, records: [{data}]}): %v", err)
+		return badRequest("read_or_format", "request body is not the JSON Firehose sends ({requestId, timestamp, records: [{data}]}): %v", err)
 	}
 	if err := json.Unmarshal(body, &wr); err != nil {
 		return "", 0, notFirehose(err)
@@ -443,10 +501,15 @@ func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
 
 // decodeGzipRecord gunzips a record with zr (nil: a new reader, returned for
 // reuse). A CloudWatch Logs payload is parsed; any other gzipped data is
-// taken as a direct-PUT line of its own. Decompressed bytes count against
-// max_request_decoded_size as they are produced, and what the payload
-// becomes is reserved from acct before it is built.
-func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *account) (record, *gzip.Reader, *requestError) {
+// taken as a direct-PUT line of its own. A record that does not decode is
+// skipped (skip); a request-wide bound refuses the request (rerr).
+// Decompressed bytes count against max_request_decoded_size as they are
+// produced, and what the payload becomes is reserved from acct before it
+// is built.
+func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *account) (rec record, _ *gzip.Reader, skip *recordError, rerr *requestError) {
+	skipped := func(reason, format string, args ...any) (record, *gzip.Reader, *recordError, *requestError) {
+		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
+	}
 	src := strings.NewReader(raw)
 	var err error
 	if zr == nil {
@@ -455,25 +518,24 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 		err = zr.Reset(src)
 	}
 	if err != nil {
-		return record{}, zr, badRequest("bad_gzip", "record %d: looks gzipped but is not: %v", i, err)
+		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
 	}
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
 	buf, err := readAll(zr, limit, -1, acct)
 	defer func() { acct.release(int64(cap(buf))) }()
-	var rerr *requestError
 	switch {
 	case err == nil:
 	case errors.As(err, &rerr):
-		return record{}, zr, rerr
+		return record{}, zr, nil, rerr
 	case errors.Is(err, errOverLimit) && limit == l.cloudWatch:
-		return record{}, zr, badRequest("record_too_large", "record %d decompresses to more than %d bytes", i, l.cloudWatch)
+		return skipped(reasonRecordLarge, "record %d decompresses to more than %d bytes", i, l.cloudWatch)
 	case errors.Is(err, errOverLimit):
-		return record{}, zr, acct.decode(int64(len(buf)))
+		return record{}, zr, nil, acct.decode(int64(len(buf)))
 	default:
-		return record{}, zr, badRequest("bad_gzip", "record %d: corrupt gzip data: %v", i, err)
+		return skipped(reasonGzip, "record %d: corrupt gzip data: %v", i, err)
 	}
 	if rerr := acct.decode(int64(len(buf))); rerr != nil {
-		return record{}, zr, rerr
+		return record{}, zr, nil, rerr
 	}
 	data := buf
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
@@ -484,26 +546,24 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 		objects := int64(bytes.Count(data, []byte{'{'}))
 		before := int64(len(data)) + 2*objects*eventSize + cwRecordOverhead
 		if rerr := acct.reserve(before); rerr != nil {
-			return record{}, zr, rerr
+			return record{}, zr, nil, rerr
 		}
 		var p cwPayload
 		if err := json.Unmarshal(data, &p); err != nil {
-			return record{}, zr, badRequest("bad_cloudwatch", "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
+			acct.release(before)
+			return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
 		}
-		if p.MessageType != "DATA_MESSAGE" && p.MessageType != "CONTROL_MESSAGE" {
-			return record{}, zr, badRequest("bad_cloudwatch", "record %d: unknown CloudWatch Logs messageType %q", i, p.MessageType)
-		}
-		kept := int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream))
+		kept := int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream)+len(p.MessageType))
 		for _, ev := range p.LogEvents {
 			kept += int64(len(ev.Message))
 		}
 		acct.release(before - min(kept, before))
-		return record{cw: &p}, zr, nil
+		return record{cw: &p, index: i, gunzipped: true}, zr, nil, nil
 	}
 	if rerr := acct.reserve(int64(len(data))); rerr != nil {
-		return record{}, zr, rerr
+		return record{}, zr, nil, rerr
 	}
-	return record{line: trimNewline(string(data))}, zr, nil
+	return record{line: trimNewline(string(data)), index: i, gunzipped: true}, zr, nil, nil
 }
 
 // trimNewline drops the one newline producers usually end a record with:

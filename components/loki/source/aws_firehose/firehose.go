@@ -74,6 +74,11 @@ type Component struct {
 	stats requestStats
 	// budget is shared by every request in flight, across server restarts.
 	budget *memBudget
+
+	// tenants are the tenant_id values invalid_static_labels_errors has
+	// seen (at most maxTenantLabelValues).
+	tenantsMu sync.Mutex
+	tenants   map[string]struct{}
 }
 
 // New builds the component and binds its listener, so that a port already
@@ -89,7 +94,8 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, log: opts.Logger, m: m, args: args, budget: newMemBudget(int64(args.HTTP.MaxInflightSize))}
+	c := &Component{opts: opts, log: opts.Logger, m: m, args: args, budget: newMemBudget(int64(args.HTTP.MaxInflightSize)),
+		tenants: map[string]struct{}{}}
 	m.registerGauges(opts.Registerer, c)
 	c.check = newStreamChecker(c.log)
 	c.check.configure(args)
@@ -138,9 +144,9 @@ func (c *Component) newServer(s ServerArgs, lis net.Listener) (*connLimiter, *ht
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusNotFound, r.Header.Get(hdrRequestID), "not found: Firehose delivers to POST "+PushPath, false)
 	})
-	cl := newConnLimiter(lis, s.ConnLimit, c.m.connsRejected.Inc)
+	cl := newConnLimiter(lis, s.ConnLimit, c.m.connsRejected.WithLabelValues("http").Inc)
 	return cl, &http.Server{
-		Handler:           mux,
+		Handler:           c.instrument(mux),
 		ReadHeaderTimeout: readHeaderTimeout,
 		// ReadTimeout bounds headers and body together: a body that
 		// trickles in is answered 408 when it runs out.
@@ -153,6 +159,17 @@ func (c *Component) newServer(s ServerArgs, lis net.Listener) (*connLimiter, *ht
 		ConnState:      cl.connState,
 		ErrorLog:       slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// connections returns the open connections of a protocol ("http" or
+// "grpc") and their limit.
+func (c *Component) connections(proto string) (open, limit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if proto == "http" && c.lis != nil {
+		return c.lis.count(), c.lis.limit
+	}
+	return 0, 0
 }
 
 // Addr is the address the server listens on (useful with listen_port 0).

@@ -128,11 +128,11 @@ func TestDirectPutWithLabelsAttributesAndTenant(t *testing.T) {
 			t.Errorf("entry %d timestamp does not follow the previous one: order would be lost in Loki", i)
 		}
 	}
-	if n := testutil.ToFloat64(f.c.m.requests.WithLabelValues("200")); n != 1 {
-		t.Errorf("requests{status=200} = %v", n)
+	if n := testutil.CollectAndCount(f.c.m.duration); n != 1 {
+		t.Errorf("request_duration_seconds has %d series, want 1", n)
 	}
-	if n := testutil.ToFloat64(f.c.m.records.WithLabelValues("direct")); n != 3 {
-		t.Errorf("records{type=direct} = %v", n)
+	if n := testutil.ToFloat64(f.c.m.records.WithLabelValues("direct-put")); n != 3 {
+		t.Errorf("records_received{type=direct-put} = %v", n)
 	}
 	if d := f.c.DebugInfo().(DebugInfo); d.Requests["200"] != 1 || d.LastRequest == "" {
 		t.Errorf("debug info %+v", d)
@@ -153,8 +153,9 @@ func TestGzipBodyAndIncomingTimestamp(t *testing.T) {
 	r, err := f.send.Post(id, fh.Body(id, ts, [][]byte{[]byte("zipped")}))
 	ok(t, r, err)
 	got := f.out.got()
-	if len(got) != 1 || got[0].Line != "zipped" || !got[0].Timestamp.Equal(ts) {
-		t.Fatalf("got %+v, want the line at the request's timestamp %v", got, ts)
+	// Truncated to the second, as Alloy does.
+	if want := ts.Truncate(time.Second); len(got) != 1 || got[0].Line != "zipped" || !got[0].Timestamp.Equal(want) {
+		t.Fatalf("got %+v, want the line at the request's timestamp in seconds %v", got, want)
 	}
 }
 
@@ -186,9 +187,13 @@ func TestCloudWatchDataAndControlMessages(t *testing.T) {
 	r, err := f.send.Send([][]byte{fh.ControlMessage(), data.Record(), other.Record()})
 	ok(t, r, err)
 	got := f.out.got()
-	if len(got) != 3 {
-		t.Fatalf("%d entries, want 3 (control message skipped)", len(got))
+	if len(got) != 4 {
+		t.Fatalf("%d entries, want 4 (the control message's event too, as Alloy forwards it)", len(got))
 	}
+	if c := got[0]; c.Line != "CWL CONTROL MESSAGE: Checking health of destination Firehose." || c.Labels["owner"] != "CloudwatchLogs" || c.Labels["job"] != "cw" {
+		t.Errorf("control message entry %q %v", c.Line, c.Labels)
+	}
+	got = got[1:]
 	want := []struct {
 		line  string
 		ts    time.Time
@@ -208,8 +213,8 @@ func TestCloudWatchDataAndControlMessages(t *testing.T) {
 			}
 		}
 	}
-	if n := testutil.ToFloat64(f.c.m.records.WithLabelValues("cloudwatch_control")); n != 1 {
-		t.Errorf("control records = %v, want 1", n)
+	if n := testutil.ToFloat64(f.c.m.records.WithLabelValues("cloudwatch-logs")); n != 3 {
+		t.Errorf("records_received{type=cloudwatch-logs} = %v, want 3", n)
 	}
 }
 
@@ -255,39 +260,20 @@ func TestBadRequests(t *testing.T) {
 	}{
 		{"missing access key", func() (fh.Response, error) { s := good(); s.AccessKey = ""; return s.Send([][]byte{[]byte("x")}) }, 401, "unauthorized", "missing X-Amz-Firehose-Access-Key"},
 		{"wrong access key", func() (fh.Response, error) { s := good(); s.AccessKey = "guess"; return s.Send([][]byte{[]byte("x")}) }, 401, "unauthorized", "does not match"},
-		{"bad json", func() (fh.Response, error) { return good().Post("id-1", []byte(`{"records": [`)) }, 400, "bad_json", "not the JSON Firehose sends"},
-		{"bad base64", func() (fh.Response, error) {
-			return good().Post("id-2", []byte(`{"requestId":"id-2","records":[{"data":"aGVsbG8="},{"data":"!!not base64!!"}]}`))
-		}, 400, "bad_base64", "record 1: data is not valid base64"},
+		{"bad json", func() (fh.Response, error) { return good().Post("id-1", []byte(`{"records": [`)) }, 400, "read_or_format", "not the JSON Firehose sends"},
 		{"bad gzip body", func() (fh.Response, error) {
 			s := good()
 			return postRaw(s, "id-3", []byte("this is not gzip"), "gzip")
-		}, 400, "bad_gzip", "not gzip data"},
+		}, 400, "pre_read", "not gzip data"},
 		{"truncated gzip body", func() (fh.Response, error) {
 			z := gz(fh.Body("id-4", time.Now(), [][]byte{[]byte("x")}))
 			return postRaw(good(), "id-4", z[:len(z)-6], "gzip")
-		}, 400, "bad_gzip", "corrupt or truncated"},
+		}, 400, "read_or_format", "corrupt or truncated"},
 		{"gzip bomb body", func() (fh.Response, error) { return postRaw(good(), "id-5", bomb, "gzip") }, 413, "too_large", "max_request_body_size"},
 		{"body too large", func() (fh.Response, error) {
 			return good().Send([][]byte{bytes.Repeat([]byte("x"), 800<<10), bytes.Repeat([]byte("y"), 800<<10), bytes.Repeat([]byte("z"), 800<<10), bytes.Repeat([]byte("w"), 800<<10)})
 		}, 413, "too_large", "max_request_body_size"},
-		{"record over the limit", func() (fh.Response, error) {
-			return good().Post("id-6", []byte(`{"requestId":"id-6","records":[{"data":"`+strings.Repeat("QUFB", (1<<20)/3+10)+`"}]}`))
-		}, 400, "record_too_large", "record 0 is larger than"},
-		{"gzip bomb record", func() (fh.Response, error) { return good().Send([][]byte{gz(bytes.Repeat([]byte("B"), 2<<20))}) }, 400, "record_too_large", "decompresses to more than"},
-		{"corrupt gzip record", func() (fh.Response, error) {
-			z := gz([]byte(`{"messageType":"DATA_MESSAGE"}`))
-			z[len(z)-5] ^= 0xff
-			return good().Send([][]byte{z})
-		}, 400, "bad_gzip", "record 0: corrupt gzip data"},
-		{"bad cloudwatch json", func() (fh.Response, error) {
-			return good().Send([][]byte{gz([]byte(`{"messageType": "DATA_MESSAGE", "logEvents": 7}`))})
-		}, 400, "bad_cloudwatch", "not valid JSON"},
 		{"unknown encoding", func() (fh.Response, error) { return postRaw(good(), "id-7", []byte("{}"), "br") }, 415, "bad_encoding", "unsupported Content-Encoding"},
-		{"bad common attributes", func() (fh.Response, error) {
-			s := good()
-			return postWithHeader(s, "id-8", hdrCommonAttributes, "{not json")
-		}, 400, "bad_common_attributes", "commonAttributes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -408,6 +394,15 @@ func TestUpdateRestartsServerOnlyForHTTPChanges(t *testing.T) {
 	ok(t, r, err)
 	if got := f.out.got(); got[0].Labels["job"] != "y" {
 		t.Fatalf("new labels not applied: %v", got[0].Labels)
+	}
+
+	// The size limits apply to the next request without a new server.
+	args.HTTP.MaxInflightSize, args.HTTP.MaxRequestDecodedSize = 200<<20, 32<<20
+	if err := f.c.Update(args); err != nil {
+		t.Fatal(err)
+	}
+	if f.c.srv != srv || f.c.budget.total.Load() != 200<<20 || f.c.state.Load().limits.decoded != 32<<20 {
+		t.Fatal("new size limits restarted the server or were not applied")
 	}
 
 	args.HTTP.ServerTimeout = 10 * time.Second // same address, new settings

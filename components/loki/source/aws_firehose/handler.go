@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
@@ -44,13 +46,15 @@ const (
 
 // response is the body AWS specifies for every answer.
 type response struct {
-	RequestID    string `json:"requestId"`
-	Timestamp    int64  `json:"timestamp"` // Unix milliseconds, as AWS specifies
+	RequestID string `json:"requestId"`
+	// Timestamp is in Unix seconds, as Alloy answers (AWS's specification
+	// says milliseconds; Firehose does not read it).
+	Timestamp    int64  `json:"timestamp"`
 	ErrorMessage string `json:"errorMessage,omitempty"`
 }
 
 func respond(w http.ResponseWriter, status int, requestID, errMsg string, retryAfter bool) {
-	b, _ := json.Marshal(response{RequestID: requestID, Timestamp: time.Now().UnixMilli(), ErrorMessage: errMsg})
+	b, _ := json.Marshal(response{RequestID: requestID, Timestamp: time.Now().Unix(), ErrorMessage: errMsg})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	if retryAfter {
@@ -80,8 +84,6 @@ func (c *Component) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	respond(w, status, reqID, msg, rerr != nil && rerr.retryAfter)
-	c.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
-	c.m.duration.Observe(time.Since(received).Seconds())
 	c.stats.record(status, msg, received)
 	if status != http.StatusOK {
 		c.m.requestErrors.WithLabelValues(reason).Inc()
@@ -135,22 +137,32 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 	if *reqID == "" {
 		*reqID = dec.requestID
 	}
+	c.m.batchSize.Observe(float64(dec.total))
+	for _, s := range dec.skipped {
+		c.m.recordErrors.WithLabelValues(s.reason).Inc()
+	}
+	if len(dec.skipped) > 0 {
+		c.log.Warn("skipped Firehose records that do not decode; the rest of the request is delivered",
+			"request_id", *reqID, "skipped", len(dec.skipped), "first_error", dec.skipped[0].err.Error())
+	}
 
+	// Labels in Alloy's order: the request's headers, then the static
+	// labels of the common attributes (which may override them), then the
+	// component's own labels (a flow extension), which win.
 	base := model.LabelSet{}
-	if err := commonAttributes(r.Header.Get(hdrCommonAttributes), base); err != nil {
-		return badRequest("bad_common_attributes", "%s", err.Error())
-	}
-	for n, v := range st.labels { // configured labels win over attributes
-		base[n] = v
-	}
 	if *reqID != "" {
 		base[lblRequestID] = model.LabelValue(*reqID)
 	}
 	if arn := r.Header.Get(hdrSourceARN); arn != "" {
 		base[lblSourceARN] = model.LabelValue(arn)
 	}
-	if t := r.Header.Get(hdrTenant); t != "" {
-		base[loki.TenantLabel] = model.LabelValue(t)
+	tenant := r.Header.Get(hdrTenant)
+	if tenant != "" {
+		base[loki.TenantLabel] = model.LabelValue(tenant)
+	}
+	c.commonAttributes(r.Header.Get(hdrCommonAttributes), tenant, base)
+	for n, v := range st.labels {
+		base[n] = v
 	}
 
 	n := dec.entries()
@@ -158,6 +170,13 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		return rerr
 	}
 	entries, dropped := c.entries(st, dec, base, received, n)
+	for _, rec := range dec.records {
+		if rec.gunzipped {
+			c.m.records.WithLabelValues(originCloudWatch).Inc()
+		} else {
+			c.m.records.WithLabelValues(originDirectPut).Inc()
+		}
+	}
 	c.m.bytes.Add(float64(dec.bytes))
 	if dropped > 0 {
 		c.m.relabelDropped.Add(float64(dropped))
@@ -214,20 +233,22 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 	}
 	dropped := 0
 
-	// The timestamp of entries without their own: the receive time, or with
-	// use_incoming_timestamp the request's. Entries of one request get
+	// Timestamps. By default the receive time: entries of one request get
 	// consecutive nanoseconds after it, so that Loki keeps their order and
-	// does not take equal lines at equal times for duplicates.
-	reqTime := received
+	// does not take equal lines at equal times for duplicates. With
+	// use_incoming_timestamp, as in Alloy: direct-PUT records take the
+	// request's timestamp truncated to the second, CloudWatch events their
+	// own (millisecond) timestamps. A request without a timestamp keeps the
+	// receive time rather than 1970.
+	var incoming time.Time
 	if st.useIncoming && dec.timestamp > 0 {
-		reqTime = time.UnixMilli(dec.timestamp)
+		incoming = time.Unix(dec.timestamp/1000, 0)
 	}
 	var direct model.LabelSet
 	directDone := false
 	n := 0
 	for _, rec := range dec.records {
 		if rec.cw == nil {
-			c.m.records.WithLabelValues("direct").Inc()
 			if !directDone {
 				direct, directDone = finalLabels(st, base), true
 			}
@@ -235,30 +256,31 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 				dropped++
 				continue
 			}
-			out = append(out, loki.Entry{Labels: direct, Entry: push.Entry{Timestamp: reqTime.Add(time.Duration(n)), Line: rec.line}})
+			ts := incoming
+			if ts.IsZero() {
+				ts = received.Add(time.Duration(n))
+			}
+			out = append(out, loki.Entry{Labels: direct, Entry: push.Entry{Timestamp: ts, Line: rec.line}})
 			n++
 			continue
 		}
+		// CloudWatch Logs payloads, CONTROL_MESSAGE included (its event
+		// says the subscription reaches Firehose), as Alloy forwards them;
+		// __aws_cw_msg_type tells them apart for relabel rules.
 		p := rec.cw
-		if p.MessageType == "CONTROL_MESSAGE" {
-			// CloudWatch's connectivity checks carry no logs.
-			c.m.records.WithLabelValues("cloudwatch_control").Inc()
-			continue
-		}
-		c.m.records.WithLabelValues("cloudwatch").Inc()
 		ls := base.Clone()
-		ls[lblOwner] = model.LabelValue(p.Owner)
-		ls[lblLogGroup] = model.LabelValue(p.LogGroup)
-		ls[lblLogStream] = model.LabelValue(p.LogStream)
-		ls[lblMatchedFilters] = model.LabelValue(strings.Join(p.SubscriptionFilters, ","))
-		ls[lblMsgType] = model.LabelValue(p.MessageType)
+		setLabel(ls, lblOwner, p.Owner)
+		setLabel(ls, lblLogGroup, p.LogGroup)
+		setLabel(ls, lblLogStream, p.LogStream)
+		setLabel(ls, lblMatchedFilters, strings.Join(p.SubscriptionFilters, ","))
+		setLabel(ls, lblMsgType, p.MessageType)
 		final := finalLabels(st, ls)
 		if final == nil {
 			dropped += len(p.LogEvents)
 			continue
 		}
 		for _, ev := range p.LogEvents {
-			ts := reqTime.Add(time.Duration(n))
+			ts := received.Add(time.Duration(n))
 			if st.useIncoming {
 				ts = time.UnixMilli(ev.Timestamp)
 			}
@@ -269,41 +291,131 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 	return out, dropped
 }
 
-// finalLabels relabels ls and drops internal labels; nil means drop the entry.
+// setLabel sets a label, or removes it for an empty value, as Prometheus'
+// label builder (which Alloy uses) does.
+func setLabel(ls model.LabelSet, name model.LabelName, value string) {
+	if value == "" {
+		delete(ls, name)
+		return
+	}
+	ls[name] = model.LabelValue(value)
+}
+
+// finalLabels relabels ls and then drops, as Alloy does, internal labels
+// (but the tenant), and labels whose names are not valid Prometheus names or
+// whose values are not UTF-8; nil means a rule dropped the entry. No label
+// is invented: an entry left without labels goes on without them, as in
+// Alloy (Loki refuses it, and loki.write reports that).
 func finalLabels(st *handlerState, ls model.LabelSet) model.LabelSet {
 	out := loki.Relabel(st.rules, ls)
 	if out == nil {
 		return nil
 	}
 	out = loki.DropInternal(out)
-	if len(out) == 0 || (len(out) == 1 && out[loki.TenantLabel] != "") {
-		// Loki refuses streams without labels; keep the entry findable.
-		out = out.Clone()
-		out["job"] = "loki.source.aws_firehose"
+	for _, v := range out {
+		if !utf8.ValidString(string(v)) {
+			clean := make(model.LabelSet, len(out))
+			for n, v := range out {
+				if utf8.ValidString(string(v)) {
+					clean[n] = v
+				}
+			}
+			return clean
+		}
 	}
 	return out
 }
 
-// commonAttributes adds the X-Amz-Firehose-Common-Attributes header's
-// attributes to ls: "lbl_name" becomes the label "name" (Alloy's convention);
-// any other attribute becomes the internal label __aws_firehose_attr_<name>,
-// available to relabel rules and dropped afterwards.
-func commonAttributes(header string, ls model.LabelSet) error {
+// maxTenantLabelValues bounds the tenant_id values of
+// loki_source_awsfirehose_invalid_static_labels_errors: the tenant comes from
+// a request header, and an unbounded label would let any client grow
+// flow's memory and every metrics scrape.
+const maxTenantLabelValues = 64
+
+// otherTenants is the tenant_id value of every tenant past the first
+// maxTenantLabelValues.
+const otherTenants = "__other__"
+
+// commonAttributes adds the static labels of the
+// X-Amz-Firehose-Common-Attributes header to ls, as Alloy does: an attribute
+// "lbl_<name>" becomes the label <name>, sanitized as Alloy sanitizes it
+// (sanitizeLabelName) when it is not a valid label name; a name that cannot be
+// made valid, or a value that is not UTF-8, is skipped and counted. A header
+// that is not {"commonAttributes": {…}} is ignored and counted, not refused.
+// Other attributes become internal labels __aws_firehose_attr_<name>, for
+// relabel rules only (a flow extension: they may be credential-like values).
+func (c *Component) commonAttributes(header, tenant string, ls model.LabelSet) {
 	if header == "" {
-		return nil
+		return
 	}
 	var ca struct {
 		CommonAttributes map[string]string `json:"commonAttributes"`
 	}
 	if err := json.Unmarshal([]byte(header), &ca); err != nil {
-		return errors.New(hdrCommonAttributes + ` header is not {"commonAttributes": {"name": "value", …}}: ` + err.Error())
+		c.invalidStaticLabel("invalid_json_format", tenant)
+		c.log.Debug("ignoring a malformed "+hdrCommonAttributes+" header", "err", err)
+		return
 	}
 	for k, v := range ca.CommonAttributes {
-		if name, ok := strings.CutPrefix(k, "lbl_"); ok && name != "" {
-			ls[model.LabelName(loki.SanitizeLabelName(name))] = model.LabelValue(v)
+		name, ok := strings.CutPrefix(k, "lbl_")
+		if !ok {
+			if n := loki.SanitizeLabelName(k); n != "" {
+				ls[model.LabelName(lblAttrPrefix+n)] = model.LabelValue(v)
+			}
 			continue
 		}
-		ls[model.LabelName(lblAttrPrefix+loki.SanitizeLabelName(k))] = model.LabelValue(v)
+		if !model.LegacyValidation.IsValidLabelName(name) {
+			name = sanitizeLabelName(name)
+			if !model.LegacyValidation.IsValidLabelName(name) {
+				c.invalidStaticLabel("invalid_label_name", tenant)
+				continue
+			}
+		}
+		if !utf8.ValidString(v) {
+			c.invalidStaticLabel("invalid_label_value", tenant)
+			continue
+		}
+		setLabel(ls, model.LabelName(name), v)
 	}
-	return nil
+}
+
+// invalidStaticLabel counts a common attribute that did not become a label.
+func (c *Component) invalidStaticLabel(reason, tenant string) {
+	c.tenantsMu.Lock()
+	if _, seen := c.tenants[tenant]; !seen {
+		if len(c.tenants) >= maxTenantLabelValues {
+			tenant = otherTenants
+		} else {
+			c.tenants[tenant] = struct{}{}
+		}
+	}
+	c.tenantsMu.Unlock()
+	c.m.invalidStatic.WithLabelValues(reason, tenant).Inc()
+}
+
+// sanitizeLabelName is Alloy's repair of a common attribute's label name
+// (yet-another-cloudwatch-exporter's promutil.PromString): separators and
+// punctuation become '_', '%' becomes "_percent", an upper-case letter after
+// a lower-case letter or a digit gets a '_' before it, and everything is
+// lower-cased. The result may still be invalid (a leading digit, other
+// characters): the caller then drops the label.
+func sanitizeLabelName(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	var prev rune
+	for _, r := range s {
+		switch r {
+		case ' ', ',', '\t', '/', '\\', '.', '-', ':', '=', '@', '<', '>', '(', ')', '\u201c':
+			b.WriteByte('_')
+		case '%':
+			b.WriteString("_percent")
+		default:
+			if unicode.IsUpper(r) && (unicode.IsLower(prev) || unicode.IsDigit(prev)) {
+				b.WriteByte('_')
+			}
+			b.WriteRune(unicode.ToLower(r))
+		}
+		prev = r
+	}
+	return b.String()
 }

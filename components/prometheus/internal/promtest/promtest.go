@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -210,7 +211,9 @@ func Run(t testing.TB, c component.Component) {
 				t.Errorf("Run: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return 30s after cancellation")
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("Run did not return 30s after cancellation; goroutines:\n%s", buf)
 		}
 	})
 }

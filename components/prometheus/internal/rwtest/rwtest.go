@@ -56,6 +56,11 @@ type Receiver struct {
 	violations []string
 	rejected   int
 	total      int
+
+	// conns is the number of connections open at the server now, from its
+	// ConnState: a client's leaked keep-alive connections show up here and
+	// nowhere else. connsSeen counts every connection accepted.
+	conns, connsSeen atomic.Int64
 }
 
 // New returns a receiver listening on a free loopback port.
@@ -90,12 +95,28 @@ func (r *Receiver) serve(ln net.Listener) {
 		}
 		outer.ServeHTTP(w, req)
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: r.connState}
 	r.mu.Lock()
 	r.srv, r.ln = srv, ln
 	r.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
+
+func (r *Receiver) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		r.conns.Add(1)
+		r.connsSeen.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		r.conns.Add(-1)
+	}
+}
+
+// OpenConns is the number of client connections open at the receiver now.
+func (r *Receiver) OpenConns() int { return int(r.conns.Load()) }
+
+// ConnsAccepted is the number of connections accepted since New.
+func (r *Receiver) ConnsAccepted() int { return int(r.connsSeen.Load()) }
 
 // URL is the receiver's push URL.
 func (r *Receiver) URL() string { return "http://" + r.addr + "/api/v1/write" }

@@ -136,8 +136,9 @@ func (s *Sender) Post(requestID string, body []byte) (Response, error) {
 }
 
 // CheckResponse checks an answer against the specification: a JSON body of
-// at most 1 MiB with the request's ID, a millisecond timestamp, and an
-// error message on failures.
+// at most 1 MiB with the request's ID, a timestamp, and an error message on
+// failures. The timestamp is in seconds, as Grafana Alloy answers (AWS's
+// specification says milliseconds; Firehose does not read it).
 func CheckResponse(resp *http.Response, body []byte, requestID string, sent time.Time, out *Response) error {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("response Content-Type %q, want application/json", ct)
@@ -149,9 +150,9 @@ func CheckResponse(resp *http.Response, body []byte, requestID string, sent time
 	if out.RequestID != requestID {
 		return fmt.Errorf("response requestId %q, want %q", out.RequestID, requestID)
 	}
-	// Milliseconds, not seconds: within a minute of when the request was sent.
-	if d := time.UnixMilli(out.Timestamp).Sub(sent); d < -time.Minute || d > time.Minute {
-		return fmt.Errorf("response timestamp %d is not the current time in milliseconds", out.Timestamp)
+	// Seconds, as Alloy answers: within a minute of when the request was sent.
+	if d := time.Unix(out.Timestamp, 0).Sub(sent); d < -time.Minute || d > time.Minute {
+		return fmt.Errorf("response timestamp %d is not the current time in seconds", out.Timestamp)
 	}
 	if resp.StatusCode != http.StatusOK && out.ErrorMessage == "" {
 		return fmt.Errorf("status %d without errorMessage", resp.StatusCode)
