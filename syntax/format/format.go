@@ -13,8 +13,12 @@
 // the text between the quotes, doubling the backslash of every escape); an
 // empty block label is kept (Alloy drops it); tabs, carriage returns and
 // blanks at the ends of lines inside a raw string are kept (Alloy's layout
-// changes them); a call with no arguments never gets a trailing comma.
-// `#` comments, which Alloy lacks, are laid out like `//` comments.
+// changes them); a line comment written against a value before a closing
+// brace stays after the comma (Alloy writes the comma into the comment); a
+// call with no arguments never gets a trailing comma. Where alloy fmt joins
+// an expression onto one line and aligns it only on a second run, flow fmt
+// gives the settled result at once. `#` comments, which Alloy lacks, are
+// laid out like `//` comments. docs/alloy-compatibility.md lists these.
 package format
 
 import (
