@@ -21,13 +21,13 @@ import (
 // Config is a Promtail config file.
 type Config struct {
 	Server        map[string]yaml.Node `yaml:"server"`
-	Clients       []*Client             `yaml:"clients"`
-	Client        *Client               `yaml:"client"`
-	Positions     *Positions            `yaml:"positions"`
-	ScrapeConfigs []*ScrapeConfig       `yaml:"scrape_configs"`
-	TargetConfig  *TargetConfig         `yaml:"target_config"`
-	LimitsConfig  *LimitsConfig         `yaml:"limits_config"`
-	Global        *Global               `yaml:"global"`
+	Clients       []*Client            `yaml:"clients"`
+	Client        *Client              `yaml:"client"`
+	Positions     *Positions           `yaml:"positions"`
+	ScrapeConfigs []*ScrapeConfig      `yaml:"scrape_configs"`
+	TargetConfig  *TargetConfig        `yaml:"target_config"`
+	LimitsConfig  *LimitsConfig        `yaml:"limits_config"`
+	Global        *Global              `yaml:"global"`
 	Options       yaml.Node            `yaml:"options"`
 	Tracing       yaml.Node            `yaml:"tracing"`
 	WAL           yaml.Node            `yaml:"wal"`
@@ -44,7 +44,7 @@ type Client struct {
 	ExternalLabels         map[string]string `yaml:"external_labels"`
 	BackoffConfig          *Backoff          `yaml:"backoff_config"`
 	DropRateLimitedBatches bool              `yaml:"drop_rate_limited_batches"`
-	StreamLagLabels        yaml.Node        `yaml:"stream_lag_labels"`
+	StreamLagLabels        yaml.Node         `yaml:"stream_lag_labels"`
 
 	HTTPClientConfig promcommon.HTTPClientConfig `yaml:",inline"`
 }
@@ -95,7 +95,7 @@ type Positions struct {
 // ScrapeConfig is one entry of `scrape_configs`.
 type ScrapeConfig struct {
 	JobName        string               `yaml:"job_name"`
-	PipelineStages yaml.Node           `yaml:"pipeline_stages"`
+	PipelineStages yaml.Node            `yaml:"pipeline_stages"`
 	StaticConfigs  []*targetgroup.Group `yaml:"static_configs"`
 	RelabelConfigs []*relabel.Config    `yaml:"relabel_configs"`
 	Encoding       string               `yaml:"encoding"`
@@ -120,13 +120,13 @@ type TargetConfig struct {
 
 // LimitsConfig is the limits_config section.
 type LimitsConfig struct {
-	ReadlineRate        float64    `yaml:"readline_rate"`
-	ReadlineBurst       int        `yaml:"readline_burst"`
-	ReadlineRateEnabled bool       `yaml:"readline_rate_enabled"`
+	ReadlineRate        float64   `yaml:"readline_rate"`
+	ReadlineBurst       int       `yaml:"readline_burst"`
+	ReadlineRateEnabled bool      `yaml:"readline_rate_enabled"`
 	ReadlineRateDrop    yaml.Node `yaml:"readline_rate_drop"`
-	MaxStreams          int        `yaml:"max_streams"`
-	MaxLineSize         string     `yaml:"max_line_size"`
-	MaxLineSizeTruncate bool       `yaml:"max_line_size_truncate"`
+	MaxStreams          int       `yaml:"max_streams"`
+	MaxLineSize         string    `yaml:"max_line_size"`
+	MaxLineSizeTruncate bool      `yaml:"max_line_size_truncate"`
 }
 
 // Global is the global section.
