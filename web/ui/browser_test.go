@@ -407,8 +407,9 @@ func TestKeyboardReachesNodes(t *testing.T) {
 	do(t, ctx, "pressing Enter", chromedp.KeyEvent("\r"))
 	waitJS(t, ctx, "the component page after Enter", fmt.Sprintf(`location.hash === %q`, "#/component/"+url.PathEscape(id)), 5*time.Second)
 	// Pages keep working from the keyboard: the nav links are links.
-	if n := eval[int](t, ctx, `document.querySelectorAll("nav a[href]").length`); n != 3 {
-		t.Errorf("nav has %d links, want 3", n)
+	// Graph, Components, Config, Clustering.
+	if n := eval[int](t, ctx, `document.querySelectorAll("nav a[href]").length`); n != 4 {
+		t.Errorf("nav has %d links, want 4", n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -145,6 +146,7 @@ func TestTLS(t *testing.T) {
 	tls12 := httptest.NewUnstartedServer(handler)
 	tls12.TLS = ca.ServerConfig(t, false)
 	tls12.TLS.MaxVersion = tls.VersionTLS12
+	tls12.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
 	tls12.StartTLS()
 	defer tls12.Close()
 
