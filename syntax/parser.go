@@ -14,8 +14,8 @@ import (
 // MaxDepth bounds nesting, so no input can exhaust the stack of the parser
 // or of anything that walks the tree it builds (evaluation, reference
 // collection, decoding, the formatter). Blocks inside blocks count one level
-// each; inside an expression so does every operator, index, attribute
-// access on a value, call, bracket, brace and parenthesis: `!!x` is two levels
+// each; inside an expression so does every operator, index, `.name` (in a
+// reference too), call, bracket, brace and parenthesis: `!!x` is two levels
 // below its attribute, and `a + b + c` is two as well, since a chain of
 // operators is a tree as deep as the chain is long. The parser measures the
 // depth of the tree it builds, not only its own recursion, and refuses a
@@ -526,9 +526,16 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 			p.next()
 			if ref, ok := e.(*ScopeTraversalExpr); ok {
 				// Still a plain reference: extend it. Its steps are a
-				// list, not a tree, so they add no depth.
+				// list, not a tree, but walking a reference goes step by
+				// step too (resolving it, naming it in a message), so a
+				// step counts a level like an access on a value.
+				if p.tooDeep(h+1, name.Range) {
+					rng := hcl.RangeBetween(ref.SrcRange, name.Range)
+					return &BadExpr{SrcRange: hcl.RangeBetween(rng, p.skipExprRest(rng))}, 1
+				}
 				ref.Traversal = append(ref.Traversal, hcl.TraverseAttr{Name: name.Text, SrcRange: name.Range})
 				ref.SrcRange = hcl.RangeBetween(ref.SrcRange, name.Range)
+				h++
 				continue
 			}
 			rng := hcl.RangeBetween(e.Range(), name.Range)

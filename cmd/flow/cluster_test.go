@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
@@ -591,7 +594,65 @@ prometheus.scrape "fleet" {
 	perPeer := rate(3)
 	t.Logf("DescribeInstances per agent: %.2f/s alone, %.2f/s per agent in a cluster of 3 (fleet total %.2f/s); targets %v",
 		alone, perPeer, 3*perPeer, per)
-	if alone == 0 || perPeer > 1.4*alone || perPeer < 0.6*alone {
-		t.Errorf("a clustered agent calls DescribeInstances %.2f/s, a single agent %.2f/s: want about the same", perPeer, alone)
+	// Only the upper bound is a property of clustering; a loaded machine
+	// (three agents now share it) can only make refreshes slower.
+	if alone == 0 || perPeer == 0 || perPeer > 1.4*alone {
+		t.Errorf("a clustered agent calls DescribeInstances %.2f/s, a single agent %.2f/s: want no more", perPeer, alone)
+	}
+}
+
+// TestAdvertiseAddressDefaults: the advertised address is the listen
+// address; for 0.0.0.0 it is an address of this host's interfaces (eth0's
+// first, as Alloy's --cluster.advertise-interfaces default picks), never
+// loopback; --cluster.advertise-address wins over both.
+func TestAdvertiseAddressDefaults(t *testing.T) {
+	advertised := func(c clusterFlags, listen string) (string, error) {
+		addr, err := net.ResolveTCPAddr("tcp", listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.enabled = true
+		if c.nodeName == "" {
+			c.nodeName = "n"
+		}
+		c.advertiseInterfaces = "eth0,en0"
+		cl, err := newCluster(c, addr, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		if err != nil {
+			return "", err
+		}
+		defer cl.node.Leave()
+		return cl.node.Status().Advertise, nil
+	}
+	if got, err := advertised(clusterFlags{}, "127.0.0.1:12345"); err != nil || got != "127.0.0.1:12345" {
+		t.Errorf("listening on 127.0.0.1:12345: advertised %q, %v", got, err)
+	}
+	if got, err := advertised(clusterFlags{advertiseAddr: "10.1.2.3:9000"}, "0.0.0.0:12345"); err != nil || got != "10.1.2.3:9000" {
+		t.Errorf("with --cluster.advertise-address: advertised %q, %v", got, err)
+	}
+	// 0.0.0.0: one of this host's non-loopback addresses, with the port.
+	var hostIPs []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			hostIPs = append(hostIPs, ipn.IP.String())
+		}
+	}
+	got, err := advertised(clusterFlags{}, "0.0.0.0:12345")
+	if len(hostIPs) == 0 {
+		if err == nil || !strings.Contains(err.Error(), "--cluster.advertise-address") {
+			t.Errorf("a host without a non-loopback address: advertised %q, err %v; want an error naming the flag", got, err)
+		}
+		return
+	}
+	host, port, _ := net.SplitHostPort(got)
+	if err != nil || port != "12345" || !slices.Contains(hostIPs, host) {
+		t.Errorf("listening on 0.0.0.0:12345: advertised %q (%v), want one of %v with port 12345", got, err, hostIPs)
+	}
+	if ifc, err := net.InterfaceByName("eth0"); err == nil {
+		if eaddrs, _ := ifc.Addrs(); len(eaddrs) > 0 {
+			if ipn, ok := eaddrs[0].(*net.IPNet); ok && ipn.IP.To4() != nil && host != ipn.IP.String() {
+				t.Errorf("advertised %s, want eth0's first address %s", host, ipn.IP)
+			}
+		}
 	}
 }

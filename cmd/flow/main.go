@@ -3,6 +3,7 @@
 //	flow run [flags] PATH       run the config in PATH (a file, or a directory of .river/.alloy files)
 //	flow fmt [-w] FILE...       print (or, with -w, rewrite) files in canonical layout
 //	flow validate FILE...       check configs without running anything
+//	flow convert [flags] FILE   convert Prometheus, Promtail or Grafana Agent static-mode YAML to River
 //	flow version                print the version
 //
 // `flow run` is a github.com/oklog/run group of three actors: the HTTP
@@ -30,6 +31,7 @@ commands:
   run [flags] PATH     run the config in PATH (a .river/.alloy file, or a directory of them)
   fmt [-w] FILE...     format files in canonical layout (stdin when no FILE)
   validate FILE...     check configs (files or directories) without running them
+  convert [flags] FILE convert Prometheus, Promtail or Grafana Agent YAML to River
   version              print the version
 
 Run 'flow <command> -h' for a command's flags.
@@ -48,6 +50,8 @@ func flowMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fmtCommand(args[1:], stdin, stdout, stderr)
 	case "validate":
 		return validateCommand(args[1:], stdout, stderr)
+	case "convert":
+		return convertCommand(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "flow %s\n", versionString())
 		return 0

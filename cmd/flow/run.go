@@ -35,7 +35,12 @@ type runFlags struct {
 	storagePath      string
 	logLevel         string
 	logFormat        string
-	cluster          clusterFlags
+
+	// YAML conversion on the fly (cmd/flow/convert.go).
+	configFormat           string
+	bypassConversionErrors bool
+	configExtraArgs        string
+	cluster                clusterFlags
 }
 
 // runCommand is `flow run`: it serves HTTP, loads PATH, runs the components
@@ -52,6 +57,9 @@ func runCommand(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.storagePath, "storage.path", "data/", "directory for components' data: one subdirectory per component that keeps data, named from its ID (never outside this directory)")
 	fs.StringVar(&f.logLevel, "log.level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "log format: logfmt or json")
+	fs.StringVar(&f.configFormat, "config.format", "river", "format of PATH: river (also alloy), or a YAML format converted on the fly: prometheus, promtail, static")
+	fs.BoolVar(&f.bypassConversionErrors, "config.bypass-conversion-errors", false, "with --config.format, run what could be converted despite conversion errors")
+	fs.StringVar(&f.configExtraArgs, "config.extra-args", "", "with --config.format, the original program's flags (see flow convert --extra-args)")
 	f.cluster.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flow run [flags] PATH")
@@ -65,6 +73,10 @@ func runCommand(args []string, stderr io.Writer) int {
 		return 2
 	}
 	path := fs.Arg(0)
+	if !configFormatValid(f.configFormat) {
+		fmt.Fprintf(stderr, "flow run: --config.format=%q: want river, prometheus, promtail or static\n", f.configFormat)
+		return 2
+	}
 	if f.maxConnections < 1 {
 		fmt.Fprintf(stderr, "flow run: --server.http.max-connections=%d: want at least 1\n", f.maxConnections)
 		return 2
@@ -95,7 +107,7 @@ func runCommand(args []string, stderr io.Writer) int {
 var errReported = errors.New("reported")
 
 func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) error {
-	files, err := readConfig(path)
+	files, err := f.readConfig(path, stderr)
 	if err != nil {
 		return err
 	}
@@ -123,7 +135,7 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	api := httpapi.New(httpapi.Options{
 		Runtime:           rt,
 		Gatherer:          reg,
-		ReadConfig:        func() (map[string][]byte, error) { return readConfig(path) },
+		ReadConfig:        func() (map[string][]byte, error) { return f.readConfig(path, stderr) },
 		UI:                ui.Handler(),
 		Logger:            logger,
 		ListenAddr:        f.listenAddr,
@@ -192,7 +204,7 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 						logger.Info("received signal, shutting down", "signal", s.String())
 						return nil
 					}
-					reloadFromDisk(rt, path, logger)
+					reloadFromDisk(rt, func() (map[string][]byte, error) { return f.readConfig(path, stderr) }, logger)
 				}
 			}
 		}, func(error) {
@@ -203,8 +215,8 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	return g.Run()
 }
 
-func reloadFromDisk(rt *flowruntime.Runtime, path string, logger *slog.Logger) {
-	files, err := readConfig(path)
+func reloadFromDisk(rt *flowruntime.Runtime, read func() (map[string][]byte, error), logger *slog.Logger) {
+	files, err := read()
 	if err != nil {
 		logger.Error("reload on SIGHUP failed", "err", err)
 		return

@@ -310,7 +310,7 @@ func TestOtherClusterNameNeverMerges(t *testing.T) {
 	b := startNode(t, "b", "", nil, withJoin(a.addr), func(o *Options) { o.ClusterName = "staging"; o.RejoinInterval = 200 * time.Millisecond })
 	a.Participate()
 	b.Participate()
-	eventually(t, 5*time.Second, "b logged the refusal", func() bool {
+	eventually(t, 15*time.Second, "b logged the refusal", func() bool {
 		return strings.Contains(b.logs.String(), "cluster name mismatch")
 	})
 	time.Sleep(2 * time.Second) // several rejoins

@@ -34,7 +34,7 @@ var FromYAMLFunc = function.New(&function.Spec{
 			// yaml's messages name a line, never quote the input (which may be secret).
 			return cty.NilVal, function.NewArgErrorf(0, "invalid YAML: %s", err)
 		}
-		v, err := goToCty(doc, 0)
+		v, err := goToCty(doc, 0, nil)
 		if err != nil {
 			return cty.NilVal, function.NewArgErrorf(0, "%s", err)
 		}
@@ -61,14 +61,13 @@ var JSONPathFunc = function.New(&function.Spec{
 		if err != nil {
 			return cty.NilVal, function.NewArgErrorf(0, "invalid JSON")
 		}
-		results := expr.Get(doc)
-		vals := make([]cty.Value, 0, len(results))
-		for _, r := range results {
-			v, err := goToCty(r, 0)
-			if err != nil {
-				return cty.NilVal, err
-			}
-			vals = append(vals, v)
+		limit := jpBudgetBase + jpBudgetPerByte*(len(args[0].AsString())+len(args[1].AsString()))
+		vals, err := evalJSONPath(expr, doc, limit)
+		if err == errJSONPathBudget {
+			return cty.NilVal, function.NewArgErrorf(1, "%s: at most %d, %d per byte of the document and the path, plus %d", err, limit, jpBudgetPerByte, jpBudgetBase)
+		}
+		if err != nil {
+			return cty.NilVal, err
 		}
 		return cty.TupleVal(vals), nil
 	},
@@ -142,8 +141,12 @@ var PathJoinFunc = function.New(&function.Spec{
 })
 
 // goToCty converts a decoded YAML or JSON document into a cty value:
-// mappings are objects, sequences tuples.
-func goToCty(v any, depth int) (cty.Value, error) {
+// mappings are objects, sequences tuples. A non-nil budget is spent by one
+// per value converted.
+func goToCty(v any, depth int, budget *jpBudget) (cty.Value, error) {
+	if budget != nil {
+		budget.spend()
+	}
 	if depth > maxDecodeDepth {
 		return cty.NilVal, fmt.Errorf("the document is nested more than %d levels deep", maxDecodeDepth)
 	}
@@ -174,7 +177,7 @@ func goToCty(v any, depth int) (cty.Value, error) {
 	case []any:
 		vals := make([]cty.Value, len(v))
 		for i, e := range v {
-			c, err := goToCty(e, depth+1)
+			c, err := goToCty(e, depth+1, budget)
 			if err != nil {
 				return cty.NilVal, err
 			}
@@ -184,7 +187,7 @@ func goToCty(v any, depth int) (cty.Value, error) {
 	case map[string]any:
 		attrs := make(map[string]cty.Value, len(v))
 		for k, e := range v {
-			c, err := goToCty(e, depth+1)
+			c, err := goToCty(e, depth+1, budget)
 			if err != nil {
 				return cty.NilVal, err
 			}
@@ -194,7 +197,7 @@ func goToCty(v any, depth int) (cty.Value, error) {
 	case map[any]any:
 		attrs := make(map[string]cty.Value, len(v))
 		for k, e := range v {
-			c, err := goToCty(e, depth+1)
+			c, err := goToCty(e, depth+1, budget)
 			if err != nil {
 				return cty.NilVal, err
 			}

@@ -103,21 +103,15 @@ func (s *Secrets) AddURL(raw string) {
 	}
 }
 
-// AddHTTPClient adds the secrets of an HTTP client block: bearer token,
-// basic_auth password, authorization credentials, TLS key and the proxy
-// URL's password and query values.
+// AddHTTPClient adds every secret of an HTTP client block (httpclient's
+// Secrets: tokens, passwords, keys, header values, OAuth2 client secrets)
+// and the query values of its proxy URLs.
 func (s *Secrets) AddHTTPClient(hc httpclient.Config) {
-	s.AddURL(hc.ProxyURL)
-	s.Add(string(hc.BearerToken))
-	if hc.BasicAuth != nil {
-		s.Add(string(hc.BasicAuth.Password))
+	s.AddURL(string(hc.ProxyURL))
+	if hc.OAuth2 != nil {
+		s.AddURL(string(hc.OAuth2.ProxyURL))
 	}
-	if hc.Authorization != nil {
-		s.Add(string(hc.Authorization.Credentials))
-	}
-	if hc.TLSConfig != nil {
-		s.Add(string(hc.TLSConfig.Key))
-	}
+	s.Add(hc.Secrets()...)
 }
 
 // AddSigV4 adds the secret keys and session token of a SigV4 block.

@@ -31,6 +31,42 @@ type WALArgs struct {
 	Enabled bool `river:"enabled,attr,optional"`
 	// MaxSegmentSize is when a WAL segment file is closed and a new one begun.
 	MaxSegmentSize ByteSize `river:"max_segment_size,attr,optional"`
+	// MaxSegmentAge also closes a segment once it has held entries this
+	// long, so that a slow stream's delivered entries are deleted (a whole
+	// segment at a time) within about this age. Alloy's name and default.
+	MaxSegmentAge time.Duration `river:"max_segment_age,attr,optional"`
+	// MinReadFrequency and MaxReadFrequency are the polling bounds of
+	// Alloy's WAL watcher. flow's endpoints are woken the moment entries are
+	// durable, so there is nothing to poll: accepted, and a warning says so.
+	MinReadFrequency time.Duration `river:"min_read_frequency,attr,optional"`
+	MaxReadFrequency time.Duration `river:"max_read_frequency,attr,optional"`
+	// DrainTimeout is how long, at shutdown, each endpoint keeps pushing
+	// what it has in hand before stopping; the rest stays in the WAL.
+	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
+}
+
+// Alloy's WAL defaults.
+const (
+	defaultMaxSegmentAge    = time.Hour
+	defaultMinReadFrequency = 250 * time.Millisecond
+	defaultMaxReadFrequency = time.Second
+	defaultDrainTimeout     = 15 * time.Second
+)
+
+// QueueConfig is an endpoint's `queue_config { }` block, Alloy's: the
+// memory queue each endpoint has when the WAL is off.
+type QueueConfig struct {
+	// Capacity bounds the entries queued for the endpoint; Send waits while
+	// it is full, which pushes back on the source.
+	Capacity ByteSize `river:"capacity,attr,optional"`
+	// DrainTimeout is how long, at shutdown, the endpoint keeps pushing
+	// queued entries before the rest are dropped (counted, reason shutdown).
+	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
+}
+
+// SetToDefault sets Alloy's defaults: 10 MiB, 15 s.
+func (q *QueueConfig) SetToDefault() {
+	*q = QueueConfig{Capacity: 10 << 20, DrainTimeout: defaultDrainTimeout}
 }
 
 // EndpointArgs is one `endpoint { }` block.
@@ -60,6 +96,8 @@ type EndpointArgs struct {
 
 	HTTPClient httpclient.Config `river:",squash"`
 
+	QueueConfig QueueConfig `river:"queue_config,block,optional"`
+
 	// AWSSigV4 signs every push (Loki behind API Gateway); SigV4 is Alloy's name.
 	AWSSigV4 *aws.SigV4Config `river:"aws_sigv4,block,optional"`
 	SigV4    *aws.SigV4Config `river:"sigv4,block,optional"`
@@ -67,7 +105,9 @@ type EndpointArgs struct {
 
 // SetToDefault sets the defaults of Alloy's loki.write, with the WAL on.
 func (a *Arguments) SetToDefault() {
-	*a = Arguments{WAL: WALArgs{Enabled: true, MaxSegmentSize: 64 << 20}}
+	var w WALArgs
+	w.SetToDefault()
+	*a = Arguments{WAL: w}
 }
 
 // SetToDefault sets an endpoint's defaults (Alloy's).
@@ -83,10 +123,25 @@ func (e *EndpointArgs) SetToDefault() {
 		RetryOnHTTPAuthError: true,
 		HTTPClient:           httpclient.Default(),
 	}
+	e.QueueConfig.SetToDefault()
 }
 
 // SetToDefault sets the WAL block's defaults: declaring `wal { }` keeps it on.
-func (w *WALArgs) SetToDefault() { *w = WALArgs{Enabled: true, MaxSegmentSize: 64 << 20} }
+func (w *WALArgs) SetToDefault() {
+	*w = WALArgs{
+		Enabled:          true,
+		MaxSegmentSize:   64 << 20,
+		MaxSegmentAge:    defaultMaxSegmentAge,
+		MinReadFrequency: defaultMinReadFrequency,
+		MaxReadFrequency: defaultMaxReadFrequency,
+		DrainTimeout:     defaultDrainTimeout,
+	}
+}
+
+// storage is what the WAL files depend on: a change reopens the WAL.
+func (w WALArgs) storage() WALArgs {
+	return WALArgs{Enabled: w.Enabled, MaxSegmentSize: w.MaxSegmentSize, MaxSegmentAge: w.MaxSegmentAge}
+}
 
 // Validate checks every endpoint.
 func (a *Arguments) Validate() error {
@@ -95,6 +150,13 @@ func (a *Arguments) Validate() error {
 	}
 	if a.WAL.MaxSegmentSize < 0 {
 		return errors.New("wal > max_segment_size must not be negative")
+	}
+	if a.WAL.MaxSegmentAge < 0 || a.WAL.DrainTimeout < 0 {
+		return errors.New("wal > max_segment_age and drain_timeout must not be negative")
+	}
+	if a.WAL.MinReadFrequency >= a.WAL.MaxReadFrequency {
+		// Alloy's check, kept so a config Alloy refuses is refused here too.
+		return errors.New("wal > min_read_frequency must be lower than max_read_frequency")
 	}
 	names := map[string]int{}
 	for i := range a.Endpoints {
@@ -133,6 +195,10 @@ func (e *EndpointArgs) validate() error {
 		return errors.New("min_backoff_period must be positive and at most max_backoff_period")
 	case e.MaxBackoffRetries < 0:
 		return errors.New("max_backoff_retries must not be negative")
+	case e.QueueConfig.Capacity <= 0:
+		return errors.New("queue_config > capacity must be positive")
+	case e.QueueConfig.DrainTimeout < 0:
+		return errors.New("queue_config > drain_timeout must not be negative")
 	}
 	if e.AWSSigV4 != nil && e.SigV4 != nil {
 		return errors.New("set aws_sigv4 or its synonym sigv4, not both")

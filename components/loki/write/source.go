@@ -84,6 +84,18 @@ func newMemQueue(capacity int64) *memQueue {
 	return &memQueue{capacity: capacity, readable: make(chan struct{}), space: make(chan struct{})}
 }
 
+// setCapacity changes the bound (queue_config { capacity } on a reload);
+// a larger one wakes senders waiting for space.
+func (q *memQueue) setCapacity(capacity int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if capacity > q.capacity {
+		close(q.space)
+		q.space = make(chan struct{})
+	}
+	q.capacity = capacity
+}
+
 var errQueueClosed = errors.New("endpoint removed")
 
 // push adds a record, waiting for space until ctx ends. A record larger than

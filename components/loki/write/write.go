@@ -46,16 +46,11 @@ import (
 // userAgent is flow/<version>, the same on every request flow sends.
 var userAgent = build.UserAgent()
 
-// Drain times: at shutdown an endpoint gets this long to push its batch in
-// hand (and, without a WAL, its queue); on a reload only one attempt is made,
-// because the WAL or the carried-over queue keeps what is not delivered.
-const (
-	shutdownDrain = 15 * time.Second
-	reloadDrain   = 5 * time.Second
-)
-
-// memQueueCapacity bounds each endpoint's memory queue without a WAL.
-const memQueueCapacity = 16 << 20
+// reloadDrain: at shutdown an endpoint gets wal > drain_timeout (or, without
+// a WAL, its queue_config > drain_timeout) to push its batch in hand (and its
+// queue); on a reload only one attempt is made, within reloadDrain, because
+// the WAL or the carried-over queue keeps what is not delivered.
+const reloadDrain = 5 * time.Second
 
 func init() {
 	component.Register(component.Registration{
@@ -145,13 +140,18 @@ func (c *Component) Run(ctx context.Context) error {
 	eps := c.endpoints
 	c.endpoints = map[string]*endpoint{}
 	w := c.wal
+	walDrain := c.args.WAL.DrainTimeout
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, e := range eps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.stop(shutdownDrain, w == nil)
+			drain := e.args.QueueConfig.DrainTimeout
+			if w != nil {
+				drain = walDrain
+			}
+			e.stop(drain, w == nil)
 			e.src.close()
 		}()
 	}
@@ -192,7 +192,11 @@ func (c *Component) apply(args Arguments, first bool) error {
 
 	// Turning the WAL on or off changes every endpoint's source: stop them
 	// all (without a WAL, after draining their queues) and start afresh.
-	walChanged := first || args.WAL != c.args.WAL
+	walChanged := first || args.WAL.storage() != c.args.WAL.storage()
+	if args.WAL.Enabled && (args.WAL.MinReadFrequency != defaultMinReadFrequency || args.WAL.MaxReadFrequency != defaultMaxReadFrequency) &&
+		(first || args.WAL.MinReadFrequency != c.args.WAL.MinReadFrequency || args.WAL.MaxReadFrequency != c.args.WAL.MaxReadFrequency) {
+		c.log.Warn("wal > min_read_frequency and max_read_frequency have no effect in flow: endpoints are woken as soon as entries are durable in the WAL, with nothing to poll")
+	}
 	if walChanged && !first {
 		var all []*endpoint
 		for name, e := range c.endpoints {
@@ -216,7 +220,7 @@ func (c *Component) apply(args Arguments, first bool) error {
 			return errors.New("the WAL needs a data directory (--storage.path); set wal { enabled = false } to run without one")
 		}
 		dir := filepath.Join(c.opts.DataPath, "wal")
-		w, err := wal.Open(wal.Options{Dir: dir, SegmentSize: int64(args.WAL.MaxSegmentSize), Logger: c.log})
+		w, err := wal.Open(wal.Options{Dir: dir, SegmentSize: int64(args.WAL.MaxSegmentSize), MaxSegmentAge: args.WAL.MaxSegmentAge, Logger: c.log})
 		if err != nil {
 			return fmt.Errorf("opening the WAL in %s: %w", dir, err)
 		}
@@ -273,8 +277,11 @@ func (c *Component) apply(args Arguments, first bool) error {
 		if old != nil {
 			c.stopEndpoints([]*endpoint{old}, false)
 			src = old.src
+			if q, ok := src.(*memQueue); ok {
+				q.setCapacity(int64(ea.QueueConfig.Capacity))
+			}
 		} else {
-			src = c.newSource(name, first)
+			src = c.newSource(name, ea, first)
 		}
 		e, err := c.newEndpoint(name, ea, args.MaxStreams, src)
 		if err != nil {
@@ -338,9 +345,9 @@ func sameExceptSigV4(a, b EndpointArgs) bool {
 // newSource returns the source of a new endpoint: a WAL reader from its
 // saved position (or, for an endpoint without one, from the oldest segment
 // at start and from the end when added later), or a memory queue.
-func (c *Component) newSource(name string, atStart bool) source {
+func (c *Component) newSource(name string, ea EndpointArgs, atStart bool) source {
 	if c.wal == nil {
-		return newMemQueue(memQueueCapacity)
+		return newMemQueue(int64(ea.QueueConfig.Capacity))
 	}
 	c.posMu.Lock()
 	pos, ok := c.positions[name]

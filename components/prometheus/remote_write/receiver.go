@@ -24,12 +24,21 @@ var (
 
 // Appender implements storage.Appendable.
 func (r *Receiver) Appender(ctx context.Context) storage.Appender {
+	// A WAL that cannot be written refuses at once (walguard.go), without
+	// waiting for a recovery that holds dbMu.
+	if f := r.c.walFail.Load(); f != nil {
+		return r.c.refuse(f)
+	}
 	r.c.dbMu.RLock()
+	if f := r.c.walFail.Load(); f != nil {
+		r.c.dbMu.RUnlock()
+		return r.c.refuse(f)
+	}
 	if r.c.db == nil {
 		r.c.dbMu.RUnlock()
 		return errAppender{err: errors.New("prometheus.remote_write is stopped")}
 	}
-	a := &walAppender{Appender: r.c.db.Appender(ctx), unlock: r.c.dbMu.RUnlock, onError: r.c.accountingError}
+	a := &walAppender{Appender: r.c.db.Appender(ctx), c: r.c, unlock: r.c.dbMu.RUnlock, onError: r.c.accountingError}
 	for _, tr := range *r.c.trackers.Load() {
 		a.trackers = append(a.trackers, trackerTx{tr: tr, ruled: tr.hasRules(), hist: tr.sendsHistograms()})
 	}
@@ -45,6 +54,7 @@ func (r *Receiver) WithCounter(counter func(n int)) any {
 // lock when the transaction ends.
 type walAppender struct {
 	storage.Appender
+	c       *Component
 	unlock  func()
 	once    sync.Once
 	onError func(error)
@@ -149,9 +159,18 @@ func (a *walAppender) expected(tt *trackerTx) []tsCount {
 
 // Commit registers the samples with every endpoint's tracker, then writes
 // them to the WAL: a sample is never in the WAL without its tracker
-// knowing, whatever moment the process dies at.
+// knowing, whatever moment the process dies at. Commits are serialised and
+// refused once a WAL write has failed (walguard.go).
 func (a *walAppender) Commit() error {
 	defer a.once.Do(a.unlock)
+	a.c.commitMu.Lock()
+	defer a.c.commitMu.Unlock()
+	if f := a.c.walFail.Load(); f != nil {
+		// The agent's appender is dropped, not committed or rolled back:
+		// both would write to the failed WAL.
+		a.c.countRefused()
+		return walRefusal(f)
+	}
 	per := make([][]tsCount, len(a.trackers))
 	for i := range a.trackers {
 		per[i] = a.expected(&a.trackers[i])
@@ -164,11 +183,25 @@ func (a *walAppender) Commit() error {
 		for i := range a.trackers {
 			a.trackers[i].tr.unexpect(per[i])
 		}
+		a.c.walWriteFailed(err)
+		a.c.countRefused()
+		return walRefusal(a.c.walFail.Load())
 	}
-	return err
+	return nil
 }
 
+// Rollback discards the transaction. The agent writes the series it created
+// to the WAL even then, so this is a WAL write as well.
 func (a *walAppender) Rollback() error {
 	defer a.once.Do(a.unlock)
-	return a.Appender.Rollback()
+	a.c.commitMu.Lock()
+	defer a.c.commitMu.Unlock()
+	if a.c.walFail.Load() != nil {
+		return nil
+	}
+	if err := a.Appender.Rollback(); err != nil {
+		a.c.walWriteFailed(err)
+		return walRefusal(a.c.walFail.Load())
+	}
+	return nil
 }

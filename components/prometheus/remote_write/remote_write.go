@@ -93,10 +93,21 @@ type Component struct {
 	replays      sync.WaitGroup
 
 	// dbMu guards db; appenders hold it for reading for a transaction, so
-	// the WAL can be reopened (new wal settings) between transactions.
-	dbMu  sync.RWMutex
-	db    *agent.DB
-	dbReg *trackingRegisterer
+	// the WAL can be reopened (new wal settings, recovery from a failed
+	// write) between transactions.
+	dbMu      sync.RWMutex
+	db        *agent.DB // nil while closed or after reopening failed
+	dbReg     *trackingRegisterer
+	walOpts   WALOptions // what db was opened with
+	walClosed bool       // the component stopped
+
+	// commitMu serialises WAL writes (commits, rollbacks): see walguard.go.
+	commitMu sync.Mutex
+	// walFail is set from the first failed WAL write until the WAL is
+	// reopened; while set, appends are refused.
+	walFail    atomic.Pointer[walFailure]
+	recoverNow chan struct{}
+	ws         walState
 }
 
 var (
@@ -114,12 +125,14 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, m: m, clients: map[string]*endpointClient{}, statuses: map[string]*endpointStatus{}, gates: map[string]*gate{}}
+	c := &Component{opts: opts, m: m, clients: map[string]*endpointClient{}, statuses: map[string]*endpointStatus{}, gates: map[string]*gate{}, recoverNow: make(chan struct{}, 1)}
+	c.ws.waitingFree = -1
 	c.replayCtx, c.cancelReplay = context.WithCancel(context.Background())
 	empty := map[string]*tracker{}
 	c.trackers.Store(&empty)
-	c.remote = remote.NewStorage(opts.Logger, opts.Registerer, startTime, opts.DataPath, flushDeadline, noScrapeManager{}, false)
-	if err := c.openWAL(args.WAL); err != nil {
+	// The queues' WAL watchers report read failures only in their logs.
+	c.remote = remote.NewStorage(newLogTap(opts.Logger, c.onPrometheusLog), opts.Registerer, startTime, opts.DataPath, flushDeadline, noScrapeManager{}, false)
+	if err := c.openWAL(args.WAL, 0); err != nil {
 		_ = c.remote.Close()
 		m.unregister(opts.Registerer)
 		return nil, err
@@ -158,15 +171,25 @@ func (noScrapeManager) Get() (*scrape.Manager, error) {
 	return nil, errors.New("flow sends metadata from the WAL (Remote-Write 2.0), not from a scrape manager")
 }
 
-func (c *Component) openWAL(w WALOptions) error {
+// openWAL repairs the WAL from segment from on (walrepair.go), then opens
+// it. No one else uses the WAL meanwhile (start-up, or dbMu held).
+func (c *Component) openWAL(w WALOptions, from int) error {
+	rep, err := repairWAL(c.walDir(), from)
+	c.noteRepair(rep)
+	if err != nil {
+		// Prometheus reads the WAL next and repairs what it cannot read
+		// its own way (reported through the log tap).
+		c.opts.Logger.Error("repairing the WAL failed", "err", err)
+	}
 	reg := &trackingRegisterer{reg: c.opts.Registerer}
-	db, err := agent.Open(c.opts.Logger, reg, c.remote, c.opts.DataPath, w.agentOptions())
+	db, err := agent.Open(newLogTap(c.opts.Logger, c.onPrometheusLog), reg, c.remote, c.opts.DataPath, w.agentOptions())
 	if err != nil {
 		reg.unregisterAll()
 		return fmt.Errorf("opening the WAL in %s: %w", c.opts.DataPath, err)
 	}
 	db.SetWriteNotified(c.remote)
-	c.db, c.dbReg = db, reg
+	c.db, c.dbReg, c.walOpts = db, reg, w
+	c.makeReserve()
 	return nil
 }
 
@@ -184,6 +207,9 @@ func (c *Component) Run(ctx context.Context) error {
 			return nil
 		case now := <-tk.C:
 			c.flushMarkers(now)
+			c.recoverWAL(now)
+		case <-c.recoverNow:
+			c.recoverWAL(time.Now())
 		}
 	}
 }
@@ -209,12 +235,9 @@ func (c *Component) shutdown() {
 	c.cancelReplay()
 	c.replays.Wait()
 	c.dbMu.Lock()
-	if c.db != nil {
-		if err := c.db.Close(); err != nil {
-			c.opts.Logger.Error("closing the WAL", "err", err)
-		}
-		c.dbReg.unregisterAll()
-		c.db = nil
+	c.walClosed = true
+	if err := c.closeWALLocked(c.firstOwnSegment); err != nil {
+		c.opts.Logger.Error("closing the WAL", "err", err)
 	}
 	c.dbMu.Unlock()
 	if err := c.remote.Close(); err != nil {
@@ -251,10 +274,9 @@ func (c *Component) Update(args component.Arguments) error {
 	}
 	if a.WAL != c.args.WAL {
 		c.dbMu.Lock()
-		err := c.db.Close()
-		c.dbReg.unregisterAll()
+		err := c.reopenWALLocked(a.WAL, c.firstOwnSegment)
 		if err == nil {
-			err = c.openWAL(a.WAL)
+			c.walFail.Store(nil)
 		}
 		c.dbMu.Unlock()
 		if err != nil {
@@ -487,7 +509,7 @@ func (c *Component) CurrentHealth() component.Health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	var problems, notes []string
+	problems, notes := c.walHealth(now)
 	for _, name := range sortedNames(c.clients) {
 		p, n, _ := endpointHealth(name, c.clients[name], c.args.WAL)
 		problems, notes = append(problems, p...), append(notes, n...)

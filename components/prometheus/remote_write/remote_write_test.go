@@ -241,8 +241,7 @@ func TestHealthFollowsSends(t *testing.T) {
 
 	// Every send fails with 503: unhealthy, naming the endpoint and error.
 	r.Status.Store(503)
-	stop := make(chan struct{})
-	go g.run(t, 50*time.Millisecond, stop)
+	stop := g.background(t, 50*time.Millisecond)
 	promtest.Eventually(t, 20*time.Second, "unhealthy while sends fail", func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, `endpoint "test"`) && strings.Contains(h.Message, "503")
@@ -258,7 +257,7 @@ func TestHealthFollowsSends(t *testing.T) {
 	promtest.Eventually(t, 20*time.Second, "healthy after recovery", func() bool {
 		return c.CurrentHealth().Health == component.HealthHealthy
 	})
-	close(stop)
+	stop()
 	waitAll(t, g, r, 30*time.Second)
 	if d := r.Stats().Duplicates; d != 0 {
 		t.Errorf("%d samples arrived twice", d)
@@ -332,8 +331,7 @@ func TestReceiverOutage(t *testing.T) {
 	c, recv, _ := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 200)
 	g.warmUp(t, r)
-	stop := make(chan struct{})
-	go g.run(t, 250*time.Millisecond, stop)
+	stop := g.background(t, 250*time.Millisecond)
 
 	time.Sleep(2 * time.Second)
 	r.Stop()
@@ -345,7 +343,7 @@ func TestReceiverOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
-	close(stop)
+	stop()
 
 	waitAll(t, g, r, 60*time.Second)
 	st := r.Stats()
@@ -371,9 +369,7 @@ func TestUpdatesKeepData(t *testing.T) {
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 20)
 	g.warmUp(t, r)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { defer close(done); g.run(t, 20*time.Millisecond, stop) }()
+	stop := g.background(t, 20*time.Millisecond)
 
 	step := func(what string, mod func(a *Arguments)) {
 		t.Helper()
@@ -396,8 +392,7 @@ func TestUpdatesKeepData(t *testing.T) {
 	step("queue", func(a *Arguments) { a.Endpoints[0].QueueOptions.Capacity = 5000 })
 	step("wal", func(a *Arguments) { a.WAL.TruncateFrequency = time.Hour })
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	<-done
+	stop()
 
 	waitAll(t, g, r, 30*time.Second)
 	var sawHeader bool

@@ -70,11 +70,10 @@ prometheus.remote_write "amp" {
 	g := newGenerator(recv, 50)
 	g.warmUp(t, r)
 	issuedBefore := f.Stats().Issued
-	stop := make(chan struct{})
-	go g.run(t, 100*time.Millisecond, stop)
+	stop := g.background(t, 100*time.Millisecond)
 	// 3-second credentials refreshed ahead of expiry: 15 s see several.
 	time.Sleep(15 * time.Second)
-	close(stop)
+	stop()
 	waitAll(t, g, r, 30*time.Second)
 
 	rotations := f.Stats().Issued - issuedBefore

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // HeaderSize is the size of a record header. Append takes a buffer whose
@@ -57,23 +58,32 @@ func (p Position) String() string { return fmt.Sprintf("%08d:%d", p.Segment, p.O
 type Options struct {
 	Dir         string
 	SegmentSize int64 // 0 means DefaultSegmentSize
-	Logger      *slog.Logger
+	// MaxSegmentAge starts a new segment at the first append after the
+	// current one has held records this long (0: only SegmentSize cuts), so
+	// that a slow stream's delivered entries can be deleted, a whole segment
+	// at a time, within about this age.
+	MaxSegmentAge time.Duration
+	Logger        *slog.Logger
 }
 
 // WAL is an open write-ahead log.
 type WAL struct {
 	dir     string
 	segSize int64
+	maxAge  time.Duration
 	log     *slog.Logger
+	now     func() time.Time // the clock; tests replace it
 
 	// syncMu is held for an fsync and for a segment roll, so a file is never
 	// closed under a running fsync. Lock order: syncMu, then mu.
 	syncMu sync.Mutex
 
-	mu       sync.Mutex
-	f        *os.File
-	seg      uint64
-	off      int64 // bytes written to the current segment
+	mu  sync.Mutex
+	f   *os.File
+	seg uint64
+	off int64 // bytes written to the current segment
+	// firstAt is when the current segment got its first record.
+	firstAt  time.Time
 	durable  Position
 	notify   chan struct{} // closed and replaced when durable advances
 	segments []uint64      // existing segments, ascending
@@ -101,7 +111,8 @@ func Open(opts Options) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &WAL{dir: opts.Dir, segSize: opts.SegmentSize, log: opts.Logger, segments: segs, notify: make(chan struct{})}
+	w := &WAL{dir: opts.Dir, segSize: opts.SegmentSize, maxAge: opts.MaxSegmentAge, log: opts.Logger,
+		now: time.Now, segments: segs, notify: make(chan struct{})}
 	next := uint64(1)
 	if len(segs) > 0 {
 		next = segs[len(segs)-1] + 1
@@ -200,7 +211,7 @@ func (w *WAL) Append(rec []byte) error {
 		w.mu.Unlock()
 		return ErrClosed
 	}
-	if w.err != nil || (w.off > 0 && w.off+int64(len(rec)) > w.segSize) {
+	if w.err != nil || w.full(int64(len(rec))) {
 		w.mu.Unlock()
 		if err := w.roll(int64(len(rec))); err != nil {
 			return err
@@ -215,6 +226,9 @@ func (w *WAL) Append(rec []byte) error {
 		w.fail(err)
 		w.mu.Unlock()
 		return fmt.Errorf("writing WAL segment %s: %w", w.f.Name(), err)
+	}
+	if w.off == 0 {
+		w.firstAt = w.now()
 	}
 	w.off += int64(len(rec))
 	end, gen := Position{Segment: w.seg, Offset: w.off}, w.gen
@@ -272,7 +286,7 @@ func (w *WAL) roll(need int64) error {
 	if w.closed {
 		return ErrClosed
 	}
-	if w.err == nil && !(w.off > 0 && w.off+need > w.segSize) {
+	if w.err == nil && !w.full(need) {
 		return nil // another appender rolled already
 	}
 	if w.err == nil {
@@ -291,6 +305,16 @@ func (w *WAL) roll(need int64) error {
 	}
 	w.err = nil
 	return nil
+}
+
+// full reports whether a record of need bytes must go to a new segment:
+// the current one has records and is too big for it, or too old. Callers
+// hold mu.
+func (w *WAL) full(need int64) bool {
+	if w.off == 0 {
+		return false
+	}
+	return w.off+need > w.segSize || (w.maxAge > 0 && w.now().Sub(w.firstAt) >= w.maxAge)
 }
 
 // Durable returns the end of the durable log.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,4 +280,47 @@ func BenchmarkAppend140KiB(b *testing.B) {
 			}
 		}
 	})
+}
+
+// MaxSegmentAge starts a new segment at the first append after the current
+// one has held records that long, and only then: an empty segment never
+// ages, and segment size still cuts as before.
+func TestMaxSegmentAgeCutsOldSegments(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(Options{Dir: dir, SegmentSize: 1 << 20, MaxSegmentAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	now := time.Unix(1000, 0)
+	w.now = func() time.Time { return now }
+	segOf := func() uint64 { w.mu.Lock(); defer w.mu.Unlock(); return w.seg }
+
+	start := segOf()
+	now = now.Add(2 * time.Hour) // an empty segment does not age
+	if err := w.Append(rec("a")); err != nil {
+		t.Fatal(err)
+	}
+	if segOf() != start {
+		t.Fatalf("an empty segment was cut for its age")
+	}
+	now = now.Add(59 * time.Minute)
+	if err := w.Append(rec("b")); err != nil {
+		t.Fatal(err)
+	}
+	if segOf() != start {
+		t.Fatalf("cut before max_segment_age")
+	}
+	now = now.Add(time.Minute)
+	if err := w.Append(rec("c")); err != nil {
+		t.Fatal(err)
+	}
+	if segOf() != start+1 {
+		t.Fatalf("segment %d after an hour, want %d", segOf(), start+1)
+	}
+	r := w.NewReader(w.First())
+	defer r.Close()
+	if got := readAll(t, r); strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("read %v, want a,b,c across the cut", got)
+	}
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const convertYAML = `global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: node
+    static_configs:
+      - targets: [localhost:9100]
+remote_write:
+  - url: http://localhost:9090/api/v1/write
+`
+
+// runFlowMain runs the CLI in process.
+func runFlowMain(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = flowMain(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestConvertStdoutFileAndReport(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(in, []byte(convertYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runFlowMain(t, "", "convert", "--source-format=prometheus", in)
+	if code != 0 || !strings.Contains(out, `prometheus.scrape "node" {`) || !strings.Contains(out, `scrape_interval = "15s"`) {
+		t.Fatalf("code %d, stdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+
+	// Flags after FILE, Alloy's short names, -o and -r.
+	outPath, reportPath := filepath.Join(dir, "out.river"), filepath.Join(dir, "report.txt")
+	code, out, stderr = runFlowMain(t, "", "convert", in, "-f", "prometheus", "-o", outPath, "-r", reportPath)
+	if code != 0 || out != "" {
+		t.Fatalf("code %d, stdout %q, stderr:\n%s", code, out, stderr)
+	}
+	written, err := os.ReadFile(outPath)
+	if err != nil || !strings.Contains(string(written), `prometheus.remote_write "default"`) {
+		t.Fatalf("-o wrote %q (%v)", written, err)
+	}
+	if fi, _ := os.Stat(outPath); fi.Mode().Perm() != 0o600 {
+		t.Errorf("output mode %v, want 0600: it may hold the YAML's passwords", fi.Mode().Perm())
+	}
+	report, _ := os.ReadFile(reportPath)
+	if !strings.Contains(string(report), "A configuration was generated.") {
+		t.Errorf("report:\n%s", report)
+	}
+
+	// The converted config is what `flow validate` accepts.
+	code, out, stderr = runFlowMain(t, "", "validate", outPath)
+	if code != 0 {
+		t.Fatalf("flow validate on the converted config: code %d\n%s%s", code, out, stderr)
+	}
+
+	// stdin.
+	code, out, _ = runFlowMain(t, convertYAML, "convert", "--source-format", "prometheus")
+	if code != 0 || !strings.Contains(out, `job_name        = "node"`) {
+		t.Fatalf("stdin: code %d, stdout:\n%s", code, out)
+	}
+}
+
+func TestConvertErrorsBlockUnlessBypassed(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "prometheus.yml")
+	src := convertYAML + "rule_files:\n  - rules.yml\n"
+	if err := os.WriteFile(in, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reportPath := filepath.Join(dir, "report.txt")
+	code, out, stderr := runFlowMain(t, "", "convert", "-f", "prometheus", "--report", reportPath, in)
+	if code != 1 || out != "" {
+		t.Fatalf("an error must withhold the output: code %d, stdout %q", code, out)
+	}
+	// The diagnostic names the YAML line and column, quotes it, and hints.
+	for _, want := range []string{in + ":9:1: rule_files is not converted", "  9 | rule_files:", "hint: ", "--bypass-errors"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	report, _ := os.ReadFile(reportPath)
+	if !strings.Contains(string(report), "(Error) "+in+":9:1: rule_files is not converted") ||
+		!strings.Contains(string(report), "No configuration was generated") {
+		t.Errorf("report:\n%s", report)
+	}
+
+	code, out, _ = runFlowMain(t, "", "convert", "-f", "prometheus", "--bypass-errors", in)
+	if code != 0 || !strings.Contains(out, `prometheus.scrape "node"`) {
+		t.Fatalf("--bypass-errors: code %d, stdout:\n%s", code, out)
+	}
+}
+
+func TestConvertBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, src, want string
+		args            []string
+	}{
+		{"no format", convertYAML, "--source-format is required", nil},
+		{"unknown format", convertYAML, `unknown source format "otelcol"`, []string{"-f", "otelcol"}},
+		{"broken yaml", "scrape_configs:\n  - job_name: [\n", "critical: the file is not valid YAML", []string{"-f", "prometheus"}},
+		{"typo", "global:\n  scrape_intervall: 1m\n", `did you mean "scrape_interval"?`, []string{"-f", "prometheus"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
+			if err := os.WriteFile(in, []byte(tc.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := runFlowMain(t, "", append(append([]string{"convert"}, tc.args...), in)...)
+			if code == 0 || out != "" || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("code %d, stdout %q, stderr:\n%s\nwant %q", code, out, stderr, tc.want)
+			}
+		})
+	}
+	if code, _, stderr := runFlowMain(t, "", "convert", "-f", "prometheus", dir); code == 0 || !strings.Contains(stderr, "is a directory") {
+		t.Fatalf("a directory: code %d, %s", code, stderr)
+	}
+	if code, _, stderr := runFlowMain(t, "", "run", "--config.format=yaml", "x"); code != 2 || !strings.Contains(stderr, "--config.format") {
+		t.Fatalf("run with an unknown format: code %d, %s", code, stderr)
+	}
+}

@@ -1,0 +1,157 @@
+package file
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
+)
+
+func TestMain(m *testing.M) { flowproc.Main(m) }
+
+// TestKill9 runs the real flow binary tailing a file that a writer fills
+// at 10,000 lines/s, rotating it by rename every 2,000 lines, into a
+// fake Loki through loki.write (with its WAL). flow is killed with SIGKILL
+// mid-stream and started again on the same storage path. Every line must
+// reach Loki; a line may arrive twice only if it was in the batch in flight
+// at the kill (one loki.source.file batch, plus the one loki.write was
+// pushing).
+func TestKill9(t *testing.T) {
+	loki, err := fakeloki.Start(fakeloki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loki.Close()
+	dir, storage := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "")
+	cfg := filepath.Join(t.TempDir(), "config.river")
+	river := fmt.Sprintf(`
+local.file_match "app" {
+  path_targets = [{"__path__" = %q, "job" = "app"}]
+  sync_period  = "100ms"
+}
+
+loki.source.file "app" {
+  targets    = local.file_match.app.targets
+  forward_to = [loki.write.fake.receiver]
+
+  file_watch {
+    min_poll_frequency = "10ms"
+    max_poll_frequency = "50ms"
+  }
+}
+
+loki.write "fake" {
+  endpoint {
+    url        = %q
+    batch_wait = "100ms"
+  }
+}
+`, filepath.Join(dir, "*.log"), loki.URL())
+	if err := os.WriteFile(cfg, []byte(river), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The writer: 10,000 lines/s for 5s, a rename rotation every 2,000
+	// lines, except while flow is down (a file rotated away while nothing
+	// follows it is only read if the glob matches its new name: see the
+	// package doc).
+	args := []string{"--storage.path=" + storage, cfg}
+	flow := flowproc.Start(t, args...)
+
+	var paused atomic.Bool
+	total := make(chan int)
+	go func() {
+		n := 0
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			panic(err)
+		}
+		begin := time.Now()
+		for n < 50_000 {
+			fmt.Fprintf(f, "line %07d\n", n)
+			n++
+			if n%2000 == 0 && !paused.Load() {
+				f.Close()
+				if err := os.Rename(path, fmt.Sprintf("%s.%d", path, n)); err != nil {
+					panic(err)
+				}
+				if f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+					panic(err)
+				}
+			}
+			if n%100 == 0 {
+				if ahead := time.Duration(n)*time.Second/10_000 - time.Since(begin); ahead > 0 {
+					time.Sleep(ahead)
+				}
+			}
+		}
+		f.Close()
+		total <- n
+	}()
+
+	time.Sleep(2 * time.Second)
+	paused.Store(true)
+	flow.Kill()
+	time.Sleep(500 * time.Millisecond)
+	flow2 := flowproc.Start(t, args...)
+	paused.Store(false)
+
+	n := <-total
+	deadline := time.Now().Add(90 * time.Second)
+	var seen map[string]int
+	for {
+		seen = map[string]int{}
+		for _, e := range loki.Entries() {
+			seen[e.Line]++
+		}
+		if len(seen) >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var missing []string
+	dups := 0
+	for i := range n {
+		l := fmt.Sprintf("line %07d", i)
+		switch c := seen[l]; {
+		case c == 0:
+			missing = append(missing, l)
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	if len(missing) > 0 {
+		if resp, err := http.Get(flow2.URL() + "/api/v0/components/loki.source.file.app"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("loki.source.file: %s", b)
+		}
+		if resp, err := http.Get(flow2.URL() + "/api/v0/components/loki.write.fake"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("loki.write: %s", b)
+		}
+		t.Fatalf("%d of %d lines never reached Loki (first %v); flow's log before the kill:\n%s\nafter:\n%s", len(missing), n, missing[:min(5, len(missing))], flow.Stderr(), flow2.Stderr())
+	}
+	// One loki.source.file batch in flight, and what loki.write was
+	// pushing from its WAL at the kill.
+	if limit := 2 * maxBatchLines; dups > limit {
+		t.Fatalf("%d duplicated lines after a kill -9, more than %d", dups, limit)
+	}
+	t.Logf("%d lines, %d duplicated after the kill -9", n, dups)
+	for _, e := range loki.Entries()[:1] {
+		if e.Labels["job"] != "app" || !strings.HasSuffix(string(e.Labels["filename"]), "app.log") {
+			t.Errorf("labels %v", e.Labels)
+		}
+	}
+}
