@@ -19,9 +19,13 @@ func parseFile(src []byte, filename string) (*syntax.File, hcl.Diagnostics) {
 	return syntax.ParseFile(src, filename)
 }
 
+// masked is an attribute expression not shown as written (a secret, or a URL
+// with credentials) and the text shown in its place.
+type masked = decode.Masked
+
 // decodeBody decodes block into target (a pointer to an Arguments struct),
-// appending the ranges of attributes holding secrets to secrets.
-func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]hcl.Range) hcl.Diagnostics {
+// appending the attributes holding secrets to secrets.
+func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked) hcl.Diagnostics {
 	return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
 }
 

@@ -35,6 +35,7 @@ var deepShapes = []deepShape{
 	{"parentheses", func(n int) string { return strings.Repeat("(", n/2) + "1" + strings.Repeat(")", n/2) }, 5 + MaxDepth},
 	{"index chain", func(n int) string { return "[1]" + strings.Repeat("[0]", n/3) }, 5 + 3 + 3*(MaxDepth-3)},
 	{"access chain", func(n int) string { return "{a = 1}" + strings.Repeat(".a", n/2) }, 5 + 7 + 2*(MaxDepth-3) + 1},
+	{"reference", func(n int) string { return "a" + strings.Repeat(".a", n/2) }, 5 + 1 + 2*(MaxDepth-2) + 1},
 	{"binary chain", func(n int) string { return "1" + strings.Repeat(" + 1", n/4) }, 5 + 1 + 4*(MaxDepth-2) + 1},
 	{"concatenation", func(n int) string { return `"a"` + strings.Repeat(` + "a"`, n/6) }, 5 + 3 + 6*(MaxDepth-2) + 1},
 	{"power chain", func(n int) string { return "1" + strings.Repeat("^1", n/2) }, 0},

@@ -14,8 +14,8 @@ import (
 // MaxDepth bounds nesting, so no input can exhaust the stack of the parser
 // or of anything that walks the tree it builds (evaluation, reference
 // collection, decoding, the formatter). Blocks inside blocks count one level
-// each; inside an expression so does every operator, index, attribute
-// access on a value, call, bracket, brace and parenthesis: `!!x` is two levels
+// each; inside an expression so does every operator, index, `.name` (in a
+// reference too), call, bracket, brace and parenthesis: `!!x` is two levels
 // below its attribute, and `a + b + c` is two as well, since a chain of
 // operators is a tree as deep as the chain is long. The parser measures the
 // depth of the tree it builds, not only its own recursion, and refuses a
@@ -526,9 +526,16 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 			p.next()
 			if ref, ok := e.(*ScopeTraversalExpr); ok {
 				// Still a plain reference: extend it. Its steps are a
-				// list, not a tree, so they add no depth.
+				// list, not a tree, but walking a reference goes step by
+				// step too (resolving it, naming it in a message), so a
+				// step counts a level like an access on a value.
+				if p.tooDeep(h+1, name.Range) {
+					rng := hcl.RangeBetween(ref.SrcRange, name.Range)
+					return &BadExpr{SrcRange: hcl.RangeBetween(rng, p.skipExprRest(rng))}, 1
+				}
 				ref.Traversal = append(ref.Traversal, hcl.TraverseAttr{Name: name.Text, SrcRange: name.Range})
 				ref.SrcRange = hcl.RangeBetween(ref.SrcRange, name.Range)
+				h++
 				continue
 			}
 			rng := hcl.RangeBetween(e.Range(), name.Range)
@@ -559,7 +566,15 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 			h = max(h, kh) + 1
 
 		case LPAREN:
+			// A function is called by its name, which may be in parentheses
+			// as Alloy allows: (string.format)("%d", 1).
 			ref, ok := e.(*ScopeTraversalExpr)
+			var callee hcl.Expression
+			if !ok {
+				if r, isRef := unparen(e).(*ScopeTraversalExpr); isRef {
+					ref, ok, callee = r, true, e
+				}
+			}
 			args, ah, argsRange, closed := p.parseArgs()
 			if !ok {
 				if _, isBad := e.(*BadExpr); !isBad {
@@ -570,9 +585,10 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 			e = &CallExpr{
 				Name:      traversalString(ref.Traversal),
 				NameRange: ref.SrcRange,
+				Callee:    callee,
 				Args:      args,
 				ArgsRange: argsRange,
-				SrcRange:  hcl.RangeBetween(ref.SrcRange, argsRange),
+				SrcRange:  hcl.RangeBetween(e.Range(), argsRange),
 			}
 			h = ah + 1
 			if !closed {
@@ -583,6 +599,38 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 			return e, h
 		}
 	}
+}
+
+// unparen strips parentheses around an expression.
+func unparen(e hcl.Expression) hcl.Expression {
+	for {
+		p, ok := e.(*ParenExpr)
+		if !ok {
+			return e
+		}
+		e = p.Inner
+	}
+}
+
+// startsExpr reports whether t can begin an expression: after a list item,
+// it means the comma between the two is missing.
+func startsExpr(t TokenType) bool {
+	switch t {
+	case IDENT, NUMBER, FLOAT, STRING, RAWSTRING, LBRACK, LCURLY, LPAREN, NOT, SUB:
+		return true
+	}
+	return false
+}
+
+// errorMissingComma reports a missing "," before the current token, which
+// starts the next item of a list (what), opened at open; prev is the item
+// before. Alloy requires the comma there too, and reports it at the same
+// place.
+func (p *parser) errorMissingComma(what string, open hcl.Range, prev hcl.Range, after string) {
+	p.s.errorDetail(p.tok.Range,
+		fmt.Sprintf(`missing "," between the %s opened at %d:%d`, what, open.Start.Line, open.Start.Column),
+		fmt.Sprintf(`expected "," after %s (ending at %d:%d), got %s; items are separated by commas, also on separate lines, as in Alloy`,
+			after, prev.End.Line, prev.End.Column, describe(p.tok)))
 }
 
 // parseArgs parses `(a, b, c)`, the current token being "(". h is the
@@ -598,10 +646,15 @@ func (p *parser) parseArgs() (args []hcl.Expression, h int, rng hcl.Range, close
 		args = append(args, arg)
 		h = max(h, ah)
 		rng = hcl.RangeBetween(rng, arg.Range())
-		if p.tok.Type != COMMA {
+		if p.tok.Type == COMMA {
+			p.next()
+			continue
+		}
+		if !startsExpr(p.tok.Type) {
 			break
 		}
-		p.next()
+		// Go on as if the comma were there, so the rest of the list is read.
+		p.errorMissingComma("arguments of the call", open.Range, arg.Range(), "the argument")
 	}
 	p.ignoreNL = saved
 	if p.tok.Type != RPAREN {
@@ -689,10 +742,15 @@ func (p *parser) parseArray() (hcl.Expression, int) {
 		item, ih := p.parseExpr()
 		items = append(items, item)
 		h = max(h, ih)
-		if p.tok.Type != COMMA {
+		if p.tok.Type == COMMA {
+			p.next()
+			continue
+		}
+		if !startsExpr(p.tok.Type) {
 			break
 		}
-		p.next()
+		// Go on as if the comma were there, so the rest of the array is read.
+		p.errorMissingComma("elements of the array", open.Range, item.Range(), "the element")
 	}
 	p.ignoreNL = saved
 	if p.tok.Type != RBRACK {
@@ -711,7 +769,7 @@ func (p *parser) parseArray() (hcl.Expression, int) {
 func (p *parser) parseObject() (hcl.Expression, int) {
 	open := p.tok
 	saved := p.ignoreNL
-	p.ignoreNL = false // newlines separate items, like commas
+	p.ignoreNL = false // a newline ends an item's value, as at the top level
 	p.next()
 	var items []ObjectItem
 	var seen map[string]struct{} // for large objects; small ones are scanned
@@ -747,14 +805,19 @@ loop:
 			p.errorf(keyTok.Range, "duplicate key %q in object", key)
 		}
 		items = append(items, ObjectItem{Key: key, KeyToken: keyTok, Value: val})
+		// Items are separated by commas, as in Alloy; a newline does not
+		// separate them. The last item may end without one.
+		p.skipNewlines()
 		switch p.tok.Type {
 		case COMMA:
 			p.next()
-		case NEWLINE:
 		case RCURLY:
 			break loop
+		case IDENT, STRING:
+			// Go on as if the comma were there, so the rest is read.
+			p.errorMissingComma("items of the object", open.Range, val.Range(), fmt.Sprintf("the value of %q", key))
 		default:
-			p.errorf(p.tok.Range, `expected "," or a newline after the value of %q, got %s`, key, describe(p.tok))
+			p.errorf(p.tok.Range, `expected "," or "}" after the value of %q, got %s`, key, describe(p.tok))
 			break loop
 		}
 	}

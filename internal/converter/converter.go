@@ -11,6 +11,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/converter/diag"
 	"github.com/flow-telemetry/flow/internal/converter/prometheus"
 	"github.com/flow-telemetry/flow/internal/converter/promtail"
+	"github.com/flow-telemetry/flow/internal/converter/staticmode"
 )
 
 // Formats are the source formats, by the names `alloy convert
@@ -27,6 +28,8 @@ func Convert(format, file string, src []byte) ([]byte, diag.Diagnostics) {
 		return prometheus.Convert(file, src)
 	case "promtail":
 		return promtail.Convert(file, src)
+	case "static":
+		return staticmode.Convert(file, src)
 	default:
 		return nil, diag.Diagnostics{{Severity: diag.Critical,
 			Summary: fmt.Sprintf("unknown source format %q", format),

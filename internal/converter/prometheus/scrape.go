@@ -56,11 +56,7 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 		ctx.Body.Comment(o.Comment)
 	}
 	handled := maps.Clone(scrapeKeys)
-	common.Pairs(node, func(k, _ *yaml.Node) {
-		if strings.HasSuffix(k.Value, "_sd_configs") { // reported by StripUnsupportedDiscovery
-			handled[k.Value] = true
-		}
-	})
+
 	ctx.Unhandled(node, fmt.Sprintf("scrape config %q", sc.JobName), handled, "")
 
 	// Discovery: one discovery.aws.ec2 per ec2_sd_configs entry, and the
