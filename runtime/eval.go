@@ -159,7 +159,7 @@ func mayHoldCapsule(t cty.Type) bool {
 type decoded struct {
 	args    component.Arguments
 	argsVal cty.Value
-	secrets []hcl.Range
+	secrets []masked
 }
 
 // decodeArgs decodes n's block into a fresh Arguments value.
@@ -436,10 +436,10 @@ func encodeExports(reg component.Registration, e component.Exports) (v cty.Value
 	return encodeValue(e)
 }
 
-// literalSecrets keeps the secret ranges whose expressions may hold the
-// secret's text. An expression that is only a reference (password =
+// literalSecrets keeps the secret expressions that may hold the secret's
+// text. An expression that is only a reference (password =
 // local.file.token.content) shows no secret, and is more useful visible.
-func literalSecrets(body *syntax.Body, ranges []hcl.Range) []hcl.Range {
+func literalSecrets(body *syntax.Body, ranges []masked) []masked {
 	if len(ranges) == 0 {
 		return nil
 	}
@@ -460,7 +460,7 @@ func literalSecrets(body *syntax.Body, ranges []hcl.Range) []hcl.Range {
 	walk(body)
 	out := ranges[:0:0]
 	for _, r := range ranges {
-		if !refs[r.Start] {
+		if !refs[r.Range.Start] {
 			out = append(out, r)
 		}
 	}

@@ -30,6 +30,11 @@ type graph struct {
 	files   map[string][]byte
 	parsed  []*syntax.File // sorted by name
 	hash    string
+	// maxSegments is the most dot-separated segments in a component ID
+	// (a label may hold dots), known or not: no longer prefix of a
+	// reference can name a component. maxNameSegments is the most in a
+	// registered component name.
+	maxSegments, maxNameSegments int
 }
 
 // gnode is a component in one graph.
@@ -96,20 +101,11 @@ func configHash(files map[string][]byte) string {
 // graph: components keeping their ID keep their nodeState.
 func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files)}
+	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files), maxNameSegments: maxNameSegments()}
 
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		f, d := parseFile(files[name], name)
-		diags = append(diags, d...)
-		if f != nil {
-			g.parsed = append(g.parsed, f)
-		}
-	}
+	parsed, d := parseConfig(files)
+	g.parsed = parsed
+	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -135,6 +131,7 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 				if !ok {
 					soft = append(soft, unknownComponent(s))
 					unknown[s.ID()] = true
+					g.maxSegments = max(g.maxSegments, strings.Count(s.ID(), ".")+1)
 					continue
 				}
 				if d := checkLabel(s, reg); d != nil {
@@ -155,6 +152,7 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 				}
 				n.st = st
 				g.byID[id] = n
+				g.maxSegments = max(g.maxSegments, len(n.path))
 				nodes = append(nodes, n)
 			}
 		}
@@ -348,10 +346,13 @@ func walkTraversals(body *syntax.Body, f func(hcl.Traversal)) {
 
 // dottedSteps returns the leading root-and-attribute names of t (stopping at
 // the first index or splat) and the range of each.
-func dottedSteps(t hcl.Traversal) ([]string, []hcl.Range) {
+func dottedSteps(t hcl.Traversal, limit int) ([]string, []hcl.Range) {
 	var names []string
 	var ranges []hcl.Range
-	for _, s := range t {
+	for i, s := range t {
+		if i == limit {
+			break
+		}
 		switch s := s.(type) {
 		case hcl.TraverseRoot:
 			names, ranges = append(names, s.Name), append(ranges, s.SrcRange)
@@ -371,11 +372,14 @@ func dottedSteps(t hcl.Traversal) ([]string, []hcl.Range) {
 // toUnknown reports a reference to a block whose component name is unknown
 // (already reported).
 func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, unknown map[string]bool) (ref reference, toUnknown bool, d *hcl.Diagnostic) {
-	names, ranges := dottedSteps(t)
+	// An ID and the export after it are all a reference can name.
+	names, ranges := dottedSteps(t, max(g.maxSegments, g.maxNameSegments+1)+1)
 	if len(names) == 0 {
 		return reference{}, false, nil
 	}
-	for k := len(names); k >= 1; k-- {
+	// Longest prefix first, from the longest an ID can be: trying every
+	// prefix of a long reference would join and hash it once per step.
+	for k := min(len(names), g.maxSegments); k >= 1; k-- {
 		id := strings.Join(names[:k], ".")
 		target, ok := g.byID[id]
 		if !ok {
@@ -399,6 +403,16 @@ func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, u
 	return reference{}, false, missingComponent(g, names, t.SourceRange())
 }
 
+// maxNameSegments is the most dot-separated segments in a registered
+// component name.
+func maxNameSegments() int {
+	n := 0
+	for _, name := range component.Names() {
+		n = max(n, strings.Count(name, ".")+1)
+	}
+	return n
+}
+
 // missingComponent explains a reference to no component. When a prefix of
 // the reference is a registered component name, the ID meant is that name
 // plus the next step (the label), and the suggestion is among components of
@@ -406,7 +420,7 @@ func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, u
 func missingComponent(g *graph, names []string, rng hcl.Range) *hcl.Diagnostic {
 	meant := strings.Join(names, ".")
 	var candidates []string
-	for k := len(names) - 1; k >= 1; k-- {
+	for k := min(len(names)-1, g.maxNameSegments); k >= 1; k-- {
 		if _, ok := component.Get(strings.Join(names[:k], ".")); ok {
 			meant = strings.Join(names[:k+1], ".")
 			break

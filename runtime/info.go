@@ -5,7 +5,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -203,14 +202,16 @@ func debugInfo(dc component.DebugComponent) (out any) {
 func (r *Runtime) ConfigHash() string { return r.graph.Load().hash }
 
 // ConfigFiles returns the running config as written, with the expression of
-// every attribute decoded into a secret replaced by "(secret)".
+// every attribute decoded into a secret replaced by "(secret)", and of every
+// attribute that is a URL with credentials by the URL with its password and
+// query values masked.
 func (r *Runtime) ConfigFiles() []ConfigFile {
 	g := r.graph.Load()
-	byFile := map[string][]hcl.Range{}
+	byFile := map[string][]masked{}
 	for _, n := range g.nodes {
 		n.st.mu.Lock()
-		for _, rg := range n.st.secrets {
-			byFile[rg.Filename] = append(byFile[rg.Filename], rg)
+		for _, m := range n.st.secrets {
+			byFile[m.Range.Filename] = append(byFile[m.Range.Filename], m)
 		}
 		n.st.mu.Unlock()
 	}
@@ -222,21 +223,21 @@ func (r *Runtime) ConfigFiles() []ConfigFile {
 	return out
 }
 
-// scrub replaces each range of src with "(secret)", as a string literal.
-func scrub(src []byte, ranges []hcl.Range) []byte {
+// scrub replaces each masked range of src with its text.
+func scrub(src []byte, ranges []masked) []byte {
 	if len(ranges) == 0 {
 		return src
 	}
-	sort.Slice(ranges, func(i, j int) bool { return ranges[i].Start.Byte < ranges[j].Start.Byte })
+	sort.Slice(ranges, func(i, j int) bool { return ranges[i].Range.Start.Byte < ranges[j].Range.Start.Byte })
 	var out []byte
 	last := 0
-	for _, rg := range ranges {
-		s, e := rg.Start.Byte, rg.End.Byte
+	for _, m := range ranges {
+		s, e := m.Range.Start.Byte, m.Range.End.Byte
 		if s < last || e > len(src) || s > e {
 			continue // overlapping or stale: the enclosing range already covers it
 		}
 		out = append(out, src[last:s]...)
-		out = append(out, `"`+value.Redacted+`"`...)
+		out = append(out, m.Text...)
 		last = e
 	}
 	return append(out, src[last:]...)

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -45,9 +44,9 @@ type nodeState struct {
 	// Build or Update), argsVal encoded for comparison and display.
 	args    component.Arguments
 	argsVal cty.Value
-	// secrets are the source ranges of attributes decoded into secrets,
-	// scrubbed when the config is shown.
-	secrets []hcl.Range
+	// secrets are the attribute expressions decoded into secrets (or URLs
+	// holding credentials), masked when the config is shown.
+	secrets []masked
 	// exports as last published, with their encoding; exportsVersion counts
 	// changes so staged evaluations can tell whether what they read is stale.
 	exports        component.Exports

@@ -9,22 +9,35 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flow-telemetry/flow/syntax"
-	"github.com/flow-telemetry/flow/syntax/value"
 )
 
-// RestoreSecrets returns files with every attribute written as "(secret)"
-// given back its running value, where the running config has a secret
-// attribute at the same place (same component ID, same nested block, same
-// attribute name). ConfigFiles scrubs secrets; this lets a config fetched
-// from the API be edited and posted back without losing them. Files that do
-// not parse are returned unchanged, for Load to report.
+// RestoreSecrets returns files with every attribute written as ConfigFiles
+// shows a masked one ("(secret)", or a URL with its credentials masked)
+// given back its running expression, where the running config has that
+// masked attribute at the same place (same component ID, same nested block,
+// same attribute name) shown the same way. ConfigFiles masks secrets; this
+// lets a config fetched from the API be edited and posted back without
+// losing them. An attribute the user changed (a URL given a new host) is
+// taken as written. Files that do not parse are returned unchanged, for
+// Load to report.
 func (r *Runtime) RestoreSecrets(files map[string][]byte) map[string][]byte {
-	redacted := []byte(strconv.Quote(value.Redacted))
 	g := r.graph.Load()
+	var shown [][]byte // every masked text, to skip files holding none
+	seen := map[string]bool{}
+	for _, n := range g.nodes {
+		n.st.mu.Lock()
+		for _, m := range n.st.secrets {
+			if !seen[m.Text] {
+				seen[m.Text] = true
+				shown = append(shown, []byte(m.Text))
+			}
+		}
+		n.st.mu.Unlock()
+	}
 	out := make(map[string][]byte, len(files))
 	for name, src := range files {
 		out[name] = src
-		if !bytes.Contains(src, redacted) {
+		if !slices.ContainsFunc(shown, func(t []byte) bool { return bytes.Contains(src, t) }) {
 			continue
 		}
 		f, diags := parseFile(src, name)
@@ -50,11 +63,15 @@ func (r *Runtime) RestoreSecrets(files map[string][]byte) map[string][]byte {
 			liveSrc := g.files[live.block.NameRange.Filename]
 			liveAttrs := attributePaths(live.block.Body, "")
 			for path, a := range attributePaths(b.Body, "") {
-				if a.Expr == nil || !bytes.Equal(bytes.TrimSpace(a.Expr.Range().SliceBytes(src)), redacted) {
+				if a.Expr == nil {
 					continue
 				}
 				la, ok := liveAttrs[path]
-				if !ok || la.Expr == nil || !containsRange(secrets, la.Expr.Range()) {
+				if !ok || la.Expr == nil {
+					continue
+				}
+				m, ok := maskedAt(secrets, la.Expr.Range())
+				if !ok || !bytes.Equal(bytes.TrimSpace(a.Expr.Range().SliceBytes(src)), []byte(m.Text)) {
 					continue
 				}
 				edits = append(edits, edit{a.Expr.Range(), la.Expr.Range().SliceBytes(liveSrc)})
@@ -97,11 +114,13 @@ func attributePaths(body *syntax.Body, prefix string) map[string]*syntax.Attribu
 	return out
 }
 
-func containsRange(rs []hcl.Range, r hcl.Range) bool {
-	for _, x := range rs {
+// maskedAt returns the masked expression at exactly r.
+func maskedAt(ms []masked, r hcl.Range) (masked, bool) {
+	for _, m := range ms {
+		x := m.Range
 		if x.Filename == r.Filename && x.Start.Byte == r.Start.Byte && x.End.Byte == r.End.Byte {
-			return true
+			return m, true
 		}
 	}
-	return false
+	return masked{}, false
 }

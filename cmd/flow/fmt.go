@@ -11,19 +11,31 @@ import (
 	"github.com/flow-telemetry/flow/syntax/format"
 )
 
-// fmtCommand formats files in canonical layout: printed to stdout, or
-// rewritten in place with -w. Invalid files are reported with their
-// diagnostics and make the exit code 1; the others are still formatted.
+// fmtCommand formats files in the layout of alloy fmt: printed to stdout,
+// rewritten in place with -w, or only checked with -t (as alloy fmt -t, for
+// a CI gate). Invalid files are reported with their diagnostics and make the
+// exit code 1; the others are still formatted.
 func fmtCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fmt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	write := fs.Bool("w", false, "write the result to each file instead of printing it")
+	test := fs.Bool("t", false, "print nothing; exit 1 naming each file that is not formatted")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flow fmt [-w] FILE...  (reads stdin when no FILE is given)")
+		fmt.Fprintln(stderr, "usage: flow fmt [-w | -t] FILE...  (reads stdin when no FILE is given)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	mode := fmtPrint
+	switch {
+	case *write && *test:
+		fmt.Fprintln(stderr, "flow fmt: -w and -t cannot be used together")
+		return 2
+	case *write:
+		mode = fmtWrite
+	case *test:
+		mode = fmtTest
 	}
 	if fs.NArg() == 0 {
 		if *write {
@@ -35,7 +47,7 @@ func fmtCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "flow fmt: reading stdin: %v\n", err)
 			return 1
 		}
-		return formatOne("<stdin>", src, false, stdout, stderr)
+		return formatOne("<stdin>", src, mode, stdout, stderr)
 	}
 	code := 0
 	for _, name := range fs.Args() {
@@ -45,21 +57,36 @@ func fmtCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			code = 1
 			continue
 		}
-		if c := formatOne(name, src, *write, stdout, stderr); c != 0 {
+		if c := formatOne(name, src, mode, stdout, stderr); c != 0 {
 			code = c
 		}
 	}
 	return code
 }
 
-func formatOne(name string, src []byte, write bool, stdout, stderr io.Writer) int {
+type fmtMode int
+
+const (
+	fmtPrint fmtMode = iota // print the result
+	fmtWrite                // rewrite the file
+	fmtTest                 // only report whether it is formatted
+)
+
+func formatOne(name string, src []byte, mode fmtMode, stdout, stderr io.Writer) int {
 	out, diags := format.Format(src, name)
 	if diags.HasErrors() {
 		syntax.FormatDiagnostics(stderr, map[string][]byte{name: src}, diags)
 		return 1
 	}
-	if !write {
+	switch mode {
+	case fmtPrint:
 		_, _ = stdout.Write(out)
+		return 0
+	case fmtTest:
+		if !bytes.Equal(out, src) {
+			fmt.Fprintf(stderr, "flow fmt: %s is not formatted; flow fmt -w %s formats it\n", name, name)
+			return 1
+		}
 		return 0
 	}
 	if bytes.Equal(out, src) {

@@ -38,10 +38,10 @@ func TestFmtSeedExamples(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("fmt exit %d: %s", code, stderr)
 			}
-			if !strings.Contains(once, "\n  ") {
-				t.Fatalf("formatted output has no indentation:\n%s", once)
+			if !strings.Contains(once, "\n\t") {
+				t.Fatalf("formatted output has no tab indentation, as alloy fmt's:\n%s", once)
 			}
-			if !strings.Contains(string(src), "\n  ") && once == string(src) {
+			if !strings.Contains(string(src), "\n\t") && once == string(src) {
 				t.Fatal("fmt changed nothing in an unindented seed file")
 			}
 			// Formatting is idempotent and keeps every comment.
@@ -190,3 +190,33 @@ func TestUsageAndVersion(t *testing.T) {
 
 // TestMain removes the flow binary the process tests build.
 func TestMain(m *testing.M) { flowproc.Main(m) }
+
+// TestFmtCheck: -t, as alloy fmt -t, prints nothing and fails naming the
+// files that formatting would change.
+func TestFmtCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.alloy")
+	bad := filepath.Join(dir, "bad.alloy")
+	if err := os.WriteFile(good, []byte("a {\n\tb = 1\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("a {\n  b = 1\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := flowCmd(t, "", "fmt", "-t", good); code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("formatted file: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr := flowCmd(t, "", "fmt", "-t", good, bad)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, bad+" is not formatted") || strings.Contains(stderr, good) {
+		t.Fatalf("unformatted file: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if got, _ := os.ReadFile(bad); string(got) != "a {\n  b = 1\n}\n" {
+		t.Fatalf("-t changed the file: %q", got)
+	}
+	if code, _, _ := flowCmd(t, "a = 1\n", "fmt", "-t"); code != 0 {
+		t.Fatalf("formatted stdin: exit %d", code)
+	}
+	if code, _, stderr := flowCmd(t, "", "fmt", "-t", "-w", good); code != 2 || !strings.Contains(stderr, "cannot be used together") {
+		t.Fatalf("-t -w: exit %d, %s", code, stderr)
+	}
+}

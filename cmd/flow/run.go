@@ -40,7 +40,7 @@ type runFlags struct {
 	configFormat           string
 	bypassConversionErrors bool
 	configExtraArgs        string
-	cluster          clusterFlags
+	cluster                clusterFlags
 }
 
 // runCommand is `flow run`: it serves HTTP, loads PATH, runs the components

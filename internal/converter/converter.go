@@ -10,6 +10,8 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/converter/diag"
 	"github.com/flow-telemetry/flow/internal/converter/prometheus"
+	"github.com/flow-telemetry/flow/internal/converter/promtail"
+	"github.com/flow-telemetry/flow/internal/converter/staticmode"
 )
 
 // Formats are the source formats, by the names `alloy convert
@@ -24,6 +26,10 @@ func Convert(format, file string, src []byte) ([]byte, diag.Diagnostics) {
 	switch format {
 	case "prometheus":
 		return prometheus.Convert(file, src)
+	case "promtail":
+		return promtail.Convert(file, src)
+	case "static":
+		return staticmode.Convert(file, src)
 	default:
 		return nil, diag.Diagnostics{{Severity: diag.Critical,
 			Summary: fmt.Sprintf("unknown source format %q", format),

@@ -540,20 +540,23 @@ func (s *Source) Update(a component.Arguments) error {
 // SecretArgs configure testcomponents.secret.
 type SecretArgs struct {
 	Password value.Secret `river:"password,attr"`
+	URL      value.URL    `river:"url,attr,optional"`
 }
 
 // SecretExports is what testcomponents.secret exports.
 type SecretExports struct {
 	Password value.Secret `river:"password,attr"`
+	URL      value.URL    `river:"url,attr"`
 }
 
-// Secret exports its password.
+// Secret exports its password and URL.
 type Secret struct{ opts component.Options }
 
 func (s *Secret) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func (s *Secret) Update(a component.Arguments) error {
-	s.opts.OnStateChange(SecretExports{Password: a.(SecretArgs).Password})
+	args := a.(SecretArgs)
+	s.opts.OnStateChange(SecretExports{Password: args.Password, URL: args.URL})
 	return nil
 }
 

@@ -10,12 +10,15 @@ package decode
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/flow-telemetry/flow/syntax"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // Option adjusts how Body decodes.
@@ -25,7 +28,7 @@ type options struct {
 	name    string
 	header  *hcl.Range
 	context *hcl.Range
-	secrets *[]hcl.Range
+	secrets *[]Masked
 }
 
 // Named names the block in messages, such as "discovery.aws.ec2" or
@@ -37,10 +40,26 @@ func Named(name string) Option { return func(o *options) { o.name = name } }
 // and opening brace. Without it they point at the body.
 func At(header hcl.Range) Option { return func(o *options) { o.header = &header } }
 
-// SecretRanges appends to dst the range of every attribute expression whose
-// value was decoded into a value.Secret (at any depth), so the runtime can
-// hide those expressions when it shows the config.
-func SecretRanges(dst *[]hcl.Range) Option { return func(o *options) { o.secrets = dst } }
+// Masked is an attribute expression that must not be shown as written, and
+// the River expression to show in its place.
+type Masked struct {
+	Range hcl.Range
+	// Text is "(secret)" (quoted) for a secret. For a value.URL whose
+	// written form shows a credential it is the URL with its password and
+	// query values masked (value.MaskURL), quoted, so the host and path stay
+	// visible; "(secret)" if the URL is inside a list or object or does not
+	// parse.
+	Text string
+}
+
+// maskedSecret is Masked.Text for a secret.
+var maskedSecret = strconv.Quote(value.Redacted)
+
+// SecretRanges appends to dst every attribute expression whose value was
+// decoded into a value.Secret (at any depth) or into a value.URL that shows a
+// credential as written, so the runtime can mask those expressions when it
+// shows the config.
+func SecretRanges(dst *[]Masked) Option { return func(o *options) { o.secrets = dst } }
 
 // Block decodes block's body into target, naming the block by its name and
 // pointing body-wide errors at its header. Later options override these.
@@ -72,7 +91,9 @@ func HeaderRange(b *syntax.Block) hcl.Range {
 //
 //   - string, bool, integers (whole and in range), floats;
 //   - time.Duration and model.Duration from strings such as "15s" or "1m30s";
-//   - value.Secret from a string or a secret; no other type accepts a secret;
+//   - value.Secret from a string or a secret;
+//   - value.URL from a string, or from a secret (then shown as "(secret)");
+//     no other type accepts a secret;
 //   - []T from a list, map[string]T from an object or map, a struct from an
 //     object whose keys are the fields' river names, *T by allocating a T;
 //   - interfaces, funcs and other non-data types from a capsule whose Go
@@ -106,7 +127,7 @@ func internalError(r hcl.Range, msg string) *hcl.Diagnostic {
 type decoder struct {
 	ctx     *hcl.EvalContext
 	diags   hcl.Diagnostics
-	secrets *[]hcl.Range
+	secrets *[]Masked
 }
 
 func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, format string, args ...any) {
@@ -248,8 +269,22 @@ func (d *decoder) convertInto(val cty.Value, field reflect.Value, ti *typeInfo, 
 		d.errorf(exprRange, context, "%s", err)
 		return
 	}
-	if c.sawSecret && d.secrets != nil {
-		*d.secrets = append(*d.secrets, exprRange)
+	if d.secrets == nil {
+		return
+	}
+	switch {
+	case c.sawSecret, c.hidingURLs > 1:
+		*d.secrets = append(*d.secrets, Masked{Range: exprRange, Text: maskedSecret})
+	case c.hidingURLs == 1:
+		// An attribute that is the URL itself shows it masked; a URL inside
+		// a list or object, or one that does not parse, hides it whole.
+		text := maskedSecret
+		if u, _ := val.Unmark(); u.Type() == cty.String {
+			if _, err := url.Parse(c.lastURL); err == nil {
+				text = strconv.Quote(value.MaskURL(c.lastURL))
+			}
+		}
+		*d.secrets = append(*d.secrets, Masked{Range: exprRange, Text: text})
 	}
 }
 

@@ -222,7 +222,7 @@ func TestDecodeEveryType(t *testing.T) {
     secret_access_key = "plain becomes secret"
   }
 }`
-	var secrets []hcl.Range
+	var secrets []Masked
 	args, diags := decodeArgs(t, src, SecretRanges(&secrets))
 	if diags.HasErrors() {
 		t.Fatalf("unexpected diagnostics: %v", diags)
@@ -266,8 +266,11 @@ func TestDecodeEveryType(t *testing.T) {
 
 	// Every attribute holding a secret is reported, by its expression.
 	var got []string
-	for _, r := range secrets {
-		got = append(got, fmt.Sprintf("%d:%d", r.Start.Line, r.Start.Column))
+	for _, m := range secrets {
+		got = append(got, fmt.Sprintf("%d:%d", m.Range.Start.Line, m.Range.Start.Column))
+		if m.Text != `"(secret)"` {
+			t.Errorf("secret at %s shown as %s, want \"(secret)\"", m.Range, m.Text)
+		}
 	}
 	wantSecrets := []string{"11:22", "19:22", "23:22", "44:29", "57:25"}
 	if strings.Join(got, " ") != strings.Join(wantSecrets, " ") {
@@ -606,7 +609,7 @@ func TestHandBuiltBody(t *testing.T) {
 		attr(4, "port", cty.StringVal("80")),
 	}}
 	var args Args
-	var secrets []hcl.Range
+	var secrets []Masked
 	diags := Body(body, nil, &args, Named("test.component"), SecretRanges(&secrets))
 	if got, want := diagString(diags), "4:10: port: expected number, got string"; got != want {
 		t.Errorf("diagnostics = %s, want %s", got, want)
@@ -614,7 +617,7 @@ func TestHandBuiltBody(t *testing.T) {
 	if args.Region != "eu-west-1" || args.Password != "hunter2" {
 		t.Errorf("decoded %s", dump(args))
 	}
-	if len(secrets) != 1 || secrets[0].Start.Line != 3 {
+	if len(secrets) != 1 || secrets[0].Range.Start.Line != 3 {
 		t.Errorf("secret ranges = %v", secrets)
 	}
 }

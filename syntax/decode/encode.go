@@ -16,7 +16,8 @@ import (
 // Encode converts a Go value into the cty value River sees: a struct with
 // river tags becomes an object keyed by the fields' names (a block an
 // object, a repeated block a list of objects, a map block a map), secrets
-// become strings marked secret, durations strings such as "1m30s", slices
+// become strings marked secret, URLs strings marked value.URLMark (or secret,
+// if given as one), durations strings such as "1m30s", slices
 // lists and maps maps. Non-data Go values (interfaces, funcs, channels,
 // pointers to opaque types, structs without river tags) become capsules
 // carrying the Go value itself; a nil one is null. Nil slices and maps are
@@ -44,6 +45,12 @@ func encode(rv reflect.Value, ti *typeInfo) cty.Value {
 	switch ti.class {
 	case classSecret:
 		return value.SecretVal(rv.String())
+	case classURL:
+		u := rv.Interface().(value.URL)
+		if u.IsSecret() {
+			return value.SecretVal(u.Raw())
+		}
+		return value.URLVal(u.Raw())
 	case classString:
 		return cty.StringVal(rv.String())
 	case classBool:

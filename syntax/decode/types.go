@@ -27,6 +27,7 @@ const (
 	classDuration                  // time.Duration, written "15s"
 	classPromDuration              // model.Duration, written "15s" or "1d"
 	classSecret                    // value.Secret
+	classURL                       // value.URL
 	classText                      // implements encoding.TextMarshaler and TextUnmarshaler
 	classSlice                     // []T: a list
 	classMap                       // map[string-kind]T: an object or map
@@ -39,6 +40,7 @@ var (
 	durationType     = reflect.TypeFor[time.Duration]()
 	promDurationType = reflect.TypeFor[model.Duration]()
 	secretType       = reflect.TypeFor[value.Secret]()
+	urlType          = reflect.TypeFor[value.URL]()
 	textMarshaler    = reflect.TypeFor[encoding.TextMarshaler]()
 	textUnmarshaler  = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -115,6 +117,8 @@ func (b *builder) build(t reflect.Type) *typeInfo {
 	switch {
 	case t == secretType:
 		ti.class, ti.cty = classSecret, cty.String
+	case t == urlType:
+		ti.class, ti.cty = classURL, cty.String
 	case t == durationType:
 		ti.class, ti.cty = classDuration, cty.String
 	case t == promDurationType:
@@ -321,7 +325,7 @@ func (ti *typeInfo) describe() string {
 		return "duration"
 	case classSecret:
 		return "secret"
-	case classText:
+	case classText, classURL:
 		return "string"
 	case classSlice:
 		return "list of " + ti.elem.describe()

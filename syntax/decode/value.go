@@ -52,6 +52,10 @@ type converter struct {
 	// sawSecret is set when a secret was stored, so the caller can note the
 	// attribute as holding one.
 	sawSecret bool
+	// hidingURLs counts the URLs stored whose written form shows a
+	// credential (value.URLHides); lastURL is the last of them.
+	hidingURLs int
+	lastURL    string
 }
 
 // convert stores v into rv (settable) of type ti. path says where v is, for
@@ -104,6 +108,22 @@ func (c *converter) convert(v cty.Value, rv reflect.Value, ti *typeInfo, path st
 		}
 		rv.SetString(u.AsString())
 		c.sawSecret = true
+		return nil
+	case classURL:
+		if u.Type() != cty.String {
+			return c.mismatch(v, ti, path)
+		}
+		s := u.AsString()
+		if secret {
+			rv.Set(reflect.ValueOf(value.NewSecretURL(s)))
+			c.sawSecret = true
+			return nil
+		}
+		rv.Set(reflect.ValueOf(value.NewURL(s)))
+		if value.URLHides(s) {
+			c.hidingURLs++
+			c.lastURL = s
+		}
 		return nil
 	case classAny:
 		gv, err := c.natural(v, path)

@@ -1,553 +1,217 @@
-// Package format lays River source out canonically (`flow fmt`): two-space
-// indentation by nesting, one space around `=` and binary operators, `=`
-// aligned in a run of single-line attributes, one blank line around blocks,
-// comments kept. It works on the token stream from syntax.Scan, as hclwrite
-// does, so nothing but whitespace between tokens ever changes.
+// Package format lays River source out exactly as Grafana Alloy's formatter
+// (`alloy fmt`) does, so a file formatted by either is unchanged by the
+// other: tabs for indentation, "=" aligned across a run of one-line
+// attributes or object items, trailing comments aligned, a blank line
+// before every block and at most one blank line kept elsewhere, "{ }" for an
+// empty block, elements of arrays, objects and calls kept on the lines they
+// were written on. The rules are Alloy's printer's (syntax/printer in
+// Alloy), reimplemented over flow's syntax tree; walk.go lists them.
+//
+// Where Alloy's formatter would change what a file means, flow fmt keeps
+// the source instead (such files are not stable under alloy fmt either):
+// a quoted object key or block label is written as it was (Alloy re-quotes
+// the text between the quotes, doubling the backslash of every escape); an
+// empty block label is kept (Alloy drops it); tabs, carriage returns and
+// blanks at the ends of lines inside a raw string are kept (Alloy's layout
+// changes them); a line comment written against a value before a closing
+// brace stays after the comma (Alloy writes the comma into the comment), and
+// a line comment is always followed by a line break; a call with no
+// arguments never gets a trailing comma; a comment after the last argument
+// of a call stays before its ")" (Alloy moves it after). Where alloy fmt
+// needs several runs to settle, flow fmt gives the settled result at once.
+// `#` comments, which Alloy lacks, are laid out like `//` comments.
+// docs/alloy-compatibility.md lists these.
 package format
 
 import (
 	"bytes"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flow-telemetry/flow/syntax"
 )
 
-const indentUnit = "  "
-
-// Format returns src in canonical layout. It refuses input that does not
-// parse, returning the parser's diagnostics, since guessing at the structure
-// of a broken file could change what it means. The result is stable:
-// formatting it again changes nothing.
+// Format returns src in canonical layout, ending with a newline. It refuses
+// input that does not parse, returning the parser's diagnostics, since
+// guessing at the structure of a broken file could change what it means.
+// The result is stable: formatting it again changes nothing.
 func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
-	if _, diags := syntax.ParseFile(src, filename); diags.HasErrors() {
-		return nil, diags
-	}
-	toks, diags := syntax.Scan(src, filename)
+	f, diags := syntax.ParseFile(src, filename)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	out := format(toks)
+	// alloy fmt does not always settle in one run: an expression it joins
+	// onto one line is aligned with its neighbours only by a second run, a
+	// comment before the ")" of a call moves after it, then onto a line of
+	// its own. flow fmt runs Alloy's layout until it settles, so its result
+	// is what repeated alloy fmt runs give, and formatting it again changes
+	// nothing. Almost every file settles at once: the second pass only
+	// confirms it (and the parse it needs checks that the result parses).
+	cur := src
+	for pass := 0; ; pass++ {
+		out, err := layout(f, cur)
+		if err != nil {
+			return nil, internalError(hcl.Range{Filename: filename}, err.Error())
+		}
+		if bytes.Equal(out, cur) {
+			break
+		}
+		if pass == maxPasses {
+			return nil, internalError(hcl.Range{Filename: filename}, "the layout does not settle")
+		}
+		cur = out
+		if f, diags = syntax.ParseFile(cur, filename); diags.HasErrors() {
+			return nil, internalError(hcl.Range{Filename: filename}, "the result does not parse: "+diags.Error())
+		}
+	}
 
 	// The layout must never change meaning. Check it, rather than trust it:
 	// a formatter bug must not silently rewrite someone's config.
-	outToks, _ := syntax.Scan(out, filename)
-	if i, ok := sameTokens(toks, outToks); !ok {
+	inToks, _ := syntax.Scan(src, filename)
+	outToks, _ := syntax.Scan(cur, filename)
+	if i, ok := sameTokens(inToks, outToks); !ok {
 		r := hcl.Range{Filename: filename}
-		if i < len(toks) {
-			r = toks[i].Range
+		if in := significant(inToks); i < len(in) {
+			r = in[i].Range
 		}
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "internal error: formatting would change the tokens of this file; it was left as it is",
-			Detail:   "Please report this as a bug in flow fmt, with the file.",
-			Subject:  &r,
-		}}
+		return nil, internalError(r, "formatting would change the tokens of this file")
 	}
-	return out, nil
+	return cur, nil
 }
 
-// sameTokens compares two token streams ignoring layout: newlines (their
-// number), and trailing blanks in line comments. It returns the index in a of
-// the first difference.
+// maxPasses bounds the layout passes; Alloy's layout settles within a few
+// (the fuzz test checks that every result is stable).
+const maxPasses = 8
+
+// layout runs one pass of Alloy's layout over f, parsed from src.
+func layout(f *syntax.File, src []byte) ([]byte, error) {
+	p := newPrinter(commentGroups(src, f.Comments))
+	w := &walker{p: p, src: src}
+	w.stmts(f.Body.Stmts)
+	p.finish()
+	if w.err != nil {
+		return nil, w.err
+	}
+	return append(p.layout(), '\n'), nil
+}
+
+func internalError(r hcl.Range, what string) hcl.Diagnostics {
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "internal error: " + what + "; the file was left as it is",
+		Detail:   "Please report this as a bug in flow fmt, with the file.",
+		Subject:  &r,
+	}}
+}
+
+// commentGroups groups the file's comments as Alloy's parser does: comments
+// with nothing but whitespace between them and at most one line break
+// between the end of one and the start of the next. The printer writes a
+// group as a whole once its first comment is due.
+func commentGroups(src []byte, cs []syntax.Comment) [][]comment {
+	var groups [][]comment
+	var prevEnd hcl.Pos
+	for i, c := range cs {
+		cm := comment{
+			text:    commentText(c.Text),
+			start:   srcPos{off: c.Range.Start.Byte, line: c.Range.Start.Line},
+			endLine: c.Range.End.Line,
+			block:   strings.HasPrefix(c.Text, "/*"),
+		}
+		adjacent := i > 0 && c.Range.Start.Line <= prevEnd.Line+1 && onlySpaceBetween(src, cs[i-1], c)
+		if adjacent {
+			groups[len(groups)-1] = append(groups[len(groups)-1], cm)
+		} else {
+			groups = append(groups, []comment{cm})
+		}
+		prevEnd = c.Range.End
+	}
+	return groups
+}
+
+// onlySpaceBetween reports whether nothing but blanks and line breaks lies
+// between two comments, so no token separates them.
+func onlySpaceBetween(src []byte, a, b syntax.Comment) bool {
+	between := src[a.Range.End.Byte:b.Range.Start.Byte]
+	return len(bytes.Trim(between, " \t\r\n\f\v")) == 0
+}
+
+// sameTokens compares two token streams ignoring layout: newlines, commas
+// (which the layout adds at the end of multi-line lists and removes from
+// the end of one-line lists), carriage returns in comments, and where the
+// comments stand among the code (Alloy's layout moves a comment written
+// before a ")" or "=" after it). The code tokens must be the same, in the
+// same order, and so must the comments. It returns the index in a's
+// significant tokens of the first difference.
 func sameTokens(a, b []syntax.Token) (int, bool) {
 	a, b = significant(a), significant(b)
-	for i := range a {
-		if i >= len(b) || a[i].Type != b[i].Type || tokenText(a[i]) != tokenText(b[i]) {
+	var ca, cb []int // indices of the comments
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i].Type == syntax.COMMENT:
+			ca = append(ca, i)
+			i++
+		case b[j].Type == syntax.COMMENT:
+			cb = append(cb, j)
+			j++
+		case a[i].Type != b[j].Type || a[i].Text != b[j].Text:
 			return i, false
+		default:
+			i++
+			j++
 		}
 	}
-	return len(a), len(a) == len(b)
+	for ; i < len(a); i++ {
+		if a[i].Type != syntax.COMMENT {
+			return i, false
+		}
+		ca = append(ca, i)
+	}
+	for ; j < len(b); j++ {
+		if b[j].Type != syntax.COMMENT {
+			return len(a), false
+		}
+		cb = append(cb, j)
+	}
+	for k, ai := range ca {
+		if k >= len(cb) || tokenText(a[ai]) != tokenText(b[cb[k]]) {
+			return ai, false
+		}
+	}
+	return len(a), len(ca) == len(cb)
 }
 
-// significant drops repeated newlines, and newlines at the start and end.
+// significant drops newlines and commas.
 func significant(toks []syntax.Token) []syntax.Token {
 	out := make([]syntax.Token, 0, len(toks))
 	for _, t := range toks {
-		if t.Type == syntax.NEWLINE && (len(out) == 0 || out[len(out)-1].Type == syntax.NEWLINE) {
+		switch t.Type {
+		case syntax.NEWLINE, syntax.COMMA:
 			continue
-		}
-		if t.Type == syntax.EOF {
-			break
+		case syntax.EOF:
+			return out
 		}
 		out = append(out, t)
-	}
-	for len(out) > 0 && out[len(out)-1].Type == syntax.NEWLINE {
-		out = out[:len(out)-1]
 	}
 	return out
 }
 
 // tokenText is a token's text as the formatter writes it.
 func tokenText(t syntax.Token) string {
-	switch {
-	case t.Type == syntax.NEWLINE:
-		return "\n"
-	case t.Type == syntax.COMMENT && !strings.HasPrefix(t.Text, "/*"):
-		return strings.TrimRight(t.Text, " \t\r\f\v")
-	case t.Type == syntax.COMMENT:
-		return strings.ReplaceAll(t.Text, "\r\n", "\n")
+	if t.Type == syntax.COMMENT {
+		return commentText(t.Text)
 	}
 	return t.Text
 }
 
-// line is one source line of tokens, without its newline.
-type line struct {
-	toks   []syntax.Token
-	blanks int // blank lines before it in the source, then in the output
-
-	indent int
-	// closer: the line starts by closing a bracket; opener: the line's last
-	// code token opens one. No blank line goes after an opener or before
-	// a closer.
-	closer, opener bool
-
-	// item is set on a line that starts a statement or is a comment line in
-	// a block body (or the file): the units blank lines are arranged around.
-	item     itemKind
-	body     int // which body the item is in (0 for the file)
-	itemLast int // index of the item's last line
-
-	// container identifies the innermost bracket the line starts in, so that
-	// alignment runs stay within one body or object.
-	container int
-	// alignable: a single-line `key = value` (attribute or object item).
-	alignable bool
-	multiline bool // holds a token spanning lines (raw string, block comment)
-
-	gaps []string // gaps[i] is the space before toks[i] (gaps[0] unused)
-	// keyPad is extra space after the key of an aligned line.
-	keyPad int
-	// commentPad is extra space before the trailing comment.
-	commentPad int
-}
-
-type itemKind int
-
-const (
-	notItem itemKind = iota
-	itemAttr
-	itemBlock
-	itemComment
-)
-
-// bracket is an open bracket, remembered while its contents are laid out.
-type bracket struct {
-	typ    syntax.TokenType
-	block  bool // a block body's brace, rather than an object's
-	indent int  // indent of the line the bracket opened on
-	id     int
-}
-
-func format(toks []syntax.Token) []byte {
-	lines := splitLines(toks)
-	analyze(lines)
-	arrangeBlankLines(lines)
-	align(lines)
-	return render(lines)
-}
-
-// splitLines cuts the token stream at newlines, counting blank lines.
-func splitLines(toks []syntax.Token) []*line {
-	var lines []*line
-	cur := &line{}
-	blanks := 0
-	for _, t := range toks {
-		switch t.Type {
-		case syntax.EOF:
-		case syntax.NEWLINE:
-			if len(cur.toks) == 0 {
-				blanks++
-				continue
-			}
-			cur.blanks = blanks
-			lines = append(lines, cur)
-			cur, blanks = &line{}, 0
-		default:
-			cur.toks = append(cur.toks, t)
-		}
+// commentText is a comment as written out: without carriage returns, as Go
+// and Alloy drop them, so that line endings come out as "\n" (a "\r" left
+// at the end of a line comment would join the newline after it).
+func commentText(s string) string {
+	if strings.IndexByte(s, '\r') < 0 {
+		return s
 	}
-	if len(cur.toks) > 0 {
-		cur.blanks = blanks
-		lines = append(lines, cur)
-	}
-	return lines
-}
-
-func isOpener(t syntax.TokenType) bool {
-	return t == syntax.LCURLY || t == syntax.LBRACK || t == syntax.LPAREN
-}
-
-func isCloser(t syntax.TokenType) bool {
-	return t == syntax.RCURLY || t == syntax.RBRACK || t == syntax.RPAREN
-}
-
-// analyze works out each line's indentation, its place in the structure and
-// the spaces between its tokens.
-func analyze(lines []*line) {
-	var stack []bracket
-	nextID := 1
-	// prev is the previous code token (comments skipped), for deciding
-	// whether a "-" is unary; prevUnary says it was a unary operator.
-	var prev *syntax.Token
-	prevUnary := false
-	// open items per body: the index of the line that started the statement
-	// still being read in each body.
-	type openItem struct {
-		line  int
-		kind  itemKind
-		depth int // stack depth the statement started at
-	}
-	var open []openItem
-
-	atBody := func() bool { return len(stack) == 0 || stack[len(stack)-1].block }
-	bodyID := func() int {
-		if len(stack) == 0 {
-			return 0
-		}
-		return stack[len(stack)-1].id
-	}
-
-	for li, l := range lines {
-		first := l.toks[0]
-		switch {
-		case isCloser(first.Type) && len(stack) > 0:
-			l.indent = stack[len(stack)-1].indent
-			l.closer = true
-		case len(stack) > 0:
-			l.indent = stack[len(stack)-1].indent + 1
-		}
-		if len(stack) > 0 {
-			l.container = stack[len(stack)-1].id
-		}
-
-		// A line in a body that is not continuing a statement begins an item.
-		inStatement := len(open) > 0 && open[len(open)-1].depth == len(stack)
-		if atBody() && !inStatement && !l.closer {
-			switch {
-			case allComments(l.toks):
-				l.item = itemComment
-				l.itemLast = li
-			default:
-				l.item = statementKind(l.toks)
-				open = append(open, openItem{line: li, kind: l.item, depth: len(stack)})
-			}
-			l.body = bodyID()
-		}
-
-		l.gaps = make([]string, len(l.toks))
-		for i := range l.toks {
-			t := &l.toks[i]
-			if strings.Contains(t.Text, "\n") {
-				l.multiline = true
-			}
-			if t.Type == syntax.COMMENT {
-				if i > 0 {
-					l.gaps[i] = " "
-				}
-				continue
-			}
-			unary := (t.Type == syntax.SUB || t.Type == syntax.NOT) && startsOperand(prev)
-			if i > 0 {
-				l.gaps[i] = gap(l.toks[i-1], *t, prev, prevUnary, unary)
-			}
-			switch {
-			case isOpener(t.Type):
-				block := t.Type == syntax.LCURLY && atBody() && prev != nil &&
-					(prev.Type == syntax.IDENT || prev.Type == syntax.STRING)
-				stack = append(stack, bracket{typ: t.Type, block: block, indent: l.indent, id: nextID})
-				nextID++
-			case isCloser(t.Type) && len(stack) > 0:
-				stack = stack[:len(stack)-1]
-			}
-			prev, prevUnary = t, unary
-		}
-		if last := lastCode(l.toks); last != nil && isOpener(last.Type) {
-			l.opener = true
-		}
-
-		// A statement ends when the line ends back at the depth it started.
-		if len(open) > 0 && open[len(open)-1].depth == len(stack) {
-			o := open[len(open)-1]
-			lines[o.line].itemLast = li
-			open = open[:len(open)-1]
-		}
-		// Newlines end statements and object items, so an operator never
-		// continues across one outside parentheses and brackets.
-		if len(stack) == 0 || stack[len(stack)-1].typ == syntax.LCURLY {
-			prev, prevUnary = nil, false
-		}
-
-		l.alignable = !l.multiline && len(l.toks) >= 3 && !l.closer &&
-			(l.toks[0].Type == syntax.IDENT || l.toks[0].Type == syntax.STRING) &&
-			l.toks[1].Type == syntax.ASSIGN && balanced(l.toks)
-	}
-}
-
-// statementKind says whether a line starts a block or an attribute: whichever
-// of "{" and "=" comes first.
-func statementKind(toks []syntax.Token) itemKind {
-	for _, t := range toks {
-		switch t.Type {
-		case syntax.ASSIGN:
-			return itemAttr
-		case syntax.LCURLY:
-			return itemBlock
-		}
-	}
-	return itemAttr
-}
-
-func allComments(toks []syntax.Token) bool {
-	for _, t := range toks {
-		if t.Type != syntax.COMMENT {
-			return false
-		}
-	}
-	return true
-}
-
-func lastCode(toks []syntax.Token) *syntax.Token {
-	for i := len(toks) - 1; i >= 0; i-- {
-		if toks[i].Type != syntax.COMMENT {
-			return &toks[i]
-		}
-	}
-	return nil
-}
-
-// balanced reports whether a line closes every bracket it opens and no other.
-func balanced(toks []syntax.Token) bool {
-	depth := 0
-	for _, t := range toks {
-		switch {
-		case isOpener(t.Type):
-			depth++
-		case isCloser(t.Type):
-			depth--
-			if depth < 0 {
-				return false
-			}
-		}
-	}
-	return depth == 0
-}
-
-func isBinary(t syntax.TokenType) bool {
-	switch t {
-	case syntax.ADD, syntax.SUB, syntax.MUL, syntax.DIV, syntax.MOD, syntax.POW,
-		syntax.EQ, syntax.NEQ, syntax.LT, syntax.LTE, syntax.GT, syntax.GTE, syntax.AND, syntax.OR:
-		return true
-	}
-	return false
-}
-
-// startsOperand reports whether the token after prev begins an operand, so
-// that a "-" or "!" there is unary.
-func startsOperand(prev *syntax.Token) bool {
-	if prev == nil {
-		return true
-	}
-	switch prev.Type {
-	case syntax.ASSIGN, syntax.COMMA, syntax.LPAREN, syntax.LBRACK, syntax.LCURLY, syntax.NOT:
-		return true
-	}
-	return isBinary(prev.Type)
-}
-
-// gap is the canonical space between adjacent code tokens p and c. prevCode
-// is the code token before c (p, unless p is a comment); prevUnary says
-// prevCode is a unary operator, and unary that c is.
-func gap(p, c syntax.Token, prevCode *syntax.Token, prevUnary, unary bool) string {
-	if p.Type == syntax.COMMENT {
-		return " "
-	}
-	switch {
-	case c.Type == syntax.COMMA || c.Type == syntax.RPAREN || c.Type == syntax.RBRACK:
-		return ""
-	case p.Type == syntax.COMMA:
-		return " "
-	case prevUnary:
-		return ""
-	case p.Type == syntax.DOT && (c.Type == syntax.NUMBER || c.Type == syntax.FLOAT):
-		// "a. 5" must not become "a.5", which scans as "a" and ".5".
-		return sourceGap(p, c)
-	case c.Type == syntax.DOT || p.Type == syntax.DOT:
-		return ""
-	case c.Type == syntax.LPAREN || c.Type == syntax.LBRACK:
-		switch p.Type {
-		case syntax.IDENT, syntax.RPAREN, syntax.RBRACK, syntax.RCURLY, syntax.STRING, syntax.RAWSTRING:
-			return "" // a call or an index
-		case syntax.LPAREN, syntax.LBRACK:
-			return ""
-		}
-		return " "
-	case p.Type == syntax.LPAREN || p.Type == syntax.LBRACK:
-		return ""
-	case c.Type == syntax.LCURLY:
-		if p.Type == syntax.LPAREN || p.Type == syntax.LBRACK {
-			return ""
-		}
-		return " "
-	case p.Type == syntax.LCURLY:
-		if c.Type == syntax.RCURLY {
-			return ""
-		}
-		return " "
-	case c.Type == syntax.RCURLY:
-		return " "
-	case c.Type == syntax.ASSIGN || p.Type == syntax.ASSIGN:
-		return " "
-	case isBinary(c.Type) && !unary:
-		return " "
-	case isBinary(p.Type):
-		return " "
-	case isWord(p.Type) && isWord(c.Type):
-		return " "
-	}
-	return sourceGap(p, c)
-}
-
-func isWord(t syntax.TokenType) bool {
-	switch t {
-	case syntax.IDENT, syntax.STRING, syntax.RAWSTRING, syntax.NUMBER, syntax.FLOAT:
-		return true
-	}
-	return false
-}
-
-// sourceGap keeps whether there was space between p and c, as one space.
-func sourceGap(p, c syntax.Token) string {
-	if p.Range.End.Byte < c.Range.Start.Byte {
-		return " "
-	}
-	return ""
-}
-
-// arrangeBlankLines sets how many blank lines go before each line: exactly
-// one around a block (before the comments directly above it), none at the
-// start or end of a body or bracket, and otherwise at most one, as written.
-func arrangeBlankLines(lines []*line) {
-	// items[b] lists the item lines of body b in order.
-	items := map[int][]int{}
-	for i, l := range lines {
-		if l.item != notItem {
-			items[l.body] = append(items[l.body], i)
-		}
-	}
-	for i, l := range lines {
-		l.blanks = min(l.blanks, 1)
-		if i == 0 || l.closer || lines[i-1].opener {
-			l.blanks = 0
-		}
-	}
-	for _, its := range items {
-		for k := 1; k < len(its); k++ {
-			cur, prevItem := lines[its[k]], lines[its[k-1]]
-			if lines[its[k]].closer || lines[its[k]-1].opener {
-				continue
-			}
-			if prevItem.item == itemBlock {
-				cur.blanks = 1
-			}
-			if cur.item == itemBlock {
-				// The blank line goes above the comments directly over the block.
-				j := k
-				for j > 0 && lines[its[j-1]].item == itemComment && lines[its[j]].blanks == 0 &&
-					lines[its[j-1]].itemLast+1 == its[j] {
-					j--
-				}
-				if j > 0 {
-					lines[its[j]].blanks = 1
-				}
-			}
-		}
-	}
-}
-
-// align pads the keys of runs of consecutive single-line `key = value` lines
-// in the same body or object so their "=" line up, and lines up the trailing
-// comments of consecutive lines. A blank line, a comment line, a block or a
-// multi-line value ends a run, as in gofmt.
-func align(lines []*line) {
-	for i := 0; i < len(lines); {
-		j := i + 1
-		if lines[i].alignable {
-			for j < len(lines) && lines[j].alignable && lines[j].blanks == 0 &&
-				lines[j].container == lines[i].container && lines[j].indent == lines[i].indent {
-				j++
-			}
-			width := 0
-			for _, l := range lines[i:j] {
-				width = max(width, textWidth(l.toks[0].Text))
-			}
-			for _, l := range lines[i:j] {
-				l.keyPad = width - textWidth(l.toks[0].Text)
-			}
-		}
-		i = j
-	}
-
-	for i := 0; i < len(lines); {
-		j := i + 1
-		if hasTrailingComment(lines[i]) {
-			for j < len(lines) && hasTrailingComment(lines[j]) && lines[j].blanks == 0 &&
-				lines[j].indent == lines[i].indent {
-				j++
-			}
-			width := 0
-			for _, l := range lines[i:j] {
-				width = max(width, codeWidth(l))
-			}
-			for _, l := range lines[i:j] {
-				l.commentPad = width - codeWidth(l)
-			}
-		}
-		i = j
-	}
-}
-
-func hasTrailingComment(l *line) bool {
-	n := len(l.toks)
-	return n >= 2 && !l.multiline && l.toks[n-1].Type == syntax.COMMENT && l.toks[n-2].Type != syntax.COMMENT
-}
-
-// codeWidth is the width of a line before its trailing comment.
-func codeWidth(l *line) int {
-	w := l.keyPad
-	for i, t := range l.toks[:len(l.toks)-1] {
-		w += len(l.gaps[i]) + textWidth(tokenText(t))
-	}
-	return w
-}
-
-func textWidth(s string) int { return utf8.RuneCountInString(s) }
-
-func render(lines []*line) []byte {
-	var buf bytes.Buffer
-	for _, l := range lines {
-		for range l.blanks {
-			buf.WriteByte('\n')
-		}
-		for range l.indent {
-			buf.WriteString(indentUnit)
-		}
-		last := len(l.toks) - 1
-		for i, t := range l.toks {
-			if i > 0 {
-				buf.WriteString(l.gaps[i])
-			}
-			if i == 1 && l.keyPad > 0 {
-				buf.WriteString(strings.Repeat(" ", l.keyPad))
-			}
-			if i == last && l.commentPad > 0 && hasTrailingComment(l) {
-				buf.WriteString(strings.Repeat(" ", l.commentPad))
-			}
-			buf.WriteString(tokenText(t))
-		}
-		buf.WriteByte('\n')
-	}
-	return buf.Bytes()
+	return strings.ReplaceAll(s, "\r", "")
 }

@@ -16,8 +16,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the seed golden files from the formatter's output")
 
+// TestCases holds the formatting rules case by case: testdata/alloy.txtar
+// has Alloy's own formatter tests, testdata/cases.txtar ours, each output
+// being what alloy fmt gives.
 func TestCases(t *testing.T) {
-	ar, err := txtar.ParseFile("testdata/cases.txtar")
+	for _, file := range []string{"testdata/alloy.txtar", "testdata/cases.txtar"} {
+		t.Run(filepath.Base(file), func(t *testing.T) { testCases(t, file) })
+	}
+}
+
+func testCases(t *testing.T, file string) {
+	ar, err := txtar.ParseFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ import (
 // form: objects and maps as JSON objects, lists, tuples and sets as arrays,
 // numbers as JSON numbers, and strings, bools and null as themselves. Any
 // value marked secret, at any depth, becomes "(secret)" (a secret list as a
-// whole included), so the result never holds a secret. A capsule becomes
+// whole included), so the result never holds a secret. A string marked
+// URLMark is shown through MaskURL. A capsule becomes
 // "capsule(<go type>)", an unknown value null, and a number beyond float64
 // (an infinity included) a string such as "+Inf" or "1e+400".
 func ToJSON(v cty.Value) any {
@@ -27,6 +28,9 @@ func ToJSON(v cty.Value) any {
 	t := v.Type()
 	switch {
 	case t == cty.String:
+		if _, isURL := marks[URLMark]; isURL {
+			return MaskURL(v.AsString())
+		}
 		return v.AsString()
 	case t == cty.Bool:
 		return v.True()

@@ -228,7 +228,15 @@ func (p *pipeline) sendLogs(t *testing.T) {
 				recs = append(recs, fmt.Sprintf(`{"data":%q}`, base64.StdEncoding.EncodeToString([]byte(line))))
 			}
 			body := fmt.Sprintf(`{"requestId":"r%d","timestamp":%d,"records":[%s]}`, i, time.Now().UnixMilli(), strings.Join(recs, ","))
-			resp, err := http.Post(p.firehose, "application/json", strings.NewReader(body))
+			// As with Alloy, Firehose entries carry only the labels the
+			// stream's common attributes (or relabel rules) give them.
+			req, err := http.NewRequest(http.MethodPost, p.firehose, strings.NewReader(body))
+			if err != nil {
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Amz-Firehose-Common-Attributes", `{"commonAttributes":{"lbl_job":"firehose"}}`)
+			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -407,8 +415,9 @@ func TestKeyboardReachesNodes(t *testing.T) {
 	do(t, ctx, "pressing Enter", chromedp.KeyEvent("\r"))
 	waitJS(t, ctx, "the component page after Enter", fmt.Sprintf(`location.hash === %q`, "#/component/"+url.PathEscape(id)), 5*time.Second)
 	// Pages keep working from the keyboard: the nav links are links.
-	if n := eval[int](t, ctx, `document.querySelectorAll("nav a[href]").length`); n != 3 {
-		t.Errorf("nav has %d links, want 3", n)
+	// Graph, Components, Config, Clustering.
+	if n := eval[int](t, ctx, `document.querySelectorAll("nav a[href]").length`); n != 4 {
+		t.Errorf("nav has %d links, want 4", n)
 	}
 }
 

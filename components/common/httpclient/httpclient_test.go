@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -145,6 +146,7 @@ func TestTLS(t *testing.T) {
 	tls12 := httptest.NewUnstartedServer(handler)
 	tls12.TLS = ca.ServerConfig(t, false)
 	tls12.TLS.MaxVersion = tls.VersionTLS12
+	tls12.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
 	tls12.StartTLS()
 	defer tls12.Close()
 
@@ -335,7 +337,7 @@ func TestOAuth2OwnTLSAndProxy(t *testing.T) {
 		t.Fatalf("without the token endpoint's CA: %v", err)
 	}
 	c.OAuth2.TLSConfig = &TLSConfig{CA: tokenCA.PEM()}
-	c.OAuth2.ProxyURL = value.Secret(proxy.URL)
+	c.OAuth2.ProxyURL = value.NewURL(proxy.URL)
 	c.OAuth2.ProxyConnectHeader = map[string][]value.Secret{"Proxy-Authorization": {"Basic cHJveHk6cHc="}}
 	proxy.RequireAuth("Basic cHJveHk6cHc=")
 	resp, body := get(t, c, api.URL)
@@ -361,7 +363,7 @@ func TestProxy(t *testing.T) {
 
 	c := Default()
 	c.TLSConfig = &TLSConfig{CA: ca.PEM()}
-	c.ProxyURL = value.Secret(proxy.URL)
+	c.ProxyURL = value.NewURL(proxy.URL)
 	if _, _, err := tryGet(c, target.URL); err == nil {
 		t.Fatal("CONNECT without Proxy-Authorization succeeded")
 	}
@@ -392,7 +394,7 @@ func TestProxy(t *testing.T) {
 	defer plain.Close()
 	open.Route("target.invalid:9100", strings.TrimPrefix(plain.URL, "http://"))
 	c2 := Default()
-	c2.ProxyURL = value.Secret(open.URL)
+	c2.ProxyURL = value.NewURL(open.URL)
 	if _, body := get(t, c2, "http://target.invalid:9100/metrics"); body != "plain" {
 		t.Fatalf("via proxy: %q", body)
 	}
@@ -471,10 +473,10 @@ func TestValidateErrors(t *testing.T) {
 		{"key twice", Config{TLSConfig: &TLSConfig{Cert: "c", Key: s, KeyFile: "/x"}}, "tls_config: set key_pem or key_file"},
 		{"cert without key", Config{TLSConfig: &TLSConfig{CertFile: "/c"}}, "needs its key"},
 		{"key without cert", Config{TLSConfig: &TLSConfig{Key: s}}, "needs its certificate"},
-		{"bad proxy", Config{ProxyConfig: ProxyConfig{ProxyURL: "http://user:" + s + "@[::1"}}, "proxy_url"},
-		{"proxy scheme", Config{ProxyConfig: ProxyConfig{ProxyURL: "ftp://user:" + s + "@proxy"}}, "proxy_url: the scheme"},
+		{"bad proxy", Config{ProxyConfig: ProxyConfig{ProxyURL: value.NewURL("http://user:" + s + "@[::1")}}, "proxy_url"},
+		{"proxy scheme", Config{ProxyConfig: ProxyConfig{ProxyURL: value.NewURL("ftp://user:" + s + "@proxy")}}, "proxy_url: the scheme"},
 		{"no_proxy alone", Config{ProxyConfig: ProxyConfig{NoProxy: "localhost"}}, "no_proxy requires proxy_url"},
-		{"proxy twice", Config{ProxyConfig: ProxyConfig{ProxyURL: "http://p:3128", ProxyFromEnvironment: true}}, "not both"},
+		{"proxy twice", Config{ProxyConfig: ProxyConfig{ProxyURL: value.NewURL("http://p:3128"), ProxyFromEnvironment: true}}, "not both"},
 		{"no_proxy with env", Config{ProxyConfig: ProxyConfig{NoProxy: "x", ProxyFromEnvironment: true}}, "no_proxy cannot be used with proxy_from_environment"},
 		{"connect header alone", Config{ProxyConfig: ProxyConfig{ProxyConnectHeader: map[string][]value.Secret{"Proxy-Authorization": {s}}}}, "proxy_connect_header requires"},
 		{"reserved header", Config{HTTPHeaders: map[string][]value.Secret{"authorization": {s}}}, `http_headers: setting header "Authorization" is not allowed`},
@@ -601,6 +603,9 @@ oauth2 {
 				t.Errorf("%q printed: %s", s, fmtAll(cfg))
 			}
 		}
+	}
+	if js := fmtAll(c); !strings.Contains(js, `"http://user:xxxxx@proxy.example:3128"`) {
+		t.Errorf("proxy_url is not shown masked: %s", js)
 	}
 	if got := c.Secrets(); !contains(got, "pw") || !contains(got, "Basic eDp5") || !contains(got, "a") {
 		t.Errorf("Secrets() = %q", got)

@@ -12,9 +12,9 @@ import (
 func TestAddHTTPClientWholeSurface(t *testing.T) {
 	hc := httpclient.Default()
 	hc.OAuth2 = &httpclient.OAuth2{ClientID: "id", ClientSecret: "oauth-client-s3cret", TokenURL: "https://a/token",
-		ProxyConfig: httpclient.ProxyConfig{ProxyURL: "http://u:oauth-proxy-pw@p:3128/?tok=oauth-proxy-q"}}
+		ProxyConfig: httpclient.ProxyConfig{ProxyURL: value.NewURL("http://u:oauth-proxy-pw@p:3128/?tok=oauth-proxy-q")}}
 	hc.HTTPHeaders = map[string][]value.Secret{"X-Api-Key": {"header-api-key"}}
-	hc.ProxyURL = "http://u:main-proxy-pw@p:3128"
+	hc.ProxyURL = value.NewURL("http://u:main-proxy-pw@p:3128")
 	hc.ProxyConnectHeader = map[string][]value.Secret{"Proxy-Authorization": {"Basic connect-cred"}}
 	var s Secrets
 	s.AddHTTPClient(hc)

@@ -107,9 +107,9 @@ func (s *Secrets) AddURL(raw string) {
 // Secrets: tokens, passwords, keys, header values, OAuth2 client secrets)
 // and the query values of its proxy URLs.
 func (s *Secrets) AddHTTPClient(hc httpclient.Config) {
-	s.AddURL(string(hc.ProxyURL))
+	s.AddURL(hc.ProxyURL.Raw())
 	if hc.OAuth2 != nil {
-		s.AddURL(string(hc.OAuth2.ProxyURL))
+		s.AddURL(hc.OAuth2.ProxyURL.Raw())
 	}
 	s.Add(hc.Secrets()...)
 }

@@ -119,11 +119,20 @@ func (c *Context) SigV4Block(b *river.Body, s SigV4, defaultService string) {
 	sb := b.Block("aws_sigv4", "")
 	if s.Region != "" {
 		sb.Attr("region", river.String(s.Region))
+	} else {
+		sb.Comment("No region in the YAML: requests are signed for AWS_REGION's (or the profile's) region.")
+		k, _ := Key(s.Node, "region")
+		if k == nil {
+			k = s.Node
+		}
+		c.Report(k, diag.Warning, "aws_sigv4 has no region: requests are signed for the region of AWS_REGION or the AWS profile",
+			"set region to the endpoint's region (us-east-1 for https://…us-east-1.amazonaws.com), or the signature will not match")
 	}
 	svc := s.ServiceName
 	if svc == "" {
 		svc = defaultService
 		if svc != "" {
+			sb.Comment("service_name is not in the YAML: " + svc + " is the upstream default.")
 			k, _ := Key(s.Node, "service_name")
 			if k == nil {
 				k = s.Node

@@ -43,8 +43,8 @@ func collectFields(t reflect.Type, seen map[reflect.Type]bool) {
 	}
 }
 
-// suggestField returns the registered field name closest to name, or "".
-func suggestField(name string) string {
+// SuggestField returns the registered field name closest to name, or "".
+func SuggestField(name string) string {
 	fieldsMu.Lock()
 	defer fieldsMu.Unlock()
 	cands := make([]string, 0, len(fields))

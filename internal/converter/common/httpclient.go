@@ -114,7 +114,7 @@ func (c *Context) HTTPClient(b *river.Body, h promconfig.HTTPClientConfig, paren
 // the section ("scrape config", "remote_write") for the message.
 func (c *Context) Unhandled(m *yaml.Node, what string, handled map[string]bool, hint string) {
 	Pairs(m, func(k, _ *yaml.Node) {
-		if !handled[k.Value] {
+		if !handled[k.Value] && !c.Src.Stripped(k) {
 			c.Report(k, diag.Error, fmt.Sprintf("%s: %s is not converted: flow has no equivalent", what, k.Value), hint)
 		}
 	})

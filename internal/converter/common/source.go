@@ -31,7 +31,12 @@ type Source struct {
 	text     [][]byte // working copy, one slice per line
 	restore  *strings.Replacer
 	sentinel map[string]string // placeholder -> token
+	stripped map[*yaml.Node]bool
 }
+
+// Stripped reports whether key node k was removed by Strip (its
+// converter handled or reported it already).
+func (s *Source) Stripped(k *yaml.Node) bool { return s.stripped[k] }
 
 // placeholderRE matches <UPPER_CASE> placeholders, but not a regex's named
 // group (?P<NAME>…) or (?<NAME>…).
@@ -148,6 +153,10 @@ func (s *Source) Strip(k, v *yaml.Node) bool {
 			return false
 		}
 	}
+	if s.stripped == nil {
+		s.stripped = map[*yaml.Node]bool{}
+	}
+	s.stripped[k] = true
 	s.text[k.Line-1] = bytes.TrimRight(line[:col], " \t")
 	for l := k.Line + 1; l <= end && l <= len(s.text); l++ {
 		s.text[l-1] = nil

@@ -1,7 +1,10 @@
 package common
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -177,10 +180,37 @@ func findKeyOnLine(n *yaml.Node, key string, line int) *yaml.Node {
 // suggestSibling proposes the closest known field name, or says to check
 // the spelling.
 func suggestSibling(_ *yaml.Node, k *yaml.Node) string {
-	if s := suggestField(k.Value); s != "" {
+	if s := SuggestField(k.Value); s != "" {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	return fmt.Sprintf("remove %q or fix its spelling; see the upstream documentation for the fields this section takes", k.Value)
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// DecodeStrict decodes the source's working copy (placeholders masked,
+// stripped fields gone, every line where it was) into v with yaml.v3,
+// refusing unknown fields: a misspelt or misplaced key is a Critical
+// diagnostic at its line and column, with a "did you mean". Upstream types
+// inside v (Prometheus' relabel and discovery configs) are decoded by their
+// own UnmarshalYAML, under the same strictness.
+func (s *Source) DecodeStrict(v any, context string) diag.Diagnostics {
+	dec := yaml.NewDecoder(bytes.NewReader(s.Text()))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		ds := ErrorDiags(s.File, s.Root, err, context)
+		for i := range ds {
+			ds[i].Summary = s.Restore(ds[i].Summary)
+		}
+		return ds
+	}
+	return nil
+}
+
+// ItemOf returns list[i], or nil.
+func ItemOf(list []*yaml.Node, i int) *yaml.Node {
+	if i < 0 || i >= len(list) {
+		return nil
+	}
+	return list[i]
+}

@@ -56,11 +56,7 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 		ctx.Body.Comment(o.Comment)
 	}
 	handled := maps.Clone(scrapeKeys)
-	common.Pairs(node, func(k, _ *yaml.Node) {
-		if strings.HasSuffix(k.Value, "_sd_configs") { // reported by StripUnsupportedDiscovery
-			handled[k.Value] = true
-		}
-	})
+
 	ctx.Unhandled(node, fmt.Sprintf("scrape config %q", sc.JobName), handled, "")
 
 	// Discovery: one discovery.aws.ec2 per ec2_sd_configs entry, and the
@@ -73,6 +69,9 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 		switch d := d.(type) {
 		case discovery.StaticConfig:
 			for _, g := range d {
+				if g == nil {
+					continue
+				}
 				static = append(static, staticTargets(g.Targets, g.Labels)...)
 			}
 		case *promaws.EC2SDConfig:

@@ -7,6 +7,24 @@
 // component's exports), static keys, or the SDK default chain with an
 // optional role. Every request signs with the newest credentials: Update
 // swaps them under the running client.
+//
+// Alloy's HTTP client settings (components/common/httpclient) build the
+// *http.Client the AWS SDK sends the EC2 API calls and the STS calls of
+// role_arn with: tls_config, proxy_url / no_proxy / proxy_from_environment /
+// proxy_connect_header, http_headers, follow_redirects and enable_http2 apply
+// to them as in Prometheus' EC2 SD. Two exceptions, both decisions:
+//
+//   - Calls to this machine's own credential sources (the instance metadata
+//     service, ECS and EKS container credential endpoints) use the SDK's
+//     default client: they are link-local or loopback services that no proxy
+//     can reach on this machine's behalf, and a proxy that answered would
+//     hand over its own instance's credentials.
+//   - basic_auth, authorization, oauth2 and bearer_token(_file) are accepted
+//     and validated, and a warning names them once: every EC2 API request is
+//     authenticated by its SigV4 signature, which is the Authorization
+//     header, so there is no header left for them. (In Prometheus and Alloy
+//     the first three are silently skipped on signed requests and oauth2
+//     overwrites the signature, which makes every call fail.)
 package ec2
 
 import (
@@ -14,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -28,6 +47,7 @@ import (
 	"github.com/prometheus/prometheus/util/strutil"
 
 	commonaws "github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -76,11 +96,16 @@ type Arguments struct {
 	SecretKey value.Secret `river:"secret_key,attr,optional"`
 
 	Credentials *commonaws.StaticCredentials `river:"credentials,block,optional"`
+
+	// HTTPClient is Alloy's HTTP client surface (see the package comment for
+	// what applies to AWS API calls).
+	HTTPClient httpclient.Config `river:",squash"`
 }
 
-// SetToDefault sets port 80 and refresh_interval 60s, as Prometheus and Alloy.
+// SetToDefault sets port 80, refresh_interval 60s, follow_redirects and
+// enable_http2, as Prometheus and Alloy.
 func (a *Arguments) SetToDefault() {
-	*a = Arguments{Port: 80, RefreshInterval: 60 * time.Second}
+	*a = Arguments{Port: 80, RefreshInterval: 60 * time.Second, HTTPClient: httpclient.Default()}
 }
 
 // Validate checks the arguments without calling AWS.
@@ -110,6 +135,9 @@ func (a *Arguments) Validate() error {
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			return fmt.Errorf("endpoint %q must be a URL such as https://ec2.eu-west-1.amazonaws.com", a.Endpoint)
 		}
+	}
+	if err := a.HTTPClient.Validate(); err != nil {
+		return err
 	}
 	ca := a.credentialsArgs()
 	return ca.Validate()
@@ -172,6 +200,9 @@ type Component struct {
 	health   component.Health
 	debug    DebugInfo
 	imdsFrom string // the region came from IMDS (not re-asked on every Update)
+
+	httpClient *http.Client
+	warned     map[string]bool // arguments already warned about
 }
 
 type providerBox struct{ p awssdk.CredentialsProvider }
@@ -197,8 +228,14 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 
 // configure loads credentials and builds the client for args.
 func (c *Component) configure(args Arguments) error {
+	c.warnUnused(args)
+	hc, err := newAWSHTTPClient(args.HTTPClient)
+	if err != nil {
+		return fmt.Errorf("discovery.aws.ec2: %w", err)
+	}
 	ca := args.credentialsArgs()
 	ca.Logger = c.opts.Logger
+	ca.HTTPClient = hc
 	cfg, err := commonaws.LoadConfig(context.Background(), ca)
 	if err != nil {
 		return fmt.Errorf("discovery.aws.ec2: %w", err)
@@ -228,6 +265,7 @@ func (c *Component) configure(args Arguments) error {
 		if args.Endpoint != "" {
 			o.BaseEndpoint = awssdk.String(args.Endpoint)
 		}
+		o.HTTPClient = hc
 	})
 
 	c.mu.Lock()
@@ -236,8 +274,13 @@ func (c *Component) configure(args Arguments) error {
 		c.azToID = nil
 	}
 	c.args, c.region, c.client = args, region, client
+	oldHC := c.httpClient
+	c.httpClient = hc
 	c.debug.Region = region
 	c.mu.Unlock()
+	if oldHC != nil {
+		oldHC.CloseIdleConnections()
+	}
 	c.provider.Store(box)
 	if refreshNow {
 		select {

@@ -1,8 +1,10 @@
 package awsfirehose
 
 import (
+	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 )
 
@@ -19,11 +21,14 @@ func FuzzCommonAttributes(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		f.Fatal(err)
+	}
+	c := &Component{log: slog.New(slog.DiscardHandler), m: m, tenants: map[string]struct{}{}}
 	f.Fuzz(func(t *testing.T, header string) {
 		ls := model.LabelSet{}
-		if err := commonAttributes(header, ls); err != nil {
-			return
-		}
+		c.commonAttributes(header, "", ls)
 		for name := range ls {
 			if !model.LegacyValidation.IsValidLabelName(string(name)) {
 				t.Fatalf("invalid label name %q from %q", name, header)

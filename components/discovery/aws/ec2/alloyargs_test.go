@@ -1,0 +1,94 @@
+package ec2
+
+import (
+	"bytes"
+	"log/slog"
+	"maps"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/flow-telemetry/flow/internal/alloyargs"
+	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/syntax"
+)
+
+// TestEveryAlloyArgumentValidates builds, from the list of every argument
+// and block Alloy documents for discovery.ec2 (testdata/alloy-arguments.txt),
+// configs that together use each of them with a value of its documented
+// type, and requires `flow validate` (runtime.Validate) to accept every one,
+// under both names.
+func TestEveryAlloyArgumentValidates(t *testing.T) {
+	text, err := os.ReadFile("testdata/alloy-arguments.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := alloyargs.Parse(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(args) < 67 {
+		t.Fatalf("%d documented arguments listed; Alloy documents 67", len(args))
+	}
+	values := alloyargs.HTTPClientValues("")
+	maps.Copy(values, map[string]string{
+		"region":           `"us-east-1"`,
+		"endpoint":         `"https://ec2.us-east-1.amazonaws.com"`,
+		"refresh_interval": `"30s"`,
+		"port":             "9100",
+		"role_arn":         `"arn:aws:iam::123456789012:role/discovery"`,
+		"filter > name":    `"instance-state-name"`,
+		"filter > values":  `["running", "pending"]`,
+	})
+	for _, name := range []string{"discovery.ec2", "discovery.aws.ec2"} {
+		spec := alloyargs.Spec{Component: name, Label: "every", Args: args, Exclusive: alloyargs.HTTPClientExclusive(""), Values: values}
+		configs, unused := spec.Configs()
+		if len(unused) > 0 {
+			t.Fatalf("no valid config can use %v: fix the exclusive groups", unused)
+		}
+		for i, src := range configs {
+			files := map[string][]byte{"every.alloy": []byte(src)}
+			rt := runtime.New(runtime.Options{Logger: slog.New(slog.DiscardHandler)})
+			if diags := rt.Validate(files); len(diags) > 0 {
+				var b bytes.Buffer
+				syntax.FormatDiagnostics(&b, files, diags)
+				t.Errorf("config %d of %s is rejected:\n%s\n%s", i+1, name, b.String(), src)
+			}
+		}
+		if name == "discovery.ec2" {
+			t.Logf("%d arguments and blocks in %d configs; the first:\n%s", len(args), len(configs), configs[0])
+		}
+	}
+}
+
+// TestAlloyArgumentsListed keeps the compatibility table honest: every
+// argument of the list is named in docs/alloy-compatibility.md's
+// discovery.ec2 section.
+func TestAlloyArgumentsListed(t *testing.T) {
+	text, err := os.ReadFile("testdata/alloy-arguments.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := alloyargs.Parse(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../../../docs/alloy-compatibility.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(doc)
+	i := strings.Index(section, "\n## discovery.ec2")
+	if i < 0 {
+		t.Fatal("docs/alloy-compatibility.md has no \"## discovery.ec2\" section")
+	}
+	section = section[i+1:]
+	if j := strings.Index(section, "\n## "); j >= 0 {
+		section = section[:j]
+	}
+	for _, a := range args {
+		if !strings.Contains(section, "`"+a.Path+"`") {
+			t.Errorf("%q is not in the discovery.ec2 section of docs/alloy-compatibility.md", a.Path)
+		}
+	}
+}
