@@ -59,9 +59,9 @@ type Config struct {
 // and shown everywhere with its password and query values masked, since a
 // proxy URL often carries credentials.
 type ProxyConfig struct {
-	ProxyURL             value.URL    `river:"proxy_url,attr,optional"`
-	NoProxy              string       `river:"no_proxy,attr,optional"`
-	ProxyFromEnvironment bool         `river:"proxy_from_environment,attr,optional"`
+	ProxyURL             value.URL `river:"proxy_url,attr,optional"`
+	NoProxy              string    `river:"no_proxy,attr,optional"`
+	ProxyFromEnvironment bool      `river:"proxy_from_environment,attr,optional"`
 	// ProxyConnectHeader is sent to the proxy with CONNECT (https targets
 	// through an http proxy), typically Proxy-Authorization.
 	ProxyConnectHeader map[string][]value.Secret `river:"proxy_connect_header,attr,optional"`
