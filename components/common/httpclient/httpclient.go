@@ -61,9 +61,9 @@ type Config struct {
 // masked, so the proxy's host stays visible; one given as a secret is
 // shown as "(secret)".
 type ProxyConfig struct {
-	ProxyURL             value.URL    `river:"proxy_url,attr,optional"`
-	NoProxy              string       `river:"no_proxy,attr,optional"`
-	ProxyFromEnvironment bool         `river:"proxy_from_environment,attr,optional"`
+	ProxyURL             value.URL `river:"proxy_url,attr,optional"`
+	NoProxy              string    `river:"no_proxy,attr,optional"`
+	ProxyFromEnvironment bool      `river:"proxy_from_environment,attr,optional"`
 	// ProxyConnectHeader is sent to the proxy with CONNECT (https targets
 	// through an http proxy), typically Proxy-Authorization.
 	ProxyConnectHeader map[string][]value.Secret `river:"proxy_connect_header,attr,optional"`

@@ -447,8 +447,12 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	for _, bad := range []func(*EndpointOptions){
 		func(ep *EndpointOptions) { ep.RemoteTimeout = -1 },
-		func(ep *EndpointOptions) { ep.URL = value.NewURL("ftp://flowuser:url-pass-Zq81@h/?api_token=query-tok-7Hx2") },
-		func(ep *EndpointOptions) { ep.URL = value.NewURL("http://flowuser:url-pass-Zq81@h/\x7f?api_token=query-tok-7Hx2") },
+		func(ep *EndpointOptions) {
+			ep.URL = value.NewURL("ftp://flowuser:url-pass-Zq81@h/?api_token=query-tok-7Hx2")
+		},
+		func(ep *EndpointOptions) {
+			ep.URL = value.NewURL("http://flowuser:url-pass-Zq81@h/\x7f?api_token=query-tok-7Hx2")
+		},
 	} {
 		err := c.Update(testArgs(r.URL(), mod, bad))
 		if err == nil {
