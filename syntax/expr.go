@@ -67,7 +67,10 @@ type IndexExpr struct {
 type CallExpr struct {
 	Name      string
 	NameRange hcl.Range
-	Args      []hcl.Expression
+	// Callee is the parenthesized name, such as `(string.format)`, when the
+	// call was written so; nil for a plain name.
+	Callee hcl.Expression
+	Args   []hcl.Expression
 	// ArgsRange covers the parentheses and everything between them.
 	ArgsRange hcl.Range
 	SrcRange  hcl.Range

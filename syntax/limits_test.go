@@ -1,7 +1,10 @@
 package syntax
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -254,5 +257,85 @@ func TestConcatenationIsBounded(t *testing.T) {
 		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "longer than 16 MiB") {
 			t.Errorf("%s: %v", src, diags)
 		}
+	}
+}
+
+// A config of nothing but tiny expressions is refused where its syntax
+// tree outgrows TreeBytesPerByte times its size: 2 MB of `[1,1,1,…]` or of
+// packed operator chains used to take 130 to 300 times their size in memory.
+// Parsing stops there, so the refusal costs no more than the budget.
+func TestDenseConfigsAreRefused(t *testing.T) {
+	const size = 2 << 20
+	packed := func(item string) string {
+		return "x = [" + strings.Repeat(item+",", size/(len(item)+1)) + item + "]\n"
+	}
+	for name, src := range map[string]string{
+		"numbers":        packed("1"),
+		"empty arrays":   packed("[]"),
+		"empty objects":  packed("{}"),
+		"unary chains":   packed(strings.Repeat("!", MaxDepth-10) + "true"),
+		"binary chains":  packed("1" + strings.Repeat("+1", MaxDepth-10)),
+		"string chains":  packed(`""` + strings.Repeat(`+""`, MaxDepth-10)),
+		"references":     packed("a.b"),
+		"index chains":   packed("[1]" + strings.Repeat("[0]", MaxDepth-10)),
+		"many attribute": strings.Repeat("a=1\n", size/4),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var before, after goruntime.MemStats
+			goruntime.ReadMemStats(&before)
+			_, diags := ParseFile([]byte(src), "dense.river")
+			goruntime.ReadMemStats(&after)
+			if len(diags) != 1 || !strings.Contains(diags[0].Summary, "too dense to hold in memory") || diags[0].Subject.Start.Byte < size/10 {
+				t.Fatalf("%d diagnostics: %v", len(diags), diags)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2*uint64(NewTreeBudget(len(src)).limit) {
+				t.Errorf("refusing it allocated %d MiB", alloc>>20)
+			}
+		})
+	}
+}
+
+// Real configs are well inside the budget: the examples, and the densest
+// realistic shape, a config of histogram bucket lists alongside components.
+func TestRealConfigsFitTheTreeBudget(t *testing.T) {
+	examples, _ := filepath.Glob("../examples/*.river")
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	var all []byte
+	for _, p := range examples {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, src...)
+		all = append(all, '\n')
+	}
+	for len(all) < 2<<20 {
+		all = append(all, all...)
+	}
+	b := NewTreeBudget(len(all))
+	if _, diags := ParseFileIn(all, "examples.river", b); diags.HasErrors() {
+		t.Fatalf("%.300s", diags.Error())
+	}
+	if ratio := float64(b.Spent()) / float64(len(all)); ratio > TreeBytesPerByte/2 {
+		t.Errorf("the examples cost %.1f bytes of tree per byte, over half the limit", ratio)
+	}
+}
+
+// A file or config over MaxConfigBytes is refused at its first byte.
+func TestConfigSizeLimit(t *testing.T) {
+	big := bytes.Repeat([]byte("// comment\n"), MaxConfigBytes/11+1)
+	if _, diags := ParseFile(big, "big.river"); len(diags) != 1 || !strings.Contains(diags[0].Summary, "the file is 4.0 MiB; the limit is 4 MiB") ||
+		diags[0].Subject.Start.Line != 1 {
+		t.Errorf("big file: %v", diags)
+	}
+	half := big[:len(big)/2+1]
+	if d := ConfigTooLarge(map[string][]byte{"b.river": half, "a.river": half}); d == nil || d.Subject.Filename != "a.river" ||
+		!strings.Contains(d.Summary, "the config (2 files) is 4.0 MiB") {
+		t.Errorf("two halves: %v", d)
+	}
+	if d := ConfigTooLarge(map[string][]byte{"a.river": big[:MaxConfigBytes]}); d != nil {
+		t.Errorf("exactly the limit: %v", d)
 	}
 }

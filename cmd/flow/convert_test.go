@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
 const convertYAML = `global:
@@ -125,5 +130,81 @@ func TestConvertBadInput(t *testing.T) {
 	}
 	if code, _, stderr := runFlowMain(t, "", "run", "--config.format=yaml", "x"); code != 2 || !strings.Contains(stderr, "--config.format") {
 		t.Fatalf("run with an unknown format: code %d, %s", code, stderr)
+	}
+}
+
+// TestRunPromtailYAML runs a Promtail config with the real flow binary
+// (--config.format=promtail): a file is tailed, lines appended later and
+// after a rename rotation arrive at a fake Loki with the job's labels, and
+// Promtail's positions file is honoured (lines before its offset are not
+// sent again).
+func TestRunPromtailYAML(t *testing.T) {
+	loki, err := fakeloki.Start(fakeloki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loki.Close()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "app.log")
+	if err := os.WriteFile(logFile, []byte("already sent by promtail\nnew 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	positions := filepath.Join(dir, "positions.yaml")
+	if err := os.WriteFile(positions, []byte(fmt.Sprintf("positions:\n  %s: \"25\"\n", logFile)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "promtail.yaml")
+	yml := fmt.Sprintf(`server:
+  http_listen_port: 9080
+  grpc_listen_port: 0
+positions:
+  filename: %s
+clients:
+  - url: %s
+    batchwait: 100ms
+    tenant_id: team-a
+scrape_configs:
+  - job_name: app
+    static_configs:
+      - targets: [localhost]
+        labels:
+          job: app
+          __path__: %s
+`, positions, loki.URL(), filepath.Join(dir, "*.log"))
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flow := flowproc.Start(t, "--config.format=promtail", cfg)
+	if err := loki.WaitForEntries(1, 60*time.Second); err != nil {
+		t.Fatalf("%v; flow's log:\n%s", err, flow.Stderr())
+	}
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "new 2")
+	f.Close()
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logFile, []byte("after rotation\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := loki.WaitForEntries(3, 60*time.Second); err != nil {
+		t.Fatalf("%v; flow's log:\n%s", err, flow.Stderr())
+	}
+	var lines []string
+	for _, e := range loki.Entries() {
+		lines = append(lines, e.Line)
+		if e.Tenant != "team-a" || e.Labels["job"] != "app" {
+			t.Errorf("entry %q: tenant %q labels %v", e.Line, e.Tenant, e.Labels)
+		}
+	}
+	if strings.Join(lines, "|") != "new 1|new 2|after rotation" {
+		t.Fatalf("lines %q", lines)
+	}
+	// The conversion's diagnostics went to stderr, at their lines.
+	if !strings.Contains(flow.Stderr(), cfg+":2:3: server.http_listen_port is not converted") {
+		t.Errorf("flow's stderr lacks the conversion warning:\n%s", flow.Stderr())
 	}
 }

@@ -163,13 +163,17 @@ func (w *walker) traversal(e *syntax.ScopeTraversalExpr) {
 }
 
 func (w *walker) call(e *syntax.CallExpr) {
-	for i, part := range strings.Split(e.Name, ".") {
-		if i == 0 {
-			w.p.at(start(e.NameRange))
-		} else {
-			w.p.token(".")
+	if e.Callee != nil { // (string.format)(…)
+		w.expr(e.Callee)
+	} else {
+		for i, part := range strings.Split(e.Name, ".") {
+			if i == 0 {
+				w.p.at(start(e.NameRange))
+			} else {
+				w.p.token(".")
+			}
+			w.p.word(part)
 		}
-		w.p.word(part)
 	}
 	w.p.token("(")
 	prevLine := e.ArgsRange.Start.Line

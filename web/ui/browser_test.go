@@ -228,7 +228,15 @@ func (p *pipeline) sendLogs(t *testing.T) {
 				recs = append(recs, fmt.Sprintf(`{"data":%q}`, base64.StdEncoding.EncodeToString([]byte(line))))
 			}
 			body := fmt.Sprintf(`{"requestId":"r%d","timestamp":%d,"records":[%s]}`, i, time.Now().UnixMilli(), strings.Join(recs, ","))
-			resp, err := http.Post(p.firehose, "application/json", strings.NewReader(body))
+			// As with Alloy, Firehose entries carry only the labels the
+			// stream's common attributes (or relabel rules) give them.
+			req, err := http.NewRequest(http.MethodPost, p.firehose, strings.NewReader(body))
+			if err != nil {
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Amz-Firehose-Common-Attributes", `{"commonAttributes":{"lbl_job":"firehose"}}`)
+			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()

@@ -55,11 +55,10 @@ type Config struct {
 
 // ProxyConfig is the proxy settings, squashed into Config and OAuth2.
 //
-// Decision: proxy_url is a value.URL (Alloy types it as a string; a secret
-// is accepted too), because a proxy URL often carries a user and password:
-// the UI, the API and logs show it with the password and query values
-// masked, so the proxy's host stays visible; one given as a secret is
-// shown as "(secret)".
+// proxy_url is a value.URL: written as a string as in Alloy (or a secret),
+// and shown everywhere (the API, the UI's config view, logs) with its
+// password and query values masked, since a proxy URL often carries
+// credentials; one given as a secret is shown as "(secret)".
 type ProxyConfig struct {
 	ProxyURL             value.URL `river:"proxy_url,attr,optional"`
 	NoProxy              string    `river:"no_proxy,attr,optional"`
@@ -458,7 +457,7 @@ func convertHeaders(field string, in map[string][]value.Secret, reserved bool) (
 }
 
 // Secrets returns every secret value c holds (passwords, tokens, keys, header
-// values, a password in proxy_url), for callers that scrub messages coming
+// values, proxy_url and its password), for callers that scrub messages coming
 // from elsewhere (a server's error body) before logging them.
 func (c *Config) Secrets() []string {
 	var s []string

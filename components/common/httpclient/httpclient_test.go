@@ -604,6 +604,9 @@ oauth2 {
 			}
 		}
 	}
+	if js := fmtAll(c); !strings.Contains(js, `"http://user:xxxxx@proxy.example:3128"`) {
+		t.Errorf("proxy_url is not shown masked: %s", js)
+	}
 	if got := c.Secrets(); !contains(got, "pw") || !contains(got, "Basic eDp5") || !contains(got, "a") {
 		t.Errorf("Secrets() = %q", got)
 	}

@@ -27,6 +27,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/url"
 	"reflect"
 	"sort"
@@ -41,6 +43,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
+	promlogging "github.com/prometheus/prometheus/util/logging"
 
 	"github.com/flow-telemetry/flow/components/common/bytesize"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
@@ -95,9 +98,39 @@ type Arguments struct {
 	// scrape_protocols is not set (Alloy's older spelling).
 	EnableProtobufNegotiation bool `river:"enable_protobuf_negotiation,attr,optional"`
 	ScrapeNativeHistograms    bool `river:"scrape_native_histograms,attr,optional"`
+	// ScrapeClassicHistograms also keeps the classic (bucket series) form
+	// of a histogram exposed as a native histogram too (Prometheus'
+	// always_scrape_classic_histograms).
+	ScrapeClassicHistograms bool `river:"scrape_classic_histograms,attr,optional"`
+	// ConvertClassicHistogramsToNHCB turns classic histograms into native
+	// histograms with custom buckets.
+	ConvertClassicHistogramsToNHCB bool `river:"convert_classic_histograms_to_nhcb,attr,optional"`
+	// NativeHistogramBucketLimit and NativeHistogramMinBucketFactor reduce
+	// a native histogram's resolution until it fits; 0 disables each.
+	NativeHistogramBucketLimit     uint    `river:"native_histogram_bucket_limit,attr,optional"`
+	NativeHistogramMinBucketFactor float64 `river:"native_histogram_min_bucket_factor,attr,optional"`
 	// ExtraMetrics adds scrape_timeout_seconds, scrape_sample_limit and
 	// scrape_body_size_bytes per target.
 	ExtraMetrics bool `river:"extra_metrics,attr,optional"`
+
+	// MetricNameValidationScheme is "legacy" (Alloy's default) or "utf8";
+	// MetricNameEscapingScheme is what the target is asked to escape names
+	// with ("underscores" by default under legacy, "allow-utf-8" under utf8,
+	// or "dots", "values").
+	MetricNameValidationScheme string `river:"metric_name_validation_scheme,attr,optional"`
+	MetricNameEscapingScheme   string `river:"metric_name_escaping_scheme,attr,optional"`
+	// ScrapeFailureLogFile gets one JSON line per failed scrape, appended.
+	ScrapeFailureLogFile string `river:"scrape_failure_log_file,attr,optional"`
+
+	// HonorMetadata passes each metric's type, help and unit to forward_to
+	// (prometheus.remote_write keeps them in its WAL and sends them).
+	HonorMetadata bool `river:"honor_metadata,attr,optional"`
+	// EnableTypeAndUnitLabels adds __type__ and __unit__ labels to every
+	// sample whose metadata gives them.
+	EnableTypeAndUnitLabels bool `river:"enable_type_and_unit_labels,attr,optional"`
+	// StartTimestampZeroIngestion adds a zero sample at a counter's start
+	// (created) timestamp when the format carries it.
+	StartTimestampZeroIngestion bool `river:"start_timestamp_zero_ingestion,attr,optional"`
 
 	HTTPClient httpclient.Config `river:",squash"`
 
@@ -120,6 +153,11 @@ func (a *Arguments) SetToDefault() {
 		HonorTimestamps:   true,
 		EnableCompression: true,
 		HTTPClient:        httpclient.Default(),
+		// Alloy's defaults, which are Prometheus 2's: names are validated
+		// as legacy names, and a target with no usable Content-Type is
+		// read as the classic text format.
+		MetricNameValidationScheme: model.LegacyValidation.String(),
+		ScrapeFallbackProtocol:     string(config.PrometheusText0_0_4),
 	}
 }
 
@@ -150,6 +188,17 @@ func (a *Arguments) scrapeConfig(defaultJob string) (*config.ScrapeConfig, error
 	if err != nil {
 		return nil, err
 	}
+	protocols, native, err := a.protocols()
+	if err != nil {
+		return nil, err
+	}
+	validation, escaping, err := a.nameSchemes()
+	if err != nil {
+		return nil, err
+	}
+	if a.NativeHistogramMinBucketFactor < 0 || math.IsNaN(a.NativeHistogramMinBucketFactor) || math.IsInf(a.NativeHistogramMinBucketFactor, 0) {
+		return nil, fmt.Errorf("native_histogram_min_bucket_factor must be 0 (off) or a growth factor above 1, got %v", a.NativeHistogramMinBucketFactor)
+	}
 	job := a.JobName
 	if job == "" {
 		job = defaultJob
@@ -171,39 +220,153 @@ func (a *Arguments) scrapeConfig(defaultJob string) (*config.ScrapeConfig, error
 	sc.LabelNameLengthLimit = a.LabelNameLengthLimit
 	sc.LabelValueLengthLimit = a.LabelValueLengthLimit
 	sc.HTTPClientConfig = hc
-	native := a.ScrapeNativeHistograms
 	sc.ScrapeNativeHistograms = &native
+	classic := a.ScrapeClassicHistograms
+	sc.AlwaysScrapeClassicHistograms = &classic
+	nhcb := a.ConvertClassicHistogramsToNHCB
+	sc.ConvertClassicHistogramsToNHCB = &nhcb
+	sc.NativeHistogramBucketLimit = a.NativeHistogramBucketLimit
+	sc.NativeHistogramMinBucketFactor = a.NativeHistogramMinBucketFactor
 	extra := a.ExtraMetrics
 	sc.ExtraScrapeMetrics = &extra
 	sc.BodySizeLimit = units.Base2Bytes(a.BodySizeLimit)
-	for _, p := range a.ScrapeProtocols {
-		sc.ScrapeProtocols = append(sc.ScrapeProtocols, config.ScrapeProtocol(p))
-	}
-	if len(sc.ScrapeProtocols) == 0 && a.EnableProtobufNegotiation {
-		sc.ScrapeProtocols = config.DefaultProtoFirstScrapeProtocols
-	}
+	sc.ScrapeProtocols = protocols
 	sc.ScrapeFallbackProtocol = config.ScrapeProtocol(a.ScrapeFallbackProtocol)
+	sc.MetricNameValidationScheme = validation
+	sc.MetricNameEscapingScheme = escaping
+	sc.ScrapeFailureLogFile = a.ScrapeFailureLogFile
 	if err := sc.Validate(config.DefaultGlobalConfig); err != nil {
 		return nil, err
 	}
 	return &sc, nil
 }
 
+// protocols returns the scrape protocols to offer and whether native
+// histograms are scraped, with Alloy's rules: enable_protobuf_negotiation
+// (deprecated) means the protobuf-first list and native histograms, and
+// cannot be combined with scrape_protocols; scrape_native_histograms
+// without scrape_protocols offers protobuf first, and with it needs
+// PrometheusProto in the list (the only format that carries them).
+func (a *Arguments) protocols() ([]config.ScrapeProtocol, bool, error) {
+	native := a.ScrapeNativeHistograms
+	var out []config.ScrapeProtocol
+	seen := map[string]bool{}
+	for _, p := range a.ScrapeProtocols {
+		if seen[p] {
+			return nil, false, fmt.Errorf("scrape_protocols: %q is listed twice", p)
+		}
+		seen[p] = true
+		out = append(out, config.ScrapeProtocol(p))
+	}
+	if a.EnableProtobufNegotiation {
+		if len(out) > 0 {
+			return nil, false, errors.New("both enable_protobuf_negotiation and scrape_protocols are set; set scrape_protocols only (enable_protobuf_negotiation is deprecated)")
+		}
+		native = true
+	}
+	if len(out) == 0 {
+		if native {
+			out = append(out, config.DefaultProtoFirstScrapeProtocols...)
+		} else {
+			out = append(out, config.DefaultScrapeProtocols...)
+		}
+	}
+	if native && !seen[string(config.PrometheusProto)] && len(a.ScrapeProtocols) > 0 {
+		return nil, false, errors.New("scrape_native_histograms is true, but PrometheusProto is not in scrape_protocols: native histograms are only exposed in the protobuf format")
+	}
+	if a.ScrapeFallbackProtocol != "" {
+		if err := config.ScrapeProtocol(a.ScrapeFallbackProtocol).Validate(); err != nil {
+			return nil, false, fmt.Errorf("scrape_fallback_protocol: %w", err)
+		}
+	}
+	return out, native, nil
+}
+
+// nameSchemes returns the metric-name validation and escaping schemes, with
+// Alloy's rule for the escaping default.
+func (a *Arguments) nameSchemes() (model.ValidationScheme, string, error) {
+	var v model.ValidationScheme
+	switch a.MetricNameValidationScheme {
+	case model.LegacyValidation.String():
+		v = model.LegacyValidation
+	case model.UTF8Validation.String():
+		v = model.UTF8Validation
+	default:
+		return v, "", fmt.Errorf("metric_name_validation_scheme must be %q or %q, got %q", model.LegacyValidation.String(), model.UTF8Validation.String(), a.MetricNameValidationScheme)
+	}
+	e := a.MetricNameEscapingScheme
+	switch e {
+	case "":
+		if v == model.LegacyValidation {
+			e = model.EscapeUnderscores
+		} else {
+			e = model.AllowUTF8
+		}
+	case model.AllowUTF8, model.EscapeUnderscores, model.EscapeDots, model.EscapeValues:
+	default:
+		return v, "", fmt.Errorf("metric_name_escaping_scheme must be one of %q, %q, %q or %q, got %q", model.AllowUTF8, model.EscapeUnderscores, model.EscapeDots, model.EscapeValues, e)
+	}
+	if e == model.AllowUTF8 && v != model.UTF8Validation {
+		return v, "", fmt.Errorf("metric_name_escaping_scheme %q needs metric_name_validation_scheme = %q", model.AllowUTF8, model.UTF8Validation.String())
+	}
+	return v, e, nil
+}
+
+// managerOptions are the settings Prometheus' scrape manager takes at
+// creation only; a change of any of them replaces the manager (see
+// Update).
+type managerOptions struct {
+	honorMetadata, typeAndUnitLabels, startTimestampZero bool
+}
+
+func (a *Arguments) managerOptions() managerOptions {
+	return managerOptions{
+		honorMetadata:      a.HonorMetadata,
+		typeAndUnitLabels:  a.EnableTypeAndUnitLabels,
+		startTimestampZero: a.StartTimestampZeroIngestion,
+	}
+}
+
 // Component is a running prometheus.scrape.
 type Component struct {
 	opts   component.Options
 	fanout *appendable.Fanout
-	mgr    *scrape.Manager
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// mgr is the current scrape manager; replaced when managerOptions
+	// change (Prometheus takes them at creation only).
+	mgr     *manager
+	mgrOpts managerOptions
 	cfg     *config.ScrapeConfig
 	targets []map[string]string
 	// clustered is clustering.enabled; owned counts the targets handed to
 	// the pool at the last sync, out of len(targets).
 	clustered bool
 	owned     int
-	// changed wakes Run to hand the latest targets to the manager.
-	changed chan struct{}
+	// changed wakes Run to hand the latest targets to the manager;
+	// replaced wakes it to run a new manager.
+	changed  chan struct{}
+	replaced chan struct{}
+}
+
+// manager is a Prometheus scrape manager that is stopped (and its metrics
+// unregistered) exactly once.
+type manager struct {
+	*scrape.Manager
+	once sync.Once
+}
+
+func (m *manager) stop() {
+	m.once.Do(func() {
+		// An empty configuration stops every pool (staleness markers
+		// included, as Stop does) and closes the scrape failure log file,
+		// which Stop leaves open.
+		if empty, err := config.Load("", slog.New(slog.DiscardHandler)); err == nil {
+			_ = m.ApplyConfig(empty)
+		}
+		m.Stop()
+		m.UnregisterMetrics()
+	})
 }
 
 var (
@@ -218,32 +381,49 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		return nil, err
 	}
 	fanout := appendable.NewFanout(args.ForwardTo)
-	mgr, err := scrape.NewManager(&scrape.Options{
-		// Target changes reach the scrape pool within this interval;
-		// Prometheus uses 5s, which would make flow feel sluggish.
-		DiscoveryReloadInterval:  model.Duration(500 * time.Millisecond),
-		DiscoveryReloadOnStartup: true,
-	}, opts.Logger, nil, fanout, nil, opts.Registerer)
-	if err != nil {
-		return nil, fmt.Errorf("creating scrape manager: %w", err)
-	}
 	c := &Component{
 		opts:      opts,
 		fanout:    fanout,
-		mgr:       mgr,
 		targets:   args.Targets,
 		clustered: args.Clustering.Enabled,
 		changed:   make(chan struct{}, 1),
+		replaced:  make(chan struct{}, 1),
 	}
+	if c.mgr, err = c.newManager(args.managerOptions()); err != nil {
+		return nil, err
+	}
+	c.mgrOpts = args.managerOptions()
 	c.reportTargets()
 	if err := c.applyConfig(sc); err != nil {
-		mgr.UnregisterMetrics()
+		c.mgr.stop()
 		return nil, err
 	}
 	c.changed <- struct{}{}
 	return c, nil
 }
 
+// newManager creates a scrape manager with o. Scrape failures of jobs with
+// scrape_failure_log_file go to that file as JSON lines, as in Prometheus.
+func (c *Component) newManager(o managerOptions) (*manager, error) {
+	mgr, err := scrape.NewManager(&scrape.Options{
+		// Target changes reach the scrape pool within this interval;
+		// Prometheus uses 5s, which would make flow feel sluggish.
+		DiscoveryReloadInterval:  model.Duration(500 * time.Millisecond),
+		DiscoveryReloadOnStartup: true,
+		AppendMetadata:           o.honorMetadata,
+		PassMetadataInContext:    o.honorMetadata,
+		EnableTypeAndUnitLabels:  o.typeAndUnitLabels,
+		// Prometheus' created-timestamp-zero-ingestion sets both.
+		EnableStartTimestampZeroIngestion: o.startTimestampZero,
+		ParseST:                           o.startTimestampZero,
+	}, c.opts.Logger, promlogging.NewJSONFileLogger, c.fanout, nil, c.opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("creating scrape manager: %w", err)
+	}
+	return &manager{Manager: mgr}, nil
+}
+
+// applyConfig hands sc to the current manager. c.mu is held or c is new.
 func (c *Component) applyConfig(sc *config.ScrapeConfig) error {
 	// ApplyConfig needs a config that went through config.Load.
 	cfg, err := config.Load("", c.opts.Logger)
@@ -261,13 +441,11 @@ func (c *Component) applyConfig(sc *config.ScrapeConfig) error {
 // Run scrapes until ctx is cancelled, then stops every scrape loop (which
 // writes staleness markers for their series).
 func (c *Component) Run(ctx context.Context) error {
-	tsets := make(chan map[string][]*targetgroup.Group)
-	done := make(chan error, 1)
-	go func() { done <- c.mgr.Run(tsets) }()
 	defer func() {
-		c.mgr.Stop()
-		<-done
-		c.mgr.UnregisterMetrics()
+		c.mu.Lock()
+		mgr := c.mgr
+		c.mu.Unlock()
+		mgr.stop()
 	}()
 	// Membership changes re-evaluate ownership like a change of targets.
 	var membership <-chan struct{}
@@ -278,9 +456,35 @@ func (c *Component) Run(ctx context.Context) error {
 		membership = ch
 	}
 	for {
+		c.mu.Lock()
+		mgr := c.mgr
+		c.mu.Unlock()
+		if !c.runManager(ctx, mgr, membership) {
+			return nil
+		}
+	}
+}
+
+// runManager runs mgr until ctx is cancelled (false) or Update replaced it
+// (true).
+func (c *Component) runManager(ctx context.Context, mgr *manager, membership <-chan struct{}) bool {
+	tsets := make(chan map[string][]*targetgroup.Group)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Run(tsets) }()
+	defer func() {
+		mgr.stop()
+		<-done
+	}()
+	// A new manager starts with no targets.
+	c.notify()
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
+		case <-c.replaced:
+			if !c.isCurrent(mgr) {
+				return true
+			}
 		case <-membership:
 			c.notify()
 		case <-c.changed:
@@ -289,8 +493,13 @@ func (c *Component) Run(ctx context.Context) error {
 			c.mu.Unlock()
 			select {
 			case tsets <- ts:
+			case <-c.replaced:
+				if !c.isCurrent(mgr) {
+					return true
+				}
+				c.notify() // still ours: the targets are handed over next
 			case <-ctx.Done():
-				return nil
+				return false
 			}
 		}
 	}
@@ -344,9 +553,20 @@ func (c *Component) targetSets() map[string][]*targetgroup.Group {
 	return map[string][]*targetgroup.Group{c.cfg.JobName: {group}}
 }
 
+// isCurrent reports whether mgr is still the component's manager.
+func (c *Component) isCurrent(mgr *manager) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mgr == mgr
+}
+
 // Update applies new arguments. Changing targets keeps the loops of the
 // targets that stay; changing scrape settings reloads the pool, as a
-// Prometheus configuration reload does.
+// Prometheus configuration reload does. Changing honor_metadata,
+// enable_type_and_unit_labels or start_timestamp_zero_ingestion, which
+// Prometheus' scrape manager takes only at creation, replaces the manager:
+// every loop restarts with the new setting (Alloy keeps the old setting
+// until a restart).
 func (c *Component) Update(args component.Arguments) error {
 	a := args.(Arguments)
 	sc, err := a.scrapeConfig(c.opts.ID)
@@ -356,6 +576,20 @@ func (c *Component) Update(args component.Arguments) error {
 	c.fanout.Set(a.ForwardTo)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if mo := a.managerOptions(); mo != c.mgrOpts {
+		// The old manager's metrics must be unregistered before the new
+		// one registers its own.
+		c.mgr.stop()
+		mgr, err := c.newManager(mo)
+		if err != nil {
+			return err
+		}
+		c.mgr, c.mgrOpts, c.cfg = mgr, mo, nil
+		select {
+		case c.replaced <- struct{}{}:
+		default:
+		}
+	}
 	if !reflect.DeepEqual(sc, c.cfg) {
 		if err := c.applyConfig(sc); err != nil {
 			return err
@@ -371,7 +605,10 @@ func (c *Component) Update(args component.Arguments) error {
 // activeTargets returns the pool's targets sorted by URL.
 func (c *Component) activeTargets() []*scrape.Target {
 	var out []*scrape.Target
-	for _, ts := range c.mgr.TargetsActive() {
+	c.mu.Lock()
+	mgr := c.mgr
+	c.mu.Unlock()
+	for _, ts := range mgr.TargetsActive() {
 		out = append(out, ts...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].URL().String() < out[j].URL().String() })

@@ -170,9 +170,11 @@ func convert(ctx *common.Context) []byte {
 	}
 	promtail.Server(ctx, cfg.Server, common.Value(root, "server"))
 	unsupportedTop(ctx, root)
-	metricsNode := common.Value(root, "metrics")
-	if common.Value(root, "metrics") != nil {
-		metrics(ctx, cfg.Metrics, metricsNode, v)
+	if cfg.Metrics != nil { // `metrics:` with nothing decodes to nil
+		if cfg.Metrics.Global == nil {
+			cfg.Metrics.Global = &Global{}
+		}
+		metrics(ctx, cfg.Metrics, common.Value(root, "metrics"), v)
 	}
 	if cfg.Logs != nil {
 		logs(ctx, cfg.Logs, common.Value(root, "logs"), v)
@@ -317,6 +319,10 @@ func metrics(ctx *common.Context, m *Metrics, node *yaml.Node, v variants) {
 	names := map[string]bool{}
 	for i, inst := range m.Configs {
 		instNode := common.Item(common.Value(node, "configs"), i)
+		if inst == nil {
+			ctx.Report(instNode, diag.Error, "an empty entry in metrics.configs", "remove it")
+			continue
+		}
 		if inst.Name == "" {
 			ctx.Report(instNode, diag.Error, "a metrics config has no name", "give each metrics.configs entry a name: it labels the converted components")
 			inst.Name = fmt.Sprintf("config_%d", i+1)
@@ -348,6 +354,10 @@ func instance(ctx *common.Context, inst *Instance, node *yaml.Node, global *Glob
 	scNodes := common.Value(node, "scrape_configs")
 	for i, sc := range inst.ScrapeConfigs {
 		scNode := common.Item(scNodes, i)
+		if sc == nil {
+			ctx.Report(scNode, diag.Error, "an empty entry in scrape_configs", "remove it")
+			continue
+		}
 		dropInvalidRules(ctx, sc, scNode)
 		if err := sc.Validate(pg); err != nil {
 			ctx.Reportf(common.Value(scNode, "job_name"), diag.Error, "", "scrape config %q: %v", sc.JobName, err)
@@ -375,6 +385,10 @@ func instance(ctx *common.Context, inst *Instance, node *yaml.Node, global *Glob
 	}
 	for i, r := range rws {
 		rn := common.Item(rwNodes, i)
+		if r == nil {
+			ctx.Report(rn, diag.Error, "an empty entry in remote_write", "remove it")
+			continue
+		}
 		prometheus.Endpoint(ctx, &rw.Body, r, rn, prometheus.EndpointExtras{SigV4: v.rwSigV4[rn]})
 	}
 	if inst.WALTruncateFrequency != 0 || inst.MinWALTime != 0 || inst.MaxWALTime != 0 {
@@ -404,6 +418,10 @@ func dropInvalidRules(ctx *common.Context, sc *promconfig.ScrapeConfig, node *ya
 		var out []*relabel.Config
 		items := common.Value(node, key)
 		for i, r := range rules {
+			if r == nil {
+				ctx.Reportf(common.Item(items, i), diag.Error, "remove it", "scrape config %q: %s rule %d is empty", sc.JobName, key, i+1)
+				continue
+			}
 			if err := r.Validate(model.UTF8Validation); err != nil {
 				hint := "fix the rule"
 				if r.Action == relabel.Replace && r.TargetLabel == "" {
@@ -432,6 +450,10 @@ func logs(ctx *common.Context, l *Logs, node *yaml.Node, v variants) {
 	names := map[string]bool{}
 	for i, inst := range l.Configs {
 		instNode := common.Item(common.Value(node, "configs"), i)
+		if inst == nil {
+			ctx.Report(instNode, diag.Error, "an empty entry in logs.configs", "remove it")
+			continue
+		}
 		if inst.Name == "" {
 			ctx.Report(instNode, diag.Error, "a logs config has no name", "give each logs.configs entry a name: it labels the converted components")
 			inst.Name = fmt.Sprintf("config_%d", i+1)

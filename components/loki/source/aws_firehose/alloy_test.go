@@ -267,3 +267,5 @@ func metricValue(mfs map[string]*dto.MetricFamily, series string) float64 {
 	}
 	return -1
 }
+
+type dtoFamily = dto.MetricFamily

@@ -14,9 +14,17 @@ import (
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
-// Arguments configures loki.source.aws_firehose.
+// Arguments configures loki.source.aws_firehose. Every argument and block of
+// Alloy's loki.source.awsfirehose is here with its behaviour
+// (docs/alloy-compatibility.md); the others are flow's.
 type Arguments struct {
 	HTTP ServerArgs `river:"http,block,optional"`
+	// GRPC, when present, serves the same endpoint over gRPC, as Alloy's
+	// dskit server does (grpc.go).
+	GRPC *GRPCArgs `river:"grpc,block,optional"`
+	// GracefulShutdownTimeout is how long a server being stopped (at
+	// shutdown, or replaced by an update) waits for requests in flight.
+	GracefulShutdownTimeout time.Duration `river:"graceful_shutdown_timeout,attr,optional"`
 	// AccessKey, when set, must equal the X-Amz-Firehose-Access-Key header
 	// (the "access key" configured on the Firehose stream's HTTP endpoint).
 	AccessKey            value.Secret `river:"access_key,attr,optional"`
@@ -41,11 +49,26 @@ type Arguments struct {
 type ServerArgs struct {
 	ListenAddress string `river:"listen_address,attr,optional"`
 	ListenPort    int    `river:"listen_port,attr,optional"`
-	// ServerTimeout bounds reading a request and answering it, including
-	// the wait for forward_to to accept the entries.
-	ServerTimeout time.Duration `river:"server_timeout,attr,optional"`
-	// ConnLimit caps open connections (Alloy's conn_limit).
+	// ConnLimit caps open connections. Alloy's 0 ("no limit") means
+	// DefaultConnLimit: flow always bounds them.
 	ConnLimit int `river:"conn_limit,attr,optional"`
+	// ServerReadTimeout bounds reading a request, headers and body (408
+	// when the body runs out of it).
+	ServerReadTimeout time.Duration `river:"server_read_timeout,attr,optional"`
+	// ServerWriteTimeout bounds everything after the headers: the body, the
+	// wait for forward_to (503 in time to answer) and the answer.
+	ServerWriteTimeout time.Duration `river:"server_write_timeout,attr,optional"`
+	// ServerIdleTimeout closes keep-alive connections idle that long.
+	ServerIdleTimeout time.Duration `river:"server_idle_timeout,attr,optional"`
+	// ServerTimeout is flow's earlier name: when set it is both
+	// server_read_timeout and server_write_timeout.
+	ServerTimeout time.Duration `river:"server_timeout,attr,optional"`
+	// TLS serves HTTPS; TLSConfig is its name in Alloy before v1.10.
+	TLS       *TLSArgs `river:"tls,block,optional"`
+	TLSConfig *TLSArgs `river:"tls_config,block,optional"`
+	// HTTP2 accepts unencrypted HTTP/2 (h2c), Alloy's http2 block.
+	HTTP2 *HTTP2Args `river:"http2,block,optional"`
+
 	// MaxRequestBodySize bounds a request body, as read and after
 	// Content-Encoding gzip; MaxRequestDecodedSize bounds its records after
 	// base64 and gunzip; MaxInflightSize bounds the memory all requests in
@@ -57,7 +80,7 @@ type ServerArgs struct {
 
 // SetToDefault sets Alloy's defaults (port 8080 on every interface).
 func (a *Arguments) SetToDefault() {
-	*a = Arguments{CheckInterval: 5 * time.Minute}
+	*a = Arguments{CheckInterval: 5 * time.Minute, GracefulShutdownTimeout: DefaultGracefulShutdownTimeout}
 	a.HTTP.SetToDefault()
 }
 
@@ -66,15 +89,20 @@ func (a *Arguments) SetToDefault() {
 // request of that size with its decoded records, and keeps the whole
 // agent well under 512 MiB under any load (BENCHMARKS.md).
 const (
-	DefaultConnLimit             = 100
-	DefaultMaxRequestBodySize    = 64 << 20
-	DefaultMaxRequestDecodedSize = 64 << 20
-	DefaultMaxInflightSize       = 128 << 20
+	DefaultConnLimit               = 100
+	DefaultReadTimeout             = 30 * time.Second
+	DefaultWriteTimeout            = 30 * time.Second
+	DefaultIdleTimeout             = 120 * time.Second
+	DefaultGracefulShutdownTimeout = 30 * time.Second
+	DefaultMaxRequestBodySize      = 64 << 20
+	DefaultMaxRequestDecodedSize   = 64 << 20
+	DefaultMaxInflightSize         = 128 << 20
 )
 
 // SetToDefault sets the server defaults.
 func (s *ServerArgs) SetToDefault() {
-	*s = ServerArgs{ListenPort: 8080, ServerTimeout: 30 * time.Second, ConnLimit: DefaultConnLimit,
+	*s = ServerArgs{ListenPort: 8080, ConnLimit: DefaultConnLimit,
+		ServerReadTimeout: DefaultReadTimeout, ServerWriteTimeout: DefaultWriteTimeout, ServerIdleTimeout: DefaultIdleTimeout,
 		MaxRequestBodySize: DefaultMaxRequestBodySize, MaxRequestDecodedSize: DefaultMaxRequestDecodedSize,
 		MaxInflightSize: DefaultMaxInflightSize}
 }
@@ -84,11 +112,33 @@ func (a *Arguments) Validate() error {
 	if a.HTTP.ListenPort < 0 || a.HTTP.ListenPort > 65535 {
 		return fmt.Errorf("http > listen_port %d is not a port", a.HTTP.ListenPort)
 	}
-	if a.HTTP.ServerTimeout <= 0 {
-		return errors.New("http > server_timeout must be positive")
+	for name, d := range map[string]time.Duration{"server_read_timeout": a.HTTP.ServerReadTimeout,
+		"server_write_timeout": a.HTTP.ServerWriteTimeout, "server_idle_timeout": a.HTTP.ServerIdleTimeout, "server_timeout": a.HTTP.ServerTimeout} {
+		if d < 0 {
+			return fmt.Errorf("http > %s must not be negative (0 means flow's default)", name)
+		}
 	}
-	if a.HTTP.ConnLimit <= 0 {
-		return errors.New("http > conn_limit must be positive")
+	if a.GracefulShutdownTimeout < 0 {
+		return errors.New("graceful_shutdown_timeout must not be negative (0 stops the server without waiting)")
+	}
+	if a.HTTP.ConnLimit < 0 {
+		return errors.New("http > conn_limit must not be negative (0 means flow's default of 100)")
+	}
+	if a.HTTP.TLS != nil && a.HTTP.TLSConfig != nil {
+		return errors.New("http: set tls or tls_config (its older name), not both")
+	}
+	if t := a.HTTP.tls(); t != nil {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("http > tls: %w", err)
+		}
+	}
+	if err := a.HTTP.HTTP2.Validate(); err != nil {
+		return fmt.Errorf("http > http2: %w", err)
+	}
+	if a.GRPC != nil {
+		if err := a.GRPC.Validate(&a.HTTP); err != nil {
+			return fmt.Errorf("grpc: %w", err)
+		}
 	}
 	if a.HTTP.MaxRequestBodySize <= 0 || a.HTTP.MaxRequestDecodedSize <= 0 {
 		return errors.New("http > max_request_body_size and max_request_decoded_size must be positive")
@@ -126,6 +176,41 @@ func (a *Arguments) Validate() error {
 func (s ServerArgs) listenerArgs() ServerArgs {
 	s.MaxRequestBodySize, s.MaxRequestDecodedSize, s.MaxInflightSize = 0, 0, 0
 	return s
+}
+
+// tls is the TLS block under either of its names, or nil.
+func (s *ServerArgs) tls() *TLSArgs {
+	if s.TLS != nil {
+		return s.TLS
+	}
+	return s.TLSConfig
+}
+
+// timeouts are the server's effective timeouts: server_timeout, when set,
+// is both read and write timeout; 0 (Alloy's "none") is flow's default.
+func (s *ServerArgs) timeouts() (read, write, idle time.Duration) {
+	read, write, idle = s.ServerReadTimeout, s.ServerWriteTimeout, s.ServerIdleTimeout
+	if s.ServerTimeout > 0 {
+		read, write = s.ServerTimeout, s.ServerTimeout
+	}
+	if read == 0 {
+		read = DefaultReadTimeout
+	}
+	if write == 0 {
+		write = DefaultWriteTimeout
+	}
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	return read, write, idle
+}
+
+// connLimit is conn_limit, with Alloy's 0 ("no limit") as flow's default.
+func (s *ServerArgs) connLimit() int {
+	if s.ConnLimit == 0 {
+		return DefaultConnLimit
+	}
+	return s.ConnLimit
 }
 
 func (s ServerArgs) addr() string {

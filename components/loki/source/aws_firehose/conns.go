@@ -2,6 +2,7 @@ package awsfirehose
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -22,6 +23,9 @@ type connLimiter struct {
 	net.Listener
 	limit    int
 	rejected func() // counts refused connections
+	// tls, when set, is the server's TLS configuration: a refused
+	// connection is answered over TLS (HTTP/1.1 only).
+	tls *tls.Config
 
 	mu   sync.Mutex
 	open map[*limitedConn]struct{}
@@ -37,9 +41,14 @@ const (
 	rejectMaxRead  = 64 << 10
 )
 
-func newConnLimiter(l net.Listener, limit int, rejected func()) *connLimiter {
-	return &connLimiter{Listener: l, limit: limit, rejected: rejected,
+func newConnLimiter(l net.Listener, limit int, rejected func(), tlsConfig *tls.Config) *connLimiter {
+	cl := &connLimiter{Listener: l, limit: limit, rejected: rejected,
 		open: map[*limitedConn]struct{}{}, rejecting: make(chan struct{}, rejectors)}
+	if tlsConfig != nil {
+		cl.tls = tlsConfig.Clone()
+		cl.tls.NextProtos = []string{"http/1.1"}
+	}
+	return cl
 }
 
 // limitedConn is a connection the limiter counts.
@@ -96,6 +105,9 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 // connState is the server's ConnState hook: it tracks which connections are
 // idle between requests.
 func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	lc, ok := c.(*limitedConn)
 	if !ok {
 		return
@@ -133,11 +145,14 @@ func (l *connLimiter) reject(conn net.Conn) {
 		defer func() { <-l.rejecting }()
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(rejectDeadline))
+		if l.tls != nil {
+			conn = tls.Server(conn, l.tls)
+		}
 		req, err := http.ReadRequest(bufio.NewReader(io.LimitReader(conn, rejectMaxRead)))
 		if err != nil {
 			return
 		}
-		b, _ := json.Marshal(response{RequestID: req.Header.Get(hdrRequestID), Timestamp: time.Now().UnixMilli(),
+		b, _ := json.Marshal(response{RequestID: req.Header.Get(hdrRequestID), Timestamp: time.Now().Unix(),
 			ErrorMessage: "flow has conn_limit (" + strconv.Itoa(l.limit) + ") connections open; Firehose will retry"})
 		_, _ = io.WriteString(conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: "+
 			retryAfterSeconds+"\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(b))+"\r\n\r\n")

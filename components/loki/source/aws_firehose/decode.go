@@ -263,7 +263,7 @@ func isTimeout(err error) bool {
 
 func bodyTimeout() *requestError {
 	return &requestError{status: http.StatusRequestTimeout, reason: "timeout",
-		msg: "the request body did not arrive within server_timeout"}
+		msg: "the request body did not arrive within server_read_timeout"}
 }
 
 // gzipMagic starts every gzip stream (with the deflate method), which is how

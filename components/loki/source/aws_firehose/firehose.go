@@ -12,11 +12,14 @@ package awsfirehose
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +56,9 @@ type handlerState struct {
 	rules       relabel.Rules
 	forwardTo   []loki.LogsReceiver
 	limits      limits
-	sendTimeout time.Duration
+	// writeTimeout is server_write_timeout: the wait for forward_to ends in
+	// time to answer within it.
+	writeTimeout time.Duration
 }
 
 // Component is a running loki.source.aws_firehose.
@@ -68,12 +73,15 @@ type Component struct {
 	args      Arguments
 	srv       *http.Server
 	lis       *connLimiter
-	running   bool  // Run has started serving
-	serverErr error // the listener failed
+	grpc      *grpcServer // nil without a grpc block
+	running   bool        // Run has started serving
+	serverErr error       // a listener failed
 
 	stats requestStats
 	// budget is shared by every request in flight, across server restarts.
 	budget *memBudget
+
+	warned sync.Map // warnings already logged
 
 	// tenants are the tenant_id values invalid_static_labels_errors has
 	// seen (at most maxTenantLabelValues).
@@ -81,8 +89,8 @@ type Component struct {
 	tenants   map[string]struct{}
 }
 
-// New builds the component and binds its listener, so that a port already
-// in use is reported at once.
+// New builds the component and binds its listeners, so that a port already
+// in use (or a TLS certificate that does not load) is reported at once.
 func New(opts component.Options, args Arguments) (*Component, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -100,11 +108,15 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	c.check = newStreamChecker(c.log)
 	c.check.configure(args)
 	c.state.Store(newState(args))
-	lis, err := net.Listen("tcp", args.HTTP.addr())
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s for Firehose: %w", args.HTTP.addr(), err)
+	if c.lis, c.srv, err = c.newServer(args.HTTP); err != nil {
+		return nil, err
 	}
-	c.lis, c.srv = c.newServer(args.HTTP, lis)
+	if args.GRPC != nil {
+		if c.grpc, err = c.newGRPCServer(args.GRPC, args.HTTP.timeouts); err != nil {
+			c.lis.Close()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -115,50 +127,122 @@ func newState(a Arguments) *handlerState {
 	}
 	l := defaultLimits
 	l.body, l.decoded = int64(a.HTTP.MaxRequestBodySize), int64(a.HTTP.MaxRequestDecodedSize)
+	_, write, _ := a.HTTP.timeouts()
 	return &handlerState{
-		accessKey:   []byte(a.AccessKey),
-		useIncoming: a.UseIncomingTimestamp,
-		labels:      ls,
-		rules:       a.RelabelRules,
-		forwardTo:   a.ForwardTo,
-		limits:      l,
-		sendTimeout: a.HTTP.ServerTimeout,
+		accessKey:    []byte(a.AccessKey),
+		useIncoming:  a.UseIncomingTimestamp,
+		labels:       ls,
+		rules:        a.RelabelRules,
+		forwardTo:    a.ForwardTo,
+		limits:       l,
+		writeTimeout: write,
 	}
 }
 
 // Bounds of the HTTP server beyond the arguments (docs/security.md).
 const (
-	// readHeaderTimeout bounds reading a request's headers.
+	// readHeaderTimeout bounds reading a request's headers (and a TLS
+	// handshake), at most server_read_timeout.
 	readHeaderTimeout = 10 * time.Second
-	// idleTimeout closes keep-alive connections idle that long (Alloy's).
-	idleTimeout = 2 * time.Minute
 	// maxHeaderBytes bounds a request's headers: Firehose sends a few
 	// short ones, plus up to 50 common attributes of at most 1 KiB each.
 	maxHeaderBytes = 64 << 10
 )
 
-// newServer returns the HTTP server and its connection-limiting listener.
-func (c *Component) newServer(s ServerArgs, lis net.Listener) (*connLimiter, *http.Server) {
+// handler is the endpoint's routes, served over HTTP and gRPC alike.
+func (c *Component) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(PushPath, c)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusNotFound, r.Header.Get(hdrRequestID), "not found: Firehose delivers to POST "+PushPath, false)
 	})
-	cl := newConnLimiter(lis, s.ConnLimit, c.m.connsRejected.WithLabelValues("http").Inc)
-	return cl, &http.Server{
-		Handler:           c.instrument(mux),
-		ReadHeaderTimeout: readHeaderTimeout,
+	return mux
+}
+
+// newServer binds the HTTP listener and returns it with its server.
+func (c *Component) newServer(s ServerArgs) (*connLimiter, *http.Server, error) {
+	var tlsConfig *tls.Config
+	if t := s.tls(); t != nil {
+		var err error
+		if tlsConfig, err = t.serverConfig(); err != nil {
+			return nil, nil, fmt.Errorf("http > tls: %w", err)
+		}
+	}
+	lis, err := net.Listen("tcp", s.addr())
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on %s for Firehose: %w", s.addr(), err)
+	}
+	read, write, idle := s.timeouts()
+	cl := newConnLimiter(lis, s.connLimit(), c.m.connsRejected.WithLabelValues("http").Inc, tlsConfig)
+	srv := &http.Server{
+		Handler:           c.instrument(c.handler()),
+		ReadHeaderTimeout: min(readHeaderTimeout, read),
 		// ReadTimeout bounds headers and body together: a body that
 		// trickles in is answered 408 when it runs out.
-		ReadTimeout: s.ServerTimeout,
-		// Room to answer after forward_to's wait, which is bounded by
-		// ServerTimeout itself.
-		WriteTimeout:   2*s.ServerTimeout + 5*time.Second,
-		IdleTimeout:    idleTimeout,
+		ReadTimeout: read,
+		// WriteTimeout runs from the end of the headers: the handler stops
+		// waiting for forward_to in time to answer within it.
+		WriteTimeout:   write,
+		IdleTimeout:    idle,
 		MaxHeaderBytes: maxHeaderBytes,
+		TLSConfig:      tlsConfig,
 		ConnState:      cl.connState,
 		ErrorLog:       slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
+	s.HTTP2.configure(srv)
+	for _, w := range s.HTTP2.warnings() {
+		c.warnOnce(w)
+	}
+	if tlsConfig != nil && !http2Capable(tlsConfig) {
+		// net/http refuses to serve HTTP/2 without an AES-128-GCM suite
+		// (RFC 7540, 9.2.2), and with HTTP/2 on it would not serve at all:
+		// serve HTTP/1.1 only, which is what Firehose speaks.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		if srv.Protocols != nil {
+			var p http.Protocols
+			p.SetHTTP1(true)
+			srv.Protocols = &p
+		}
+	}
+	return cl, srv, nil
+}
+
+// warnOnce logs a warning the first time it is given.
+func (c *Component) warnOnce(msg string) {
+	if _, done := c.warned.LoadOrStore(msg, true); !done {
+		c.log.Warn(msg)
+	}
+}
+
+// http2Capable tells whether net/http will run HTTP/2 with cfg: with Go's
+// default suites or TLS 1.3 only, or with an AES-128-GCM suite.
+func http2Capable(cfg *tls.Config) bool {
+	if len(cfg.CipherSuites) == 0 || cfg.MinVersion >= tls.VersionTLS13 {
+		return true
+	}
+	for _, id := range cfg.CipherSuites {
+		if id == tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 || id == tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
+			return true
+		}
+	}
+	return false
+}
+
+// Addr is the address the HTTP server listens on (useful with listen_port 0).
+func (c *Component) Addr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lis.Addr().String()
+}
+
+// GRPCAddr is the address the gRPC server listens on, "" without one.
+func (c *Component) GRPCAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.grpc == nil {
+		return ""
+	}
+	return c.grpc.lis.Addr().String()
 }
 
 // connections returns the open connections of a protocol ("http" or
@@ -166,25 +250,24 @@ func (c *Component) newServer(s ServerArgs, lis net.Listener) (*connLimiter, *ht
 func (c *Component) connections(proto string) (open, limit int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if proto == "http" && c.lis != nil {
+	switch {
+	case proto == "http" && c.lis != nil:
 		return c.lis.count(), c.lis.limit
+	case proto == "grpc" && c.grpc != nil:
+		return c.grpc.lis.count(), c.grpc.lis.limit
 	}
 	return 0, 0
 }
 
-// Addr is the address the server listens on (useful with listen_port 0).
-func (c *Component) Addr() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lis.Addr().String()
-}
-
-// Run serves until ctx ends, then stops accepting requests and waits (up
-// to a few seconds) for those in flight to be answered.
+// Run serves until ctx ends, then stops accepting requests and waits up to
+// graceful_shutdown_timeout for those in flight to be answered.
 func (c *Component) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.running = true
 	c.serve(c.srv, c.lis)
+	if c.grpc != nil {
+		c.serveGRPC(c.grpc)
+	}
 	c.mu.Unlock()
 
 	checkDone := make(chan struct{})
@@ -195,17 +278,27 @@ func (c *Component) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	c.mu.Lock()
-	srv := c.srv
+	srv, g, grace := c.srv, c.grpc, c.args.GracefulShutdownTimeout
 	c.running = false
 	c.mu.Unlock()
-	shutdown(srv)
+	var wg sync.WaitGroup
+	wg.Go(func() { shutdown(srv, grace) })
+	if g != nil {
+		wg.Go(func() { g.stop(grace) })
+	}
+	wg.Wait()
 	<-checkDone
 	return nil
 }
 
 func (c *Component) serve(srv *http.Server, lis *connLimiter) {
 	go func() {
-		err := srv.Serve(lis)
+		var err error
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(lis, "", "")
+		} else {
+			err = srv.Serve(lis)
+		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			c.log.Error("Firehose endpoint stopped serving", "addr", lis.Addr().String(), "err", err)
 			c.mu.Lock()
@@ -217,16 +310,18 @@ func (c *Component) serve(srv *http.Server, lis *connLimiter) {
 	}()
 }
 
-func shutdown(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// shutdown stops srv, waiting up to grace for requests in flight.
+func shutdown(srv *http.Server, grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		_ = srv.Close()
 	}
 }
 
-// Update applies new arguments. The listener is replaced only when the http
-// block changes; everything else applies to the next request.
+// Update applies new arguments. The servers are replaced only when their
+// blocks (or graceful_shutdown_timeout) change; everything else applies to
+// the next request.
 func (c *Component) Update(args component.Arguments) error {
 	a := args.(Arguments)
 	if err := a.Validate(); err != nil {
@@ -234,32 +329,41 @@ func (c *Component) Update(args component.Arguments) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a.HTTP.listenerArgs() != c.args.HTTP.listenerArgs() {
+	grace := c.args.GracefulShutdownTimeout
+	if !reflect.DeepEqual(a.HTTP.listenerArgs(), c.args.HTTP.listenerArgs()) {
 		oldSrv, oldLis, running := c.srv, c.lis, c.running
 		stopOld := func() {
 			if running {
-				shutdown(oldSrv)
+				shutdown(oldSrv, grace)
 			} else {
 				oldLis.Close()
 			}
 		}
-		lis, err := net.Listen("tcp", a.HTTP.addr())
-		if err != nil && a.HTTP.addr() == c.args.HTTP.addr() {
-			// Same address, new timeouts: the old listener must go first.
+		lis, srv, err := c.newServer(a.HTTP)
+		if err != nil && a.HTTP.addr() == c.args.HTTP.addr() && strings.Contains(err.Error(), "listening on") {
+			// Same address, new settings: the old listener must go first.
 			stopOld()
 			stopOld = func() {}
-			lis, err = net.Listen("tcp", a.HTTP.addr())
+			lis, srv, err = c.newServer(a.HTTP)
 		}
 		if err != nil {
 			c.serverErr = err
-			return fmt.Errorf("listening on %s for Firehose: %w", a.HTTP.addr(), err)
+			return err
 		}
-		c.lis, c.srv = c.newServer(a.HTTP, lis)
+		c.lis, c.srv = lis, srv
 		c.serverErr = nil
 		if c.running {
 			c.serve(c.srv, c.lis)
 		}
 		go stopOld()
+	}
+	_, oldWrite, _ := c.args.HTTP.timeouts()
+	_, newWrite, _ := a.HTTP.timeouts()
+	if !reflect.DeepEqual(a.GRPC, c.args.GRPC) || (a.GRPC != nil && oldWrite != newWrite) {
+		if err := c.replaceGRPC(a, grace); err != nil {
+			c.serverErr = err
+			return err
+		}
 	}
 	c.budget.total.Store(int64(a.HTTP.MaxInflightSize))
 	c.state.Store(newState(a))

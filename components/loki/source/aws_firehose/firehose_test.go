@@ -436,7 +436,25 @@ func TestValidate(t *testing.T) {
 		"bad label":             func(a *Arguments) { a.Labels = map[string]string{"a-b": "x"} },
 		"bad port":              func(a *Arguments) { a.HTTP.ListenPort = 70000 },
 		"bad endpoint":          func(a *Arguments) { a.Endpoint = "firehose" },
-		"no connections":        func(a *Arguments) { a.HTTP.ConnLimit = 0 },
+		"negative conn_limit":   func(a *Arguments) { a.HTTP.ConnLimit = -1 },
+		"negative read timeout": func(a *Arguments) { a.HTTP.ServerReadTimeout = -time.Second },
+		"negative grace":        func(a *Arguments) { a.GracefulShutdownTimeout = -time.Second },
+		"tls without a key":     func(a *Arguments) { a.HTTP.TLS = &TLSArgs{CertFile: "c.pem"} },
+		"tls without a cert":    func(a *Arguments) { a.HTTP.TLS = &TLSArgs{KeyFile: "k.pem"} },
+		"tls cert twice":        func(a *Arguments) { a.HTTP.TLS = &TLSArgs{CertFile: "c.pem", CertPEM: "x", KeyFile: "k.pem"} },
+		"tls and tls_config":    func(a *Arguments) { a.HTTP.TLS = &TLSArgs{CertFile: "c", KeyFile: "k"}; a.HTTP.TLSConfig = a.HTTP.TLS },
+		"bad client_auth_type":  func(a *Arguments) { a.HTTP.TLS = &TLSArgs{CertFile: "c", KeyFile: "k", ClientAuthType: "Always"} },
+		"client CA without auth": func(a *Arguments) {
+			a.HTTP.TLS = &TLSArgs{CertFile: "c", KeyFile: "k", ClientCAFile: "ca.pem"}
+		},
+		"bad min_version":  func(a *Arguments) { a.HTTP.TLS = &TLSArgs{CertFile: "c", KeyFile: "k", MinVersion: "TLS13"} },
+		"bad cipher suite": func(a *Arguments) { a.HTTP.TLS = &TLSArgs{CertFile: "c", KeyFile: "k", CipherSuites: "AES"} },
+		"bad grpc port":    func(a *Arguments) { a.GRPC = &GRPCArgs{}; a.GRPC.SetToDefault(); a.GRPC.ListenPort = -1 },
+		"grpc messages too large for the budget": func(a *Arguments) {
+			a.GRPC = &GRPCArgs{}
+			a.GRPC.SetToDefault()
+			a.GRPC.ServerMaxRecvMsgSize = a.HTTP.MaxInflightSize
+		},
 		"budget below one body": func(a *Arguments) { a.HTTP.MaxInflightSize = a.HTTP.MaxRequestBodySize },
 		"no decoded size":       func(a *Arguments) { a.HTTP.MaxRequestDecodedSize = 0 },
 	} {

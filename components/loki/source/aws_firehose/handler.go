@@ -73,6 +73,11 @@ const retryAfterSeconds = "1"
 func (c *Component) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	st := c.state.Load()
+	// The answer may take answerMargin beyond server_write_timeout, so that
+	// a request cut off by server_read_timeout (or by the wait for
+	// forward_to) is still answered when both timeouts are equal, as they
+	// are by default. (Over gRPC there is no connection deadline to move.)
+	_ = http.NewResponseController(w).SetWriteDeadline(received.Add(st.writeTimeout + answerMargin))
 	reqID := r.Header.Get(hdrRequestID)
 	rerr := c.handle(r, st, received, &reqID)
 	status, msg, reason := http.StatusOK, "", ""
@@ -182,7 +187,7 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		c.m.relabelDropped.Add(float64(dropped))
 	}
 	if len(entries) > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), st.sendTimeout)
+		ctx, cancel := context.WithDeadline(r.Context(), forwardDeadline(received, st.writeTimeout))
 		err := loki.Fanout(ctx, st.forwardTo, entries)
 		cancel()
 		if err != nil {
@@ -200,6 +205,16 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		}
 	}
 	return nil
+}
+
+// answerMargin is the time an answer has beyond server_write_timeout.
+const answerMargin = time.Second
+
+// forwardDeadline is when waiting for forward_to ends: in time to answer
+// 503 within server_write_timeout (counted from the handler's start, which
+// follows the end of the headers).
+func forwardDeadline(received time.Time, writeTimeout time.Duration) time.Time {
+	return received.Add(writeTimeout - min(time.Second, writeTimeout/4))
 }
 
 // maxPooledEntries is the largest entry slice kept for reuse: a request of

@@ -13,12 +13,19 @@ import (
 func (c *Component) CurrentHealth() component.Health {
 	c.mu.Lock()
 	serverErr, addr := c.serverErr, c.lis.Addr().String()
+	grpcAddr := ""
+	if c.grpc != nil {
+		grpcAddr = c.grpc.lis.Addr().String()
+	}
 	c.mu.Unlock()
 	if serverErr != nil {
 		return component.Health{Health: component.HealthUnhealthy, Message: "the Firehose endpoint is not listening: " + serverErr.Error(), UpdateTime: time.Now()}
 	}
 	ck := c.check.snapshot()
 	msg := "listening on " + addr + PushPath
+	if grpcAddr != "" {
+		msg += " and on " + grpcAddr + " (gRPC, httpgrpc.HTTP/Handle)"
+	}
 	if !ck.enabled {
 		return component.Health{Health: component.HealthHealthy, Message: msg}
 	}
@@ -36,6 +43,7 @@ func (c *Component) CurrentHealth() component.Health {
 // DebugInfo is shown in the API and UI.
 type DebugInfo struct {
 	ListenAddress    string           `river:"listen_address,attr"`
+	GRPCAddress      string           `river:"grpc_listen_address,attr,optional"`
 	Requests         map[string]int64 `river:"requests_by_status,attr"`
 	LastRequest      string           `river:"last_request_time,attr,optional"`
 	LastError        string           `river:"last_error,attr,optional"`
@@ -48,7 +56,7 @@ type DebugInfo struct {
 
 // DebugInfo returns request counts and the delivery stream check.
 func (c *Component) DebugInfo() any {
-	d := DebugInfo{ListenAddress: c.Addr()}
+	d := DebugInfo{ListenAddress: c.Addr(), GRPCAddress: c.GRPCAddr()}
 	c.stats.mu.Lock()
 	d.Requests = make(map[string]int64, len(c.stats.byStatus))
 	for code, n := range c.stats.byStatus {

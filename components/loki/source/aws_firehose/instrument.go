@@ -71,3 +71,7 @@ func (c *Component) instrument(next http.Handler) http.Handler {
 		c.m.responseBytes.WithLabelValues(method, route).Observe(float64(sw.bytes))
 	})
 }
+
+// Unwrap lets http.ResponseController reach the connection (the handler
+// moves its write deadline).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

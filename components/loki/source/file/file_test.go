@@ -98,6 +98,12 @@ func start(t *testing.T, dataDir string, args Arguments) *harness {
 		a.MaxLineSize = args.MaxLineSize
 	}
 	a.TailFromEnd, a.LegacyPositionsFile, a.Decompression = args.TailFromEnd, args.LegacyPositionsFile, args.Decompression
+	return startWith(t, dataDir, a)
+}
+
+// startWith runs a loki.source.file with exactly a.
+func startWith(t testing.TB, dataDir string, a Arguments) *harness {
+	t.Helper()
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}

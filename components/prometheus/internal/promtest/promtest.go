@@ -29,12 +29,22 @@ type Sample struct {
 	V      float64
 }
 
-// Recorder is a storage.Appendable keeping every committed float sample and
-// metadata update. Its references are indexes into its series table, so
+// Histogram is one recorded histogram sample (H or FH is set).
+type Histogram struct {
+	Labels labels.Labels
+	T      int64
+	H      *histogram.Histogram
+	FH     *histogram.FloatHistogram
+}
+
+// Recorder is a storage.Appendable keeping every committed float sample,
+// histogram sample, start-timestamp zero sample and metadata update. Its references are indexes into its series table, so
 // callers that reuse references are exercised too.
 type Recorder struct {
 	mu       sync.Mutex
 	samples  []Sample
+	hists    []Histogram
+	stZero   []Sample
 	series   map[uint64]storage.SeriesRef
 	byRef    map[storage.SeriesRef]labels.Labels
 	Metadata map[string]metadata.Metadata
@@ -56,6 +66,21 @@ func (r *Recorder) Samples() []Sample {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Sample(nil), r.samples...)
+}
+
+// Histograms returns a copy of the committed histogram samples.
+func (r *Recorder) Histograms() []Histogram {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Histogram(nil), r.hists...)
+}
+
+// STZeroSamples returns the committed start-timestamp zero samples: T is
+// the start timestamp, V 0.
+func (r *Recorder) STZeroSamples() []Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Sample(nil), r.stZero...)
 }
 
 // Len returns the number of committed samples.
@@ -89,6 +114,8 @@ func (r *Recorder) ref(ref storage.SeriesRef, l labels.Labels) storage.SeriesRef
 type recApp struct {
 	r       *Recorder
 	pending []Sample
+	hists   []Histogram
+	stZero  []Sample
 	meta    map[string]metadata.Metadata
 }
 
@@ -97,7 +124,15 @@ func (a *recApp) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float
 	return a.r.ref(ref, l), nil
 }
 
-func (a *recApp) AppendHistogram(ref storage.SeriesRef, l labels.Labels, _ int64, _ *histogram.Histogram, _ *histogram.FloatHistogram) (storage.SeriesRef, error) {
+func (a *recApp) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	hs := Histogram{Labels: l.Copy(), T: t}
+	if h != nil {
+		hs.H = h.Copy()
+	}
+	if fh != nil {
+		hs.FH = fh.Copy()
+	}
+	a.hists = append(a.hists, hs)
 	return a.r.ref(ref, l), nil
 }
 
@@ -117,7 +152,8 @@ func (a *recApp) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m metada
 	return a.r.ref(ref, l), nil
 }
 
-func (a *recApp) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, _, _ int64) (storage.SeriesRef, error) {
+func (a *recApp) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, _, st int64) (storage.SeriesRef, error) {
+	a.stZero = append(a.stZero, Sample{Labels: l.Copy(), T: st})
 	return a.r.ref(ref, l), nil
 }
 
@@ -127,15 +163,17 @@ func (a *recApp) Commit() error {
 	a.r.mu.Lock()
 	defer a.r.mu.Unlock()
 	a.r.samples = append(a.r.samples, a.pending...)
+	a.r.hists = append(a.r.hists, a.hists...)
+	a.r.stZero = append(a.r.stZero, a.stZero...)
 	for k, v := range a.meta {
 		a.r.Metadata[k] = v
 	}
-	a.pending, a.meta = nil, nil
+	a.pending, a.hists, a.stZero, a.meta = nil, nil, nil, nil
 	return nil
 }
 
 func (a *recApp) Rollback() error {
-	a.pending, a.meta = nil, nil
+	a.pending, a.hists, a.stZero, a.meta = nil, nil, nil, nil
 	return nil
 }
 
@@ -216,4 +254,12 @@ func Run(t testing.TB, c component.Component) {
 			t.Errorf("Run did not return 30s after cancellation; goroutines:\n%s", buf)
 		}
 	})
+}
+
+// MetadataFor returns the metadata recorded for a metric family.
+func (r *Recorder) MetadataFor(name string) (metadata.Metadata, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.Metadata[name]
+	return m, ok
 }
