@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // TestSplittingClientAgainstPrometheus sends Prometheus (Remote-Write 1.0)
@@ -25,7 +26,7 @@ func TestSplittingClientAgainstPrometheus(t *testing.T) {
 	prom := promproc.StartPrometheus(t)
 	var ep EndpointOptions
 	ep.SetToDefault()
-	ep.Name, ep.URL = "prom", prom.URL()+"/api/v1/write"
+	ep.Name, ep.URL = "prom", value.NewURL(prom.URL()+"/api/v1/write")
 	m, err := newMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
