@@ -287,6 +287,7 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 		src.Attr("max_line_size", river.String(o.maxLine))
 	}
 	if o.legacyPositions != "" {
+		src.Comment("Promtail's positions, imported once so files are not read again.")
 		src.Attr("legacy_positions_file", river.String(o.legacyPositions))
 	}
 	if fw := o.fileWatch; fw != nil && (fw.MinPollFrequency != 0 || fw.MaxPollFrequency != 0) {

@@ -156,6 +156,7 @@ func Convert(file string, src []byte) ([]byte, diag.Diagnostics) {
 // variants holds what was stripped from the YAML before decoding.
 type variants struct {
 	rwSigV4  map[*yaml.Node]*common.SigV4 // remote_write entry -> its http_client_config.aws_sigv4
+	rwNotes  map[*yaml.Node][]string      // remote_write entry -> comments for its endpoint
 	ec2Auth  map[*yaml.Node]common.AWSAuth
 	logsSigs map[*yaml.Node]*common.SigV4 // logs client -> aws_sigv4
 }
@@ -190,7 +191,7 @@ func convert(ctx *common.Context) []byte {
 // stripVariants removes the seed article's variants (and discovery
 // mechanisms flow lacks) from the working copy, remembering what they said.
 func stripVariants(ctx *common.Context, root *yaml.Node) variants {
-	v := variants{rwSigV4: map[*yaml.Node]*common.SigV4{}, ec2Auth: map[*yaml.Node]common.AWSAuth{}, logsSigs: map[*yaml.Node]*common.SigV4{}}
+	v := variants{rwSigV4: map[*yaml.Node]*common.SigV4{}, rwNotes: map[*yaml.Node][]string{}, ec2Auth: map[*yaml.Node]common.AWSAuth{}, logsSigs: map[*yaml.Node]*common.SigV4{}}
 	metricsNode := common.Value(root, "metrics")
 	rwLists := []*yaml.Node{common.Value(common.Value(metricsNode, "global"), "remote_write")}
 	for _, inst := range common.Items(common.Value(metricsNode, "configs")) {
@@ -216,6 +217,7 @@ func stripVariants(ctx *common.Context, root *yaml.Node) variants {
 				ctx.Reportf(k, diag.Warning, "remove it; a counter's start shows in its first sample after a reset",
 					"send_start_timestamp is not converted: flow's remote write sends no start (created) timestamps")
 				ctx.Src.Strip(k, val)
+				v.rwNotes[rw] = append(v.rwNotes[rw], "send_start_timestamp is not converted: flow sends no start (created) timestamps.")
 			}
 		}
 	}
@@ -389,7 +391,7 @@ func instance(ctx *common.Context, inst *Instance, node *yaml.Node, global *Glob
 			ctx.Report(rn, diag.Error, "an empty entry in remote_write", "remove it")
 			continue
 		}
-		prometheus.Endpoint(ctx, &rw.Body, r, rn, prometheus.EndpointExtras{SigV4: v.rwSigV4[rn]})
+		prometheus.Endpoint(ctx, &rw.Body, r, rn, prometheus.EndpointExtras{SigV4: v.rwSigV4[rn], Comments: v.rwNotes[rn]})
 	}
 	if inst.WALTruncateFrequency != 0 || inst.MinWALTime != 0 || inst.MaxWALTime != 0 {
 		wal := rw.Block("wal", "")
