@@ -520,7 +520,7 @@ func (c Config) Build(name string, opts ...config.HTTPClientOption) (*http.Clien
 	if err != nil {
 		return nil, err
 	}
-	return config.NewClientFromConfig(pc, name, opts...)
+	return config.NewClientFromConfig(pc, name, append(ClientOptions(), opts...)...)
 }
 
 // RoundTripper returns the round tripper of the client Build would return,
@@ -530,5 +530,5 @@ func (c Config) RoundTripper(name string, opts ...config.HTTPClientOption) (http
 	if err != nil {
 		return nil, err
 	}
-	return config.NewRoundTripperFromConfig(pc, name, opts...)
+	return config.NewRoundTripperFromConfig(pc, name, append(ClientOptions(), opts...)...)
 }

@@ -641,3 +641,35 @@ func decodeRiver(t *testing.T, src string, target *Config) {
 		t.Fatal(diags)
 	}
 }
+
+// TestOAuth2TokenEndpointStall: a token endpoint that accepts the
+// connection and never answers fails the request after TokenStall instead
+// of blocking it forever (x/oauth2 fetches tokens without a deadline).
+func TestOAuth2TokenEndpointStall(t *testing.T) {
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer silent.Close()
+	defer close(release)
+	api := httptest.NewServer(http.HandlerFunc(echoAuth))
+	defer api.Close()
+
+	old := TokenStall
+	TokenStall = 300 * time.Millisecond
+	defer func() { TokenStall = old }()
+
+	c := Default()
+	c.OAuth2 = &OAuth2{ClientID: "id", ClientSecret: "s", TokenURL: value.NewURL(silent.URL + "/token")}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := tryGet(c, api.URL)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request is still blocked on a silent token endpoint")
+	}
+}
