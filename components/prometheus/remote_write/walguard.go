@@ -356,7 +356,8 @@ func (c *Component) walHealth(now time.Time) (problems, notes []string) {
 	for _, n := range names {
 		w := c.ws.watchers[n]
 		if now.Sub(w.last) <= watcherFailWindow {
-			problems = append(problems, fmt.Sprintf("endpoint %q: the WAL watcher cannot read the WAL since %s: %s",
+			problems = append(problems, fmt.Sprintf("endpoint %q: the WAL watcher cannot read the WAL since %s: %s "+
+				"(it starts over every few seconds and skips what was committed meanwhile; those samples stay in the WAL and are sent after a restart)",
 				n, w.since.UTC().Format(time.RFC3339), w.err))
 		}
 	}
