@@ -162,8 +162,13 @@ type decoded struct {
 	secrets []masked
 }
 
-// decodeArgs decodes n's block into a fresh Arguments value.
-func decodeArgs(n *gnode, ctx *hcl.EvalContext) (dec *decoded, diags hcl.Diagnostics) {
+// decodeArgs decodes n's block into a fresh Arguments value, spending
+// budget, or when it is nil a budget of n's own (syntax.EvalBudget).
+func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec *decoded, diags hcl.Diagnostics) {
+	if budget == nil {
+		budget = evalBudget(n.block.Range.End.Byte - n.block.Range.Start.Byte)
+	}
+	ctx = withBudget(ctx, budget)
 	defer func() {
 		if p := recover(); p != nil {
 			dec = nil
@@ -246,7 +251,7 @@ func dropWithin(diags hcl.Diagnostics, ranges []hcl.Range) hcl.Diagnostics {
 func (r *Runtime) evaluateLive(n *gnode, cause string) {
 	start := time.Now()
 	ctx, _, _ := r.evalContext(n, false)
-	dec, diags := decodeArgs(n, ctx)
+	dec, diags := decodeArgs(n, ctx, nil)
 	r.applyArgs(n, dec, diags, cause, start)
 }
 

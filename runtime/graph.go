@@ -103,18 +103,9 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 	var diags hcl.Diagnostics
 	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files), maxNameSegments: maxNameSegments()}
 
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		f, d := parseFile(files[name], name)
-		diags = append(diags, d...)
-		if f != nil {
-			g.parsed = append(g.parsed, f)
-		}
-	}
+	parsed, d := parseConfig(files)
+	g.parsed = parsed
+	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags
 	}

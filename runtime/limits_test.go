@@ -70,18 +70,35 @@ func TestDeepConfigsAreRefusedByValidateAndLoad(t *testing.T) {
 // up every prefix of the reference, so 1 MB of long references took
 // quadratic time and memory (2 MB of `.a` steps ran for minutes).
 func TestLongReferencesResolveLinearly(t *testing.T) {
-	ref := "testcomponents.passthrough.p" + strings.Repeat(".a", syntax.MaxDepth-10)
+	ref := "testcomponents.passthrough.p" + strings.Repeat(".step", syntax.MaxDepth-10)
 	src := "testcomponents.passthrough \"p\" {}\ntestcomponents.passthrough \"q\" {\n  inputs = [" +
-		strings.Repeat(ref+", ", 500) + "1]\n}\n"
+		strings.Repeat(ref+", ", 300) + "1]\n}\n"
 	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
 	var before, after goruntime.MemStats
 	goruntime.ReadMemStats(&before)
 	diags := rt.Validate(map[string][]byte{"main.river": []byte(src)})
 	goruntime.ReadMemStats(&after)
-	if !strings.Contains(diags.Error(), `testcomponents.passthrough has no export "a"`) {
+	if !strings.Contains(diags.Error(), `testcomponents.passthrough has no export "step"`) {
 		t.Fatalf("%.300s", diags.Error())
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 100*uint64(len(src)) {
 		t.Errorf("validating %d bytes of references allocated %d bytes", len(src), alloc)
+	}
+}
+
+// Validate and Load spend one evaluation budget for the whole config: 40
+// calls each building a 16 MB string (640 MB in all, from 640 KB of config)
+// stop at the fifth with an error at its position.
+func TestEvalBudgetBoundsValidation(t *testing.T) {
+	amp := `string.format("` + strings.Repeat("%[1]10000d", 1600) + `", 1)`
+	var b strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "testcomponents.passthrough \"p%d\" {\n  input = %s\n}\n", i, amp)
+	}
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") ||
+		diags[0].Subject.Filename != "main.river" || diags[0].Subject.Start.Line != 14 {
+		t.Fatalf("%v", diags)
 	}
 }

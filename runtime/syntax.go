@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
@@ -17,6 +18,33 @@ import (
 
 func parseFile(src []byte, filename string) (*syntax.File, hcl.Diagnostics) {
 	return syntax.ParseFile(src, filename)
+}
+
+// parseConfig parses the files of one config, in name order, within the
+// size and syntax-tree limits of the config as a whole (syntax.MaxConfigBytes,
+// syntax.TreeBudget).
+func parseConfig(files map[string][]byte) ([]*syntax.File, hcl.Diagnostics) {
+	if d := syntax.ConfigTooLarge(files); d != nil {
+		return nil, hcl.Diagnostics{d}
+	}
+	names := make([]string, 0, len(files))
+	total := 0
+	for n, src := range files {
+		names = append(names, n)
+		total += len(src)
+	}
+	sort.Strings(names)
+	budget := syntax.NewTreeBudget(total)
+	var parsed []*syntax.File
+	var diags hcl.Diagnostics
+	for _, name := range names {
+		f, d := syntax.ParseFileIn(files[name], name, budget)
+		diags = append(diags, d...)
+		if f != nil {
+			parsed = append(parsed, f)
+		}
+	}
+	return parsed, diags
 }
 
 // masked is an attribute expression not shown as written (a secret, or a URL
@@ -42,3 +70,12 @@ func encodeValue(v any) (out cty.Value, err error) {
 // stdlibContext is the parent of every component's context. One shared
 // context suffices: evaluation only reads it.
 var stdlibContext = sync.OnceValue(stdlib.EvalContext)
+
+// evalBudget bounds the work of evaluating a config of size bytes, or one
+// component's block (see syntax.EvalBudget).
+func evalBudget(size int) *syntax.EvalBudget { return syntax.NewEvalBudget(size) }
+
+// withBudget returns a child of ctx whose evaluations spend b.
+func withBudget(ctx *hcl.EvalContext, b *syntax.EvalBudget) *hcl.EvalContext {
+	return syntax.WithBudget(ctx, b)
+}

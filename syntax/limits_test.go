@@ -1,7 +1,10 @@
 package syntax
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -253,6 +256,139 @@ func TestConcatenationIsBounded(t *testing.T) {
 		_, diags := parseEval(t, ctx, src)
 		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "longer than 16 MiB") {
 			t.Errorf("%s: %v", src, diags)
+		}
+	}
+}
+
+// A config of nothing but tiny expressions is refused where its syntax
+// tree outgrows TreeBytesPerByte times its size: 2 MB of `[1,1,1,…]` or of
+// packed operator chains used to take 130 to 300 times their size in memory.
+// Parsing stops there, so the refusal costs no more than the budget.
+func TestDenseConfigsAreRefused(t *testing.T) {
+	const size = 2 << 20
+	packed := func(item string) string {
+		return "x = [" + strings.Repeat(item+",", size/(len(item)+1)) + item + "]\n"
+	}
+	for name, src := range map[string]string{
+		"numbers":        packed("1"),
+		"empty arrays":   packed("[]"),
+		"empty objects":  packed("{}"),
+		"unary chains":   packed(strings.Repeat("!", MaxDepth-10) + "true"),
+		"binary chains":  packed("1" + strings.Repeat("+1", MaxDepth-10)),
+		"string chains":  packed(`""` + strings.Repeat(`+""`, MaxDepth-10)),
+		"references":     packed("a.b"),
+		"index chains":   packed("[1]" + strings.Repeat("[0]", MaxDepth-10)),
+		"many attribute": strings.Repeat("a=1\n", size/4),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var before, after goruntime.MemStats
+			goruntime.ReadMemStats(&before)
+			_, diags := ParseFile([]byte(src), "dense.river")
+			goruntime.ReadMemStats(&after)
+			if len(diags) != 1 || !strings.Contains(diags[0].Summary, "too dense to hold in memory") || diags[0].Subject.Start.Byte < size/10 {
+				t.Fatalf("%d diagnostics: %v", len(diags), diags)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2*uint64(NewTreeBudget(len(src)).limit) {
+				t.Errorf("refusing it allocated %d MiB", alloc>>20)
+			}
+		})
+	}
+}
+
+// Real configs are well inside the budget: the examples, and the densest
+// realistic shape, a config of histogram bucket lists alongside components.
+func TestRealConfigsFitTheTreeBudget(t *testing.T) {
+	examples, _ := filepath.Glob("../examples/*.river")
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	var all []byte
+	for _, p := range examples {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, src...)
+		all = append(all, '\n')
+	}
+	for len(all) < 2<<20 {
+		all = append(all, all...)
+	}
+	b := NewTreeBudget(len(all))
+	if _, diags := ParseFileIn(all, "examples.river", b); diags.HasErrors() {
+		t.Fatalf("%.300s", diags.Error())
+	}
+	if ratio := float64(b.Spent()) / float64(len(all)); ratio > TreeBytesPerByte/2 {
+		t.Errorf("the examples cost %.1f bytes of tree per byte, over half the limit", ratio)
+	}
+}
+
+// A file or config over MaxConfigBytes is refused at its first byte.
+func TestConfigSizeLimit(t *testing.T) {
+	big := bytes.Repeat([]byte("// comment\n"), MaxConfigBytes/11+1)
+	if _, diags := ParseFile(big, "big.river"); len(diags) != 1 || !strings.Contains(diags[0].Summary, "the file is 4.0 MiB; the limit is 4 MiB") ||
+		diags[0].Subject.Start.Line != 1 {
+		t.Errorf("big file: %v", diags)
+	}
+	half := big[:len(big)/2+1]
+	if d := ConfigTooLarge(map[string][]byte{"b.river": half, "a.river": half}); d == nil || d.Subject.Filename != "a.river" ||
+		!strings.Contains(d.Summary, "the config (2 files) is 4.0 MiB") {
+		t.Errorf("two halves: %v", d)
+	}
+	if d := ConfigTooLarge(map[string][]byte{"a.river": big[:MaxConfigBytes]}); d != nil {
+		t.Errorf("exactly the limit: %v", d)
+	}
+}
+
+// amplifier is a 16 KB call that builds a 16 MB string: each 10-byte verb
+// writes 10,000 bytes.
+var amplifier = `string.format("` + strings.Repeat("%[1]10000d", 1600) + `", 1)`
+
+// The work of evaluating a config is bounded by its EvalBudget: 40 calls
+// that each build a 16 MB string (640 KB of config, 640 MB of strings) stop
+// with an error at the call where the budget runs out, having built no more
+// than the budget.
+func TestEvalBudgetBoundsAmplification(t *testing.T) {
+	src := "x = [" + strings.Repeat(amplifier+",\n", 40) + "1]\n"
+	file, diags := ParseFile([]byte(src), "amp.river")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	b := NewEvalBudget(len(src))
+	ctx := WithBudget(stdlib.EvalContext(), b)
+	_, diags = file.Body.Attributes()[0].Expr.Value(ctx)
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") || !b.Exhausted() {
+		t.Fatalf("%v", diags)
+	}
+	// The budget (64 MiB and 16 bytes per byte) runs out at the fifth
+	// call: 35 of them, 560 MB of strings, are never built.
+	if line := diags[0].Subject.Start.Line; line != 5 {
+		t.Errorf("exhausted at line %d, want 5", line)
+	}
+	// Once exhausted, evaluating anything more is free and silent.
+	if v, d := file.Body.Attributes()[0].Expr.Value(ctx); v.IsKnown() || len(d) != 0 {
+		t.Errorf("after exhaustion: %#v %v", v, d)
+	}
+}
+
+// Comparing and joining large values is charged too: `x == x` over an
+// export of 8,192 items, or `s + s` of a 256 KiB string, a thousand times.
+func TestEvalBudgetChargesComparisonsAndJoins(t *testing.T) {
+	ctx := stdlib.EvalContext().NewChild()
+	big := make([]cty.Value, 1<<13)
+	for i := range big {
+		big[i] = cty.StringVal("item")
+	}
+	ctx.Variables = map[string]cty.Value{"x": cty.ListVal(big), "s": cty.StringVal(strings.Repeat("s", 1<<18))}
+	for _, expr := range []string{"x == x", "s + s", "s < s", `string.join([s, s, s, s], "")`} {
+		src := "y = [" + strings.Repeat(expr+", ", 1000) + "1]\n"
+		file, diags := ParseFile([]byte(src), "t.river")
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		_, diags = file.Body.Attributes()[0].Expr.Value(WithBudget(ctx, NewEvalBudget(len(src))))
+		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") {
+			t.Errorf("%s a thousand times: %v", expr, diags)
 		}
 	}
 }

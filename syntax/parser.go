@@ -26,8 +26,21 @@ const MaxDepth = 1000
 // the source as could be understood, together with diagnostics for whatever
 // could not; callers must not use the File when the diagnostics have errors.
 // The parser keeps going after an error, reporting at most one per line.
+//
+// A file larger than MaxConfigBytes is refused unread, and one whose syntax
+// tree would exceed its TreeBudget is refused where the budget runs out.
 func ParseFile(src []byte, filename string) (*File, hcl.Diagnostics) {
+	return ParseFileIn(src, filename, NewTreeBudget(len(src)))
+}
+
+// ParseFileIn is ParseFile spending budget, which the files of one config
+// share (see NewTreeBudget).
+func ParseFileIn(src []byte, filename string, budget *TreeBudget) (*File, hcl.Diagnostics) {
+	if len(src) > MaxConfigBytes {
+		return &File{Name: filename, Bytes: src, Body: &Body{}}, hcl.Diagnostics{tooLarge(filename, len(src), "the file")}
+	}
 	p := newParser(src, filename, hcl.InitialPos, false)
+	p.budget = budget
 	body := p.parseBody(nil)
 	body.Range = hcl.Range{Filename: filename, Start: hcl.InitialPos, End: p.tok.Range.End}
 	return &File{Name: filename, Bytes: src, Body: body, Comments: p.comments}, p.diagnostics()
@@ -37,7 +50,11 @@ func ParseFile(src []byte, filename string) (*File, hcl.Diagnostics) {
 // of src's first byte in filename, so ranges point into the enclosing file.
 // Newlines inside the expression are ignored.
 func ParseExpression(src []byte, filename string, start hcl.Pos) (hcl.Expression, hcl.Diagnostics) {
+	if len(src) > MaxConfigBytes {
+		return &BadExpr{SrcRange: hcl.Range{Filename: filename, Start: start, End: start}}, hcl.Diagnostics{tooLarge(filename, len(src), "the expression")}
+	}
 	p := newParser(src, filename, start, true)
+	p.budget = NewTreeBudget(len(src))
 	expr, _ := p.parseExpr()
 	if p.tok.Type != EOF {
 		p.errorf(p.tok.Range, "extra characters after the expression: %s", describe(p.tok))
@@ -59,7 +76,15 @@ type parser struct {
 	// depth is the parser's current nesting: enclosing blocks and
 	// expressions being parsed. A node of height h built at depth d lies
 	// at most d+h levels deep, which must not exceed MaxDepth.
-	depth int
+	depth    int
+	unaryOps []Token // see parseUnary
+	// budget bounds the syntax tree; once it is spent the parser sees only
+	// EOF, and reports nothing more.
+	budget *TreeBudget
+	spent  bool
+	// free is set while tokens are skipped rather than built into the tree
+	// (error recovery, a unary run past MaxDepth): they cost no budget.
+	free int
 	// unclosedReported is set once a block reaches the end of the file
 	// unclosed: its enclosing blocks are then unclosed too, which says
 	// nothing new.
@@ -88,7 +113,20 @@ func (p *parser) diagnostics() hcl.Diagnostics {
 func (p *parser) next() {
 	p.consumed++
 	for {
+		if p.spent || p.s.quiet {
+			// Out of budget, or too many errors: the file is refused, and
+			// reading on would only cost time.
+			p.tok = Token{Type: EOF, Range: p.tok.Range}
+			return
+		}
 		t := p.s.next()
+		if p.budget != nil && p.free == 0 && !p.budget.charge(t.Type) {
+			p.spent = true
+			p.s.diags = append(p.s.diags, p.budget.errorAt(t.Range))
+			p.s.quiet = true
+			p.tok = Token{Type: EOF, Range: t.Range}
+			return
+		}
 		switch t.Type {
 		case COMMENT:
 			p.comments = append(p.comments, Comment{Text: t.Text, Range: t.Range})
@@ -313,6 +351,8 @@ func (p *parser) parseBlock(name string, nameRange hcl.Range, label string, hasL
 // skipGroup skips a bracketed group, "(" "[" or "{" to its matching
 // closer, when the current token opens one.
 func (p *parser) skipGroup() {
+	p.free++
+	defer func() { p.free-- }()
 	saved := p.ignoreNL
 	p.ignoreNL = true
 	defer func() { p.ignoreNL = saved }()
@@ -341,6 +381,8 @@ func (p *parser) skipGroup() {
 // opens itself. It returns the range of the last token skipped, or from if
 // none was. Parsing what follows would only build a tree to throw away.
 func (p *parser) skipExprRest(from hcl.Range) hcl.Range {
+	p.free++
+	defer func() { p.free-- }()
 	last := from
 	depth := 0
 	afterOp := false // a newline after an operator continues the expression
@@ -386,6 +428,8 @@ func (p *parser) expectStmtEnd(after string) {
 // skipStatement skips to the end of the statement after an error: the next
 // newline outside brackets, or an unmatched "}" (left for the enclosing block).
 func (p *parser) skipStatement() {
+	p.free++
+	defer func() { p.free-- }()
 	saved := p.ignoreNL
 	p.ignoreNL = false
 	defer func() { p.ignoreNL = saved }()
@@ -478,17 +522,24 @@ func (p *parser) parseUnary() (hcl.Expression, int) {
 	if p.tok.Type != NOT && p.tok.Type != SUB {
 		return p.parsePostfix()
 	}
-	var ops []Token
+	// The run goes on p.unaryOps, a stack shared by nested runs (the
+	// operand may hold one), so a config of runs allocates no slice per run.
+	base := len(p.unaryOps)
+	defer func() { p.unaryOps = p.unaryOps[:base] }()
 	first := p.tok
 	n := 0
 	for p.tok.Type == NOT || p.tok.Type == SUB {
 		if n < MaxDepth {
-			ops = append(ops, p.tok)
+			p.unaryOps = append(p.unaryOps, p.tok)
+		} else if n == MaxDepth {
+			p.free++ // the rest of the run is only counted
+			defer func() { p.free-- }()
 		}
 		n++
 		p.next()
 	}
 	e, h := p.parsePostfix()
+	ops := p.unaryOps[base : base+min(n, MaxDepth)]
 	if n > MaxDepth || p.depth+h+n > MaxDepth {
 		// Report at the operator that crosses the limit, when it is kept.
 		at := first.Range

@@ -48,6 +48,8 @@ type scanner struct {
 	// the parser report at most one per line, since later errors on a line
 	// are usually echoes of the first.
 	errLines map[int]struct{}
+	// quiet drops further diagnostics: the parser has given up on the file.
+	quiet bool
 }
 
 // newScanner scans src, whose first byte is at position start of the file.
@@ -97,30 +99,29 @@ func (s *scanner) advance() {
 }
 
 func (s *scanner) errorf(rng hcl.Range, format string, args ...any) {
-	if _, dup := s.errLines[rng.Start.Line]; dup {
+	if _, dup := s.errLines[rng.Start.Line]; dup || s.quiet {
 		return // before formatting: a long line can repeat an error a million times
 	}
 	s.errorDetail(rng, fmt.Sprintf(format, args...), "")
 }
 
 // MaxErrors bounds the diagnostics one file's parse reports: past it the
-// parser stops recording them (a file of a million bad lines would otherwise
-// hold a million diagnostics) and says so once.
+// parser says so once and stops reading the file (a file of a million bad
+// lines would otherwise hold a million diagnostics).
 const MaxErrors = 100
 
 // errorDetail reports an error with a detail, such as a hint.
 func (s *scanner) errorDetail(rng hcl.Range, summary, detail string) {
-	if _, dup := s.errLines[rng.Start.Line]; dup {
+	if _, dup := s.errLines[rng.Start.Line]; dup || s.quiet {
 		return
 	}
 	if len(s.diags) >= MaxErrors {
-		if len(s.diags) == MaxErrors {
-			s.diags = append(s.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  fmt.Sprintf("too many errors; only the first %d are reported", MaxErrors),
-				Subject:  &rng,
-			})
-		}
+		s.diags = append(s.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("too many errors; only the first %d are reported, and the rest of the file is not read", MaxErrors),
+			Subject:  &rng,
+		})
+		s.quiet = true
 		return
 	}
 	if s.errLines == nil {

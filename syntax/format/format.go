@@ -14,11 +14,13 @@
 // empty block label is kept (Alloy drops it); tabs, carriage returns and
 // blanks at the ends of lines inside a raw string are kept (Alloy's layout
 // changes them); a line comment written against a value before a closing
-// brace stays after the comma (Alloy writes the comma into the comment); a
-// call with no arguments never gets a trailing comma. Where alloy fmt joins
-// an expression onto one line and aligns it only on a second run, flow fmt
-// gives the settled result at once. `#` comments, which Alloy lacks, are
-// laid out like `//` comments. docs/alloy-compatibility.md lists these.
+// brace stays after the comma (Alloy writes the comma into the comment), and
+// a line comment is always followed by a line break; a call with no
+// arguments never gets a trailing comma; a comment after the last argument
+// of a call stays before its ")" (Alloy moves it after). Where alloy fmt
+// needs several runs to settle, flow fmt gives the settled result at once.
+// `#` comments, which Alloy lacks, are laid out like `//` comments.
+// docs/alloy-compatibility.md lists these.
 package format
 
 import (
@@ -39,23 +41,35 @@ func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	groups := commentGroups(src, f.Comments)
-	p := newPrinter(groups)
-	w := &walker{p: p, src: src}
-	w.stmts(f.Body.Stmts)
-	p.finish()
-	if w.err != nil {
-		return nil, internalError(hcl.Range{Filename: filename}, w.err.Error())
+	// alloy fmt does not always settle in one run: an expression it joins
+	// onto one line is aligned with its neighbours only by a second run, a
+	// comment before the ")" of a call moves after it, then onto a line of
+	// its own. flow fmt runs Alloy's layout until it settles, so its result
+	// is what repeated alloy fmt runs give, and formatting it again changes
+	// nothing. Almost every file settles at once: the second pass only
+	// confirms it (and the parse it needs checks that the result parses).
+	cur := src
+	for pass := 0; ; pass++ {
+		out, err := layout(f, cur)
+		if err != nil {
+			return nil, internalError(hcl.Range{Filename: filename}, err.Error())
+		}
+		if bytes.Equal(out, cur) {
+			break
+		}
+		if pass == maxPasses {
+			return nil, internalError(hcl.Range{Filename: filename}, "the layout does not settle")
+		}
+		cur = out
+		if f, diags = syntax.ParseFile(cur, filename); diags.HasErrors() {
+			return nil, internalError(hcl.Range{Filename: filename}, "the result does not parse: "+diags.Error())
+		}
 	}
-	out := append(p.layout(), '\n')
 
 	// The layout must never change meaning. Check it, rather than trust it:
 	// a formatter bug must not silently rewrite someone's config.
-	if _, diags := syntax.ParseFile(out, filename); diags.HasErrors() {
-		return nil, internalError(hcl.Range{Filename: filename}, "the result does not parse: "+diags.Error())
-	}
 	inToks, _ := syntax.Scan(src, filename)
-	outToks, _ := syntax.Scan(out, filename)
+	outToks, _ := syntax.Scan(cur, filename)
 	if i, ok := sameTokens(inToks, outToks); !ok {
 		r := hcl.Range{Filename: filename}
 		if in := significant(inToks); i < len(in) {
@@ -63,7 +77,23 @@ func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
 		}
 		return nil, internalError(r, "formatting would change the tokens of this file")
 	}
-	return out, nil
+	return cur, nil
+}
+
+// maxPasses bounds the layout passes; Alloy's layout settles within a few
+// (the fuzz test checks that every result is stable).
+const maxPasses = 8
+
+// layout runs one pass of Alloy's layout over f, parsed from src.
+func layout(f *syntax.File, src []byte) ([]byte, error) {
+	p := newPrinter(commentGroups(src, f.Comments))
+	w := &walker{p: p, src: src}
+	w.stmts(f.Body.Stmts)
+	p.finish()
+	if w.err != nil {
+		return nil, w.err
+	}
+	return append(p.layout(), '\n'), nil
 }
 
 func internalError(r hcl.Range, what string) hcl.Diagnostics {
@@ -109,16 +139,48 @@ func onlySpaceBetween(src []byte, a, b syntax.Comment) bool {
 
 // sameTokens compares two token streams ignoring layout: newlines, commas
 // (which the layout adds at the end of multi-line lists and removes from
-// the end of one-line lists), and carriage returns in comments. It
-// returns the index in a's significant tokens of the first difference.
+// the end of one-line lists), carriage returns in comments, and where the
+// comments stand among the code (Alloy's layout moves a comment written
+// before a ")" or "=" after it). The code tokens must be the same, in the
+// same order, and so must the comments. It returns the index in a's
+// significant tokens of the first difference.
 func sameTokens(a, b []syntax.Token) (int, bool) {
 	a, b = significant(a), significant(b)
-	for i := range a {
-		if i >= len(b) || a[i].Type != b[i].Type || tokenText(a[i]) != tokenText(b[i]) {
+	var ca, cb []int // indices of the comments
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i].Type == syntax.COMMENT:
+			ca = append(ca, i)
+			i++
+		case b[j].Type == syntax.COMMENT:
+			cb = append(cb, j)
+			j++
+		case a[i].Type != b[j].Type || a[i].Text != b[j].Text:
 			return i, false
+		default:
+			i++
+			j++
 		}
 	}
-	return len(a), len(a) == len(b)
+	for ; i < len(a); i++ {
+		if a[i].Type != syntax.COMMENT {
+			return i, false
+		}
+		ca = append(ca, i)
+	}
+	for ; j < len(b); j++ {
+		if b[j].Type != syntax.COMMENT {
+			return len(a), false
+		}
+		cb = append(cb, j)
+	}
+	for k, ai := range ca {
+		if k >= len(cb) || tokenText(a[ai]) != tokenText(b[cb[k]]) {
+			return ai, false
+		}
+	}
+	return len(a), len(ca) == len(cb)
 }
 
 // significant drops newlines and commas.

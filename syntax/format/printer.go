@@ -68,11 +68,6 @@ type printer struct {
 	// so the next text is preceded by the indentation.
 	lineStart bool
 
-	// outLine counts the line breaks written; marks are to be set to it
-	// when the next text (not a comment) is written.
-	outLine int
-	marks   []*int
-
 	// swapped records, for each 0xFE byte written in a comment, whether it
 	// stands for a 0xFF (the tabwriter's escape character, which a comment
 	// that is not UTF-8 can hold); trim puts the 0xFF back.
@@ -93,12 +88,6 @@ func newPrinter(groups [][]comment) *printer {
 func (p *printer) space(s ...space) {
 	p.pending = append(p.pending, s...)
 	p.lastNumber = false
-}
-
-// markNext has *line set to the output line the next text starts on, so
-// the walker can tell how many lines a node takes in the output.
-func (p *printer) markNext(line *int) {
-	p.marks = append(p.marks, line)
 }
 
 // at sets the source position of the next text.
@@ -232,6 +221,13 @@ func (p *printer) spaceAfterComments(next srcPos, eof bool, last *comment) {
 		p.writeByte(' ', 1)
 	}
 	lines := next.line - p.last.line
+	if !last.block && lines < 1 {
+		// The next text's position is an estimate on the comment's line
+		// (a ")" after "0 // c" and a line break): a line comment runs to
+		// the end of the line, so the text goes on the next one. Alloy's
+		// printer would write it into the comment.
+		lines = 1
+	}
 	droppedFF := false
 	for i, s := range p.pending {
 		switch s {
@@ -265,12 +261,6 @@ func (p *printer) writeText(pos srcPos, s string, literal, comment bool) {
 	if p.lineStart {
 		p.writeIndent()
 	}
-	if !comment {
-		for _, m := range p.marks {
-			*m = p.outLine
-		}
-		p.marks = p.marks[:0]
-	}
 	p.pos = pos
 	switch {
 	case comment:
@@ -290,7 +280,6 @@ func (p *printer) writeText(pos srcPos, s string, literal, comment bool) {
 	}
 	p.pos.off += len(s)
 	p.pos.line += nl
-	p.outLine += nl
 	p.last = p.pos
 	if len(s) > 0 {
 		p.lineStart = false
@@ -375,7 +364,6 @@ func (p *printer) writeByte(ch byte, n int) {
 	p.pos.off += n
 	if ch == '\n' || ch == '\f' {
 		p.pos.line += n
-		p.outLine += n
 		p.lineStart = true
 		return
 	}

@@ -40,15 +40,9 @@ func (w *walker) stmts(ss []syntax.Stmt) {
 		if i > 0 && !spaced && startLine(s.StmtRange())-stmtEndLine(ss[i-1]) > 1 {
 			w.p.space(spFormfeed)
 		}
-		// A statement taking several lines ends the alignment run. Alloy
-		// counts the lines in the source; flow counts them in the output,
-		// which is the same for every file alloy fmt leaves unchanged, and
-		// keeps the result stable where alloy fmt joins an expression onto
-		// one line (a second alloy fmt would then align it).
-		var first int
-		w.p.markNext(&first)
 		w.stmt(s)
-		if w.p.outLine > first {
+		// A statement written over several lines ends the alignment run.
+		if stmtEndLine(s) > startLine(s.StmtRange()) {
 			w.p.space(spFormfeed)
 		} else {
 			w.p.space(spNewline)
@@ -198,6 +192,12 @@ func (w *walker) call(e *syntax.CallExpr) {
 		w.p.token(",")
 		w.p.space(spFormfeed)
 	}
+	// Alloy's printer gives the ")" no position of its own, so a comment
+	// after the last argument ("x, // why") comes out after the ")", and
+	// on later runs on a line of its own. Placed at its position, the ")"
+	// keeps the comment inside; files alloy fmt leaves unchanged have no
+	// comment there, so they come out the same.
+	w.p.at(lastChar(e.ArgsRange))
 	w.p.token(")")
 }
 
@@ -238,12 +238,10 @@ func (w *walker) object(e *syntax.ObjectExpr) {
 	w.p.token("{")
 	w.p.space(spIndent)
 	prevLine := e.SrcRange.Start.Line
-	prevValueLines := 0 // output lines of the previous item's value
 	for i, it := range e.Items {
 		if it.KeyToken.Range.Start.Line != prevLine {
-			// The "=" of items align unless the item before spans lines
-			// (counted in the output, as for statements).
-			if i > 0 && prevValueLines == 1 {
+			// The "=" of items align unless the item before spans lines.
+			if i > 0 && lines(e.Items[i-1].Value.Range()) == 1 {
 				w.p.space(spNewline)
 			} else {
 				w.p.space(spFormfeed)
@@ -263,10 +261,7 @@ func (w *walker) object(e *syntax.ObjectExpr) {
 		w.p.space(spVTab)
 		w.p.token("=")
 		w.p.space(spBlank)
-		var first int
-		w.p.markNext(&first)
 		w.expr(it.Value)
-		prevValueLines = w.p.outLine - first + 1
 		if i+1 < len(e.Items) {
 			w.p.token(",")
 		}
@@ -304,3 +299,6 @@ func startLine(r hcl.Range) int { return r.Start.Line }
 // stmtEndLine is the line a statement ends on: its closing brace or the end
 // of its value.
 func stmtEndLine(s syntax.Stmt) int { return s.StmtRange().End.Line }
+
+// lines is how many source lines r spans.
+func lines(r hcl.Range) int { return r.End.Line - r.Start.Line + 1 }

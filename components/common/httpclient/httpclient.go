@@ -55,14 +55,14 @@ type Config struct {
 
 // ProxyConfig is the proxy settings, squashed into Config and OAuth2.
 //
-// Decision: proxy_url is a secret (Alloy types it as a string; a string
-// converts to a secret implicitly, so every Alloy config still loads) because
-// a proxy URL often carries a user and password, and flow shows no secret in
-// the UI, the API or logs.
+// proxy_url is a value.URL: written as a string as in Alloy (or a secret),
+// and shown everywhere (the API, the UI's config view, logs) with its
+// password and query values masked, since a proxy URL often carries
+// credentials; one given as a secret is shown as "(secret)".
 type ProxyConfig struct {
-	ProxyURL             value.Secret `river:"proxy_url,attr,optional"`
-	NoProxy              string       `river:"no_proxy,attr,optional"`
-	ProxyFromEnvironment bool         `river:"proxy_from_environment,attr,optional"`
+	ProxyURL             value.URL `river:"proxy_url,attr,optional"`
+	NoProxy              string    `river:"no_proxy,attr,optional"`
+	ProxyFromEnvironment bool      `river:"proxy_from_environment,attr,optional"`
 	// ProxyConnectHeader is sent to the proxy with CONNECT (https targets
 	// through an http proxy), typically Proxy-Authorization.
 	ProxyConnectHeader map[string][]value.Secret `river:"proxy_connect_header,attr,optional"`
@@ -99,7 +99,7 @@ type OAuth2 struct {
 	ClientSecret     value.Secret      `river:"client_secret,attr,optional"`
 	ClientSecretFile string            `river:"client_secret_file,attr,optional"`
 	Scopes           []string          `river:"scopes,attr,optional"`
-	TokenURL         string            `river:"token_url,attr,optional"`
+	TokenURL         value.URL         `river:"token_url,attr,optional"`
 	EndpointParams   map[string]string `river:"endpoint_params,attr,optional"`
 
 	// GrantType is "client_credentials" (default) or GrantJWTBearer.
@@ -262,16 +262,16 @@ func (o *OAuth2) convert() (*config.OAuth2, error) {
 	if o.ClientID == "" {
 		return nil, errors.New("client_id is required")
 	}
-	if o.TokenURL == "" {
+	if o.TokenURL.IsZero() {
 		return nil, errors.New("token_url is required")
 	}
-	if u, err := url.Parse(o.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(o.TokenURL.Raw()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("token_url must be an http:// or https:// URL")
 	}
 	out := &config.OAuth2{
 		ClientID:       o.ClientID,
 		Scopes:         o.Scopes,
-		TokenURL:       o.TokenURL,
+		TokenURL:       o.TokenURL.Raw(),
 		EndpointParams: o.EndpointParams,
 		GrantType:      o.GrantType,
 	}
@@ -387,8 +387,8 @@ func (t *TLSConfig) convert() (config.TLSConfig, error) {
 
 func (p *ProxyConfig) convert() (config.ProxyConfig, error) {
 	var out config.ProxyConfig
-	if p.ProxyURL != "" {
-		u, err := url.Parse(string(p.ProxyURL))
+	if !p.ProxyURL.IsZero() {
+		u, err := url.Parse(p.ProxyURL.Raw())
 		if err != nil || u.Host == "" {
 			// url.Parse's error quotes the URL, which may hold a password.
 			return out, errors.New("proxy_url: not a valid URL (expected a form such as http://proxy.example.com:3128)")
@@ -407,14 +407,14 @@ func (p *ProxyConfig) convert() (config.ProxyConfig, error) {
 		if p.ProxyFromEnvironment {
 			return out, errors.New("no_proxy cannot be used with proxy_from_environment (set NO_PROXY in the environment instead)")
 		}
-		if p.ProxyURL == "" {
+		if p.ProxyURL.IsZero() {
 			return out, errors.New("no_proxy requires proxy_url")
 		}
 	}
 	out.NoProxy = p.NoProxy
 	out.ProxyFromEnvironment = p.ProxyFromEnvironment
 	if len(p.ProxyConnectHeader) > 0 {
-		if p.ProxyURL == "" && !p.ProxyFromEnvironment {
+		if p.ProxyURL.IsZero() && !p.ProxyFromEnvironment {
 			return out, errors.New("proxy_connect_header requires proxy_url or proxy_from_environment")
 		}
 		h, err := convertHeaders("proxy_connect_header", p.ProxyConnectHeader, false)
@@ -457,7 +457,7 @@ func convertHeaders(field string, in map[string][]value.Secret, reserved bool) (
 }
 
 // Secrets returns every secret value c holds (passwords, tokens, keys, header
-// values, a password in proxy_url), for callers that scrub messages coming
+// values, proxy_url and its password), for callers that scrub messages coming
 // from elsewhere (a server's error body) before logging them.
 func (c *Config) Secrets() []string {
 	var s []string
@@ -495,9 +495,9 @@ func (c *Config) Secrets() []string {
 
 func (p *ProxyConfig) secrets() []string {
 	var s []string
-	if p.ProxyURL != "" {
-		s = append(s, string(p.ProxyURL))
-		if u, err := url.Parse(string(p.ProxyURL)); err == nil {
+	if !p.ProxyURL.IsZero() {
+		s = append(s, p.ProxyURL.Raw())
+		if u, err := url.Parse(p.ProxyURL.Raw()); err == nil {
 			if pw, ok := u.User.Password(); ok && pw != "" {
 				s = append(s, pw)
 			}
@@ -520,7 +520,7 @@ func (c Config) Build(name string, opts ...config.HTTPClientOption) (*http.Clien
 	if err != nil {
 		return nil, err
 	}
-	return config.NewClientFromConfig(pc, name, opts...)
+	return config.NewClientFromConfig(pc, name, append(ClientOptions(), opts...)...)
 }
 
 // RoundTripper returns the round tripper of the client Build would return,
@@ -530,5 +530,5 @@ func (c Config) RoundTripper(name string, opts ...config.HTTPClientOption) (http
 	if err != nil {
 		return nil, err
 	}
-	return config.NewRoundTripperFromConfig(pc, name, opts...)
+	return config.NewRoundTripperFromConfig(pc, name, append(ClientOptions(), opts...)...)
 }

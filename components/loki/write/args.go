@@ -1,6 +1,8 @@
 package write
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // ByteSize is a size such as "1MiB" (see loki.ByteSize).
@@ -72,7 +75,7 @@ func (q *QueueConfig) SetToDefault() {
 // EndpointArgs is one `endpoint { }` block.
 type EndpointArgs struct {
 	Name     string            `river:"name,attr,optional"`
-	URL      string            `river:"url,attr"`
+	URL      value.URL         `river:"url,attr"`
 	TenantID string            `river:"tenant_id,attr,optional"`
 	Headers  map[string]string `river:"headers,attr,optional"`
 
@@ -179,7 +182,7 @@ func (a *Arguments) Validate() error {
 }
 
 func (e *EndpointArgs) validate() error {
-	u, err := url.Parse(e.URL)
+	u, err := url.Parse(e.URL.Raw())
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Never echo the URL: it may carry a password.
 		return errors.New("url must be an http:// or https:// URL such as https://logs.example.com/loki/api/v1/push")
@@ -222,12 +225,17 @@ func (e *EndpointArgs) sigV4() *aws.SigV4Config {
 }
 
 // name is the endpoint's name, or one derived from its URL (without any
-// credentials in it) when not set.
+// credentials in it) when not set: host and path, or for a URL given as a
+// secret a short hash of it, since its host is part of the secret.
 func (e *EndpointArgs) name() string {
 	if e.Name != "" {
 		return e.Name
 	}
-	u, err := url.Parse(e.URL)
+	if e.URL.IsSecret() {
+		h := sha256.Sum256([]byte(e.URL.Raw()))
+		return "endpoint-" + hex.EncodeToString(h[:3])
+	}
+	u, err := url.Parse(e.URL.Raw())
 	if err != nil {
 		return "endpoint"
 	}
@@ -235,7 +243,7 @@ func (e *EndpointArgs) name() string {
 }
 
 // redactedURL is the URL as shown in logs and debug info (see redact.go).
-func (e *EndpointArgs) redactedURL() string { return redactURL(e.URL) }
+func (e *EndpointArgs) redactedURL() string { return e.URL.String() }
 
 func validLabelName(n string) bool {
 	if n == "" {

@@ -99,7 +99,7 @@ func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logg
 		maxBackoff: ep.QueueOptions.MaxBackoff,
 	}
 
-	u, err := url.Parse(ep.URL)
+	u, err := url.Parse(ep.URL.Raw())
 	if err != nil {
 		return nil, errors.New("url is not valid")
 	}

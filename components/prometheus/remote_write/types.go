@@ -18,7 +18,6 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
-	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -61,7 +60,7 @@ func (a *Arguments) Validate() error {
 // EndpointOptions is one `endpoint` block: a queue sending to one URL.
 type EndpointOptions struct {
 	Name                 string                  `river:"name,attr,optional"`
-	URL                  string                  `river:"url,attr"`
+	URL                  value.URL               `river:"url,attr"`
 	RemoteTimeout        time.Duration           `river:"remote_timeout,attr,optional"`
 	Headers              map[string]value.Secret `river:"headers,attr,optional"`
 	SendExemplars        bool                    `river:"send_exemplars,attr,optional"`
@@ -125,7 +124,7 @@ func (e *EndpointOptions) sigv4() *aws.SigV4Config {
 
 // Validate checks the endpoint.
 func (e *EndpointOptions) Validate() error {
-	u, err := url.Parse(e.URL)
+	u, err := url.Parse(e.URL.Raw())
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// The URL may hold a password, so it is not repeated.
 		return errors.New("url must be an absolute http:// or https:// URL")
@@ -183,14 +182,15 @@ func (e *EndpointOptions) queueName() string {
 	if e.Name != "" {
 		return e.Name
 	}
-	h := sha256.Sum256([]byte(e.URL))
+	h := sha256.Sum256([]byte(e.URL.Raw()))
 	return hex.EncodeToString(h[:3])
 }
 
-// redactedURL is the URL with its password and query values masked, for
-// messages, debug info and Prometheus' `url` metric label (see
-// components/common/redact).
-func (e *EndpointOptions) redactedURL() string { return redact.URL(e.URL) }
+// redactedURL is the URL with its password and query values masked (or
+// "(secret)" for a URL given as a secret), for messages, debug info and
+// Prometheus' `url` metric label: value.URL's shown form, the same as the
+// API's arguments and the config view show.
+func (e *EndpointOptions) redactedURL() string { return e.URL.String() }
 
 // QueueOptions is the `queue_config` block.
 type QueueOptions struct {

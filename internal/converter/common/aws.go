@@ -120,6 +120,7 @@ func (c *Context) SigV4Block(b *river.Body, s SigV4, defaultService string) {
 	if s.Region != "" {
 		sb.Attr("region", river.String(s.Region))
 	} else {
+		sb.Comment("No region in the YAML: requests are signed for AWS_REGION's (or the profile's) region.")
 		k, _ := Key(s.Node, "region")
 		if k == nil {
 			k = s.Node
@@ -131,6 +132,7 @@ func (c *Context) SigV4Block(b *river.Body, s SigV4, defaultService string) {
 	if svc == "" {
 		svc = defaultService
 		if svc != "" {
+			sb.Comment("service_name is not in the YAML: " + svc + " is the upstream default.")
 			k, _ := Key(s.Node, "service_name")
 			if k == nil {
 				k = s.Node

@@ -18,6 +18,8 @@ import (
 type EndpointExtras struct {
 	// SigV4 is aws_sigv4 given under http_client_config.
 	SigV4 *common.SigV4
+	// Comments are written at the top of the endpoint block.
+	Comments []string
 }
 
 var remoteWriteKeys = common.Keys(common.HTTPClientKeys, []string{
@@ -29,6 +31,9 @@ var remoteWriteKeys = common.Keys(common.HTTPClientKeys, []string{
 func Endpoint(ctx *common.Context, b *river.Body, r *promconfig.RemoteWriteConfig, node *yaml.Node, x EndpointExtras) {
 	ctx.Unhandled(node, "remote_write", remoteWriteKeys, "")
 	e := b.Block("endpoint", "")
+	for _, c := range x.Comments {
+		e.Comment(c)
+	}
 	if r.Name != "" {
 		e.Attr("name", river.String(r.Name))
 	}

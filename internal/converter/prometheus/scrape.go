@@ -69,6 +69,9 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 		switch d := d.(type) {
 		case discovery.StaticConfig:
 			for _, g := range d {
+				if g == nil {
+					continue
+				}
 				static = append(static, staticTargets(g.Targets, g.Labels)...)
 			}
 		case *promaws.EC2SDConfig:

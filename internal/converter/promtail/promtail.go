@@ -170,6 +170,10 @@ func Build(ctx *common.Context, in Input) {
 	scrapeNodes := common.Items(in.ScrapeNodes)
 	for i, sc := range in.Scrape {
 		node := common.Item(in.ScrapeNodes, i)
+		if sc == nil {
+			ctx.Report(node, diag.Error, "an empty entry in scrape_configs", "remove it")
+			continue
+		}
 		_ = scrapeNodes
 		scrape(ctx, sc, node, label(sc.JobName), forward, fileOptions{
 			legacyPositions: legacy, syncPeriod: syncPeriod, maxLine: maxLine, fileWatch: in.FileWatch,
@@ -228,6 +232,9 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 	var targets []river.Expr
 	paths := 0
 	for _, g := range sc.StaticConfigs {
+		if g == nil {
+			continue
+		}
 		for _, t := range g.Targets {
 			m := map[string]string{}
 			for k, v := range g.Labels {
@@ -280,6 +287,7 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 		src.Attr("max_line_size", river.String(o.maxLine))
 	}
 	if o.legacyPositions != "" {
+		src.Comment("Promtail's positions, imported once so files are not read again.")
 		src.Attr("legacy_positions_file", river.String(o.legacyPositions))
 	}
 	if fw := o.fileWatch; fw != nil && (fw.MinPollFrequency != 0 || fw.MaxPollFrequency != 0) {
@@ -411,6 +419,10 @@ func Server(ctx *common.Context, s map[string]yaml.Node, node *yaml.Node) {
 func writeComponent(ctx *common.Context, in Input, label string) string {
 	groups := [][]int{}
 	for i, c := range in.Clients {
+		if c == nil {
+			ctx.Report(common.ItemOf(in.ClientNodes, i), diag.Error, "an empty entry in clients", "remove it")
+			continue
+		}
 		placed := false
 		for g, idx := range groups {
 			if equalLabels(in.Clients[idx[0]].ExternalLabels, c.ExternalLabels) {

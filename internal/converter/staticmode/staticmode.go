@@ -156,6 +156,7 @@ func Convert(file string, src []byte) ([]byte, diag.Diagnostics) {
 // variants holds what was stripped from the YAML before decoding.
 type variants struct {
 	rwSigV4  map[*yaml.Node]*common.SigV4 // remote_write entry -> its http_client_config.aws_sigv4
+	rwNotes  map[*yaml.Node][]string      // remote_write entry -> comments for its endpoint
 	ec2Auth  map[*yaml.Node]common.AWSAuth
 	logsSigs map[*yaml.Node]*common.SigV4 // logs client -> aws_sigv4
 }
@@ -170,9 +171,11 @@ func convert(ctx *common.Context) []byte {
 	}
 	promtail.Server(ctx, cfg.Server, common.Value(root, "server"))
 	unsupportedTop(ctx, root)
-	metricsNode := common.Value(root, "metrics")
-	if common.Value(root, "metrics") != nil {
-		metrics(ctx, cfg.Metrics, metricsNode, v)
+	if cfg.Metrics != nil { // `metrics:` with nothing decodes to nil
+		if cfg.Metrics.Global == nil {
+			cfg.Metrics.Global = &Global{}
+		}
+		metrics(ctx, cfg.Metrics, common.Value(root, "metrics"), v)
 	}
 	if cfg.Logs != nil {
 		logs(ctx, cfg.Logs, common.Value(root, "logs"), v)
@@ -188,7 +191,7 @@ func convert(ctx *common.Context) []byte {
 // stripVariants removes the seed article's variants (and discovery
 // mechanisms flow lacks) from the working copy, remembering what they said.
 func stripVariants(ctx *common.Context, root *yaml.Node) variants {
-	v := variants{rwSigV4: map[*yaml.Node]*common.SigV4{}, ec2Auth: map[*yaml.Node]common.AWSAuth{}, logsSigs: map[*yaml.Node]*common.SigV4{}}
+	v := variants{rwSigV4: map[*yaml.Node]*common.SigV4{}, rwNotes: map[*yaml.Node][]string{}, ec2Auth: map[*yaml.Node]common.AWSAuth{}, logsSigs: map[*yaml.Node]*common.SigV4{}}
 	metricsNode := common.Value(root, "metrics")
 	rwLists := []*yaml.Node{common.Value(common.Value(metricsNode, "global"), "remote_write")}
 	for _, inst := range common.Items(common.Value(metricsNode, "configs")) {
@@ -214,6 +217,7 @@ func stripVariants(ctx *common.Context, root *yaml.Node) variants {
 				ctx.Reportf(k, diag.Warning, "remove it; a counter's start shows in its first sample after a reset",
 					"send_start_timestamp is not converted: flow's remote write sends no start (created) timestamps")
 				ctx.Src.Strip(k, val)
+				v.rwNotes[rw] = append(v.rwNotes[rw], "send_start_timestamp is not converted: flow sends no start (created) timestamps.")
 			}
 		}
 	}
@@ -317,6 +321,10 @@ func metrics(ctx *common.Context, m *Metrics, node *yaml.Node, v variants) {
 	names := map[string]bool{}
 	for i, inst := range m.Configs {
 		instNode := common.Item(common.Value(node, "configs"), i)
+		if inst == nil {
+			ctx.Report(instNode, diag.Error, "an empty entry in metrics.configs", "remove it")
+			continue
+		}
 		if inst.Name == "" {
 			ctx.Report(instNode, diag.Error, "a metrics config has no name", "give each metrics.configs entry a name: it labels the converted components")
 			inst.Name = fmt.Sprintf("config_%d", i+1)
@@ -348,6 +356,10 @@ func instance(ctx *common.Context, inst *Instance, node *yaml.Node, global *Glob
 	scNodes := common.Value(node, "scrape_configs")
 	for i, sc := range inst.ScrapeConfigs {
 		scNode := common.Item(scNodes, i)
+		if sc == nil {
+			ctx.Report(scNode, diag.Error, "an empty entry in scrape_configs", "remove it")
+			continue
+		}
 		dropInvalidRules(ctx, sc, scNode)
 		if err := sc.Validate(pg); err != nil {
 			ctx.Reportf(common.Value(scNode, "job_name"), diag.Error, "", "scrape config %q: %v", sc.JobName, err)
@@ -375,7 +387,11 @@ func instance(ctx *common.Context, inst *Instance, node *yaml.Node, global *Glob
 	}
 	for i, r := range rws {
 		rn := common.Item(rwNodes, i)
-		prometheus.Endpoint(ctx, &rw.Body, r, rn, prometheus.EndpointExtras{SigV4: v.rwSigV4[rn]})
+		if r == nil {
+			ctx.Report(rn, diag.Error, "an empty entry in remote_write", "remove it")
+			continue
+		}
+		prometheus.Endpoint(ctx, &rw.Body, r, rn, prometheus.EndpointExtras{SigV4: v.rwSigV4[rn], Comments: v.rwNotes[rn]})
 	}
 	if inst.WALTruncateFrequency != 0 || inst.MinWALTime != 0 || inst.MaxWALTime != 0 {
 		wal := rw.Block("wal", "")
@@ -404,6 +420,10 @@ func dropInvalidRules(ctx *common.Context, sc *promconfig.ScrapeConfig, node *ya
 		var out []*relabel.Config
 		items := common.Value(node, key)
 		for i, r := range rules {
+			if r == nil {
+				ctx.Reportf(common.Item(items, i), diag.Error, "remove it", "scrape config %q: %s rule %d is empty", sc.JobName, key, i+1)
+				continue
+			}
 			if err := r.Validate(model.UTF8Validation); err != nil {
 				hint := "fix the rule"
 				if r.Action == relabel.Replace && r.TargetLabel == "" {
@@ -432,6 +452,10 @@ func logs(ctx *common.Context, l *Logs, node *yaml.Node, v variants) {
 	names := map[string]bool{}
 	for i, inst := range l.Configs {
 		instNode := common.Item(common.Value(node, "configs"), i)
+		if inst == nil {
+			ctx.Report(instNode, diag.Error, "an empty entry in logs.configs", "remove it")
+			continue
+		}
 		if inst.Name == "" {
 			ctx.Report(instNode, diag.Error, "a logs config has no name", "give each logs.configs entry a name: it labels the converted components")
 			inst.Name = fmt.Sprintf("config_%d", i+1)

@@ -126,7 +126,7 @@ func TestProxy(t *testing.T) {
 
 	args := defaults()
 	args.RoleARN = role
-	args.HTTPClient.ProxyURL = value.Secret(proxy.URL)
+	args.HTTPClient.ProxyURL = value.NewURL(proxy.URL)
 	if _, hl := refreshOnce(t, args); hl.Health != component.HealthHealthy {
 		t.Fatalf("through the proxy: %+v", hl)
 	}
@@ -158,7 +158,7 @@ func TestProxy(t *testing.T) {
 	args = userArgs(f, f.AddUser("u"))
 	args.Endpoint = tlsEC2.URL
 	args.HTTPClient.TLSConfig = &httpclient.TLSConfig{CA: ca.PEM()}
-	args.HTTPClient.ProxyURL = value.Secret(secure.URL)
+	args.HTTPClient.ProxyURL = value.NewURL(secure.URL)
 	h, hl := refreshOnce(t, args)
 	if hl.Health != component.HealthUnhealthy || secure.Refused() == 0 {
 		t.Fatalf("without proxy_connect_header: %+v, refused %d", hl, secure.Refused())
@@ -185,7 +185,7 @@ func TestAuthSettingsWarnOnce(t *testing.T) {
 	f.SetInstances(fleet())
 	ts := httpfixture.StartTokenServer(t, "id", "oauth-s3cret", 3600, nil)
 	args := userArgs(f, f.AddUser("u"))
-	args.HTTPClient.OAuth2 = &httpclient.OAuth2{ClientID: "id", ClientSecret: "oauth-s3cret", TokenURL: ts.TokenURL()}
+	args.HTTPClient.OAuth2 = &httpclient.OAuth2{ClientID: "id", ClientSecret: "oauth-s3cret", TokenURL: value.NewURL(ts.TokenURL())}
 	h, hl := refreshOnce(t, args)
 	if hl.Health != component.HealthHealthy {
 		t.Fatalf("with oauth2: %+v", hl)

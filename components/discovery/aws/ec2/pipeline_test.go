@@ -192,15 +192,22 @@ func TestSeedValidates(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot be empty") {
 		t.Fatalf("an empty filter in the seed was not reported: %v", err)
 	}
-	// The seed's filters enabled as written work too.
+	// The seed's filters, enabled.
 	enabled := regexp.MustCompile(`(?m)^# (filters = \[|\{|name = |values = |\},|\}|\])`).ReplaceAllString(awsPart, "$1")
 	if strings.Contains(enabled, "# name") || !strings.Contains(enabled, "\nfilters = [") {
 		t.Fatalf("could not enable the seed's filters:\n%s", enabled)
 	}
+	// As written, the seed's objects lack the commas between their items,
+	// which Alloy refuses too: the error says where and what to add.
+	err = fl.Reload(enabled)
+	if err == nil || !strings.Contains(err.Error(), `missing ","`) || !strings.Contains(err.Error(), `after the value of "name"`) {
+		t.Fatalf("seed filters without commas: %v", err)
+	}
+	enabled = regexp.MustCompile(`(?m)^(name = .*|\{ *name = .*)$`).ReplaceAllString(enabled, "$1,")
 	f.SetInstances(append(fleet(), fakeaws.Instance{ID: "i-00000000000000aa", InstanceType: "t3.small", PrivateIP: "10.9.9.9",
 		Tags: []fakeaws.Tag{{Key: "Name", Value: "my-app-server-7"}}}))
 	if err := fl.Reload(enabled); err != nil {
-		t.Fatalf("seed with its filters enabled: %v", err)
+		t.Fatalf("seed with its filters enabled and the commas added: %v\n%s", err, enabled)
 	}
 	flowtest.Eventually(t, 10*time.Second, func() bool {
 		e, _ := fl.Exports("discovery.aws.ec2.ec2_targets").(Exports)

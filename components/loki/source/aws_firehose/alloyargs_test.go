@@ -30,14 +30,17 @@ func alloyArgs(t *testing.T) []alloyargs.Arg {
 // alloySpec is the generated-config spec of the component under name.
 func alloySpec(name string, args []alloyargs.Arg) alloyargs.Spec {
 	values := map[string]string{
-		"forward_to":                      `[loki.echo.out.receiver]`,
-		"relabel_rules":                   `loki.relabel.rules.rules`,
-		"http > listen_address":           `"127.0.0.1"`,
-		"grpc > listen_address":           `"127.0.0.1"`,
-		"http > listen_port":              "8080",
-		"grpc > listen_port":              "9095",
-		"grpc > server_max_recv_msg_size": "4194304",
-		"grpc > server_max_send_msg_size": "4194304",
+		"forward_to":                                      `[loki.echo.out.receiver]`,
+		"relabel_rules":                                   `loki.relabel.rules.rules`,
+		"http > listen_address":                           `"127.0.0.1"`,
+		"grpc > listen_address":                           `"127.0.0.1"`,
+		"http > listen_port":                              "8080",
+		"grpc > listen_port":                              "9095",
+		"grpc > server_max_recv_msg_size":                 "4194304",
+		"grpc > server_max_send_msg_size":                 "4194304",
+		"http > http2 > max_read_frame_size":              "16384",
+		"http > http2 > max_upload_buffer_per_connection": "1048576",
+		"http > http2 > max_upload_buffer_per_stream":     "1048576",
 	}
 	var exclusive [][][]string
 	for _, srv := range []string{"http", "grpc"} {
@@ -76,8 +79,8 @@ loki.relabel "rules" {
 // under both of the component's names.
 func TestEveryAlloyArgumentValidates(t *testing.T) {
 	args := alloyArgs(t)
-	if len(args) < 66 {
-		t.Fatalf("%d arguments and blocks listed; Alloy has 66 (counting tls and tls_config, client_ca and client_ca_pem)", len(args))
+	if len(args) < 80 {
+		t.Fatalf("%d arguments and blocks listed; Alloy has 80 (counting tls and tls_config, client_ca and client_ca_pem)", len(args))
 	}
 	for _, name := range []string{"loki.source.awsfirehose", "loki.source.aws_firehose"} {
 		configs, unused := alloySpec(name, args).Configs()

@@ -66,6 +66,8 @@ type ServerArgs struct {
 	// TLS serves HTTPS; TLSConfig is its name in Alloy before v1.10.
 	TLS       *TLSArgs `river:"tls,block,optional"`
 	TLSConfig *TLSArgs `river:"tls_config,block,optional"`
+	// HTTP2 accepts unencrypted HTTP/2 (h2c), Alloy's http2 block.
+	HTTP2 *HTTP2Args `river:"http2,block,optional"`
 
 	// MaxRequestBodySize bounds a request body, as read and after
 	// Content-Encoding gzip; MaxRequestDecodedSize bounds its records after
@@ -129,6 +131,9 @@ func (a *Arguments) Validate() error {
 		if err := t.Validate(); err != nil {
 			return fmt.Errorf("http > tls: %w", err)
 		}
+	}
+	if err := a.HTTP.HTTP2.Validate(); err != nil {
+		return fmt.Errorf("http > http2: %w", err)
 	}
 	if a.GRPC != nil {
 		if err := a.GRPC.Validate(&a.HTTP); err != nil {

@@ -81,6 +81,8 @@ type Component struct {
 	// budget is shared by every request in flight, across server restarts.
 	budget *memBudget
 
+	warned sync.Map // warnings already logged
+
 	// tenants are the tenant_id values invalid_static_labels_errors has
 	// seen (at most maxTenantLabelValues).
 	tenantsMu sync.Mutex
@@ -187,22 +189,38 @@ func (c *Component) newServer(s ServerArgs) (*connLimiter, *http.Server, error) 
 		ConnState:      cl.connState,
 		ErrorLog:       slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
-	if tlsConfig != nil && !http2Capable(tlsConfig.CipherSuites) {
+	s.HTTP2.configure(srv)
+	for _, w := range s.HTTP2.warnings() {
+		c.warnOnce(w)
+	}
+	if tlsConfig != nil && !http2Capable(tlsConfig) {
 		// net/http refuses to serve HTTP/2 without an AES-128-GCM suite
 		// (RFC 7540, 9.2.2), and with HTTP/2 on it would not serve at all:
 		// serve HTTP/1.1 only, which is what Firehose speaks.
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		if srv.Protocols != nil {
+			var p http.Protocols
+			p.SetHTTP1(true)
+			srv.Protocols = &p
+		}
 	}
 	return cl, srv, nil
 }
 
-// http2Capable tells whether HTTP/2 may run with suites (nil: Go's
-// defaults, which qualify).
-func http2Capable(suites []uint16) bool {
-	if len(suites) == 0 {
+// warnOnce logs a warning the first time it is given.
+func (c *Component) warnOnce(msg string) {
+	if _, done := c.warned.LoadOrStore(msg, true); !done {
+		c.log.Warn(msg)
+	}
+}
+
+// http2Capable tells whether net/http will run HTTP/2 with cfg: with Go's
+// default suites or TLS 1.3 only, or with an AES-128-GCM suite.
+func http2Capable(cfg *tls.Config) bool {
+	if len(cfg.CipherSuites) == 0 || cfg.MinVersion >= tls.VersionTLS13 {
 		return true
 	}
-	for _, id := range suites {
+	for _, id := range cfg.CipherSuites {
 		if id == tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 || id == tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
 			return true
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -181,5 +183,85 @@ func TestTLSConnLimitAnswers503(t *testing.T) {
 	}
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.ErrorMessage, "conn_limit") {
 		t.Fatalf("over the limit: %d %q, want 503 naming conn_limit", r.Status, r.ErrorMessage)
+	}
+}
+
+// The http2 block's enabled serves unencrypted HTTP/2 beside HTTP/1, with
+// its settings; without it the port speaks HTTP/1 only.
+func TestHTTP2Cleartext(t *testing.T) {
+	h2c := func() *http.Client {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: &p}}
+	}
+	for _, tc := range []struct {
+		name    string
+		http2   *HTTP2Args
+		h2      bool
+		streams uint32
+	}{
+		{"no block", nil, false, 0},
+		{"enabled", &HTTP2Args{Enabled: true, MaxConcurrentStreams: 7, MaxReadFrameSize: 32 << 10}, true, 7},
+		{"disabled", &HTTP2Args{Enabled: false, MaxConcurrentStreams: 7}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(a *Arguments) { a.HTTP.HTTP2 = tc.http2 })
+			s := *f.send
+			s.Client = h2c()
+			r, err := s.Send([][]byte{[]byte("over h2c")})
+			if !tc.h2 {
+				if err == nil {
+					t.Fatalf("HTTP/2 by prior knowledge accepted without http2 { enabled = true }: %d", r.Status)
+				}
+				r, err := f.send.Send([][]byte{[]byte("over HTTP/1")})
+				ok(t, r, err)
+				return
+			}
+			ok(t, r, err)
+			// The settings reach the connection: read the server's SETTINGS.
+			c, err := net.Dial("tcp", f.c.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			hdr := make([]byte, 9)
+			if _, err := io.ReadFull(c, hdr); err != nil || hdr[3] != 0x4 {
+				t.Fatalf("no SETTINGS frame: % x %v", hdr, err)
+			}
+			payload := make([]byte, int(hdr[0])<<16|int(hdr[1])<<8|int(hdr[2]))
+			io.ReadFull(c, payload)
+			settings := map[uint16]uint32{}
+			for i := 0; i+6 <= len(payload); i += 6 {
+				settings[uint16(payload[i])<<8|uint16(payload[i+1])] = uint32(payload[i+2])<<24 | uint32(payload[i+3])<<16 | uint32(payload[i+4])<<8 | uint32(payload[i+5])
+			}
+			if settings[0x3] != tc.streams || settings[0x5] != 32<<10 {
+				t.Fatalf("SETTINGS %v: want MAX_CONCURRENT_STREAMS %d and MAX_FRAME_SIZE 32768", settings, tc.streams)
+			}
+		})
+	}
+}
+
+// Settings flow cannot apply are warned about once, naming them and why.
+func TestHTTP2WarnsOnce(t *testing.T) {
+	var logs strings.Builder
+	var a Arguments
+	a.SetToDefault()
+	a.HTTP.ListenAddress, a.HTTP.ListenPort = "127.0.0.1", 0
+	a.HTTP.HTTP2 = &HTTP2Args{Enabled: true, MaxHandlers: 5, IdleTimeout: time.Minute}
+	c, err := New(component.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.HTTP.ServerIdleTimeout = time.Hour // a new server, the same warnings
+	if err := c.Update(a); err != nil {
+		t.Fatal(err)
+	}
+	c.lis.Close()
+	for _, name := range []string{"max_handlers", "idle_timeout"} {
+		if n := strings.Count(logs.String(), "http > http2 > "+name); n != 1 {
+			t.Errorf("%s warned %d times, want once:\n%s", name, n, logs.String())
+		}
 	}
 }
