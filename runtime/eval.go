@@ -170,7 +170,7 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec 
 	if budget == nil {
 		budget = evalBudget(n.block.Range.End.Byte - n.block.Range.Start.Byte)
 	}
-	ctx = withBudget(ctx, budget)
+	setBudget(ctx, budget) // ctx is evalContext's, made for this evaluation
 	defer func() {
 		if p := recover(); p != nil {
 			dec = nil

@@ -77,7 +77,7 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 			continue
 		}
 		ctx, known, versions := r.evalContext(n, true)
-		ctx = withBudget(ctx, budget)
+		setBudget(ctx, budget)
 		if !known {
 			// Decode anyway, for the errors that do not depend on the
 			// unknown values (a misspelt attribute, a block written as an
