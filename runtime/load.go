@@ -77,18 +77,25 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 			continue
 		}
 		ctx, known, versions := r.evalContext(n, true)
-		ctx = withBudget(ctx, budget)
+		setBudget(ctx, budget)
 		if !known {
 			// Decode anyway, for the errors that do not depend on the
 			// unknown values (a misspelt attribute, a block written as an
 			// attribute, a wrong type in a literal), dropping those about
 			// expressions whose value is not known yet.
-			if _, d := decodeArgs(n, ctx, budget); d.HasErrors() {
+			dec, d := decodeArgs(n, ctx, budget)
+			if dec != nil {
+				n.setSecrets(dec.secrets)
+			}
+			if d.HasErrors() {
 				diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
 			}
 			continue
 		}
 		dec, d := decodeArgs(n, ctx, budget)
+		if dec != nil {
+			n.setSecrets(dec.secrets)
+		}
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue

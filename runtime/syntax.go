@@ -75,7 +75,6 @@ var stdlibContext = sync.OnceValue(stdlib.EvalContext)
 // component's block (see syntax.EvalBudget).
 func evalBudget(size int) *syntax.EvalBudget { return syntax.NewEvalBudget(size) }
 
-// withBudget returns a child of ctx whose evaluations spend b.
-func withBudget(ctx *hcl.EvalContext, b *syntax.EvalBudget) *hcl.EvalContext {
-	return syntax.WithBudget(ctx, b)
-}
+// setBudget makes evaluations in ctx, which must be a context of the
+// runtime's own making, spend b.
+func setBudget(ctx *hcl.EvalContext, b *syntax.EvalBudget) { syntax.SetBudget(ctx, b) }

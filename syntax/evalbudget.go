@@ -70,8 +70,18 @@ func WithBudget(ctx *hcl.EvalContext, b *EvalBudget) *hcl.EvalContext {
 	} else {
 		child = ctx.NewChild()
 	}
-	child.Variables = map[string]cty.Value{budgetVar: cty.CapsuleVal(budgetType, b)}
+	SetBudget(child, b)
 	return child
+}
+
+// SetBudget makes evaluations in ctx (and its children) spend b. It adds to
+// ctx.Variables, so ctx must be the caller's own, not a shared parent; it
+// saves the allocations of WithBudget's extra context.
+func SetBudget(ctx *hcl.EvalContext, b *EvalBudget) {
+	if ctx.Variables == nil {
+		ctx.Variables = make(map[string]cty.Value, 1)
+	}
+	ctx.Variables[budgetVar] = cty.CapsuleVal(budgetType, b)
 }
 
 func budgetOf(ctx *hcl.EvalContext) *EvalBudget {
@@ -95,7 +105,7 @@ func evaluate(ctx *hcl.EvalContext, e hcl.Expression) (cty.Value, hcl.Diagnostic
 		r := e.Range()
 		b = NewEvalBudget(r.End.Byte - r.Start.Byte)
 	}
-	ev := &evaluator{ctx: ctx, b: b}
+	ev := evaluator{ctx: ctx, b: b}
 	return ev.eval(e)
 }
 

@@ -658,7 +658,7 @@ func TestOAuth2TokenEndpointStall(t *testing.T) {
 	defer func() { TokenStall = old }()
 
 	c := Default()
-	c.OAuth2 = &OAuth2{ClientID: "id", ClientSecret: "s", TokenURL: silent.URL + "/token"}
+	c.OAuth2 = &OAuth2{ClientID: "id", ClientSecret: "s", TokenURL: value.NewURL(silent.URL + "/token")}
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := tryGet(c, api.URL)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
@@ -207,8 +208,8 @@ func (e *EndpointArgs) validate() error {
 		return errors.New("set aws_sigv4 or its synonym sigv4, not both")
 	}
 	if s := e.sigV4(); s != nil {
-		if e.HTTPClient.BasicAuth != nil || e.HTTPClient.Authorization != nil || e.HTTPClient.BearerToken != "" || e.HTTPClient.BearerTokenFile != "" {
-			return errors.New("aws_sigv4 cannot be combined with basic_auth, authorization or bearer_token: the Authorization header carries the signature")
+		if n := e.HTTPClient.AuthNames(); len(n) > 0 {
+			return fmt.Errorf("aws_sigv4 cannot be combined with %s: the Authorization header carries the signature", strings.Join(n, ", "))
 		}
 	}
 	if err := e.HTTPClient.Validate(); err != nil {

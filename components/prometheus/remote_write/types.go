@@ -143,9 +143,8 @@ func (e *EndpointOptions) Validate() error {
 		if err := s.Validate(); err != nil {
 			return err
 		}
-		hc := e.HTTPClient
-		if hc.BasicAuth != nil || hc.Authorization != nil || hc.BearerToken != "" || hc.BearerTokenFile != "" {
-			return errors.New("aws_sigv4 signs the Authorization header itself; remove basic_auth, authorization and bearer_token")
+		if n := e.HTTPClient.AuthNames(); len(n) > 0 {
+			return fmt.Errorf("aws_sigv4 signs the Authorization header itself; remove %s", strings.Join(n, ", "))
 		}
 	}
 	if _, err := e.HTTPClient.Convert(); err != nil {
