@@ -65,7 +65,7 @@ func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logg
 	// The same client Prometheus would build from these settings (no
 	// redirects unless follow_redirects, HTTP/2 as configured), with flow's
 	// round trippers around its transport.
-	hc, err := ep.HTTPClient.Build("remote_storage_write_client")
+	hc, err := ep.HTTPClient.Build("remote_storage_write_client", ep.httpClientOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +83,11 @@ func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logg
 			return nil, err
 		}
 		rt = c.signer
+	}
+	if art, err := ep.authRoundTripper(rt); err != nil {
+		return nil, err
+	} else if art != nil {
+		rt = art
 	}
 	if len(ep.Headers) > 0 {
 		rt = &headerRoundTripper{headers: ep.Headers, next: rt}
@@ -151,6 +156,9 @@ func (c *endpointClient) setSecrets(ep *EndpointOptions) {
 	}
 	s.AddHTTPClient(ep.HTTPClient)
 	s.AddSigV4(ep.sigv4())
+	if a := ep.AzureAD; a != nil && a.OAuth != nil {
+		s.Add(string(a.OAuth.ClientSecret))
+	}
 	c.secrets.Store(&s)
 }
 

@@ -75,9 +75,17 @@ type EndpointOptions struct {
 	MetadataOptions     MetadataOptions   `river:"metadata_config,block,optional"`
 
 	// SigV4 signs requests for endpoints behind AWS (Amazon Managed
-	// Prometheus, API Gateway). `sigv4` is Alloy's name for the same block.
+	// Prometheus, API Gateway). `sigv4` is Alloy's name for the same block,
+	// where service_name defaults to "aps" (auth.go).
 	SigV4      *aws.SigV4Config `river:"aws_sigv4,block,optional"`
-	SigV4Alloy *aws.SigV4Config `river:"sigv4,block,optional"`
+	SigV4Alloy *AlloySigV4      `river:"sigv4,block,optional"`
+	// AzureAD and GoogleIAM authenticate to Azure Monitor and Google Cloud
+	// (auth.go).
+	AzureAD   *AzureAD   `river:"azuread,block,optional"`
+	GoogleIAM *GoogleIAM `river:"google_iam,block,optional"`
+	// RoundRobinDNS spreads new connections over the addresses the URL's
+	// host resolves to.
+	RoundRobinDNS bool `river:"round_robin_dns,attr,optional"`
 
 	// RetryOnHTTPAuthError retries a request answered 401 or 403 with
 	// backoff, as a 5xx, instead of dropping its samples: behind SigV4 a 403
@@ -111,7 +119,7 @@ func (e *EndpointOptions) sigv4() *aws.SigV4Config {
 	if e.SigV4 != nil {
 		return e.SigV4
 	}
-	return e.SigV4Alloy
+	return e.SigV4Alloy.config()
 }
 
 // Validate checks the endpoint.
@@ -139,12 +147,12 @@ func (e *EndpointOptions) Validate() error {
 	if e.SigV4 != nil && e.SigV4Alloy != nil {
 		return errors.New("give aws_sigv4 or Alloy's sigv4, not both")
 	}
+	if err := e.validateAuth(); err != nil {
+		return err
+	}
 	if s := e.sigv4(); s != nil {
 		if err := s.Validate(); err != nil {
 			return err
-		}
-		if n := e.HTTPClient.AuthNames(); len(n) > 0 {
-			return fmt.Errorf("aws_sigv4 signs the Authorization header itself; remove %s", strings.Join(n, ", "))
 		}
 	}
 	if _, err := e.HTTPClient.Convert(); err != nil {
