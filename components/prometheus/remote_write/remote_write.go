@@ -419,13 +419,15 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 		// everything before it.
 		c.waitWatchers(len(configs))
 		cutoff := time.Now().UnixMilli()
-		if startup {
-			// Nothing is committed before the receiver is published, which
-			// happens only once the clock has passed the cutoff: every
-			// sample is either replayed or sent live, never both.
-			for time.Now().UnixMilli() <= cutoff {
-				time.Sleep(100 * time.Microsecond)
-			}
+		// The watchers send samples newer than their start, which is at or
+		// before the cutoff; the replay reads the WAL once, perhaps before
+		// a commit with the cutoff's very millisecond. Return only once
+		// the clock has passed the cutoff, so that what is committed from
+		// then on (at start-up: everything, as the receiver is published
+		// after this) is newer and sent live: every sample is either
+		// replayed or sent live.
+		for time.Now().UnixMilli() <= cutoff {
+			time.Sleep(100 * time.Microsecond)
 		}
 		for _, rc := range started {
 			job := replayJob{
