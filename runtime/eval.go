@@ -156,14 +156,21 @@ func mayHoldCapsule(t cty.Type) bool {
 
 // decoded is the result of decoding a block: the Arguments value, its
 // encoding (for comparison and display) and where secrets are in the source.
+// A block that fails to decode still has its secrets: the config view masks
+// them whether or not the component runs.
 type decoded struct {
 	args    component.Arguments
 	argsVal cty.Value
 	secrets []masked
 }
 
-// decodeArgs decodes n's block into a fresh Arguments value.
-func decodeArgs(n *gnode, ctx *hcl.EvalContext) (dec *decoded, diags hcl.Diagnostics) {
+// decodeArgs decodes n's block into a fresh Arguments value, spending
+// budget, or when it is nil a budget of n's own (syntax.EvalBudget).
+func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec *decoded, diags hcl.Diagnostics) {
+	if budget == nil {
+		budget = evalBudget(n.block.Range.End.Byte - n.block.Range.Start.Byte)
+	}
+	setBudget(ctx, budget) // ctx is evalContext's, made for this evaluation
 	defer func() {
 		if p := recover(); p != nil {
 			dec = nil
@@ -181,14 +188,14 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext) (dec *decoded, diags hcl.Diagnos
 	p.Elem().Set(proto)
 	dec = &decoded{}
 	diags = decodeBody(n.block, ctx, p.Interface(), &dec.secrets)
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	dec.secrets = literalSecrets(n.block.Body, dec.secrets)
+	if diags.HasErrors() {
+		return &decoded{secrets: dec.secrets}, diags
+	}
 	dec.args = p.Elem().Interface()
 	v, err := encodeValue(dec.args)
 	if err != nil {
-		return nil, append(diags, &hcl.Diagnostic{
+		return &decoded{secrets: dec.secrets}, append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  fmt.Sprintf("encoding the arguments of %s: %s", n.id, err),
 			Subject:  n.block.NameRange.Ptr(),
@@ -246,7 +253,7 @@ func dropWithin(diags hcl.Diagnostics, ranges []hcl.Range) hcl.Diagnostics {
 func (r *Runtime) evaluateLive(n *gnode, cause string) {
 	start := time.Now()
 	ctx, _, _ := r.evalContext(n, false)
-	dec, diags := decodeArgs(n, ctx)
+	dec, diags := decodeArgs(n, ctx, nil)
 	r.applyArgs(n, dec, diags, cause, start)
 }
 
@@ -260,6 +267,11 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 	// evaluation (whose time says when it was).
 	var retryNote string
 	var retryIn time.Duration
+	if dec != nil {
+		// The secrets are where the source has them, whether this
+		// evaluation succeeds or not.
+		n.setSecrets(dec.secrets)
+	}
 	if diags.HasErrors() {
 		errMsg = "component evaluation failed: " + diagnosticsText(diags)
 	} else {
@@ -278,7 +290,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			}
 			st.buildSucceeded()
 			st.mu.Lock()
-			st.comp, st.args, st.argsVal, st.secrets = c, dec.args, dec.argsVal, dec.secrets
+			st.comp, st.args, st.argsVal = c, dec.args, dec.argsVal
 			st.builtAt = time.Now()
 			st.mu.Unlock()
 			r.start(st)
@@ -288,14 +300,8 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 				break
 			}
 			st.mu.Lock()
-			st.args, st.argsVal, st.secrets = dec.args, dec.argsVal, dec.secrets
+			st.args, st.argsVal = dec.args, dec.argsVal
 			st.updates++
-			st.mu.Unlock()
-		default:
-			// Same arguments; the source may still have moved (a reload
-			// that added lines above), so keep the secret ranges current.
-			st.mu.Lock()
-			st.secrets = dec.secrets
 			st.mu.Unlock()
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -59,6 +60,24 @@ type gnode struct {
 	tainted bool
 
 	staged *stagedEval
+	// secrets are the attribute expressions of block decoded into secrets
+	// (or URLs holding credentials), masked when the config is shown. They
+	// belong to the graph, not the component, so the config view always
+	// pairs a graph's files with that graph's ranges, even while a reload
+	// that moved them is being applied. Set when staging and by every
+	// evaluation.
+	secrets atomic.Pointer[[]masked]
+}
+
+// setSecrets records where n's block holds secrets.
+func (n *gnode) setSecrets(ms []masked) { n.secrets.Store(&ms) }
+
+// secretRanges returns where n's block holds secrets (not to be modified).
+func (n *gnode) secretRanges() []masked {
+	if p := n.secrets.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // reference is one use of another component's export.

@@ -209,11 +209,9 @@ func (r *Runtime) ConfigFiles() []ConfigFile {
 	g := r.graph.Load()
 	byFile := map[string][]masked{}
 	for _, n := range g.nodes {
-		n.st.mu.Lock()
-		for _, m := range n.st.secrets {
+		for _, m := range n.secretRanges() {
 			byFile[m.Range.Filename] = append(byFile[m.Range.Filename], m)
 		}
-		n.st.mu.Unlock()
 	}
 	out := make([]ConfigFile, 0, len(g.files))
 	for name, src := range g.files {

@@ -85,3 +85,20 @@ func TestLongReferencesResolveLinearly(t *testing.T) {
 		t.Errorf("validating %d bytes of references allocated %d bytes", len(src), alloc)
 	}
 }
+
+// Validate and Load spend one evaluation budget for the whole config: 40
+// calls each building a 16 MB string (640 MB in all, from 640 KB of config)
+// stop at the fifth with an error at its position.
+func TestEvalBudgetBoundsValidation(t *testing.T) {
+	amp := `string.format("` + strings.Repeat("%[1]10000d", 1600) + `", 1)`
+	var b strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "testcomponents.passthrough \"p%d\" {\n  input = %s\n}\n", i, amp)
+	}
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") ||
+		diags[0].Subject.Filename != "main.river" || diags[0].Subject.Start.Line != 14 {
+		t.Fatalf("%v", diags)
+	}
+}

@@ -62,22 +62,40 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 	if g == nil {
 		return nil, diags
 	}
+	// One evaluation budget for the whole config: no expression repeated
+	// across components may do more work than the config's size allows.
+	size := 0
+	for _, src := range files {
+		size += len(src)
+	}
+	budget := evalBudget(size)
 	for _, n := range g.nodes {
+		if budget.Exhausted() {
+			break // reported where it ran out
+		}
 		if n.tainted {
 			continue
 		}
 		ctx, known, versions := r.evalContext(n, true)
+		setBudget(ctx, budget)
 		if !known {
 			// Decode anyway, for the errors that do not depend on the
 			// unknown values (a misspelt attribute, a block written as an
 			// attribute, a wrong type in a literal), dropping those about
 			// expressions whose value is not known yet.
-			if _, d := decodeArgs(n, ctx); d.HasErrors() {
+			dec, d := decodeArgs(n, ctx, budget)
+			if dec != nil {
+				n.setSecrets(dec.secrets)
+			}
+			if d.HasErrors() {
 				diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
 			}
 			continue
 		}
-		dec, d := decodeArgs(n, ctx)
+		dec, d := decodeArgs(n, ctx, budget)
+		if dec != nil {
+			n.setSecrets(dec.secrets)
+		}
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue
@@ -138,7 +156,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 			var diags hcl.Diagnostics
 			if dec == nil {
 				ctx, _, _ := r.evalContext(n, false)
-				dec, diags = decodeArgs(n, ctx)
+				dec, diags = decodeArgs(n, ctx, nil)
 			}
 			n.staged = nil
 			if msg := r.applyArgs(n, dec, diags, cause, start); msg != "" {

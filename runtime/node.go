@@ -44,9 +44,6 @@ type nodeState struct {
 	// Build or Update), argsVal encoded for comparison and display.
 	args    component.Arguments
 	argsVal cty.Value
-	// secrets are the attribute expressions decoded into secrets (or URLs
-	// holding credentials), masked when the config is shown.
-	secrets []masked
 	// exports as last published, with their encoding; exportsVersion counts
 	// changes so staged evaluations can tell whether what they read is stale.
 	exports        component.Exports

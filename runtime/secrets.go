@@ -25,14 +25,12 @@ func (r *Runtime) RestoreSecrets(files map[string][]byte) map[string][]byte {
 	var shown [][]byte // every masked text, to skip files holding none
 	seen := map[string]bool{}
 	for _, n := range g.nodes {
-		n.st.mu.Lock()
-		for _, m := range n.st.secrets {
+		for _, m := range n.secretRanges() {
 			if !seen[m.Text] {
 				seen[m.Text] = true
 				shown = append(shown, []byte(m.Text))
 			}
 		}
-		n.st.mu.Unlock()
 	}
 	out := make(map[string][]byte, len(files))
 	for name, src := range files {
@@ -55,7 +53,7 @@ func (r *Runtime) RestoreSecrets(files map[string][]byte) map[string][]byte {
 				continue
 			}
 			live.st.mu.Lock()
-			secrets := slices.Clone(live.st.secrets)
+			secrets := live.secretRanges()
 			live.st.mu.Unlock()
 			if len(secrets) == 0 {
 				continue

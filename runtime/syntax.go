@@ -70,3 +70,11 @@ func encodeValue(v any) (out cty.Value, err error) {
 // stdlibContext is the parent of every component's context. One shared
 // context suffices: evaluation only reads it.
 var stdlibContext = sync.OnceValue(stdlib.EvalContext)
+
+// evalBudget bounds the work of evaluating a config of size bytes, or one
+// component's block (see syntax.EvalBudget).
+func evalBudget(size int) *syntax.EvalBudget { return syntax.NewEvalBudget(size) }
+
+// setBudget makes evaluations in ctx, which must be a context of the
+// runtime's own making, spend b.
+func setBudget(ctx *hcl.EvalContext, b *syntax.EvalBudget) { syntax.SetBudget(ctx, b) }

@@ -45,10 +45,17 @@ func (e *BadExpr) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return 
 // Value of an array is a cty tuple, so its items may differ in type (a
 // capsule next to a string) until a decoder converts it.
 func (e *ArrayExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) array(e *ArrayExpr) (cty.Value, hcl.Diagnostics) {
 	if len(e.Items) == 0 {
 		return cty.EmptyTupleVal, nil
 	}
-	vals, diags := evalAll(ctx, e.Items)
+	if d := ev.spend(elementCost*int64(len(e.Items)), e.SrcRange); d != nil {
+		return cty.DynamicVal, d
+	}
+	vals, diags := ev.evalAll(e.Items)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
@@ -57,13 +64,20 @@ func (e *ArrayExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 
 // Value of an object is a cty object.
 func (e *ObjectExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) object(e *ObjectExpr) (cty.Value, hcl.Diagnostics) {
 	if len(e.Items) == 0 {
 		return cty.EmptyObjectVal, nil
+	}
+	if d := ev.spend(2*elementCost*int64(len(e.Items)), e.SrcRange); d != nil {
+		return cty.DynamicVal, d
 	}
 	var diags hcl.Diagnostics
 	vals := make(map[string]cty.Value, len(e.Items))
 	for _, it := range e.Items {
-		v, d := it.Value.Value(ctx)
+		v, d := ev.eval(it.Value)
 		diags = append(diags, d...)
 		vals[it.Key] = v
 	}
@@ -76,6 +90,11 @@ func (e *ObjectExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 // Value of a reference looks up its root name in ctx.Variables, walking up
 // the parent contexts, then follows its attribute steps.
 func (e *ScopeTraversalExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) traversal(e *ScopeTraversalExpr) (cty.Value, hcl.Diagnostics) {
+	ctx := ev.ctx
 	root, ok := e.Traversal[0].(hcl.TraverseRoot)
 	if !ok {
 		return cty.DynamicVal, evalError(e.SrcRange, "invalid reference")
@@ -115,7 +134,9 @@ func variableNames(ctx *hcl.EvalContext) []string {
 	var names []string
 	for c := ctx; c != nil; c = c.Parent() {
 		for n := range c.Variables {
-			names = append(names, n)
+			if n != budgetVar {
+				names = append(names, n)
+			}
 		}
 	}
 	sort.Strings(names) // a stable suggestion when two are equally close
@@ -187,7 +208,11 @@ func orValue(what string) string {
 
 // Value of `.name` on an expression.
 func (e *AccessExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
-	src, diags := e.Source.Value(ctx)
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) access(e *AccessExpr) (cty.Value, hcl.Diagnostics) {
+	src, diags := ev.eval(e.Source)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
@@ -198,8 +223,12 @@ func (e *AccessExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 // Value of `collection[key]`: arrays take a whole number, objects a string;
 // a missing object key gives null rather than an error.
 func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
-	coll, diags := e.Collection.Value(ctx)
-	key, d := e.Key.Value(ctx)
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) index(e *IndexExpr) (cty.Value, hcl.Diagnostics) {
+	coll, diags := ev.eval(e.Collection)
+	key, d := ev.eval(e.Key)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
@@ -269,6 +298,11 @@ func (e *IndexExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 // ctx.Functions, walking up the parent contexts, converts the arguments to
 // the parameter types and calls it.
 func (e *CallExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) call(e *CallExpr) (cty.Value, hcl.Diagnostics) {
+	ctx := ev.ctx
 	fn, found := lookupFunction(ctx, e.Name)
 	if !found {
 		if ctx == nil {
@@ -278,7 +312,7 @@ func (e *CallExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 		return cty.DynamicVal, withSuggestion(diags, e.Name, functionNames(ctx))
 	}
 
-	args, diags := evalAll(ctx, e.Args)
+	args, diags := ev.evalAll(e.Args)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
@@ -319,6 +353,11 @@ func (e *CallExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	}
 
 	result, err := fn.Call(args)
+	if err == nil {
+		if d := ev.spend(valueCost(result, ev.b.left+1), e.SrcRange); d != nil {
+			return cty.DynamicVal, d
+		}
+	}
 	if err != nil {
 		if argErr, ok := err.(function.ArgError); ok && argErr.Index >= 0 && argErr.Index < len(e.Args) {
 			return cty.DynamicVal, evalError(e.Args[argErr.Index].Range(), "%s: argument %d: %s", e.Name, argErr.Index+1, argErr.Error())
@@ -360,12 +399,16 @@ func functionNames(ctx *hcl.EvalContext) []string {
 
 // Value of the expression in parentheses.
 func (e *ParenExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
-	return e.Inner.Value(ctx)
+	return evaluate(ctx, e)
 }
 
 // Value of `!x` or `-x`.
 func (e *UnaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
-	v, diags := e.Operand.Value(ctx)
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) unary(e *UnaryExpr) (cty.Value, hcl.Diagnostics) {
+	v, diags := ev.eval(e.Operand)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
 	}
@@ -397,14 +440,24 @@ func checkType(v cty.Value, want cty.Type, rng hcl.Range) hcl.Diagnostics {
 // Value of `lhs op rhs`. Both sides are always evaluated, so `&&` and `||`
 // report errors on either side.
 func (e *BinaryExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	return evaluate(ctx, e)
+}
+
+func (ev *evaluator) binary(e *BinaryExpr) (cty.Value, hcl.Diagnostics) {
 	if l, ok := e.LHS.(*BinaryExpr); ok && e.Op == ADD && l.Op == ADD {
-		return e.addChain(ctx)
+		return ev.addChain(e)
 	}
-	lhs, diags := e.LHS.Value(ctx)
-	rhs, d := e.RHS.Value(ctx)
+	lhs, diags := ev.eval(e.LHS)
+	rhs, d := ev.eval(e.RHS)
 	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
+	}
+	switch e.Op {
+	case EQ, NEQ, LT, LTE, GT, GTE, ADD: // comparisons walk both sides; + may join two strings
+		if d := ev.spend(valueCost(lhs, ev.b.left+1)+valueCost(rhs, ev.b.left+1), e.OpRange); d != nil {
+			return cty.DynamicVal, d
+		}
 	}
 	v, d := e.apply(lhs, rhs)
 	return v, append(diags, d...)
@@ -420,7 +473,7 @@ const MaxStringBytes = 16 << 20
 // n times, quadratic in the config's size. Operands are evaluated left to
 // right, and the result, marks and errors are those of the pairwise
 // evaluation.
-func (e *BinaryExpr) addChain(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+func (ev *evaluator) addChain(e *BinaryExpr) (cty.Value, hcl.Diagnostics) {
 	var nodes []*BinaryExpr // outermost first; nodes[i].RHS is an operand
 	x := hcl.Expression(e)
 	for {
@@ -431,11 +484,11 @@ func (e *BinaryExpr) addChain(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics)
 		nodes = append(nodes, b)
 		x = b.LHS
 	}
-	acc, diags := x.Value(ctx)
+	acc, diags := ev.eval(x)
 	rhs := make([]cty.Value, len(nodes))
 	for i := range nodes {
 		n := nodes[len(nodes)-1-i]
-		v, d := n.RHS.Value(ctx)
+		v, d := ev.eval(n.RHS)
 		diags = append(diags, d...)
 		rhs[i] = v
 	}
@@ -453,6 +506,9 @@ func (e *BinaryExpr) addChain(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics)
 			au, am := acc.Unmark()
 			if joining || isPlainString(au) {
 				if !joining {
+					if d := ev.spend(int64(len(au.AsString())), n.OpRange); d != nil {
+						return cty.DynamicVal, append(diags, d...)
+					}
 					sb.WriteString(au.AsString())
 					marks = make(cty.ValueMarks, len(am)+len(rm))
 					for m := range am {
@@ -462,6 +518,9 @@ func (e *BinaryExpr) addChain(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics)
 				}
 				if sb.Len()+len(ru.AsString()) > MaxStringBytes {
 					return cty.DynamicVal, append(diags, evalError(n.OpRange, "+: the string would be longer than %d MiB", MaxStringBytes>>20)...)
+				}
+				if d := ev.spend(int64(len(ru.AsString())), n.OpRange); d != nil {
+					return cty.DynamicVal, append(diags, d...)
 				}
 				sb.WriteString(ru.AsString())
 				for m := range rm {
@@ -473,6 +532,9 @@ func (e *BinaryExpr) addChain(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics)
 		if joining {
 			acc, joining = cty.StringVal(sb.String()).WithMarks(marks), false
 			sb.Reset()
+		}
+		if d := ev.spend(valueCost(acc, ev.b.left+1)+valueCost(r, ev.b.left+1), n.OpRange); d != nil {
+			return cty.DynamicVal, append(diags, d...)
 		}
 		v, d := n.apply(acc, r)
 		diags = append(diags, d...)
@@ -813,11 +875,11 @@ func mismatch(v cty.Value, want cty.Type) string {
 
 // evalAll evaluates every expression of a list (array items, call
 // arguments), collecting all of their diagnostics.
-func evalAll(ctx *hcl.EvalContext, exprs []hcl.Expression) ([]cty.Value, hcl.Diagnostics) {
+func (ev *evaluator) evalAll(exprs []hcl.Expression) ([]cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	vals := make([]cty.Value, len(exprs))
 	for i, x := range exprs {
-		v, d := x.Value(ctx)
+		v, d := ev.eval(x)
 		diags = append(diags, d...)
 		vals[i] = v
 	}

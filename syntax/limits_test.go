@@ -339,3 +339,56 @@ func TestConfigSizeLimit(t *testing.T) {
 		t.Errorf("exactly the limit: %v", d)
 	}
 }
+
+// amplifier is a 16 KB call that builds a 16 MB string: each 10-byte verb
+// writes 10,000 bytes.
+var amplifier = `string.format("` + strings.Repeat("%[1]10000d", 1600) + `", 1)`
+
+// The work of evaluating a config is bounded by its EvalBudget: 40 calls
+// that each build a 16 MB string (640 KB of config, 640 MB of strings) stop
+// with an error at the call where the budget runs out, having built no more
+// than the budget.
+func TestEvalBudgetBoundsAmplification(t *testing.T) {
+	src := "x = [" + strings.Repeat(amplifier+",\n", 40) + "1]\n"
+	file, diags := ParseFile([]byte(src), "amp.river")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	b := NewEvalBudget(len(src))
+	ctx := WithBudget(stdlib.EvalContext(), b)
+	_, diags = file.Body.Attributes()[0].Expr.Value(ctx)
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") || !b.Exhausted() {
+		t.Fatalf("%v", diags)
+	}
+	// The budget (64 MiB and 16 bytes per byte) runs out at the fifth
+	// call: 35 of them, 560 MB of strings, are never built.
+	if line := diags[0].Subject.Start.Line; line != 5 {
+		t.Errorf("exhausted at line %d, want 5", line)
+	}
+	// Once exhausted, evaluating anything more is free and silent.
+	if v, d := file.Body.Attributes()[0].Expr.Value(ctx); v.IsKnown() || len(d) != 0 {
+		t.Errorf("after exhaustion: %#v %v", v, d)
+	}
+}
+
+// Comparing and joining large values is charged too: `x == x` over an
+// export of 8,192 items, or `s + s` of a 256 KiB string, a thousand times.
+func TestEvalBudgetChargesComparisonsAndJoins(t *testing.T) {
+	ctx := stdlib.EvalContext().NewChild()
+	big := make([]cty.Value, 1<<13)
+	for i := range big {
+		big[i] = cty.StringVal("item")
+	}
+	ctx.Variables = map[string]cty.Value{"x": cty.ListVal(big), "s": cty.StringVal(strings.Repeat("s", 1<<18))}
+	for _, expr := range []string{"x == x", "s + s", "s < s", `string.join([s, s, s, s], "")`} {
+		src := "y = [" + strings.Repeat(expr+", ", 1000) + "1]\n"
+		file, diags := ParseFile([]byte(src), "t.river")
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		_, diags = file.Body.Attributes()[0].Expr.Value(WithBudget(ctx, NewEvalBudget(len(src))))
+		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") {
+			t.Errorf("%s a thousand times: %v", expr, diags)
+		}
+	}
+}

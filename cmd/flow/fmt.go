@@ -20,8 +20,11 @@ func fmtCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	write := fs.Bool("w", false, "write the result to each file instead of printing it")
 	test := fs.Bool("t", false, "print nothing; exit 1 naming each file that is not formatted")
+	// alloy fmt's long names, so scripts written for it work unchanged.
+	fs.BoolVar(write, "write", false, "same as -w")
+	fs.BoolVar(test, "test", false, "same as -t")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flow fmt [-w | -t] FILE...  (reads stdin when no FILE is given)")
+		fmt.Fprintln(stderr, "usage: flow fmt [-w | -t] FILE...  (reads stdin when no FILE is given, or for -)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -37,31 +40,55 @@ func fmtCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case *test:
 		mode = fmtTest
 	}
-	if fs.NArg() == 0 {
-		if *write {
-			fmt.Fprintln(stderr, "flow fmt: -w needs files to write")
-			return 2
-		}
-		src, err := io.ReadAll(stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "flow fmt: reading stdin: %v\n", err)
-			return 1
-		}
-		return formatOne("<stdin>", src, mode, stdout, stderr)
+	files := fs.Args()
+	if len(files) == 0 {
+		files = []string{"-"}
 	}
 	code := 0
-	for _, name := range fs.Args() {
-		src, err := os.ReadFile(name)
+	for _, name := range files {
+		if name == "-" && *write {
+			fmt.Fprintln(stderr, "flow fmt: -w needs files to write, not standard input")
+			return 2
+		}
+		src, err := readFmtInput(name, stdin)
 		if err != nil {
 			fmt.Fprintf(stderr, "flow fmt: %v\n", err)
 			code = 1
 			continue
+		}
+		if name == "-" {
+			name = "<stdin>"
 		}
 		if c := formatOne(name, src, mode, stdout, stderr); c != 0 {
 			code = c
 		}
 	}
 	return code
+}
+
+// readFmtInput reads a config file, or standard input for "-", refusing
+// one larger than a config may be (syntax.MaxConfigBytes) before reading it
+// all.
+func readFmtInput(name string, stdin io.Reader) ([]byte, error) {
+	var r io.Reader = stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	} else {
+		name = "standard input"
+	}
+	src, err := io.ReadAll(io.LimitReader(r, syntax.MaxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(src) > syntax.MaxConfigBytes {
+		return nil, fmt.Errorf("%s is larger than a config may be (%d MiB)", name, syntax.MaxConfigBytes>>20)
+	}
+	return src, nil
 }
 
 type fmtMode int

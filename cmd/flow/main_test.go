@@ -220,3 +220,35 @@ func TestFmtCheck(t *testing.T) {
 		t.Fatalf("-t -w: exit %d, %s", code, stderr)
 	}
 }
+
+// TestFmtAlloyFlags: alloy fmt's spellings work: --write, --test, "-" for
+// standard input; and a file larger than a config may be is refused unread.
+func TestFmtAlloyFlags(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "a.alloy")
+	if err := os.WriteFile(name, []byte("a {\n  b = 1\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := flowCmd(t, "", "fmt", "--test", name); code != 1 || !strings.Contains(stderr, "not formatted") {
+		t.Fatalf("--test: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := flowCmd(t, "", "fmt", "--write", name); code != 0 {
+		t.Fatalf("--write: exit %d, %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(name); string(got) != "a {\n\tb = 1\n}\n" {
+		t.Fatalf("--write wrote %q", got)
+	}
+	if code, stdout, _ := flowCmd(t, "x=1\n", "fmt", "-"); code != 0 || stdout != "x = 1\n" {
+		t.Fatalf(`"-": exit %d, %q`, code, stdout)
+	}
+	if code, _, stderr := flowCmd(t, "x=1\n", "fmt", "-w", "-"); code != 2 || !strings.Contains(stderr, "standard input") {
+		t.Fatalf(`-w -: exit %d, %s`, code, stderr)
+	}
+	big := filepath.Join(dir, "big.alloy")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 500_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := flowCmd(t, "", "fmt", big); code != 1 || !strings.Contains(stderr, "larger than a config may be (4 MiB)") {
+		t.Fatalf("5 MB file: exit %d, %s", code, stderr)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	_ "github.com/flow-telemetry/flow/components/local/file"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 // The credentials of a URL argument (value.URL): a password in its user
@@ -132,4 +133,75 @@ func (e *env) reload(cfg string) (int, string) {
 	e.t.Helper()
 	code, body, _ := e.do("POST", "/-/reload", cfg, "X-Flow-Reload", "1")
 	return code, body
+}
+
+// TestSecretsOfFailingComponentsAreMasked: a component whose evaluation
+// fails when the load is applied (its inputs were unknown while staging)
+// still has its secrets and URL credentials masked in the config view, also
+// after a reload moved them in the file.
+func TestSecretsOfFailingComponentsAreMasked(t *testing.T) {
+	e := start(t, true)
+	leaks := []string{"pw-of-a-failing-one", "tok-of-a-failing-one", "literal-pw-of-a-failing-one", "moved-pw-x1"}
+	check := func(when string) {
+		t.Helper()
+		var c struct {
+			Files []runtime.ConfigFile `json:"files"`
+		}
+		e.getJSON("/api/v0/config", &c)
+		for _, s := range leaks {
+			if strings.Contains(c.Files[0].Content, s) {
+				t.Errorf("%s: the config view shows %q:\n%s", when, s, c.Files[0].Content)
+			}
+		}
+		for _, want := range []string{`url      = "https://u:xxxxx@h.example/p?t=xxxxx"`, `password = "(secret)"`} {
+			if !strings.Contains(c.Files[0].Content, want) {
+				t.Errorf("%s: the config view lacks %s:\n%s", when, want, c.Files[0].Content)
+			}
+		}
+	}
+	// A counter new in this load exports nothing known while staging: both
+	// components fail only once it runs (a count is not a string).
+	failing := `
+testcomponents.counter "$C" {}
+
+testcomponents.secret "bad_password" {
+  password = testcomponents.counter.$C.count
+  url      = "https://u:pw-of-a-failing-one@h.example/p?t=tok-of-a-failing-one"
+}
+
+testcomponents.secret "bad_url" {
+  password = "literal-pw-of-a-failing-one"
+  url      = testcomponents.counter.$C.count
+}
+`
+	if code, body := e.reload(baseConfig + strings.ReplaceAll(failing, "$C", "late")); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	for _, id := range []string{"testcomponents.secret.bad_password", "testcomponents.secret.bad_url"} {
+		var d struct {
+			runtime.ComponentInfo
+		}
+		e.getJSON("/api/v0/components/"+id, &d)
+		if d.Health.Health != component.HealthUnhealthy {
+			t.Fatalf("%s is %s, want unhealthy (the test needs it to fail)", id, d.Health.Health)
+		}
+	}
+	check("failing components")
+
+	// A working component, then a reload that moves it down the file and
+	// makes it fail: the masks follow the text.
+	working := `
+testcomponents.secret "moved" {
+  password = "moved-pw-x1"
+  url      = "https://u:xxxxx@h.example/p?t=xxxxx"
+}
+`
+	if code, body := e.reload(baseConfig + working); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	movedAndFailing := strings.Replace(working, `url      = "https://u:xxxxx@h.example/p?t=xxxxx"`, `url      = testcomponents.counter.later.count`, 1)
+	if code, body := e.reload(baseConfig + "// a comment\n// that moves everything below\n" + strings.ReplaceAll(failing, "$C", "later") + movedAndFailing); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	check("a moved, failing component")
 }

@@ -265,7 +265,7 @@ func (d *decoder) unknownName(kind, got string, block bool, at hcl.Range, contex
 // the expression and noting it if it held a secret.
 func (d *decoder) convertInto(val cty.Value, field reflect.Value, ti *typeInfo, path string, exprRange hcl.Range, context *hcl.Range) {
 	var c converter
-	if err := c.convert(val, field, ti, path); err != nil {
+	if err := c.convert(val, field, ti, rootPath(path)); err != nil {
 		d.errorf(exprRange, context, "%s", err)
 		return
 	}

@@ -28,8 +28,48 @@ func (e *pathError) Error() string {
 	return e.path + ": " + e.msg
 }
 
-func errorf(path, format string, args ...any) error {
-	return &pathError{path: path, msg: fmt.Sprintf(format, args...)}
+func errorf(path *vpath, format string, args ...any) error {
+	return &pathError{path: path.String(), msg: fmt.Sprintf(format, args...)}
+}
+
+// vpath is where a value is inside an attribute: a chain grown as the
+// conversion descends, rendered (`filters[1].values`, `labels["k"]`) only
+// for an error. Building the text at every step cost the path's length per
+// item: a list of 10,000 items under a 100 KB key built a gigabyte.
+type vpath struct {
+	parent *vpath
+	name   string // a field name or a map key
+	index  int
+	kind   byte // 'f' field, 'i' item, 'k' key
+}
+
+func (p *vpath) field(name string) *vpath { return &vpath{parent: p, name: name, kind: 'f'} }
+func (p *vpath) item(i int) *vpath        { return &vpath{parent: p, index: i, kind: 'i'} }
+func (p *vpath) key(k string) *vpath      { return &vpath{parent: p, name: k, kind: 'k'} }
+
+// rootPath is the path of an attribute, or "" for a whole value.
+func rootPath(name string) *vpath {
+	if name == "" {
+		return nil
+	}
+	return &vpath{name: name, kind: 'f'}
+}
+
+func (p *vpath) String() string {
+	if p == nil {
+		return ""
+	}
+	parent := p.parent.String()
+	switch p.kind {
+	case 'i':
+		return parent + "[" + strconv.Itoa(p.index) + "]"
+	case 'k':
+		return parent + "[" + strconv.Quote(p.name) + "]"
+	}
+	if parent == "" {
+		return p.name
+	}
+	return parent + "." + p.name
 }
 
 // Value converts v into the Go value target points to, by the same rules as
@@ -44,7 +84,7 @@ func Value(v cty.Value, target any) error {
 		return fmt.Errorf("decode: invalid type: %w", ti.err)
 	}
 	var c converter
-	return c.convert(v, rv.Elem(), ti, "")
+	return c.convert(v, rv.Elem(), ti, nil)
 }
 
 // converter turns cty values into Go values.
@@ -60,7 +100,7 @@ type converter struct {
 
 // convert stores v into rv (settable) of type ti. path says where v is, for
 // error messages.
-func (c *converter) convert(v cty.Value, rv reflect.Value, ti *typeInfo, path string) error {
+func (c *converter) convert(v cty.Value, rv reflect.Value, ti *typeInfo, path *vpath) error {
 	if !v.IsKnown() {
 		return errorf(path, "value is not known")
 	}
@@ -223,7 +263,7 @@ func isNilable(k reflect.Kind) bool {
 }
 
 // mismatch is the "expected X, got Y" error.
-func (c *converter) mismatch(v cty.Value, ti *typeInfo, path string) error {
+func (c *converter) mismatch(v cty.Value, ti *typeInfo, path *vpath) error {
 	got := value.TypeName(v)
 	if got == "secret" && ti.class != classSecret {
 		return errorf(path, "expected %s, got secret; use nonsensitive() to convert a secret to a string", ti.describe())
@@ -242,7 +282,7 @@ func elemMark(e cty.Value, secret bool) cty.Value {
 	return e
 }
 
-func (c *converter) convertList(u cty.Value, secret bool, rv reflect.Value, ti *typeInfo, path string, orig cty.Value) error {
+func (c *converter) convertList(u cty.Value, secret bool, rv reflect.Value, ti *typeInfo, path *vpath, orig cty.Value) error {
 	t := u.Type()
 	if !t.IsListType() && !t.IsTupleType() && !t.IsSetType() {
 		return c.mismatch(orig, ti, path)
@@ -252,7 +292,7 @@ func (c *converter) convertList(u cty.Value, secret bool, rv reflect.Value, ti *
 	i := 0
 	for it := u.ElementIterator(); it.Next(); i++ {
 		_, e := it.Element()
-		if err := c.convert(elemMark(e, secret), out.Index(i), ti.elem, path+"["+strconv.Itoa(i)+"]"); err != nil {
+		if err := c.convert(elemMark(e, secret), out.Index(i), ti.elem, path.item(i)); err != nil {
 			return err
 		}
 	}
@@ -260,7 +300,7 @@ func (c *converter) convertList(u cty.Value, secret bool, rv reflect.Value, ti *
 	return nil
 }
 
-func (c *converter) convertMap(u cty.Value, secret bool, rv reflect.Value, ti *typeInfo, path string, orig cty.Value) error {
+func (c *converter) convertMap(u cty.Value, secret bool, rv reflect.Value, ti *typeInfo, path *vpath, orig cty.Value) error {
 	t := u.Type()
 	if !t.IsObjectType() && !t.IsMapType() {
 		return c.mismatch(orig, ti, path)
@@ -271,7 +311,7 @@ func (c *converter) convertMap(u cty.Value, secret bool, rv reflect.Value, ti *t
 		k, e := it.Element()
 		key := k.AsString()
 		ev := reflect.New(ti.elem.t).Elem()
-		if err := c.convert(elemMark(e, secret), ev, ti.elem, path+"["+strconv.Quote(key)+"]"); err != nil {
+		if err := c.convert(elemMark(e, secret), ev, ti.elem, path.key(key)); err != nil {
 			return err
 		}
 		out.SetMapIndex(reflect.ValueOf(key).Convert(keyType), ev)
@@ -283,7 +323,7 @@ func (c *converter) convertMap(u cty.Value, secret bool, rv reflect.Value, ti *t
 // convertStruct fills a struct from an object, as in
 // `filters = [{ name = "x", values = ["y"] }]`: keys are the fields' river
 // names. The struct starts from the value rv holds, then its defaults.
-func (c *converter) convertStruct(u cty.Value, secret bool, rv reflect.Value, ti *typeInfo, path string, orig cty.Value) error {
+func (c *converter) convertStruct(u cty.Value, secret bool, rv reflect.Value, ti *typeInfo, path *vpath, orig cty.Value) error {
 	t := u.Type()
 	if !t.IsObjectType() && !t.IsMapType() {
 		return c.mismatch(orig, ti, path)
@@ -296,13 +336,13 @@ func (c *converter) convertStruct(u cty.Value, secret bool, rv reflect.Value, ti
 		k, e := it.Element()
 		key := k.AsString()
 		f := ti.st.byName[key]
-		fpath := joinPath(path, key)
+		fpath := path.field(key)
 		if f == nil {
 			msg := fmt.Sprintf("unknown field %q", key)
 			if s := suggest(key, ti.st.names(nil)); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
-			return &pathError{path: path, msg: msg}
+			return &pathError{path: path.String(), msg: msg}
 		}
 		set[key] = true
 		if eu, _ := e.Unmark(); eu.IsNull() && eu.IsKnown() {
@@ -327,14 +367,7 @@ func (c *converter) convertStruct(u cty.Value, secret bool, rv reflect.Value, ti
 	return nil
 }
 
-func joinPath(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
-}
-
-func setNumber(u cty.Value, rv reflect.Value, ti *typeInfo, path string) error {
+func setNumber(u cty.Value, rv reflect.Value, ti *typeInfo, path *vpath) error {
 	bf := u.AsBigFloat()
 	switch ti.class {
 	case classInt:
@@ -396,7 +429,7 @@ func isIntKind(k reflect.Kind) bool {
 	return false
 }
 
-func setText(s string, rv reflect.Value, ti *typeInfo, path string) error {
+func setText(s string, rv reflect.Value, ti *typeInfo, path *vpath) error {
 	var target reflect.Value
 	if ti.t.Kind() == reflect.Pointer {
 		target = reflect.New(ti.t.Elem())
@@ -421,7 +454,7 @@ func setText(s string, rv reflect.Value, ti *typeInfo, path string) error {
 // natural converts v to the Go value an interface{} field gets: string,
 // value.Secret, bool, int or float64, []any, map[string]any, the Go value of
 // a capsule, or nil.
-func (c *converter) natural(v cty.Value, path string) (any, error) {
+func (c *converter) natural(v cty.Value, path *vpath) (any, error) {
 	if !v.IsKnown() {
 		return nil, errorf(path, "value is not known")
 	}
@@ -459,7 +492,7 @@ func (c *converter) natural(v cty.Value, path string) (any, error) {
 		i := 0
 		for it := u.ElementIterator(); it.Next(); i++ {
 			_, e := it.Element()
-			ge, err := c.natural(elemMark(e, secret), path+"["+strconv.Itoa(i)+"]")
+			ge, err := c.natural(elemMark(e, secret), path.item(i))
 			if err != nil {
 				return nil, err
 			}
@@ -470,7 +503,7 @@ func (c *converter) natural(v cty.Value, path string) (any, error) {
 		out := make(map[string]any, u.LengthInt())
 		for it := u.ElementIterator(); it.Next(); {
 			k, e := it.Element()
-			ge, err := c.natural(elemMark(e, secret), path+"["+strconv.Quote(k.AsString())+"]")
+			ge, err := c.natural(elemMark(e, secret), path.key(k.AsString()))
 			if err != nil {
 				return nil, err
 			}

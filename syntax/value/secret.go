@@ -1,5 +1,6 @@
 // Package value holds the Go types River values decode into that need special
-// treatment: secrets, and capsules carrying Go values through expressions.
+// treatment: secrets, URLs whose credentials are masked wherever they are
+// shown, and capsules carrying Go values through expressions.
 package value
 
 import "log/slog"

@@ -18,6 +18,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 
+	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/httpfixture"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -391,5 +392,60 @@ loki.write "lw" {
 		fmt.Fprintf(f, "line %d\n", lines)
 		f.Close()
 		round("after the change")
+	}
+}
+
+// TestScrapeOAuth2TokenStall: a scrape whose OAuth2 token endpoint accepts
+// connections and never answers fails (up = 0 reaches remote write) instead
+// of hanging the scrape loop: the scrape manager gets httpclient's dial
+// options.
+func TestScrapeOAuth2TokenStall(t *testing.T) {
+	old := httpclient.TokenStall
+	httpclient.TokenStall = 300 * time.Millisecond
+	t.Cleanup(func() { httpclient.TokenStall = old })
+
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(silent.Close)
+	t.Cleanup(func() { close(release) })
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "flow_e2e_metric 1\n")
+	}))
+	t.Cleanup(target.Close)
+	rw := &rwReceiver{names: map[string]int{}}
+	rwSrv := httptest.NewServer(rw)
+	t.Cleanup(rwSrv.Close)
+
+	flowtest.Start(t, fmt.Sprintf(`
+prometheus.scrape "s" {
+  targets         = [{ "__address__" = %q }]
+  scrape_interval = "1s"
+  scrape_timeout  = "900ms"
+  forward_to      = [prometheus.remote_write.rw.receiver]
+  oauth2 {
+    client_id     = "id"
+    client_secret = "s"
+    token_url     = "%s/token"
+  }
+}
+
+prometheus.remote_write "rw" {
+  endpoint {
+    url = "%s/api/v1/write"
+    queue_config {
+      batch_send_deadline = "100ms"
+    }
+  }
+}
+`, strings.TrimPrefix(target.URL, "http://"), silent.URL, rwSrv.URL))
+	deadline := time.Now().Add(60 * time.Second)
+	for rw.samples("up") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no up samples: the scrape loop is blocked on the silent token endpoint")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := rw.samples("flow_e2e_metric"); n != 0 {
+		t.Fatalf("%d samples scraped without a token", n)
 	}
 }

@@ -56,8 +56,9 @@ type Config struct {
 // ProxyConfig is the proxy settings, squashed into Config and OAuth2.
 //
 // proxy_url is a value.URL: written as a string as in Alloy (or a secret),
-// and shown everywhere with its password and query values masked, since a
-// proxy URL often carries credentials.
+// and shown everywhere (the API, the UI's config view, logs) with its
+// password and query values masked, since a proxy URL often carries
+// credentials; one given as a secret is shown as "(secret)".
 type ProxyConfig struct {
 	ProxyURL             value.URL `river:"proxy_url,attr,optional"`
 	NoProxy              string    `river:"no_proxy,attr,optional"`
@@ -98,7 +99,7 @@ type OAuth2 struct {
 	ClientSecret     value.Secret      `river:"client_secret,attr,optional"`
 	ClientSecretFile string            `river:"client_secret_file,attr,optional"`
 	Scopes           []string          `river:"scopes,attr,optional"`
-	TokenURL         string            `river:"token_url,attr,optional"`
+	TokenURL         value.URL         `river:"token_url,attr,optional"`
 	EndpointParams   map[string]string `river:"endpoint_params,attr,optional"`
 
 	// GrantType is "client_credentials" (default) or GrantJWTBearer.
@@ -261,16 +262,16 @@ func (o *OAuth2) convert() (*config.OAuth2, error) {
 	if o.ClientID == "" {
 		return nil, errors.New("client_id is required")
 	}
-	if o.TokenURL == "" {
+	if o.TokenURL.IsZero() {
 		return nil, errors.New("token_url is required")
 	}
-	if u, err := url.Parse(o.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(o.TokenURL.Raw()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("token_url must be an http:// or https:// URL")
 	}
 	out := &config.OAuth2{
 		ClientID:       o.ClientID,
 		Scopes:         o.Scopes,
-		TokenURL:       o.TokenURL,
+		TokenURL:       o.TokenURL.Raw(),
 		EndpointParams: o.EndpointParams,
 		GrantType:      o.GrantType,
 	}
@@ -519,7 +520,7 @@ func (c Config) Build(name string, opts ...config.HTTPClientOption) (*http.Clien
 	if err != nil {
 		return nil, err
 	}
-	return config.NewClientFromConfig(pc, name, opts...)
+	return config.NewClientFromConfig(pc, name, append(ClientOptions(), opts...)...)
 }
 
 // RoundTripper returns the round tripper of the client Build would return,
@@ -529,5 +530,5 @@ func (c Config) RoundTripper(name string, opts ...config.HTTPClientOption) (http
 	if err != nil {
 		return nil, err
 	}
-	return config.NewRoundTripperFromConfig(pc, name, opts...)
+	return config.NewRoundTripperFromConfig(pc, name, append(ClientOptions(), opts...)...)
 }

@@ -244,7 +244,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 
 	c := Default()
 	c.OAuth2 = &OAuth2{
-		ClientID: "flow", ClientSecret: "s3cr3t-client", TokenURL: ts.TokenURL(),
+		ClientID: "flow", ClientSecret: "s3cr3t-client", TokenURL: value.NewURL(ts.TokenURL()),
 		Scopes: []string{"metrics:write", "logs:write"}, EndpointParams: map[string]string{"audience": "mimir"},
 	}
 	client, err := c.Build("test")
@@ -281,7 +281,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 	// 12-second token is good for about 2 seconds.
 	ts.SetExpiresIn(12)
 	c2 := c
-	c2.OAuth2 = &OAuth2{ClientID: "flow", ClientSecret: "s3cr3t-client", TokenURL: ts.TokenURL()}
+	c2.OAuth2 = &OAuth2{ClientID: "flow", ClientSecret: "s3cr3t-client", TokenURL: value.NewURL(ts.TokenURL())}
 	client, err = c2.Build("test")
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 
 	// Wrong secret: no token, the request fails naming the token endpoint's answer.
 	bad := c
-	bad.OAuth2 = &OAuth2{ClientID: "flow", ClientSecret: "wrong-s3cr3t", TokenURL: ts.TokenURL()}
+	bad.OAuth2 = &OAuth2{ClientID: "flow", ClientSecret: "wrong-s3cr3t", TokenURL: value.NewURL(ts.TokenURL())}
 	_, _, err = tryGet(bad, api.URL)
 	if err == nil || !strings.Contains(err.Error(), "invalid_client") {
 		t.Fatalf("wrong secret: %v", err)
@@ -332,7 +332,7 @@ func TestOAuth2OwnTLSAndProxy(t *testing.T) {
 	writeFile(t, secretFile, "from-file-secret\n")
 
 	c := Default()
-	c.OAuth2 = &OAuth2{ClientID: "flow", ClientSecretFile: secretFile, TokenURL: ts.TokenURL()}
+	c.OAuth2 = &OAuth2{ClientID: "flow", ClientSecretFile: secretFile, TokenURL: value.NewURL(ts.TokenURL())}
 	if _, _, err := tryGet(c, api.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("without the token endpoint's CA: %v", err)
 	}
@@ -453,7 +453,7 @@ func TestFollowRedirects(t *testing.T) {
 func TestValidateErrors(t *testing.T) {
 	const s = "s3cr3t-token"
 	oauth := func(mod func(*OAuth2)) *OAuth2 {
-		o := &OAuth2{ClientID: "id", ClientSecret: s, TokenURL: "https://auth.example/token"}
+		o := &OAuth2{ClientID: "id", ClientSecret: s, TokenURL: value.NewURL("https://auth.example/token")}
 		mod(o)
 		return o
 	}
@@ -483,8 +483,8 @@ func TestValidateErrors(t *testing.T) {
 		{"bad header name", Config{HTTPHeaders: map[string][]value.Secret{"bad name": {s}}}, `"bad name" is not a valid header name`},
 		{"bad header value", Config{HTTPHeaders: map[string][]value.Secret{"X-Key": {s + "\r\nX-Evil: 1"}}}, `value 1 of header "X-Key"`},
 		{"oauth2 no client_id", Config{OAuth2: oauth(func(o *OAuth2) { o.ClientID = "" })}, "oauth2: client_id is required"},
-		{"oauth2 no token_url", Config{OAuth2: oauth(func(o *OAuth2) { o.TokenURL = "" })}, "oauth2: token_url is required"},
-		{"oauth2 bad token_url", Config{OAuth2: oauth(func(o *OAuth2) { o.TokenURL = "auth.example" })}, "oauth2: token_url must be"},
+		{"oauth2 no token_url", Config{OAuth2: oauth(func(o *OAuth2) { o.TokenURL = value.URL{} })}, "oauth2: token_url is required"},
+		{"oauth2 bad token_url", Config{OAuth2: oauth(func(o *OAuth2) { o.TokenURL = value.NewURL("auth.example") })}, "oauth2: token_url must be"},
 		{"oauth2 secret twice", Config{OAuth2: oauth(func(o *OAuth2) { o.ClientSecretFile = "/x" })}, "oauth2: set client_secret or client_secret_file"},
 		{"oauth2 grant", Config{OAuth2: oauth(func(o *OAuth2) { o.GrantType = "password" })}, `oauth2: grant_type "password"`},
 		{"oauth2 jwt without key", Config{OAuth2: oauth(func(o *OAuth2) { o.GrantType = GrantJWTBearer })}, "needs client_certificate_key"},
@@ -639,5 +639,37 @@ func decodeRiver(t *testing.T, src string, target *Config) {
 	}
 	if diags := decode.Body(file.Body, &hcl.EvalContext{}, target); diags.HasErrors() {
 		t.Fatal(diags)
+	}
+}
+
+// TestOAuth2TokenEndpointStall: a token endpoint that accepts the
+// connection and never answers fails the request after TokenStall instead
+// of blocking it forever (x/oauth2 fetches tokens without a deadline).
+func TestOAuth2TokenEndpointStall(t *testing.T) {
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer silent.Close()
+	defer close(release)
+	api := httptest.NewServer(http.HandlerFunc(echoAuth))
+	defer api.Close()
+
+	old := TokenStall
+	TokenStall = 300 * time.Millisecond
+	defer func() { TokenStall = old }()
+
+	c := Default()
+	c.OAuth2 = &OAuth2{ClientID: "id", ClientSecret: "s", TokenURL: value.NewURL(silent.URL + "/token")}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := tryGet(c, api.URL)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request is still blocked on a silent token endpoint")
 	}
 }

@@ -5,9 +5,11 @@
 //
 // Two mechanisms do it:
 //
-//   - An endpoint's URL is only ever shown through URL: the password of its
-//     user info and every query-string value are replaced by Mask, since
-//     services and proxies put tokens in either, and the fragment is cut.
+//   - An endpoint's URL is a value.URL, only ever shown through its String
+//     (the same form the API's arguments and the UI's config view show):
+//     the password of its user info and every query-string value are
+//     replaced by Mask, since services and proxies put tokens in either, and
+//     the fragment is cut; a URL given as a secret is "(secret)" whole.
 //   - Every message that can carry text from elsewhere (a server's answer
 //     body, a transport error, Go's url.Error quoting the whole URL) goes
 //     through Secrets.Scrub, which replaces each secret the endpoint holds,
@@ -25,10 +27,11 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // Mask replaces a URL's password and query values.
-const Mask = "xxxxx"
+const Mask = value.URLMask
 
 // Replacement replaces a secret found in a message.
 const Replacement = "(secret)"
@@ -37,33 +40,10 @@ const Replacement = "(secret)"
 const MinLen = 4
 
 // URL is raw with its password and every query value replaced by Mask and
-// its fragment removed, or "(invalid URL)" if it does not parse. Query keys
-// are kept (sorted), so the URL stays recognisable.
-func URL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		keys := make([]string, 0, len(q))
-		for k := range q {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var b strings.Builder
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte('&')
-			}
-			b.WriteString(url.QueryEscape(k))
-			b.WriteString("=" + Mask)
-		}
-		u.RawQuery = b.String()
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.Redacted()
-}
+// its fragment removed, or "(invalid URL)" if it does not parse (see
+// value.MaskURL). Query keys are kept (sorted), so the URL stays
+// recognisable.
+func URL(raw string) string { return value.MaskURL(raw) }
 
 // Secrets is the set of secret values an endpoint holds, longest first so
 // that a secret containing another is replaced whole. The zero value is an
@@ -89,11 +69,20 @@ func (s *Secrets) Add(values ...string) {
 	sort.SliceStable(s.list, func(i, j int) bool { return len(s.list[i]) > len(s.list[j]) })
 }
 
-// AddURL adds the password and every query value of a URL.
-func (s *Secrets) AddURL(raw string) {
+// AddURL adds the password and every query value of a URL; for a URL given
+// as a secret also the whole URL and its host, which a transport error
+// ("lookup <host>: no such host") would otherwise show.
+func (s *Secrets) AddURL(v value.URL) {
+	raw := v.Raw()
+	if v.IsSecret() {
+		s.Add(raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return
+	}
+	if v.IsSecret() {
+		s.Add(u.Host, u.Hostname())
 	}
 	if p, ok := u.User.Password(); ok {
 		s.Add(p)
@@ -107,9 +96,10 @@ func (s *Secrets) AddURL(raw string) {
 // Secrets: tokens, passwords, keys, header values, OAuth2 client secrets)
 // and the query values of its proxy URLs.
 func (s *Secrets) AddHTTPClient(hc httpclient.Config) {
-	s.AddURL(hc.ProxyURL.Raw())
+	s.AddURL(hc.ProxyURL)
 	if hc.OAuth2 != nil {
-		s.AddURL(hc.OAuth2.ProxyURL.Raw())
+		s.AddURL(hc.OAuth2.ProxyURL)
+		s.AddURL(hc.OAuth2.TokenURL)
 	}
 	s.Add(hc.Secrets()...)
 }

@@ -26,7 +26,7 @@ func TestURL(t *testing.T) {
 
 func TestScrubFindsEscapedAndNestedSecrets(t *testing.T) {
 	var s Secrets
-	s.AddURL("http://u:p%40ss%2Fw0rd@h/push?k=tok%2Fen")
+	s.AddURL(value.NewURL("http://u:p%40ss%2Fw0rd@h/push?k=tok%2Fen"))
 	s.AddHTTPClient(httpclient.Config{BasicAuth: &httpclient.BasicAuth{Username: "x", Password: "p@ss/w0rd-longer"}})
 	s.Add("abc") // too short to search for
 	msg := s.Scrub("a p@ss/w0rd-longer b p@ss/w0rd c p%40ss%2Fw0rd d tok/en e tok%2Fen f abc")

@@ -96,3 +96,32 @@ func TestValidateDetector(t *testing.T) {
 		t.Errorf("detector inotify: %v", err)
 	}
 }
+
+// A rewrite in two steps (truncate, then write: os.WriteFile, shell
+// redirection) is read once it settles: dependants never see the empty,
+// half-written file.
+func TestFSNotifyWaitsForARewriteToSettle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("old-token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, rec := start(t, defaults(Arguments{Filename: path, PollFrequency: time.Hour}))
+	time.Sleep(100 * time.Millisecond) // let Run set up the watch
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if _, err := f.WriteString("new-token"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	eventually(t, "the new content", func() bool { e, _ := rec.latest(); return e.Content == "new-token" })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, e := range rec.last {
+		if e.Content == "" {
+			t.Fatalf("the empty, half-written file was exported: %v", rec.last)
+		}
+	}
+}

@@ -51,6 +51,10 @@ func init() {
 // poll_frequency is long.
 const maxStatInterval = time.Second
 
+// settleTime is how long a file must see no further change events before
+// it is read, so a rewrite in several writes is read once, whole.
+const settleTime = 50 * time.Millisecond
+
 // maxFileSize bounds what local.file reads into memory.
 const maxFileSize = 64 << 20
 
@@ -213,6 +217,24 @@ func newWatch(filename string) (*watch, error) {
 	w := &watch{filename: filename, w: fw, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
+		// Events are debounced: a writer that truncates and then writes
+		// (os.WriteFile, shell redirection) sends several, and reading at
+		// the first would export a half-written file to the dependants.
+		var quiet *time.Timer
+		var fire <-chan time.Time
+		defer func() {
+			if quiet != nil {
+				quiet.Stop()
+			}
+		}()
+		signal := func() {
+			if quiet == nil {
+				quiet = time.NewTimer(settleTime)
+			} else {
+				quiet.Reset(settleTime)
+			}
+			fire = quiet.C
+		}
 		for {
 			select {
 			case ev, ok := <-fw.Events:
@@ -225,15 +247,15 @@ func newWatch(filename string) (*watch, error) {
 				if filepath.Clean(ev.Name) != abs && !isLink(abs) {
 					continue
 				}
-				select {
-				case w.changed <- struct{}{}:
-				default:
-				}
+				signal()
 			case _, ok := <-fw.Errors:
 				if !ok {
 					return
 				}
 				// An overflow loses events: make the next loop re-read.
+				signal()
+			case <-fire:
+				fire = nil
 				select {
 				case w.changed <- struct{}{}:
 				default:

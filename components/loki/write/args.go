@@ -1,14 +1,18 @@
 package write
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // ByteSize is a size such as "1MiB" (see loki.ByteSize).
@@ -72,7 +76,7 @@ func (q *QueueConfig) SetToDefault() {
 // EndpointArgs is one `endpoint { }` block.
 type EndpointArgs struct {
 	Name     string            `river:"name,attr,optional"`
-	URL      string            `river:"url,attr"`
+	URL      value.URL         `river:"url,attr"`
 	TenantID string            `river:"tenant_id,attr,optional"`
 	Headers  map[string]string `river:"headers,attr,optional"`
 
@@ -179,7 +183,7 @@ func (a *Arguments) Validate() error {
 }
 
 func (e *EndpointArgs) validate() error {
-	u, err := url.Parse(e.URL)
+	u, err := url.Parse(e.URL.Raw())
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// Never echo the URL: it may carry a password.
 		return errors.New("url must be an http:// or https:// URL such as https://logs.example.com/loki/api/v1/push")
@@ -204,8 +208,8 @@ func (e *EndpointArgs) validate() error {
 		return errors.New("set aws_sigv4 or its synonym sigv4, not both")
 	}
 	if s := e.sigV4(); s != nil {
-		if e.HTTPClient.BasicAuth != nil || e.HTTPClient.Authorization != nil || e.HTTPClient.BearerToken != "" || e.HTTPClient.BearerTokenFile != "" {
-			return errors.New("aws_sigv4 cannot be combined with basic_auth, authorization or bearer_token: the Authorization header carries the signature")
+		if n := e.HTTPClient.AuthNames(); len(n) > 0 {
+			return fmt.Errorf("aws_sigv4 cannot be combined with %s: the Authorization header carries the signature", strings.Join(n, ", "))
 		}
 	}
 	if err := e.HTTPClient.Validate(); err != nil {
@@ -222,12 +226,17 @@ func (e *EndpointArgs) sigV4() *aws.SigV4Config {
 }
 
 // name is the endpoint's name, or one derived from its URL (without any
-// credentials in it) when not set.
+// credentials in it) when not set: host and path, or for a URL given as a
+// secret a short hash of it, since its host is part of the secret.
 func (e *EndpointArgs) name() string {
 	if e.Name != "" {
 		return e.Name
 	}
-	u, err := url.Parse(e.URL)
+	if e.URL.IsSecret() {
+		h := sha256.Sum256([]byte(e.URL.Raw()))
+		return "endpoint-" + hex.EncodeToString(h[:3])
+	}
+	u, err := url.Parse(e.URL.Raw())
 	if err != nil {
 		return "endpoint"
 	}
@@ -235,7 +244,7 @@ func (e *EndpointArgs) name() string {
 }
 
 // redactedURL is the URL as shown in logs and debug info (see redact.go).
-func (e *EndpointArgs) redactedURL() string { return redactURL(e.URL) }
+func (e *EndpointArgs) redactedURL() string { return e.URL.String() }
 
 func validLabelName(n string) bool {
 	if n == "" {

@@ -372,7 +372,7 @@ func (e *endpoint) pushOnce(ctx context.Context, tenant string, body []byte) pus
 	// stored it, and aborting would only make the drain send it twice.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.args.RemoteTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.args.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.args.URL.Raw(), bytes.NewReader(body))
 	if err != nil {
 		return pushResult{err: errors.New("building the request failed: check the endpoint's url")}
 	}

@@ -76,7 +76,7 @@ func TestAuthErrorWindowLosesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(lk.Close)
-			ep.URL = lk.URL()
+			ep.URL = value.NewURL(lk.URL())
 			h := start(t, t.TempDir(), defaultArgs(ep))
 
 			// An API Gateway 403 without an AWS error code, as a proxy or a

@@ -7,15 +7,11 @@ import (
 // Secrets never leave an endpoint in clear: not in logs, errors, health,
 // debug info or metric labels (see package components/common/redact, which
 // prometheus.remote_write shares). The endpoint's URL is only ever shown
-// through redactURL; its default name (a metric label) is host and path
+// through value.URL's String (redactedURL); its default name (a metric label) is host and path
 // only; every message that can carry text from elsewhere (Loki's answer
 // body, a transport error) is scrubbed of every secret the endpoint holds
 // (URL password and query values, bearer token, basic_auth password,
 // authorization credentials, header values, TLS key, SigV4 keys).
-
-// redactURL is raw with its password and query values replaced, as shown in
-// logs, errors and debug info.
-func redactURL(raw string) string { return redact.URL(raw) }
 
 // secretsOf lists the secret values an endpoint's configuration holds.
 func secretsOf(ea EndpointArgs) *redact.Secrets {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -17,15 +18,15 @@ func TestRedactURL(t *testing.T) {
 		"http://u:p%40ss@h:3100/p?x=%2Fa#frag-secret":                     "http://u:xxxxx@h:3100/p?x=xxxxx",
 		"http://h/%zz": "(invalid URL)",
 	} {
-		if got := redactURL(in); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		if got := (&EndpointArgs{URL: value.NewURL(in)}).redactedURL(); got != want {
+			t.Errorf("redactedURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
 func TestScrubFindsEscapedAndNestedSecrets(t *testing.T) {
 	ea := endpointArgs("", func(e *EndpointArgs) {
-		e.URL = "http://u:p%40ss%2Fw0rd@h/push?k=tok%2Fen"
+		e.URL = value.NewURL("http://u:p%40ss%2Fw0rd@h/push?k=tok%2Fen")
 		e.HTTPClient.BasicAuth = &httpclient.BasicAuth{Username: "x", Password: "p@ss/w0rd-longer"}
 		e.Headers = map[string]string{"Accept": "abc"} // too short to search for
 	})

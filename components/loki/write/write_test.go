@@ -23,6 +23,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // harness runs a loki.write against a fake Loki.
@@ -49,7 +50,7 @@ func startLoki(t *testing.T) *fakeloki.Server {
 func endpointArgs(url string, f func(e *EndpointArgs)) EndpointArgs {
 	var e EndpointArgs
 	e.SetToDefault()
-	e.URL = url
+	e.URL = value.NewURL(url)
 	e.BatchWait = 50 * time.Millisecond
 	e.MinBackoff = 20 * time.Millisecond
 	e.MaxBackoff = 100 * time.Millisecond
@@ -561,7 +562,7 @@ func TestEntriesWithoutLabelsAreDiscarded(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for name, f := range map[string]func(a *Arguments){
-		"bad url":        func(a *Arguments) { a.Endpoints[0].URL = "loki:3100" },
+		"bad url":        func(a *Arguments) { a.Endpoints[0].URL = value.NewURL("loki:3100") },
 		"duplicate name": func(a *Arguments) { a.Endpoints = append(a.Endpoints, a.Endpoints[0]) },
 		"bad label":      func(a *Arguments) { a.ExternalLabels = map[string]string{"a-b": "x"} },
 		"zero batch":     func(a *Arguments) { a.Endpoints[0].BatchSize = 0 },

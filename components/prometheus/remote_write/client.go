@@ -65,7 +65,7 @@ func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logg
 	// The same client Prometheus would build from these settings (no
 	// redirects unless follow_redirects, HTTP/2 as configured), with flow's
 	// round trippers around its transport.
-	hc, err := ep.HTTPClient.Build("remote_storage_write_client")
+	hc, err := ep.HTTPClient.Build("remote_storage_write_client", ep.httpClientOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +84,11 @@ func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logg
 		}
 		rt = c.signer
 	}
+	if art, err := ep.authRoundTripper(rt); err != nil {
+		return nil, err
+	} else if art != nil {
+		rt = art
+	}
 	if len(ep.Headers) > 0 {
 		rt = &headerRoundTripper{headers: ep.Headers, next: rt}
 	}
@@ -94,7 +99,7 @@ func newEndpointClient(ep *EndpointOptions, st *endpointStatus, m *metrics, logg
 		maxBackoff: ep.QueueOptions.MaxBackoff,
 	}
 
-	u, err := url.Parse(ep.URL)
+	u, err := url.Parse(ep.URL.Raw())
 	if err != nil {
 		return nil, errors.New("url is not valid")
 	}
@@ -151,6 +156,9 @@ func (c *endpointClient) setSecrets(ep *EndpointOptions) {
 	}
 	s.AddHTTPClient(ep.HTTPClient)
 	s.AddSigV4(ep.sigv4())
+	if a := ep.AzureAD; a != nil && a.OAuth != nil {
+		s.Add(string(a.OAuth.ClientSecret))
+	}
 	c.secrets.Store(&s)
 }
 
@@ -204,27 +212,37 @@ func (c *endpointClient) Store(ctx context.Context, req []byte, try int) (remote
 	if ctx.Err() != nil {
 		// Stopping or resharding: not the endpoint's failure, and the
 		// samples stay in the WAL for the next queue or run.
-		return stats, &scrubbedError{msg: msg, err: err}
+		return stats, &scrubbedError{msg: msg, err: err, status: at.status}
 	}
 	var rec remote.RecoverableError
 	if errors.As(err, &rec) {
 		c.st.fail(msg)
-	} else {
-		reason := "error"
-		if at.status != 0 {
-			reason = strconv.Itoa(at.status)
-		}
+	} else if ctx.Value(probeKey{}) == nil {
 		n := int64(0)
 		if counts, derr := requestTimestamps(req, c.v2, c.withHist); derr == nil {
 			for _, k := range counts {
 				n += k
 			}
 		}
-		c.m.droppedSamples.WithLabelValues(c.name, reason).Add(float64(n))
-		c.st.drop(n, reason, msg)
+		c.dropped(n, at.status, msg)
 	}
-	return stats, &scrubbedError{msg: msg, err: err}
+	return stats, &scrubbedError{msg: msg, err: err, status: at.status}
 }
+
+// dropped counts and shows n samples the endpoint refused for good.
+func (c *endpointClient) dropped(n int64, status int, msg string) {
+	reason := "error"
+	if status != 0 {
+		reason = strconv.Itoa(status)
+	}
+	c.m.droppedSamples.WithLabelValues(c.name, reason).Add(float64(n))
+	c.st.drop(n, reason, msg)
+}
+
+// probeKey marks a Store whose caller settles a refusal itself (replay
+// splits refused requests, replaysplit.go): Store does not count it as a
+// drop; the caller calls dropped for what it finally gives up.
+type probeKey struct{}
 
 func (c *endpointClient) storeDone() {
 	if c.inflight.Add(-1) == 0 && c.retired.Load() {
@@ -252,8 +270,18 @@ func (c *endpointClient) closeIdle() {
 // its message; Unwrap keeps Prometheus' RecoverableError (and a context's
 // cancellation) visible to the queue manager.
 type scrubbedError struct {
-	msg string
-	err error
+	msg    string
+	err    error
+	status int // the HTTP status, 0 if none
+}
+
+// statusOf is the HTTP status a Store error carries (0 if none).
+func statusOf(err error) int {
+	var se *scrubbedError
+	if errors.As(err, &se) {
+		return se.status
+	}
+	return 0
 }
 
 func (e *scrubbedError) Error() string { return e.msg }

@@ -380,7 +380,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	secretURL := strings.Replace(r.URL(), "http://", "http://flowuser:url-pass-Zq81@", 1) + "?api_token=query-tok-7Hx2"
 	mod := func(ep *EndpointOptions) {
 		ep.Name = "test"
-		ep.URL = secretURL
+		ep.URL = value.NewURL(secretURL)
 		ep.HTTPClient.BearerToken = "bearer-tok-Pp93"
 		ep.Headers = map[string]value.Secret{"X-Api-Key": "hdr-key-Vv55"}
 		ep.RemoteTimeout = 2 * time.Second
@@ -447,8 +447,12 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	for _, bad := range []func(*EndpointOptions){
 		func(ep *EndpointOptions) { ep.RemoteTimeout = -1 },
-		func(ep *EndpointOptions) { ep.URL = "ftp://flowuser:url-pass-Zq81@h/?api_token=query-tok-7Hx2" },
-		func(ep *EndpointOptions) { ep.URL = "http://flowuser:url-pass-Zq81@h/\x7f?api_token=query-tok-7Hx2" },
+		func(ep *EndpointOptions) {
+			ep.URL = value.NewURL("ftp://flowuser:url-pass-Zq81@h/?api_token=query-tok-7Hx2")
+		},
+		func(ep *EndpointOptions) {
+			ep.URL = value.NewURL("http://flowuser:url-pass-Zq81@h/\x7f?api_token=query-tok-7Hx2")
+		},
 	} {
 		err := c.Update(testArgs(r.URL(), mod, bad))
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -36,7 +37,15 @@ func TestMain(m *testing.M) {
 func runChild() int {
 	dataPath, url, logPath := os.Getenv("FLOW_RW_DATA"), os.Getenv("FLOW_RW_URL"), os.Getenv("FLOW_RW_LOG")
 	series, _ := strconv.Atoi(os.Getenv("FLOW_RW_SERIES"))
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	interval := 50 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv("FLOW_RW_TICK")); err == nil {
+		interval = d
+	}
+	level := slog.LevelWarn
+	if os.Getenv("FLOW_RW_LOG_INFO") != "" {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	args := testArgs(url)
 	var recv *Receiver
 	c, err := New(component.Options{
@@ -61,7 +70,17 @@ func runChild() int {
 	for i := range lset {
 		lset[i] = labels.FromStrings("__name__", "test_metric", "series", strconv.Itoa(i))
 	}
-	tk := time.NewTicker(50 * time.Millisecond)
+	// Timestamps strictly increase across ticks and restarts even if the
+	// wall clock steps back (other tests on the machine may set it).
+	var last int64
+	if b, err := os.ReadFile(logPath); err == nil {
+		for _, l := range strings.Fields(string(b)) {
+			if v, err := strconv.ParseInt(l, 10, 64); err == nil && v > last {
+				last = v
+			}
+		}
+	}
+	tk := time.NewTicker(interval)
 	defer tk.Stop()
 	for {
 		select {
@@ -70,7 +89,8 @@ func runChild() int {
 			return 0
 		case <-tk.C:
 		}
-		ts := time.Now().UnixMilli()
+		ts := max(time.Now().UnixMilli(), last+1)
+		last = ts
 		app := recv.Appender(context.Background())
 		for _, l := range lset {
 			if _, err := app.Append(0, l, ts, float64(ts)); err != nil {
@@ -96,10 +116,17 @@ type child struct {
 
 func startChild(t *testing.T, dataPath, url, logPath string, series int) *child {
 	t.Helper()
+	return startChildWith(t, &testLogWriter{t: t}, dataPath, url, logPath, series)
+}
+
+// startChildWith starts a child whose log goes to stderr, with extra
+// environment (FLOW_RW_TICK, FLOW_RW_LOG_INFO).
+func startChildWith(t *testing.T, stderr io.Writer, dataPath, url, logPath string, series int, env ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FLOW_RW_CHILD=1", "FLOW_RW_DATA="+dataPath, "FLOW_RW_URL="+url,
-		"FLOW_RW_LOG="+logPath, "FLOW_RW_SERIES="+strconv.Itoa(series))
-	cmd.Stderr = &testLogWriter{t: t}
+	cmd.Env = append(append(os.Environ(), "FLOW_RW_CHILD=1", "FLOW_RW_DATA="+dataPath, "FLOW_RW_URL="+url,
+		"FLOW_RW_LOG="+logPath, "FLOW_RW_SERIES="+strconv.Itoa(series)), env...)
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

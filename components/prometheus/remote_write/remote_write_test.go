@@ -36,7 +36,7 @@ func testArgs(url string, mod ...func(*EndpointOptions)) Arguments {
 	a.SetToDefault()
 	var ep EndpointOptions
 	ep.SetToDefault()
-	ep.URL = url
+	ep.URL = value.NewURL(url)
 	ep.Name = "test"
 	ep.QueueOptions.BatchSendDeadline = 100 * time.Millisecond
 	ep.QueueOptions.MaxBackoff = 500 * time.Millisecond

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -27,11 +28,16 @@ import (
 // so each series still reaches the receiver in timestamp order.
 //
 // Samples newer than M but not newer than H (the newest timestamp any
-// delivered request carried) may or may not have arrived; a receiver such
-// as Prometheus rejects a whole request if one of its samples is older than
-// what it holds for the series. Those are sent first, one sample per
-// request, so a rejection concerns that sample alone. Samples newer than H
-// cannot have arrived and go in ordinary batches.
+// delivered request carried) may or may not have arrived. They go in
+// ordinary batches with the rest: a receiver such as Prometheus refuses a
+// whole request if one of its samples is older than what it holds for the
+// series, and the replay queue's client then splits that request until
+// only the samples already there are left out (replaysplit.go). The
+// tracker moves M with every delivery, so after a kill -9 the uncertain
+// samples are about the requests that were in flight: typically one
+// sample per series, which the receiver takes either as new or as an exact
+// duplicate, so nothing needs splitting (20,000 series: 10 requests, not
+// 20,000).
 //
 // Replay uses Prometheus' queue manager too (batching, retries, backoff),
 // fed from the WAL read here instead of by a WAL watcher: a second
@@ -65,26 +71,31 @@ func (c *Component) replay(ctx context.Context, job replayJob) {
 	job.tr.advance(time.Now())
 	m, h := job.tr.state()
 	start := time.Now()
-	uncertain, err := c.replayPhase(ctx, job, m, min(h, job.cutoff), true, log)
-	if err != nil {
-		log.Error("replaying samples that may already have been delivered failed; continuing with live data", "err", err)
-	}
-	certain, err := c.replayPhase(ctx, job, max(m, h), job.cutoff, false, log)
+	res, err := c.replayRange(ctx, job, m, h, job.cutoff)
 	if err != nil {
 		log.Error("replaying undelivered samples failed; continuing with live data", "err", err)
 	}
-	if uncertain+certain > 0 {
-		log.Info("replayed samples left in the WAL", "samples", uncertain+certain,
-			"maybe_delivered_before", uncertain, "duration", time.Since(start))
+	if res.sent > 0 {
+		log.Info("replayed samples left in the WAL", "samples", res.sent, "maybe_delivered_before", res.uncertain,
+			"requests", res.requests, "already_there_or_refused", res.refused, "duration", time.Since(start))
 	}
 }
 
-// replayPhase sends the WAL's samples with from < t ≤ to through a replay
+// replayResult is what a replay sent.
+type replayResult struct {
+	sent      int   // samples handed to the replay queue
+	uncertain int   // of them, those that may have arrived before (≤ H)
+	requests  int64 // requests sent, parts of split ones included
+	refused   int64 // samples the receiver refused for good (already there)
+}
+
+// replayRange sends the WAL's samples with from < t ≤ to through a replay
 // queue, and waits until every one of them has reached a final outcome.
-// single sends one sample per request. It returns how many it sent.
-func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int64, single bool, log *slog.Logger) (int, error) {
+// Samples at or below h may already be at the receiver.
+func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to int64) (replayResult, error) {
+	var res replayResult
 	if to <= from {
-		return 0, nil
+		return res, nil
 	}
 	var q *replayQueue
 	defer func() {
@@ -97,20 +108,24 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 	var pending []record.RefSeries
 	byRef := map[uint64]labels.Labels{}
 	labelsOf := func(ref uint64) labels.Labels { return byRef[ref] }
-	sent := 0
 	withHist := job.tr.sendsHistograms()
 	ensure := func() error {
 		if q != nil {
 			return nil
 		}
 		var err error
-		q, err = c.newReplayQueue(job, single)
+		q, err = c.newReplayQueue(job, h)
 		if err != nil {
 			return err
 		}
 		q.qm.StoreSeries(pending, 0)
 		pending = nil
 		return nil
+	}
+	count := func(n, uncertain int, err error) error {
+		res.sent += n
+		res.uncertain += uncertain
+		return err
 	}
 	err := readWAL(filepath.Join(c.opts.DataPath, "wal"), c.opts.Logger, func(seg int, typ record.Type, rec []byte, dec *record.Decoder) error {
 		if ctx.Err() != nil {
@@ -137,10 +152,8 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 			if err != nil {
 				return err
 			}
-			n, err := replayInRange(samples, func(s record.RefSample) (uint64, int64) { return uint64(s.Ref), s.T },
-				from, to, ensure, register, job.tr, labelsOf, func(k []record.RefSample) bool { return q.qm.Append(k) })
-			sent += n
-			return err
+			return count(replayInRange(samples, func(s record.RefSample) (uint64, int64) { return uint64(s.Ref), s.T },
+				from, h, to, ensure, register, job.tr, labelsOf, func(k []record.RefSample) bool { return q.qm.Append(k) }))
 		case record.HistogramSamples, record.CustomBucketsHistogramSamples, record.HistogramSamplesV2:
 			if !withHist {
 				return nil
@@ -149,10 +162,8 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 			if err != nil {
 				return err
 			}
-			n, err := replayInRange(hs, func(s record.RefHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
-				from, to, ensure, register, job.tr, labelsOf, func(k []record.RefHistogramSample) bool { return q.qm.AppendHistograms(k) })
-			sent += n
-			return err
+			return count(replayInRange(hs, func(s record.RefHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
+				from, h, to, ensure, register, job.tr, labelsOf, func(k []record.RefHistogramSample) bool { return q.qm.AppendHistograms(k) }))
 		case record.FloatHistogramSamples, record.CustomBucketsFloatHistogramSamples, record.FloatHistogramSamplesV2:
 			if !withHist {
 				return nil
@@ -161,10 +172,8 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 			if err != nil {
 				return err
 			}
-			n, err := replayInRange(hs, func(s record.RefFloatHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
-				from, to, ensure, register, job.tr, labelsOf, func(k []record.RefFloatHistogramSample) bool { return q.qm.AppendFloatHistograms(k) })
-			sent += n
-			return err
+			return count(replayInRange(hs, func(s record.RefFloatHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
+				from, h, to, ensure, register, job.tr, labelsOf, func(k []record.RefFloatHistogramSample) bool { return q.qm.AppendFloatHistograms(k) }))
 		case record.Metadata:
 			if q == nil {
 				return nil
@@ -178,12 +187,14 @@ func (c *Component) replayPhase(ctx context.Context, job replayJob, from, to int
 		return nil
 	})
 	if err != nil {
-		return sent, err
+		return res, err
 	}
 	if q == nil {
-		return 0, nil
+		return res, nil
 	}
-	return sent, q.drain(ctx)
+	err = q.drain(ctx)
+	res.requests, res.refused = q.client.requests.Load(), q.client.refused.Load()
+	return res, err
 }
 
 func toCounts(m map[int64]int64) []tsCount {
@@ -199,20 +210,25 @@ func toCounts(m map[int64]int64) []tsCount {
 // (from, to] to the replay queue through send. When register is set, the
 // segment predates this run and the samples the endpoint's rules keep are
 // first registered with the tracker, so their delivery moves the marker.
-// It returns how many samples it sent.
-func replayInRange[S any](samples []S, refT func(S) (uint64, int64), from, to int64, ensure func() error,
-	register bool, tr *tracker, labelsOf func(ref uint64) labels.Labels, send func([]S) bool) (int, error) {
+// It returns how many samples it sent, and how many of them were at or
+// below h (may have arrived before).
+func replayInRange[S any](samples []S, refT func(S) (uint64, int64), from, h, to int64, ensure func() error,
+	register bool, tr *tracker, labelsOf func(ref uint64) labels.Labels, send func([]S) bool) (int, int, error) {
 	keep := samples[:0]
+	uncertain := 0
 	for _, s := range samples {
 		if _, t := refT(s); t > from && t <= to {
 			keep = append(keep, s)
+			if t <= h {
+				uncertain++
+			}
 		}
 	}
 	if len(keep) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err := ensure(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if register {
 		counts := map[int64]int64{}
@@ -225,24 +241,32 @@ func replayInRange[S any](samples []S, refT func(S) (uint64, int64), from, to in
 			counts[t]++
 		}
 		if err := tr.expect(toCounts(counts)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if !send(keep) {
-		return 0, errors.New("replay queue stopped")
+		return 0, 0, errors.New("replay queue stopped")
 	}
-	return len(keep), nil
+	return len(keep), uncertain, nil
 }
 
 // replayQueue is a Prometheus queue fed by replay.
 type replayQueue struct {
-	rs  *remote.Storage
-	qm  *remote.QueueManager
-	reg *prometheus.Registry
-	dir string
+	rs     *remote.Storage
+	qm     *remote.QueueManager
+	reg    *prometheus.Registry
+	dir    string
+	client *splittingClient
 }
 
-func (c *Component) newReplayQueue(job replayJob, single bool) (*replayQueue, error) {
+// replayBatchDeadline bounds how long the replay queue waits to fill a
+// batch: replay appends everything at once, so only its last batch waits,
+// and live data waits behind it.
+const replayBatchDeadline = 200 * time.Millisecond
+
+// newReplayQueue builds a replay queue; samples at or below h may already
+// be at the receiver.
+func (c *Component) newReplayQueue(job replayJob, h int64) (*replayQueue, error) {
 	dir, err := os.MkdirTemp(c.opts.DataPath, "replay-")
 	if err != nil {
 		return nil, err
@@ -258,10 +282,7 @@ func (c *Component) newReplayQueue(job replayJob, single bool) (*replayQueue, er
 	_ = seg.Close()
 
 	rc := *job.rc
-	if single {
-		rc.QueueConfig.MaxSamplesPerSend = 1
-		rc.QueueConfig.MinShards = min(10, rc.QueueConfig.MaxShards)
-	}
+	rc.QueueConfig.BatchSendDeadline = min(rc.QueueConfig.BatchSendDeadline, model.Duration(replayBatchDeadline))
 	// Its own registry: its metrics would collide with the live queue's.
 	reg := prometheus.NewRegistry()
 	rs := remote.NewStorage(c.opts.Logger.With("replay", true), reg, startTime, dir, flushDeadline, noScrapeManager{}, false)
@@ -276,21 +297,20 @@ func (c *Component) newReplayQueue(job replayJob, single bool) (*replayQueue, er
 		_ = rs.Close()
 		return nil, err
 	}
-	h, err := queueHash(&rc)
+	hash, err := queueHash(&rc)
 	if err != nil {
 		_ = rs.Close()
 		return nil, err
 	}
-	qm, ok := queues[h]
+	qm, ok := queues[hash]
 	if !ok {
 		_ = rs.Close()
 		return nil, errors.New("prometheus internals changed: replay queue not found under its configuration hash")
 	}
-	qm.SetClient(&countingClient{
-		WriteClient: job.client, v2: job.rc.ProtobufMessage != "" && job.rc.ProtobufMessage != "prometheus.WriteRequest",
-		tr: job.tr, onError: c.accountingError,
-	})
-	return &replayQueue{rs: rs, qm: qm, reg: reg, dir: dir}, nil
+	v2 := job.rc.ProtobufMessage != "" && job.rc.ProtobufMessage != "prometheus.WriteRequest"
+	split := &splittingClient{ep: job.client, v2: v2, h: h}
+	qm.SetClient(&countingClient{WriteClient: split, v2: v2, tr: job.tr, onError: c.accountingError})
+	return &replayQueue{rs: rs, qm: qm, reg: reg, dir: dir, client: split}, nil
 }
 
 // drain waits until the queue holds nothing more to send.

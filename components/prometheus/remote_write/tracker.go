@@ -1,13 +1,13 @@
 package remotewrite
 
 import (
+	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -37,9 +37,12 @@ import (
 // commit with a timestamp at or below M (a late scrape, honoured old
 // timestamps) first lowers M and writes it down.
 //
-// The marker file is rewritten (write to a temporary file, then rename)
-// every second while it moves; a kill -9 keeps what the kernel has, as for
-// the WAL itself.
+// The marker file (16 bytes written in place) is written whenever a
+// delivery moves M or H, and every second while M moves for other reasons
+// (age limits); a kill -9 keeps what the kernel has, as for the WAL itself.
+// Moving M with every delivery keeps the window (M, H] that a restart must
+// treat as "maybe delivered" (replay.go) as small as the requests that were
+// in flight.
 
 // tracker is one endpoint's delivery accounting.
 type tracker struct {
@@ -54,6 +57,7 @@ type tracker struct {
 
 	mu       sync.Mutex
 	expected map[int64]int64 // timestamp → samples committed and not yet accounted for
+	order    tsHeap          // the timestamps of expected, smallest first (may hold stale ones)
 	done     map[int64]int64 // timestamp → samples delivered (or finally rejected)
 	marker   int64           // M: every committed sample with timestamp ≤ M is accounted for
 	highest  int64           // H: the newest timestamp any delivered request carried
@@ -163,6 +167,9 @@ func (t *tracker) expect(counts []tsCount) error {
 		if c.n == 0 {
 			continue
 		}
+		if t.expected[c.t] == 0 {
+			heap.Push(&t.order, c.t)
+		}
 		t.expected[c.t] += c.n
 		if c.t <= t.marker {
 			t.marker = c.t - 1
@@ -186,10 +193,12 @@ func (t *tracker) unexpect(counts []tsCount) {
 	}
 }
 
-// delivered records samples that reached a final outcome. A request that
-// carried a timestamp newer than H moves H, written down at once: replay
-// must know which timestamps may already be at the receiver.
+// delivered records samples that reached a final outcome and moves the
+// marker over the timestamps now complete. A request that moves H or M
+// has it written down at once: replay must know which timestamps may
+// already be at the receiver, and the fewer the better.
 func (t *tracker) delivered(counts map[int64]int64) error {
+	tooOld := t.tooOld(time.Now())
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for ts, n := range counts {
@@ -200,32 +209,37 @@ func (t *tracker) delivered(counts map[int64]int64) error {
 			t.highest = ts
 		}
 	}
-	if t.highest != t.persistedH {
+	t.advanceLocked(tooOld)
+	if t.highest != t.persistedH || t.marker != t.persistedM {
 		return t.persistLocked()
 	}
 	return nil
 }
 
-// advance moves the marker over every fully delivered timestamp and
-// returns it.
-func (t *tracker) advance(now time.Time) int64 {
+// tooOld is the timestamp below which queue_config's sample_age_limit has
+// the queue drop samples (0: no limit).
+func (t *tracker) tooOld(now time.Time) int64 {
 	t.cfgMu.RLock()
 	ageLimit := t.ageLimit
 	t.cfgMu.RUnlock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	keys := make([]int64, 0, len(t.expected))
-	for ts := range t.expected {
-		keys = append(keys, ts)
+	if ageLimit <= 0 {
+		return 0
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	tooOld := int64(0)
-	if ageLimit > 0 {
-		tooOld = now.Add(-ageLimit).UnixMilli()
-	}
-	for _, ts := range keys {
-		if t.done[ts] < t.expected[ts] && ts >= tooOld {
-			break
+	return now.Add(-ageLimit).UnixMilli()
+}
+
+// advanceLocked moves the marker over the smallest outstanding timestamps
+// while they are fully delivered (or too old to be sent). t.mu is held.
+func (t *tracker) advanceLocked(tooOld int64) {
+	for len(t.order) > 0 {
+		ts := t.order[0]
+		want, ok := t.expected[ts]
+		if ok && t.done[ts] < want && ts >= tooOld {
+			return
+		}
+		heap.Pop(&t.order)
+		if !ok {
+			continue // withdrawn (unexpect) or pushed twice
 		}
 		delete(t.expected, ts)
 		delete(t.done, ts)
@@ -233,7 +247,17 @@ func (t *tracker) advance(now time.Time) int64 {
 			t.marker = ts
 		}
 	}
+}
+
+// advance moves the marker over every fully delivered timestamp and
+// returns it.
+func (t *tracker) advance(now time.Time) int64 {
+	tooOld := t.tooOld(now)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.advanceLocked(tooOld)
 	if len(t.expected) == 0 {
+		t.order = t.order[:0]
 		// Nothing outstanding: everything delivered so far is final.
 		for ts := range t.done {
 			if ts > t.marker {
@@ -268,6 +292,20 @@ func (t *tracker) flush(now time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.persistLocked()
+}
+
+// tsHeap is a min-heap of timestamps (container/heap).
+type tsHeap []int64
+
+func (h tsHeap) Len() int           { return len(h) }
+func (h tsHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h tsHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *tsHeap) Push(x any)        { *h = append(*h, x.(int64)) }
+func (h *tsHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // tsCount is a number of samples with one timestamp.

@@ -171,3 +171,37 @@ func BenchmarkRequestTimestamps(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTrackerDelivered is the accounting of one delivered request
+// (delivered moves the marker and writes it down): 1,000 scrape
+// timestamps outstanding, 2,000 samples each, delivered in order, one
+// request of 2,000 samples per op.
+func BenchmarkTrackerDelivered(b *testing.B) {
+	tr, err := newTracker(b.TempDir(), "ep")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const outstanding = 1000
+	next := int64(1_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%outstanding == 0 {
+			b.StopTimer()
+			counts := make([]tsCount, outstanding)
+			for j := range counts {
+				counts[j] = tsCount{t: next + int64(j), n: 2000}
+			}
+			if err := tr.expect(counts); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		if err := tr.delivered(map[int64]int64{next + int64(i%outstanding): 2000}); err != nil {
+			b.Fatal(err)
+		}
+		if i%outstanding == outstanding-1 {
+			next += outstanding
+		}
+	}
+}

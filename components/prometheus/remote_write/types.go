@@ -18,7 +18,6 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
-	"github.com/flow-telemetry/flow/components/common/redact"
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -61,7 +60,7 @@ func (a *Arguments) Validate() error {
 // EndpointOptions is one `endpoint` block: a queue sending to one URL.
 type EndpointOptions struct {
 	Name                 string                  `river:"name,attr,optional"`
-	URL                  string                  `river:"url,attr"`
+	URL                  value.URL               `river:"url,attr"`
 	RemoteTimeout        time.Duration           `river:"remote_timeout,attr,optional"`
 	Headers              map[string]value.Secret `river:"headers,attr,optional"`
 	SendExemplars        bool                    `river:"send_exemplars,attr,optional"`
@@ -76,9 +75,17 @@ type EndpointOptions struct {
 	MetadataOptions     MetadataOptions   `river:"metadata_config,block,optional"`
 
 	// SigV4 signs requests for endpoints behind AWS (Amazon Managed
-	// Prometheus, API Gateway). `sigv4` is Alloy's name for the same block.
+	// Prometheus, API Gateway). `sigv4` is Alloy's name for the same block,
+	// where service_name defaults to "aps" (auth.go).
 	SigV4      *aws.SigV4Config `river:"aws_sigv4,block,optional"`
-	SigV4Alloy *aws.SigV4Config `river:"sigv4,block,optional"`
+	SigV4Alloy *AlloySigV4      `river:"sigv4,block,optional"`
+	// AzureAD and GoogleIAM authenticate to Azure Monitor and Google Cloud
+	// (auth.go).
+	AzureAD   *AzureAD   `river:"azuread,block,optional"`
+	GoogleIAM *GoogleIAM `river:"google_iam,block,optional"`
+	// RoundRobinDNS spreads new connections over the addresses the URL's
+	// host resolves to.
+	RoundRobinDNS bool `river:"round_robin_dns,attr,optional"`
 
 	// RetryOnHTTPAuthError retries a request answered 401 or 403 with
 	// backoff, as a 5xx, instead of dropping its samples: behind SigV4 a 403
@@ -112,12 +119,12 @@ func (e *EndpointOptions) sigv4() *aws.SigV4Config {
 	if e.SigV4 != nil {
 		return e.SigV4
 	}
-	return e.SigV4Alloy
+	return e.SigV4Alloy.config()
 }
 
 // Validate checks the endpoint.
 func (e *EndpointOptions) Validate() error {
-	u, err := url.Parse(e.URL)
+	u, err := url.Parse(e.URL.Raw())
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		// The URL may hold a password, so it is not repeated.
 		return errors.New("url must be an absolute http:// or https:// URL")
@@ -140,13 +147,12 @@ func (e *EndpointOptions) Validate() error {
 	if e.SigV4 != nil && e.SigV4Alloy != nil {
 		return errors.New("give aws_sigv4 or Alloy's sigv4, not both")
 	}
+	if err := e.validateAuth(); err != nil {
+		return err
+	}
 	if s := e.sigv4(); s != nil {
 		if err := s.Validate(); err != nil {
 			return err
-		}
-		hc := e.HTTPClient
-		if hc.BasicAuth != nil || hc.Authorization != nil || hc.BearerToken != "" || hc.BearerTokenFile != "" {
-			return errors.New("aws_sigv4 signs the Authorization header itself; remove basic_auth, authorization and bearer_token")
 		}
 	}
 	if _, err := e.HTTPClient.Convert(); err != nil {
@@ -176,14 +182,15 @@ func (e *EndpointOptions) queueName() string {
 	if e.Name != "" {
 		return e.Name
 	}
-	h := sha256.Sum256([]byte(e.URL))
+	h := sha256.Sum256([]byte(e.URL.Raw()))
 	return hex.EncodeToString(h[:3])
 }
 
-// redactedURL is the URL with its password and query values masked, for
-// messages, debug info and Prometheus' `url` metric label (see
-// components/common/redact).
-func (e *EndpointOptions) redactedURL() string { return redact.URL(e.URL) }
+// redactedURL is the URL with its password and query values masked (or
+// "(secret)" for a URL given as a secret), for messages, debug info and
+// Prometheus' `url` metric label: value.URL's shown form, the same as the
+// API's arguments and the config view show.
+func (e *EndpointOptions) redactedURL() string { return e.URL.String() }
 
 // QueueOptions is the `queue_config` block.
 type QueueOptions struct {

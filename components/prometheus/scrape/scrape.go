@@ -416,6 +416,8 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 		// Prometheus' created-timestamp-zero-ingestion sets both.
 		EnableStartTimestampZeroIngestion: o.startTimestampZero,
 		ParseST:                           o.startTimestampZero,
+		// Bounds OAuth2 token fetches, which Prometheus leaves without a deadline.
+		HTTPClientOptions: httpclient.ClientOptions(),
 	}, c.opts.Logger, promlogging.NewJSONFileLogger, c.fanout, nil, c.opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)

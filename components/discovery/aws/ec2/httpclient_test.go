@@ -185,7 +185,7 @@ func TestAuthSettingsWarnOnce(t *testing.T) {
 	f.SetInstances(fleet())
 	ts := httpfixture.StartTokenServer(t, "id", "oauth-s3cret", 3600, nil)
 	args := userArgs(f, f.AddUser("u"))
-	args.HTTPClient.OAuth2 = &httpclient.OAuth2{ClientID: "id", ClientSecret: "oauth-s3cret", TokenURL: ts.TokenURL()}
+	args.HTTPClient.OAuth2 = &httpclient.OAuth2{ClientID: "id", ClientSecret: "oauth-s3cret", TokenURL: value.NewURL(ts.TokenURL())}
 	h, hl := refreshOnce(t, args)
 	if hl.Health != component.HealthHealthy {
 		t.Fatalf("with oauth2: %+v", hl)

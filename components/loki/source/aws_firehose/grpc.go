@@ -219,12 +219,12 @@ func (g *grpcServer) stop(grace time.Duration) {
 // replaceGRPC swaps the gRPC server for one built from a (or none);
 // called with c.mu held.
 func (c *Component) replaceGRPC(a Arguments, grace time.Duration) error {
-	old := c.grpc
+	old, running := c.grpc, c.running
 	stopOld := func() {
 		if old == nil {
 			return
 		}
-		if c.running {
+		if running {
 			old.stop(grace)
 		} else {
 			old.lis.Close()

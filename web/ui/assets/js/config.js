@@ -4,9 +4,11 @@
 // their messages beside them, and listed above the editor as buttons that move
 // the caret to the spot.
 //
-// Secrets show as "(secret)". flow puts the running value back for any
-// "(secret)" left where the running config has that secret, so a user can
-// edit other parts and apply without retyping credentials.
+// Secrets show as "(secret)", and URLs with credentials with their password
+// and query values as "xxxxx" (https://user:xxxxx@host/path?token=xxxxx).
+// flow puts the running value back for any such attribute left as shown
+// where the running config has it, so a user can edit other parts and apply
+// without retyping credentials.
 
 import { getJSON, postConfig, reloadFromDisk } from "./api.js";
 import { h } from "./dom.js";
@@ -35,7 +37,7 @@ export function configPage(main) {
     },
   }, "Reload from disk");
   const secretNote = h("p", { class: "note", hidden: true, id: "secret-note" },
-    "Secrets are shown as \"(secret)\". Leave one as it is to keep its running value, or replace it with a new value.");
+    "Secrets are shown as \"(secret)\", and the passwords and query values of URLs as \"xxxxx\". Leave one as it is to keep its running value, or replace it with a new value.");
   const gutter = h("div", { class: "gutter", "aria-hidden": "true" });
   const layer = h("div", { class: "layer" });
   const overlay = h("div", { class: "overlay", "aria-hidden": "true" }, layer);
@@ -134,7 +136,9 @@ export function configPage(main) {
     ta.scrollTop = Math.max(0, (line - 5) * LINE_H);
     syncScroll();
   }
-  function updateNote() { secretNote.hidden = !files.some((f) => f.content.includes('"(secret)"')); }
+  // A masked URL: a quoted URL with a masked password or query value.
+  const maskedURL = /"[a-z][a-z0-9+.-]*:\/\/[^"\s]*(:xxxxx@|=xxxxx)/i;
+  function updateNote() { secretNote.hidden = !files.some((f) => f.content.includes('"(secret)"') || maskedURL.test(f.content)); }
 
   ta.addEventListener("scroll", syncScroll);
   ta.addEventListener("input", () => {
