@@ -55,7 +55,7 @@ type positions struct {
 	m       map[entry]int64
 	ids     map[entry]string // file identity of each offset, where known
 	version uint64           // bumped by every change
-	written uint64 // the version last written
+	written uint64           // the version last written
 	writing bool
 	lastErr error
 }
