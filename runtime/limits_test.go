@@ -102,3 +102,17 @@ func TestEvalBudgetBoundsValidation(t *testing.T) {
 		t.Fatalf("%v", diags)
 	}
 }
+
+// Validating a config of thousands of bad components stops after
+// syntax.MaxErrors errors, and says so.
+func TestValidationErrorsAreCapped(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&b, "testcomponents.passthrough \"p%d\" {\n  input = 1 + \"one\"\n}\n", i)
+	}
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
+	if len(diags) != syntax.MaxErrors+1 || !strings.Contains(diags[len(diags)-1].Summary, "too many errors") {
+		t.Fatalf("%d diagnostics, the last %v", len(diags), diags[len(diags)-1])
+	}
+}

@@ -392,3 +392,27 @@ func TestEvalBudgetChargesComparisonsAndJoins(t *testing.T) {
 		}
 	}
 }
+
+// An expression with fifty thousand bad items reports MaxErrors of them
+// and says so, rather than making a diagnostic per item.
+func TestEvalErrorsAreCapped(t *testing.T) {
+	for _, src := range []string{
+		"x = [" + strings.Repeat(`1 + "a longer string, so the config is not too dense", `, 50_000) + "1]\n",
+		"x = {" + func() string {
+			var b strings.Builder
+			for i := 0; i < 50_000; i++ {
+				fmt.Fprintf(&b, "key_number_%d = -\"a longer string, so the config is not too dense\", ", i)
+			}
+			return b.String()
+		}() + "}\n",
+	} {
+		file, diags := ParseFile([]byte(src), "t.river")
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		_, diags = file.Body.Attributes()[0].Expr.Value(nil)
+		if len(diags) != MaxErrors+1 || !strings.Contains(diags[MaxErrors].Summary, "too many errors") {
+			t.Errorf("%d diagnostics, last %v", len(diags), diags[len(diags)-1])
+		}
+	}
+}
