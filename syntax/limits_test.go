@@ -416,3 +416,16 @@ func TestEvalErrorsAreCapped(t *testing.T) {
 		}
 	}
 }
+
+// A parenthesized callee, ((f))(x), is part of the call's tree: deep
+// parentheses around the name plus indexes on the result cross MaxDepth.
+func TestParenthesizedCalleeCounts(t *testing.T) {
+	callee := strings.Repeat("(", MaxDepth-20) + "string.to_upper" + strings.Repeat(")", MaxDepth-20)
+	if _, diags := ParseFile([]byte("x = "+callee+`("a")`+"\n"), "t.river"); diags.HasErrors() {
+		t.Fatalf("within the limit: %v", diags)
+	}
+	_, diags := ParseFile([]byte("x = "+callee+`("a")`+strings.Repeat("[0]", 30)+"\n"), "t.river")
+	if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "nesting is too deep") {
+		t.Errorf("%d parentheses and 30 indexes: %v", MaxDepth-20, diags)
+	}
+}

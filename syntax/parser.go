@@ -641,7 +641,7 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 				ArgsRange: argsRange,
 				SrcRange:  hcl.RangeBetween(e.Range(), argsRange),
 			}
-			h = ah + 1
+			h = max(ah, h) + 1 // the callee, (((f))), is a subtree too
 			if !closed {
 				return e, h
 			}
