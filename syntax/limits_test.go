@@ -76,6 +76,9 @@ func TestDeepExpressionsAreRefused(t *testing.T) {
 			if len(diags) > 3 {
 				t.Errorf("%d diagnostics for one deep expression, want at most 3: %s", len(diags), diags.Error())
 			}
+			if d := bodyDepth(file.Body); d > MaxDepth {
+				t.Errorf("the tree returned is %d levels deep", d)
+			}
 			// The parser went on after the expression: y is there.
 			var names []string
 			walkAttrs(file.Body, func(a *Attribute) {
@@ -121,6 +124,9 @@ func TestNestingUpToTheLimitWorks(t *testing.T) {
 		if diags.HasErrors() {
 			t.Errorf("%.30s…: %s", tt.expr, diags.Error())
 			continue
+		}
+		if d := bodyDepth(file.Body); d < MaxDepth/3 || d > MaxDepth {
+			t.Errorf("%.30s…: a tree %d levels deep", tt.expr, d)
 		}
 		e := file.Body.Attributes()[0].Expr
 		got, diags := e.Value(ctx)
