@@ -35,7 +35,7 @@ var deepShapes = []deepShape{
 	{"unary not", func(n int) string { return strings.Repeat("!", n) + "true" }, 5},
 	{"unary minus", func(n int) string { return strings.Repeat("-", n) + "1" }, 5},
 	{"short unary run", func(int) string { return strings.Repeat("!", MaxDepth-1) + "true" }, 5 + 0},
-	{"parentheses", func(n int) string { return strings.Repeat("(", n/2) + "1" + strings.Repeat(")", n/2) }, 5 + MaxDepth},
+	{"parentheses", func(n int) string { return strings.Repeat("(", n/2) + "1" + strings.Repeat(")", n/2) }, 5 + MaxDepth - 1},
 	{"index chain", func(n int) string { return "[1]" + strings.Repeat("[0]", n/3) }, 5 + 3 + 3*(MaxDepth-3)},
 	{"access chain", func(n int) string { return "{a = 1}" + strings.Repeat(".a", n/2) }, 5 + 7 + 2*(MaxDepth-3) + 1},
 	{"reference", func(n int) string { return "a" + strings.Repeat(".a", n/2) }, 5 + 1 + 2*(MaxDepth-2) + 1},

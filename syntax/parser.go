@@ -168,7 +168,7 @@ func describe(t Token) string {
 // skips the bracketed group the current token opens, if any, so the
 // enclosing levels see their own closing brackets and finish normally.
 func (p *parser) enter() bool {
-	if p.depth >= MaxDepth {
+	if p.depth+1 >= MaxDepth { // the BadExpr returned instead is a level too
 		p.errorDeep(p.tok.Range)
 		p.skipGroup()
 		return false
