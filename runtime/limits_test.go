@@ -116,3 +116,33 @@ func TestValidationErrorsAreCapped(t *testing.T) {
 		t.Fatalf("%d diagnostics, the last %v", len(diags), diags[len(diags)-1])
 	}
 }
+
+// A config of sixty thousand references to missing components reports the
+// first syntax.MaxErrors: each was compared with every component for a
+// suggestion, and validating it took 40 s.
+func TestUnknownReferencesAreCapped(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 2000; i++ {
+		fmt.Fprintf(&b, "testcomponents.counter \"c%d\" {}\n", i)
+	}
+	b.WriteString("testcomponents.passthrough \"p\" {\n  inputs = [")
+	for i := 0; i < 60000; i++ {
+		fmt.Fprintf(&b, "testcomponents.counter.x%d.count, ", i)
+	}
+	b.WriteString("1]\n}\n")
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	start := time.Now()
+	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
+	notes := 0
+	for _, d := range diags {
+		if strings.Contains(d.Summary, "too many errors") {
+			notes++
+		}
+	}
+	if len(diags) != syntax.MaxErrors+1 || notes != 1 {
+		t.Fatalf("%d diagnostics, %d saying there are too many", len(diags), notes)
+	}
+	if el := time.Since(start); el > time.Minute { // a hang guard; it takes a fraction of a second
+		t.Errorf("took %v", el)
+	}
+}
