@@ -158,12 +158,16 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 					continue
 				}
 				if d := checkLabel(s, reg); d != nil {
-					diags = append(diags, d)
+					if len(diags) < maxErrors {
+						diags = append(diags, d)
+					}
 					continue
 				}
 				id := s.ID()
 				if prev, dup := g.byID[id]; dup {
-					diags = append(diags, duplicateComponent(id, s, prev.block)...)
+					if len(diags) < maxErrors {
+						diags = append(diags, duplicateComponent(id, s, prev.block)...)
+					}
 					continue
 				}
 				n := &gnode{id: id, name: s.Name, label: s.Label, path: strings.Split(id, "."), block: s}

@@ -148,3 +148,17 @@ func TestUnknownReferencesAreCapped(t *testing.T) {
 		t.Errorf("took %v", el)
 	}
 }
+
+// Thousands of duplicate components, or of misspelt attributes in one
+// block, report at most syntax.MaxErrors (and a note) each.
+func TestDuplicatesAndMisspellingsAreCapped(t *testing.T) {
+	for name, src := range map[string]string{
+		"duplicates":  strings.Repeat("testcomponents.counter \"c\" {}\n", 20000),
+		"misspelling": "testcomponents.passthrough \"p\" {\n" + strings.Repeat("  inptu = 1\n", 20000) + "}\n",
+	} {
+		rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+		if diags := rt.Validate(map[string][]byte{"main.river": []byte(src)}); len(diags) > syntax.MaxErrors+2 {
+			t.Errorf("%s: %d diagnostics", name, len(diags))
+		}
+	}
+}
