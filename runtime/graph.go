@@ -148,18 +148,26 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 			case *syntax.Block:
 				reg, ok := component.Get(s.Name)
 				if !ok {
-					soft = append(soft, unknownComponent(s))
+					if len(soft) < maxErrors {
+						soft = append(soft, unknownComponent(s))
+					} else if len(soft) == maxErrors {
+						soft = append(soft, tooManyErrors(maxErrors, s.ID(), s.NameRange))
+					}
 					unknown[s.ID()] = true
 					g.maxSegments = max(g.maxSegments, strings.Count(s.ID(), ".")+1)
 					continue
 				}
 				if d := checkLabel(s, reg); d != nil {
-					diags = append(diags, d)
+					if len(diags) < maxErrors {
+						diags = append(diags, d)
+					}
 					continue
 				}
 				id := s.ID()
 				if prev, dup := g.byID[id]; dup {
-					diags = append(diags, duplicateComponent(id, s, prev.block)...)
+					if len(diags) < maxErrors {
+						diags = append(diags, duplicateComponent(id, s, prev.block)...)
+					}
 					continue
 				}
 				n := &gnode{id: id, name: s.Name, label: s.Label, path: strings.Split(id, "."), block: s}
@@ -187,12 +195,28 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 	}
 	dg := dag.New(len(nodes))
 	stdVars := stdlibContext().Variables
+	errs := countErrors(diags)
+	if errs >= maxErrors && len(nodes) > 0 {
+		diags = append(diags, tooManyErrors(errs, nodes[0].id, nodes[0].block.NameRange))
+	}
 	for i, n := range nodes {
 		seen := map[reference]bool{}
+		// Past maxErrors, references are not resolved: each unknown one is
+		// compared with every component for a suggestion, and sixty
+		// thousand of them took 40 s.
+		if errs >= maxErrors {
+			break
+		}
 		walkTraversals(n.block.Body, func(t hcl.Traversal) {
+			if errs >= maxErrors {
+				return
+			}
 			ref, toUnknown, d := resolveTraversal(g, t, stdVars, unknown)
 			if d != nil {
 				diags = append(diags, d)
+				if errs++; errs == maxErrors {
+					diags = append(diags, tooManyErrors(errs, n.id, n.block.NameRange))
+				}
 				return
 			}
 			if toUnknown {

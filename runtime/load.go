@@ -69,9 +69,17 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		size += len(src)
 	}
 	budget := evalBudget(size)
+	checked := 0 // diags counted into errs so far
+	errs := 0
 	for _, n := range g.nodes {
 		if budget.Exhausted() {
 			break // reported where it ran out
+		}
+		errs += countErrors(diags[checked:])
+		checked = len(diags)
+		if errs >= maxErrors {
+			diags = append(diags, tooManyErrors(errs, n.id, n.block.NameRange))
+			break
 		}
 		if n.tainted {
 			continue

@@ -78,3 +78,25 @@ func evalBudget(size int) *syntax.EvalBudget { return syntax.NewEvalBudget(size)
 // setBudget makes evaluations in ctx, which must be a context of the
 // runtime's own making, spend b.
 func setBudget(ctx *hcl.EvalContext, b *syntax.EvalBudget) { syntax.SetBudget(ctx, b) }
+
+// maxErrors is where validating a config stops: a config of a hundred
+// thousand bad components would otherwise make as many diagnostics.
+const maxErrors = syntax.MaxErrors
+
+func countErrors(diags hcl.Diagnostics) int {
+	n := 0
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			n++
+		}
+	}
+	return n
+}
+
+func tooManyErrors(n int, at string, rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("too many errors; only the first %d are reported, and %s and the components after it are not checked", n, at),
+		Subject:  rng.Ptr(),
+	}
+}

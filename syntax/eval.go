@@ -80,6 +80,9 @@ func (ev *evaluator) object(e *ObjectExpr) (cty.Value, hcl.Diagnostics) {
 		v, d := ev.eval(it.Value)
 		diags = append(diags, d...)
 		vals[it.Key] = v
+		if len(diags) >= MaxErrors {
+			return cty.DynamicVal, tooManyErrors(diags, e.SrcRange)
+		}
 	}
 	if diags.HasErrors() {
 		return cty.DynamicVal, diags
@@ -882,6 +885,20 @@ func (ev *evaluator) evalAll(exprs []hcl.Expression) ([]cty.Value, hcl.Diagnosti
 		v, d := ev.eval(x)
 		diags = append(diags, d...)
 		vals[i] = v
+		if len(diags) >= MaxErrors {
+			return vals, tooManyErrors(diags, exprs[len(exprs)-1].Range())
+		}
 	}
 	return vals, diags
+}
+
+// tooManyErrors ends diags, which has MaxErrors or more, with one saying
+// the rest of the list was not evaluated: a list of a hundred thousand bad
+// items would otherwise make as many diagnostics.
+func tooManyErrors(diags hcl.Diagnostics, rng hcl.Range) hcl.Diagnostics {
+	return append(diags[:MaxErrors:MaxErrors], &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("too many errors; only the first %d in this expression are reported", MaxErrors),
+		Subject:  rng.Ptr(),
+	})
 }

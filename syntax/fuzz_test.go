@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/tools/txtar"
 
 	"github.com/flow-telemetry/flow/syntax/stdlib"
@@ -50,6 +51,9 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		_ = DiagnosticsString(map[string][]byte{"fuzz.river": src}, diags)
+		if d := bodyDepth(file.Body); d > MaxDepth {
+			t.Fatalf("a tree %d levels deep, over MaxDepth", d)
+		}
 		if diags.HasErrors() {
 			return
 		}
@@ -58,4 +62,58 @@ func FuzzParse(f *testing.F) {
 			_, _ = a.Expr.Value(ctx)
 		})
 	})
+}
+
+// bodyDepth is the depth of the deepest node under b: each block, and each
+// expression node (a reference step too), counts one.
+func bodyDepth(b *Body) int {
+	d := 0
+	for _, s := range b.Stmts {
+		switch s := s.(type) {
+		case *Attribute:
+			d = max(d, exprDepth(s.Expr))
+		case *Block:
+			d = max(d, 1+bodyDepth(s.Body))
+		}
+	}
+	return d
+}
+
+func exprDepth(e hcl.Expression) int {
+	switch e := e.(type) {
+	case *ScopeTraversalExpr:
+		return len(e.Traversal)
+	case *ArrayExpr:
+		d := 0
+		for _, it := range e.Items {
+			d = max(d, exprDepth(it))
+		}
+		return d + 1
+	case *ObjectExpr:
+		d := 0
+		for _, it := range e.Items {
+			d = max(d, exprDepth(it.Value))
+		}
+		return d + 1
+	case *AccessExpr:
+		return exprDepth(e.Source) + 1
+	case *IndexExpr:
+		return max(exprDepth(e.Collection), exprDepth(e.Key)) + 1
+	case *CallExpr:
+		d := 0
+		if e.Callee != nil {
+			d = exprDepth(e.Callee)
+		}
+		for _, a := range e.Args {
+			d = max(d, exprDepth(a))
+		}
+		return d + 1
+	case *UnaryExpr:
+		return exprDepth(e.Operand) + 1
+	case *BinaryExpr:
+		return max(exprDepth(e.LHS), exprDepth(e.RHS)) + 1
+	case *ParenExpr:
+		return exprDepth(e.Inner) + 1
+	}
+	return 1
 }

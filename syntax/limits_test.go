@@ -35,7 +35,7 @@ var deepShapes = []deepShape{
 	{"unary not", func(n int) string { return strings.Repeat("!", n) + "true" }, 5},
 	{"unary minus", func(n int) string { return strings.Repeat("-", n) + "1" }, 5},
 	{"short unary run", func(int) string { return strings.Repeat("!", MaxDepth-1) + "true" }, 5 + 0},
-	{"parentheses", func(n int) string { return strings.Repeat("(", n/2) + "1" + strings.Repeat(")", n/2) }, 5 + MaxDepth},
+	{"parentheses", func(n int) string { return strings.Repeat("(", n/2) + "1" + strings.Repeat(")", n/2) }, 5 + MaxDepth - 1},
 	{"index chain", func(n int) string { return "[1]" + strings.Repeat("[0]", n/3) }, 5 + 3 + 3*(MaxDepth-3)},
 	{"access chain", func(n int) string { return "{a = 1}" + strings.Repeat(".a", n/2) }, 5 + 7 + 2*(MaxDepth-3) + 1},
 	{"reference", func(n int) string { return "a" + strings.Repeat(".a", n/2) }, 5 + 1 + 2*(MaxDepth-2) + 1},
@@ -75,6 +75,9 @@ func TestDeepExpressionsAreRefused(t *testing.T) {
 			}
 			if len(diags) > 3 {
 				t.Errorf("%d diagnostics for one deep expression, want at most 3: %s", len(diags), diags.Error())
+			}
+			if d := bodyDepth(file.Body); d > MaxDepth {
+				t.Errorf("the tree returned is %d levels deep", d)
 			}
 			// The parser went on after the expression: y is there.
 			var names []string
@@ -121,6 +124,9 @@ func TestNestingUpToTheLimitWorks(t *testing.T) {
 		if diags.HasErrors() {
 			t.Errorf("%.30s…: %s", tt.expr, diags.Error())
 			continue
+		}
+		if d := bodyDepth(file.Body); d < MaxDepth/3 || d > MaxDepth {
+			t.Errorf("%.30s…: a tree %d levels deep", tt.expr, d)
 		}
 		e := file.Body.Attributes()[0].Expr
 		got, diags := e.Value(ctx)
@@ -390,5 +396,42 @@ func TestEvalBudgetChargesComparisonsAndJoins(t *testing.T) {
 		if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") {
 			t.Errorf("%s a thousand times: %v", expr, diags)
 		}
+	}
+}
+
+// An expression with fifty thousand bad items reports MaxErrors of them
+// and says so, rather than making a diagnostic per item.
+func TestEvalErrorsAreCapped(t *testing.T) {
+	for _, src := range []string{
+		"x = [" + strings.Repeat(`1 + "a longer string, so the config is not too dense", `, 50_000) + "1]\n",
+		"x = {" + func() string {
+			var b strings.Builder
+			for i := 0; i < 50_000; i++ {
+				fmt.Fprintf(&b, "key_number_%d = -\"a longer string, so the config is not too dense\", ", i)
+			}
+			return b.String()
+		}() + "}\n",
+	} {
+		file, diags := ParseFile([]byte(src), "t.river")
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		_, diags = file.Body.Attributes()[0].Expr.Value(nil)
+		if len(diags) != MaxErrors+1 || !strings.Contains(diags[MaxErrors].Summary, "too many errors") {
+			t.Errorf("%d diagnostics, last %v", len(diags), diags[len(diags)-1])
+		}
+	}
+}
+
+// A parenthesized callee, ((f))(x), is part of the call's tree: deep
+// parentheses around the name plus indexes on the result cross MaxDepth.
+func TestParenthesizedCalleeCounts(t *testing.T) {
+	callee := strings.Repeat("(", MaxDepth-20) + "string.to_upper" + strings.Repeat(")", MaxDepth-20)
+	if _, diags := ParseFile([]byte("x = "+callee+`("a")`+"\n"), "t.river"); diags.HasErrors() {
+		t.Fatalf("within the limit: %v", diags)
+	}
+	_, diags := ParseFile([]byte("x = "+callee+`("a")`+strings.Repeat("[0]", 30)+"\n"), "t.river")
+	if !diags.HasErrors() || !strings.Contains(diags[0].Summary, "nesting is too deep") {
+		t.Errorf("%d parentheses and 30 indexes: %v", MaxDepth-20, diags)
 	}
 }

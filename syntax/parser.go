@@ -168,7 +168,7 @@ func describe(t Token) string {
 // skips the bracketed group the current token opens, if any, so the
 // enclosing levels see their own closing brackets and finish normally.
 func (p *parser) enter() bool {
-	if p.depth >= MaxDepth {
+	if p.depth+1 >= MaxDepth { // the BadExpr returned instead is a level too
 		p.errorDeep(p.tok.Range)
 		p.skipGroup()
 		return false
@@ -641,7 +641,7 @@ func (p *parser) parsePostfix() (hcl.Expression, int) {
 				ArgsRange: argsRange,
 				SrcRange:  hcl.RangeBetween(e.Range(), argsRange),
 			}
-			h = ah + 1
+			h = max(ah, h) + 1 // the callee, (((f))), is a subtree too
 			if !closed {
 				return e, h
 			}

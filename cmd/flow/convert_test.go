@@ -208,3 +208,22 @@ scrape_configs:
 		t.Errorf("flow's stderr lacks the conversion warning:\n%s", flow.Stderr())
 	}
 }
+
+// TestValidateConfigFormat: flow validate converts YAML first, as flow run
+// --config.format does, and reports both conversion and River errors.
+func TestValidateConfigFormat(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(in, []byte(convertYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runFlowMain(t, "", "validate", "--config.format=prometheus", in); code != 0 || !strings.Contains(out, "config valid") {
+		t.Fatalf("code %d\n%s%s", code, out, stderr)
+	}
+	if err := os.WriteFile(in, []byte(convertYAML+"rule_files: [r.yml]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runFlowMain(t, "", "validate", "--config.format=prometheus", in); code != 1 || !strings.Contains(stderr, "rule_files is not converted") {
+		t.Fatalf("code %d\n%s", code, stderr)
+	}
+}

@@ -19,19 +19,23 @@ import (
 func validateCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var rf runFlags
+	fs.StringVar(&rf.configFormat, "config.format", "river", "format of the files: river, or prometheus, promtail, static (converted first, as flow run --config.format)")
+	fs.BoolVar(&rf.bypassConversionErrors, "config.bypass-conversion-errors", false, "with --config.format, validate what could be converted despite conversion errors")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: flow validate FILE|DIR...")
+		fmt.Fprintln(stderr, "usage: flow validate [--config.format=FORMAT] FILE|DIR...")
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() == 0 {
+	if fs.NArg() == 0 || !configFormatValid(rf.configFormat) {
 		fs.Usage()
 		return 2
 	}
 	errs, nfiles := 0, 0
 	for _, path := range fs.Args() {
-		files, err := readConfigs([]string{path})
+		files, err := rf.readConfig(path, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "flow validate: %v\n", err)
 			errs++

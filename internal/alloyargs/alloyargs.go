@@ -82,7 +82,8 @@ func normalize(path string) string {
 
 // Spec describes a component's documented surface.
 type Spec struct {
-	// Component is the block name ("discovery.ec2"); Label its label.
+	// Component is the block name ("discovery.ec2"); Label its label, empty
+	// for a config block that takes none (logging).
 	Component, Label string
 	Args             []Arg
 	// Exclusive lists groups of alternatives: a config uses exactly one
@@ -200,7 +201,12 @@ func (s Spec) parentsIncluded(path string, excluded map[string]bool) bool {
 // in the listed order.
 func (s Spec) render(included map[string]bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %q {\n", s.Component, s.Label)
+	if s.Label == "" {
+		// A config block such as logging, which takes no label.
+		fmt.Fprintf(&b, "%s {\n", s.Component)
+	} else {
+		fmt.Fprintf(&b, "%s %q {\n", s.Component, s.Label)
+	}
 	s.renderBody(&b, "", 1, included)
 	b.WriteString("}\n")
 	return b.String()
@@ -243,9 +249,9 @@ func ValueOf(typ string) string {
 		return `"example"`
 	case "bool":
 		return "true"
-	case "int", "number":
+	case "int", "uint", "number":
 		return "1"
-	case "float":
+	case "float", "float64", "number(float)":
 		return "0.5"
 	case "duration":
 		return `"1m"`

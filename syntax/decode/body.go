@@ -131,7 +131,10 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, format string, args ...any) {
-	d.diags = append(d.diags, &hcl.Diagnostic{
+	if d.full() {
+		return
+	}
+	d.add(&hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf(format, args...),
 		Subject:  &subject,
@@ -139,11 +142,34 @@ func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, format string, a
 	})
 }
 
+// add records diagnostics, up to syntax.MaxErrors and a note that there
+// were more: a block of a hundred thousand misspelt attributes would
+// otherwise make as many.
+func (d *decoder) add(diags ...*hcl.Diagnostic) {
+	for _, dg := range diags {
+		if d.full() {
+			return
+		}
+		d.diags = append(d.diags, dg)
+		if len(d.diags) == syntax.MaxErrors {
+			d.diags = append(d.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("too many errors; only the first %d in this component are reported", syntax.MaxErrors),
+				Subject:  dg.Subject,
+			})
+		}
+	}
+}
+
+// full reports whether the decoder has stopped recording errors, and so
+// decoding the rest of the body is pointless.
+func (d *decoder) full() bool { return len(d.diags) > syntax.MaxErrors }
+
 // block decodes body into p, a pointer to a struct of type ti. name is the
 // block's path for messages ("prometheus.remote_write > endpoint").
 func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name string, header hcl.Range, context *hcl.Range) {
 	if ti.err != nil {
-		d.diags = append(d.diags, internalError(header, ti.err.Error()))
+		d.add(internalError(header, ti.err.Error()))
 		return
 	}
 	before := len(d.diags.Errs())
@@ -160,6 +186,9 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 		repeated:  map[*fieldInfo]reflect.Value{},
 	}
 	for _, stmt := range body.Stmts {
+		if d.full() {
+			return
+		}
 		switch s := stmt.(type) {
 		case *syntax.Attribute:
 			d.attribute(s, bs)
@@ -231,7 +260,7 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 	bs.attrSeen[a.Name] = a.NameRange
 
 	val, diags := a.Expr.Value(d.ctx)
-	d.diags = append(d.diags, diags...)
+	d.add(diags...)
 	if diags.HasErrors() {
 		return
 	}
@@ -365,6 +394,9 @@ func (d *decoder) mapBlock(b *syntax.Block, field reflect.Value, ti *typeInfo, n
 	keyType := ti.t.Key()
 	seen := map[string]hcl.Range{}
 	for _, stmt := range b.Body.Stmts {
+		if d.full() {
+			return
+		}
 		switch s := stmt.(type) {
 		case *syntax.Block:
 			d.errorf(s.NameRange, &s.Range, "%s takes only attributes (its map entries), not the block %q", name, s.Name)
@@ -375,7 +407,7 @@ func (d *decoder) mapBlock(b *syntax.Block, field reflect.Value, ti *typeInfo, n
 			}
 			seen[s.Name] = s.NameRange
 			val, diags := s.Expr.Value(d.ctx)
-			d.diags = append(d.diags, diags...)
+			d.add(diags...)
 			if diags.HasErrors() {
 				continue
 			}

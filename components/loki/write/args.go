@@ -66,11 +66,16 @@ type QueueConfig struct {
 	// DrainTimeout is how long, at shutdown, the endpoint keeps pushing
 	// queued entries before the rest are dropped (counted, reason shutdown).
 	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
+	// MinShards is Alloy's number of concurrent senders per endpoint.
+	// flow's endpoint pushes one batch at a time, in the order entries
+	// were accepted, so values above 1 are accepted with a warning
+	// (see Component.Update).
+	MinShards int `river:"min_shards,attr,optional"`
 }
 
-// SetToDefault sets Alloy's defaults: 10 MiB, 15 s.
+// SetToDefault sets Alloy's defaults: 10 MiB, 15 s, one shard.
 func (q *QueueConfig) SetToDefault() {
-	*q = QueueConfig{Capacity: 10 << 20, DrainTimeout: defaultDrainTimeout}
+	*q = QueueConfig{Capacity: 10 << 20, DrainTimeout: defaultDrainTimeout, MinShards: 1}
 }
 
 // EndpointArgs is one `endpoint { }` block.
@@ -203,6 +208,8 @@ func (e *EndpointArgs) validate() error {
 		return errors.New("queue_config > capacity must be positive")
 	case e.QueueConfig.DrainTimeout < 0:
 		return errors.New("queue_config > drain_timeout must not be negative")
+	case e.QueueConfig.MinShards < 1:
+		return errors.New("queue_config > min_shards must be at least 1")
 	}
 	if e.AWSSigV4 != nil && e.SigV4 != nil {
 		return errors.New("set aws_sigv4 or its synonym sigv4, not both")

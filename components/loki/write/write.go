@@ -197,6 +197,11 @@ func (c *Component) apply(args Arguments, first bool) error {
 		(first || args.WAL.MinReadFrequency != c.args.WAL.MinReadFrequency || args.WAL.MaxReadFrequency != c.args.WAL.MaxReadFrequency) {
 		c.log.Warn("wal > min_read_frequency and max_read_frequency have no effect in flow: endpoints are woken as soon as entries are durable in the WAL, with nothing to poll")
 	}
+	for i, ea := range args.Endpoints {
+		if n := ea.QueueConfig.MinShards; n > 1 && (first || i >= len(c.args.Endpoints) || c.args.Endpoints[i].QueueConfig.MinShards != n) {
+			c.log.Warn("endpoint queue_config > min_shards has no effect in flow: an endpoint pushes one batch at a time, in the order its entries were accepted, so no stream's entries arrive out of order", "endpoint", ea.Name, "min_shards", n)
+		}
+	}
 	if walChanged && !first {
 		var all []*endpoint
 		for name, e := range c.endpoints {

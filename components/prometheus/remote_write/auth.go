@@ -179,7 +179,7 @@ func (e *EndpointOptions) authMethods() []string {
 // bearer_token_file, since each sets the Authorization header.
 func (e *EndpointOptions) validateAuth() error {
 	if m := e.authMethods(); len(m) > 1 {
-		return fmt.Errorf("at most one of sigv4, azuread, google_iam, basic_auth, authorization, oauth2, bearer_token & bearer_token_file must be configured; found %s", strings.Join(m, ", "))
+		return fmt.Errorf("at most one of sigv4, azuread, google_iam, basic_auth, authorization, oauth2, bearer_token & bearer_token_file must be configured, since each sets the Authorization header; found %s: keep %s and remove %s", strings.Join(m, ", "), m[0], strings.Join(m[1:], ", "))
 	}
 	if e.AzureAD != nil {
 		if _, err := e.AzureAD.prometheus(); err != nil {

@@ -84,6 +84,9 @@ type Component struct {
 	ext      labels.Labels
 	closed   bool
 	trackers atomic.Pointer[map[string]*tracker] // read by every commit
+	// meta is the metric metadata received, for Remote-Write 1.0
+	// endpoints (metadata.go).
+	meta metadataStore
 
 	// firstOwnSegment is the first WAL segment this run wrote.
 	firstOwnSegment int
@@ -198,9 +201,16 @@ func (c *Component) openWAL(w WALOptions, from int) error {
 func (c *Component) Run(ctx context.Context) error {
 	tk := time.NewTicker(time.Second)
 	defer tk.Stop()
+	// Metric metadata for Remote-Write 1.0 endpoints (metadata.go).
+	metaDone := make(chan struct{})
+	go func() {
+		defer close(metaDone)
+		c.runMetadata(ctx)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
+			<-metaDone
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			c.shutdown()

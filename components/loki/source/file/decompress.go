@@ -30,7 +30,7 @@ func (t *tailer) runCompressed(ctx context.Context) {
 			continue
 		}
 		start := int64(0)
-		if off, ok := t.pos.get(t.key); ok && first {
+		if off, _, ok := t.pos.get(t.key); ok && first {
 			start = off
 		}
 		first = false

@@ -15,7 +15,18 @@
 //
 // Files are followed by name (see tailer): rotation by rename or by
 // delete-and-create reads the old file to its end and then the new one from
-// its start; truncation (copytruncate) starts over at 0. Lines are split on
+// its start; truncation (copytruncate) starts over at 0. A directory
+// watcher (inotify) opens each new file the moment it appears, and a file
+// created and rotated away again before that is found by its rename, so
+// rotations milliseconds apart lose nothing. The positions file also keeps
+// the identity (device:inode) of the file each offset belongs to: after a
+// restart, a file rotated while flow was down is found in its directory and
+// finished before the new one is read. What is documented as lost: a file
+// rotated away while flow was down when another rotation followed it
+// before the restart (the middle file is never seen, unless the glob also
+// matches rotated names), a copytruncate rotation's lines written after the
+// last read and before the truncation, and a file truncated and re-grown
+// past the old offset within one poll interval. Lines are split on
 // the newline of `encoding` (UTF-8 by default; UTF-16 and the IANA
 // single-byte encodings are decoded to UTF-8), a trailing "\r" is removed,
 // and a line longer than max_line_size (256 KiB, Loki's default limit) is

@@ -18,7 +18,7 @@ import (
 func TestMain(m *testing.M) { flowproc.Main(m) }
 
 // TestKill9 runs the real flow binary tailing a file that a writer fills
-// at 10,000 lines/s, rotating it by rename every 2,000 lines, into a
+// at 10,000 lines/s, rotating it by rename every 5,000 lines, into a
 // fake Loki through loki.write (with its WAL). flow is killed with SIGKILL
 // mid-stream and started again on the same storage path. Every line must
 // reach Loki; a line may arrive twice only if it was in the batch in flight
@@ -61,15 +61,17 @@ loki.write "fake" {
 		t.Fatal(err)
 	}
 
-	// The writer: 10,000 lines/s for 5s, a rename rotation every 2,000
-	// lines, except while flow is down (a file rotated away while nothing
-	// follows it is only read if the glob matches its new name: see the
-	// package doc).
 	args := []string{"--storage.path=" + storage, cfg}
 	flow := flowproc.Start(t, args...)
 
-	var paused atomic.Bool
+	// The writer: 10,000 lines/s for 5s, a rename rotation every 5,000
+	// lines, going on while flow is down for 300ms: a rotation may happen
+	// then, and the restarted flow finds the file its saved offset belongs
+	// to by its inode and finishes it first. (Two rotations while down
+	// would lose the middle file unless the glob matched rotated names:
+	// see the package doc.)
 	total := make(chan int)
+	var written atomic.Int64
 	go func() {
 		n := 0
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -80,7 +82,8 @@ loki.write "fake" {
 		for n < 50_000 {
 			fmt.Fprintf(f, "line %07d\n", n)
 			n++
-			if n%2000 == 0 && !paused.Load() {
+			written.Store(int64(n))
+			if n%5000 == 0 {
 				f.Close()
 				if err := os.Rename(path, fmt.Sprintf("%s.%d", path, n)); err != nil {
 					panic(err)
@@ -99,12 +102,14 @@ loki.write "fake" {
 		total <- n
 	}()
 
-	time.Sleep(2 * time.Second)
-	paused.Store(true)
+	// Kill 150ms before the rotation at line 25,000, and stay down for
+	// 300ms: the rotation happens while nothing tails the file.
+	for written.Load() < 23_500 {
+		time.Sleep(time.Millisecond)
+	}
 	flow.Kill()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	flow2 := flowproc.Start(t, args...)
-	paused.Store(false)
 
 	n := <-total
 	deadline := time.Now().Add(90 * time.Second)

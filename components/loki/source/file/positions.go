@@ -28,8 +28,12 @@ type entry struct {
 	Labels string `yaml:"labels"`
 }
 
+// positionsYAML is Alloy's layout plus flow's `files` key: the identity
+// (device:inode) of the file each offset belongs to, so a file rotated
+// away while flow was down is found and finished (Alloy ignores the key).
 type positionsYAML struct {
 	Positions map[entry]string `yaml:"positions"`
+	Files     map[entry]string `yaml:"files,omitempty"`
 }
 
 type legacyPositionsYAML struct {
@@ -49,8 +53,9 @@ type positions struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	m       map[entry]int64
-	version uint64 // bumped by every change
-	written uint64 // the version last written
+	ids     map[entry]string // file identity of each offset, where known
+	version uint64           // bumped by every change
+	written uint64           // the version last written
 	writing bool
 	lastErr error
 }
@@ -59,7 +64,7 @@ type positions struct {
 // reported in the returned warning) and tailing starts over: Alloy's
 // default, restart_from_beginning, which duplicates rather than loses.
 func openPositions(path, legacyPath string) (*positions, string, error) {
-	p := &positions{path: path, m: map[entry]int64{}}
+	p := &positions{path: path, m: map[entry]int64{}, ids: map[entry]string{}}
 	p.cond = sync.NewCond(&p.mu)
 	warning := ""
 	b, err := readBounded(path)
@@ -90,6 +95,9 @@ func openPositions(path, legacyPath string) (*positions, string, error) {
 				continue
 			}
 			p.m[k] = off
+			if id := f.Files[k]; id != "" {
+				p.ids[k] = id
+			}
 		}
 	}
 	return p, warning, nil
@@ -138,26 +146,36 @@ func readBounded(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// get returns the saved offset of k, falling back to a legacy entry for
-// the same path.
-func (p *positions) get(k entry) (int64, bool) {
+// get returns the saved offset of k and the identity of the file it
+// belongs to ("" if unknown), falling back to a legacy entry for the same
+// path.
+func (p *positions) get(k entry) (int64, string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if off, ok := p.m[k]; ok {
-		return off, true
+		return off, p.ids[k], true
 	}
 	off, ok := p.m[entry{Path: k.Path, Labels: "{}"}]
-	return off, ok
+	return off, "", ok
 }
 
-func (p *positions) put(k entry, off int64) {
+func (p *positions) put(k entry, off int64, id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if old, ok := p.m[k]; ok && old == off {
+	if old, ok := p.m[k]; ok && old == off && p.ids[k] == id {
 		return
 	}
 	p.m[k] = off
-	delete(p.m, entry{Path: k.Path, Labels: "{}"})
+	if id != "" {
+		p.ids[k] = id
+	} else {
+		delete(p.ids, k)
+	}
+	// A legacy entry (labels "{}") is superseded by the first real one;
+	// a target without public labels has the key "{}" itself.
+	if k.Labels != "{}" {
+		delete(p.m, entry{Path: k.Path, Labels: "{}"})
+	}
 	p.version++
 }
 
@@ -166,6 +184,7 @@ func (p *positions) remove(k entry) {
 	defer p.mu.Unlock()
 	if _, ok := p.m[k]; ok {
 		delete(p.m, k)
+		delete(p.ids, k)
 		p.version++
 	}
 }
@@ -179,12 +198,9 @@ func (p *positions) sync() error {
 		if !p.writing {
 			p.writing = true
 			v := p.version
-			snap := make(map[entry]string, len(p.m))
-			for k, off := range p.m {
-				snap[k] = strconv.FormatInt(off, 10)
-			}
+			snap, ids := p.snapshotLocked()
 			p.mu.Unlock()
-			err := writePositions(p.path, snap, false)
+			err := writePositions(p.path, snap, ids, false)
 			p.mu.Lock()
 			p.writing = false
 			p.lastErr = err
@@ -211,17 +227,26 @@ func (p *positions) close() error {
 	for p.writing {
 		p.cond.Wait()
 	}
+	snap, ids := p.snapshotLocked()
+	p.written = p.version
+	p.mu.Unlock()
+	return writePositions(p.path, snap, ids, true)
+}
+
+func (p *positions) snapshotLocked() (map[entry]string, map[entry]string) {
 	snap := make(map[entry]string, len(p.m))
 	for k, off := range p.m {
 		snap[k] = strconv.FormatInt(off, 10)
 	}
-	p.written = p.version
-	p.mu.Unlock()
-	return writePositions(p.path, snap, true)
+	ids := make(map[entry]string, len(p.ids))
+	for k, id := range p.ids {
+		ids[k] = id
+	}
+	return snap, ids
 }
 
-func writePositions(path string, m map[entry]string, fsync bool) error {
-	b, err := yaml.Marshal(positionsYAML{Positions: m})
+func writePositions(path string, m, ids map[entry]string, fsync bool) error {
+	b, err := yaml.Marshal(positionsYAML{Positions: m, Files: ids})
 	if err != nil {
 		return err
 	}

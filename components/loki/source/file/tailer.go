@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,7 +75,8 @@ type tailer struct {
 	}
 
 	mu     sync.Mutex
-	offset int64 // committed: after the last line the receivers accepted
+	offset int64  // committed: after the last line the receivers accepted
+	curID  string // identity of the file offset belongs to ("" for compressed files)
 	err    string
 
 	// watched is true when the component's directory watcher reports
@@ -278,9 +280,24 @@ func (t *tailer) run(ctx context.Context) {
 		}
 	}
 	start := int64(0)
-	if off, ok := t.pos.get(t.key); ok {
+	if off, id, ok := t.pos.get(t.key); ok {
 		start = off
-		if off > cur.fi.Size() {
+		if id != "" && id != fileID(cur.fi) {
+			// The file the offset belongs to is no longer at the path:
+			// it was rotated while flow was down. Finish it first if it
+			// is still in the directory, then read the new one whole.
+			if old := findFile(t.path, id); old != nil {
+				t.logger.Info("the file was rotated while flow was down; finishing the rotated file first", "rotated", old.f.Name(), "position", off)
+				t.qmu.Lock()
+				t.queue = append([]*openFile{old}, t.queue...)
+				t.qmu.Unlock()
+				cur = old
+			} else {
+				t.logger.Info("the file was replaced while flow was down and the old one is gone; reading the new one from the start", "position", off)
+				start = 0
+			}
+		}
+		if start > cur.fi.Size() {
 			t.logger.Info("file is shorter than its saved position (truncated or replaced while flow was down); reading it from the start", "position", off, "size", cur.fi.Size())
 			start = 0
 		}
@@ -292,9 +309,9 @@ func (t *tailer) run(ctx context.Context) {
 			return
 		}
 		// The file was replaced at the path: it has been read to its
-		// end; go on with the next one from its start.
+		// end; go on with the next one from its start (follow records
+		// the new file's position).
 		t.pop()
-		t.commit(0)
 		start = 0
 		for {
 			var next bool
@@ -323,6 +340,9 @@ func (t *tailer) follow(ctx context.Context, of *openFile, start int64) bool {
 	}
 	enc := t.opts.enc.forFile(f)
 	r := newLineReader(f, start, enc, t.opts.maxLineSize)
+	t.mu.Lock()
+	t.curID = fileID(of.fi)
+	t.mu.Unlock()
 	t.commit(start)
 	poll := t.opts.minPoll
 	for {
@@ -457,8 +477,9 @@ func (t *tailer) drain(ctx context.Context, r *lineReader, final bool) (int, err
 func (t *tailer) commit(offset int64) {
 	t.mu.Lock()
 	t.offset = offset
+	id := t.curID
 	t.mu.Unlock()
-	t.pos.put(t.key, offset)
+	t.pos.put(t.key, offset, id)
 	if err := t.pos.sync(); err != nil {
 		t.logger.Warn("writing the positions file failed; a restart may send lines again", "err", err)
 	}
@@ -711,4 +732,38 @@ func (e *lineEncoding) forFile(f io.ReaderAt) *lineEncoding {
 		return e
 	}
 	return ne
+}
+
+// maxDirScan bounds the directory entries examined to find a file rotated
+// while flow was down.
+const maxDirScan = 10_000
+
+// findFile opens the regular file with identity id in path's directory, or
+// returns nil.
+func findFile(path, id string) *openFile {
+	dir := filepath.Dir(path)
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(maxDirScan)
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fileID(fi) != id {
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		ofi, err := f.Stat()
+		if err != nil || fileID(ofi) != id {
+			f.Close()
+			return nil
+		}
+		return &openFile{f: f, fi: ofi}
+	}
+	return nil
 }

@@ -36,6 +36,8 @@ type Request struct {
 	Samples         int
 	Symbols         int // 2.0 only
 	Metadata        int // series with metadata (2.0) or metadata entries (1.0)
+	// MetadataEntries are the 1.0 metadata entries: "family type help".
+	MetadataEntries []string
 	Header          http.Header
 }
 
@@ -251,6 +253,9 @@ func (r *Receiver) handleV1(raw []byte, info *Request) {
 		return
 	}
 	info.Metadata = len(wr.Metadata)
+	for _, m := range wr.Metadata {
+		info.MetadataEntries = append(info.MetadataEntries, m.MetricFamilyName+" "+strings.ToLower(m.Type.String())+" "+m.Help)
+	}
 	for _, ts := range wr.Timeseries {
 		names := make([]string, len(ts.Labels))
 		b := labels.NewScratchBuilder(len(ts.Labels))

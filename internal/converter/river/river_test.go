@@ -1,0 +1,44 @@
+package river
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/flow-telemetry/flow/syntax"
+)
+
+func TestLabel(t *testing.T) {
+	for in, want := range map[string]string{
+		"node": "node", "prometheus-1": "prometheus_1", "1job": "_1job", "": "default",
+		"a.b/c d": "a_b_c_d", "héllo": "h_llo",
+	} {
+		if got := Label(in); got != want {
+			t.Errorf("Label(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var l Labels
+	if a, b, c := l.Unique("x", "job"), l.Unique("x", "job"), l.Unique("y", "job"); a != "job" || b != "job_2" || c != "job" {
+		t.Errorf("Unique: %q %q %q (labels are unique per component name)", a, b, c)
+	}
+}
+
+// TestQuoteRoundTrip: every string, however odd, is written as a River
+// literal that parses back to itself.
+func TestQuoteRoundTrip(t *testing.T) {
+	for _, s := range []string{`plain`, `${1}:9100`, "tab\there", `back\slash "quoted"`, "nul\x00", "é and \u2028", "\xff invalid"} {
+		f := &File{}
+		b := f.Block("x", "l")
+		b.Attr("s", String(s))
+		b.Attr("m", StringMap(map[string]string{"odd-key": s, "ok": "v"}))
+		out, err := f.Bytes()
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if _, d := syntax.ParseFile(out, "t.river"); d.HasErrors() {
+			t.Fatalf("%q: %s\n%s", s, d.Error(), out)
+		}
+		if !strings.Contains(string(out), `"odd-key" =`) {
+			t.Errorf("a key that is not an identifier must be quoted:\n%s", out)
+		}
+	}
+}
