@@ -744,7 +744,7 @@ func TestLiveReevaluationsAndChanges(t *testing.T) {
 	if code, body := p.post("/-/reload", cfg); code != 200 {
 		t.Fatalf("reloading: %d %s", code, body)
 	}
-	waitJS(t, ctx, "sink2 to appear and sink to go", `document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink2"]') && !document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink"]') && document.querySelector('svg.graph g.edge[data-from="prometheus.relabel.sink2"]')`, 2*time.Second)
+	waitJS(t, ctx, "sink2 to appear and sink to go", `document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink2"]') && !document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink"]') && document.querySelector('svg.graph g.edge[data-to="prometheus.relabel.sink2"]')`, 2*time.Second)
 	t.Logf("graph change shown %v after the reload", time.Since(start).Round(time.Millisecond))
 }
 
