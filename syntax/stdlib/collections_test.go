@@ -100,6 +100,15 @@ func TestFromYAMLRefusesAliasBomb(t *testing.T) {
 	}
 }
 
+// A YAML error never quotes the input, which may be a secret.
+func TestFromYAMLErrorDoesNotQuoteInput(t *testing.T) {
+	t.Setenv("FLOW_STDLIB_SECRET_YAML", "? [hunter2-secret]\n: x\n{bad: [unclosed hunter2-secret")
+	_, diags := eval(t, EvalContext(), `encoding.from_yaml(sys.env("FLOW_STDLIB_SECRET_YAML"))`)
+	if !diags.HasErrors() || strings.Contains(diags.Error(), "hunter2") {
+		t.Fatalf("error quotes the input or is missing: %v", diags)
+	}
+}
+
 func TestDeprecatedNames(t *testing.T) {
 	for name, want := range map[string]string{"env": "sys.env", "yaml_decode": "encoding.from_yaml", "format": "string.format", "nonsensitive": "convert.nonsensitive"} {
 		if got, ok := Deprecated(name); !ok || got != want {

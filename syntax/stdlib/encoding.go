@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"time"
 	"unicode/utf8"
 
@@ -31,8 +32,9 @@ var FromYAMLFunc = function.New(&function.Spec{
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		var doc any
 		if err := yaml.Unmarshal([]byte(args[0].AsString()), &doc); err != nil {
-			// yaml's messages name a line, never quote the input (which may be secret).
-			return cty.NilVal, function.NewArgErrorf(0, "invalid YAML: %s", err)
+			// Only the line: some of yaml's messages quote the input, which
+			// may be secret (a file read with is_secret).
+			return cty.NilVal, function.NewArgErrorf(0, "invalid YAML%s", yamlErrorLine(err))
 		}
 		v, err := goToCty(doc, 0, nil)
 		if err != nil {
@@ -41,6 +43,16 @@ var FromYAMLFunc = function.New(&function.Spec{
 		return v, nil
 	},
 })
+
+// yamlErrorLine is " at line N" from a yaml error, or "".
+func yamlErrorLine(err error) string {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return " at line " + m[1]
+	}
+	return ""
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // JSONPathFunc evaluates a JSONPath expression against JSON text, as
 // Alloy's json_path (which uses the same library): the result is the list of

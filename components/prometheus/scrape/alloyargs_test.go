@@ -1,11 +1,13 @@
 package scrape
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,4 +293,48 @@ func TestStartTimestampZeroIngestion(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// enable_protobuf_negotiation still works (protobuf first, native
+// histograms) and says it is deprecated, as Alloy does.
+func TestEnableProtobufNegotiationDeprecated(t *testing.T) {
+	var logs lockedLog
+	opts, _, _ := promtest.Options(t, "prometheus.scrape.protoneg")
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	tg := newTarget(t, "proto_gauge", 1)
+	rec := promtest.NewRecorder()
+	a := fastArgs(rec, map[string]string{"__address__": tg.addr()})
+	a.EnableProtobufNegotiation = true
+	c, err := New(opts, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtest.Run(t, c)
+	if !strings.Contains(logs.String(), "enable_protobuf_negotiation is deprecated") {
+		t.Errorf("no deprecation warning:\n%s", logs.String())
+	}
+	promtest.Eventually(t, 10*time.Second, "a protobuf scrape", func() bool {
+		return strings.HasPrefix(tg.lastContentType(), "application/vnd.google.protobuf")
+	})
+	a.ScrapeProtocols = []string{"PrometheusText0.0.4"}
+	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "enable_protobuf_negotiation") {
+		t.Errorf("both set: %v, want an error", err)
+	}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -393,6 +393,9 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		return nil, err
 	}
 	c.mgrOpts = args.managerOptions()
+	if args.EnableProtobufNegotiation {
+		opts.Logger.Warn("enable_protobuf_negotiation is deprecated (as in Alloy): use scrape_protocols = [\"PrometheusProto\", \"OpenMetricsText1.0.0\", \"OpenMetricsText0.0.1\", \"PrometheusText0.0.4\"] and scrape_native_histograms = true")
+	}
 	c.reportTargets()
 	if err := c.applyConfig(sc); err != nil {
 		c.mgr.stop()
