@@ -40,9 +40,21 @@ type ComponentInfo struct {
 
 // EdgeInfo is one use of an export by another component.
 type EdgeInfo struct {
+	// From is the exporting component and To the one that references
+	// the export (the reference direction, kept for compatibility).
 	From   string `json:"from"`
 	To     string `json:"to"`
 	Export string `json:"export"`
+	// Kind is "data" when the export is a receiver the referencing
+	// component sends items to (forward_to, receiver), so data flows from
+	// To to From; otherwise "value" (targets, credentials, file content),
+	// which flows from From to To.
+	Kind string `json:"kind"`
+	// Source and Sink give the edge in data-flow order: for a "data" edge
+	// Source is To and Sink is From; for a "value" edge Source is From and
+	// Sink is To. The UI draws edges from Source to Sink.
+	Source string `json:"source"`
+	Sink   string `json:"sink"`
 	// Data is set for edges data flows along: a Countable receiver, or a
 	// list (of targets).
 	Data bool `json:"data"`
@@ -127,10 +139,14 @@ func (r *Runtime) Edges() []EdgeInfo {
 	var out []EdgeInfo
 	for _, n := range g.nodes {
 		for _, ref := range n.refs {
-			e := EdgeInfo{From: ref.target.id, To: n.id, Export: ref.export}
+			e := EdgeInfo{From: ref.target.id, To: n.id, Export: ref.export,
+				Kind: "value", Source: ref.target.id, Sink: n.id}
 			if c := n.st.edges.lookup(edgeKey{ref.target.id, ref.export}); c != nil {
+				// A counted edge is a Countable receiver: the referencing
+				// component sends to the exporter.
 				e.Data = true
 				e.Rate = c.rate(now)
+				e.Kind, e.Source, e.Sink = "data", n.id, ref.target.id
 			}
 			if ref.export != "" {
 				ref.target.st.mu.Lock()

@@ -311,9 +311,18 @@ testcomponents.counter "c" {}
 			if !e.Data || e.To != "testcomponents.source.src" || e.Export != "receiver" {
 				t.Errorf("edge = %+v", e)
 			}
+			// Data flows from the source into the sink's receiver.
+			if e.Kind != "data" || e.Source != "testcomponents.source.src" || e.Sink != "testcomponents.sink.s" {
+				t.Errorf("receiver edge kind/source/sink = %q %q %q, want data, the source, the sink", e.Kind, e.Source, e.Sink)
+			}
 		}
-		if e.From == "testcomponents.counter.c" && e.Data {
-			t.Errorf("a plain value edge is marked as data: %+v", e)
+		if e.From == "testcomponents.counter.c" {
+			if e.Data {
+				t.Errorf("a plain value edge is marked as data: %+v", e)
+			}
+			if e.Kind != "value" || e.Source != "testcomponents.counter.c" || e.Sink != "testcomponents.passthrough.p" {
+				t.Errorf("value edge kind/source/sink = %q %q %q, want value, the exporter, the consumer", e.Kind, e.Source, e.Sink)
+			}
 		}
 	}
 	if !found {

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -178,6 +180,23 @@ var pipelineEdges = []string{
 	tickerID + "|" + ticksID + "|count",
 }
 
+// pipelineFlowEdges are pipelineEdges in data-flow order (source|sink|export),
+// as the graph draws them: receiver edges reversed, value edges as they are.
+var pipelineFlowEdges = []string{
+	"discovery.relabel.nodes|discovery.relabel.keep|output",
+	"local.file.env|discovery.relabel.nodes|content",
+	"local.file.env|loki.relabel.tag|content",
+	"local.file.token|loki.write.default|content",
+	"loki.relabel.drop_debug|loki.relabel.tag|receiver",
+	"loki.relabel.fanout|loki.relabel.drop_debug|receiver",
+	"loki.relabel.fanout|loki.write.archive|receiver",
+	"loki.relabel.fanout|loki.write.default|receiver",
+	"loki.relabel.tag|loki.echo.out|receiver",
+	"loki.source.aws_firehose.in|loki.relabel.fanout|receiver",
+	"prometheus.relabel.filter|prometheus.relabel.sink|receiver",
+	tickerID + "|" + ticksID + "|count",
+}
+
 type pipeline struct {
 	*flowServer
 	token, password string
@@ -271,6 +290,36 @@ func graphEdges(t *testing.T, ctx context.Context) []string {
 	return es
 }
 
+// assertFlowLeftToRight checks that every edge's source sits left of its
+// sink and that the drawn path (whose end carries the arrowhead) ends at the
+// sink's node, not the source's.
+func assertFlowLeftToRight(t *testing.T, ctx context.Context, edges []apiEdge) {
+	t.Helper()
+	type box struct{ Left, Right, Top, Bottom float64 }
+	nodes := eval[map[string]box](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph a.node")].map(a => { const r = a.getBoundingClientRect(); return [a.dataset.id, {Left: r.left, Right: r.right, Top: r.top, Bottom: r.bottom}] }))`)
+	ends := eval[map[string][2]float64](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph g.edge")].map(g => {
+		const p = g.querySelector("path"); const pt = p.getPointAtLength(p.getTotalLength());
+		const m = p.getScreenCTM(); return [g.dataset.from + "|" + g.dataset.to, [pt.x * m.a + pt.y * m.c + m.e, pt.x * m.b + pt.y * m.d + m.f]] }))`)
+	for _, e := range edges {
+		src, sink := nodes[e.Source], nodes[e.Sink]
+		if src.Left >= sink.Left {
+			t.Errorf("%s (x=%.0f) is not left of %s (x=%.0f), where its data goes", e.Source, src.Left, e.Sink, sink.Left)
+		}
+		end, ok := ends[e.Source+"|"+e.Sink]
+		if !ok {
+			t.Errorf("no drawn edge %s → %s", e.Source, e.Sink)
+			continue
+		}
+		dSink := math.Hypot(end[0]-sink.Left, end[1]-(sink.Top+sink.Bottom)/2)
+		dSrc := math.Hypot(end[0]-src.Right, end[1]-(src.Top+src.Bottom)/2)
+		const slack = 12 // the arrowhead touches the node's border
+		onSink := end[0] >= sink.Left-slack && end[0] <= sink.Right+slack && end[1] >= sink.Top-slack && end[1] <= sink.Bottom+slack
+		if dSink >= dSrc || !onSink {
+			t.Errorf("edge %s → %s ends at (%.0f,%.0f): the arrowhead should point at the sink %s %+v, not the source", e.Source, e.Sink, end[0], end[1], e.Sink, sink)
+		}
+	}
+}
+
 func TestGraphShowsEveryComponentAndEdge(t *testing.T) {
 	p := startPipeline(t)
 	api := p.components()
@@ -296,27 +345,30 @@ func TestGraphShowsEveryComponentAndEdge(t *testing.T) {
 	if got := graphNodes(t, ctx); !slices.Equal(got, pipelineIDs) {
 		t.Errorf("graph nodes %v, want %v", got, pipelineIDs)
 	}
-	if got := graphEdges(t, ctx); !slices.Equal(got, pipelineEdges) {
-		t.Errorf("graph edges %v, want %v", got, pipelineEdges)
+	if got := graphEdges(t, ctx); !slices.Equal(got, pipelineFlowEdges) {
+		t.Errorf("graph edges %v, want %v (data-flow order)", got, pipelineFlowEdges)
+	}
+	for _, e := range api.Edges {
+		wantKind, src, sink := "value", e.From, e.To
+		if e.Export == "receiver" {
+			wantKind, src, sink = "data", e.To, e.From
+		}
+		if e.Kind != wantKind || e.Source != src || e.Sink != sink {
+			t.Errorf("API edge %s → %s (%s): kind %q source %q sink %q, want %q %q %q", e.From, e.To, e.Export, e.Kind, e.Source, e.Sink, wantKind, src, sink)
+		}
 	}
 	// Each edge is labelled with its export; data edges also with a rate or count.
 	labels := eval[map[string]string](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph g.edge")].map(g => [g.dataset.from + "|" + g.dataset.to, g.querySelector("text").textContent]))`)
 	for _, e := range api.Edges {
-		l := labels[e.From+"|"+e.To]
+		l := labels[e.Source+"|"+e.Sink]
 		if !strings.HasPrefix(l, e.Export) {
-			t.Errorf("edge %s → %s is labelled %q, want the export %q first", e.From, e.To, l, e.Export)
+			t.Errorf("edge %s → %s is labelled %q, want the export %q first", e.Source, e.Sink, l, e.Export)
 		}
 		if e.Data && !strings.Contains(l, "/s") && !strings.ContainsAny(strings.TrimPrefix(l, e.Export), "0123456789") {
-			t.Errorf("data edge %s → %s is labelled %q, want a rate or count", e.From, e.To, l)
+			t.Errorf("data edge %s → %s is labelled %q, want a rate or count", e.Source, e.Sink, l)
 		}
 	}
-	// Left to right in dependency order: every edge points rightwards.
-	pos := eval[map[string]float64](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph a.node")].map(a => [a.dataset.id, a.getBoundingClientRect().left]))`)
-	for _, e := range api.Edges {
-		if pos[e.From] >= pos[e.To] {
-			t.Errorf("%s (x=%.0f) is not left of %s (x=%.0f), which references it", e.From, pos[e.From], e.To, pos[e.To])
-		}
-	}
+	assertFlowLeftToRight(t, ctx, api.Edges)
 	// Every node is on screen in the first view of a dozen components.
 	off := eval[[]string](t, ctx, `[...document.querySelectorAll("svg.graph a.node")].filter(a => { const r = a.getBoundingClientRect(); return r.left < 0 || r.top < 0 || r.right > innerWidth || r.bottom > innerHeight }).map(a => a.dataset.id)`)
 	if len(off) > 0 {
@@ -327,7 +379,7 @@ func TestGraphShowsEveryComponentAndEdge(t *testing.T) {
 	rateOn := func(from, to string) string {
 		return fmt.Sprintf(`(document.querySelector('svg.graph g.edge[data-from="%s"][data-to="%s"] text .rate') || {textContent: ""}).textContent.trim()`, from, to)
 	}
-	for _, e := range [][2]string{{"loki.relabel.fanout", "loki.source.aws_firehose.in"}, {"loki.relabel.tag", "loki.relabel.drop_debug"}, {"loki.write.default", "loki.relabel.fanout"}} {
+	for _, e := range [][2]string{{"loki.source.aws_firehose.in", "loki.relabel.fanout"}, {"loki.relabel.drop_debug", "loki.relabel.tag"}, {"loki.relabel.fanout", "loki.write.default"}} {
 		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`/^[1-9][\d.]*k?\/s$/.test(`+rateOn(e[0], e[1])+`)`,
 			chromedp.WithPollingTimeout(8*time.Second), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 			t.Errorf("edge %s → %s shows %q, want a live non-zero rate while logs flow", e[0], e[1], eval[string](t, ctx, rateOn(e[0], e[1])))
@@ -692,7 +744,7 @@ func TestLiveReevaluationsAndChanges(t *testing.T) {
 	if code, body := p.post("/-/reload", cfg); code != 200 {
 		t.Fatalf("reloading: %d %s", code, body)
 	}
-	waitJS(t, ctx, "sink2 to appear and sink to go", `document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink2"]') && !document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink"]') && document.querySelector('svg.graph g.edge[data-from="prometheus.relabel.sink2"]')`, 2*time.Second)
+	waitJS(t, ctx, "sink2 to appear and sink to go", `document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink2"]') && !document.querySelector('svg.graph a.node[data-id="prometheus.relabel.sink"]') && document.querySelector('svg.graph g.edge[data-to="prometheus.relabel.sink2"]')`, 2*time.Second)
 	t.Logf("graph change shown %v after the reload", time.Since(start).Round(time.Millisecond))
 }
 
@@ -926,5 +978,61 @@ func TestPanAndZoom(t *testing.T) {
 	do(t, ctx, "pressing +", chromedp.KeyEvent("+"))
 	if got := transform(); got.K <= k {
 		t.Errorf("+ left the zoom at %.2f (was %.2f)", got.K, k)
+	}
+}
+
+// TestGraphQuickstartReadsInDataFlowOrder runs examples/quickstart.river,
+// whose metrics half is a discovery → scrape → relabel → remote_write chain
+// and whose logs half is firehose → relabel → echo, and checks the graph
+// draws each edge the way the data goes: arrowheads at the sinks, sources
+// left of sinks.
+func TestGraphQuickstartReadsInDataFlowOrder(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart.river"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := strings.Replace(string(src), "listen_port    = 8080", fmt.Sprintf("listen_port    = %d", port), 1)
+	if cfg == string(src) {
+		t.Fatal("examples/quickstart.river no longer sets listen_port = 8080; update this test")
+	}
+	f := startFlow(t, cfg, nil)
+	want := []string{
+		"discovery.relabel.self|prometheus.scrape.self|output",
+		"loki.relabel.tag|loki.echo.stdout|receiver",
+		"loki.source.aws_firehose.local|loki.relabel.tag|receiver",
+		"prometheus.relabel.keep_flow|prometheus.remote_write.local|receiver",
+		"prometheus.scrape.self|prometheus.relabel.keep_flow|receiver",
+	}
+	api := f.components()
+	var got []string
+	for _, e := range api.Edges {
+		got = append(got, e.Source+"|"+e.Sink+"|"+e.Export)
+		if wantKind := map[bool]string{true: "data", false: "value"}[e.Export == "receiver"]; e.Kind != wantKind {
+			t.Errorf("API edge %s → %s: kind %q, want %q", e.Source, e.Sink, e.Kind, wantKind)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("API edges in data-flow order %v, want %v", got, want)
+	}
+	ctx := newTab(t, f.URL)
+	openGraph(t, ctx, f.URL)
+	if g := graphEdges(t, ctx); !slices.Equal(g, want) {
+		t.Errorf("graph edges %v, want %v", g, want)
+	}
+	assertFlowLeftToRight(t, ctx, api.Edges)
+	// The chain reads strictly left to right.
+	x := eval[map[string]float64](t, ctx, `Object.fromEntries([...document.querySelectorAll("svg.graph a.node")].map(a => [a.dataset.id, a.getBoundingClientRect().left]))`)
+	chain := []string{"discovery.relabel.self", "prometheus.scrape.self", "prometheus.relabel.keep_flow", "prometheus.remote_write.local"}
+	for i := 1; i < len(chain); i++ {
+		if x[chain[i-1]] >= x[chain[i]] {
+			t.Errorf("%s (x=%.0f) is not left of %s (x=%.0f)", chain[i-1], x[chain[i-1]], chain[i], x[chain[i]])
+		}
 	}
 }

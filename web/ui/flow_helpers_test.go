@@ -108,6 +108,9 @@ type apiEdge struct {
 	From   string  `json:"from"`
 	To     string  `json:"to"`
 	Export string  `json:"export"`
+	Kind   string  `json:"kind"`
+	Source string  `json:"source"`
+	Sink   string  `json:"sink"`
 	Data   bool    `json:"data"`
 	Rate   float64 `json:"rate"`
 }

@@ -419,7 +419,9 @@ export function graphPage(main) {
   }
   function apply(data) {
     data.components = data.components || [];
-    data.edges = data.edges || [];
+    // Draw edges in data-flow order (source → sink) as the API gives them;
+    // from/to below mean the drawn direction.
+    data.edges = (data.edges || []).map((e) => ({ ...e, from: e.source || e.from, to: e.sink || e.to }));
     const prev = st.comps;
     st.comps = new Map(data.components.map((c) => [c.id, c]));
     const sig = structure(data);
