@@ -165,16 +165,18 @@ func TestScrapeMetadataWhenRemoteWriteSendsIt(t *testing.T) {
 		flowtest.Start(t, metadataPipeline(target, r.URL(), `    metadata_config {
       send_interval = "200ms"
     }`))
-		flowtest.Eventually(t, 20*time.Second, func() bool {
+		testwait.Eventually(t, 20*time.Second, func() bool {
 			seen := metadataSeen(r)
 			return slices.Contains(seen, "room_temperature_celsius gauge Room temperature.") &&
-				slices.ContainsFunc(seen, func(e string) bool { return strings.HasPrefix(e, "jobs_done") && strings.HasSuffix(e, " counter Jobs done.") })
+				slices.ContainsFunc(seen, func(e string) bool {
+					return strings.HasPrefix(e, "jobs_done") && strings.HasSuffix(e, " counter Jobs done.")
+				})
 		}, "both families' metadata at the 1.0 receiver; seen %v", metadataSeen(r))
 	})
 	t.Run("2.0", func(t *testing.T) {
 		r := newReceiver(t)
 		flowtest.Start(t, metadataPipeline(target, r.URL(), `    protobuf_message = "io.prometheus.write.v2.Request"`))
-		flowtest.Eventually(t, 20*time.Second, func() bool {
+		testwait.Eventually(t, 20*time.Second, func() bool {
 			seen := metadataSeen(r)
 			return slices.Contains(seen, "room_temperature_celsius gauge Room temperature. unit=celsius") &&
 				slices.Contains(seen, "jobs_done_total counter Jobs done.")
@@ -201,7 +203,7 @@ func TestScrapeMetadataFollowsRemoteWriteChange(t *testing.T) {
 	if rel.UsesMetadata() {
 		t.Fatal("prometheus.relabel says metadata is used, its only receiver does not use it")
 	}
-	flowtest.Eventually(t, 20*time.Second, func() bool { return r.Stats().Samples > 10 }, "samples at the receiver")
+	testwait.Eventually(t, 20*time.Second, func() bool { return r.Stats().Samples > 10 }, "samples at the receiver")
 	if seen := metadataSeen(r); len(seen) != 0 {
 		t.Fatalf("metadata sent with send = false: %v", seen)
 	}
@@ -219,7 +221,7 @@ func TestScrapeMetadataFollowsRemoteWriteChange(t *testing.T) {
 	if !recv.UsesMetadata() || !rel.UsesMetadata() {
 		t.Fatalf("after the change to 2.0: remote_write uses metadata %v, relabel %v; want both true", recv.UsesMetadata(), rel.UsesMetadata())
 	}
-	flowtest.Eventually(t, 20*time.Second, func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return slices.Contains(metadataSeen(r), "room_temperature_celsius gauge Room temperature. unit=celsius")
 	}, "metadata after the endpoint changed to 2.0; seen %v", metadataSeen(r))
 }
