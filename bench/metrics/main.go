@@ -266,6 +266,9 @@ func runOnce(ctx context.Context, sd side, dir string, recv *receiver, warmup, m
 		return result{}, fmt.Errorf("%v\n%s", err, p.tail())
 	}
 	s1, t1 := recv.samples(), time.Now()
+	if profile != "" {
+		p.saveHeapProfile(strings.TrimSuffix(profile, ".pprof") + ".heap.pprof")
+	}
 	if verbose {
 		log.Printf("%s metrics:\n%s", sd.name, p.keyMetrics())
 	}

@@ -394,3 +394,19 @@ func (p *process) saveProfile(path string, d time.Duration) {
 	defer f.Close()
 	_, _ = io.Copy(f, resp.Body)
 }
+
+// saveHeapProfile saves the process's heap profile (in-use and allocated
+// memory) to path.
+func (p *process) saveHeapProfile(path string) {
+	resp, err := http.Get(strings.TrimSuffix(p.metricsURL, "/metrics") + "/debug/pprof/heap")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}

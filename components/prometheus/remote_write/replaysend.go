@@ -190,21 +190,32 @@ func (s *replaySender) send(batch []replaySample) {
 		s.fail(err)
 		return
 	}
-	backoff := s.minB
+	// Delivered, or refused for good (the splitting client and the
+	// endpoint's client have accounted for it), or stopping.
+	_ = storeWithRetry(s.ctx, s.client, req, s.minB, s.maxB)
+}
+
+// storeWithRetry sends a request until it reaches a final outcome: it
+// retries recoverable failures with backoff from minB, doubling up to
+// maxB, waiting at least the Retry-After the endpoint asked for. It returns
+// the last error (nil: delivered), or ctx's.
+func storeWithRetry(ctx context.Context, client remote.WriteClient, req []byte, minB, maxB time.Duration) error {
+	backoff := max(minB, 10*time.Millisecond)
 	for attempt := 0; ; attempt++ {
-		_, err := s.client.Store(s.ctx, req, attempt)
-		if err == nil || !recoverable(err) || s.ctx.Err() != nil {
-			// Delivered, or refused for good (the splitting client and the
-			// endpoint's client have accounted for it), or stopping.
-			return
+		_, err := client.Store(ctx, req, attempt)
+		if err == nil || !recoverable(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 		wait := max(backoff, retryAfterOf(err))
 		select {
 		case <-time.After(wait):
-		case <-s.ctx.Done():
-			return
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		backoff = min(2*backoff, s.maxB)
+		backoff = min(2*backoff, max(maxB, minB))
 	}
 }
 
