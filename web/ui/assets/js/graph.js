@@ -30,6 +30,9 @@ const PULSE_MS = 1600;
 const MIN_ZOOM = 0.01;
 const POLL_MS = 1000;
 const ACT_W = 18; // the pipeline button in a node's top right corner
+// ACT_DOTS draws the button's three dots as one path (fewer elements to draw
+// for hundreds of components).
+const ACT_DOTS = [4, 9, 14].map((x) => `M${x - 1.6},7a1.6,1.6 0 1,0 3.2,0a1.6,1.6 0 1,0 -3.2,0`).join("");
 
 let measureCtx = null;
 function measure(text, font) {
@@ -419,9 +422,8 @@ function nodeMarkup(c, pos) {
 function actMarkup(c, pos) {
   const x = pos.x + pos.width / 2 - ACT_W - 4, y = pos.y - pos.height / 2 + 4;
   const t = `Highlight the pipeline through ${c.id}`;
-  return `<g class="act" data-id="${esc(c.id)}" role="button" aria-label="${esc(t)}" transform="translate(${x},${y})">` +
-    `<title>${esc(t)}</title><rect width="${ACT_W}" height="14" rx="3"/>` +
-    `<circle cx="4" cy="7" r="1.6"/><circle cx="9" cy="7" r="1.6"/><circle cx="14" cy="7" r="1.6"/></g>`;
+  return `<g class="act" data-id="${esc(c.id)}" role="button" aria-pressed="false" aria-label="${esc(t)}" transform="translate(${x},${y})">` +
+    `<title>${esc(t)}</title><rect width="${ACT_W}" height="14" rx="3"/><path d="${ACT_DOTS}"/></g>`;
 }
 
 function nodeLabel(c) {
@@ -695,6 +697,12 @@ function pathThrough(v, target) {
 function markBrokenPaths(v) {
   const st = v.st;
   const by = new Map();
+  let any = false;
+  for (const n of st.nodes.values()) if (n.health === "unhealthy") { any = true; break; }
+  // Nothing to mark or unmark (the common case, and every fresh drawing
+  // of a healthy graph): skip touching every element.
+  if (!any && !st.brokenMarked) { v.brokenNote.hidden = true; return; }
+  st.brokenMarked = any;
   const edges = new Set();
   for (const [id, n] of st.nodes) {
     if (n.health !== "unhealthy") continue;
@@ -770,6 +778,8 @@ function applyFocus(v) {
   if (f && f.node && st.nodes.has(f.node)) target = { node: f.node };
   else if (f && f.edge && st.edgeEls.has(f.edge)) target = { edge: st.edgeEls.get(f.edge) };
   if (!target) f = st.focus = null;
+  if (!f && !st.focusApplied) { v.focusBar.hidden = true; return; }
+  st.focusApplied = !!f;
   const p = target ? pathThrough(v, target) : null;
   for (const [id, n] of st.nodes) {
     const on = !!p && p.nodes.has(id);
