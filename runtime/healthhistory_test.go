@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -37,7 +38,7 @@ func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
 		}
 	}
 	var hs []runtime.HealthChange
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		d, _ := f.Runtime().ComponentDetail(id)
 		hs = d.HealthHistory
 		return len(hs) > 0 && hs[0].Message == "disk full again"
