@@ -344,6 +344,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 		DataPath:      st.dataPath,
 		OnStateChange: func(e component.Exports) { r.onStateChange(st, e) },
 		Cluster:       r.opts.Cluster,
+		LiveDebug:     r.live.Publisher(st.id),
 	}
 	defer func() {
 		if p := recover(); p != nil {

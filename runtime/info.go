@@ -74,6 +74,9 @@ type ComponentDetail struct {
 	Exports     any          `json:"exports"`
 	DebugInfo   any          `json:"debug_info"`
 	Evaluations []Evaluation `json:"evaluations"`
+	// LiveDebuggingEnabled is whether the `livedebugging` block is on, so
+	// the Live tab can say how to switch it on (as Alloy's API does).
+	LiveDebuggingEnabled bool `json:"live_debugging_enabled"`
 }
 
 // ConfigFile is one file of the running config.
@@ -181,7 +184,7 @@ func (r *Runtime) ComponentDetail(id string) (ComponentDetail, bool) {
 	if !ok {
 		return ComponentDetail{}, false
 	}
-	d := ComponentDetail{ComponentInfo: r.info(n)}
+	d := ComponentDetail{ComponentInfo: r.info(n), LiveDebuggingEnabled: r.live.Enabled()}
 	d.Evaluations, _ = n.st.evaluations()
 	st := n.st
 	st.mu.Lock()

@@ -190,6 +190,9 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		ctx, cancel := context.WithDeadline(r.Context(), forwardDeadline(received, st.writeTimeout))
 		err := loki.Fanout(ctx, st.forwardTo, entries)
 		cancel()
+		if err == nil {
+			loki.PublishEntries(c.opts.Live(), entries)
+		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return &requestError{status: http.StatusServiceUnavailable, reason: "forward_timeout", retryAfter: true,
