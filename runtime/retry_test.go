@@ -8,6 +8,7 @@ import (
 	"time"
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -77,7 +78,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 	// Until it is built it is unhealthy with the latest Build error. Health
 	// is read before checking whether it is built, which only goes one way.
 	var messages []string
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		h, _ := r.rt.Health(id)
 		_, built := r.rt.Component(id)
 		if !built {
@@ -95,7 +96,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 			t.Errorf("health message while failing: %q", m)
 		}
 	}
-	flowtest.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy once built", id)
+	testwait.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy once built", id)
 
 	// Five attempts, spaced by the backoff; none once built.
 	time.Sleep(2 * hi)
@@ -144,7 +145,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
   build_error = "address already in use"
 }`+others, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
-	flowtest.Eventually(t, wait, func() bool { return r.env.BuildAttempts.Count(id) >= 4 }, "Build retries of %s", id)
+	testwait.Eventually(t, wait, func() bool { return r.env.BuildAttempts.Count(id) >= 4 }, "Build retries of %s", id)
 	h, _ := r.rt.Health(id)
 	if h.Health != component.HealthUnhealthy || !strings.Contains(h.Message, "building component failed: address already in use") {
 		t.Errorf("health while retrying = %s %q", h.Health, h.Message)
@@ -170,7 +171,7 @@ func TestBuildRetryStopsWithRuntime(t *testing.T) {
 	const id = "testcomponents.fail.down"
 	r := newRetrying(t, `testcomponents.fail "down" { fail_builds = 1000000 }`, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
-	flowtest.Eventually(t, wait, func() bool { return r.env.BuildAttempts.Count(id) >= 3 }, "Build retries of %s", id)
+	testwait.Eventually(t, wait, func() bool { return r.env.BuildAttempts.Count(id) >= 3 }, "Build retries of %s", id)
 	r.shutdown()
 	n := r.env.BuildAttempts.Count(id)
 	time.Sleep(100 * time.Millisecond)
@@ -195,5 +196,5 @@ func TestBuildRetryUsesCurrentArguments(t *testing.T) {
 	if n := r.env.BuildAttempts.Count(id); n != 2 {
 		t.Errorf("%d Build attempts, want 2", n)
 	}
-	flowtest.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy", id)
+	testwait.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy", id)
 }
