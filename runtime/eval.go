@@ -321,8 +321,9 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 	st.recordEvaluation(e)
 	if r.events.active() {
 		r.announceEvaluation(st, e)
-		r.announceHealth(st)
 	}
+	// Always: the health history is kept whether or not anyone listens.
+	r.announceHealth(st)
 	if errMsg == "" {
 		return ""
 	}
@@ -344,6 +345,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 		DataPath:      st.dataPath,
 		OnStateChange: func(e component.Exports) { r.onStateChange(st, e) },
 		Cluster:       r.opts.Cluster,
+		LiveDebug:     r.live.Publisher(st.id),
 	}
 	defer func() {
 		if p := recover(); p != nil {

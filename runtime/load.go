@@ -145,6 +145,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 			st.cancelBuildRetry()
 			st.registerer.unregisterAll()
 			r.queue.take(st)
+			r.live.Remove(st.id)
 			removed++
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
 // Options configure a Runtime.
@@ -46,6 +47,9 @@ type Runtime struct {
 	metrics *metrics
 	events  *eventBus
 	queue   *queue
+	// live is the live debugging service: every component publishes to
+	// its Publisher, the `livedebugging` block switches it on.
+	live *livedebug.Service
 
 	// evalMu serialises Load and the scheduler's waves, so a reload never
 	// interleaves with a propagation of exports.
@@ -94,6 +98,7 @@ func New(opts Options) *Runtime {
 		log:    opts.Logger,
 		events: newEventBus(),
 		queue:  newQueue(),
+		live:   livedebug.New(),
 	}
 	r.metrics = newMetrics(opts.Registerer, r)
 	r.graph.Store(emptyGraph())
@@ -164,6 +169,10 @@ func (r *Runtime) running() context.Context {
 	defer r.runMu.Unlock()
 	return r.runCtx
 }
+
+// LiveDebugging returns the live debugging service (the API serves its
+// viewers).
+func (r *Runtime) LiveDebugging() *livedebug.Service { return r.live }
 
 // Component returns the running component with the given ID.
 func (r *Runtime) Component(id string) (component.Component, bool) {

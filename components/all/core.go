@@ -4,6 +4,7 @@ package all
 
 // Core components (issue 2).
 import (
+	_ "github.com/flow-telemetry/flow/components/livedebugging"
 	_ "github.com/flow-telemetry/flow/components/local/file"
 	_ "github.com/flow-telemetry/flow/components/logging"
 )

@@ -92,6 +92,7 @@ func New(opts Options) *API {
 	}
 	mux.HandleFunc("GET /api/v0/components", a.components)
 	mux.HandleFunc("GET /api/v0/components/{id}", a.component)
+	mux.HandleFunc("GET /api/v0/components/{id}/live", a.liveStream)
 	mux.HandleFunc("GET /api/v0/config", a.config)
 	mux.HandleFunc("GET /api/v0/events", a.eventsStream)
 	mux.HandleFunc("/api/v0/component/{id}/{rest...}", a.componentHandler)

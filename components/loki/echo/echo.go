@@ -37,7 +37,8 @@ type Exports struct {
 
 // Component prints entries.
 type Component struct {
-	log *slog.Logger
+	log  *slog.Logger
+	live component.LiveDebug
 
 	mu  sync.Mutex // serialises writes so lines of concurrent senders never interleave
 	out *bufio.Writer
@@ -45,7 +46,7 @@ type Component struct {
 
 // New builds a loki.echo writing to out.
 func New(opts component.Options, out io.Writer) (*Component, error) {
-	c := &Component{log: opts.Logger, out: bufio.NewWriter(out)}
+	c := &Component{log: opts.Logger, live: opts.Live(), out: bufio.NewWriter(out)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -66,6 +67,7 @@ func (c *Component) Update(component.Arguments) error { return nil }
 
 // send writes one line per entry: timestamp, labels, line.
 func (c *Component) send(_ context.Context, entries []loki.Entry) error {
+	loki.PublishEntries(c.live, entries)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range entries {

@@ -169,6 +169,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	if err := loki.Fanout(ctx, forwardTo, out); err != nil {
 		return err
 	}
+	loki.PublishEntries(c.opts.Live(), out)
 	c.written.Add(float64(len(out)))
 	return nil
 }

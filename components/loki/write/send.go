@@ -16,6 +16,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	loki.PublishEntries(c.opts.Live(), entries)
 	c.mu.RLock()
 	w, external, none := c.wal, c.external, len(c.endpoints) == 0
 	var queues []*memQueue

@@ -318,6 +318,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		c.mu.Unlock()
 		err := loki.Fanout(ctx, recv, entries)
 		if err == nil {
+			loki.PublishEntries(c.opts.Live(), entries)
 			c.mu.Lock()
 			c.sendErr = ""
 			c.mu.Unlock()
