@@ -28,7 +28,7 @@ func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
 	cfg := func(unhealthy string) string {
 		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
 	}
-	f := flowtest.Start(t, cfg(""))
+	f := flowtest.Start(t, cfg(""), withTestComponents())
 	const id = "testcomponents.fail.f"
 	start := time.Now()
 	f.WaitHealthy(t, id, wait)
@@ -83,7 +83,7 @@ func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
 // The history is bounded: a flapping component keeps only the last 50.
 func TestHealthHistoryIsBounded(t *testing.T) {
 	cfg := func(n int) string { return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = "failure %d" }`, n) }
-	f := flowtest.Start(t, cfg(0))
+	f := flowtest.Start(t, cfg(0), withTestComponents())
 	const n = 120
 	for i := 1; i <= n; i++ {
 		if err := f.Reload(cfg(i)); err != nil {
