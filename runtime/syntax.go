@@ -53,7 +53,12 @@ type masked = decode.Masked
 
 // decodeBody decodes block into target (a pointer to an Arguments struct),
 // appending the attributes holding secrets to secrets.
-func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked) hcl.Diagnostics {
+// With placeholders, values not known yet get placeholders
+// (decode.Placeholders).
+func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked, placeholders bool) hcl.Diagnostics {
+	if placeholders {
+		return decode.Block(block, ctx, target, decode.SecretRanges(secrets), decode.Placeholders())
+	}
 	return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
 }
 
