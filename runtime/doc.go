@@ -55,7 +55,8 @@
 // unhealthy. A component's health is the least healthy of
 // its evaluation health, its run health and the health it reports itself
 // (component.HealthComponent). The last 20 evaluations of each component are
-// kept with their time, duration, cause and error.
+// kept with their time, duration, cause and error, and the last 50 changes of
+// its health with their time and message (ComponentDetail.HealthHistory).
 //
 // # Countable edges
 //
