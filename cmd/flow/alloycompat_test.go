@@ -154,7 +154,9 @@ func alloySpecs(dir string) map[string]alloyargs.Spec {
 	drel["targets"] = `[{"__address__" = "10.0.0.1:9100"}]`
 
 	return map[string]alloyargs.Spec{
-		"prometheus.scrape":       {Values: scrape, Exclusive: alloyargs.HTTPClientExclusive("")},
+		"prometheus.scrape": {Values: scrape, Exclusive: append(alloyargs.HTTPClientExclusive(""),
+			// Alloy refuses the deprecated switch with scrape_protocols.
+			[][]string{{"enable_protobuf_negotiation"}, {"scrape_protocols"}})},
 		"prometheus.remote_write": {Values: rw, Exclusive: rwExclusive},
 		"loki.write":              {Values: lw, Exclusive: alloyargs.HTTPClientExclusive("endpoint")},
 		"prometheus.relabel":      {Values: prel},

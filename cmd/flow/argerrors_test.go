@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
-	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
 // Argument errors behind references (issue 14): `flow validate` evaluates a
@@ -116,7 +116,7 @@ prometheus.scrape "s" {
 		t.Fatalf("scrape while its interval file is missing: %s %q, want unhealthy", h.Health, h.Message)
 	}
 	must(t, os.WriteFile(interval, []byte("30s"), 0o644))
-	flowtest.Eventually(t, 30*time.Second, func() bool {
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		return p.components(t)["prometheus.scrape.s"].Health.Health == component.HealthHealthy
 	}, "the scrape to recover once its interval file exists")
 }
