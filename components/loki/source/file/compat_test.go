@@ -147,3 +147,28 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestLastLineEnd(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content string
+		limit   int64
+		want    int64
+	}{
+		{"a\nb\npartial", 100, 4},
+		{"a\nb\n", 100, 4},
+		{"no newline", 100, 0},
+		{"", 100, 0},
+		{"a\n" + strings.Repeat("x", 200), 100, 202}, // the newline is beyond the limit
+		{strings.Repeat("y", 70000) + "\n" + strings.Repeat("x", 70000), 1 << 20, 70001},
+	} {
+		path := filepath.Join(dir, "f")
+		must(t, os.WriteFile(path, []byte(tc.content), 0o644))
+		f, err := os.Open(path)
+		must(t, err)
+		if got := lastLineEnd(f, int64(len(tc.content)), tc.limit); got != tc.want {
+			t.Errorf("lastLineEnd(%.20q…, limit %d) = %d, want %d", tc.content, tc.limit, got, tc.want)
+		}
+		f.Close()
+	}
+}

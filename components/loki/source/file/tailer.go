@@ -113,13 +113,15 @@ func (t *tailer) skipCorrupt() {
 }
 
 // lastLineEnd is the offset just after the last newline in f's first size
-// bytes (0 if there is none): where restart_from_end resumes, so that a
-// line being written is read whole once it ends. It reads backwards in
-// 64 KiB steps.
-func lastLineEnd(f *os.File, size int64) int64 {
+// bytes: where restart_from_end resumes, so that a line being written is
+// read whole once it ends. It looks back at most limit bytes (max_line_size:
+// a longer line would be cut anyway); with no newline there it is 0 for a
+// file no longer than limit (one unfinished line) and size otherwise.
+func lastLineEnd(f *os.File, size, limit int64) int64 {
 	buf := make([]byte, 64<<10)
-	for end := size; end > 0; {
-		n := min(int64(len(buf)), end)
+	floor := max(size-limit, 0)
+	for end := size; end > floor; {
+		n := min(int64(len(buf)), end-floor)
 		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
 			return size
 		}
@@ -127,6 +129,9 @@ func lastLineEnd(f *os.File, size int64) int64 {
 			return end - n + int64(i) + 1
 		}
 		end -= n
+	}
+	if floor > 0 {
+		return size
 	}
 	return 0
 }
@@ -337,7 +342,7 @@ func (t *tailer) run(ctx context.Context) {
 			t.skipCorrupt()
 			return
 		case onPositionsErrorRestartEnd:
-			start = lastLineEnd(cur.f, cur.fi.Size())
+			start = lastLineEnd(cur.f, cur.fi.Size(), int64(t.opts.maxLineSize))
 			t.logger.Warn("the file's entry in the positions file is corrupt; reading from the end of its last line (on_positions_file_error = \"restart_from_end\")", "position", start)
 		default:
 			t.logger.Warn("the file's entry in the positions file is corrupt; reading it from the start (on_positions_file_error = \"restart_from_beginning\")")
