@@ -6,6 +6,7 @@ import { connectLive } from "./api.js";
 import { graphPage } from "./graph.js";
 import { listPage } from "./list.js";
 import { componentPage } from "./component.js";
+import { livePage } from "./live.js";
 import { configPage } from "./config.js";
 import { clusterPage } from "./cluster.js";
 import { h } from "./dom.js";
@@ -13,6 +14,7 @@ import { h } from "./dom.js";
 const routes = [
   [/^\/graph$/, "graph", (el) => graphPage(el)],
   [/^\/components$/, "components", (el) => listPage(el)],
+  [/^\/component\/([^/]+)\/live$/, "components", (el, m) => livePage(el, safeDecode(m[1]))],
   [/^\/component\/(.+)$/, "components", (el, m) => componentPage(el, safeDecode(m[1]))],
   [/^\/config$/, "config", (el) => configPage(el)],
   [/^\/clustering$/, "clustering", (el) => clusterPage(el)],
