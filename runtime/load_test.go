@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -159,7 +160,7 @@ func TestReloadAppliesADiff(t *testing.T) {
 	same := passthrough(t, f, "testcomponents.passthrough.same")
 	changed := passthrough(t, f, "testcomponents.passthrough.changed")
 	removed := passthrough(t, f, "testcomponents.passthrough.removed")
-	flowtest.Eventually(t, wait, removed.Running, "removed running")
+	testwait.Eventually(t, wait, removed.Running, "removed running")
 
 	err := f.Reload(`
 testcomponents.counter "keep" {}
@@ -193,11 +194,11 @@ testcomponents.passthrough "new" { input = testcomponents.passthrough.changed.ou
 		t.Errorf("new component output = %q, want v2", got)
 	}
 	n := passthrough(t, f, "testcomponents.passthrough.new")
-	flowtest.Eventually(t, wait, n.Running, "new component started")
+	testwait.Eventually(t, wait, n.Running, "new component started")
 
 	// The kept counter still drives its dependant.
 	keep.(*tc.Counter).Increment()
-	flowtest.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.same") == "1" }, "same updated")
+	testwait.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.same") == "1" }, "same updated")
 }
 
 func TestBrokenReloadChangesNothing(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	_ "github.com/flow-telemetry/flow/components/local/file"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -45,7 +46,7 @@ testcomponents.secret "s" { password = local.file.token.content }
 	if err := os.WriteFile(plain, []byte("v2, longer"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	flowtest.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.p") == "v2, longer" }, "file change propagated")
+	testwait.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.p") == "v2, longer" }, "file change propagated")
 	d, _ := f.Runtime().ComponentDetail("local.file.token")
 	if d.Exports.(map[string]any)["content"] != "(secret)" {
 		t.Fatalf("secret export shown as %v", d.Exports)
@@ -59,7 +60,7 @@ testcomponents.secret "s" { password = local.file.token.content }
 	if err := os.Remove(plain); err != nil {
 		t.Fatal(err)
 	}
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		h := f.Health("local.file.plain")
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, plain)
 	}, "missing file unhealthy: %+v", f.Health("local.file.plain"))

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
-	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
 // retrying is a runtime with short Build retry backoffs, loaded with src and
@@ -71,7 +71,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 	// Until it is built it is unhealthy with the latest Build error. Health
 	// is read before checking whether it is built, which only goes one way.
 	var messages []string
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		h, _ := r.rt.Health(id)
 		_, built := r.rt.Component(id)
 		if !built {
@@ -89,7 +89,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 			t.Errorf("health message while failing: %q", m)
 		}
 	}
-	flowtest.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy once built", id)
+	testwait.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy once built", id)
 
 	// Five attempts, spaced by the backoff; none once built.
 	time.Sleep(2 * hi)
@@ -139,7 +139,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
   build_error = "address already in use"
 }`+others, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
-	flowtest.Eventually(t, wait, func() bool { return tc.BuildAttempts.Count(id) >= 4 }, "Build retries of %s", id)
+	testwait.Eventually(t, wait, func() bool { return tc.BuildAttempts.Count(id) >= 4 }, "Build retries of %s", id)
 	h, _ := r.rt.Health(id)
 	if h.Health != component.HealthUnhealthy || !strings.Contains(h.Message, "building component failed: address already in use") {
 		t.Errorf("health while retrying = %s %q", h.Health, h.Message)
@@ -166,7 +166,7 @@ func TestBuildRetryStopsWithRuntime(t *testing.T) {
 	tc.BuildAttempts.Reset(id)
 	r := newRetrying(t, `testcomponents.fail "down" { fail_builds = 1000000 }`, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
-	flowtest.Eventually(t, wait, func() bool { return tc.BuildAttempts.Count(id) >= 3 }, "Build retries of %s", id)
+	testwait.Eventually(t, wait, func() bool { return tc.BuildAttempts.Count(id) >= 3 }, "Build retries of %s", id)
 	r.shutdown()
 	n := tc.BuildAttempts.Count(id)
 	time.Sleep(100 * time.Millisecond)
@@ -192,5 +192,5 @@ func TestBuildRetryUsesCurrentArguments(t *testing.T) {
 	if n := tc.BuildAttempts.Count(id); n != 2 {
 		t.Errorf("%d Build attempts, want 2", n)
 	}
-	flowtest.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy", id)
+	testwait.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy", id)
 }

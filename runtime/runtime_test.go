@@ -9,12 +9,13 @@ import (
 	"time"
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
-const wait = 5 * time.Second
+const wait = 20 * time.Second
 
 func counter(t *testing.T, f *flowtest.Flow, id string) *tc.Counter {
 	t.Helper()
@@ -67,7 +68,7 @@ testcomponents.passthrough "fan2" { input = testcomponents.counter.c.count }
 		want := string(rune('0' + i))
 		for _, id := range []string{"chain1", "chain2", "chain3", "fan1", "fan2"} {
 			full := "testcomponents.passthrough." + id
-			flowtest.Eventually(t, wait, func() bool { return output(f, full) == want },
+			testwait.Eventually(t, wait, func() bool { return output(f, full) == want },
 				"%s output = %q, want %q", full, output(f, full), want)
 		}
 	}
@@ -91,7 +92,7 @@ testcomponents.passthrough "join" { inputs = [testcomponents.passthrough.left.ou
 `)
 	join := passthrough(t, f, "testcomponents.passthrough.join")
 	counter(t, f, "testcomponents.counter.c").Increment()
-	flowtest.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.join") == "1,1" }, "join output")
+	testwait.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.join") == "1,1" }, "join output")
 	time.Sleep(50 * time.Millisecond) // room for a wrong extra evaluation
 	if n := join.Updates(); n != 1 {
 		t.Fatalf("join updated %d times for one change, want 1", n)
@@ -119,7 +120,7 @@ testcomponents.passthrough "after" { input = testcomponents.passthrough.slow.out
 		c.Increment()
 		time.Sleep(time.Millisecond)
 	}
-	flowtest.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.after") == "50" }, "after output")
+	testwait.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.after") == "50" }, "after output")
 	if n := after.Updates(); n > 3 {
 		t.Fatalf("after updated %d times for a burst of 50 changes, want at most 3", n)
 	}
@@ -135,7 +136,7 @@ testcomponents.passthrough "p2" { input = testcomponents.passthrough.p1.id }
 `)
 	p2 := passthrough(t, f, "testcomponents.passthrough.p2")
 	counter(t, f, "testcomponents.counter.c").Increment()
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		d, _ := f.Runtime().ComponentDetail("testcomponents.passthrough.p2")
 		return d.EvaluationsTotal == 2
 	}, "p2 re-evaluated")
@@ -154,7 +155,7 @@ testcomponents.fail "reported" { unhealthy = "upstream unreachable" }
 testcomponents.counter "c" {}
 testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 `)
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		h := f.Health("testcomponents.fail.run")
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "panic in Run: boom in run")
 	}, "run panic: %+v", f.Health("testcomponents.fail.run"))
@@ -164,7 +165,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 	if _, built := f.Runtime().Component("testcomponents.fail.build"); built {
 		t.Error("a component whose Build panicked is built")
 	}
-	flowtest.Eventually(t, wait, func() bool {
+	testwait.Eventually(t, wait, func() bool {
 		h := f.Health("testcomponents.fail.error")
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "disk on fire")
 	}, "run error: %+v", f.Health("testcomponents.fail.error"))
@@ -195,7 +196,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 
 	// The rest keep working.
 	counter(t, f, "testcomponents.counter.c").Increment()
-	flowtest.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.p") == "1" }, "passthrough still updated")
+	testwait.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.p") == "1" }, "passthrough still updated")
 	f.WaitHealthy(t, "testcomponents.passthrough.p", wait)
 }
 

@@ -8,6 +8,7 @@ import (
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -69,7 +70,7 @@ func TestLokiOutageOf60Seconds(t *testing.T) {
 	before := acks.count()
 	lk.Down()
 	outageStart := time.Now()
-	flowtest.Eventually(t, 10*time.Second, func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		return fl.Health("loki.write.out").Health == component.HealthUnhealthy
 	}, "loki.write unhealthy during the outage")
 	t.Logf("during the outage: %s", fl.Health("loki.write.out").Message)

@@ -19,6 +19,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -131,7 +132,7 @@ func TestSeedFirehoseLogsEndToEnd(t *testing.T) {
 
 	// Run through several rotations of the 3-second credentials.
 	start := fa.Stats().Issued
-	flowtest.Eventually(t, 30*time.Second, func() bool { return fa.Stats().Issued >= start+5 }, "5 credential rotations")
+	testwait.Eventually(t, 30*time.Second, func() bool { return fa.Stats().Issued >= start+5 }, "5 credential rotations")
 	close(stop)
 	for i := 0; i < 3; i++ {
 		<-done

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
-	"github.com/flow-telemetry/flow/runtime/flowtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 )
 
@@ -112,7 +112,7 @@ func exposedRun(t *testing.T, addr string, flags ...string) string {
 			t.Errorf("flow did not stop on SIGTERM; log:\n%s", logs.String())
 		}
 	}()
-	flowtest.Eventually(t, 30*time.Second, func() bool { return strings.Contains(logs.String(), "serving HTTP") }, "flow to serve HTTP")
+	testwait.Eventually(t, 30*time.Second, func() bool { return strings.Contains(logs.String(), "serving HTTP") }, "flow to serve HTTP")
 	return logs.String()
 }
 

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
-	"github.com/flow-telemetry/flow/runtime/flowtest"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 )
 
@@ -132,14 +132,14 @@ local.file "b" {
 	// An export change travels: a's content now names target2.
 	must(t, os.WriteFile(pathA, []byte(target2+"\n"), 0o644))
 	must(t, os.WriteFile(pathA, []byte(target2), 0o644))
-	flowtest.Eventually(t, 5*time.Second, func() bool { return p.exports(t, "local.file.b")["content"] == "second" }, "b to follow a")
+	testwait.Eventually(t, 20*time.Second, func() bool { return p.exports(t, "local.file.b")["content"] == "second" }, "b to follow a")
 
 	// SIGHUP reloads from disk.
 	// The Alloy-style logging block switches flow's own logs to JSON.
 	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", fmt.Sprintf("local.file \"c\" {\n  filename = %q\n}\n\nlogging {\n  format = \"json\"\n}\n", target1))), 0o644))
 	must(t, p.Signal(syscall.SIGHUP))
-	flowtest.Eventually(t, 5*time.Second, func() bool { _, ok := p.components(t)["local.file.c"]; return ok }, "SIGHUP reload")
-	flowtest.Eventually(t, 5*time.Second, func() bool { return strings.Contains(p.Stderr(), `"msg":"config reloaded on SIGHUP"`) }, "JSON logs")
+	testwait.Eventually(t, 20*time.Second, func() bool { _, ok := p.components(t)["local.file.c"]; return ok }, "SIGHUP reload")
+	testwait.Eventually(t, 20*time.Second, func() bool { return strings.Contains(p.Stderr(), `"msg":"config reloaded on SIGHUP"`) }, "JSON logs")
 
 	// An empty POST re-reads the file too.
 	must(t, os.WriteFile(cfgPath, []byte(cfg("30s", "")), 0o644))
@@ -323,7 +323,7 @@ loki.source.aws_firehose "in" {
 	}
 	taken.Close()
 	freed := time.Now()
-	flowtest.Eventually(t, 5*time.Second, func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return p.components(t)[id].Health.Health == component.HealthHealthy
 	}, "%s to become healthy after its port was freed", id)
 	t.Logf("built %v after the port was freed", time.Since(freed).Round(time.Millisecond))

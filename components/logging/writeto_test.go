@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -85,17 +86,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // write_to receives every line as formatted, with {component="flow"}, while
 // stderr still gets it; removing the block stops the copy and flushes.
 func TestWriteToTeesLogLines(t *testing.T) {
@@ -107,14 +97,14 @@ func TestWriteToTeesLogLines(t *testing.T) {
 	c, log, _, cancel, done := startBlock(t, args)
 
 	log.Info("hello", "k", "v")
-	eventually(t, "the line in write_to", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		for _, l := range sink.lines() {
 			if strings.Contains(l, `"msg":"hello","component_id":"x","k":"v"`) && !strings.HasSuffix(l, "\n") {
 				return true
 			}
 		}
 		return false
-	})
+	}, "the line in write_to")
 	sink.mu.Lock()
 	if got := sink.entries[0].Labels["component"]; got != "flow" {
 		t.Errorf("label component = %q, want flow", got)
@@ -163,7 +153,7 @@ func TestWriteToNeverBlocksLogging(t *testing.T) {
 	if !strings.Contains(buf.String(), "i=12287") {
 		t.Errorf("stderr lost lines")
 	}
-	eventually(t, "dropped lines counted", func() bool { return c.fwd.dropped.Load() >= forwardQueue })
+	testwait.Eventually(t, 20*time.Second, func() bool { return c.fwd.dropped.Load() >= forwardQueue }, "dropped lines counted")
 }
 
 func TestWriteToFailureIsUnhealthy(t *testing.T) {
@@ -174,15 +164,15 @@ func TestWriteToFailureIsUnhealthy(t *testing.T) {
 	c, log, _, cancel, done := startBlock(t, args)
 	defer func() { cancel(); <-done }()
 	log.Info("x")
-	eventually(t, "unhealthy", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "loki is down")
-	})
+	}, "unhealthy")
 	sink.mu.Lock()
 	sink.fail = nil
 	sink.mu.Unlock()
 	log.Info("y")
-	eventually(t, "healthy again", func() bool { return c.CurrentHealth().Health == component.HealthHealthy })
+	testwait.Eventually(t, 20*time.Second, func() bool { return c.CurrentHealth().Health == component.HealthHealthy }, "healthy again")
 }
 
 func TestDestination(t *testing.T) {

@@ -117,6 +117,7 @@ type AWS struct {
 	failures   map[string][]*Error // action → errors to return next
 	users      map[string]*Key     // user name → key
 	ec2Calls   []EC2Call
+	userAgents map[string][]string // server → User-Agent of each request
 }
 
 // Start starts a fake AWS, each server on a random loopback port. Call
@@ -140,6 +141,7 @@ func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*A
 		failures:   map[string][]*Error{},
 		users:      map[string]*Key{},
 		ecsToken:   "fake-ecs-token-" + randomID(8),
+		userAgents: map[string][]string{},
 	}
 	f.skew.Store(int64(opts.ExpirationSkew))
 	f.store = newStore(f.now, opts.StaleGrace, opts.MaxSkew)
@@ -150,7 +152,7 @@ func StartOn(opts Options, listen func(server string) (net.Listener, error)) (*A
 		h    http.HandlerFunc
 	}{{"sts", &f.STS, f.serveSTS}, {"ec2", &f.EC2, f.serveEC2}, {"imds", &f.IMDS, f.serveIMDS}, {"ecs", &f.ECS, f.serveECS}}
 	for i, s := range servers {
-		srv := httptest.NewUnstartedServer(f.withDate(s.h))
+		srv := httptest.NewUnstartedServer(f.recordUserAgent(s.name, f.withDate(s.h)))
 		if listen != nil {
 			l, err := listen(s.name)
 			if err != nil {
@@ -185,6 +187,29 @@ func (f *AWS) withDate(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// maxUserAgents bounds the User-Agents kept per server.
+const maxUserAgents = 1000
+
+// recordUserAgent keeps the User-Agent of each request to server.
+func (f *AWS) recordUserAgent(server string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		if len(f.userAgents[server]) < maxUserAgents {
+			f.userAgents[server] = append(f.userAgents[server], r.Header.Get("User-Agent"))
+		}
+		f.mu.Unlock()
+		h(w, r)
+	}
+}
+
+// UserAgents returns the User-Agent header of every request server ("sts",
+// "ec2", "imds", "ecs") received, in order (the first 1000).
+func (f *AWS) UserAgents(server string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.userAgents[server]...)
 }
 
 // Close stops every server.

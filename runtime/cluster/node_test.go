@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // testNode is a Node served by its own HTTP server on loopback.
@@ -113,14 +114,14 @@ func peersOf(n *testNode) []string { return n.Ownership().Peers() }
 func waitPeers(t *testing.T, timeout time.Duration, want []string, nodes ...*testNode) time.Duration {
 	t.Helper()
 	slices.Sort(want)
-	return eventually(t, timeout, fmt.Sprintf("every node sees participants %v", want), func() bool {
+	return testwait.Eventually(t, timeout, func() bool {
 		for _, n := range nodes {
 			if !n.Ownership().Ready() || !slices.Equal(peersOf(n), want) {
 				return false
 			}
 		}
 		return true
-	})
+	}, "every node sees participants %v", want)
 }
 
 func targetSet(n int) []map[string]string {
@@ -160,9 +161,9 @@ func TestThreeNodesShareTargets(t *testing.T) {
 	b := startNode(t, "b", "", nil, withJoin(a.addr))
 	c := startNode(t, "c", "", nil, withJoin(a.addr, b.addr))
 	// Viewers own nothing.
-	eventually(t, 30*time.Second, "all three know each other", func() bool {
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		return a.ml.NumMembers() == 3 && b.ml.NumMembers() == 3 && c.ml.NumMembers() == 3
-	})
+	}, "all three know each other")
 	if p := peersOf(a); len(p) != 0 {
 		t.Fatalf("before any node participates, participants = %v", p)
 	}
@@ -277,7 +278,7 @@ func TestRestartOnNewAddressReclaimsName(t *testing.T) {
 func TestWaitForSize(t *testing.T) {
 	a := startNode(t, "a", "", nil, func(o *Options) { o.WaitForSize = 2 })
 	a.Participate()
-	eventually(t, 5*time.Second, "a finished its (empty) join", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.joinDone })
+	testwait.Eventually(t, 20*time.Second, func() bool { a.mu.Lock(); defer a.mu.Unlock(); return a.joinDone }, "a finished its (empty) join")
 	if ok, why := a.Ready(); ok || !strings.Contains(why, "--cluster.wait-for-size") {
 		t.Fatalf("alone with wait-for-size 2: Ready = %v, %q", ok, why)
 	}
@@ -310,9 +311,9 @@ func TestOtherClusterNameNeverMerges(t *testing.T) {
 	b := startNode(t, "b", "", nil, withJoin(a.addr), func(o *Options) { o.ClusterName = "staging"; o.RejoinInterval = 200 * time.Millisecond })
 	a.Participate()
 	b.Participate()
-	eventually(t, 15*time.Second, "b logged the refusal", func() bool {
+	testwait.Eventually(t, 15*time.Second, func() bool {
 		return strings.Contains(b.logs.String(), "cluster name mismatch")
-	})
+	}, "b logged the refusal")
 	time.Sleep(2 * time.Second) // several rejoins
 	if a.ml.NumMembers() != 1 || b.ml.NumMembers() != 1 {
 		t.Fatalf("clusters merged: a knows %d members, b %d", a.ml.NumMembers(), b.ml.NumMembers())

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // peer is a transport served by a real HTTP server on loopback.
@@ -57,7 +59,7 @@ func TestPacketIsDelivered(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("packet never arrived")
 	}
-	eventually(t, 5*time.Second, "sender counted the packet", func() bool { return testutil.ToFloat64(a.m.txPackets) == 1 })
+	testwait.Eventually(t, 20*time.Second, func() bool { return testutil.ToFloat64(a.m.txPackets) == 1 }, "sender counted the packet")
 	if got := testutil.ToFloat64(b.m.rxBytes); got != float64(len(payload)) {
 		t.Errorf("rx bytes = %v, want %d", got, len(payload))
 	}
@@ -77,7 +79,7 @@ func TestPacketToDeadPeerDoesNotBlock(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("100 packets to a dead peer took %v to hand over; WriteTo must not wait for the network", d)
 	}
-	eventually(t, 10*time.Second, "failed sends counted", func() bool { return testutil.ToFloat64(a.m.txPacketsFailed) == 100 })
+	testwait.Eventually(t, 10*time.Second, func() bool { return testutil.ToFloat64(a.m.txPacketsFailed) == 100 }, "failed sends counted")
 }
 
 func TestStreamCarriesBothDirections(t *testing.T) {

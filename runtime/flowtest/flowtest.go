@@ -7,8 +7,6 @@ package flowtest
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -138,35 +137,13 @@ func (f *Flow) Health(id string) component.Health {
 func (f *Flow) WaitHealthy(t testing.TB, id string, timeout time.Duration) {
 	t.Helper()
 	var last component.Health
-	err := poll(timeout, func() bool {
+	_, ok := testwait.Poll(timeout, func() bool {
 		h, ok := f.rt.Health(id)
 		last = h
 		return ok && h.Health == component.HealthHealthy
 	})
-	if err != nil {
+	if !ok {
 		t.Fatalf("flowtest: %s not healthy after %v: %s: %s", id, timeout, last.Health, last.Message)
-	}
-}
-
-// Eventually polls cond every 10ms until it is true, failing the test with
-// msg after timeout.
-func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	if poll(timeout, cond) != nil {
-		t.Fatalf("flowtest: timed out after %v: %s", timeout, fmt.Sprintf(format, args...))
-	}
-}
-
-func poll(timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("timeout")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

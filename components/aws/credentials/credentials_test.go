@@ -18,6 +18,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -117,17 +118,6 @@ func callerARN(t *testing.T, f *fakeaws.AWS, e Exports) string {
 		t.Fatalf("exported credentials rejected: %v", err)
 	}
 	return awssdk.ToString(out.Arn)
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -341,7 +331,7 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 	h := mustBuild(t, f, args)
 	h.run()
 
-	eventually(t, 15*time.Second, "4 rotations", func() bool { return len(h.history()) >= 5 })
+	testwait.Eventually(t, 15*time.Second, func() bool { return len(h.history()) >= 5 }, "4 rotations")
 	hist := h.history()
 	seen := map[string]bool{}
 	for i, p := range hist {
@@ -399,9 +389,9 @@ func TestFailuresKeepLastCredentials(t *testing.T) {
 	h.c.maxBackoff = time.Second // keep the test short; backoffFor is checked below
 	h.run()
 
-	eventually(t, 5*time.Second, "unhealthy after the first failed refresh", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return h.c.CurrentHealth().Health == component.HealthUnhealthy
-	})
+	}, "unhealthy after the first failed refresh")
 	hl := h.c.CurrentHealth()
 	if !strings.Contains(hl.Message, "AccessDenied") || !strings.Contains(hl.Message, "trust policy") ||
 		!strings.Contains(hl.Message, "serving the previous credentials") {
@@ -411,7 +401,7 @@ func TestFailuresKeepLastCredentials(t *testing.T) {
 		t.Fatalf("credentials dropped before they expired")
 	}
 	exp, _ := time.Parse(time.RFC3339Nano, h.c.DebugInfo().(DebugInfo).Expiration)
-	eventually(t, 10*time.Second, "credentials withdrawn after expiry", func() bool { return h.last().AccessKeyID == "" })
+	testwait.Eventually(t, 10*time.Second, func() bool { return h.last().AccessKeyID == "" }, "credentials withdrawn after expiry")
 	if time.Now().Before(exp) {
 		t.Fatalf("credentials withdrawn before %s", exp)
 	}
@@ -420,9 +410,9 @@ func TestFailuresKeepLastCredentials(t *testing.T) {
 	}
 
 	f.ClearFailures()
-	eventually(t, 15*time.Second, "recovery", func() bool {
+	testwait.Eventually(t, 15*time.Second, func() bool {
 		return h.c.CurrentHealth().Health == component.HealthHealthy && h.last().AccessKeyID != ""
-	})
+	}, "recovery")
 	callerARN(t, f, h.last())
 
 	prevMax := time.Duration(0)
@@ -572,9 +562,9 @@ func TestUpdate(t *testing.T) {
 	if err := h.c.Update(args); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "credentials of the new role", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return strings.Contains(callerARN(t, f, h.last()), "assumed-role/two/")
-	})
+	}, "credentials of the new role")
 	args.Profile = "missing"
 	if err := h.c.Update(args); err == nil {
 		t.Fatal("Update with a missing profile succeeded")
@@ -594,10 +584,10 @@ func TestSecretsNeverShown(t *testing.T) {
 	args.RoleARN = role
 	h := mustBuild(t, f, args)
 	h.run()
-	eventually(t, 10*time.Second, "a rotation", func() bool { return len(h.history()) >= 2 })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(h.history()) >= 2 }, "a rotation")
 	f.FailNext("sts:AssumeRole", 3, fakeaws.Error{Status: 403, Code: "SignatureDoesNotMatch",
 		Message: "echoing the secret " + base.SecretAccessKey + " like a careless server"})
-	eventually(t, 10*time.Second, "a failure", func() bool { return h.c.DebugInfo().(DebugInfo).LastError != "" })
+	testwait.Eventually(t, 10*time.Second, func() bool { return h.c.DebugInfo().(DebugInfo).LastError != "" }, "a failure")
 	d := h.c.DebugInfo().(DebugInfo)
 	hl := h.c.CurrentHealth()
 	shown := h.logs.String() + hl.Message + fmt.Sprintf("%v %+v %#v", d, d, d)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 
@@ -55,7 +56,7 @@ discovery.aws.ec2 "d" {
 	const credsID, depID = "aws.credentials.c", "discovery.aws.ec2.d"
 	c := fl.Component(credsID).(*Component)
 
-	flowtest.Eventually(t, 10*time.Second, func() bool { return fl.Health(credsID).Health == component.HealthUnhealthy },
+	testwait.Eventually(t, 10*time.Second, func() bool { return fl.Health(credsID).Health == component.HealthUnhealthy },
 		"aws.credentials never became unhealthy: %+v", fl.Health(credsID))
 	start := time.Now()
 	evals0 := evaluations(fl, depID)
@@ -100,6 +101,6 @@ discovery.aws.ec2 "d" {
 	if err != nil || time.Until(exp) < 50*time.Minute {
 		t.Fatalf("expiration %q (%v)", e.Expiration, err)
 	}
-	flowtest.Eventually(t, 10*time.Second, func() bool { return evaluations(fl, depID) > evals0 },
+	testwait.Eventually(t, 10*time.Second, func() bool { return evaluations(fl, depID) > evals0 },
 		"the dependant was not re-evaluated with the new credentials")
 }

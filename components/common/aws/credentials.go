@@ -12,6 +12,7 @@ import (
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -136,7 +138,9 @@ func LoadConfig(ctx context.Context, a CredentialsArgs) (awssdk.Config, error) {
 	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithLogger(sdkLogger(a.Logger)),
-		config.WithAPIOptions([]func(*middleware.Stack) error{clock.apiOption()}),
+		// Every AWS request (STS, EC2, IMDS) keeps the SDK's User-Agent,
+		// which AWS reads, with "flow/<version>" added to it.
+		config.WithAPIOptions([]func(*middleware.Stack) error{clock.apiOption(), awsmiddleware.AddUserAgentKeyValue("flow", build.Version())}),
 	}
 	if a.Region != "" {
 		opts = append(opts, config.WithRegion(a.Region))

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/common/config"
 	"golang.org/x/oauth2"
+
+	"github.com/flow-telemetry/flow/internal/build"
 )
 
 // TokenStall bounds how long one read or write on a connection to an OAuth2
@@ -56,7 +58,14 @@ func (c *stallConn) Write(b []byte) (int, error) {
 
 // ClientOptions are the options every client built from a Config needs:
 // components that hand a converted config to Prometheus code that builds
-// the client itself (the scrape manager) pass them along.
+// the client itself (the scrape manager) pass them along. Every request
+// carries the User-Agent "flow/<version>" (build.UserAgent, the version
+// `flow version` prints), replacing whatever the caller set (Prometheus'
+// scrape loop sets "Prometheus/"). A caller that must keep its own, the AWS
+// SDK, passes config.WithUserAgent("") after these.
 func ClientOptions() []config.HTTPClientOption {
-	return []config.HTTPClientOption{config.WithDialContextFunc(dialContext)}
+	return []config.HTTPClientOption{
+		config.WithDialContextFunc(dialContext),
+		config.WithUserAgent(build.UserAgent()),
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/httpfixture"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -251,6 +252,13 @@ func e2eCases(fx *e2eFixture) []e2eCase {
 			client:  tlsPEM,
 			check:   requireHeader("X-Flow-E2E", "h1"),
 			refused: true,
+		},
+		{
+			// No setting: every client sends flow's User-Agent, the version
+			// `flow version` prints.
+			name:   "User-Agent",
+			client: tlsPEM,
+			check:  requireHeader("User-Agent", build.UserAgent()),
 		},
 		{
 			name:   "http_headers",

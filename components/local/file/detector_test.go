@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -28,7 +29,7 @@ func TestFSNotifySeesRewritesAndRenames(t *testing.T) {
 	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "same-size rewrite seen by fsnotify", func() bool { e, _ := rec.latest(); return e.Content == "bbbb" })
+	testwait.Eventually(t, 20*time.Second, func() bool { e, _ := rec.latest(); return e.Content == "bbbb" }, "same-size rewrite seen by fsnotify")
 
 	tmp := filepath.Join(dir, ".f.txt.tmp")
 	if err := os.WriteFile(tmp, []byte("renamed into place"), 0o600); err != nil {
@@ -37,7 +38,7 @@ func TestFSNotifySeesRewritesAndRenames(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "renamed file seen", func() bool { e, _ := rec.latest(); return e.Content == "renamed into place" })
+	testwait.Eventually(t, 20*time.Second, func() bool { e, _ := rec.latest(); return e.Content == "renamed into place" }, "renamed file seen")
 }
 
 // With detector = "poll", a same-size, same-time rewrite waits for
@@ -65,7 +66,7 @@ func TestPollDetector(t *testing.T) {
 	if err := os.WriteFile(path, []byte("longer"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "size change seen by the stat", func() bool { e, _ := rec.latest(); return e.Content == "longer" })
+	testwait.Eventually(t, 20*time.Second, func() bool { e, _ := rec.latest(); return e.Content == "longer" }, "size change seen by the stat")
 }
 
 // Devices and oversized files fail clearly instead of filling memory.
@@ -116,7 +117,7 @@ func TestFSNotifyWaitsForARewriteToSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	eventually(t, "the new content", func() bool { e, _ := rec.latest(); return e.Content == "new-token" })
+	testwait.Eventually(t, 20*time.Second, func() bool { e, _ := rec.latest(); return e.Content == "new-token" }, "the new content")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, e := range rec.last {

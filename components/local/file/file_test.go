@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -59,17 +60,6 @@ func start(t *testing.T, args Arguments) (*Component, *recorder) {
 	return c, rec
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func defaults(a Arguments) Arguments {
 	d := Arguments{}
 	d.SetToDefault()
@@ -97,7 +87,7 @@ func TestExportsContentAndFollowsChanges(t *testing.T) {
 	if err := os.WriteFile(path, []byte("two!"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "new content", func() bool { e, _ := rec.latest(); return e.Content == "two!" })
+	testwait.Eventually(t, 20*time.Second, func() bool { e, _ := rec.latest(); return e.Content == "two!" }, "new content")
 	_, n := rec.latest()
 	time.Sleep(1200 * time.Millisecond)
 	if _, m := rec.latest(); m != n {
@@ -118,7 +108,7 @@ func TestSameSizeSameMtimeRewriteIsCaughtByPoll(t *testing.T) {
 	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "rewritten content", func() bool { e, _ := rec.latest(); return e.Content == "bbbb" })
+	testwait.Eventually(t, 20*time.Second, func() bool { e, _ := rec.latest(); return e.Content == "bbbb" }, "rewritten content")
 }
 
 func TestSecretContent(t *testing.T) {
@@ -156,15 +146,15 @@ func TestMissingFileIsUnhealthyUntilItAppears(t *testing.T) {
 	}
 	// (An event may come between the file's creation and its write, so
 	// wait for the content itself.)
-	eventually(t, "healthy with the content", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		e, _ := rec.latest()
 		return c.CurrentHealth().Health == component.HealthHealthy && e.Content == "here"
-	})
+	}, "healthy with the content")
 	// Removing it again keeps the last content but turns unhealthy.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "unhealthy again", func() bool { return c.CurrentHealth().Health == component.HealthUnhealthy })
+	testwait.Eventually(t, 20*time.Second, func() bool { return c.CurrentHealth().Health == component.HealthUnhealthy }, "unhealthy again")
 	if e, _ := rec.latest(); e.Content != "here" {
 		t.Fatalf("content after removal = %#v, want the last good one", e.Content)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
@@ -124,7 +125,7 @@ func TestSeedEC2DiscoveryConverted(t *testing.T) {
 			"__name__": "app_up", "job": "ec2_instances", "instance": net.JoinHostPort(ip, strconv.Itoa(port)),
 			"instance_id": fmt.Sprintf("i-0000000%d", i+1), "instance_name": fmt.Sprintf("web-%d", i+1),
 		}
-		flowtest.Eventually(t, 90*time.Second, func() bool { return len(r.Series(want)) > 0 }, "app_up from %s with the relabelled labels", ip)
+		testwait.Eventually(t, 90*time.Second, func() bool { return len(r.Series(want)) > 0 }, "app_up from %s with the relabelled labels", ip)
 	}
 	if st := r.Stats(); len(st.SpecViolations) != 0 {
 		t.Errorf("spec violations: %v", st.SpecViolations)
@@ -175,7 +176,7 @@ func TestSeedMimirAndLokiConverted(t *testing.T) {
 	scrape_timeout = "1s"`, 1)
 	fl := flowtest.Start(t, river)
 
-	flowtest.Eventually(t, 90*time.Second, func() bool {
+	testwait.Eventually(t, 90*time.Second, func() bool {
 		return len(r.Series(map[string]string{"__name__": "agent_build_info", "job": "agent_internal"})) > 0
 	}, "agent_build_info through the metrics signature check")
 	if err := loki.WaitForEntries(2, 90*time.Second); err != nil {

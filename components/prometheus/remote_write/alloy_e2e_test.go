@@ -15,6 +15,7 @@ import (
 	_ "github.com/flow-telemetry/flow/components/prometheus/scrape"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -94,7 +95,7 @@ prometheus.remote_write "out" {
   }
 }
 `, strings.TrimPrefix(target.URL, "http://"), r.URL()))
-	flowtest.Eventually(t, 20*time.Second, func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return slices.Contains(metadataSeen(r), "jobs_done_total counter Jobs done.")
 	}, "jobs_done_total's metadata at the receiver; seen %v", metadataSeen(r))
 }

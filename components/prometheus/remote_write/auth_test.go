@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax"
 	"github.com/flow-telemetry/flow/syntax/decode"
@@ -236,9 +237,9 @@ func TestRoundRobinDNS(t *testing.T) {
 	g := newGenerator(recv, 1)
 	stop := g.background(t, 30*time.Millisecond)
 	defer stop()
-	promtest.Eventually(t, 30*time.Second, "requests at both addresses", func() bool {
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		return hits[0].Load() >= 3 && hits[1].Load() >= 3
-	})
+	}, "requests at both addresses")
 }
 
 // Alloy's `sigv4 { region = "us-east-1" }` (Amazon Managed Service for

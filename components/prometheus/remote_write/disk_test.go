@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/tsdb/record"
 
-	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -291,7 +291,7 @@ func TestFullDiskLosesNothingCommitted(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	promtest.Eventually(t, 30*time.Second, "commits to succeed once space is free", func() bool { return g.tryTick() == nil })
+	testwait.Eventually(t, 30*time.Second, func() bool { return g.tryTick() == nil }, "commits to succeed once space is free")
 	for i := 0; i < 50; i++ {
 		if err := g.tryTick(); err != nil {
 			t.Fatalf("commit %d after space was freed: %v", i, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
 	_ "github.com/flow-telemetry/flow/components/prometheus/relabel"
 	_ "github.com/flow-telemetry/flow/components/prometheus/scrape"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
@@ -78,7 +79,7 @@ prometheus.remote_write "prom" {
 		}
 		return res
 	}
-	flowtest.Eventually(t, 60*time.Second, func() bool {
+	testwait.Eventually(t, 60*time.Second, func() bool {
 		return len(query("node_memory_MemTotal_bytes"+sel)) == 1 && len(query("node_load1"+sel)) == 1
 	}, "node_* series with relabelled labels in Prometheus")
 
@@ -98,7 +99,7 @@ prometheus.remote_write "prom" {
 	if len(cpu) != 1 || cpu[0].Value <= 0 {
 		t.Fatalf("sum(node_cpu_seconds_total) = %v", cpu)
 	}
-	flowtest.Eventually(t, 30*time.Second, func() bool {
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		rate := query(`sum(rate(node_cpu_seconds_total` + sel + `[15s]))`)
 		return len(rate) == 1 && rate[0].Value > 0
 	}, "node_cpu_seconds_total increasing")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -51,9 +52,9 @@ func TestReloadsLeaveNoConnectionsOrGoroutines(t *testing.T) {
 			t.Fatalf("reload %d: %v", i, err)
 		}
 		g.tick(t)
-		promtest.Eventually(t, 20*time.Second, fmt.Sprintf("the sample sent after reload %d", i), func() bool {
+		testwait.Eventually(t, 20*time.Second, func() bool {
 			return len(g.missing(r)) == 0
-		})
+		}, "the sample sent after reload %d", i)
 	}
 	if accepted := r.ConnsAccepted() - acceptedBefore; accepted < reloads/2 {
 		t.Fatalf("only %d connections over %d reloads: the test no longer exercises new clients", accepted, reloads)
@@ -106,10 +107,10 @@ func TestAuthErrorWindowLosesNothing(t *testing.T) {
 	r.Status.Store(http.StatusForbidden)
 	windowEnd := time.Now().Add(5 * time.Second)
 	var hl component.Health
-	promtest.Eventually(t, 5*time.Second, "unhealthy during the 403 window", func() bool {
+	testwait.Eventually(t, 5*time.Second, func() bool {
 		hl = c.CurrentHealth()
 		return hl.Health == component.HealthUnhealthy
-	})
+	}, "unhealthy during the 403 window")
 	for _, want := range []string{`endpoint "test"`, "403", "kept in the WAL and retried", "max_keepalive_time"} {
 		if !strings.Contains(hl.Message, want) {
 			t.Errorf("health during the 403 window %q does not say %q", hl.Message, want)
@@ -133,9 +134,9 @@ func TestAuthErrorWindowLosesNothing(t *testing.T) {
 	if d := r.Stats().Duplicates; d != 0 {
 		t.Errorf("%d samples arrived twice", d)
 	}
-	promtest.Eventually(t, 20*time.Second, "healthy after the window", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return c.CurrentHealth().Health == component.HealthHealthy
-	})
+	}, "healthy after the window")
 	if n := droppedSamples(c, "403"); n != 0 {
 		t.Errorf("%v samples dropped for 403 with retry_on_http_auth_error on", n)
 	}
@@ -168,10 +169,10 @@ func TestSigV4ExpiredCredentialsLoseNothing(t *testing.T) {
 	stop := g.background(t, 50*time.Millisecond)
 
 	var hl component.Health
-	promtest.Eventually(t, 20*time.Second, "unhealthy once the credentials expire", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		hl = c.CurrentHealth()
 		return hl.Health == component.HealthUnhealthy
-	})
+	}, "unhealthy once the credentials expire")
 	for _, want := range []string{"403", "ExpiredToken", "retried"} {
 		if !strings.Contains(hl.Message, want) {
 			t.Errorf("health %q does not say %q", hl.Message, want)
@@ -189,9 +190,9 @@ func TestSigV4ExpiredCredentialsLoseNothing(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	stop()
 	waitAll(t, g, r, 60*time.Second)
-	promtest.Eventually(t, 20*time.Second, "healthy with fresh credentials", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return c.CurrentHealth().Health == component.HealthHealthy
-	})
+	}, "healthy with fresh credentials")
 	if n := droppedSamples(c, "403"); n != 0 {
 		t.Errorf("%v samples dropped for 403", n)
 	}
@@ -221,9 +222,9 @@ func TestAuthErrorDropOption(t *testing.T) {
 	}
 	// At least these 15: samples of the warm-up still queued when the 403s
 	// began are dropped as well.
-	promtest.Eventually(t, 20*time.Second, "15 samples dropped for 403", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return droppedSamples(c, "403") >= 15 && len(g.missing(r)) == 15
-	})
+	}, "15 samples dropped for 403")
 	hl := c.CurrentHealth()
 	if hl.Health != component.HealthUnhealthy {
 		t.Fatalf("health after a drop is %s (%s)", hl.Health, hl.Message)
@@ -240,10 +241,10 @@ func TestAuthErrorDropOption(t *testing.T) {
 	g2 := newGenerator(recv, 5, "after", "403")
 	g2.tick(t)
 	waitAll(t, g2, r, 20*time.Second)
-	promtest.Eventually(t, 10*time.Second, "healthy after a successful send", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		hl = c.CurrentHealth()
 		return hl.Health == component.HealthHealthy
-	})
+	}, "healthy after a successful send")
 	dropped := droppedSamples(c, "403")
 	if want := fmt.Sprintf("has dropped %d samples since start", int(dropped)); !strings.Contains(hl.Message, want) {
 		t.Errorf("healthy message %q should still mention the earlier drops (%q)", hl.Message, want)
@@ -413,9 +414,9 @@ func TestSecretsNeverShown(t *testing.T) {
 			phase.Store(int32(p.status))
 		}
 		g.tick(t)
-		promtest.Eventually(t, 20*time.Second, fmt.Sprintf("unhealthy with %+v", p), func() bool {
+		testwait.Eventually(t, 20*time.Second, func() bool {
 			return c.CurrentHealth().Health == component.HealthUnhealthy
-		})
+		}, "unhealthy with %+v", p)
 		observe()
 		if p.down {
 			if err := r.Start(); err != nil {
@@ -424,9 +425,9 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 		phase.Store(0)
 		g.tick(t)
-		promtest.Eventually(t, 30*time.Second, fmt.Sprintf("healthy after %+v", p), func() bool {
+		testwait.Eventually(t, 30*time.Second, func() bool {
 			return c.CurrentHealth().Health == component.HealthHealthy
-		})
+		}, "healthy after %+v", p)
 		observe()
 	}
 	if !sawSecrets.Load() {
@@ -461,9 +462,9 @@ func TestSecretsNeverShown(t *testing.T) {
 		shown = append(shown, err.Error())
 	}
 	g.tick(t)
-	promtest.Eventually(t, 20*time.Second, "healthy after the reloads", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return c.CurrentHealth().Health == component.HealthHealthy
-	})
+	}, "healthy after the reloads")
 	observe()
 
 	mfs, err := reg.Gather()

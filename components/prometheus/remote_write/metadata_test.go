@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
 
-	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // metadata_config with Remote-Write 1.0: the metadata the component
@@ -60,10 +60,10 @@ func TestMetadataRemoteWrite1(t *testing.T) {
 		}
 		want := []string{"http_requests_total counter Requests.", "rpc_seconds histogram RPC latency.", "temperature gauge Temperature."}
 		var got []string
-		promtest.Eventually(t, 10*time.Second, "the three families' metadata", func() bool {
+		testwait.Eventually(t, 10*time.Second, func() bool {
 			got = metadataSeen(r)
 			return slices.Equal(got, want)
-		})
+		}, "the three families' metadata")
 		for _, req := range r.Requests() {
 			if req.Metadata > 2 {
 				t.Errorf("a request carried %d metadata entries, max_samples_per_send is 2", req.Metadata)
@@ -71,7 +71,7 @@ func TestMetadataRemoteWrite1(t *testing.T) {
 		}
 		// Sent again every send_interval.
 		n := metadataRequests(r)
-		promtest.Eventually(t, 10*time.Second, "metadata sent again", func() bool { return metadataRequests(r) >= n+2 })
+		testwait.Eventually(t, 10*time.Second, func() bool { return metadataRequests(r) >= n+2 }, "metadata sent again")
 	}
 }
 

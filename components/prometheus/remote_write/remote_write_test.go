@@ -15,6 +15,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -242,10 +243,10 @@ func TestHealthFollowsSends(t *testing.T) {
 	// Every send fails with 503: unhealthy, naming the endpoint and error.
 	r.Status.Store(503)
 	stop := g.background(t, 50*time.Millisecond)
-	promtest.Eventually(t, 20*time.Second, "unhealthy while sends fail", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, `endpoint "test"`) && strings.Contains(h.Message, "503")
-	})
+	}, "unhealthy while sends fail")
 	di := c.DebugInfo().(debugInfo)
 	if len(di.Endpoints) != 1 || di.Endpoints[0].Failed == 0 || !strings.Contains(di.Endpoints[0].LastError, "503") {
 		t.Errorf("debug info %+v", di)
@@ -254,9 +255,9 @@ func TestHealthFollowsSends(t *testing.T) {
 	// The receiver recovers: healthy again by itself, and the retried
 	// samples arrive, none twice.
 	r.Status.Store(0)
-	promtest.Eventually(t, 20*time.Second, "healthy after recovery", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return c.CurrentHealth().Health == component.HealthHealthy
-	})
+	}, "healthy after recovery")
 	stop()
 	waitAll(t, g, r, 30*time.Second)
 	if d := r.Stats().Duplicates; d != 0 {
@@ -274,13 +275,13 @@ func TestClientErrorsDropWithCounter(t *testing.T) {
 	g.warmUp(t, r)
 	r.Status.Store(400)
 	g.tick(t)
-	promtest.Eventually(t, 20*time.Second, "failed samples counted", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return metricValue(t, reg, "prometheus_remote_storage_samples_failed_total") >= 3
-	})
-	promtest.Eventually(t, 10*time.Second, "unhealthy with 400", func() bool {
+	}, "failed samples counted")
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "400")
-	})
+	}, "unhealthy with 400")
 	// Dropped, not retried: once the receiver accepts again, those samples
 	// do not come back.
 	r.Status.Store(0)
@@ -335,9 +336,9 @@ func TestReceiverOutage(t *testing.T) {
 
 	time.Sleep(2 * time.Second)
 	r.Stop()
-	promtest.Eventually(t, 20*time.Second, "unhealthy during the outage", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return c.CurrentHealth().Health == component.HealthUnhealthy
-	})
+	}, "unhealthy during the outage")
 	time.Sleep(60 * time.Second)
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
@@ -353,9 +354,9 @@ func TestReceiverOutage(t *testing.T) {
 	if len(st.SpecViolations) > 0 {
 		t.Errorf("spec violations: %v", st.SpecViolations)
 	}
-	promtest.Eventually(t, 20*time.Second, "healthy after the outage", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		return c.CurrentHealth().Health == component.HealthHealthy
-	})
+	}, "healthy after the outage")
 	t.Logf("%d samples committed, all delivered once (%d requests)", g.total(), st.AcceptedRequests)
 }
 

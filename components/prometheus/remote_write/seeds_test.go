@@ -17,6 +17,7 @@ import (
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -111,7 +112,7 @@ target_label = "__address__"
 			"__name__": "app_up", "job": "ec2_instances", "instance": net.JoinHostPort(ip, strconv.Itoa(port)),
 			"instance_id": fmt.Sprintf("i-0000000%d", i+1), "instance_name": fmt.Sprintf("web-%d", i+1),
 		}
-		flowtest.Eventually(t, 90*time.Second, func() bool { return len(r.Series(want)) > 0 }, "app_up from %s with the relabelled labels", ip)
+		testwait.Eventually(t, 90*time.Second, func() bool { return len(r.Series(want)) > 0 }, "app_up from %s with the relabelled labels", ip)
 		series := r.Series(want)
 		ts := r.Timestamps(series[0])
 		if v, _ := r.Value(series[0], ts[len(ts)-1]); v != float64(i+1) {
@@ -158,7 +159,7 @@ func TestSeedMimirSigV4(t *testing.T) {
 	fl := flowtest.Start(t, src)
 	fl.WaitHealthy(t, "aws.credentials.remote_write_creds", 20*time.Second)
 
-	flowtest.Eventually(t, 90*time.Second, func() bool {
+	testwait.Eventually(t, 90*time.Second, func() bool {
 		return len(r.Series(map[string]string{"__name__": "agent_build_info", "job": "grafana-agent"})) > 0 &&
 			len(r.Series(map[string]string{"__name__": "node_load1", "job": "node_exporter", "instance": ne.Addr})) > 0
 	}, "samples of both scrapes through the signature check")

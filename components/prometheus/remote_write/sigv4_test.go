@@ -9,9 +9,9 @@ import (
 
 	_ "github.com/flow-telemetry/flow/components/aws/credentials"
 	"github.com/flow-telemetry/flow/components/common/aws"
-	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 	"github.com/flow-telemetry/flow/syntax/value"
@@ -115,11 +115,11 @@ func TestSigV4ForbiddenIsExplained(t *testing.T) {
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 2)
 	g.background(t, 50*time.Millisecond)
-	promtest.Eventually(t, 20*time.Second, "unhealthy with an explained 403", func() bool {
+	testwait.Eventually(t, 20*time.Second, func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "403") &&
 			strings.Contains(h.Message, "SignatureDoesNotMatch") && strings.Contains(h.Message, "service_name")
-	})
+	}, "unhealthy with an explained 403")
 	if h := c.CurrentHealth(); strings.Contains(h.Message, key.SecretAccessKey) {
 		t.Fatal("health message leaks the secret key")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // Tests of the arguments flow took from Alloy's prometheus.scrape, each
@@ -78,7 +79,7 @@ func TestMetricNameSchemes(t *testing.T) {
 			}
 			a.MetricNameEscapingScheme = tc.escaping
 			startScrape(t, "prometheus.scrape.names", a)
-			promtest.Eventually(t, 10*time.Second, tc.want, func() bool { return hasSeries(rec, tc.want) })
+			testwait.Eventually(t, 10*time.Second, func() bool { return hasSeries(rec, tc.want) }, "%s", tc.want)
 		})
 	}
 	var a Arguments
@@ -100,10 +101,10 @@ func TestScrapeFailureLogFile(t *testing.T) {
 	a := fastArgs(rec, map[string]string{"__address__": strings.TrimPrefix(bad.URL, "http://")})
 	a.ScrapeFailureLogFile = file
 	startScrape(t, "prometheus.scrape.failures", a)
-	promtest.Eventually(t, 10*time.Second, "a failure line in "+file, func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		b, _ := os.ReadFile(file)
 		return strings.Contains(string(b), "500") && strings.Contains(string(b), strings.TrimPrefix(bad.URL, "http://")) && strings.HasPrefix(string(b), "{")
-	})
+	}, "a failure line in %s", file)
 }
 
 // honor_metadata passes each family's type and help downstream; off (the
@@ -114,7 +115,7 @@ func TestHonorMetadata(t *testing.T) {
 	rec := promtest.NewRecorder()
 	a := fastArgs(rec, map[string]string{"__address__": tg.addr()})
 	c := startScrape(t, "prometheus.scrape.meta", a)
-	promtest.Eventually(t, 10*time.Second, "meta_gauge scraped", func() bool { return hasSeries(rec, "meta_gauge") })
+	testwait.Eventually(t, 10*time.Second, func() bool { return hasSeries(rec, "meta_gauge") }, "meta_gauge scraped")
 	if _, ok := rec.MetadataFor("meta_gauge"); ok {
 		t.Fatal("metadata passed downstream with honor_metadata = false")
 	}
@@ -122,10 +123,10 @@ func TestHonorMetadata(t *testing.T) {
 	if err := c.Update(a); err != nil {
 		t.Fatal(err)
 	}
-	promtest.Eventually(t, 10*time.Second, "meta_gauge metadata", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		m, ok := rec.MetadataFor("meta_gauge")
 		return ok && string(m.Type) == "gauge" && m.Help == "A test gauge."
-	})
+	}, "meta_gauge metadata")
 }
 
 // enable_type_and_unit_labels adds __type__ (and __unit__ when known).
@@ -138,14 +139,14 @@ func TestTypeAndUnitLabels(t *testing.T) {
 	a := fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
 	a.EnableTypeAndUnitLabels = true
 	startScrape(t, "prometheus.scrape.types", a)
-	promtest.Eventually(t, 10*time.Second, `io_bytes_total{__type__="counter"}`, func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, s := range rec.Samples() {
 			if s.Labels.Get(labels.MetricName) == "io_bytes_total" && s.Labels.Get("__type__") == "counter" {
 				return true
 			}
 		}
 		return false
-	})
+	}, `io_bytes_total{__type__="counter"}`)
 }
 
 // A target with a broken Content-Type is read with scrape_fallback_protocol,
@@ -160,7 +161,7 @@ func TestScrapeFallbackProtocolDefault(t *testing.T) {
 	rec := promtest.NewRecorder()
 	a := fastArgs(rec, map[string]string{"__address__": strings.TrimPrefix(srv.URL, "http://")})
 	startScrape(t, "prometheus.scrape.fallback", a)
-	promtest.Eventually(t, 10*time.Second, "legacy_gauge", func() bool { return hasSeries(rec, "legacy_gauge") })
+	testwait.Eventually(t, 10*time.Second, func() bool { return hasSeries(rec, "legacy_gauge") }, "legacy_gauge")
 }
 
 // nativeTarget exposes one histogram with both a native and a classic form.
@@ -206,7 +207,7 @@ func TestNativeHistogramArguments(t *testing.T) {
 	a := fastArgs(rec, map[string]string{"__address__": addr})
 	a.ScrapeNativeHistograms = true
 	startScrape(t, "prometheus.scrape.native", a)
-	promtest.Eventually(t, 10*time.Second, "a native rpc_seconds", func() bool { return len(histogramsOf(rec, "rpc_seconds")) > 0 })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(histogramsOf(rec, "rpc_seconds")) > 0 }, "a native rpc_seconds")
 	fine := schemaOf(histogramsOf(rec, "rpc_seconds")[0])
 	if hasSeries(rec, "rpc_seconds_bucket") {
 		t.Error("classic buckets kept without scrape_classic_histograms")
@@ -218,9 +219,9 @@ func TestNativeHistogramArguments(t *testing.T) {
 	a2.ScrapeClassicHistograms = true
 	a2.NativeHistogramBucketLimit = 4
 	startScrape(t, "prometheus.scrape.native2", a2)
-	promtest.Eventually(t, 10*time.Second, "native and classic rpc_seconds", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		return len(histogramsOf(rec2, "rpc_seconds")) > 0 && hasSeries(rec2, "rpc_seconds_bucket")
-	})
+	}, "native and classic rpc_seconds")
 	h := histogramsOf(rec2, "rpc_seconds")[0]
 	if s := schemaOf(h); s >= fine {
 		t.Errorf("native_histogram_bucket_limit = 4: schema %d, want below the exposed %d", s, fine)
@@ -240,7 +241,7 @@ func TestNativeHistogramArguments(t *testing.T) {
 	a3.ScrapeNativeHistograms = true
 	a3.NativeHistogramMinBucketFactor = 1.5 // schema 0 or coarser
 	startScrape(t, "prometheus.scrape.native3", a3)
-	promtest.Eventually(t, 10*time.Second, "a coarse rpc_seconds", func() bool { return len(histogramsOf(rec3, "rpc_seconds")) > 0 })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(histogramsOf(rec3, "rpc_seconds")) > 0 }, "a coarse rpc_seconds")
 	if s := schemaOf(histogramsOf(rec3, "rpc_seconds")[0]); s > 0 {
 		t.Errorf("native_histogram_min_bucket_factor = 1.5: schema %d, want 0 or less", s)
 	}
@@ -263,14 +264,14 @@ func TestConvertClassicHistogramsToNHCB(t *testing.T) {
 	a := fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
 	a.ConvertClassicHistogramsToNHCB = true
 	startScrape(t, "prometheus.scrape.nhcb", a)
-	promtest.Eventually(t, 10*time.Second, "job_seconds as NHCB", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, hs := range histogramsOf(rec, "job_seconds") {
 			if schemaOf(hs) == histogram.CustomBucketsSchema {
 				return true
 			}
 		}
 		return false
-	})
+	}, "job_seconds as NHCB")
 }
 
 // start_timestamp_zero_ingestion writes a zero sample at a counter's start
@@ -285,14 +286,14 @@ func TestStartTimestampZeroIngestion(t *testing.T) {
 	a.ScrapeProtocols = []string{"PrometheusProto"}
 	a.StartTimestampZeroIngestion = true
 	startScrape(t, "prometheus.scrape.st", a)
-	promtest.Eventually(t, 10*time.Second, "a zero sample for jobs_done_total", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, s := range rec.STZeroSamples() {
 			if s.Labels.Get(labels.MetricName) == "jobs_done_total" && s.T > 0 {
 				return true
 			}
 		}
 		return false
-	})
+	}, "a zero sample for jobs_done_total")
 }
 
 // enable_protobuf_negotiation still works (protobuf first, native
@@ -313,9 +314,9 @@ func TestEnableProtobufNegotiationDeprecated(t *testing.T) {
 	if !strings.Contains(logs.String(), "enable_protobuf_negotiation is deprecated") {
 		t.Errorf("no deprecation warning:\n%s", logs.String())
 	}
-	promtest.Eventually(t, 10*time.Second, "a protobuf scrape", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		return strings.HasPrefix(tg.lastContentType(), "application/vnd.google.protobuf")
-	})
+	}, "a protobuf scrape")
 	a.ScrapeProtocols = []string{"PrometheusText0.0.4"}
 	if err := a.Validate(); err == nil || !strings.Contains(err.Error(), "enable_protobuf_negotiation") {
 		t.Errorf("both set: %v, want an error", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/cluster/clustertest"
 )
 
@@ -54,14 +55,14 @@ func TestClusteringScrapesOnlyOwnedTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	promtest.Run(t, c)
-	promtest.Eventually(t, 10*time.Second, "all 12 targets scraped by the only agent", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, tg := range tgs {
 			if _, ok := find(rec, "fleet_gauge", tg.addr()); !ok {
 				return false
 			}
 		}
 		return true
-	})
+	}, "all 12 targets scraped by the only agent")
 
 	b := clustertest.Start(t, "agent-b", a.Addr)
 	clustertest.WaitPeers(t, 30*time.Second, []string{"agent-a", "agent-b"}, a, b)
@@ -81,14 +82,14 @@ func TestClusteringScrapesOnlyOwnedTargets(t *testing.T) {
 		t.Fatalf("12 targets split %d/%d; the test needs both agents to own some", len(mine), len(theirs))
 	}
 	slices.Sort(mine)
-	promtest.Eventually(t, 10*time.Second, "only agent-a's targets left in the pool", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		return slices.Equal(activeAddrs(c), mine)
-	})
+	}, "only agent-a's targets left in the pool")
 	for _, addr := range theirs {
-		promtest.Eventually(t, 10*time.Second, "staleness marker for a target given up", func() bool {
+		testwait.Eventually(t, 10*time.Second, func() bool {
 			s, ok := find(rec, "fleet_gauge", addr)
 			return ok && value.IsStaleNaN(s.V)
-		})
+		}, "staleness marker for a target given up")
 	}
 	// What the debug info, health and API say.
 	info := c.DebugInfo().(debugInfo)
@@ -112,7 +113,7 @@ func TestClusteringScrapesOnlyOwnedTargets(t *testing.T) {
 
 	// agent-b leaves: agent-a scrapes everything again.
 	b.Leave()
-	promtest.Eventually(t, 10*time.Second, "all 12 targets back in agent-a's pool", func() bool { return len(c.activeTargets()) == 12 })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(c.activeTargets()) == 12 }, "all 12 targets back in agent-a's pool")
 }
 
 // TestClusteringBlockWithoutCluster: `clustering { enabled = true }` in an
@@ -129,7 +130,7 @@ func TestClusteringBlockWithoutCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	promtest.Run(t, c)
-	promtest.Eventually(t, 10*time.Second, "every target scraped", func() bool { return len(c.activeTargets()) == len(tgs) })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(c.activeTargets()) == len(tgs) }, "every target scraped")
 	ci := c.DebugInfo().(debugInfo).Clustering
 	if len(ci) != 1 || ci[0].Enabled || ci[0].TargetsOwned != 3 || !strings.Contains(ci[0].Note, "--cluster.enabled") {
 		t.Errorf("clustering debug info = %+v", ci)
@@ -153,7 +154,7 @@ func TestNoClusteringBlockScrapesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	promtest.Run(t, c)
-	promtest.Eventually(t, 10*time.Second, "all 8 targets in the pool", func() bool { return len(c.activeTargets()) == 8 })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(c.activeTargets()) == 8 }, "all 8 targets in the pool")
 	if len(a.Status().Components) != 0 {
 		t.Errorf("a component without clustering reported targets to the cluster: %+v", a.Status().Components)
 	}
@@ -173,5 +174,5 @@ func TestNoClusteringBlockScrapesEverything(t *testing.T) {
 	if owned == 8 {
 		t.Fatal("agent-a owns all 8 targets; the test needs agent-b to own some")
 	}
-	promtest.Eventually(t, 10*time.Second, "the pool shrinks to agent-a's share", func() bool { return len(c.activeTargets()) == owned })
+	testwait.Eventually(t, 10*time.Second, func() bool { return len(c.activeTargets()) == owned }, "the pool shrinks to agent-a's share")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -105,10 +106,10 @@ func TestScrapeFormats(t *testing.T) {
 			}
 			promtest.Run(t, c)
 
-			promtest.Eventually(t, 10*time.Second, "test_gauge sample", func() bool {
+			testwait.Eventually(t, 10*time.Second, func() bool {
 				_, ok := find(rec, "test_gauge", tg.addr())
 				return ok
-			})
+			}, "test_gauge sample")
 			s, _ := find(rec, "test_gauge", tg.addr())
 			if s.V != 42 || s.Labels.Get("job") != opts.ID || s.Labels.Get("team") != "a" {
 				t.Errorf("sample %v = %v: want 42 with job=%s team=a", s.Labels, s.V, opts.ID)
@@ -117,7 +118,7 @@ func TestScrapeFormats(t *testing.T) {
 				t.Errorf("target answered %q, want %s", ct, tc.wantCT)
 			}
 			for _, name := range []string{"up", "scrape_duration_seconds", "scrape_samples_scraped"} {
-				promtest.Eventually(t, 5*time.Second, name, func() bool { _, ok := find(rec, name, tg.addr()); return ok })
+				testwait.Eventually(t, 20*time.Second, func() bool { _, ok := find(rec, name, tg.addr()); return ok }, "%s", name)
 			}
 			if up, _ := find(rec, "up", tg.addr()); up.V != 1 {
 				t.Errorf("up = %v, want 1", up.V)
@@ -148,18 +149,18 @@ func TestTargetChangesKeepLoops(t *testing.T) {
 		}
 		return m
 	}
-	promtest.Eventually(t, 10*time.Second, "both targets scraped", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		_, ok1 := find(rec, "g_one", a1.addr())
 		_, ok2 := find(rec, "g_two", a2.addr())
 		return ok1 && ok2
-	})
+	}, "both targets scraped")
 	before := byAddr()
 
 	args.Targets = append(args.Targets, map[string]string{"__address__": a3.addr()})
 	if err := c.Update(args); err != nil {
 		t.Fatal(err)
 	}
-	promtest.Eventually(t, 10*time.Second, "third target scraped", func() bool { _, ok := find(rec, "g_three", a3.addr()); return ok })
+	testwait.Eventually(t, 10*time.Second, func() bool { _, ok := find(rec, "g_three", a3.addr()); return ok }, "third target scraped")
 	after := byAddr()
 	for _, addr := range []string{a1.addr(), a2.addr()} {
 		if before[addr] != after[addr] {
@@ -172,10 +173,10 @@ func TestTargetChangesKeepLoops(t *testing.T) {
 	if err := c.Update(args); err != nil {
 		t.Fatal(err)
 	}
-	promtest.Eventually(t, 10*time.Second, "staleness marker for g_two", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		s, ok := find(rec, "g_two", a2.addr())
 		return ok && value.IsStaleNaN(s.V)
-	})
+	}, "staleness marker for g_two")
 	final := byAddr()
 	if _, ok := final[a2.addr()]; ok {
 		t.Error("removed target still active")
@@ -208,7 +209,7 @@ func TestFailingTargetsAndHealth(t *testing.T) {
 	}
 	promtest.Run(t, c)
 
-	promtest.Eventually(t, 10*time.Second, "bad target reported down and good one up", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		var bad, ok bool
 		for _, ti := range c.DebugInfo().(debugInfo).Targets {
 			if strings.Contains(ti.URL, badAddr) && ti.Health == "down" && strings.Contains(ti.LastError, "500") {
@@ -219,7 +220,7 @@ func TestFailingTargetsAndHealth(t *testing.T) {
 			}
 		}
 		return bad && ok
-	})
+	}, "bad target reported down and good one up")
 	if up, ok := find(rec, "up", badAddr); !ok || up.V != 0 {
 		t.Errorf("up for failing target = %v (found %v), want 0", up.V, ok)
 	}
@@ -237,10 +238,10 @@ func TestFailingTargetsAndHealth(t *testing.T) {
 	if err := c.Update(args); err != nil {
 		t.Fatal(err)
 	}
-	promtest.Eventually(t, 10*time.Second, "unhealthy with every target failing", func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, badAddr)
-	})
+	}, "unhealthy with every target failing")
 }
 
 func TestArgumentsValidation(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/discovery/targetgroup"
 
 	commonaws "github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
@@ -501,5 +503,17 @@ func TestRoleARN(t *testing.T) {
 	}
 	if s := f.Stats(); s.ByAction["sts:AssumeRole"] != 1 || s.ByAction["ec2:DescribeInstances"] < 1 {
 		t.Fatalf("stats %+v", s)
+	}
+	// Both AWS APIs see the SDK's User-Agent with flow's version added.
+	for _, server := range []string{"sts", "ec2"} {
+		uas := f.UserAgents(server)
+		if len(uas) == 0 {
+			t.Fatalf("%s received no request", server)
+		}
+		for _, ua := range uas {
+			if !strings.HasPrefix(ua, "aws-sdk-go-v2/") || !slices.Contains(strings.Fields(ua), build.UserAgent()) {
+				t.Fatalf("%s: User-Agent %q: want the SDK's with the token %q", server, ua, build.UserAgent())
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
@@ -33,7 +34,7 @@ discovery.aws.ec2 "d" {
 }
 `, f.Region(), role))
 	const id = "discovery.aws.ec2.d"
-	flowtest.Eventually(t, 10*time.Second, func() bool { return fl.Health(id).Health == component.HealthUnhealthy },
+	testwait.Eventually(t, 10*time.Second, func() bool { return fl.Health(id).Health == component.HealthUnhealthy },
 		"discovery never became unhealthy: %+v", fl.Health(id))
 	time.Sleep(3 * time.Second)
 	h := fl.Health(id)
@@ -49,7 +50,7 @@ discovery.aws.ec2 "d" {
 
 	f.SetExpirationSkew(0)
 	fl.WaitHealthy(t, id, 90*time.Second)
-	flowtest.Eventually(t, 10*time.Second, func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		e, ok := fl.Exports(id).(Exports)
 		return ok && len(e.Targets) > 0
 	}, "no targets after recovery")

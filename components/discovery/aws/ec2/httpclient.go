@@ -8,6 +8,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/common/config"
 
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 )
@@ -22,7 +23,9 @@ const authUnusedReason = "every EC2 API request is authenticated by its SigV4 si
 // machine's own credential sources (see the package comment).
 func newAWSHTTPClient(cfg httpclient.Config) (*http.Client, error) {
 	noAuth := cfg.WithoutAuth()
-	rt, err := noAuth.RoundTripper("discovery.ec2")
+	// The SDK's User-Agent stays (AWS reads the SDK and API versions in
+	// it); commonaws.LoadConfig adds "flow/<version>" to it.
+	rt, err := noAuth.RoundTripper("discovery.ec2", config.WithUserAgent(""))
 	if err != nil {
 		return nil, err
 	}

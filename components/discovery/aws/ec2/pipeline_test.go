@@ -10,6 +10,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -180,7 +181,7 @@ func TestSeedValidates(t *testing.T) {
 	fl := flowtest.Start(t, awsPart)
 	fl.WaitHealthy(t, "aws.credentials.discovery_creds", 10*time.Second)
 	fl.WaitHealthy(t, "discovery.aws.ec2.ec2_targets", 10*time.Second)
-	flowtest.Eventually(t, 10*time.Second, func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		e, _ := fl.Exports("discovery.aws.ec2.ec2_targets").(Exports)
 		return len(e.Targets) == 6
 	}, "the seed's discovery finds the fleet")
@@ -209,7 +210,7 @@ func TestSeedValidates(t *testing.T) {
 	if err := fl.Reload(enabled); err != nil {
 		t.Fatalf("seed with its filters enabled and the commas added: %v\n%s", err, enabled)
 	}
-	flowtest.Eventually(t, 10*time.Second, func() bool {
+	testwait.Eventually(t, 10*time.Second, func() bool {
 		e, _ := fl.Exports("discovery.aws.ec2.ec2_targets").(Exports)
 		return len(e.Targets) == 1 && e.Targets[0]["__meta_ec2_tag_Name"] == "my-app-server-7"
 	}, "the seed's filters select my-app-server* only")

@@ -223,18 +223,6 @@ func Options(t testing.TB, id string) (component.Options, *Exports, *prometheus.
 	}, ex, reg
 }
 
-// Eventually polls cond every 20 ms until it is true or timeout passes.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Run runs a component until the test ends and fails the test if Run
 // returns an error.
 func Run(t testing.TB, c component.Component) {
