@@ -8,7 +8,8 @@
 //
 // Every top-level block of the config files is one component node whose ID is
 // the block name plus "." plus its label ("prometheus.scrape.default"). The
-// name must be registered (component.Get); duplicate IDs are reported at both
+// name must be in the runtime's registry (Options.Registry, by default every
+// component the binary imports); duplicate IDs are reported at both
 // positions. Edges come from the traversals in each block's expressions, the
 // whole body walked, nested blocks included: a traversal resolves to the
 // component whose ID is its longest dotted prefix, and the step after the ID
@@ -55,7 +56,8 @@
 // unhealthy. A component's health is the least healthy of
 // its evaluation health, its run health and the health it reports itself
 // (component.HealthComponent). The last 20 evaluations of each component are
-// kept with their time, duration, cause and error.
+// kept with their time, duration, cause and error, and the last 50 changes of
+// its health with their time and message (ComponentDetail.HealthHistory).
 //
 // # Countable edges
 //

@@ -321,8 +321,9 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 	st.recordEvaluation(e)
 	if r.events.active() {
 		r.announceEvaluation(st, e)
-		r.announceHealth(st)
 	}
+	// Always: the health history is kept whether or not anyone listens.
+	r.announceHealth(st)
 	if errMsg == "" {
 		return ""
 	}

@@ -15,7 +15,8 @@ type Event struct {
 	Data any
 }
 
-// HealthEvent is the data of a "health" event.
+// HealthEvent is the data of a "health" event: one change of a component's
+// combined health, the newest entry of its ComponentDetail.HealthHistory.
 type HealthEvent struct {
 	ID     string           `json:"id"`
 	Health component.Health `json:"health"`
@@ -74,8 +75,11 @@ func (r *Runtime) Subscribe() (<-chan Event, func()) {
 	}
 }
 
-// announceHealth publishes a health event if st's combined health changed
-// since the last announcement.
+// announceHealth records a change of st's combined health since the last
+// announcement in its health history and publishes it as a health event.
+// It runs after every evaluation, when Run starts and returns, and every
+// second for component-reported health (which components do not push), so
+// a reported state that lasts less than a second may go unrecorded.
 func (r *Runtime) announceHealth(st *nodeState) {
 	h := st.health()
 	st.mu.Lock()
@@ -83,6 +87,7 @@ func (r *Runtime) announceHealth(st *nodeState) {
 	changed := prev.Health != h.Health || prev.Message != h.Message
 	if changed {
 		st.reported = h
+		st.recordHealthChange(h, time.Now())
 	}
 	st.mu.Unlock()
 	if changed {

@@ -74,6 +74,9 @@ type ComponentDetail struct {
 	Exports     any          `json:"exports"`
 	DebugInfo   any          `json:"debug_info"`
 	Evaluations []Evaluation `json:"evaluations"`
+	// HealthHistory is the last maxHealthHistory changes of the combined
+	// health, newest first.
+	HealthHistory []HealthChange `json:"health_history"`
 	// LiveDebuggingEnabled is whether the `livedebugging` block is on, so
 	// the Live tab can say how to switch it on (as Alloy's API does).
 	LiveDebuggingEnabled bool `json:"live_debugging_enabled"`
@@ -186,6 +189,7 @@ func (r *Runtime) ComponentDetail(id string) (ComponentDetail, bool) {
 	}
 	d := ComponentDetail{ComponentInfo: r.info(n), LiveDebuggingEnabled: r.live.Enabled()}
 	d.Evaluations, _ = n.st.evaluations()
+	d.HealthHistory = n.st.healthChangesNewestFirst()
 	st := n.st
 	st.mu.Lock()
 	argsVal, exportsVal, comp := st.argsVal, st.exportsVal, st.comp

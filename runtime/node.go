@@ -16,6 +16,22 @@ import (
 // maxEvaluations is how many evaluations are kept per component.
 const maxEvaluations = 20
 
+// maxHealthHistory is how many health changes are kept per component
+// (docs/security.md): enough to see a flapping component's pattern, bounded
+// so one cannot grow without limit.
+const maxHealthHistory = 50
+
+// HealthChange is one change of a component's combined health: the state and
+// message it changed to, and when the runtime saw the change (after an
+// evaluation, when Run started or returned, or within a second for health a
+// component reports itself), so the history is in order even where a
+// component's own UpdateTime is older.
+type HealthChange struct {
+	Time    time.Time            `json:"time"`
+	State   component.HealthType `json:"state"`
+	Message string               `json:"message"`
+}
+
 // Evaluation records one evaluation of a component's arguments.
 type Evaluation struct {
 	Time     time.Time `json:"time"`
@@ -60,6 +76,11 @@ type nodeState struct {
 	evalHealth component.Health
 	runHealth  component.Health
 	reported   component.Health // last combined health announced as an event
+
+	// healthHistory is a ring of the last maxHealthHistory changes of the
+	// combined health (as announced); healthChanges counts them all.
+	healthHistory [maxHealthHistory]HealthChange
+	healthChanges int
 
 	evals      [maxEvaluations]Evaluation
 	evalCount  int
@@ -174,6 +195,24 @@ func (st *nodeState) recordEvaluation(e Evaluation) {
 	st.evalCount++
 	st.lastEvalAt = e.Time
 	st.mu.Unlock()
+}
+
+// recordHealthChange adds a change to the health history. The caller holds st.mu.
+func (st *nodeState) recordHealthChange(h component.Health, now time.Time) {
+	st.healthHistory[st.healthChanges%maxHealthHistory] = HealthChange{Time: now, State: h.Health, Message: h.Message}
+	st.healthChanges++
+}
+
+// healthChangesNewestFirst returns the kept health changes, newest first.
+func (st *nodeState) healthChangesNewestFirst() []HealthChange {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := min(st.healthChanges, maxHealthHistory)
+	out := make([]HealthChange, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, st.healthHistory[(st.healthChanges-1-i)%maxHealthHistory])
+	}
+	return out
 }
 
 // evaluations returns the kept evaluations, newest first, and the total count.

@@ -299,34 +299,3 @@ type HTTPComponent interface {
 type Countable interface {
 	WithCounter(counter func(n int)) any
 }
-
-// Run-time registry.
-
-var registry = map[string]Registration{}
-
-// Register adds a component type. It panics on a duplicate or invalid name,
-// which is a programming error caught at start-up.
-func Register(r Registration) {
-	if r.Name == "" || r.Build == nil || r.Args == nil {
-		panic("component: incomplete registration for " + r.Name)
-	}
-	if _, dup := registry[r.Name]; dup {
-		panic("component: duplicate registration of " + r.Name)
-	}
-	registry[r.Name] = r
-}
-
-// Get returns the registration for name.
-func Get(name string) (Registration, bool) {
-	r, ok := registry[name]
-	return r, ok
-}
-
-// Names returns every registered component name, unsorted.
-func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	return names
-}

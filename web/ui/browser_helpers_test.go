@@ -92,7 +92,7 @@ func startBrowser() (func(), error) {
 // the tab makes must go to origin or one of also (nothing is loaded from
 // another host); this is checked when the test ends. When t fails, a
 // screenshot of the tab is saved in artifactsDir and its path is logged.
-func newTab(t *testing.T, origin string, also ...string) context.Context {
+func newTab(t testing.TB, origin string, also ...string) context.Context {
 	t.Helper()
 	if browserCtx == nil {
 		t.Fatal("the browser is not running (TestMain did not start it)")
@@ -155,7 +155,7 @@ func newTab(t *testing.T, origin string, also ...string) context.Context {
 }
 
 // do runs browser steps and fails t with what was being done.
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+func do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -163,7 +163,7 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 }
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -173,7 +173,7 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 }
 
 // waitJS polls a JavaScript expression until it is truthy or the timeout passes.
-func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
+func waitJS(t testing.TB, ctx context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")",
 		chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))

@@ -26,7 +26,7 @@ var flowTags = []string{"testcomponents"}
 
 // flowServer is one running `flow run`.
 type flowServer struct {
-	t    *testing.T
+	t    testing.TB
 	URL  string // http://127.0.0.1:port
 	Dir  string // holds the config and any files it reads
 	proc *flowproc.Process
@@ -38,7 +38,7 @@ func (f *flowServer) Logs() string { return f.proc.Stderr() }
 // startFlow writes config (with every "$DIR" replaced by the test's
 // directory) to main.river and runs flow on it until the test ends. files are
 // written to the directory first.
-func startFlow(t *testing.T, config string, files map[string]string) *flowServer {
+func startFlow(t testing.TB, config string, files map[string]string) *flowServer {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {

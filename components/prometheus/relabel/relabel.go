@@ -231,6 +231,13 @@ func (r *Receiver) Appender(ctx context.Context) storage.Appender {
 	return a
 }
 
+// UsesMetadata implements appendable.MetadataUser: metadata passes through
+// to the receivers, so it is used if one of them uses it.
+func (r *Receiver) UsesMetadata() bool {
+	s := r.state.Load()
+	return s != nil && appendable.UsesMetadata(s.children)
+}
+
 // WithCounter implements component.Countable.
 func (r *Receiver) WithCounter(counter func(n int)) any {
 	return appendable.Counted(r, counter)

@@ -45,6 +45,11 @@ func (r *Receiver) Appender(ctx context.Context) storage.Appender {
 	return appendable.LiveAppender(a, r.c.opts.Live())
 }
 
+// UsesMetadata implements appendable.MetadataUser: true when an endpoint
+// sends metric metadata (every Remote-Write 2.0 endpoint; a 1.0 endpoint
+// with metadata_config > send).
+func (r *Receiver) UsesMetadata() bool { return r.c.usesMeta.Load() }
+
 // WithCounter implements component.Countable.
 func (r *Receiver) WithCounter(counter func(n int)) any {
 	return appendable.Counted(r, counter)

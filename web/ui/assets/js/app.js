@@ -12,7 +12,8 @@ import { clusterPage } from "./cluster.js";
 import { h } from "./dom.js";
 
 const routes = [
-  [/^\/graph$/, "graph", (el) => graphPage(el)],
+  // #/graph?focus=ID opens the graph with the pipeline through ID focused.
+  [/^\/graph(?:\?focus=(.+))?$/, "graph", (el, m) => graphPage(el, m[1] ? safeDecode(m[1]) : null)],
   [/^\/components$/, "components", (el) => listPage(el)],
   [/^\/component\/([^/]+)\/live$/, "components", (el, m) => livePage(el, safeDecode(m[1]))],
   [/^\/component\/(.+)$/, "components", (el, m) => componentPage(el, safeDecode(m[1]))],

@@ -1,10 +1,11 @@
-// A component's page: its health with message and time, arguments, exports
-// and debug info as trees, the components it references and that reference
-// it, and its last evaluations with time, duration and cause. It refreshes
-// on this component's live events and by polling.
+// A component's page: its health with message and time, the history of its
+// health changes, arguments, exports and debug info as trees, the components
+// it references and that reference it, and its last evaluations with time,
+// duration and cause. It refreshes on this component's live events and by
+// polling.
 
 import { getJSON, onLive, poll } from "./api.js";
-import { h, healthBadge, componentHref, fmtTime, fmtDuration, CAUSE } from "./dom.js";
+import { h, healthBadge, componentHref, fmtTime, fmtDuration, ago, CAUSE } from "./dom.js";
 import { renderTree } from "./tree.js";
 import { componentTabs } from "./live.js";
 
@@ -30,6 +31,30 @@ function causeCell(cause, known) {
   return h("td", { "data-cause": cause || "" }, cause || "");
 }
 
+// relTime renders a time as how long ago (kept current by refreshAgo) with
+// the absolute local time beside it.
+function relTime(t) {
+  const d = new Date(t);
+  if (!t || isNaN(d)) return h("span", { class: "muted" }, "unknown time");
+  return [h("time", { class: "ago", datetime: t, title: t }, ago(d)), " ", h("span", { class: "muted abs" }, d.toLocaleString())];
+}
+
+function refreshAgo(root) {
+  for (const el of root.querySelectorAll("time.ago")) el.textContent = ago(new Date(el.getAttribute("datetime")));
+}
+
+// healthHistory is the table of the component's last health changes, newest
+// first, as the API keeps them (docs/api.md, health_history).
+function healthHistory(changes) {
+  if (!changes || changes.length === 0) return h("p", { class: "muted" }, "no changes recorded");
+  return h("table", { class: "grid", id: "health-history-table" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "When"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Message"))),
+    h("tbody", {}, changes.map((c) => h("tr", { "data-state": c.state },
+      h("td", { class: "when" }, relTime(c.time)),
+      h("td", {}, healthBadge(c.state)),
+      h("td", { class: "mono msg" }, c.message || "")))));
+}
+
 export function componentPage(main, id) {
   document.title = `${id} · flow`;
   const page = h("div", { class: "page" }, h("h1", { class: "mono" }, id), h("p", { class: "muted" }, "Loading…"));
@@ -53,6 +78,7 @@ export function componentPage(main, id) {
         pos ? [h("dt", {}, "Defined at"), h("dd", {}, `${pos.filename || ""}:${pos.line}:${pos.column}`)] : null,
         h("dt", {}, "Evaluations"), h("dd", {}, String(c.evaluations_total || 0)),
         h("dt", {}, "Last evaluation"), h("dd", {}, fmtTime(c.last_evaluation))),
+      section("health-history", `Health history (last ${(c.health_history || []).length} changes)`, healthHistory(c.health_history)),
       section("arguments", "Arguments", h("div", { class: "panel" }, renderTree(c.arguments, "no arguments"))),
       section("exports", "Exports", h("div", { class: "panel" }, renderTree(c.exports, "no exports"))),
       section("debug", "Debug info", h("div", { class: "panel" }, renderTree(c.debug_info, "no debug info"))),
@@ -70,7 +96,7 @@ export function componentPage(main, id) {
       h("h2", {}, "References"), h("div", { id: "references" }, links(c.references, "none")),
       h("h2", {}, "Referenced by"), h("div", { id: "referenced-by" }, links(c.referenced_by, "none")),
       h("h2", {}, "On this page"),
-      h("ul", {}, [["health", "Health"], ["arguments", "Arguments"], ["exports", "Exports"], ["debug", "Debug info"], ["evaluations", "Evaluations"]]
+      h("ul", {}, [["health", "Health"], ["health-history", "Health history"], ["arguments", "Arguments"], ["exports", "Exports"], ["debug", "Debug info"], ["evaluations", "Evaluations"]]
         .map(([a, t]) => h("li", {}, h("a", {
           href: "#" + location.hash.slice(1), onclick: (e) => {
             e.preventDefault();
@@ -78,7 +104,8 @@ export function componentPage(main, id) {
             if (t) { t.scrollIntoView(); t.setAttribute("tabindex", "-1"); t.focus({ preventScroll: true }); }
           },
         }, t)))),
-      h("p", {}, h("a", { href: "#/graph" }, "← Graph"), " · ", h("a", { href: "#/components" }, "All components")));
+      h("p", {}, h("a", { href: "#/graph" }, "← Graph"), " · ", h("a", { href: "#/components" }, "All components")),
+      h("p", {}, h("a", { href: "#/graph?focus=" + encodeURIComponent(c.id), id: "highlight-pipeline" }, "Highlight its pipeline in the graph")));
     page.replaceChildren(
       h("div", { class: "comp-head" }, h("h1", {}, c.id)),
       h("div", { class: "comp-layout" }, content, side));
@@ -109,5 +136,6 @@ export function componentPage(main, id) {
   const off = onLive((type, d) => {
     if (type === "graph" || (d && d.id === id)) stop.kick();
   });
-  return () => { stop(); off(); };
+  const ticker = setInterval(() => refreshAgo(page), 5000);
+  return () => { stop(); off(); clearInterval(ticker); };
 }

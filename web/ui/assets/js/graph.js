@@ -7,6 +7,14 @@
 // Layout runs only when the set of components or edges changes; health,
 // rates and evaluation counts are patched into the existing SVG, so the
 // picture stays put while the pipeline runs.
+//
+// Paths are followed along the drawn (data-flow) edges. For each unhealthy
+// component the graph marks the path it breaks: its transitive sources and
+// sinks and the edges between them ("broken"). Clicking an edge, or a
+// component's pipeline button (or P on a focused component), focuses the
+// pipeline through it: everything off the paths through it is dimmed until
+// the focus is cleared (Escape, the Clear button, or a click on the empty
+// canvas).
 
 import dagre from "/vendor/dagre/dagre.esm.js";
 import { getJSON, onLive, poll } from "./api.js";
@@ -21,6 +29,10 @@ const HEALTH_WORDS = { healthy: "healthy", unhealthy: "unhealthy", unknown: "unk
 const PULSE_MS = 1600;
 const MIN_ZOOM = 0.01;
 const POLL_MS = 1000;
+const ACT_W = 18; // the pipeline button in a node's top right corner
+// ACT_DOTS draws the button's three dots as one path (fewer elements to draw
+// for hundreds of components).
+const ACT_DOTS = [4, 9, 14].map((x) => `M${x - 1.6},7a1.6,1.6 0 1,0 3.2,0a1.6,1.6 0 1,0 -3.2,0`).join("");
 
 let measureCtx = null;
 function measure(text, font) {
@@ -107,10 +119,12 @@ function nodeTitle(c) {
 // is a view (its DOM and state, see createView) that the steps below act on:
 // pan and zoom, hover, search, layout, drawing nodes and edges, and live
 // updates.
-export function graphPage(main) {
+export function graphPage(main, focusId) {
   const v = createView(main);
+  if (focusId) v.st.focus = { node: focusId, center: true };
   installPanZoom(v);
   installHover(v);
+  installFocus(v);
   const stopUpdates = startUpdates(v);
   const onResize = () => { if (v.st.rendered && v.st.t.k) applyTransform(v); };
   window.addEventListener("resize", onResize);
@@ -126,6 +140,8 @@ function createView(main) {
       nodes: new Map(), edgeEls: new Map(), byNode: new Map(),
       seenEvals: new Map(), lastPulse: new Map(),
       t: { x: 0, y: 0, k: 1 }, size: { w: 0, h: 0 }, rendered: false, filter: "",
+      // focus is the pipeline focus: {node: id} or {edge: edgeKey}, or null.
+      focus: null,
     },
   };
   v.search = h("input", {
@@ -137,23 +153,28 @@ function createView(main) {
   });
   v.legend = h("span", { class: "legend", "aria-label": "Health counts" });
   v.stats = h("span", { class: "stats", role: "status" });
-  const toolbar = h("div", { class: "graph-toolbar" }, v.search, v.legend, v.stats);
+  v.focusText = h("span", { class: "focus-text" });
+  v.focusBar = h("span", { class: "focus-bar", role: "status", hidden: true }, v.focusText,
+    h("button", { type: "button", id: "clear-focus", title: "Show the whole graph again (Escape)", onclick: () => setFocus(v, null) }, "Clear"));
+  v.brokenNote = h("span", { class: "broken-note", hidden: true }, "red dashes: the path an unhealthy component breaks");
+  const toolbar = h("div", { class: "graph-toolbar" }, v.search, v.legend, v.brokenNote, v.focusBar, v.stats);
 
   const arrow = (id) => s("marker", { id, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
     s("path", { d: "M0,0L10,5L0,10z" }));
-  const defs = s("defs", {}, arrow("arrow"), arrow("arrow-data"));
+  const defs = s("defs", {}, arrow("arrow"), arrow("arrow-data"), arrow("arrow-broken"));
   v.gEdges = s("g", { class: "edges" });
   v.gNodes = s("g", { class: "nodes" });
-  v.viewport = s("g", { class: "viewport" }, v.gEdges, v.gNodes);
+  v.gActs = s("g", { class: "acts" });
+  v.viewport = s("g", { class: "viewport" }, v.gEdges, v.gNodes, v.gActs);
   v.svg = s("svg", {
     class: "graph", tabindex: "0", role: "group",
-    "aria-label": "Component graph. Arrow keys pan, plus and minus zoom, 0 fits the graph; Tab moves between components, Enter opens one.",
+    "aria-label": "Component graph. Arrow keys pan, plus and minus zoom, 0 fits the graph; Tab moves between components, Enter opens one, P highlights its pipeline and Escape clears that.",
   }, defs, v.viewport);
   const zoom = h("div", { class: "zoom" },
     h("button", { type: "button", title: "Zoom in (+)", "aria-label": "Zoom in", onclick: () => zoomBy(v, 1.25) }, "+"),
     h("button", { type: "button", title: "Zoom out (-)", "aria-label": "Zoom out", onclick: () => zoomBy(v, 0.8) }, "−"),
     h("button", { type: "button", title: "Fit the graph (0)", "aria-label": "Fit the graph", onclick: () => fit(v) }, "⤢"));
-  const help = h("div", { class: "graph-help" }, "Drag to pan · wheel to zoom · click a component to open it");
+  const help = h("div", { class: "graph-help" }, "Drag to pan · wheel to zoom · click a component to open it · click an edge or a component's ⋯ to highlight its pipeline");
   v.empty = h("div", { class: "graph-empty", hidden: true }, "No components are running. Load a config on the ",
     h("a", { href: "#/config" }, "Config"), " page.");
   const wrap = h("div", { class: "graph-wrap" }, v.svg, zoom, help, v.empty);
@@ -343,7 +364,7 @@ function pulse(v, id, upstream) {
 // ---- layout ----
 
 function nodeSize(c) {
-  const w1 = measure(c.name || c.id, fonts().mono);
+  const w1 = measure(c.name || c.id, fonts().mono) + ACT_W + 6;
   const w2 = measure(c.label || "", fonts().mono) + 10 + measure("unhealthy", fonts().sansBold);
   return Math.ceil(Math.max(NODE_MIN_W, PAD_L + Math.max(w1, w2) + PAD_R));
 }
@@ -398,6 +419,13 @@ function nodeMarkup(c, pos) {
     `<text class="health" x="${w - 8}" y="35" text-anchor="end">${esc(HEALTH_WORDS[hs] || hs)}</text></a>`;
 }
 
+function actMarkup(c, pos) {
+  const x = pos.x + pos.width / 2 - ACT_W - 4, y = pos.y - pos.height / 2 + 4;
+  const t = `Highlight the pipeline through ${c.id}`;
+  return `<g class="act" data-id="${esc(c.id)}" role="button" aria-pressed="false" aria-label="${esc(t)}" transform="translate(${x},${y})">` +
+    `<title>${esc(t)}</title><rect width="${ACT_W}" height="14" rx="3"/><path d="${ACT_DOTS}"/></g>`;
+}
+
 function nodeLabel(c) {
   return `${c.id}, ${healthOf(c)}${c.health && c.health.message ? ": " + c.health.message : ""}`;
 }
@@ -411,31 +439,40 @@ function renderNodes(v, L, comps) {
     return pa.x - pb.x || pa.y - pb.y;
   });
   v.gNodes.innerHTML = sorted.map((c) => nodeMarkup(c, L.g.node(c.id))).join("");
+  // The pipeline buttons sit over the nodes, outside their links, so a
+  // click on one does not open the component.
+  v.gActs.innerHTML = sorted.map((c) => actMarkup(c, L.g.node(c.id))).join("");
   st.nodes.clear();
+  const acts = v.gActs.children;
+  let i = 0;
   for (const a of v.gNodes.children) {
     const pos = L.g.node(a.dataset.id);
     st.nodes.set(a.dataset.id, {
-      el: a, title: a.firstElementChild, healthText: a.lastElementChild,
-      x: pos.x, y: pos.y, health: a.dataset.health,
+      el: a, title: a.firstElementChild, healthText: a.lastElementChild, act: acts[i++],
+      x: pos.x, y: pos.y, health: a.dataset.health, baseTitle: a.firstElementChild.textContent,
     });
   }
 }
 
 // updateNode patches a drawn node with new health and evaluation counts.
+// It reports whether the health state changed.
 function updateNode(v, c) {
   const n = v.st.nodes.get(c.id);
-  if (!n) return;
+  if (!n) return false;
   const hs = healthOf(c);
-  if (n.health !== hs) {
+  const changed = n.health !== hs;
+  if (changed) {
     n.el.classList.remove(`h-${n.health}`);
     n.el.classList.add(`h-${hs}`);
     n.el.dataset.health = hs;
     n.healthText.textContent = HEALTH_WORDS[hs] || hs;
     n.health = hs;
   }
-  n.title.textContent = nodeTitle(c);
+  n.baseTitle = nodeTitle(c);
+  n.title.textContent = n.baseTitle + (n.brokenBy ? `\non the path of unhealthy ${n.brokenBy}` : "");
   n.el.setAttribute("aria-label", nodeLabel(c));
   n.el.dataset.evals = String(c.evaluations_total || 0);
+  return changed;
 }
 
 function updateLegend(v) {
@@ -455,9 +492,10 @@ function labelWidth(e) {
 function edgeMarkup(e, ge) {
   const rate = edgeRateText(e);
   const w = labelWidth(e);
-  const title = `${e.from} → ${e.to} (${e.export})${e.data ? "\nlive: items per second over the last 5 s, or the list's length" : ""}`;
+  const title = `${e.from} → ${e.to} (${e.export})${e.data ? "\nlive: items per second over the last 5 s, or the list's length" : ""}\nclick: highlight the pipeline through this edge`;
   return `<g class="${e.data ? "edge data" : "edge"}" data-from="${esc(e.from)}" data-to="${esc(e.to)}" data-export="${esc(e.export || "")}">` +
-    `<title>${esc(title)}</title><path d="${basis(ge.points)}" marker-end="url(#${e.data ? "arrow-data" : "arrow"})"/>` +
+    `<title>${esc(title)}</title><path class="line" d="${basis(ge.points)}" marker-end="url(#${e.data ? "arrow-data" : "arrow"})"/>` +
+    `<path class="hit" d="${basis(ge.points)}"/>` +
     `<g class="elabel" transform="translate(${ge.x},${ge.y})"><rect class="lbl" y="${-LABEL_H / 2}" height="${LABEL_H}" rx="3" x="${-w / 2}" width="${w}"/>` +
     `<text text-anchor="middle" dy="4">${esc(e.export || "")}${rate ? `<tspan class="rate"> ${esc(rate)}</tspan>` : ""}</text></g></g>`;
 }
@@ -503,6 +541,8 @@ function render(v, data) {
   v.empty.hidden = data.components.length !== 0;
   if (!st.rendered) fit(v, 0.5);
   if (st.filter) applyFilter(v, st.filter);
+  markBrokenPaths(v);
+  applyFocus(v);
   const renderMs = performance.now() - t1;
   v.stats.textContent = `${data.components.length} components · ${L.edges.length} edges · layout ${Math.round(L.ms)} ms · draw ${Math.round(renderMs)} ms`;
   return { layoutMs: L.ms, renderMs };
@@ -530,11 +570,13 @@ function applyData(v, data) {
     v.svg.dataset.rendered = "true";
     if (first) publishRenderTiming(v, tm);
   } else {
-    for (const c of data.components) updateNode(v, c);
+    let healthChanged = false;
+    for (const c of data.components) healthChanged = updateNode(v, c) || healthChanged;
     for (const e of data.edges) {
       const r = st.edgeEls.get(edgeKey(e));
       if (r) updateEdgeLabel(r, e);
     }
+    if (healthChanged) markBrokenPaths(v);
   }
   pulseMissedEvaluations(v, data.components, prev);
   updateLegend(v);
@@ -580,7 +622,7 @@ function onLiveEvent(v, type, d, refetch) {
   if (!c) { refetch(); return; }
   if (type === "health" && d.health) {
     c.health = d.health;
-    updateNode(v, c);
+    if (updateNode(v, c)) markBrokenPaths(v);
     updateLegend(v);
   } else if (type === "evaluation") {
     c.evaluations_total = (c.evaluations_total || 0) + 1;
@@ -608,4 +650,156 @@ function upstreamOf(comps, cause) {
     name = name.slice(0, i);
   }
   return null;
+}
+
+// ---- paths: broken by unhealthy components, and the pipeline focus ----
+
+// reach returns the components reachable from id along the drawn edges,
+// downstream (towards the sinks) or upstream (towards the sources).
+function reach(v, id, downstream) {
+  const seen = new Set();
+  const stack = [id];
+  while (stack.length) {
+    const cur = stack.pop();
+    for (const e of v.st.byNode.get(cur) || []) {
+      const next = downstream ? (e.from === cur ? e.to : null) : (e.to === cur ? e.from : null);
+      if (next !== null && next !== id && !seen.has(next)) {
+        seen.add(next);
+        stack.push(next);
+      }
+    }
+  }
+  return seen;
+}
+
+// pathThrough returns the components and drawn edges on every path through
+// a component ({node: id}) or one edge ({edge: r}, a drawn edge): the
+// component (or the edge's ends), everything upstream of it, everything
+// downstream of it, and the edges that lead along those paths. An edge
+// u → w is on one if w is the focus or upstream of it, or u is the focus or
+// downstream of it.
+function pathThrough(v, target) {
+  const from = target.edge ? target.edge.from : target.node;
+  const to = target.edge ? target.edge.to : target.node;
+  const up = reach(v, from, false).add(from);
+  const down = reach(v, to, true).add(to);
+  const nodes = new Set([...up, ...down]);
+  const edges = new Set();
+  for (const r of v.st.edgeEls.values()) {
+    if (r === target.edge || up.has(r.to) || down.has(r.from)) edges.add(r);
+  }
+  return { nodes, edges };
+}
+
+// markBrokenPaths marks, for each unhealthy component, the components and
+// edges on the paths through it: class "broken", and on components
+// data-broken-by with the unhealthy components whose path they are on.
+function markBrokenPaths(v) {
+  const st = v.st;
+  const by = new Map();
+  let any = false;
+  for (const n of st.nodes.values()) if (n.health === "unhealthy") { any = true; break; }
+  // Nothing to mark or unmark (the common case, and every fresh drawing
+  // of a healthy graph): skip touching every element.
+  if (!any && !st.brokenMarked) { v.brokenNote.hidden = true; return; }
+  st.brokenMarked = any;
+  const edges = new Set();
+  for (const [id, n] of st.nodes) {
+    if (n.health !== "unhealthy") continue;
+    const p = pathThrough(v, { node: id });
+    for (const x of p.nodes) {
+      if (!by.has(x)) by.set(x, []);
+      by.get(x).push(id);
+    }
+    for (const r of p.edges) edges.add(r);
+  }
+  for (const [id, n] of st.nodes) {
+    const ids = by.get(id);
+    const list = ids ? ids.sort().join(" ") : "";
+    n.el.classList.toggle("broken", !!ids);
+    if (list !== (n.brokenBy || "")) {
+      n.brokenBy = list;
+      if (list) n.el.dataset.brokenBy = list;
+      else delete n.el.dataset.brokenBy;
+      n.title.textContent = n.baseTitle + (list ? `\non the path of unhealthy ${list}` : "");
+    }
+  }
+  for (const r of st.edgeEls.values()) r.el.classList.toggle("broken", edges.has(r));
+  v.brokenNote.hidden = by.size === 0;
+}
+
+// installFocus makes a click on an edge or a pipeline button, and P on a
+// focused component, focus the pipeline through it; Escape, the Clear
+// button and a click on the empty canvas clear the focus.
+function installFocus(v) {
+  v.svg.addEventListener("click", (e) => {
+    const t = e.target;
+    if (!t.closest) return;
+    const act = t.closest("g.act");
+    if (act) {
+      e.preventDefault();
+      toggleFocus(v, { node: act.dataset.id });
+      return;
+    }
+    const edge = t.closest("g.edge");
+    if (edge) {
+      toggleFocus(v, { edge: edgeKey({ from: edge.dataset.from, to: edge.dataset.to, export: edge.dataset.export }) });
+      return;
+    }
+    if (!t.closest("a.node") && v.st.focus) setFocus(v, null);
+  });
+  v.svg.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && v.st.focus) { setFocus(v, null); e.preventDefault(); return; }
+    if ((e.key === "p" || e.key === "P") && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      const a = document.activeElement && document.activeElement.closest && document.activeElement.closest("a.node");
+      if (a) { toggleFocus(v, { node: a.dataset.id }); e.preventDefault(); }
+    }
+  });
+}
+
+function toggleFocus(v, f) {
+  const cur = v.st.focus;
+  const same = cur && ((f.node && cur.node === f.node) || (f.edge && cur.edge === f.edge));
+  setFocus(v, same ? null : f);
+}
+
+function setFocus(v, f) {
+  v.st.focus = f;
+  applyFocus(v);
+}
+
+// applyFocus dims everything off the paths through the focused component
+// or edge (class "unfocused"; the rest gets "focused"), or clears that when
+// nothing is focused or the focus is no longer drawn.
+function applyFocus(v) {
+  const st = v.st;
+  let f = st.focus;
+  let target = null;
+  if (f && f.node && st.nodes.has(f.node)) target = { node: f.node };
+  else if (f && f.edge && st.edgeEls.has(f.edge)) target = { edge: st.edgeEls.get(f.edge) };
+  if (!target) f = st.focus = null;
+  if (!f && !st.focusApplied) { v.focusBar.hidden = true; return; }
+  st.focusApplied = !!f;
+  const p = target ? pathThrough(v, target) : null;
+  for (const [id, n] of st.nodes) {
+    const on = !!p && p.nodes.has(id);
+    n.el.classList.toggle("focused", on);
+    n.el.classList.toggle("unfocused", !!p && !on);
+    if (n.act) n.act.classList.toggle("unfocused", !!p && !on);
+    if (n.act) n.act.setAttribute("aria-pressed", String(!!f && f.node === id));
+  }
+  for (const r of st.edgeEls.values()) {
+    const on = !!p && p.edges.has(r);
+    r.el.classList.toggle("focused", on);
+    r.el.classList.toggle("unfocused", !!p && !on);
+  }
+  if (f) {
+    v.svg.dataset.focus = f.node || f.edge.replaceAll("\u0000", "|");
+    v.focusText.textContent = target.node ? `Pipeline through ${target.node}` :
+      `Pipeline through ${target.edge.from} → ${target.edge.to} (${target.edge.data.export})`;
+    if (f.center && target.node) { centerOn(v, target.node); f.center = false; }
+  } else {
+    delete v.svg.dataset.focus;
+  }
+  v.focusBar.hidden = !f;
 }

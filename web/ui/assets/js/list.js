@@ -1,6 +1,7 @@
-// The components list: a sortable table with a text search and a health
-// filter. The search and filter live in the URL-independent page state, and
-// the table refreshes in place every second.
+// The components list: a sortable table with a text search, a filter by
+// component name (prometheus.scrape, loki.write, ...) and a health filter,
+// which combine. The search and filters live in the URL-independent page
+// state, and the table refreshes in place every two seconds.
 
 import { getJSON, onLive, poll } from "./api.js";
 import { h, healthBadge, componentHref, fmtTime } from "./dom.js";
@@ -19,6 +20,8 @@ export function listPage(main) {
   });
   const filter = h("select", { "aria-label": "Filter by health", onchange: () => draw() },
     STATES.map((v) => h("option", { value: v }, v === "all" ? "All health states" : v)));
+  const nameFilter = h("select", { "aria-label": "Filter by component name", id: "name-filter", onchange: () => draw() },
+    h("option", { value: "" }, "All component names"));
   const count = h("span", { class: "muted", role: "status" });
   const tbody = h("tbody");
   const headers = [["health", "Health"], ["id", "Component"], ["name", "Name"], ["label", "Label"],
@@ -29,7 +32,7 @@ export function listPage(main) {
   });
   main.append(h("div", { class: "page" },
     h("h1", {}, "Components"),
-    h("div", { class: "filters" }, search, filter, count),
+    h("div", { class: "filters" }, search, filter, nameFilter, count),
     h("table", { class: "grid", id: "components-table" }, h("thead", {}, h("tr", {}, ths)), tbody)));
 
   function val(c, k) {
@@ -37,12 +40,28 @@ export function listPage(main) {
     const v = c[k];
     return v === null || v === undefined ? "" : v;
   }
+  // updateNames offers each component name running, with how many
+  // components have it; a chosen name stays chosen while it is gone.
+  function updateNames() {
+    const counts = new Map();
+    for (const c of comps) counts.set(c.name, (counts.get(c.name) || 0) + 1);
+    const chosen = nameFilter.value;
+    if (chosen && !counts.has(chosen)) counts.set(chosen, 0);
+    const key = JSON.stringify([...counts].sort());
+    if (key === updateNames.last) return;
+    updateNames.last = key;
+    nameFilter.replaceChildren(h("option", { value: "" }, "All component names"),
+      ...[...counts.keys()].sort().map((n) => h("option", { value: n }, `${n} (${counts.get(n)})`)));
+    nameFilter.value = chosen;
+  }
   function draw() {
     const q = search.value.trim().toLowerCase();
     const f = filter.value;
+    const name = nameFilter.value;
     const rows = comps.filter((c) => {
       const hs = val(c, "health");
       if (f !== "all" && hs !== f) return false;
+      if (name && c.name !== name) return false;
       if (!q) return true;
       const msg = (c.health && c.health.message) || "";
       return [c.id, c.name, c.label, msg].some((x) => (x || "").toLowerCase().includes(q));
@@ -71,6 +90,7 @@ export function listPage(main) {
   const stop = poll(async () => {
     const data = await getJSON("/api/v0/components");
     comps = data.components || [];
+    updateNames();
     // Redraw only when the table would change, so keyboard focus on a link survives.
     const key = JSON.stringify(comps.map((c) => [c.id, c.health, c.evaluations_total, c.last_evaluation]));
     if (key !== draw.last) { draw.last = key; draw(); }
