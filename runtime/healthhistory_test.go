@@ -100,3 +100,44 @@ func TestHealthHistoryIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// Each health event on the event stream is one entry of the history, in
+// the same order.
+func TestHealthEventsAreTheHistory(t *testing.T) {
+	cfg := func(unhealthy string) string {
+		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
+	}
+	const id = "testcomponents.fail.f"
+	f := flowtest.Start(t, cfg(""))
+	f.WaitHealthy(t, id, wait)
+	events, cancel := f.Runtime().Subscribe()
+	defer cancel()
+	msgs := []string{"disk full", "upstream unreachable", "", "disk full again"}
+	for _, msg := range msgs {
+		if err := f.Reload(cfg(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []runtime.HealthEvent
+	deadline := time.After(wait)
+	for len(got) < len(msgs) {
+		select {
+		case e := <-events:
+			if he, ok := e.Data.(runtime.HealthEvent); ok && e.Type == "health" && he.ID == id {
+				got = append(got, he)
+			}
+		case <-deadline:
+			t.Fatalf("%d health events for %s in %v, want %d: %+v", len(got), id, wait, len(msgs), got)
+		}
+	}
+	d, _ := f.Runtime().ComponentDetail(id)
+	for i, he := range got {
+		h := d.HealthHistory[len(got)-1-i]
+		if he.Health.Health != h.State || he.Health.Message != h.Message {
+			t.Errorf("health event %d is %s %q, the history's entry %s %q", i, he.Health.Health, he.Health.Message, h.State, h.Message)
+		}
+		if msgs[i] != "" && he.Health.Message != msgs[i] {
+			t.Errorf("health event %d says %q, want %q", i, he.Health.Message, msgs[i])
+		}
+	}
+}
