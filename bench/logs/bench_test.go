@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/loki/pkg/push"
+
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/flowproc"
@@ -58,70 +60,130 @@ type benchResult struct {
 	cpu         time.Duration
 	peakRSS     int64
 	failedPosts int64
+	lagP50      time.Duration // delivery lag: arrival at Loki − the entry's timestamp
+	lagP99      time.Duration
 }
 
-// runPipeline starts `flow run` with firehose → loki.write → fake Loki and
-// pushes records through it with benchSenders concurrent senders.
-func runPipeline(tb testing.TB, records int64) benchResult {
-	lk, err := fakeloki.Start(fakeloki.Options{CountOnly: true})
+// lagHistogram counts delivery lags in milliseconds (the last bucket holds
+// everything longer).
+type lagHistogram struct {
+	mu      sync.Mutex
+	from    time.Time // entries with earlier timestamps are not counted
+	buckets [5 * 60 * 1000]int64
+	n       int64
+}
+
+// observe counts the lag of every entry of a push that arrives now. The
+// entries' timestamps are when flow received their request (the
+// source's default), and flow acknowledges a request only after its
+// entries are in the WAL, so the lag is from acknowledgement (within the
+// time of a WAL append) to delivery.
+func (h *lagHistogram) observe(req *push.PushRequest) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.from.IsZero() {
+		return
+	}
+	for _, st := range req.Streams {
+		for _, e := range st.Entries {
+			if e.Timestamp.Before(h.from) {
+				continue
+			}
+			ms := now.Sub(e.Timestamp).Milliseconds()
+			h.buckets[min(max(ms, 0), int64(len(h.buckets)-1))]++
+			h.n++
+		}
+	}
+}
+
+func (h *lagHistogram) start(t time.Time) {
+	h.mu.Lock()
+	h.from = t
+	h.mu.Unlock()
+}
+
+// quantile returns the lag below which a fraction q of the entries were.
+func (h *lagHistogram) quantile(q float64) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	want := int64(q * float64(h.n))
+	var seen int64
+	for ms, c := range h.buckets {
+		seen += c
+		if seen > want {
+			return time.Duration(ms) * time.Millisecond
+		}
+	}
+	return 0
+}
+
+// runPipeline starts `flow run` with the shape's pipeline to a fake Loki
+// (which decodes every push) and pushes records through it with
+// benchSenders concurrent senders, each sending its next request as soon
+// as the last one is acknowledged.
+func runPipeline(tb testing.TB, s shape, records int64) benchResult {
+	lag := &lagHistogram{}
+	lk, err := fakeloki.Start(fakeloki.Options{CountOnly: true, OnPush: func(_ string, req *push.PushRequest) { lag.observe(req) }})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer lk.Close()
 	port := flowproc.FreePort(tb)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cfg := fmt.Sprintf(`
-loki.source.aws_firehose "bench" {
-  http {
-    listen_address = "127.0.0.1"
-    listen_port    = %d
-  }
-  labels {
-    job = "bench"
-  }
-  forward_to = [loki.write.bench.receiver]
-}
-
-loki.write "bench" {
-  endpoint {
-    url = %q
-  }
-}
-`, port, lk.URL())
-	p := startFlow(tb, cfg, tb.TempDir(), addr)
+	p := startFlow(tb, fmt.Sprintf(s.config, port, lk.URL()), tb.TempDir(), addr)
 	pid := p.Pid()
 
-	// Pre-built bodies: the senders' own cost stays small on this 2-core
-	// machine, which flow shares with them.
-	bodies := make([][]byte, 16)
-	for i := range bodies {
-		recs := make([][]byte, benchPerRequest)
-		for j := range recs {
-			recs[j] = lineFor(i, 0, j, benchLineSize)
+	// The original shape's pre-built bodies.
+	var bodies [][]byte
+	if s.prebuilt {
+		bodies = make([][]byte, 16)
+		for i := range bodies {
+			recs := make([][]byte, benchPerRequest)
+			for j := range recs {
+				recs[j] = lineFor(i, 0, j, benchLineSize)
+			}
+			bodies[i] = fh.Body("bench", time.Now(), recs)
 		}
-		bodies[i] = fh.Body("bench", time.Now(), recs)
 	}
 	url := "http://" + addr + "/awsfirehose/api/v1/push"
+	builders := make([]*requestBuilder, benchSenders)
+	for i := range builders {
+		builders[i] = newRequestBuilder(s, i)
+	}
 
+	// send sends requests of benchPerRequest entries until n entries were
+	// acknowledged.
 	send := func(n int64) (time.Duration, int64) {
 		var next, failed atomic.Int64
 		requests := n / benchPerRequest
 		start := time.Now()
 		var wg sync.WaitGroup
-		for s := 0; s < benchSenders; s++ {
+		for sender := 0; sender < benchSenders; sender++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				snd := &fh.Sender{URL: url}
+				pst := newPoster(url, s)
 				for {
 					i := next.Add(1) - 1
 					if i >= requests {
 						return
 					}
+					reqID := fh.NewRequestID()
+					var body []byte
+					if s.prebuilt {
+						body = bodies[i%int64(len(bodies))]
+					} else {
+						body, _ = builders[sender].body(reqID, int(i))
+					}
 					for {
-						r, err := snd.Post(fh.NewRequestID(), bodies[i%int64(len(bodies))])
-						if err == nil && r.Status == 200 {
+						status, err := pst.post(reqID, int(i), body)
+						if err == nil && status == 200 {
 							break
+						}
+						if err != nil && status == 200 {
+							tb.Errorf("answer does not follow the specification: %v", err)
+							return
 						}
 						failed.Add(1)
 						time.Sleep(10 * time.Millisecond)
@@ -146,9 +208,10 @@ loki.write "bench" {
 	records = records / benchPerRequest * benchPerRequest
 	// FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during the run.
 	if path := os.Getenv("FLOW_BENCH_CPUPROFILE"); path != "" {
-		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds=5", path)
+		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds=5", path+"."+s.name)
 	}
 	start := time.Now()
+	lag.start(start)
 	elapsed, failed := send(records)
 	if err := lk.WaitForEntries(warm+records, 5*time.Minute); err != nil {
 		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.Stderr()))
@@ -158,7 +221,8 @@ loki.write "bench" {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchResult{records: records, elapsed: elapsed, delivered: delivered, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed}
+	return benchResult{records: records, elapsed: elapsed, delivered: delivered, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
+		lagP50: lag.quantile(0.5), lagP99: lag.quantile(0.99)}
 }
 
 func saveProfile(tb testing.TB, url, path string) {
@@ -175,23 +239,31 @@ func saveProfile(tb testing.TB, url, path string) {
 }
 
 // BenchmarkFirehoseToLoki measures the logs pipeline end to end with the
-// built flow binary; b.N is the number of records.
+// built flow binary, for each shape of traffic; b.N is the number of
+// records (log events for CloudWatch payloads).
 //
 //	go test -run '^$' -bench FirehoseToLoki -benchtime 2000000x ./bench/logs/
+//
+// acked-records/s counts until the last request was acknowledged,
+// delivered-records/s until its last record reached Loki; the lag is from a
+// request's acknowledgement to its entries' arrival at Loki.
 func BenchmarkFirehoseToLoki(b *testing.B) {
-	if b.N < 10*benchPerRequest {
-		b.N = 10 * benchPerRequest // a handful of requests cannot show a rate
-	}
 	flowproc.Build(b) // build outside the measurement
-	b.ResetTimer()
-	r := runPipeline(b, int64(b.N))
-	b.StopTimer()
-	rate := float64(r.records) / r.delivered.Seconds()
-	b.ReportMetric(rate, "records/s")
-	b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
-	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
-	b.ReportMetric(r.cpu.Seconds()/r.delivered.Seconds(), "cores")
-	b.ReportMetric(float64(r.failedPosts), "refused-requests")
-	b.Logf("%d records: acknowledged in %v, delivered in %v; flow used %v CPU, peak RSS %d MiB",
-		r.records, r.elapsed.Round(time.Millisecond), r.delivered.Round(time.Millisecond), r.cpu, r.peakRSS>>20)
+	for _, s := range []shape{shapeStatic, shapeRealistic, shapeRealisticGzip, shapeCloudWatch} {
+		b.Run(s.name, func(b *testing.B) {
+			n := max(b.N, 10*benchPerRequest) // a handful of requests cannot show a rate
+			r := runPipeline(b, s, int64(n))
+			b.StopTimer()
+			b.ReportMetric(float64(r.records)/r.elapsed.Seconds(), "acked-records/s")
+			b.ReportMetric(float64(r.records)/r.delivered.Seconds(), "delivered-records/s")
+			b.ReportMetric(r.lagP50.Seconds(), "lag-p50-s")
+			b.ReportMetric(r.lagP99.Seconds(), "lag-p99-s")
+			b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
+			b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(float64(r.failedPosts), "refused-requests")
+			b.Logf("%s: %d records: acknowledged in %v, delivered in %v (lag p50 %v, p99 %v); flow used %v CPU, peak RSS %d MiB",
+				s.name, r.records, r.elapsed.Round(time.Millisecond), r.delivered.Round(time.Millisecond),
+				r.lagP50, r.lagP99, r.cpu, r.peakRSS>>20)
+		})
+	}
 }

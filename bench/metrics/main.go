@@ -15,8 +15,15 @@
 // decode, so it takes as little CPU from the processes under test as
 // possible). Both sides use their own default queue settings.
 //
-//	go run ./bench/metrics                      # 100k and 500k series, 3 rounds
-//	go run ./bench/metrics -series 100000 -rounds 5 -measure 60s
+// Two shapes of target (-shape): "light", one target serving constant values
+// with three short labels; "realistic", one target per 10,000 series
+// (-per-target) whose values change on every scrape, with six labels and
+// about 125 bytes per exposition line, as real exporters serve them.
+// -protocol v2 has flow send Remote-Write 2.0 (the agent, Prometheus 2.42,
+// only has 1.0); the receiver counts both.
+//
+//	go run ./bench/metrics                      # 100k and 500k series, both shapes, 3 rounds
+//	go run ./bench/metrics -shape realistic -series 100000 -rounds 5 -measure 60s
 package main
 
 import (
@@ -45,6 +52,10 @@ func main() {
 		keep       = flag.Bool("keep", false, "keep the temporary directories")
 		verbose    = flag.Bool("verbose", false, "print each process's key metrics after its run")
 		profile    = flag.String("profile", "", "directory to save a CPU profile of each run's measurement window")
+		shapes     = flag.String("shape", "realistic,light", "comma-separated target shapes: realistic (many targets, changing values, 6 labels) and/or light (one target, constant values)")
+		perTarget  = flag.Int("per-target", 10000, "series per target in the realistic shape")
+		protocol   = flag.String("protocol", "v1", "remote-write protocol flow sends: v1 or v2 (the agent always sends v1)")
+		sidesFlag  = flag.String("sides", "flow,prometheus-agent", "which processes to run")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -78,53 +89,87 @@ func main() {
 	}
 	defer recv.close()
 
+	if *protocol != "v1" && *protocol != "v2" {
+		log.Fatalf("-protocol must be v1 or v2")
+	}
 	var all []summary
-	for _, s := range strings.Split(*seriesList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			log.Fatalf("bad -series value %q", s)
-		}
-		tgt, err := startTarget(n)
-		if err != nil {
-			log.Fatal(err)
-		}
-		sides := []side{
-			{name: "flow", start: func(dir string) (*process, error) {
-				return startFlow(*flowBin, dir, tgt.addr(), recv.url(), *gogc)
-			}},
-			{name: "prometheus-agent", start: func(dir string) (*process, error) {
-				return startAgent(*promBin, dir, tgt.addr(), recv.url())
-			}},
-		}
-		results := map[string][]result{}
-		for r := 0; r < *rounds; r++ {
-			for _, sd := range sides {
-				dir := filepath.Join(work, fmt.Sprintf("%s-%d-%d", sd.name, n, r))
-				if err := os.MkdirAll(dir, 0o750); err != nil {
+	for _, shape := range strings.Split(*shapes, ",") {
+		for _, s := range strings.Split(*seriesList, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				log.Fatalf("bad -series value %q", s)
+			}
+			var addrs []string
+			var closers []func()
+			switch shape {
+			case "light":
+				tgt, err := startTarget(n)
+				if err != nil {
 					log.Fatal(err)
 				}
-				log.Printf("series=%d round %d/%d: %s", n, r+1, *rounds, sd.name)
-				res, err := runOnce(context.Background(), sd, dir, recv, *warmup, *measure, *verbose, profilePath(*profile, sd.name, n, r))
-				if err != nil {
-					log.Fatalf("%s: %v", sd.name, err)
+				addrs, closers = append(addrs, tgt.addr()), append(closers, tgt.close)
+			case "realistic":
+				for i := 0; i*(*perTarget) < n; i++ {
+					tgt, err := startRealTarget(i, min(*perTarget, n-i*(*perTarget)))
+					if err != nil {
+						log.Fatal(err)
+					}
+					if i == 0 {
+						log.Printf("realistic shape: %d series per target, %.0f bytes per line", *perTarget, tgt.avgLineBytes())
+					}
+					addrs, closers = append(addrs, tgt.addr()), append(closers, tgt.close)
 				}
-				log.Printf("  %s: %.0f samples/s, %.3f CPU-s per million, peak RSS %.0f MB", sd.name, res.samplesPerSec, res.cpuPerMillion, res.peakRSSMB)
-				results[sd.name] = append(results[sd.name], res)
+			default:
+				log.Fatalf("bad -shape %q: light or realistic", shape)
 			}
+			var sides []side
+			for _, name := range strings.Split(*sidesFlag, ",") {
+				switch name {
+				case "flow":
+					sides = append(sides, side{name: "flow", start: func(dir string) (*process, error) {
+						return startFlow(*flowBin, dir, addrs, recv.url(), *gogc, *protocol)
+					}})
+				case "prometheus-agent":
+					sides = append(sides, side{name: "prometheus-agent", start: func(dir string) (*process, error) {
+						return startAgent(*promBin, dir, addrs, recv.url())
+					}})
+				default:
+					log.Fatalf("bad -sides entry %q", name)
+				}
+			}
+			results := map[string][]result{}
+			for r := 0; r < *rounds; r++ {
+				for _, sd := range sides {
+					dir := filepath.Join(work, fmt.Sprintf("%s-%s-%d-%d", sd.name, shape, n, r))
+					if err := os.MkdirAll(dir, 0o750); err != nil {
+						log.Fatal(err)
+					}
+					log.Printf("%s series=%d round %d/%d: %s", shape, n, r+1, *rounds, sd.name)
+					res, err := runOnce(context.Background(), sd, dir, recv, *warmup, *measure, *verbose, profilePath(*profile, sd.name+"-"+shape, n, r))
+					if err != nil {
+						log.Fatalf("%s: %v", sd.name, err)
+					}
+					log.Printf("  %s: %.0f samples/s, %.3f CPU-s per million, peak RSS %.0f MB", sd.name, res.samplesPerSec, res.cpuPerMillion, res.peakRSSMB)
+					results[sd.name] = append(results[sd.name], res)
+				}
+			}
+			for _, c := range closers {
+				c()
+			}
+			all = append(all, summary{shape: shape, series: n, flow: median(results["flow"]), agent: median(results["prometheus-agent"]),
+				flowRuns: results["flow"], agentRuns: results["prometheus-agent"]})
 		}
-		tgt.close()
-		all = append(all, summary{series: n, flow: median(results["flow"]), agent: median(results["prometheus-agent"]),
-			flowRuns: results["flow"], agentRuns: results["prometheus-agent"]})
 	}
 
-	fmt.Printf("\nflow end-to-end metrics benchmark: scrape every 1s → remote write, one synthetic target\n")
-	fmt.Printf("flow: %s; agent: %s (--enable-feature=agent)\n", *flowBin, promVersion)
+	fmt.Printf("\nflow end-to-end metrics benchmark: scrape every 1s → remote write\n")
+	fmt.Printf("flow: %s (remote write %s); agent: %s (--enable-feature=agent)\n", *flowBin, *protocol, promVersion)
 	fmt.Printf("warm-up %s, measurement %s, %d rounds alternating flow/agent; medians\n\n", *warmup, *measure, *rounds)
-	fmt.Printf("%-8s %-18s %14s %18s %14s\n", "series", "side", "samples/s", "CPU-s per million", "peak RSS MB")
+	fmt.Printf("%-10s %-8s %-18s %14s %18s %14s\n", "shape", "series", "side", "samples/s", "CPU-s per million", "peak RSS MB")
 	for _, s := range all {
+		fmt.Printf("%-10s ", s.shape)
 		fmt.Printf("%-8d %-18s %14.0f %18.3f %14.0f\n", s.series, "flow", s.flow.samplesPerSec, s.flow.cpuPerMillion, s.flow.peakRSSMB)
-		fmt.Printf("%-8d %-18s %14.0f %18.3f %14.0f\n", s.series, "prometheus-agent", s.agent.samplesPerSec, s.agent.cpuPerMillion, s.agent.peakRSSMB)
-		fmt.Printf("%-8d %-18s %14.2f %18.2f %14.2f\n", s.series, "ratio flow/agent",
+		fmt.Printf("%-10s %-8d %-18s %14.0f %18.3f %14.0f\n", "", s.series, "prometheus-agent", s.agent.samplesPerSec, s.agent.cpuPerMillion, s.agent.peakRSSMB)
+		fmt.Printf("%-10s %-8d %-18s %14.2f %18.2f %14.2f\n", "", s.series, "ratio flow/agent",
 			s.flow.samplesPerSec/s.agent.samplesPerSec, s.flow.cpuPerMillion/s.agent.cpuPerMillion, s.flow.peakRSSMB/s.agent.peakRSSMB)
 		fmt.Printf("         runs: flow %s\n", runsString(s.flowRuns))
 		fmt.Printf("               agent %s\n", runsString(s.agentRuns))
@@ -143,6 +188,7 @@ type result struct {
 }
 
 type summary struct {
+	shape               string
 	series              int
 	flow, agent         result
 	flowRuns, agentRuns []result
@@ -220,6 +266,9 @@ func runOnce(ctx context.Context, sd side, dir string, recv *receiver, warmup, m
 		return result{}, fmt.Errorf("%v\n%s", err, p.tail())
 	}
 	s1, t1 := recv.samples(), time.Now()
+	if profile != "" {
+		p.saveHeapProfile(strings.TrimSuffix(profile, ".pprof") + ".heap.pprof")
+	}
 	if verbose {
 		log.Printf("%s metrics:\n%s", sd.name, p.keyMetrics())
 	}

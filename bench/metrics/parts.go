@@ -87,12 +87,23 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad snappy: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	n, err := countSamples(raw)
+	v2 := strings.Contains(req.Header.Get("Content-Type"), "io.prometheus.write.v2.Request")
+	var n int
+	if v2 {
+		n, err = countSamplesV2(raw)
+	} else {
+		n, err = countSamples(raw)
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	r.count.Add(int64(n))
+	if v2 {
+		w.Header().Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(n))
+		w.Header().Set("X-Prometheus-Remote-Write-Histograms-Written", "0")
+		w.Header().Set("X-Prometheus-Remote-Write-Exemplars-Written", "0")
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -103,6 +114,24 @@ func countSamples(b []byte) (int, error) {
 	n := 0
 	err := fields(b, func(num int, payload []byte) error {
 		if num != 1 {
+			return nil
+		}
+		return fields(payload, func(num int, _ []byte) error {
+			if num == 2 {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// countSamplesV2 counts the samples of an io.prometheus.write.v2.Request:
+// Request.timeseries is field 5, TimeSeries.samples field 2.
+func countSamplesV2(b []byte) (int, error) {
+	n := 0
+	err := fields(b, func(num int, payload []byte) error {
+		if num != 5 {
 			return nil
 		}
 		return fields(payload, func(num int, _ []byte) error {
@@ -249,9 +278,17 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startFlow(bin, dir, targetAddr, recvURL, gogc string) (*process, error) {
+func startFlow(bin, dir string, targetAddrs []string, recvURL, gogc, protocol string) (*process, error) {
+	var tl []string
+	for _, a := range targetAddrs {
+		tl = append(tl, fmt.Sprintf("{\"__address__\" = %q}", a))
+	}
+	proto := ""
+	if protocol == "v2" {
+		proto = "\n    protobuf_message = \"io.prometheus.write.v2.Request\""
+	}
 	cfg := fmt.Sprintf(`prometheus.scrape "bench" {
-  targets         = [{"__address__" = %q}]
+  targets         = [%s]
   forward_to      = [prometheus.remote_write.bench.receiver]
   scrape_interval = "1s"
   scrape_timeout  = "1s"
@@ -259,10 +296,10 @@ func startFlow(bin, dir, targetAddr, recvURL, gogc string) (*process, error) {
 
 prometheus.remote_write "bench" {
   endpoint {
-    url = %q
+    url = %q%s
   }
 }
-`, targetAddr, recvURL)
+`, strings.Join(tl, ", "), recvURL, proto)
 	path := filepath.Join(dir, "bench.river")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -283,17 +320,21 @@ prometheus.remote_write "bench" {
 	return p, err
 }
 
-func startAgent(bin, dir, targetAddr, recvURL string) (*process, error) {
+func startAgent(bin, dir string, targetAddrs []string, recvURL string) (*process, error) {
+	quoted := make([]string, len(targetAddrs))
+	for i, a := range targetAddrs {
+		quoted[i] = strconv.Quote(a)
+	}
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
 scrape_configs:
   - job_name: bench
     static_configs:
-      - targets: [%q]
+      - targets: [%s]
 remote_write:
   - url: %q
-`, targetAddr, recvURL)
+`, strings.Join(quoted, ", "), recvURL)
 	path := filepath.Join(dir, "agent.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -342,6 +383,22 @@ func (p *process) keyMetrics() string {
 func (p *process) saveProfile(path string, d time.Duration) {
 	u := strings.TrimSuffix(p.metricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()))
 	resp, err := http.Get(u)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}
+
+// saveHeapProfile saves the process's heap profile (in-use and allocated
+// memory) to path.
+func (p *process) saveHeapProfile(path string) {
+	resp, err := http.Get(strings.TrimSuffix(p.metricsURL, "/metrics") + "/debug/pprof/heap")
 	if err != nil {
 		return
 	}

@@ -44,6 +44,10 @@ type Options struct {
 	CountOnly bool
 	// Addr is the address to listen on; default 127.0.0.1:0.
 	Addr string
+	// OnPush, if set, sees every push that decoded, before it is answered
+	// (a benchmark measures delivery lag with it). It may be called
+	// concurrently and must not keep req, whose strings alias the request.
+	OnPush func(tenant string, req *push.PushRequest)
 }
 
 // Server is a running fake Loki.
@@ -296,6 +300,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := r.Header.Get("X-Scope-OrgID")
+	if s.opts.OnPush != nil {
+		s.opts.OnPush(tenant, req)
+	}
 	var got []Entry
 	var n, bytes int64
 	for _, st := range req.Streams {

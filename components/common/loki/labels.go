@@ -34,6 +34,35 @@ func Relabel(rules relabel.Rules, ls model.LabelSet) model.LabelSet {
 	return out
 }
 
+// RelabelFinal is Relabel followed by DropInternal, as sources label their
+// entries, building one map rather than two: nil when a rule dropped the
+// entry, otherwise the labels Loki will see (possibly none).
+func RelabelFinal(rules relabel.Rules, ls model.LabelSet) model.LabelSet {
+	if len(rules) == 0 {
+		return DropInternal(ls)
+	}
+	lb := labels.NewBuilder(labels.EmptyLabels())
+	for n, v := range ls {
+		lb.Set(string(n), string(v))
+	}
+	if !promrelabel.ProcessBuilder(lb, []*promrelabel.Config(rules)...) {
+		return nil
+	}
+	n := 0
+	lb.Range(func(l labels.Label) {
+		if keepLabel(model.LabelName(l.Name), model.LabelValue(l.Value)) {
+			n++
+		}
+	})
+	out := make(model.LabelSet, n)
+	lb.Range(func(l labels.Label) {
+		if keepLabel(model.LabelName(l.Name), model.LabelValue(l.Value)) {
+			out[model.LabelName(l.Name)] = model.LabelValue(l.Value)
+		}
+	})
+	return out
+}
+
 // DropInternal returns ls without its "__"-prefixed labels (except
 // TenantLabel) and without labels whose names Loki would reject, which is
 // what sources do after relabeling. It returns ls itself when nothing needs

@@ -37,6 +37,19 @@ func TestRelabelAndDropInternal(t *testing.T) {
 	if got := Relabel(nil, clean); got["job"] != "x" {
 		t.Fatal("no rules must pass labels through")
 	}
+	// RelabelFinal is the two in one.
+	if got := RelabelFinal(rules, in); !got.Equal(want) {
+		t.Fatalf("RelabelFinal: got %v, want %v", got, want)
+	}
+	if RelabelFinal(rules, model.LabelSet{"__aws_cw_log_group": "/aws/lambda/noisy"}) != nil {
+		t.Fatal("RelabelFinal: drop rule did not drop")
+	}
+	if got := RelabelFinal(rules, model.LabelSet{"__x": "y"}); got == nil || len(got) != 0 {
+		t.Fatalf("RelabelFinal: a set left empty is %v, want empty but not dropped", got)
+	}
+	if got := RelabelFinal(nil, in); !got.Equal(model.LabelSet{"job": "fh", TenantLabel: "t1"}) {
+		t.Fatalf("RelabelFinal without rules: %v", got)
+	}
 }
 
 func TestSanitizeLabelName(t *testing.T) {

@@ -66,12 +66,18 @@ type QueueConfig struct {
 	// DrainTimeout is how long, at shutdown, the endpoint keeps pushing
 	// queued entries before the rest are dropped (counted, reason shutdown).
 	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
-	// MinShards is Alloy's number of concurrent senders per endpoint.
-	// flow's endpoint pushes one batch at a time, in the order entries
-	// were accepted, so values above 1 are accepted with a warning
-	// (see Component.Update).
+	// MinShards is the number of pushes an endpoint has in flight at once
+	// (Alloy's concurrent senders). Streams are spread over the shards by a
+	// hash of tenant and labels, so each stream's entries arrive in order;
+	// the WAL position committed is the low watermark over all shards (see
+	// delivery). Loki's distributors take concurrent pushes; raise it when
+	// one push at a time cannot keep up with the round-trip time.
 	MinShards int `river:"min_shards,attr,optional"`
 }
+
+// maxShards bounds queue_config > min_shards: each shard is a goroutine
+// with up to two batches (batch_size each) in hand.
+const maxShards = 64
 
 // SetToDefault sets Alloy's defaults: 10 MiB, 15 s, one shard.
 func (q *QueueConfig) SetToDefault() {
@@ -210,6 +216,8 @@ func (e *EndpointArgs) validate() error {
 		return errors.New("queue_config > drain_timeout must not be negative")
 	case e.QueueConfig.MinShards < 1:
 		return errors.New("queue_config > min_shards must be at least 1")
+	case e.QueueConfig.MinShards > maxShards:
+		return fmt.Errorf("queue_config > min_shards must be at most %d, got %d", maxShards, e.QueueConfig.MinShards)
 	}
 	if e.AWSSigV4 != nil && e.SigV4 != nil {
 		return errors.New("set aws_sigv4 or its synonym sigv4, not both")

@@ -187,6 +187,9 @@ type attemptKey struct{}
 type attempt struct {
 	status int    // 0: no answer
 	msg    string // what went wrong, for health and logs
+	// retryAfter is the wait the endpoint asked for with Retry-After on an
+	// answer that is retried, capped at max_backoff (0: none).
+	retryAfter time.Duration
 }
 
 // Store implements remote.WriteClient: it sends through Prometheus' client
@@ -212,7 +215,7 @@ func (c *endpointClient) Store(ctx context.Context, req []byte, try int) (remote
 	if ctx.Err() != nil {
 		// Stopping or resharding: not the endpoint's failure, and the
 		// samples stay in the WAL for the next queue or run.
-		return stats, &scrubbedError{msg: msg, err: err, status: at.status}
+		return stats, &scrubbedError{msg: msg, err: err, status: at.status, retryAfter: at.retryAfter}
 	}
 	var rec remote.RecoverableError
 	if errors.As(err, &rec) {
@@ -226,7 +229,7 @@ func (c *endpointClient) Store(ctx context.Context, req []byte, try int) (remote
 		}
 		c.dropped(n, at.status, msg)
 	}
-	return stats, &scrubbedError{msg: msg, err: err, status: at.status}
+	return stats, &scrubbedError{msg: msg, err: err, status: at.status, retryAfter: at.retryAfter}
 }
 
 // dropped counts and shows n samples the endpoint refused for good.
@@ -273,6 +276,17 @@ type scrubbedError struct {
 	msg    string
 	err    error
 	status int // the HTTP status, 0 if none
+	// retryAfter is the endpoint's Retry-After, capped (0: none).
+	retryAfter time.Duration
+}
+
+// retryAfterOf is the Retry-After a Store error carries (0 if none).
+func retryAfterOf(err error) time.Duration {
+	var se *scrubbedError
+	if errors.As(err, &se) {
+		return se.retryAfter
+	}
+	return 0
 }
 
 // statusOf is the HTTP status a Store error carries (0 if none).
@@ -345,7 +359,7 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		at.status, at.msg = resp.StatusCode, o.describe(resp)
 		o.c.st.request(false)
-		o.adjust(resp)
+		at.retryAfter = o.adjust(resp)
 	}
 	return resp, err
 }
@@ -364,20 +378,24 @@ func (o *observer) retried(status int) bool {
 	return false
 }
 
-func (o *observer) adjust(resp *http.Response) {
+// adjust returns the (capped) Retry-After of an answer that is retried.
+func (o *observer) adjust(resp *http.Response) time.Duration {
 	if !o.retried(resp.StatusCode) {
-		return
+		return 0
 	}
+	var wait time.Duration
 	if ra := httpclient.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
 		ra = min(ra, max(o.maxBackoff, time.Second))
 		secs := int64((ra + time.Second - 1) / time.Second)
 		resp.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+		wait = time.Duration(secs) * time.Second
 	} else {
 		resp.Header.Del("Retry-After")
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 		resp.StatusCode = http.StatusServiceUnavailable
 	}
+	return wait
 }
 
 // describe turns a failed response into a message, reading at most 1 KiB of

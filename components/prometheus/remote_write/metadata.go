@@ -132,6 +132,22 @@ func (c *Component) runMetadata(ctx context.Context) {
 	}
 }
 
+// sendsMetadata reports whether one of the endpoints sends metric metadata:
+// a Remote-Write 2.0 endpoint always does (type, help and unit with each
+// series), a 1.0 endpoint with metadata_config > send.
+func sendsMetadata(eps []EndpointOptions) bool {
+	for i := range eps {
+		ep := &eps[i]
+		if ep.ProtobufMessage != string(remoteapi.WriteV1MessageType) {
+			return true
+		}
+		if ep.MetadataOptions.Send && ep.MetadataOptions.MaxSamplesPerSend > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 type metadataTarget struct {
 	name     string
 	interval time.Duration

@@ -42,8 +42,13 @@ func (r *Receiver) Appender(ctx context.Context) storage.Appender {
 	for _, tr := range *r.c.trackers.Load() {
 		a.trackers = append(a.trackers, trackerTx{tr: tr, ruled: tr.hasRules(), hist: tr.sendsHistograms()})
 	}
-	return a
+	return appendable.LiveAppender(a, r.c.opts.Live())
 }
+
+// UsesMetadata implements appendable.MetadataUser: true when an endpoint
+// sends metric metadata (every Remote-Write 2.0 endpoint; a 1.0 endpoint
+// with metadata_config > send).
+func (r *Receiver) UsesMetadata() bool { return r.c.usesMeta.Load() }
 
 // WithCounter implements component.Countable.
 func (r *Receiver) WithCounter(counter func(n int)) any {

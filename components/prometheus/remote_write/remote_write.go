@@ -87,6 +87,8 @@ type Component struct {
 	// meta is the metric metadata received, for Remote-Write 1.0
 	// endpoints (metadata.go).
 	meta metadataStore
+	// usesMeta is set while some endpoint sends metadata (Receiver.UsesMetadata).
+	usesMeta atomic.Bool
 
 	// firstOwnSegment is the first WAL segment this run wrote.
 	firstOwnSegment int
@@ -472,6 +474,7 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 	}
 	c.clients, c.statuses, c.gates, c.applied, c.ext = clients, statuses, gates, configs, ext
 	c.args.Endpoints = a.Endpoints
+	c.usesMeta.Store(sendsMetadata(a.Endpoints))
 	return nil
 }
 

@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/prometheus/prometheus/tsdb/record"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 )
@@ -39,9 +35,9 @@ import (
 // duplicate, so nothing needs splitting (20,000 series: 10 requests, not
 // 20,000).
 //
-// Replay uses Prometheus' queue manager too (batching, retries, backoff),
-// fed from the WAL read here instead of by a WAL watcher: a second
-// remote.Storage whose own watcher tails an empty directory.
+// Replay sends through flow's own replay sender (replaysend.go: batching,
+// Remote-Write 1.0/2.0 encoding, retries with backoff honouring
+// Retry-After), fed from the WAL read here.
 
 // replayJob describes one endpoint's replay.
 type replayJob struct {
@@ -89,39 +85,27 @@ type replayResult struct {
 	refused   int64 // samples the receiver refused for good (already there)
 }
 
-// replayRange sends the WAL's samples with from < t ≤ to through a replay
-// queue, and waits until every one of them has reached a final outcome.
-// Samples at or below h may already be at the receiver.
+// replayRange sends the WAL's samples with from < t ≤ to through a
+// replay sender (replaysend.go), and waits until every one of them has
+// reached a final outcome. Samples at or below h may already be at the
+// receiver.
 func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to int64) (replayResult, error) {
 	var res replayResult
 	if to <= from {
 		return res, nil
 	}
-	var q *replayQueue
-	defer func() {
-		if q != nil {
-			q.close()
-		}
-	}()
-	// Series seen before the first sample to send are kept until the queue
-	// exists, then handed over.
-	var pending []record.RefSeries
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	byRef := map[uint64]labels.Labels{}
 	labelsOf := func(ref uint64) labels.Labels { return byRef[ref] }
 	withHist := job.tr.sendsHistograms()
-	ensure := func() error {
-		if q != nil {
-			return nil
-		}
-		var err error
-		q, err = c.newReplayQueue(job, h)
-		if err != nil {
-			return err
-		}
-		q.qm.StoreSeries(pending, 0)
-		pending = nil
-		return nil
-	}
+	v2 := job.rc.ProtobufMessage != remoteapi.WriteV1MessageType
+	split := &splittingClient{ep: job.client, v2: v2, h: h}
+	qc := job.rc.QueueConfig
+	s := newReplaySender(ctx, &countingClient{WriteClient: split, v2: v2, tr: job.tr, onError: c.accountingError}, job.tr, labelsOf,
+		replaySenderOptions{v2: v2, maxSamples: qc.MaxSamplesPerSend, maxShards: qc.MaxShards,
+			minBackoff: time.Duration(qc.MinBackoff), maxBackoff: time.Duration(qc.MaxBackoff)})
+	nothing := func() error { return nil }
 	count := func(n, uncertain int, err error) error {
 		res.sent += n
 		res.uncertain += uncertain
@@ -142,18 +126,19 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 			for _, sr := range series {
 				byRef[uint64(sr.Ref)] = sr.Labels
 			}
-			if q == nil {
-				pending = append(pending, series...)
-			} else {
-				q.qm.StoreSeries(series, 0)
-			}
 		case record.Samples, record.SamplesV2:
 			samples, err := dec.Samples(rec, nil)
 			if err != nil {
 				return err
 			}
-			return count(replayInRange(samples, func(s record.RefSample) (uint64, int64) { return uint64(s.Ref), s.T },
-				from, h, to, ensure, register, job.tr, labelsOf, func(k []record.RefSample) bool { return q.qm.Append(k) }))
+			return count(replayInRange(samples, func(x record.RefSample) (uint64, int64) { return uint64(x.Ref), x.T },
+				from, h, to, nothing, register, job.tr, labelsOf, func(k []record.RefSample) bool {
+					out := make([]replaySample, len(k))
+					for i, x := range k {
+						out[i] = replaySample{ref: uint64(x.Ref), t: x.T, v: x.V}
+					}
+					return s.add(out...)
+				}))
 		case record.HistogramSamples, record.CustomBucketsHistogramSamples, record.HistogramSamplesV2:
 			if !withHist {
 				return nil
@@ -162,8 +147,14 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 			if err != nil {
 				return err
 			}
-			return count(replayInRange(hs, func(s record.RefHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
-				from, h, to, ensure, register, job.tr, labelsOf, func(k []record.RefHistogramSample) bool { return q.qm.AppendHistograms(k) }))
+			return count(replayInRange(hs, func(x record.RefHistogramSample) (uint64, int64) { return uint64(x.Ref), x.T },
+				from, h, to, nothing, register, job.tr, labelsOf, func(k []record.RefHistogramSample) bool {
+					out := make([]replaySample, len(k))
+					for i, x := range k {
+						out[i] = replaySample{ref: uint64(x.Ref), t: x.T, h: x.H}
+					}
+					return s.add(out...)
+				}))
 		case record.FloatHistogramSamples, record.CustomBucketsFloatHistogramSamples, record.FloatHistogramSamplesV2:
 			if !withHist {
 				return nil
@@ -172,29 +163,32 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 			if err != nil {
 				return err
 			}
-			return count(replayInRange(hs, func(s record.RefFloatHistogramSample) (uint64, int64) { return uint64(s.Ref), s.T },
-				from, h, to, ensure, register, job.tr, labelsOf, func(k []record.RefFloatHistogramSample) bool { return q.qm.AppendFloatHistograms(k) }))
+			return count(replayInRange(hs, func(x record.RefFloatHistogramSample) (uint64, int64) { return uint64(x.Ref), x.T },
+				from, h, to, nothing, register, job.tr, labelsOf, func(k []record.RefFloatHistogramSample) bool {
+					out := make([]replaySample, len(k))
+					for i, x := range k {
+						out[i] = replaySample{ref: uint64(x.Ref), t: x.T, fh: x.FH}
+					}
+					return s.add(out...)
+				}))
 		case record.Metadata:
-			if q == nil {
-				return nil
-			}
 			md, err := dec.Metadata(rec, nil)
 			if err != nil {
 				return err
 			}
-			q.qm.StoreMetadata(md)
+			s.storeMetadata(md)
 		}
 		return nil
 	})
 	if err != nil {
+		cancel()
+	}
+	ferr := s.finish()
+	res.requests, res.refused = split.requests.Load(), split.refused.Load()
+	if err != nil {
 		return res, err
 	}
-	if q == nil {
-		return res, nil
-	}
-	err = q.drain(ctx)
-	res.requests, res.refused = q.client.requests.Load(), q.client.refused.Load()
-	return res, err
+	return res, ferr
 }
 
 func toCounts(m map[int64]int64) []tsCount {
@@ -248,113 +242,6 @@ func replayInRange[S any](samples []S, refT func(S) (uint64, int64), from, h, to
 		return 0, 0, errors.New("replay queue stopped")
 	}
 	return len(keep), uncertain, nil
-}
-
-// replayQueue is a Prometheus queue fed by replay.
-type replayQueue struct {
-	rs     *remote.Storage
-	qm     *remote.QueueManager
-	reg    *prometheus.Registry
-	dir    string
-	client *splittingClient
-}
-
-// replayBatchDeadline bounds how long the replay queue waits to fill a
-// batch: replay appends everything at once, so only its last batch waits,
-// and live data waits behind it.
-const replayBatchDeadline = 200 * time.Millisecond
-
-// newReplayQueue builds a replay queue; samples at or below h may already
-// be at the receiver.
-func (c *Component) newReplayQueue(job replayJob, h int64) (*replayQueue, error) {
-	dir, err := os.MkdirTemp(c.opts.DataPath, "replay-")
-	if err != nil {
-		return nil, err
-	}
-	walDir := filepath.Join(dir, "wal")
-	if err := os.MkdirAll(walDir, 0o750); err != nil {
-		return nil, err
-	}
-	seg, err := wlog.CreateSegment(walDir, 0)
-	if err != nil {
-		return nil, err
-	}
-	_ = seg.Close()
-
-	rc := *job.rc
-	rc.QueueConfig.BatchSendDeadline = min(rc.QueueConfig.BatchSendDeadline, model.Duration(replayBatchDeadline))
-	// Its own registry: its metrics would collide with the live queue's.
-	reg := prometheus.NewRegistry()
-	rs := remote.NewStorage(c.opts.Logger.With("replay", true), reg, startTime, dir, flushDeadline, noScrapeManager{}, false)
-	cfg := &config.Config{GlobalConfig: config.DefaultGlobalConfig, RemoteWriteConfigs: []*config.RemoteWriteConfig{&rc}}
-	cfg.GlobalConfig.ExternalLabels = job.ext
-	if err := rs.ApplyConfig(cfg); err != nil {
-		_ = rs.Close()
-		return nil, err
-	}
-	queues, err := queuesOf(rs)
-	if err != nil {
-		_ = rs.Close()
-		return nil, err
-	}
-	hash, err := queueHash(&rc)
-	if err != nil {
-		_ = rs.Close()
-		return nil, err
-	}
-	qm, ok := queues[hash]
-	if !ok {
-		_ = rs.Close()
-		return nil, errors.New("prometheus internals changed: replay queue not found under its configuration hash")
-	}
-	v2 := job.rc.ProtobufMessage != "" && job.rc.ProtobufMessage != "prometheus.WriteRequest"
-	split := &splittingClient{ep: job.client, v2: v2, h: h}
-	qm.SetClient(&countingClient{WriteClient: split, v2: v2, tr: job.tr, onError: c.accountingError})
-	return &replayQueue{rs: rs, qm: qm, reg: reg, dir: dir, client: split}, nil
-}
-
-// drain waits until the queue holds nothing more to send.
-func (q *replayQueue) drain(ctx context.Context) error {
-	tk := time.NewTicker(50 * time.Millisecond)
-	defer tk.Stop()
-	for {
-		if n, err := pendingOf(q.reg); err == nil && n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tk.C:
-		}
-	}
-}
-
-func (q *replayQueue) close() {
-	_ = q.rs.Close()
-	_ = os.RemoveAll(q.dir)
-}
-
-// pendingOf sums the samples and histograms a queue still holds.
-func pendingOf(reg *prometheus.Registry) (float64, error) {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0, err
-	}
-	var n float64
-	found := false
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "prometheus_remote_storage_samples_pending", "prometheus_remote_storage_histograms_pending":
-			found = true
-			for _, m := range mf.GetMetric() {
-				n += m.GetGauge().GetValue()
-			}
-		}
-	}
-	if !found {
-		return math.NaN(), errors.New("no pending metric yet")
-	}
-	return n, nil
 }
 
 // readWAL reads every record of the WAL in dir: the last checkpoint, then

@@ -137,6 +137,25 @@ func (t *tracker) keeps(ref storage.SeriesRef, lbls labels.Labels) bool {
 	return k
 }
 
+// sendLabels returns the labels the endpoint sends for a series: the
+// external labels added where the series lacks them, then the endpoint's
+// write_relabel_config applied, as Prometheus' queue manager does; ok is
+// false when the rules drop the series.
+func (t *tracker) sendLabels(lbls labels.Labels) (out labels.Labels, ok bool) {
+	t.cfgMu.RLock()
+	defer t.cfgMu.RUnlock()
+	b := labels.NewBuilder(lbls)
+	t.ext.Range(func(l labels.Label) {
+		if b.Get(l.Name) == "" {
+			b.Set(l.Name, l.Value)
+		}
+	})
+	if len(t.rules) > 0 && !relabel.ProcessBuilder(b, t.rules...) {
+		return labels.EmptyLabels(), false
+	}
+	return b.Labels(), true
+}
+
 // state returns the current marker and highest delivered timestamp.
 func (t *tracker) state() (m, h int64) {
 	t.mu.Lock()

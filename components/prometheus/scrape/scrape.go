@@ -123,7 +123,11 @@ type Arguments struct {
 	ScrapeFailureLogFile string `river:"scrape_failure_log_file,attr,optional"`
 
 	// HonorMetadata passes each metric's type, help and unit to forward_to
-	// (prometheus.remote_write keeps them in its WAL and sends them).
+	// (prometheus.remote_write keeps them in its WAL and sends them), and
+	// into the append context. Without it, metadata is still appended
+	// whenever a receiver in forward_to uses it (a prometheus.remote_write
+	// whose endpoint sends metadata, directly or through
+	// prometheus.relabel): see managerOptions.
 	HonorMetadata bool `river:"honor_metadata,attr,optional"`
 	// EnableTypeAndUnitLabels adds __type__ and __unit__ labels to every
 	// sample whose metadata gives them.
@@ -315,13 +319,26 @@ func (a *Arguments) nameSchemes() (model.ValidationScheme, string, error) {
 // managerOptions are the settings Prometheus' scrape manager takes at
 // creation only; a change of any of them replaces the manager (see
 // Update).
+//
+// appendMetadata has the scrape append each series' type, help and unit
+// (once per series, and again when they change): with honor_metadata, or
+// when a receiver in forward_to uses metadata (appendable.MetadataUser),
+// such as a prometheus.remote_write whose endpoint sends it. Since a
+// receiver's use can change without this component's arguments changing
+// (the remote_write's endpoints are edited), Run checks it every
+// metadataCheckInterval and replaces the manager when it flips.
 type managerOptions struct {
-	honorMetadata, typeAndUnitLabels, startTimestampZero bool
+	honorMetadata, appendMetadata, typeAndUnitLabels, startTimestampZero bool
 }
 
-func (a *Arguments) managerOptions() managerOptions {
+// metadataCheckInterval is how often Run asks forward_to whether metadata
+// is used.
+const metadataCheckInterval = 2 * time.Second
+
+func (a *Arguments) managerOptions(receiversUseMetadata bool) managerOptions {
 	return managerOptions{
 		honorMetadata:      a.HonorMetadata,
+		appendMetadata:     a.HonorMetadata || receiversUseMetadata,
 		typeAndUnitLabels:  a.EnableTypeAndUnitLabels,
 		startTimestampZero: a.StartTimestampZeroIngestion,
 	}
@@ -389,10 +406,11 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		changed:   make(chan struct{}, 1),
 		replaced:  make(chan struct{}, 1),
 	}
-	if c.mgr, err = c.newManager(args.managerOptions()); err != nil {
+	mo := args.managerOptions(fanout.UsesMetadata())
+	if c.mgr, err = c.newManager(mo); err != nil {
 		return nil, err
 	}
-	c.mgrOpts = args.managerOptions()
+	c.mgrOpts = mo
 	if args.EnableProtobufNegotiation {
 		opts.Logger.Warn("enable_protobuf_negotiation is deprecated (as in Alloy): use scrape_protocols = [\"PrometheusProto\", \"OpenMetricsText1.0.0\", \"OpenMetricsText0.0.1\", \"PrometheusText0.0.4\"] and scrape_native_histograms = true")
 	}
@@ -413,7 +431,7 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 		// Prometheus uses 5s, which would make flow feel sluggish.
 		DiscoveryReloadInterval:  model.Duration(500 * time.Millisecond),
 		DiscoveryReloadOnStartup: true,
-		AppendMetadata:           o.honorMetadata,
+		AppendMetadata:           o.appendMetadata,
 		PassMetadataInContext:    o.honorMetadata,
 		EnableTypeAndUnitLabels:  o.typeAndUnitLabels,
 		// Prometheus' created-timestamp-zero-ingestion sets both.
@@ -421,7 +439,7 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 		ParseST:                           o.startTimestampZero,
 		// Bounds OAuth2 token fetches, which Prometheus leaves without a deadline.
 		HTTPClientOptions: httpclient.ClientOptions(),
-	}, c.opts.Logger, promlogging.NewJSONFileLogger, c.fanout, nil, c.opts.Registerer)
+	}, c.opts.Logger, promlogging.NewJSONFileLogger, appendable.Live(c.fanout, c.opts.Live()), nil, c.opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
 	}
@@ -482,10 +500,14 @@ func (c *Component) runManager(ctx context.Context, mgr *manager, membership <-c
 	}()
 	// A new manager starts with no targets.
 	c.notify()
+	metaCheck := time.NewTicker(metadataCheckInterval)
+	defer metaCheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-metaCheck.C:
+			c.checkMetadataUse()
 		case <-c.replaced:
 			if !c.isCurrent(mgr) {
 				return true
@@ -581,18 +603,9 @@ func (c *Component) Update(args component.Arguments) error {
 	c.fanout.Set(a.ForwardTo)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if mo := a.managerOptions(); mo != c.mgrOpts {
-		// The old manager's metrics must be unregistered before the new
-		// one registers its own.
-		c.mgr.stop()
-		mgr, err := c.newManager(mo)
-		if err != nil {
+	if mo := a.managerOptions(c.fanout.UsesMetadata()); mo != c.mgrOpts {
+		if err := c.replaceManagerLocked(mo); err != nil {
 			return err
-		}
-		c.mgr, c.mgrOpts, c.cfg = mgr, mo, nil
-		select {
-		case c.replaced <- struct{}{}:
-		default:
 		}
 	}
 	if !reflect.DeepEqual(sc, c.cfg) {
@@ -605,6 +618,48 @@ func (c *Component) Update(args component.Arguments) error {
 	c.reportTargets()
 	c.notify()
 	return nil
+}
+
+// replaceManagerLocked replaces the scrape manager with one made with mo;
+// Run then runs it with the current targets. c.mu is held.
+func (c *Component) replaceManagerLocked(mo managerOptions) error {
+	// The old manager's metrics must be unregistered before the new one
+	// registers its own.
+	c.mgr.stop()
+	mgr, err := c.newManager(mo)
+	if err != nil {
+		return err
+	}
+	c.mgr, c.mgrOpts, c.cfg = mgr, mo, nil
+	select {
+	case c.replaced <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// checkMetadataUse replaces the manager when whether forward_to uses
+// metadata changed (see managerOptions).
+func (c *Component) checkMetadataUse() {
+	uses := c.fanout.UsesMetadata()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mo := c.mgrOpts
+	mo.appendMetadata = mo.honorMetadata || uses
+	if mo == c.mgrOpts {
+		return
+	}
+	cfg := c.cfg
+	if err := c.replaceManagerLocked(mo); err != nil {
+		c.opts.Logger.Error("replacing the scrape manager to change whether metadata is appended", "err", err)
+		return
+	}
+	if cfg != nil {
+		if err := c.applyConfig(cfg); err != nil {
+			c.opts.Logger.Error("configuring the new scrape manager", "err", err)
+		}
+	}
+	c.opts.Logger.Info("forward_to's use of metric metadata changed; scrape loops restarted", "append_metadata", mo.appendMetadata)
 }
 
 // activeTargets returns the pool's targets sorted by URL.

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/common/relabel"
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -140,4 +142,128 @@ func BenchmarkDirectPutRequests(b *testing.B) {
 // bytes), near the size Firehose sends with its default 5 MiB buffer.
 func BenchmarkLargeDirectPutRequests(b *testing.B) {
 	benchmarkRequests(b, directPutBody(20000, 200), 20000)
+}
+
+// benchmarkHandler runs requests through the component's handler in
+// process (no HTTP stack): the cost per entry of decoding, labeling and
+// relabeling that the end-to-end benchmark (bench/logs) includes.
+func benchmarkHandler(b *testing.B, a Arguments, bodies [][]byte, entriesPerRequest int, headers map[string]string) {
+	recv := &countingReceiver{}
+	a.HTTP.ListenAddress, a.HTTP.ListenPort = "127.0.0.1", 0
+	a.ForwardTo = []loki.LogsReceiver{recv}
+	c, err := New(component.Options{ID: "bench"}, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.lis.Close()
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req, _ := http.NewRequest(http.MethodPost, "http://bench"+PushPath, bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(hdrRequestID, "0f9d1a52-6ab1-4a8f-9c84-1f9b0c1ddc10")
+		req.Header.Set(hdrSourceARN, "arn:aws:firehose:eu-west-1:123456789012:deliverystream/bench")
+		req.Header.Set(hdrCommonAttributes, fmt.Sprintf(`{"commonAttributes":{"lbl_service":"svc-%d","lbl_env":"prod","lbl_region":"eu-west-1"}}`, i%4))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		w := &discardWriter{h: http.Header{}}
+		c.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+	b.StopTimer()
+	if got, want := recv.n.Load(), int64(b.N*entriesPerRequest); got != want {
+		b.Fatalf("%d entries forwarded, want %d", got, want)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(recv.n.Load()), "ns/entry")
+	// CPU time (garbage collection included) is what a loaded machine
+	// does not distort as much as wall time.
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(recv.n.Load()), "cpu-ns/entry")
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return len(p), nil
+}
+func (w *discardWriter) WriteHeader(s int) { w.status = s }
+
+// mixedLines returns n distinct lines of about 200 bytes, half logfmt and
+// half JSON, as bench/logs' realistic shape sends.
+func mixedLines(r *rand.Rand, n int, t0 time.Time) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		ts := t0.Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano)
+		if i%2 == 0 {
+			out[i] = fmt.Appendf(nil, `ts=%s level=info msg="request served" method=GET path=/api/v1/items/%d status=200 duration_ms=%d.%03d trace_id=%016x seq=%d`+"\n",
+				ts, r.IntN(1e6), r.IntN(100), r.IntN(1000), r.Uint64(), i)
+		} else {
+			out[i] = fmt.Appendf(nil, `{"ts":"%s","level":"info","msg":"request served","method":"POST","path":"/api/v1/orders/%d","status":201,"duration_ms":%d,"trace_id":"%016x","seq":%d}`+"\n",
+				ts, r.IntN(1e6), r.IntN(100000), r.Uint64(), i)
+		}
+	}
+	return out
+}
+
+// BenchmarkHandleDirectPut: 500 distinct mixed lines per request, the
+// access key checked, labels from the common attributes (4 streams).
+//
+//	go test -run '^$' -bench 'Handle' -benchmem ./components/loki/source/aws_firehose/
+func BenchmarkHandleDirectPut(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var bodies [][]byte
+	for i := 0; i < 8; i++ {
+		bodies = append(bodies, fh.Body("bench", time.Now(), mixedLines(r, 500, time.Now())))
+	}
+	var a Arguments
+	a.SetToDefault()
+	a.AccessKey = "bench-access-key"
+	benchmarkHandler(b, a, bodies, 500, map[string]string{hdrAccessKey: "bench-access-key"})
+}
+
+// BenchmarkHandleCloudWatch: 50 gzipped CloudWatch Logs payloads of 10
+// events per request, relabeled (log group to a label, control messages
+// dropped).
+func BenchmarkHandleCloudWatch(b *testing.B) {
+	var bodies [][]byte
+	for i := 0; i < 8; i++ {
+		body, _ := cloudWatchBody(50, 10)
+		bodies = append(bodies, body)
+	}
+	var a Arguments
+	a.SetToDefault()
+	a.RelabelRules = benchRules(b)
+	benchmarkHandler(b, a, bodies, 500, nil)
+}
+
+// benchRules are the usual rules of a CloudWatch Logs stream: the log
+// group becomes a label, control messages are dropped.
+func benchRules(b *testing.B) relabel.Rules {
+	var keep, drop relabel.Rule
+	keep.SetToDefault()
+	keep.SourceLabels, keep.TargetLabel = []string{"__aws_cw_log_group"}, "log_group"
+	drop.SetToDefault()
+	drop.SourceLabels, drop.Regex, drop.Action = []string{"__aws_cw_msg_type"}, "CONTROL_MESSAGE", "drop"
+	rules, err := relabel.Compile([]relabel.Rule{keep, drop})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rules
 }

@@ -521,8 +521,13 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
 	}
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
-	buf, err := readAll(zr, limit, -1, acct)
-	defer func() { acct.release(int64(cap(buf))) }()
+	buf, err := readAll(zr, limit, gzipSizeHint(raw, limit), acct)
+	keepBuf := false // the payload's strings point into buf
+	defer func() {
+		if !keepBuf {
+			acct.release(int64(cap(buf)))
+		}
+	}()
 	switch {
 	case err == nil:
 	case errors.As(err, &rerr):
@@ -549,13 +554,21 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 			return record{}, zr, nil, rerr
 		}
 		var p cwPayload
-		if err := json.Unmarshal(data, &p); err != nil {
-			acct.release(before)
-			return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
-		}
-		kept := int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream)+len(p.MessageType))
-		for _, ev := range p.LogEvents {
-			kept += int64(len(ev.Message))
+		var kept int64
+		if parseCloudWatchFast(data, &p) {
+			// The strings point into buf, which stays charged as it is.
+			keepBuf = true
+			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead
+		} else {
+			p = cwPayload{}
+			if err := json.Unmarshal(data, &p); err != nil {
+				acct.release(before)
+				return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
+			}
+			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream)+len(p.MessageType))
+			for _, ev := range p.LogEvents {
+				kept += int64(len(ev.Message))
+			}
 		}
 		acct.release(before - min(kept, before))
 		return record{cw: &p, index: i, gunzipped: true}, zr, nil, nil
@@ -564,6 +577,25 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 		return record{}, zr, nil, rerr
 	}
 	return record{line: trimNewline(string(data)), index: i, gunzipped: true}, zr, nil, nil
+}
+
+// maxGzipHintRatio bounds gzipSizeHint relative to the compressed size.
+const maxGzipHintRatio = 32
+
+// gzipSizeHint is what a gzip member says it decompresses to (ISIZE, its
+// last 4 bytes), within limit, so that its buffer is allocated once at the
+// right size rather than grown from initialBuffer; -1 when there is none.
+// A wrong ISIZE (or several members) only costs readAll a regrowth.
+func gzipSizeHint(raw string, limit int64) int64 {
+	if len(raw) < 18 { // header (10) + trailer (8)
+		return -1
+	}
+	t := raw[len(raw)-4:]
+	n := int64(uint32(t[0]) | uint32(t[1])<<8 | uint32(t[2])<<16 | uint32(t[3])<<24)
+	// A tiny record claiming megabytes must not cost a large allocation
+	// before anything decompresses: trust ISIZE up to maxGzipHintRatio
+	// times the compressed size (text compresses 5-20 times).
+	return min(n, limit, maxGzipHintRatio*int64(len(raw)))
 }
 
 // trimNewline drops the one newline producers usually end a record with:

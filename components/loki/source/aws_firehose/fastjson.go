@@ -1,5 +1,12 @@
 package awsfirehose
 
+import (
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
 // parseFast parses the body Firehose actually sends,
 //
 //	{"requestId":"…","timestamp":1234,"records":[{"data":"…"},…]}
@@ -191,4 +198,311 @@ func (p *fastParser) records(record func([]byte) bool) bool {
 			return false
 		}
 	}
+}
+
+// parseCloudWatchFast parses a CloudWatch Logs subscription payload,
+//
+//	{"messageType":"…","owner":"…","logGroup":"…","logStream":"…",
+//	 "subscriptionFilters":["…"],"logEvents":[{"id":"…","timestamp":1,"message":"…"},…]}
+//
+// (keys in any order, any whitespace) into p, in two passes over data and
+// without allocating a string per event: the strings of p point into data,
+// whose messages are unescaped in place once the whole payload has parsed
+// (an unescaped string is never longer than its JSON). data must not be
+// used otherwise afterwards. It declines (false, data unchanged) anything
+// else: other keys (encoding/json would match them without regard to case),
+// duplicate keys, null, escapes or non-ASCII in the metadata strings,
+// invalid UTF-8 or \u surrogates in messages (encoding/json replaces them),
+// non-integer timestamps. decodeGzipRecord then uses encoding/json.
+// FuzzCloudWatchFast checks that whatever it accepts, encoding/json reads
+// the same.
+func parseCloudWatchFast(data []byte, p *cwPayload) bool {
+	fp := fastParser{b: data}
+	if !fp.consume('{') {
+		return false
+	}
+	if fp.peek() == '}' {
+		fp.i++
+		return fp.end()
+	}
+	var seen [6]bool
+	for {
+		key, ok := fp.str()
+		if !ok || !fp.consume(':') {
+			return false
+		}
+		field := -1
+		var dst *string
+		switch string(key) {
+		case "messageType":
+			field, dst = 0, &p.MessageType
+		case "owner":
+			field, dst = 1, &p.Owner
+		case "logGroup":
+			field, dst = 2, &p.LogGroup
+		case "logStream":
+			field, dst = 3, &p.LogStream
+		case "subscriptionFilters":
+			field = 4
+		case "logEvents":
+			field = 5
+		default:
+			return false
+		}
+		if seen[field] {
+			return false
+		}
+		seen[field] = true
+		switch {
+		case dst != nil:
+			s, ok := fp.str()
+			if !ok {
+				return false
+			}
+			*dst = bytesString(s)
+		case field == 4:
+			if p.SubscriptionFilters, ok = fp.strings(); !ok {
+				return false
+			}
+		default:
+			if !fp.events(p) {
+				return false
+			}
+		}
+		switch fp.next() {
+		case ',':
+		case '}':
+			if !fp.end() {
+				return false
+			}
+			// Parsed: now unescape the messages that need it.
+			for i := range p.LogEvents {
+				m := p.LogEvents[i].Message
+				if strings.IndexByte(m, '\\') >= 0 {
+					b := unsafe.Slice(unsafe.StringData(m), len(m)) // points into data
+					p.LogEvents[i].Message = bytesString(unescapeInPlace(b))
+				}
+			}
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// bytesString is b as a string sharing its memory.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// strings reads an array of plain strings (see str).
+func (p *fastParser) strings() ([]string, bool) {
+	if !p.consume('[') {
+		return nil, false
+	}
+	out := []string{}
+	if p.peek() == ']' {
+		p.i++
+		return out, true
+	}
+	for {
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, bytesString(s))
+		switch p.next() {
+		case ',':
+		case ']':
+			return out, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// events reads logEvents, each message still escaped.
+func (p *fastParser) events(cw *cwPayload) bool {
+	if !p.consume('[') {
+		return false
+	}
+	cw.LogEvents = cw.LogEvents[:0]
+	if cw.LogEvents == nil {
+		cw.LogEvents = []cwEvent{}
+	}
+	if p.peek() == ']' {
+		p.i++
+		return true
+	}
+	for {
+		if !p.consume('{') {
+			return false
+		}
+		var ev cwEvent
+		if p.peek() == '}' {
+			p.i++
+		} else {
+			var seenID, seenTS, seenMsg bool
+			for done := false; !done; {
+				key, ok := p.str()
+				if !ok || !p.consume(':') {
+					return false
+				}
+				switch string(key) {
+				case "id":
+					if seenID {
+						return false
+					}
+					seenID = true
+					if _, ok := p.text(); !ok {
+						return false
+					}
+				case "timestamp":
+					if seenTS {
+						return false
+					}
+					seenTS = true
+					if ev.Timestamp, ok = p.int(); !ok {
+						return false
+					}
+				case "message":
+					if seenMsg {
+						return false
+					}
+					seenMsg = true
+					m, ok := p.text()
+					if !ok {
+						return false
+					}
+					ev.Message = bytesString(m)
+				default:
+					return false
+				}
+				switch p.next() {
+				case ',':
+				case '}':
+					done = true
+				default:
+					return false
+				}
+			}
+		}
+		cw.LogEvents = append(cw.LogEvents, ev)
+		switch p.next() {
+		case ',':
+		case ']':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// text reads a string that may hold escapes and UTF-8, returned still
+// escaped. It declines control characters (invalid JSON), invalid UTF-8 and
+// \u escapes of surrogates (which encoding/json would replace or combine).
+func (p *fastParser) text() ([]byte, bool) {
+	if !p.consume('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			return s, true
+		case c == '\\':
+			if p.i+1 >= len(p.b) {
+				return nil, false
+			}
+			switch p.b[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				r, ok := hex4(p.b[p.i+2:])
+				if !ok || utf16.IsSurrogate(r) {
+					return nil, false
+				}
+				p.i += 6
+			default:
+				return nil, false
+			}
+		case c < 0x20:
+			return nil, false
+		case c < utf8.RuneSelf:
+			p.i++
+		default:
+			r, n := utf8.DecodeRune(p.b[p.i:])
+			if r == utf8.RuneError && n == 1 {
+				return nil, false
+			}
+			p.i += n
+		}
+	}
+	return nil, false
+}
+
+// hex4 reads the 4 hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// unescapeInPlace decodes the escapes of a string text accepted, writing
+// over b, and returns the decoded prefix of b.
+func unescapeInPlace(b []byte) []byte {
+	w := 0
+	for r := 0; r < len(b); {
+		c := b[r]
+		if c != '\\' {
+			b[w] = c
+			w++
+			r++
+			continue
+		}
+		switch b[r+1] {
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		case 'u':
+			u, _ := hex4(b[r+2:])
+			w += utf8.EncodeRune(b[w:], u) // at most 3 bytes for 6 read
+			r += 6
+			continue
+		default: // '"', '\\', '/'
+			c = b[r+1]
+		}
+		b[w] = c
+		w++
+		r += 2
+	}
+	return b[:w]
 }

@@ -474,3 +474,44 @@ func TestRegisteredUnderBothNames(t *testing.T) {
 		}
 	}
 }
+
+// TestCloudWatchConsecutiveRecordsLabels: consecutive records share their
+// labels only when every source label is the same (the handler reuses the
+// last record's labels).
+func TestCloudWatchConsecutiveRecordsLabels(t *testing.T) {
+	rules, err := relabel.Compile([]relabel.Rule{
+		{SourceLabels: []string{"__aws_cw_log_stream"}, Separator: ";", Regex: "(.*)", TargetLabel: "stream", Replacement: "$1", Action: "replace"},
+		{SourceLabels: []string{"__aws_cw_matched_filters"}, Separator: ";", Regex: "(.*)", TargetLabel: "filters", Replacement: "$1", Action: "replace"},
+		{SourceLabels: []string{"__aws_owner"}, Separator: ";", Regex: "(.*)", TargetLabel: "owner", Replacement: "$1", Action: "replace"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(a *Arguments) { a.RelabelRules = rules })
+	p := fh.CloudWatchPayload{MessageType: "DATA_MESSAGE", Owner: "1", LogGroup: "g", LogStream: "s1",
+		SubscriptionFilters: []string{"a"}, LogEvents: []fh.LogEvent{{ID: "1", Timestamp: 1, Message: "m"}}}
+	var recs [][]byte
+	want := []model.LabelSet{}
+	add := func(change func(*fh.CloudWatchPayload)) {
+		change(&p)
+		recs = append(recs, p.Record())
+		want = append(want, model.LabelSet{"stream": model.LabelValue(p.LogStream), "filters": model.LabelValue(strings.Join(p.SubscriptionFilters, ",")), "owner": model.LabelValue(p.Owner)})
+	}
+	add(func(*fh.CloudWatchPayload) {})
+	add(func(*fh.CloudWatchPayload) {})
+	add(func(p *fh.CloudWatchPayload) { p.LogStream = "s2" })
+	add(func(p *fh.CloudWatchPayload) { p.SubscriptionFilters = []string{"a", "b"} })
+	add(func(p *fh.CloudWatchPayload) { p.SubscriptionFilters = []string{"a", "c"} })
+	add(func(p *fh.CloudWatchPayload) { p.Owner = "2" })
+	r, err := f.send.Send(recs)
+	ok(t, r, err)
+	got := f.out.got()
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !got[i].Labels.Equal(want[i]) {
+			t.Errorf("entry %d: labels %v, want %v", i, got[i].Labels, want[i])
+		}
+	}
+}

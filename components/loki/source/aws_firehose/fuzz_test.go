@@ -3,6 +3,7 @@ package awsfirehose
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,73 @@ func TestFastParserTakesWhatFirehoseSends(t *testing.T) {
 		if _, rerr := decodeBody([]byte(body), &l, acct); rerr == nil || rerr.status != 400 {
 			t.Fatalf("fallback accepted %s: %v", body, rerr)
 		}
+	}
+}
+
+// FuzzCloudWatchFast is a differential test: whatever parseCloudWatchFast
+// accepts, encoding/json must accept with the same meaning; and when it
+// declines, the payload is left as it was for encoding/json.
+//
+//	go test -fuzz FuzzCloudWatchFast ./components/loki/source/aws_firehose/
+func FuzzCloudWatchFast(f *testing.F) {
+	payload, _ := json.Marshal(fh.CloudWatchPayload{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "/aws/lambda/f",
+		LogStream: "2024/05/01/[$LATEST]0123", SubscriptionFilters: []string{"a", "b"}, LogEvents: []fh.LogEvent{
+			{ID: "1", Timestamp: 1714564800000, Message: `{"level":"info","msg":"a \"quoted\" tab\there"}` + "\n"},
+			{ID: "2", Timestamp: -1, Message: "ünïcødé \u2028 </script> \\ / \x01"},
+		}})
+	for _, s := range []string{
+		string(payload),
+		`{}`, `{"logEvents":[]}`, `{"logEvents":[{}]}`, `{"logEvents":null}`,
+		`{"logEvents":[{"message":"a\u0041\u00e9\u20ac\/\b\f\n\r\t"}]}`,
+		`{"logEvents":[{"message":"\ud83d\ude00"}]}`, `{"logEvents":[{"message":"\ud83d"}]}`,
+		`{"logEvents":[{"message":"bad \xff utf8"}]}`, `{"logEvents":[{"message":"ctl ` + "\x01" + `"}]}`,
+		`{"logEvents":[{"timestamp":1.5}]}`, `{"logEvents":[{"timestamp":1,"timestamp":2}]}`,
+		`{"owner":"a","owner":"b"}`, `{"Owner":"a"}`, `{"owner":"a\"b"}`, `{"subscriptionFilters":["x",1]}`,
+		`{"logEvents":[{"Message":"x"}]}`, `{"logEvents":[{"id":5}]}`, `{} x`, `{"logEvents":[{"message":"x"},]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		orig := bytes.Clone(data)
+		var fast cwPayload
+		if !parseCloudWatchFast(data, &fast) {
+			if !bytes.Equal(data, orig) {
+				t.Fatalf("parseCloudWatchFast declined %q but changed it to %q", orig, data)
+			}
+			return
+		}
+		var want cwPayload
+		if err := json.Unmarshal(orig, &want); err != nil {
+			t.Fatalf("parseCloudWatchFast accepted what encoding/json rejects (%v): %q", err, orig)
+		}
+		if fast.MessageType != want.MessageType || fast.Owner != want.Owner || fast.LogGroup != want.LogGroup ||
+			fast.LogStream != want.LogStream || strings.Join(fast.SubscriptionFilters, "\x00") != strings.Join(want.SubscriptionFilters, "\x00") ||
+			len(fast.LogEvents) != len(want.LogEvents) {
+			t.Fatalf("parseCloudWatchFast read %+v, encoding/json %+v: %q", fast, want, orig)
+		}
+		for i := range fast.LogEvents {
+			if fast.LogEvents[i] != want.LogEvents[i] {
+				t.Fatalf("event %d: %+v vs %+v: %q", i, fast.LogEvents[i], want.LogEvents[i], orig)
+			}
+		}
+	})
+}
+
+func TestCloudWatchFastTakesWhatCloudWatchSends(t *testing.T) {
+	p := fh.CloudWatchPayload{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "/aws/lambda/f",
+		LogStream: "2024/05/01/[$LATEST]0123", SubscriptionFilters: []string{"to-firehose"},
+		LogEvents: []fh.LogEvent{
+			{ID: "37516444622855331525778931207609712387131752705581990912", Timestamp: 1714564800000, Message: `{"level":"info","msg":"say \"hi\""}` + "\n"},
+			{ID: "37516444622855331525778931207609712387131752705581990913", Timestamp: 1714564800001, Message: "REPORT RequestId: 1\tDuration: 2 ms\té€"},
+		}}
+	data, _ := json.Marshal(p)
+	var got cwPayload
+	if !parseCloudWatchFast(data, &got) {
+		t.Fatalf("the fast path declines a CloudWatch Logs payload: %s", data)
+	}
+	if got.LogGroup != p.LogGroup || got.SubscriptionFilters[0] != "to-firehose" || len(got.LogEvents) != 2 ||
+		got.LogEvents[0].Message != p.LogEvents[0].Message || got.LogEvents[1].Message != p.LogEvents[1].Message ||
+		got.LogEvents[1].Timestamp != 1714564800001 {
+		t.Fatalf("parsed %+v", got)
 	}
 }

@@ -264,6 +264,8 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 	}
 	var direct model.LabelSet
 	directDone := false
+	var prev *cwPayload      // the last CloudWatch payload labeled
+	var final model.LabelSet // its labels
 	n := 0
 	for _, rec := range dec.records {
 		if rec.cw == nil {
@@ -286,13 +288,16 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 		// says the subscription reaches Firehose), as Alloy forwards them;
 		// __aws_cw_msg_type tells them apart for relabel rules.
 		p := rec.cw
-		ls := base.Clone()
-		setLabel(ls, lblOwner, p.Owner)
-		setLabel(ls, lblLogGroup, p.LogGroup)
-		setLabel(ls, lblLogStream, p.LogStream)
-		setLabel(ls, lblMatchedFilters, strings.Join(p.SubscriptionFilters, ","))
-		setLabel(ls, lblMsgType, p.MessageType)
-		final := finalLabels(st, ls)
+		// Consecutive records of one log stream share their labels.
+		if prev == nil || !sameSource(prev, p) {
+			ls := base.Clone()
+			setLabel(ls, lblOwner, p.Owner)
+			setLabel(ls, lblLogGroup, p.LogGroup)
+			setLabel(ls, lblLogStream, p.LogStream)
+			setLabel(ls, lblMatchedFilters, strings.Join(p.SubscriptionFilters, ","))
+			setLabel(ls, lblMsgType, p.MessageType)
+			prev, final = p, finalLabels(st, ls)
+		}
 		if final == nil {
 			dropped += len(p.LogEvents)
 			continue
@@ -307,6 +312,20 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 		}
 	}
 	return out, dropped
+}
+
+// sameSource tells whether two CloudWatch Logs payloads make the same labels.
+func sameSource(a, b *cwPayload) bool {
+	if a.Owner != b.Owner || a.LogGroup != b.LogGroup || a.LogStream != b.LogStream ||
+		a.MessageType != b.MessageType || len(a.SubscriptionFilters) != len(b.SubscriptionFilters) {
+		return false
+	}
+	for i := range a.SubscriptionFilters {
+		if a.SubscriptionFilters[i] != b.SubscriptionFilters[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // setLabel sets a label, or removes it for an empty value, as Prometheus'
@@ -325,11 +344,10 @@ func setLabel(ls model.LabelSet, name model.LabelName, value string) {
 // is invented: an entry left without labels goes on without them, as in
 // Alloy (Loki refuses it, and loki.write reports that).
 func finalLabels(st *handlerState, ls model.LabelSet) model.LabelSet {
-	out := loki.Relabel(st.rules, ls)
+	out := loki.RelabelFinal(st.rules, ls)
 	if out == nil {
 		return nil
 	}
-	out = loki.DropInternal(out)
 	for _, v := range out {
 		if !utf8.ValidString(string(v)) {
 			clean := make(model.LabelSet, len(out))

@@ -40,6 +40,31 @@ func (f *Fanout) Set(children []storage.Appendable) {
 	f.children.Store(&c)
 }
 
+// UsesMetadata reports whether any of the fanout's receivers uses metric
+// metadata (see MetadataUser).
+func (f *Fanout) UsesMetadata() bool { return UsesMetadata(*f.children.Load()) }
+
+// MetadataUser is a receiver that says whether it uses the metric metadata
+// (type, help, unit) appended to it with UpdateMetadata:
+// prometheus.remote_write does when one of its endpoints sends metadata,
+// prometheus.relabel when one of its own receivers does. Appending metadata
+// costs the sender a lookup per series, so prometheus.scrape appends it only
+// for receivers that use it. A receiver that does not implement MetadataUser
+// is taken not to use metadata.
+type MetadataUser interface {
+	UsesMetadata() bool
+}
+
+// UsesMetadata reports whether any of as uses metric metadata.
+func UsesMetadata(as []storage.Appendable) bool {
+	for _, a := range as {
+		if mu, ok := a.(MetadataUser); ok && mu.UsesMetadata() {
+			return true
+		}
+	}
+	return false
+}
+
 // Appender implements storage.Appendable.
 func (f *Fanout) Appender(ctx context.Context) storage.Appender {
 	children := *f.children.Load()
@@ -157,6 +182,9 @@ type counted struct {
 	next    storage.Appendable
 	counter func(n int)
 }
+
+// UsesMetadata implements MetadataUser for the wrapped receiver.
+func (c *counted) UsesMetadata() bool { return UsesMetadata([]storage.Appendable{c.next}) }
 
 func (c *counted) Appender(ctx context.Context) storage.Appender {
 	return &countingAppender{Appender: c.next.Appender(ctx), counter: c.counter}

@@ -36,7 +36,9 @@ type Request struct {
 	Samples         int
 	Symbols         int // 2.0 only
 	Metadata        int // series with metadata (2.0) or metadata entries (1.0)
-	// MetadataEntries are the 1.0 metadata entries: "family type help".
+	// MetadataEntries are the 1.0 metadata entries: "family type help";
+	// for 2.0, the metadata of each series that has some:
+	// "name type help" with " unit=<unit>" when a unit is set.
 	MetadataEntries []string
 	Header          http.Header
 }
@@ -314,12 +316,18 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			continue
 		}
 		r.checkSorted(names)
+		lbls := b.Labels()
 		if ts.Metadata.HelpRef != 0 || ts.Metadata.UnitRef != 0 || ts.Metadata.Type != 0 {
 			info.Metadata++
-			sym(ts.Metadata.HelpRef)
-			sym(ts.Metadata.UnitRef)
+			help, _ := sym(ts.Metadata.HelpRef)
+			unit, _ := sym(ts.Metadata.UnitRef)
+			typ := strings.TrimPrefix(strings.ToLower(ts.Metadata.Type.String()), "metric_type_")
+			e := lbls.Get(labels.MetricName) + " " + typ + " " + help
+			if unit != "" {
+				e += " unit=" + unit
+			}
+			info.MetadataEntries = append(info.MetadataEntries, e)
 		}
-		lbls := b.Labels()
 		for _, s := range ts.Samples {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++

@@ -1,0 +1,143 @@
+package remotewrite
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
+
+	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/testwait"
+)
+
+// Samples left undelivered in the WAL by a run are replayed by the next one
+// through flow's own replay sender: Remote-Write 2.0 requests with each
+// series' type, help and unit, external labels added, write relabel rules
+// applied, a 503 with Retry-After waited out, every sample delivered once.
+func TestReplaySenderV2(t *testing.T) {
+	r := newReceiver(t)
+	var mu sync.Mutex
+	var refusedAt, retriedAt time.Time
+	r.Wrap(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			first := refusedAt.IsZero()
+			if first {
+				refusedAt = time.Now()
+			} else if retriedAt.IsZero() {
+				retriedAt = time.Now()
+			}
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", "2")
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	args := testArgs(r.URL(), func(ep *EndpointOptions) {
+		ep.ProtobufMessage = "io.prometheus.write.v2.Request"
+		ep.QueueOptions.MaxSamplesPerSend = 50
+		ep.QueueOptions.MaxShards = 1 // one request at a time: the second request is the retry
+		ep.QueueOptions.MinBackoff = 10 * time.Millisecond
+		ep.QueueOptions.MaxBackoff = 5 * time.Second
+		var rule relabel.Rule
+		rule.SetToDefault()
+		rule.SourceLabels, rule.Regex, rule.Action = []string{"series"}, "1.*", "drop"
+		ep.WriteRelabelConfigs = []relabel.Rule{rule}
+	})
+	args.ExternalLabels = map[string]string{"cluster": "eu"}
+
+	// First run: the receiver is down; 30 series × 5 samples stay in the WAL.
+	opts, ex, _ := promtest.Options(t, "prometheus.remote_write.test")
+	r.Stop()
+	c1, err := New(opts, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c1.Run(ctx) }()
+	recv := ex.Last().(Exports).Receiver
+	md := metadata.Metadata{Type: model.MetricTypeGauge, Help: "Test gauge.", Unit: "bytes"}
+	var sent []int64
+	for i := 0; i < 5; i++ {
+		ts := time.Now().UnixMilli() + int64(i)
+		app := recv.Appender(context.Background())
+		for s := 0; s < 30; s++ {
+			l := labels.FromStrings("__name__", "test_gauge_bytes", "series", strconv.Itoa(s))
+			ref, err := app.Append(0, l, ts, float64(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				if _, err := app.UpdateMetadata(ref, l, md); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := app.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, ts)
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Second run, same data directory: the receiver is back.
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	opts2, _, _ := promtest.Options(t, "prometheus.remote_write.test")
+	opts2.DataPath = opts.DataPath
+	c2, err := New(opts2, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtest.Run(t, c2)
+	kept := 0
+	for s := 0; s < 30; s++ {
+		if strings.HasPrefix(strconv.Itoa(s), "1") {
+			continue
+		}
+		kept++
+	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return r.Stats().Samples == kept*len(sent) }, "every kept sample replayed")
+	st := r.Stats()
+	if st.Duplicates != 0 || len(st.SpecViolations) != 0 {
+		t.Fatalf("duplicates %d, spec violations %v", st.Duplicates, st.SpecViolations)
+	}
+	if got := r.Series(map[string]string{"series": "10"}); len(got) != 0 {
+		t.Fatalf("a series the write relabel rules drop was sent: %v", got)
+	}
+	if got := r.Series(map[string]string{"cluster": "eu"}); len(got) != kept {
+		t.Fatalf("%d series with the external label cluster=eu, want %d", len(got), kept)
+	}
+	seen := metadataSeen(r)
+	if len(seen) != 1 || seen[0] != "test_gauge_bytes gauge Test gauge. unit=bytes" {
+		t.Fatalf("2.0 metadata of the replayed series: %v", seen)
+	}
+	for _, req := range r.Requests() {
+		if req.Samples > 50 {
+			t.Fatalf("a request carried %d samples, max_samples_per_send is 50", req.Samples)
+		}
+	}
+	mu.Lock()
+	wait := retriedAt.Sub(refusedAt)
+	mu.Unlock()
+	if wait < 1900*time.Millisecond {
+		t.Fatalf("retried %s after a 503 with Retry-After: 2", wait)
+	}
+}
