@@ -363,6 +363,10 @@ func (c *Component) Update(args component.Arguments) error {
 	return nil
 }
 
+// forgetPositionAfter is how long the position of a file no longer in the
+// targets and no longer on disk is kept, in case its target returns.
+var forgetPositionAfter = 10 * time.Second
+
 // reconcile starts a tailer per target not yet tailed and stops those whose
 // target is gone. Called with c.mu held.
 func (c *Component) reconcile() {
@@ -388,12 +392,30 @@ func (c *Component) reconcile() {
 		}
 		r.cancel()
 		delete(c.tailers, k)
-		path := k.Path
+		path, ctx := k.Path, c.ctx
 		go func() {
 			<-r.done
-			// A file that is gone needs no position any more.
-			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-				c.pos.remove(k)
+			// A file that is gone needs no position any more, unless its
+			// target comes back: a glob misses a file for a moment while
+			// it is rotated by rename, and the position (with the rotated
+			// file's identity) is what lets the next tailer finish the
+			// rotated file before the new one.
+			if !sleep(ctx, forgetPositionAfter) {
+				return
+			}
+			c.mu.Lock()
+			_, back := c.tailers[k]
+			back = back || ctx.Err() != nil
+			gone := false
+			if !back {
+				_, err := os.Stat(path)
+				gone = errors.Is(err, os.ErrNotExist)
+				if gone {
+					c.pos.remove(k)
+				}
+			}
+			c.mu.Unlock()
+			if gone {
 				_ = c.pos.sync()
 			}
 		}()
