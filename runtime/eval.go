@@ -80,7 +80,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		d.st.mu.Unlock()
 		unknown := staging && (d.staged == nil || !d.staged.stable)
 		if ok && !unknown {
-			ctx = stdlibContext().NewChild()
+			ctx = r.stdlib().NewChild()
 			ctx.Variables = map[string]cty.Value{d.path[0]: nested}
 			return ctx, true, versions
 		}
@@ -101,7 +101,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		root.set(d.path, v)
 	}
 	n.st.edges.endEvaluation()
-	ctx = stdlibContext().NewChild()
+	ctx = r.stdlib().NewChild()
 	ctx.Variables = make(map[string]cty.Value, len(root.children))
 	for k, c := range root.children {
 		ctx.Variables[k] = c.value()

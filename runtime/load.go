@@ -86,7 +86,7 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		}
 		ctx, known, versions := r.evalContext(n, true)
 		setBudget(ctx, budget)
-		if !known {
+		if !known || r.opts.UnknownEnvironment {
 			// Decode with placeholders for the unknown values, for the
 			// errors that do not depend on them (a misspelt attribute, a
 			// wrong type in a literal, an argument check such as

@@ -76,6 +76,18 @@ func encodeValue(v any) (out cty.Value, err error) {
 // context suffices: evaluation only reads it.
 var stdlibContext = sync.OnceValue(stdlib.EvalContext)
 
+// stdlibUnknownEnv is stdlibContext with sys.env unknown
+// (Options.UnknownEnvironment).
+var stdlibUnknownEnv = sync.OnceValue(stdlib.EvalContextUnknownEnvironment)
+
+// stdlib is the parent context of r's component contexts.
+func (r *Runtime) stdlib() *hcl.EvalContext {
+	if r.opts.UnknownEnvironment {
+		return stdlibUnknownEnv()
+	}
+	return stdlibContext()
+}
+
 // evalBudget bounds the work of evaluating a config of size bytes, or one
 // component's block (see syntax.EvalBudget).
 func evalBudget(size int) *syntax.EvalBudget { return syntax.NewEvalBudget(size) }

@@ -137,3 +137,51 @@ func TestReloadRejectsArgumentErrorBehindReference(t *testing.T) {
 	}
 	same(t, before, p.components(t), nil)
 }
+
+// `flow validate` may run on another machine than the config (a CI job):
+// values from sys.env get placeholders, so an unset variable is not a
+// validation error, while checks that hold whatever it says still run.
+func TestValidateEnvironmentIsNotAnError(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "env.alloy")
+	must(t, os.WriteFile(ok, []byte(`loki.write "w" {
+  endpoint {
+    url = sys.env("FLOW_TEST_UNSET_LOKI_URL")
+  }
+}
+
+prometheus.remote_write "rw" {
+  endpoint {
+    url = string.format("https://%s/api/v1/push", sys.env("FLOW_TEST_UNSET_HOST"))
+    basic_auth {
+      username = env("FLOW_TEST_UNSET_USER")
+      password = sys.env("FLOW_TEST_UNSET_PASS")
+    }
+  }
+}
+
+prometheus.scrape "s" {
+  targets         = [{"__address__" = sys.env("FLOW_TEST_UNSET_ADDR")}]
+  forward_to      = [prometheus.remote_write.rw.receiver]
+  scrape_interval = sys.env("FLOW_TEST_UNSET_INTERVAL")
+}
+`), 0o644))
+	if code, out := runBinary(t, time.Minute, "validate", ok); code != 0 {
+		t.Fatalf("flow validate with unset environment variables: exit %d, want 0:\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "bad.alloy")
+	must(t, os.WriteFile(bad, []byte(`prometheus.relabel "r" {
+  forward_to = []
+}
+
+prometheus.scrape "s" {
+  targets         = [{"__address__" = sys.env("FLOW_TEST_UNSET_ADDR")}]
+  forward_to      = [prometheus.relabel.r.receiver]
+  scrape_interval = "1s"
+}
+`), 0o644))
+	code, out := runBinary(t, time.Minute, "validate", bad)
+	if want := bad + ":5:1: prometheus.scrape: scrape_timeout (10s) must not be greater than scrape_interval (1s)"; code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("flow validate: exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+}
