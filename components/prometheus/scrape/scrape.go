@@ -180,7 +180,7 @@ func (a *Arguments) scrapeConfig(defaultJob string) (*config.ScrapeConfig, error
 		return nil, fmt.Errorf("scrape_timeout must be greater than 0, got %s", a.ScrapeTimeout)
 	}
 	if a.ScrapeTimeout > a.ScrapeInterval {
-		return nil, fmt.Errorf("scrape_timeout (%s) must not be greater than scrape_interval (%s)", a.ScrapeTimeout, a.ScrapeInterval)
+		return nil, fmt.Errorf("scrape_timeout (%s) must not be greater than scrape_interval (%s); set scrape_timeout to at most %[2]s (it defaults to 10s) or scrape_interval to at least %[1]s", a.ScrapeTimeout, a.ScrapeInterval)
 	}
 	if a.Scheme != "http" && a.Scheme != "https" {
 		return nil, fmt.Errorf("scheme must be \"http\" or \"https\", got %q", a.Scheme)
@@ -439,7 +439,7 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 		ParseST:                           o.startTimestampZero,
 		// Bounds OAuth2 token fetches, which Prometheus leaves without a deadline.
 		HTTPClientOptions: httpclient.ClientOptions(),
-	}, c.opts.Logger, promlogging.NewJSONFileLogger, c.fanout, nil, c.opts.Registerer)
+	}, c.opts.Logger, promlogging.NewJSONFileLogger, appendable.Live(c.fanout, c.opts.Live()), nil, c.opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
 	}
