@@ -1,6 +1,7 @@
 package relabel
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,11 +24,7 @@ func PublishTargets(ld component.LiveDebug, targets []map[string]string) {
 
 // FormatTarget renders a target's labels as `{a="1", b="2"}`, sorted.
 func FormatTarget(t map[string]string) string {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(t))
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, k := range keys {
