@@ -1,6 +1,7 @@
 package awsfirehose
 
 import (
+	"encoding/binary"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -121,6 +122,14 @@ func (p *fastParser) str() ([]byte, bool) {
 	}
 	start := p.i
 	for p.i < len(p.b) {
+		// Eight bytes at a time while none of them needs a look (base64
+		// data is hundreds of plain bytes); then byte by byte.
+		for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+			p.i += 8
+		}
+		if p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':
@@ -133,6 +142,16 @@ func (p *fastParser) str() ([]byte, bool) {
 		p.i++
 	}
 	return nil, false
+}
+
+// special8 tells whether any of the 8 bytes of x may be '"', '\\', a
+// control character or not printable ASCII (false positives are fine: the
+// caller then looks at each byte).
+func special8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (zero(quote) | zero(backslash) | ((x - ones*0x20) &^ x & highs) | ((x | (x + ones)) & highs)) != 0
 }
 
 // int reads an integer without sign, fraction or exponent beyond what
