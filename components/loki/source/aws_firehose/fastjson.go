@@ -224,7 +224,8 @@ func (p *fastParser) records(record func([]byte) bool) bool {
 //	{"messageType":"…","owner":"…","logGroup":"…","logStream":"…",
 //	 "subscriptionFilters":["…"],"logEvents":[{"id":"…","timestamp":1,"message":"…"},…]}
 //
-// (keys in any order, any whitespace) into p, in two passes over data and
+// (keys in any order, any whitespace) into p (events is the capacity its
+// events start with: the caller's bound of their number), in two passes over data and
 // without allocating a string per event: the strings of p point into data,
 // whose messages are unescaped in place once the whole payload has parsed
 // (an unescaped string is never longer than its JSON). data must not be
@@ -235,7 +236,7 @@ func (p *fastParser) records(record func([]byte) bool) bool {
 // non-integer timestamps. decodeGzipRecord then uses encoding/json.
 // FuzzCloudWatchFast checks that whatever it accepts, encoding/json reads
 // the same.
-func parseCloudWatchFast(data []byte, p *cwPayload) bool {
+func parseCloudWatchFast(data []byte, p *cwPayload, events int) bool {
 	fp := fastParser{b: data}
 	if !fp.consume('{') {
 		return false
@@ -284,7 +285,7 @@ func parseCloudWatchFast(data []byte, p *cwPayload) bool {
 				return false
 			}
 		default:
-			if !fp.events(p) {
+			if !fp.events(p, events) {
 				return false
 			}
 		}
@@ -343,15 +344,13 @@ func (p *fastParser) strings() ([]string, bool) {
 	}
 }
 
-// events reads logEvents, each message still escaped.
-func (p *fastParser) events(cw *cwPayload) bool {
+// events reads logEvents, each message still escaped, into a slice of
+// capacity events to start with.
+func (p *fastParser) events(cw *cwPayload, capacity int) bool {
 	if !p.consume('[') {
 		return false
 	}
-	cw.LogEvents = cw.LogEvents[:0]
-	if cw.LogEvents == nil {
-		cw.LogEvents = []cwEvent{}
-	}
+	cw.LogEvents = make([]cwEvent, 0, max(capacity, 0))
 	if p.peek() == ']' {
 		p.i++
 		return true
@@ -429,6 +428,12 @@ func (p *fastParser) text() ([]byte, bool) {
 	}
 	start := p.i
 	for p.i < len(p.b) {
+		for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+			p.i += 8
+		}
+		if p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':

@@ -179,7 +179,7 @@ func FuzzCloudWatchFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		orig := bytes.Clone(data)
 		var fast cwPayload
-		if !parseCloudWatchFast(data, &fast) {
+		if !parseCloudWatchFast(data, &fast, bytes.Count(data, []byte{'{'})) {
 			if !bytes.Equal(data, orig) {
 				t.Fatalf("parseCloudWatchFast declined %q but changed it to %q", orig, data)
 			}
@@ -211,7 +211,7 @@ func TestCloudWatchFastTakesWhatCloudWatchSends(t *testing.T) {
 		}}
 	data, _ := json.Marshal(p)
 	var got cwPayload
-	if !parseCloudWatchFast(data, &got) {
+	if !parseCloudWatchFast(data, &got, 2) {
 		t.Fatalf("the fast path declines a CloudWatch Logs payload: %s", data)
 	}
 	if got.LogGroup != p.LogGroup || got.SubscriptionFilters[0] != "to-firehose" || len(got.LogEvents) != 2 ||
