@@ -108,7 +108,7 @@ func TestHealthEventsAreTheHistory(t *testing.T) {
 		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
 	}
 	const id = "testcomponents.fail.f"
-	f := flowtest.Start(t, cfg(""))
+	f := flowtest.Start(t, cfg(""), withTestComponents())
 	f.WaitHealthy(t, id, wait)
 	events, cancel := f.Runtime().Subscribe()
 	defer cancel()
