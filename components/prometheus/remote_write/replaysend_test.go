@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
 
@@ -139,5 +140,75 @@ func TestReplaySenderV2(t *testing.T) {
 	mu.Unlock()
 	if wait < 1900*time.Millisecond {
 		t.Fatalf("retried %s after a 503 with Retry-After: 2", wait)
+	}
+}
+
+// Native histograms (integer and float) left in the WAL are replayed too,
+// with Remote-Write 1.0 and 2.0, when the endpoint sends them.
+func TestReplaySenderHistograms(t *testing.T) {
+	for _, proto := range []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"} {
+		t.Run(proto, func(t *testing.T) {
+			r := newReceiver(t)
+			args := testArgs(r.URL(), func(ep *EndpointOptions) {
+				ep.ProtobufMessage = proto
+				ep.SendNativeHistograms = true
+			})
+			opts, ex, _ := promtest.Options(t, "prometheus.remote_write.test")
+			r.Stop()
+			c1, err := New(opts, args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c1.Run(ctx) }()
+			recv := ex.Last().(Exports).Receiver
+			h := &histogram.Histogram{Count: 3, Sum: 4.5, Schema: 0, ZeroThreshold: 0.001,
+				PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []int64{1, 1}}
+			const series, ticks = 10, 3
+			for i := 0; i < ticks; i++ {
+				ts := time.Now().UnixMilli() + int64(i)
+				app := recv.Appender(context.Background())
+				for s := 0; s < series; s++ {
+					li := labels.FromStrings("__name__", "int_hist", "series", strconv.Itoa(s))
+					lf := labels.FromStrings("__name__", "float_hist", "series", strconv.Itoa(s))
+					if _, err := app.AppendHistogram(0, li, ts, h, nil); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := app.AppendHistogram(0, lf, ts, nil, h.ToFloat(nil)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := app.Commit(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(); err != nil {
+				t.Fatal(err)
+			}
+			opts2, _, _ := promtest.Options(t, "prometheus.remote_write.test")
+			opts2.DataPath = opts.DataPath
+			c2, err := New(opts2, args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			promtest.Run(t, c2)
+			got := func() int {
+				n := 0
+				for _, req := range r.Requests() {
+					n += req.Histograms
+				}
+				return n
+			}
+			testwait.Eventually(t, 30*time.Second, func() bool { return got() == 2*series*ticks }, "%d histograms replayed, want %d", got(), 2*series*ticks)
+			if v := r.Stats().SpecViolations; len(v) != 0 {
+				t.Fatalf("spec violations: %v", v)
+			}
+		})
 	}
 }

@@ -34,6 +34,7 @@ type Request struct {
 	VersionHeader   string
 	UserAgent       string
 	Samples         int
+	Histograms      int // native histogram samples (not in Samples)
 	Symbols         int // 2.0 only
 	Metadata        int // series with metadata (2.0) or metadata entries (1.0)
 	// MetadataEntries are the 1.0 metadata entries: "family type help";
@@ -271,6 +272,7 @@ func (r *Receiver) handleV1(raw []byte, info *Request) {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++
 		}
+		info.Histograms += len(ts.Histograms)
 	}
 }
 
@@ -332,6 +334,7 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++
 		}
+		info.Histograms += len(ts.Histograms)
 	}
 }
 
