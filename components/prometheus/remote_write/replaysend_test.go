@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
@@ -143,9 +144,9 @@ func TestReplaySenderV2(t *testing.T) {
 	}
 }
 
-// Native histograms (integer and float) left in the WAL are replayed too,
-// with Remote-Write 1.0 and 2.0, when the endpoint sends them.
-func TestReplaySenderHistograms(t *testing.T) {
+// Native histograms (integer and float) and exemplars left in the WAL are
+// replayed too, with Remote-Write 1.0 and 2.0, when the endpoint sends them.
+func TestReplaySenderHistogramsAndExemplars(t *testing.T) {
 	for _, proto := range []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"} {
 		t.Run(proto, func(t *testing.T) {
 			r := newReceiver(t)
@@ -178,6 +179,15 @@ func TestReplaySenderHistograms(t *testing.T) {
 					if _, err := app.AppendHistogram(0, lf, ts, nil, h.ToFloat(nil)); err != nil {
 						t.Fatal(err)
 					}
+					lx := labels.FromStrings("__name__", "with_exemplar", "series", strconv.Itoa(s))
+					ref, err := app.Append(0, lx, ts, float64(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ex := exemplar.Exemplar{Labels: labels.FromStrings("trace_id", "t"+strconv.Itoa(i)), Value: float64(i), Ts: ts, HasTs: true}
+					if _, err := app.AppendExemplar(ref, lx, ex); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if err := app.Commit(); err != nil {
 					t.Fatal(err)
@@ -206,6 +216,14 @@ func TestReplaySenderHistograms(t *testing.T) {
 				return n
 			}
 			testwait.Eventually(t, 30*time.Second, func() bool { return got() == 2*series*ticks }, "%d histograms replayed, want %d", got(), 2*series*ticks)
+			exemplars := func() int {
+				n := 0
+				for _, req := range r.Requests() {
+					n += req.Exemplars
+				}
+				return n
+			}
+			testwait.Eventually(t, 30*time.Second, func() bool { return exemplars() == series*ticks }, "%d exemplars replayed, want %d", exemplars(), series*ticks)
 			if v := r.Stats().SpecViolations; len(v) != 0 {
 				t.Fatalf("spec violations: %v", v)
 			}

@@ -35,6 +35,7 @@ type Request struct {
 	UserAgent       string
 	Samples         int
 	Histograms      int // native histogram samples (not in Samples)
+	Exemplars       int
 	Symbols         int // 2.0 only
 	Metadata        int // series with metadata (2.0) or metadata entries (1.0)
 	// MetadataEntries are the 1.0 metadata entries: "family type help";
@@ -273,6 +274,7 @@ func (r *Receiver) handleV1(raw []byte, info *Request) {
 			info.Samples++
 		}
 		info.Histograms += len(ts.Histograms)
+		info.Exemplars += len(ts.Exemplars)
 	}
 }
 
@@ -335,6 +337,7 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			info.Samples++
 		}
 		info.Histograms += len(ts.Histograms)
+		info.Exemplars += len(ts.Exemplars)
 	}
 }
 
