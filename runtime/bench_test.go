@@ -14,6 +14,7 @@ import (
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
+	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
 // generated returns a config of n components: groups of 100, each a counter
@@ -77,7 +78,7 @@ func BenchmarkLoad10000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		rtm.GC()
 		stop := peakHeap()
-		rt := runtime.New(runtime.Options{DataPath: b.TempDir()})
+		rt := newRuntime(b, runtime.Options{DataPath: b.TempDir()})
 		if d := rt.Load(files); d.HasErrors() {
 			b.Fatal(d)
 		}
@@ -93,9 +94,10 @@ func BenchmarkLoad10000(b *testing.B) {
 }
 
 // running starts rt and stops it at the end of the benchmark.
-func running(b *testing.B, files map[string][]byte) *runtime.Runtime {
+func running(b *testing.B, files map[string][]byte) (*runtime.Runtime, *tc.Env) {
 	b.Helper()
-	rt := runtime.New(runtime.Options{DataPath: b.TempDir()})
+	env, regs := testComponents()
+	rt := runtime.New(runtime.Options{DataPath: b.TempDir(), Registry: flowtest.Registry(b, regs...)})
 	if d := rt.Load(files); d.HasErrors() {
 		b.Fatal(d)
 	}
@@ -103,12 +105,12 @@ func running(b *testing.B, files map[string][]byte) *runtime.Runtime {
 	done := make(chan struct{})
 	go func() { rt.Run(ctx); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
-	return rt
+	return rt, env
 }
 
-// awaitUpdates installs a hook counting passthrough updates whose output is
-// want, and returns a channel closed once n have been seen.
-func awaitUpdates(n int64, want *atomic.Value) (<-chan struct{}, func()) {
+// awaitUpdates installs a hook counting env's passthrough updates whose
+// output is want, and returns a channel closed once n have been seen.
+func awaitUpdates(env *tc.Env, n int64, want *atomic.Value) (<-chan struct{}, func()) {
 	var seen atomic.Int64
 	reached := make(chan struct{})
 	var once sync.Once
@@ -117,12 +119,12 @@ func awaitUpdates(n int64, want *atomic.Value) (<-chan struct{}, func()) {
 			once.Do(func() { close(reached) })
 		}
 	}
-	tc.OnPassthroughUpdate.Store(&f)
-	return reached, func() { tc.OnPassthroughUpdate.Store(nil) }
+	env.OnPassthroughUpdate(f)
+	return reached, func() { env.OnPassthroughUpdate(nil) }
 }
 
 func benchPropagation(b *testing.B, files map[string][]byte, dependants int64) {
-	rt := running(b, files)
+	rt, env := running(b, files)
 	c, _ := rt.Component("testcomponents.counter.c")
 	counter := c.(*tc.Counter)
 	var want atomic.Value
@@ -131,7 +133,7 @@ func benchPropagation(b *testing.B, files map[string][]byte, dependants int64) {
 	cpu0 := cpuTime()
 	for i := 1; i <= b.N; i++ {
 		want.Store(fmt.Sprint(i))
-		reached, unhook := awaitUpdates(dependants, &want)
+		reached, unhook := awaitUpdates(env, dependants, &want)
 		start := time.Now()
 		counter.Increment()
 		select {
@@ -174,7 +176,7 @@ func BenchmarkChain100(b *testing.B) {
 // with the same text: nothing may be rebuilt or updated.
 func BenchmarkReloadUnchanged1000(b *testing.B) {
 	files := generated(1000, "v1")
-	rt := running(b, files)
+	rt, _ := running(b, files)
 	before := instances(rt)
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -196,7 +198,7 @@ func BenchmarkReloadUnchanged1000(b *testing.B) {
 // configs that differ in every passthrough's arguments.
 func BenchmarkReloadAllChanged1000(b *testing.B) {
 	a, c := generated(1000, "v1"), generated(1000, "v2")
-	rt := running(b, a)
+	rt, _ := running(b, a)
 	before := instances(rt)
 	b.ResetTimer()
 	cpu0 := cpuTime()

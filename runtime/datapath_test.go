@@ -17,11 +17,11 @@ import (
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
-// storagetest.wal stands in for a WAL: Build appends a line to
-// <DataPath>/wal and exports how many lines the file then holds, so a test
-// sees whether an existing file was found.
-func init() {
-	component.Register(component.Registration{
+// walRegistration is storagetest.wal, which stands in for a WAL: Build
+// appends a line to <DataPath>/wal and exports how many lines the file then
+// holds, so a test sees whether an existing file was found.
+func walRegistration() component.Registration {
+	return component.Registration{
 		Name:    "storagetest.wal",
 		Args:    walArgs{},
 		Exports: walExports{},
@@ -44,7 +44,7 @@ func init() {
 			o.OnStateChange(walExports{Lines: lines, Dir: o.DataPath})
 			return walComponent{}, nil
 		},
-	})
+	}
 }
 
 type walArgs struct{}
@@ -170,7 +170,7 @@ func TestDataDirName(t *testing.T) {
 func TestDataDirsStayInsideStoragePath(t *testing.T) {
 	base := t.TempDir()
 	root := filepath.Join(base, "a", "b", "c", "root")
-	rt := runtime.New(runtime.Options{DataPath: root})
+	rt := newRuntime(t, runtime.Options{DataPath: root})
 	files := map[string][]byte{"main.river": walConfig(hostileLabels...)}
 	if d := rt.Validate(files); d.HasErrors() {
 		t.Fatalf("validate: %v", d)
@@ -227,10 +227,10 @@ func TestLongLabelRunsAndValidates(t *testing.T) {
 	root := t.TempDir()
 	label := strings.Repeat("x", 300)
 	files := map[string][]byte{"main.river": walConfig(label)}
-	if d := runtime.New(runtime.Options{DataPath: root}).Validate(files); len(d) > 0 {
+	if d := newRuntime(t, runtime.Options{DataPath: root}).Validate(files); len(d) > 0 {
 		t.Fatalf("validate: %v", d)
 	}
-	rt := runtime.New(runtime.Options{DataPath: root})
+	rt := newRuntime(t, runtime.Options{DataPath: root})
 	if d := rt.Load(files); len(d) > 0 {
 		t.Fatalf("load: %v", d)
 	}
@@ -253,7 +253,7 @@ func TestExistingPlainDataDirIsReused(t *testing.T) {
 	old := filepath.Join(root, "storagetest.wal.main")
 	must(t, os.MkdirAll(old, 0o750))
 	must(t, os.WriteFile(filepath.Join(old, "wal"), []byte("written by an older flow\n"), 0o640))
-	rt := runtime.New(runtime.Options{DataPath: root})
+	rt := newRuntime(t, runtime.Options{DataPath: root})
 	if d := rt.Load(map[string][]byte{"main.river": walConfig("main")}); len(d) > 0 {
 		t.Fatal(d)
 	}
@@ -277,7 +277,7 @@ func TestLegacyDataDirIsMigrated(t *testing.T) {
 	must(t, os.MkdirAll(outside, 0o750))
 	must(t, os.WriteFile(filepath.Join(outside, "wal"), []byte("not flow's\n"), 0o640))
 
-	rt := runtime.New(runtime.Options{DataPath: root})
+	rt := newRuntime(t, runtime.Options{DataPath: root})
 	if d := rt.Load(map[string][]byte{"main.river": walConfig("Main", "/../escape")}); len(d) > 0 {
 		t.Fatal(d)
 	}
@@ -305,7 +305,7 @@ func TestSymlinkedDataDirIsRefused(t *testing.T) {
 	must(t, os.MkdirAll(root, 0o750))
 	must(t, os.MkdirAll(target, 0o750))
 	must(t, os.Symlink(target, filepath.Join(root, "storagetest.wal.main")))
-	rt := runtime.New(runtime.Options{DataPath: root, BuildRetryMin: time.Hour})
+	rt := newRuntime(t, runtime.Options{DataPath: root, BuildRetryMin: time.Hour})
 	d := rt.Load(map[string][]byte{"main.river": walConfig("main")})
 	if d.HasErrors() || len(d) != 1 || !strings.Contains(d[0].Summary, "symbolic link") {
 		t.Fatalf("diagnostics %v, want one warning about the symbolic link", d)
@@ -334,7 +334,7 @@ func TestDataDirCollisionIsAnError(t *testing.T) {
 	}
 	root := t.TempDir()
 	files := map[string][]byte{"main.river": []byte(fmt.Sprintf("storagetest.wal %q {}\n\nstoragetest.wal %q {}\n", collidingLabels[0], collidingLabels[1]))}
-	rt := runtime.New(runtime.Options{DataPath: root})
+	rt := newRuntime(t, runtime.Options{DataPath: root})
 	for name, d := range map[string]hcl.Diagnostics{"validate": rt.Validate(files), "load": rt.Load(files)} {
 		var at []string
 		for _, e := range d {

@@ -8,7 +8,8 @@
 //
 // Every top-level block of the config files is one component node whose ID is
 // the block name plus "." plus its label ("prometheus.scrape.default"). The
-// name must be registered (component.Get); duplicate IDs are reported at both
+// name must be in the runtime's registry (Options.Registry, by default every
+// component the binary imports); duplicate IDs are reported at both
 // positions. Edges come from the traversals in each block's expressions, the
 // whole body walked, nested blocks included: a traversal resolves to the
 // component whose ID is its longest dotted prefix, and the step after the ID

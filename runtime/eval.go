@@ -341,6 +341,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 	opts := component.Options{
 		ID:            st.id,
 		Logger:        st.log,
+		LogHandler:    r.log.Handler(),
 		Registerer:    st.registerer,
 		DataPath:      st.dataPath,
 		OnStateChange: func(e component.Exports) { r.onStateChange(st, e) },

@@ -80,7 +80,13 @@ func (r *Runtime) Subscribe() (<-chan Event, func()) {
 // It runs after every evaluation, when Run starts and returns, and every
 // second for component-reported health (which components do not push), so
 // a reported state that lasts less than a second may go unrecorded.
+//
+// Announcements of one component are serialised (announceMu), so a caller
+// that read the health earlier cannot record it after a newer one, and the
+// events go out in the history's order.
 func (r *Runtime) announceHealth(st *nodeState) {
+	st.announceMu.Lock()
+	defer st.announceMu.Unlock()
 	h := st.health()
 	st.mu.Lock()
 	prev := st.reported

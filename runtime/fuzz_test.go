@@ -24,7 +24,7 @@ testcomponents.targets "t" { count = 2 }`,
 	} {
 		f.Add(seed)
 	}
-	rt := runtime.New(runtime.Options{DataPath: f.TempDir()})
+	rt := newRuntime(f, runtime.Options{DataPath: f.TempDir()})
 	f.Fuzz(func(t *testing.T, src string) {
 		_ = rt.Validate(map[string][]byte{"fuzz.river": []byte(src)})
 	})

@@ -36,6 +36,8 @@ type graph struct {
 	// reference can name a component. maxNameSegments is the most in a
 	// registered component name.
 	maxSegments, maxNameSegments int
+	// registry is where the block names were looked up.
+	registry *component.Registry
 }
 
 // gnode is a component in one graph.
@@ -120,7 +122,7 @@ func configHash(files map[string][]byte) string {
 // graph: components keeping their ID keep their nodeState.
 func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files), maxNameSegments: maxNameSegments()}
+	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files), registry: r.opts.Registry, maxNameSegments: maxNameSegments(r.opts.Registry)}
 
 	parsed, d := parseConfig(files)
 	g.parsed = parsed
@@ -146,10 +148,10 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 					Subject:  s.NameRange.Ptr(),
 				})
 			case *syntax.Block:
-				reg, ok := component.Get(s.Name)
+				reg, ok := g.registry.Get(s.Name)
 				if !ok {
 					if len(soft) < maxErrors {
-						soft = append(soft, unknownComponent(s))
+						soft = append(soft, unknownComponent(s, g.registry))
 					} else if len(soft) == maxErrors {
 						soft = append(soft, tooManyErrors(maxErrors, s.ID(), s.NameRange))
 					}
@@ -288,9 +290,9 @@ func sortDiagnostics(diags hcl.Diagnostics) hcl.Diagnostics {
 	return diags
 }
 
-func unknownComponent(b *syntax.Block) *hcl.Diagnostic {
+func unknownComponent(b *syntax.Block, registry *component.Registry) *hcl.Diagnostic {
 	summary := fmt.Sprintf("unknown component %q", b.Name)
-	if s := syntax.Suggest(b.Name, component.Names()); s != "" {
+	if s := syntax.Suggest(b.Name, registry.Names()); s != "" {
 		summary += fmt.Sprintf("; did you mean %q?", s)
 	}
 	return &hcl.Diagnostic{
@@ -446,11 +448,11 @@ func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, u
 	return reference{}, false, missingComponent(g, names, t.SourceRange())
 }
 
-// maxNameSegments is the most dot-separated segments in a registered
-// component name.
-func maxNameSegments() int {
+// maxNameSegments is the most dot-separated segments in a component name
+// of registry.
+func maxNameSegments(registry *component.Registry) int {
 	n := 0
-	for _, name := range component.Names() {
+	for _, name := range registry.Names() {
 		n = max(n, strings.Count(name, ".")+1)
 	}
 	return n
@@ -464,7 +466,7 @@ func missingComponent(g *graph, names []string, rng hcl.Range) *hcl.Diagnostic {
 	meant := strings.Join(names, ".")
 	var candidates []string
 	for k := min(len(names)-1, g.maxNameSegments); k >= 1; k-- {
-		if _, ok := component.Get(strings.Join(names[:k], ".")); ok {
+		if _, ok := g.registry.Get(strings.Join(names[:k], ".")); ok {
 			meant = strings.Join(names[:k+1], ".")
 			break
 		}

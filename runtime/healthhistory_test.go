@@ -28,7 +28,7 @@ func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
 	cfg := func(unhealthy string) string {
 		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
 	}
-	f := flowtest.Start(t, cfg(""))
+	f := flowtest.Start(t, cfg(""), withTestComponents())
 	const id = "testcomponents.fail.f"
 	start := time.Now()
 	f.WaitHealthy(t, id, wait)
@@ -83,7 +83,7 @@ func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
 // The history is bounded: a flapping component keeps only the last 50.
 func TestHealthHistoryIsBounded(t *testing.T) {
 	cfg := func(n int) string { return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = "failure %d" }`, n) }
-	f := flowtest.Start(t, cfg(0))
+	f := flowtest.Start(t, cfg(0), withTestComponents())
 	const n = 120
 	for i := 1; i <= n; i++ {
 		if err := f.Reload(cfg(i)); err != nil {
@@ -97,6 +97,47 @@ func TestHealthHistoryIsBounded(t *testing.T) {
 	for i, h := range d.HealthHistory {
 		if want := fmt.Sprintf("failure %d", n-i); h.Message != want {
 			t.Fatalf("change %d (newest first) is %q, want %q", i, h.Message, want)
+		}
+	}
+}
+
+// Each health event on the event stream is one entry of the history, in
+// the same order.
+func TestHealthEventsAreTheHistory(t *testing.T) {
+	cfg := func(unhealthy string) string {
+		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
+	}
+	const id = "testcomponents.fail.f"
+	f := flowtest.Start(t, cfg(""), withTestComponents())
+	f.WaitHealthy(t, id, wait)
+	events, cancel := f.Runtime().Subscribe()
+	defer cancel()
+	msgs := []string{"disk full", "upstream unreachable", "", "disk full again"}
+	for _, msg := range msgs {
+		if err := f.Reload(cfg(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []runtime.HealthEvent
+	deadline := time.After(wait)
+	for len(got) < len(msgs) {
+		select {
+		case e := <-events:
+			if he, ok := e.Data.(runtime.HealthEvent); ok && e.Type == "health" && he.ID == id {
+				got = append(got, he)
+			}
+		case <-deadline:
+			t.Fatalf("%d health events for %s in %v, want %d: %+v", len(got), id, wait, len(msgs), got)
+		}
+	}
+	d, _ := f.Runtime().ComponentDetail(id)
+	for i, he := range got {
+		h := d.HealthHistory[len(got)-1-i]
+		if he.Health.Health != h.State || he.Health.Message != h.Message {
+			t.Errorf("health event %d is %s %q, the history's entry %s %q", i, he.Health.Health, he.Health.Message, h.State, h.Message)
+		}
+		if msgs[i] != "" && he.Health.Message != msgs[i] {
+			t.Errorf("health event %d says %q, want %q", i, he.Health.Message, msgs[i])
 		}
 	}
 }

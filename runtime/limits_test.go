@@ -34,7 +34,7 @@ func deepConfigs() map[string]string {
 }
 
 func TestDeepConfigsAreRefusedByValidateAndLoad(t *testing.T) {
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	good := map[string][]byte{"main.river": []byte("testcomponents.counter \"c\" {}\n")}
 	if diags := rt.Load(good); diags.HasErrors() {
 		t.Fatal(diags)
@@ -75,7 +75,7 @@ func TestLongReferencesResolveLinearly(t *testing.T) {
 	ref := "testcomponents.passthrough.p.output" + strings.Repeat(".step", syntax.MaxDepth-10)
 	src := "testcomponents.passthrough \"p\" {}\ntestcomponents.passthrough \"q\" {\n  inputs = [" +
 		strings.Repeat(ref+", ", 300) + "1]\n}\n"
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	var before, after goruntime.MemStats
 	goruntime.ReadMemStats(&before)
 	diags := rt.Validate(map[string][]byte{"main.river": []byte(src)})
@@ -97,7 +97,7 @@ func TestEvalBudgetBoundsValidation(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		fmt.Fprintf(&b, "testcomponents.passthrough \"p%d\" {\n  input = %s\n}\n", i, amp)
 	}
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
 	if len(diags) != 1 || !strings.Contains(diags[0].Summary, "evaluation budget exhausted") ||
 		diags[0].Subject.Filename != "main.river" || diags[0].Subject.Start.Line != 14 {
@@ -112,7 +112,7 @@ func TestValidationErrorsAreCapped(t *testing.T) {
 	for i := 0; i < 5000; i++ {
 		fmt.Fprintf(&b, "testcomponents.passthrough \"p%d\" {\n  input = 1 + \"one\"\n}\n", i)
 	}
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
 	if len(diags) != syntax.MaxErrors+1 || !strings.Contains(diags[len(diags)-1].Summary, "too many errors") {
 		t.Fatalf("%d diagnostics, the last %v", len(diags), diags[len(diags)-1])
@@ -132,7 +132,7 @@ func TestUnknownReferencesAreCapped(t *testing.T) {
 		fmt.Fprintf(&b, "testcomponents.counter.x%d.count, ", i)
 	}
 	b.WriteString("1]\n}\n")
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	start := time.Now()
 	diags := rt.Validate(map[string][]byte{"main.river": []byte(b.String())})
 	notes := 0
@@ -156,7 +156,7 @@ func TestDuplicatesAndMisspellingsAreCapped(t *testing.T) {
 		"duplicates":  strings.Repeat("testcomponents.counter \"c\" {}\n", 20000),
 		"misspelling": "testcomponents.passthrough \"p\" {\n" + strings.Repeat("  inptu = 1\n", 20000) + "}\n",
 	} {
-		rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+		rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 		if diags := rt.Validate(map[string][]byte{"main.river": []byte(src)}); len(diags) > syntax.MaxErrors+2 {
 			t.Errorf("%s: %d diagnostics", name, len(diags))
 		}

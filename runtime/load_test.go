@@ -20,7 +20,7 @@ import (
 
 func loadDiags(t *testing.T, src string) hcl.Diagnostics {
 	t.Helper()
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	return rt.Load(map[string][]byte{"main.river": []byte(src)})
 }
 
@@ -155,7 +155,7 @@ testcomponents.passthrough "removed" { input = "bye" }
 `
 
 func TestReloadAppliesADiff(t *testing.T) {
-	f := flowtest.Start(t, reloadBase)
+	f := flowtest.Start(t, reloadBase, withTestComponents())
 	keep := f.Component("testcomponents.counter.keep")
 	same := passthrough(t, f, "testcomponents.passthrough.same")
 	changed := passthrough(t, f, "testcomponents.passthrough.changed")
@@ -202,7 +202,7 @@ testcomponents.passthrough "new" { input = testcomponents.passthrough.changed.ou
 }
 
 func TestBrokenReloadChangesNothing(t *testing.T) {
-	f := flowtest.Start(t, reloadBase)
+	f := flowtest.Start(t, reloadBase, withTestComponents())
 	ids := f.Runtime().ComponentIDs()
 	instances := map[string]component.Component{}
 	for _, id := range ids {
@@ -241,7 +241,7 @@ func TestBrokenReloadChangesNothing(t *testing.T) {
 }
 
 func TestLoadBeforeRunThenRun(t *testing.T) {
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	if d := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.counter "c" { frequency = "5ms" }
 testcomponents.passthrough "p" { input = testcomponents.counter.c.count }`)}); d.HasErrors() {
 		t.Fatal(d)
@@ -271,7 +271,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }`)}); d
 }
 
 func TestLoadReportsRunTimeFailuresAsWarnings(t *testing.T) {
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.passthrough "p" { input = "x" }
 testcomponents.counter "c" { max = testcomponents.passthrough.p.value }`)})
 	if diags.HasErrors() {
@@ -287,7 +287,7 @@ testcomponents.counter "c" { max = testcomponents.passthrough.p.value }`)})
 
 func TestDataPathCreatedUnlessNotNeeded(t *testing.T) {
 	dir := t.TempDir()
-	rt := runtime.New(runtime.Options{DataPath: dir})
+	rt := newRuntime(t, runtime.Options{DataPath: dir})
 	if d := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.counter "c" {}
 testcomponents.passthrough "p" { input = 1 }`)}); d.HasErrors() {
 		t.Fatal(d)
@@ -303,7 +303,7 @@ testcomponents.passthrough "p" { input = 1 }`)}); d.HasErrors() {
 // Alloy's deprecated flat stdlib names work and are reported as warnings at
 // their call sites, naming the replacement.
 func TestDeprecatedStdlibNamesWarn(t *testing.T) {
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Load(map[string][]byte{"main.river": []byte(`testcomponents.passthrough "p" {
   input = concat([1], [to_lower("A")])
 }

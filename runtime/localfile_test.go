@@ -36,7 +36,7 @@ local.file "token" {
 }
 testcomponents.passthrough "p" { input = local.file.plain.content }
 testcomponents.secret "s" { password = local.file.token.content }
-`, plain, secret))
+`, plain, secret), withTestComponents())
 	if got := output(f, "testcomponents.passthrough.p"); got != "v1" {
 		t.Fatalf("output = %q", got)
 	}

@@ -77,6 +77,8 @@ type nodeState struct {
 	runHealth  component.Health
 	reported   component.Health // last combined health announced as an event
 
+	// announceMu serialises announceHealth (taken before mu).
+	announceMu sync.Mutex
 	// healthHistory is a ring of the last maxHealthHistory changes of the
 	// combined health (as announced); healthChanges counts them all.
 	healthHistory [maxHealthHistory]HealthChange

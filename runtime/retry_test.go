@@ -11,6 +11,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
 // retrying is a runtime with short Build retry backoffs, loaded with src and
@@ -18,13 +19,20 @@ import (
 type retrying struct {
 	t    *testing.T
 	rt   *runtime.Runtime
+	env  *tc.Env // its test components
 	stop context.CancelFunc
 	done chan struct{}
 }
 
 func newRetrying(t *testing.T, src string, lo, hi time.Duration) *retrying {
 	t.Helper()
-	r := &retrying{t: t, rt: runtime.New(runtime.Options{DataPath: t.TempDir(), BuildRetryMin: lo, BuildRetryMax: hi})}
+	env, regs := testComponents()
+	r := &retrying{t: t, env: env, rt: runtime.New(runtime.Options{
+		DataPath:      t.TempDir(),
+		BuildRetryMin: lo,
+		BuildRetryMax: hi,
+		Registry:      flowtest.Registry(t, regs...),
+	})}
 	if diags := r.rt.Load(map[string][]byte{"test.river": []byte(src)}); diags.HasErrors() {
 		t.Fatalf("loading: %v", diags)
 	}
@@ -54,7 +62,6 @@ func (r *retrying) shutdown() {
 // before Run only schedules the retry.
 func TestBuildRetriedWithBackoff(t *testing.T) {
 	const id = "testcomponents.fail.flaky"
-	tc.BuildAttempts.Reset(id)
 	lo, hi := 50*time.Millisecond, 200*time.Millisecond
 	r := newRetrying(t, `testcomponents.fail "flaky" { fail_builds = 4 }`, lo, hi)
 
@@ -63,7 +70,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 		t.Fatalf("health after the first failed Build = %s %q", h.Health, h.Message)
 	}
 	time.Sleep(3 * lo)
-	if n := tc.BuildAttempts.Count(id); n != 1 {
+	if n := r.env.BuildAttempts.Count(id); n != 1 {
 		t.Fatalf("Build was retried %d times before Run", n-1)
 	}
 
@@ -93,7 +100,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 
 	// Five attempts, spaced by the backoff; none once built.
 	time.Sleep(2 * hi)
-	times := tc.BuildAttempts.Times(id)
+	times := r.env.BuildAttempts.Times(id)
 	if len(times) != 5 {
 		t.Fatalf("%d Build attempts, want 5 (4 failures, 1 success)", len(times))
 	}
@@ -129,7 +136,6 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 // failing stops its retries, while waves run alongside.
 func TestBuildRetryStopsWhenRemoved(t *testing.T) {
 	const id = "testcomponents.fail.broken"
-	tc.BuildAttempts.Reset(id)
 	const others = `
 testcomponents.counter "tick" { frequency = "5ms" }
 testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
@@ -139,7 +145,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
   build_error = "address already in use"
 }`+others, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
-	testwait.Eventually(t, wait, func() bool { return tc.BuildAttempts.Count(id) >= 4 }, "Build retries of %s", id)
+	testwait.Eventually(t, wait, func() bool { return r.env.BuildAttempts.Count(id) >= 4 }, "Build retries of %s", id)
 	h, _ := r.rt.Health(id)
 	if h.Health != component.HealthUnhealthy || !strings.Contains(h.Message, "building component failed: address already in use") {
 		t.Errorf("health while retrying = %s %q", h.Health, h.Message)
@@ -148,9 +154,9 @@ testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
 	if diags := r.rt.Load(map[string][]byte{"test.river": []byte(others)}); diags.HasErrors() {
 		t.Fatalf("reloading: %v", diags)
 	}
-	n := tc.BuildAttempts.Count(id)
+	n := r.env.BuildAttempts.Count(id)
 	time.Sleep(100 * time.Millisecond)
-	if got := tc.BuildAttempts.Count(id); got != n {
+	if got := r.env.BuildAttempts.Count(id); got != n {
 		t.Errorf("Build of the removed %s was tried %d more times", id, got-n)
 	}
 	// The rest kept running throughout.
@@ -163,14 +169,13 @@ testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
 // TestBuildRetryStopsWithRuntime: once Run returns, no Build is retried.
 func TestBuildRetryStopsWithRuntime(t *testing.T) {
 	const id = "testcomponents.fail.down"
-	tc.BuildAttempts.Reset(id)
 	r := newRetrying(t, `testcomponents.fail "down" { fail_builds = 1000000 }`, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
-	testwait.Eventually(t, wait, func() bool { return tc.BuildAttempts.Count(id) >= 3 }, "Build retries of %s", id)
+	testwait.Eventually(t, wait, func() bool { return r.env.BuildAttempts.Count(id) >= 3 }, "Build retries of %s", id)
 	r.shutdown()
-	n := tc.BuildAttempts.Count(id)
+	n := r.env.BuildAttempts.Count(id)
 	time.Sleep(100 * time.Millisecond)
-	if got := tc.BuildAttempts.Count(id); got != n {
+	if got := r.env.BuildAttempts.Count(id); got != n {
 		t.Errorf("Build was tried %d more times after Run returned", got-n)
 	}
 }
@@ -179,7 +184,6 @@ func TestBuildRetryStopsWithRuntime(t *testing.T) {
 // tries Build at once with the new arguments, and success ends the retries.
 func TestBuildRetryUsesCurrentArguments(t *testing.T) {
 	const id = "testcomponents.fail.fixed"
-	tc.BuildAttempts.Reset(id)
 	r := newRetrying(t, `testcomponents.fail "fixed" { build_error = "bad setting" }`, time.Hour, time.Hour)
 	r.run()
 	if diags := r.rt.Load(map[string][]byte{"test.river": []byte(`testcomponents.fail "fixed" { version = 2 }`)}); diags.HasErrors() {
@@ -189,7 +193,7 @@ func TestBuildRetryUsesCurrentArguments(t *testing.T) {
 		h, _ := r.rt.Health(id)
 		t.Fatalf("not built by the reload that fixed its arguments: %s %q", h.Health, h.Message)
 	}
-	if n := tc.BuildAttempts.Count(id); n != 2 {
+	if n := r.env.BuildAttempts.Count(id); n != 2 {
 		t.Errorf("%d Build attempts, want 2", n)
 	}
 	testwait.Eventually(t, wait, func() bool { h, _ := r.rt.Health(id); return h.Health == component.HealthHealthy }, "%s healthy", id)

@@ -38,6 +38,11 @@ type Options struct {
 	// Cluster is handed to every component as component.Options.Cluster;
 	// nil when clustering is off.
 	Cluster component.Cluster
+	// Registry holds the component types a config may use. nil means
+	// component.DefaultRegistry(), every component the binary imports; tests
+	// give their own (see flowtest.Registry) to add components holding
+	// per-test state.
+	Registry *component.Registry
 }
 
 // Runtime runs one graph of components. Its methods are safe for concurrent use.
@@ -76,6 +81,9 @@ func New(opts Options) *Runtime {
 	}
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.Registry == nil {
+		opts.Registry = component.DefaultRegistry()
 	}
 	if opts.DataPath == "" {
 		opts.DataPath = "data"

@@ -39,7 +39,7 @@ func TestEvaluationFollowsDependencies(t *testing.T) {
 testcomponents.passthrough "c" { input = testcomponents.passthrough.b.output }
 testcomponents.passthrough "b" { input = testcomponents.passthrough.a.output }
 testcomponents.passthrough "a" { input = "hello" }
-`)
+`, withTestComponents())
 	for _, id := range []string{"a", "b", "c"} {
 		if got := output(f, "testcomponents.passthrough."+id); got != "hello" {
 			t.Errorf("%s output = %q, want hello", id, got)
@@ -61,7 +61,7 @@ testcomponents.passthrough "chain2" { input = testcomponents.passthrough.chain1.
 testcomponents.passthrough "chain3" { input = testcomponents.passthrough.chain2.output }
 testcomponents.passthrough "fan1" { input = testcomponents.counter.c.count }
 testcomponents.passthrough "fan2" { input = testcomponents.counter.c.count }
-`)
+`, withTestComponents())
 	c := counter(t, f, "testcomponents.counter.c")
 	for i := 1; i <= 3; i++ {
 		c.Increment()
@@ -89,7 +89,7 @@ testcomponents.counter "c" {}
 testcomponents.passthrough "left" { input = testcomponents.counter.c.count }
 testcomponents.passthrough "right" { input = testcomponents.counter.c.count }
 testcomponents.passthrough "join" { inputs = [testcomponents.passthrough.left.output, testcomponents.passthrough.right.output] }
-`)
+`, withTestComponents())
 	join := passthrough(t, f, "testcomponents.passthrough.join")
 	counter(t, f, "testcomponents.counter.c").Increment()
 	testwait.Eventually(t, wait, func() bool { return output(f, "testcomponents.passthrough.join") == "1,1" }, "join output")
@@ -113,7 +113,7 @@ testcomponents.passthrough "slow" {
   lag   = "200ms"
 }
 testcomponents.passthrough "after" { input = testcomponents.passthrough.slow.output }
-`)
+`, withTestComponents())
 	c := counter(t, f, "testcomponents.counter.c")
 	after := passthrough(t, f, "testcomponents.passthrough.after")
 	for i := 0; i < 50; i++ {
@@ -133,7 +133,7 @@ func TestUpdateOnlyWhenArgumentsChange(t *testing.T) {
 testcomponents.counter "c" {}
 testcomponents.passthrough "p1" { input = testcomponents.counter.c.count }
 testcomponents.passthrough "p2" { input = testcomponents.passthrough.p1.id }
-`)
+`, withTestComponents())
 	p2 := passthrough(t, f, "testcomponents.passthrough.p2")
 	counter(t, f, "testcomponents.counter.c").Increment()
 	testwait.Eventually(t, wait, func() bool {
@@ -154,7 +154,7 @@ testcomponents.fail "error" { run_error = "disk on fire" }
 testcomponents.fail "reported" { unhealthy = "upstream unreachable" }
 testcomponents.counter "c" {}
 testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
-`)
+`, withTestComponents())
 	testwait.Eventually(t, wait, func() bool {
 		h := f.Health("testcomponents.fail.run")
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "panic in Run: boom in run")
@@ -204,7 +204,7 @@ func TestEvaluationErrorKeepsLastGoodArguments(t *testing.T) {
 	f := flowtest.Start(t, `
 testcomponents.passthrough "src" { input = 7 }
 testcomponents.counter "c" { max = testcomponents.passthrough.src.value }
-`)
+`, withTestComponents())
 	// Staging sees src's current value (7) and accepts the config; once src
 	// applies "seven", the counter's evaluation fails at run time.
 	err := f.Reload(`
@@ -237,8 +237,8 @@ testcomponents.counter "c" { max = testcomponents.passthrough.src.value }
 }
 
 func TestShutdownStopsSourcesBeforeSinks(t *testing.T) {
-	tc.StopOrder.Reset()
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
+	env, regs := testComponents()
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), Registry: flowtest.Registry(t, regs...)})
 	diags := rt.Load(map[string][]byte{"a.river": []byte(`
 testcomponents.sink "s" {}
 testcomponents.passthrough "mid" { input = "x" }
@@ -259,7 +259,7 @@ testcomponents.passthrough "leaf" { input = testcomponents.counter.c.count }
 	case <-time.After(wait):
 		t.Fatal("Run did not return after cancel")
 	}
-	order := tc.StopOrder.IDs()
+	order := env.StopOrder.IDs()
 	pos := map[string]int{}
 	for i, id := range order {
 		pos[id] = i
@@ -282,7 +282,7 @@ testcomponents.source "src" { forward_to = [testcomponents.sink.s.receiver] }
 testcomponents.targets "t" { count = 3 }
 testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 testcomponents.counter "c" {}
-`)
+`, withTestComponents())
 	src := f.Component("testcomponents.source.src").(*tc.Source)
 	sink := f.Component("testcomponents.sink.s").(*tc.Sink)
 	src.Send(7)
@@ -336,7 +336,7 @@ func TestConcurrentReadersDuringWaves(t *testing.T) {
 testcomponents.counter "c" { frequency = "1ms" }
 testcomponents.passthrough "a" { input = testcomponents.counter.c.count }
 testcomponents.passthrough "b" { input = testcomponents.passthrough.a.output }
-`)
+`, withTestComponents())
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := 0; i < 4; i++ {
@@ -365,8 +365,9 @@ testcomponents.passthrough "b" { input = testcomponents.passthrough.a.output }
 }
 
 func TestShutdownIsBounded(t *testing.T) {
-	t.Cleanup(tc.ReleaseStuck)
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), StopTimeout: 300 * time.Millisecond})
+	env, regs := testComponents()
+	t.Cleanup(env.ReleaseStuck)
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), StopTimeout: 300 * time.Millisecond, Registry: flowtest.Registry(t, regs...)})
 	if d := rt.Load(map[string][]byte{"a.river": []byte(`
 testcomponents.fail "stuck" { ignore_cancel = true }
 testcomponents.counter "c" {}

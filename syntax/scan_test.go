@@ -78,3 +78,16 @@ func diagPos(d *hcl.Diagnostic) string {
 	}
 	return fmt.Sprintf("%s:%d:%d: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, d.Summary)
 }
+
+// IsIdentifier agrees with the scanner: a string it accepts scans as one
+// IDENT token, and one it refuses does not (or is a literal).
+func TestIsIdentifierAgreesWithTheScanner(t *testing.T) {
+	for _, s := range []string{"a", "_", "_a1", "remote_write", "A9", "é", "über2", "x٣", "", "1a", "a-b", "a.b", "a b", "true", "false", "null", "\xff", "a\xff", "٣x"} {
+		toks, diags := Scan([]byte(s), "t.river")
+		scanned := !diags.HasErrors() && len(toks) == 2 && toks[0].Type == IDENT && toks[0].Text == s &&
+			s != "true" && s != "false" && s != "null"
+		if got := IsIdentifier(s); got != scanned {
+			t.Errorf("IsIdentifier(%q) = %v, the scanner says %v (%v)", s, got, scanned, toks)
+		}
+	}
+}

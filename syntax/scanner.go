@@ -453,3 +453,23 @@ func digitVal(c byte) int {
 	}
 	return 16 // larger than any base
 }
+
+// IsIdentifier reports whether s is an identifier as the scanner reads one
+// (a letter or underscore, then letters, digits and underscores) and not one
+// of the literals true, false and null, so it can name something an
+// expression refers to.
+func IsIdentifier(s string) bool {
+	switch s {
+	case "", "true", "false", "null":
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && unicode.IsDigit(r):
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -229,7 +229,8 @@ func reloadFromDisk(rt *flowruntime.Runtime, read func() (map[string][]byte, err
 }
 
 // newLogger returns a logfmt (slog's key=value text) or JSON logger whose
-// level and format a `logging` block in the config can change.
+// level and format a `logging` block in the config can change: the runtime
+// hands the logger's handler to the block (component.Options.LogHandler).
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -238,9 +239,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	if format != "logfmt" && format != "json" {
 		return nil, fmt.Errorf("--log.format=%q: want logfmt or json", format)
 	}
-	h := logging.NewHandler(w, lvl, format == "json")
-	logging.SetProcessHandler(h)
-	return slog.New(h), nil
+	return slog.New(logging.NewHandler(w, lvl, format == "json")), nil
 }
 
 // warnIfExposed warns when the HTTP server listens beyond loopback: it has

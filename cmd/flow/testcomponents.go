@@ -2,7 +2,16 @@
 
 package main
 
+import (
+	"github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
 // Built with -tags testcomponents only (the web/ui browser tests do), so the
 // test components (testcomponents.counter, .passthrough, .fail…) never reach
 // a release binary. See internal/testcomponents.
-import _ "github.com/flow-telemetry/flow/internal/testcomponents"
+func init() {
+	for _, r := range testcomponents.New().Registrations() {
+		component.Register(r)
+	}
+}

@@ -1,19 +1,26 @@
-// Package testcomponents registers components that exercise the runtime in
+// Package testcomponents provides components that exercise the runtime in
 // tests: a counter whose exports change on a timer or on demand, a
 // passthrough that exports its input, a component that fails or panics where
 // told (or fails Build a given number of times), and a source/sink pair whose
 // receiver is Countable.
 //
-// Release builds never contain them: the flow binary imports this package
-// only from cmd/flow/testcomponents.go, which has the build constraint
+// It registers nothing by itself. A Go test makes its own set with New, so
+// what the components report (stop order, Build attempts) belongs to that
+// test alone, and runs it with
+//
+//	env := testcomponents.New()
+//	f := flowtest.Start(t, src, flowtest.Components(env.Registrations()...))
+//
+// Release builds never contain them: the flow binary registers them only
+// from cmd/flow/testcomponents.go, which has the build constraint
 // `testcomponents`. Tests that need them in a real `flow run` (the browser
 // tests in web/ui, whose timer-driven counter shows live re-evaluations)
 // build it with
 //
 //	go build -tags testcomponents ./cmd/flow
 //
-// Go tests import the package directly. It lives under the module's
-// internal/ rather than runtime/internal/ so cmd/flow may import it.
+// It lives under the module's internal/ rather than runtime/internal/ so
+// cmd/flow may import it.
 package testcomponents
 
 import (
@@ -33,133 +40,165 @@ import (
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
-func init() {
-	component.Register(component.Registration{
-		Name:    "testcomponents.counter",
-		Args:    CounterArgs{},
-		Exports: CounterExports{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			c := &Counter{opts: o, args: a.(CounterArgs), kick: make(chan struct{}, 1)}
-			c.gauge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "testcomponents_counter_count", Help: "The counter's count."})
-			if err := o.Registerer.Register(c.gauge); err != nil {
-				return nil, err
-			}
-			o.OnStateChange(CounterExports{Count: 0})
-			return c, nil
-		},
-	})
-	component.Register(component.Registration{
-		Name:       "testcomponents.passthrough",
-		NoDataPath: true,
-		Args:       PassthroughArgs{},
-		Exports:    PassthroughExports{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			p := &Passthrough{opts: o}
-			if err := p.Update(a); err != nil {
-				return nil, err
-			}
-			p.updates.Store(0) // the first arguments are not an update
-			return p, nil
-		},
-	})
-	component.Register(component.Registration{
-		Name:       "testcomponents.fail",
-		NoDataPath: true,
-		Args:       FailArgs{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			args := a.(FailArgs)
-			attempt := BuildAttempts.add(o.ID)
-			if args.PanicIn == "build" {
-				panic("boom in build")
-			}
-			if args.FailBuilds > 0 {
-				if attempt <= args.FailBuilds {
-					msg := args.BuildError
-					if msg == "" {
-						msg = fmt.Sprintf("build failure %d of %d", attempt, args.FailBuilds)
-					}
-					return nil, errors.New(msg)
+// Env is one set of test components and the state they report: the order
+// in which components stopped, Build attempts, a hook on passthrough updates,
+// and the gate holding ignore_cancel Runs. Each test makes its own with New
+// and registers Registrations in a registry of its own
+// (flowtest.Components), so tests sharing no state can run in parallel.
+type Env struct {
+	// StopOrder records the IDs of components whose Run returned, in
+	// order, so tests can check that sources stop before sinks.
+	StopOrder StopOrder
+	// BuildAttempts records when testcomponents.fail's Build was called,
+	// per component ID, so tests can see retries and their spacing.
+	BuildAttempts Attempts
+
+	onPassthroughUpdate atomic.Pointer[func(id, output string)]
+
+	releaseOnce sync.Once
+	stuck       chan struct{}
+}
+
+// New returns a set of test components with fresh state.
+func New() *Env { return &Env{stuck: make(chan struct{})} }
+
+// OnPassthroughUpdate makes every passthrough call f (nil: nothing) after it
+// applied new arguments (Build included), with its ID and output.
+// Benchmarks use it to see when a change has reached every dependant.
+func (e *Env) OnPassthroughUpdate(f func(id, output string)) {
+	if f == nil {
+		e.onPassthroughUpdate.Store(nil)
+		return
+	}
+	e.onPassthroughUpdate.Store(&f)
+}
+
+// ReleaseStuck lets every Run blocked by ignore_cancel return, and later
+// ones return as soon as they are cancelled.
+func (e *Env) ReleaseStuck() { e.releaseOnce.Do(func() { close(e.stuck) }) }
+
+// Registrations returns the test components of e, to be registered in a
+// test's own registry (or, by the flow binary built with -tags
+// testcomponents, in the default one).
+func (e *Env) Registrations() []component.Registration {
+	return []component.Registration{
+		{
+			Name:    "testcomponents.counter",
+			Args:    CounterArgs{},
+			Exports: CounterExports{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				c := &Counter{env: e, opts: o, args: a.(CounterArgs), kick: make(chan struct{}, 1)}
+				c.gauge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "testcomponents_counter_count", Help: "The counter's count."})
+				if err := o.Registerer.Register(c.gauge); err != nil {
+					return nil, err
 				}
-			} else if args.BuildError != "" {
-				return nil, errors.New(args.BuildError)
-			}
-			f := &Fail{}
-			f.args.Store(&args)
-			return f, nil
+				o.OnStateChange(CounterExports{Count: 0})
+				return c, nil
+			},
 		},
-	})
-	component.Register(component.Registration{
-		Name:       "testcomponents.sink",
-		NoDataPath: true,
-		Args:       SinkArgs{},
-		Exports:    SinkExports{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			s := &Sink{id: o.ID}
-			o.OnStateChange(SinkExports{Receiver: &receiver{sink: s}})
-			return s, nil
+		{
+			Name:       "testcomponents.passthrough",
+			NoDataPath: true,
+			Args:       PassthroughArgs{},
+			Exports:    PassthroughExports{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				p := &Passthrough{env: e, opts: o}
+				if err := p.Update(a); err != nil {
+					return nil, err
+				}
+				p.updates.Store(0) // the first arguments are not an update
+				return p, nil
+			},
 		},
-	})
-	component.Register(component.Registration{
-		Name:       "testcomponents.source",
-		NoDataPath: true,
-		Args:       SourceArgs{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			s := &Source{id: o.ID}
-			s.args.Store(ptr(a.(SourceArgs)))
-			return s, nil
+		{
+			Name:       "testcomponents.fail",
+			NoDataPath: true,
+			Args:       FailArgs{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				args := a.(FailArgs)
+				attempt := e.BuildAttempts.add(o.ID)
+				if args.PanicIn == "build" {
+					panic("boom in build")
+				}
+				if args.FailBuilds > 0 {
+					if attempt <= args.FailBuilds {
+						msg := args.BuildError
+						if msg == "" {
+							msg = fmt.Sprintf("build failure %d of %d", attempt, args.FailBuilds)
+						}
+						return nil, errors.New(msg)
+					}
+				} else if args.BuildError != "" {
+					return nil, errors.New(args.BuildError)
+				}
+				f := &Fail{stuck: e.stuck}
+				f.args.Store(&args)
+				return f, nil
+			},
 		},
-	})
-	component.Register(component.Registration{
-		Name:       "testcomponents.secret",
-		NoDataPath: true,
-		Args:       SecretArgs{},
-		Exports:    SecretExports{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			s := &Secret{opts: o}
-			return s, s.Update(a)
+		{
+			Name:       "testcomponents.sink",
+			NoDataPath: true,
+			Args:       SinkArgs{},
+			Exports:    SinkExports{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				s := &Sink{env: e, id: o.ID}
+				o.OnStateChange(SinkExports{Receiver: &receiver{sink: s}})
+				return s, nil
+			},
 		},
-	})
-	component.Register(component.Registration{
-		Name:       "testcomponents.targets",
-		NoDataPath: true,
-		Args:       TargetsArgs{},
-		Exports:    TargetsExports{},
-		Build: func(o component.Options, a component.Arguments) (component.Component, error) {
-			t := &Targets{opts: o}
-			return t, t.Update(a)
+		{
+			Name:       "testcomponents.source",
+			NoDataPath: true,
+			Args:       SourceArgs{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				s := &Source{env: e, id: o.ID}
+				s.args.Store(ptr(a.(SourceArgs)))
+				return s, nil
+			},
 		},
-	})
+		{
+			Name:       "testcomponents.secret",
+			NoDataPath: true,
+			Args:       SecretArgs{},
+			Exports:    SecretExports{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				s := &Secret{opts: o}
+				return s, s.Update(a)
+			},
+		},
+		{
+			Name:       "testcomponents.targets",
+			NoDataPath: true,
+			Args:       TargetsArgs{},
+			Exports:    TargetsExports{},
+			Build: func(o component.Options, a component.Arguments) (component.Component, error) {
+				t := &Targets{opts: o}
+				return t, t.Update(a)
+			},
+		},
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// StopOrder records the IDs of components whose Run returned, in order, so
-// tests can check that sources stop before sinks.
-var StopOrder stopOrder
-
-type stopOrder struct {
+// StopOrder records component IDs in the order their Run returned.
+type StopOrder struct {
 	mu  sync.Mutex
 	ids []string
 }
 
-func (s *stopOrder) add(id string) {
+func (s *StopOrder) add(id string) {
 	s.mu.Lock()
 	s.ids = append(s.ids, id)
 	s.mu.Unlock()
 }
 
 // IDs returns the recorded IDs.
-func (s *stopOrder) IDs() []string {
+func (s *StopOrder) IDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.ids...)
-}
-
-// Reset forgets the recorded IDs.
-func (s *stopOrder) Reset() {
-	s.mu.Lock()
-	s.ids = nil
-	s.mu.Unlock()
 }
 
 // CounterArgs configure testcomponents.counter.
@@ -177,6 +216,7 @@ type CounterExports struct {
 
 // Counter exports a count that goes up on a timer or on Increment.
 type Counter struct {
+	env     *Env
 	opts    component.Options
 	mu      sync.Mutex
 	args    CounterArgs
@@ -202,7 +242,7 @@ func (c *Counter) Running() bool { return c.running.Load() }
 func (c *Counter) Run(ctx context.Context) error {
 	c.running.Store(true)
 	defer c.running.Store(false)
-	defer StopOrder.add(c.opts.ID)
+	defer c.env.StopOrder.add(c.opts.ID)
 	for {
 		c.mu.Lock()
 		freq := c.args.Frequency
@@ -265,13 +305,9 @@ type PassthroughExports struct {
 	ID string `river:"id,attr"`
 }
 
-// OnPassthroughUpdate, when set, is called by every passthrough after it
-// applied new arguments (Build included), with its ID and output. Benchmarks
-// use it to see when a change has reached every dependant.
-var OnPassthroughUpdate atomic.Pointer[func(id, output string)]
-
 // Passthrough exports its input.
 type Passthrough struct {
+	env     *Env
 	opts    component.Options
 	mu      sync.Mutex
 	args    PassthroughArgs
@@ -282,7 +318,7 @@ type Passthrough struct {
 func (p *Passthrough) Run(ctx context.Context) error {
 	p.running.Store(true)
 	defer p.running.Store(false)
-	defer StopOrder.add(p.opts.ID)
+	defer p.env.StopOrder.add(p.opts.ID)
 	<-ctx.Done()
 	return nil
 }
@@ -308,7 +344,7 @@ func (p *Passthrough) Update(a component.Arguments) error {
 		out += strings.Join(parts, ",")
 	}
 	p.opts.OnStateChange(PassthroughExports{Output: out, Value: args.Input, ID: p.opts.ID})
-	if f := OnPassthroughUpdate.Load(); f != nil {
+	if f := p.env.onPassthroughUpdate.Load(); f != nil {
 		(*f)(p.opts.ID, out)
 	}
 	return nil
@@ -335,7 +371,7 @@ type FailArgs struct {
 	// only on the failing attempts.
 	BuildError string `river:"build_error,attr,optional"`
 	// FailBuilds makes the first FailBuilds Build attempts of this component
-	// ID fail (counted in BuildAttempts), as a listener whose port is taken
+	// ID fail (counted in Env.BuildAttempts), as a listener whose port is taken
 	// for a while would; later attempts succeed.
 	FailBuilds int `river:"fail_builds,attr,optional"`
 	// RunError makes Run return this error at once.
@@ -344,21 +380,18 @@ type FailArgs struct {
 	Unhealthy string `river:"unhealthy,attr,optional"`
 	// Version exists to change the arguments (and so call Update).
 	Version int `river:"version,attr,optional"`
-	// IgnoreCancel makes Run ignore its context until ReleaseStuck.
+	// IgnoreCancel makes Run ignore its context until Env.ReleaseStuck.
 	IgnoreCancel bool `river:"ignore_cancel,attr,optional"`
 }
 
-// BuildAttempts records when testcomponents.fail's Build was called, per
-// component ID, so tests can see retries and their spacing.
-var BuildAttempts attempts
-
-type attempts struct {
+// Attempts records when Build was called, per component ID.
+type Attempts struct {
 	mu    sync.Mutex
 	times map[string][]time.Time
 }
 
 // add records an attempt now and returns how many there were for id.
-func (a *attempts) add(id string) int {
+func (a *Attempts) add(id string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.times == nil {
@@ -369,53 +402,23 @@ func (a *attempts) add(id string) int {
 }
 
 // Times returns when Build was called for id, oldest first.
-func (a *attempts) Times(id string) []time.Time {
+func (a *Attempts) Times(id string) []time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]time.Time(nil), a.times[id]...)
 }
 
 // Count returns how many times Build was called for id.
-func (a *attempts) Count(id string) int {
+func (a *Attempts) Count(id string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.times[id])
 }
 
-// Reset forgets the attempts for id (a test starting over, or run again
-// with -count).
-func (a *attempts) Reset(id string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.times, id)
-}
-
-var (
-	stuckMu sync.Mutex
-	stuck   = make(chan struct{})
-)
-
-// stuckUntil returns the channel whose closing releases the Runs blocked by
-// ignore_cancel now.
-func stuckUntil() <-chan struct{} {
-	stuckMu.Lock()
-	defer stuckMu.Unlock()
-	return stuck
-}
-
-// ReleaseStuck lets every Run blocked by ignore_cancel return. Runs started
-// afterwards block again until the next ReleaseStuck, so a test that uses
-// ignore_cancel still sees a stuck component when run again with -count.
-func ReleaseStuck() {
-	stuckMu.Lock()
-	defer stuckMu.Unlock()
-	close(stuck)
-	stuck = make(chan struct{})
-}
-
 // Fail fails or panics as its arguments say.
 type Fail struct {
-	args atomic.Pointer[FailArgs]
+	args  atomic.Pointer[FailArgs]
+	stuck <-chan struct{} // closed by Env.ReleaseStuck
 }
 
 func (f *Fail) Run(ctx context.Context) error {
@@ -427,7 +430,7 @@ func (f *Fail) Run(ctx context.Context) error {
 		return errors.New(a.RunError)
 	}
 	if a.IgnoreCancel {
-		<-stuckUntil()
+		<-f.stuck
 		return nil
 	}
 	<-ctx.Done()
@@ -482,6 +485,7 @@ type SinkExports struct {
 
 // Sink counts the items it receives.
 type Sink struct {
+	env      *Env
 	id       string
 	received atomic.Int64
 }
@@ -491,7 +495,7 @@ func (s *Sink) Received() int64 { return s.received.Load() }
 
 func (s *Sink) Run(ctx context.Context) error {
 	<-ctx.Done()
-	StopOrder.add(s.id)
+	s.env.StopOrder.add(s.id)
 	return nil
 }
 
@@ -512,6 +516,7 @@ type SourceArgs struct {
 
 // Source sends items to its receivers on Send.
 type Source struct {
+	env  *Env
 	id   string
 	args atomic.Pointer[SourceArgs]
 }
@@ -528,7 +533,7 @@ func (s *Source) Receivers() []Receiver { return s.args.Load().ForwardTo }
 
 func (s *Source) Run(ctx context.Context) error {
 	<-ctx.Done()
-	StopOrder.add(s.id)
+	s.env.StopOrder.add(s.id)
 	return nil
 }
 

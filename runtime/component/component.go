@@ -105,6 +105,12 @@ type Options struct {
 	ID string
 	// Logger is scoped to the component (it carries component_id).
 	Logger *slog.Logger
+	// LogHandler is the handler under all of flow's own logs: that of the
+	// runtime's logger (runtime.Options.Logger), without component_id. Only
+	// the logging block uses it, to change the level and format of flow's
+	// logs when it is a *logging.Handler (as cmd/flow's is); no process
+	// global is involved, so each runtime (each test) has its own.
+	LogHandler slog.Handler
 	// Registerer registers the component's own metrics; every metric gets a
 	// component_id label, and the metrics are unregistered when the component
 	// is removed.
@@ -298,35 +304,4 @@ type HTTPComponent interface {
 // same argument types).
 type Countable interface {
 	WithCounter(counter func(n int)) any
-}
-
-// Run-time registry.
-
-var registry = map[string]Registration{}
-
-// Register adds a component type. It panics on a duplicate or invalid name,
-// which is a programming error caught at start-up.
-func Register(r Registration) {
-	if r.Name == "" || r.Build == nil || r.Args == nil {
-		panic("component: incomplete registration for " + r.Name)
-	}
-	if _, dup := registry[r.Name]; dup {
-		panic("component: duplicate registration of " + r.Name)
-	}
-	registry[r.Name] = r
-}
-
-// Get returns the registration for name.
-func Get(name string) (Registration, bool) {
-	r, ok := registry[name]
-	return r, ok
-}
-
-// Names returns every registered component name, unsorted.
-func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	return names
 }

@@ -1,7 +1,8 @@
 // Package flowtest runs River configs end to end in tests: Start loads a
 // config into a real runtime.Runtime with whatever components the test binary
-// registered (import them, or components/all, for their side effect), runs it
-// until the test ends, and gives access to components, exports and health.
+// registered (import them, or components/all, for their side effect) and any
+// the test adds with Components, runs it until the test ends, and gives access
+// to components, exports and health.
 package flowtest
 
 import (
@@ -30,17 +31,45 @@ type Flow struct {
 	registry *prometheus.Registry
 }
 
+// Option changes the runtime.Options Start uses.
+type Option func(t testing.TB, o *runtime.Options)
+
+// Components makes the runtime resolve block names in Registry(t, regs...):
+// the components the test binary registered plus regs, which may hold
+// per-test state in their closures.
+func Components(regs ...component.Registration) Option {
+	return func(t testing.TB, o *runtime.Options) { o.Registry = Registry(t, regs...) }
+}
+
+// Registry returns a registry for one test: every component of
+// component.DefaultRegistry() plus regs. A registration the registry refuses
+// (an invalid or clashing name) fails the test.
+func Registry(t testing.TB, regs ...component.Registration) *component.Registry {
+	t.Helper()
+	r := component.DefaultRegistry().Clone()
+	for _, reg := range regs {
+		if err := r.Register(reg); err != nil {
+			t.Fatalf("flowtest: %v", err)
+		}
+	}
+	return r
+}
+
 // Start loads src and runs it until the test's cleanup. It fails the test
 // with the formatted diagnostics if src does not load.
-func Start(t testing.TB, src string) *Flow {
+func Start(t testing.TB, src string, opts ...Option) *Flow {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	logs := &testWriter{t: t}
-	rt := runtime.New(runtime.Options{
+	o := runtime.Options{
 		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: reg,
 		DataPath:   t.TempDir(),
-	})
+	}
+	for _, opt := range opts {
+		opt(t, &o)
+	}
+	rt := runtime.New(o)
 	f := &Flow{t: t, rt: rt, registry: reg}
 	if err := f.load(src); err != nil {
 		t.Fatalf("flowtest: config does not load:\n%v", err)

@@ -13,9 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/cluster"
 	"github.com/flow-telemetry/flow/runtime/cluster/clustertest"
+	"github.com/flow-telemetry/flow/runtime/flowtest"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 )
 
@@ -47,7 +49,7 @@ func TestReadyWaitsForTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Cluster: node})
+	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Cluster: node, Registry: flowtest.Registry(t, tc.New().Registrations()...)})
 	if diags := rt.Load(map[string][]byte{"main.river": []byte(baseConfig)}); diags.HasErrors() {
 		t.Fatal(diags)
 	}

@@ -18,6 +18,7 @@ import (
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/flowtest"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 )
 
@@ -63,7 +64,7 @@ func startWith(t *testing.T, load bool, opts func(*httpapi.Options), srvOpts *ht
 	reg := prometheus.NewRegistry()
 	logs := &flowproc.LockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Logger: logger})
+	rt := runtime.New(runtime.Options{Registerer: reg, DataPath: t.TempDir(), Logger: logger, Registry: flowtest.Registry(t, tc.New().Registrations()...)})
 	e := &env{t: t, rt: rt, onDisk: baseConfig, logs: logs}
 	o := httpapi.Options{
 		Runtime:  rt,

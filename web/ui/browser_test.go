@@ -468,7 +468,7 @@ func TestKeyboardReachesNodes(t *testing.T) {
 	waitJS(t, ctx, "the component page after Enter", fmt.Sprintf(`location.hash === %q`, "#/component/"+url.PathEscape(id)), 5*time.Second)
 	// Pages keep working from the keyboard: the nav links are links.
 	// Graph, Components, Config, Clustering.
-	if n := eval[int](t, ctx, `document.querySelectorAll("nav a[href]").length`); n != 4 {
+	if n := eval[int](t, ctx, `document.querySelectorAll("header nav a[href]").length`); n != 4 {
 		t.Errorf("nav has %d links, want 4", n)
 	}
 }

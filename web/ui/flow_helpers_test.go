@@ -191,3 +191,28 @@ func (f *flowServer) post(path, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// liveStream starts reading the Live stream of id, as curl would, for at
+// most d; the returned function waits for the end and returns what arrived.
+func (f *flowServer) liveStream(id string, d time.Duration) func() string {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.URL+"/api/v0/components/"+id+"/live", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		f.t.Fatalf("GET live stream of %s: %v", id, err)
+	}
+	if resp.StatusCode != 200 {
+		cancel()
+		f.t.Fatalf("GET live stream of %s: %s", id, resp.Status)
+	}
+	done := make(chan string, 1)
+	go func() {
+		defer cancel()
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body) // ends with the context's deadline
+		done <- string(b)
+	}()
+	return func() string { return <-done }
+}

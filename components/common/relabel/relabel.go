@@ -7,6 +7,7 @@ package relabel
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/relabel"
@@ -68,7 +69,7 @@ func compileRule(r Rule) (*relabel.Config, error) {
 	re := relabel.DefaultRelabelConfig.Regex
 	if r.Regex != relabel.DefaultRelabelConfig.Regex.String() {
 		var err error
-		if re, err = relabel.NewRegexp(r.Regex); err != nil {
+		if re, err = compileRegex(r.Regex); err != nil {
 			return nil, fmt.Errorf(": invalid regex %q: %w", r.Regex, err)
 		}
 	}
@@ -90,4 +91,41 @@ func compileRule(r Rule) (*relabel.Config, error) {
 		return nil, fmt.Errorf(" (action %q): %w", action, err)
 	}
 	return cfg, nil
+}
+
+// Compiled regexes are shared by source text: a config repeats the same few
+// regexes across many rules, and a rule is compiled each time its block is
+// evaluated (validation, then Update), on every reload. A compiled regex is
+// safe for concurrent use and never modified. The cache is bounded
+// (docs/security.md): regexes longer than maxCachedRegexLen are not kept,
+// and once maxCachedRegexes are held it starts afresh.
+const (
+	maxCachedRegexes  = 4096
+	maxCachedRegexLen = 4 << 10
+)
+
+var regexCache struct {
+	sync.Mutex
+	m map[string]relabel.Regexp
+}
+
+// compileRegex is relabel.NewRegexp through the cache.
+func compileRegex(s string) (relabel.Regexp, error) {
+	regexCache.Lock()
+	re, ok := regexCache.m[s]
+	regexCache.Unlock()
+	if ok {
+		return re, nil
+	}
+	re, err := relabel.NewRegexp(s)
+	if err != nil || len(s) > maxCachedRegexLen {
+		return re, err
+	}
+	regexCache.Lock()
+	if regexCache.m == nil || len(regexCache.m) >= maxCachedRegexes {
+		regexCache.m = make(map[string]relabel.Regexp)
+	}
+	regexCache.m[s] = re
+	regexCache.Unlock()
+	return re, nil
 }

@@ -1,6 +1,7 @@
 package relabel
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -127,4 +128,47 @@ func without(m map[string]string, ks ...string) map[string]string {
 		delete(out, k)
 	}
 	return out
+}
+
+// TestRegexCompiledOnce: rules with the same regex share one compiled
+// regex (a reload compiles every rule again), and the cache stays bounded.
+func TestRegexCompiledOnce(t *testing.T) {
+	withRegex := func(re string) Rule {
+		return rule(func(r *Rule) { r.SourceLabels, r.Regex, r.TargetLabel = []string{"a"}, re, "b" })
+	}
+	a, err := Compile([]Rule{withRegex("x-(.*)-cached")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Compile([]Rule{withRegex("x-(.*)-cached")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[0].Regex.Regexp != b[0].Regex.Regexp {
+		t.Fatal("the same regex was compiled twice")
+	}
+	if _, err := Compile([]Rule{withRegex("x-(")}); err == nil {
+		t.Fatal("an invalid regex compiled")
+	}
+	for i := 0; i < maxCachedRegexes+10; i++ {
+		if _, err := compileRegex(fmt.Sprintf("r%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	regexCache.Lock()
+	n := len(regexCache.m)
+	regexCache.Unlock()
+	if n > maxCachedRegexes {
+		t.Fatalf("%d regexes cached, more than %d", n, maxCachedRegexes)
+	}
+	long := strings.Repeat("a", maxCachedRegexLen+1)
+	if _, err := compileRegex(long); err != nil {
+		t.Fatal(err)
+	}
+	regexCache.Lock()
+	_, kept := regexCache.m[long]
+	regexCache.Unlock()
+	if kept {
+		t.Fatal("a regex over maxCachedRegexLen was cached")
+	}
 }

@@ -66,6 +66,8 @@ func (c *Component) Update(args component.Arguments) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.opts.OnStateChange(Exports{Output: relabel.ProcessTargets(a.Targets, rules), Rules: rules})
+	out := relabel.ProcessTargets(a.Targets, rules)
+	c.opts.OnStateChange(Exports{Output: out, Rules: rules})
+	relabel.PublishTargets(c.opts.Live(), out)
 	return nil
 }

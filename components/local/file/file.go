@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -341,6 +342,7 @@ func (c *Component) refresh(full bool) {
 	c.read, c.sum, c.secret = true, sum, c.args.IsSecret
 	c.content = bytes.Clone(data)
 	c.opts.OnStateChange(c.exports())
+	c.publishLive()
 }
 
 // readLimited reads at most maxFileSize bytes: a file that grew between
@@ -359,6 +361,21 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("more than local.file reads (%d MiB)", maxFileSize>>20)
 	}
 	return data, nil
+}
+
+// publishLive shows the new content on the Live tab, or only that it
+// changed when it is a secret.
+func (c *Component) publishLive() {
+	ld := c.opts.Live()
+	if !ld.Active() {
+		return
+	}
+	if c.secret {
+		ld.Publish("file", func() string { return "updated (secret)" })
+		return
+	}
+	content := string(c.content)
+	ld.Publish("file", func() string { return "updated (" + strconv.Itoa(len(content)) + " bytes): " + content })
 }
 
 func (c *Component) exports() Exports {

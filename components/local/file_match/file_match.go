@@ -25,6 +25,7 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 
+	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -161,6 +162,7 @@ func (c *Component) scan() {
 	c.mu.Unlock()
 	if !same {
 		c.opts.OnStateChange(Exports{Targets: targets})
+		relabel.PublishTargets(c.opts.Live(), targets)
 	}
 }
 

@@ -47,6 +47,16 @@ type WALArgs struct {
 	// DrainTimeout is how long, at shutdown, each endpoint keeps pushing
 	// what it has in hand before stopping; the rest stays in the WAL.
 	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
+	// MaxBacklogSize bounds what the WAL holds for an endpoint that has not
+	// delivered it yet. Past it, Send refuses entries as full (loki.ErrFull)
+	// rather than let the WAL grow without bound while senders are told all
+	// is well: the Firehose source answers 503 with Retry-After, so Firehose
+	// retries (and in the end backs up to S3), and loki.source.file stops
+	// reading until there is room. A flow extension (Alloy's WAL is
+	// unbounded). The default, 256 MiB, rides out minutes of a Loki outage
+	// at typical rates and, under an overload, bounds the delivery lag to
+	// what the endpoint delivers of 256 MiB.
+	MaxBacklogSize ByteSize `river:"max_backlog_size,attr,optional"`
 }
 
 // Alloy's WAL defaults.
@@ -55,6 +65,7 @@ const (
 	defaultMinReadFrequency = 250 * time.Millisecond
 	defaultMaxReadFrequency = time.Second
 	defaultDrainTimeout     = 15 * time.Second
+	defaultMaxBacklogSize   = 256 << 20
 )
 
 // QueueConfig is an endpoint's `queue_config { }` block, Alloy's: the
@@ -66,12 +77,18 @@ type QueueConfig struct {
 	// DrainTimeout is how long, at shutdown, the endpoint keeps pushing
 	// queued entries before the rest are dropped (counted, reason shutdown).
 	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
-	// MinShards is Alloy's number of concurrent senders per endpoint.
-	// flow's endpoint pushes one batch at a time, in the order entries
-	// were accepted, so values above 1 are accepted with a warning
-	// (see Component.Update).
+	// MinShards is the number of pushes an endpoint has in flight at once
+	// (Alloy's concurrent senders). Streams are spread over the shards by a
+	// hash of tenant and labels, so each stream's entries arrive in order;
+	// the WAL position committed is the low watermark over all shards (see
+	// delivery). Loki's distributors take concurrent pushes; raise it when
+	// one push at a time cannot keep up with the round-trip time.
 	MinShards int `river:"min_shards,attr,optional"`
 }
+
+// maxShards bounds queue_config > min_shards: each shard is a goroutine
+// with up to two batches (batch_size each) in hand.
+const maxShards = 64
 
 // SetToDefault sets Alloy's defaults: 10 MiB, 15 s, one shard.
 func (q *QueueConfig) SetToDefault() {
@@ -144,6 +161,7 @@ func (w *WALArgs) SetToDefault() {
 		MinReadFrequency: defaultMinReadFrequency,
 		MaxReadFrequency: defaultMaxReadFrequency,
 		DrainTimeout:     defaultDrainTimeout,
+		MaxBacklogSize:   defaultMaxBacklogSize,
 	}
 }
 
@@ -159,6 +177,9 @@ func (a *Arguments) Validate() error {
 	}
 	if a.WAL.MaxSegmentSize < 0 {
 		return errors.New("wal > max_segment_size must not be negative")
+	}
+	if a.WAL.Enabled && a.WAL.MaxBacklogSize <= 0 {
+		return errors.New("wal > max_backlog_size must be positive, such as \"256MiB\"")
 	}
 	if a.WAL.MaxSegmentAge < 0 || a.WAL.DrainTimeout < 0 {
 		return errors.New("wal > max_segment_age and drain_timeout must not be negative")
@@ -210,6 +231,8 @@ func (e *EndpointArgs) validate() error {
 		return errors.New("queue_config > drain_timeout must not be negative")
 	case e.QueueConfig.MinShards < 1:
 		return errors.New("queue_config > min_shards must be at least 1")
+	case e.QueueConfig.MinShards > maxShards:
+		return fmt.Errorf("queue_config > min_shards must be at most %d, got %d", maxShards, e.QueueConfig.MinShards)
 	}
 	if e.AWSSigV4 != nil && e.SigV4 != nil {
 		return errors.New("set aws_sigv4 or its synonym sigv4, not both")

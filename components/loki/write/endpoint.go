@@ -18,7 +18,6 @@ import (
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/redact"
-	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 )
 
 // endpoint pushes batches to one Loki URL. Its worker goroutine reads records
@@ -49,8 +48,8 @@ type endpoint struct {
 
 	mu     sync.Mutex
 	status endpointStatus
-	// drain and drainQueue tell a stopping worker how to finish (see stop).
-	drain      time.Duration
+	// dctx and drainQueue tell a stopping worker how to finish (see stop).
+	dctx       context.Context
 	drainQueue bool
 	// sigv4 is the signing configuration in force; args keeps the one the
 	// endpoint was built with, since the worker reads args without locking.
@@ -102,7 +101,7 @@ func (e *endpoint) start(parent context.Context) {
 	}()
 }
 
-// stop ends the worker after it has tried to deliver its batch in hand
+// stop ends the worker after it has tried to deliver its batches in hand
 // within drain (and, when drainQueue is set, every queued record too). It
 // returns once the worker has exited.
 func (e *endpoint) stop(drain time.Duration, drainQueue bool) {
@@ -110,12 +109,26 @@ func (e *endpoint) stop(drain time.Duration, drainQueue bool) {
 		e.closeIdle()
 		return
 	}
+	var dcancel context.CancelFunc = func() {}
 	e.mu.Lock()
-	e.drain, e.drainQueue = drain, drainQueue
+	e.dctx, e.drainQueue = nil, drainQueue
+	if drain > 0 {
+		e.dctx, dcancel = context.WithTimeout(context.Background(), drain)
+	}
 	e.mu.Unlock()
 	e.cancel()
 	<-e.done
+	dcancel()
 	e.closeIdle()
+}
+
+// drainContext is, once stop has been called, the context bounding the
+// drain (nil for none) and whether the queue is drained too (shutdown
+// without a WAL), which is also when failed pushes are retried in it.
+func (e *endpoint) drainContext() (context.Context, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dctx, e.drainQueue
 }
 
 // scrub replaces the endpoint's secrets in msg.
@@ -143,151 +156,6 @@ func (e *endpoint) closeIdle() {
 	}
 }
 
-func (e *endpoint) run(ctx context.Context) {
-	b := newBatch()
-	var rec decodedRecord
-	var enc pushEncoder
-	// lastEnd is the position after the last record wholly in this or an
-	// earlier batch: what a successful flush commits.
-	var lastEnd wal.Position
-	haveEnd := false
-	// refs maps the streams of the record being added to batch slots.
-	var refs []streamRef
-
-	flush := func(ctx context.Context, retry bool) bool {
-		if b.empty() {
-			if haveEnd {
-				e.src.commit(lastEnd)
-			}
-			return true
-		}
-		if !e.flush(ctx, b, &enc, retry) {
-			return false
-		}
-		if haveEnd {
-			e.src.commit(lastEnd)
-		}
-		b = newBatch()
-		return true
-	}
-
-	for ctx.Err() == nil {
-		var deadline time.Time
-		if !b.empty() {
-			deadline = b.created.Add(e.args.BatchWait)
-		}
-		payload, end, ok, err := e.src.next(ctx, deadline)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			if errors.Is(err, wal.ErrClosed) || errors.Is(err, errQueueClosed) {
-				break
-			}
-			e.log.Error("reading queued log entries failed; retrying", "endpoint", e.name, "err", err)
-			e.recordFailure(fmt.Errorf("reading the WAL: %w", err))
-			sleep(ctx, time.Second)
-			continue
-		}
-		if !ok { // batch_wait passed
-			if !flush(ctx, true) {
-				break
-			}
-			continue
-		}
-		if err := rec.decode(payload); err != nil {
-			// A record that passed its CRC but does not decode was written by
-			// a different version; skip it rather than wedge the endpoint.
-			e.log.Error("skipping an undecodable WAL record", "endpoint", e.name, "err", err)
-			e.m.droppedEntries.WithLabelValues(e.name, "corrupt").Inc()
-			lastEnd, haveEnd = end, true
-			continue
-		}
-		refs = refs[:0]
-		for range rec.streams {
-			refs = append(refs, streamRef{i: -1})
-		}
-		resetRefs := func() {
-			for i := range refs {
-				refs[i] = streamRef{i: -1}
-			}
-		}
-		complete := true
-		for _, de := range rec.entries {
-			size := entrySize(&de.Entry)
-			if b.bytes+size > int(e.args.BatchSize) && !b.empty() {
-				if !flush(ctx, true) {
-					complete = false
-					break
-				}
-				resetRefs()
-			}
-			r := refs[de.stream]
-			if r.i < 0 {
-				var ok bool
-				r, ok = b.ref(rec.streams[de.stream], e.maxStreams)
-				if !ok { // max_streams reached: push what we have first
-					if !flush(ctx, true) {
-						complete = false
-						break
-					}
-					resetRefs()
-					r, _ = b.ref(rec.streams[de.stream], e.maxStreams)
-				}
-				refs[de.stream] = r
-			}
-			b.add(r, de.Entry, size)
-		}
-		if !complete {
-			break
-		}
-		lastEnd, haveEnd = end, true
-	}
-
-	// Stopping: deliver the batch in hand (and, without a WAL at shutdown,
-	// the queue) within the drain time; what is left is rewound so that a
-	// successor worker, or the next start, delivers it.
-	e.mu.Lock()
-	drain, drainQueue := e.drain, e.drainQueue
-	e.mu.Unlock()
-	if drain <= 0 {
-		e.src.rewind()
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	// When the loop broke in the middle of a record, the batch holds part of
-	// it and lastEnd still points before it: flushing and committing lastEnd
-	// is right, the rest of the record is re-read later.
-	if !flush(dctx, drainQueue) {
-		e.src.rewind()
-		return
-	}
-	for drainQueue && dctx.Err() == nil {
-		payload, end, ok, err := e.src.next(dctx, time.Now())
-		if err != nil || !ok {
-			break
-		}
-		if rec.decode(payload) != nil {
-			continue
-		}
-		for _, de := range rec.entries {
-			r, _ := b.ref(rec.streams[de.stream], 0)
-			b.add(r, de.Entry, entrySize(&de.Entry))
-		}
-		lastEnd, haveEnd = end, true
-		if b.bytes >= int(e.args.BatchSize) && !flush(dctx, true) {
-			break
-		}
-	}
-	if drainQueue && !flush(dctx, true) {
-		n := b.entries
-		e.log.Error("log entries not delivered before shutdown were lost (enable the WAL to keep them)", "endpoint", e.name, "entries", n)
-		e.m.droppedEntries.WithLabelValues(e.name, "shutdown").Add(float64(n))
-	}
-	e.src.rewind()
-}
-
 // flush pushes every tenant's part of b. With retry it retries failures
 // (network errors, 5xx, 429 and 401/403 unless their options say drop)
 // with backoff: forever with a WAL, up to max_backoff_retries without.
@@ -299,6 +167,9 @@ func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry 
 	for _, tb := range b.tenants {
 		if tb.done {
 			continue
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		body, err := enc.encode(tb)
 		if err != nil {

@@ -8,7 +8,9 @@
 // so a source can acknowledge them to its sender. Each endpoint reads the WAL
 // from its own committed position, persisted after every successful push;
 // after a crash it replays from there (some entries may be sent twice, none
-// are lost). Segments are deleted once every endpoint has passed them. With
+// are lost). An endpoint pushes with queue_config > min_shards pushes in
+// flight, each stream always on the same shard, and commits the low
+// watermark over its shards (see delivery.go). Segments are deleted once every endpoint has passed them. With
 // the WAL on, a batch is never dropped for a failing endpoint (network
 // errors, 5xx, 429, and 401/403, which behind SigV4 are usually transient):
 // it is retried from the WAL until Loki accepts it, however long the outage.
@@ -111,7 +113,7 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		return nil, err
 	}
 	c.m = m
-	c.recv = loki.NewReceiver(c.send)
+	c.recv = loki.NewReceiverWithFull(c.send, c.full)
 	if err := c.apply(args, true); err != nil {
 		c.closeAll()
 		return nil, err
@@ -189,20 +191,44 @@ func (c *Component) apply(args Arguments, first bool) error {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-
-	// Turning the WAL on or off changes every endpoint's source: stop them
-	// all (without a WAL, after draining their queues) and start afresh.
-	walChanged := first || args.WAL.storage() != c.args.WAL.storage()
-	if args.WAL.Enabled && (args.WAL.MinReadFrequency != defaultMinReadFrequency || args.WAL.MaxReadFrequency != defaultMaxReadFrequency) &&
-		(first || args.WAL.MinReadFrequency != c.args.WAL.MinReadFrequency || args.WAL.MaxReadFrequency != c.args.WAL.MaxReadFrequency) {
-		c.log.Warn("wal > min_read_frequency and max_read_frequency have no effect in flow: endpoints are woken as soon as entries are durable in the WAL, with nothing to poll")
+	c.warnReadFrequencies(args, first)
+	if err := c.switchWAL(args, first); err != nil {
+		return err
 	}
-	for i, ea := range args.Endpoints {
-		if n := ea.QueueConfig.MinShards; n > 1 && (first || i >= len(c.args.Endpoints) || c.args.Endpoints[i].QueueConfig.MinShards != n) {
-			c.log.Warn("endpoint queue_config > min_shards has no effect in flow: an endpoint pushes one batch at a time, in the order its entries were accepted, so no stream's entries arrive out of order", "endpoint", ea.Name, "min_shards", n)
+	want := map[string]EndpointArgs{}
+	for _, ea := range args.Endpoints {
+		want[ea.name()] = ea
+	}
+	c.removeEndpoints(want)
+	var firstErr error
+	for name, ea := range want {
+		if err := c.reconcileEndpoint(name, ea, args.MaxStreams, first); err != nil {
+			firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
 		}
 	}
-	if walChanged && !first {
+	c.args, c.external = args, external
+	c.forgetStalePositions(want)
+	return firstErr
+}
+
+// warnReadFrequencies explains, once per change, that Alloy's WAL polling
+// bounds do nothing here.
+func (c *Component) warnReadFrequencies(args Arguments, first bool) {
+	w := args.WAL
+	if w.Enabled && (w.MinReadFrequency != defaultMinReadFrequency || w.MaxReadFrequency != defaultMaxReadFrequency) &&
+		(first || w.MinReadFrequency != c.args.WAL.MinReadFrequency || w.MaxReadFrequency != c.args.WAL.MaxReadFrequency) {
+		c.log.Warn("wal > min_read_frequency and max_read_frequency have no effect in flow: endpoints are woken as soon as entries are durable in the WAL, with nothing to poll")
+	}
+}
+
+// switchWAL opens the WAL at start and, when a reload turns it on or off or
+// changes its storage settings, stops every endpoint (without a WAL, after
+// draining their queues), since their sources change, and reopens it.
+func (c *Component) switchWAL(args Arguments, first bool) error {
+	if !first && args.WAL.storage() == c.args.WAL.storage() {
+		return nil
+	}
+	if !first {
 		var all []*endpoint
 		for name, e := range c.endpoints {
 			all = append(all, e)
@@ -220,31 +246,32 @@ func (c *Component) apply(args Arguments, first bool) error {
 			c.log.Warn("WAL disabled: entries still in it stay on disk and are delivered if it is enabled again")
 		}
 	}
-	if walChanged && args.WAL.Enabled {
-		if c.opts.DataPath == "" {
-			return errors.New("the WAL needs a data directory (--storage.path); set wal { enabled = false } to run without one")
-		}
-		dir := filepath.Join(c.opts.DataPath, "wal")
-		w, err := wal.Open(wal.Options{Dir: dir, SegmentSize: int64(args.WAL.MaxSegmentSize), MaxSegmentAge: args.WAL.MaxSegmentAge, Logger: c.log})
-		if err != nil {
-			return fmt.Errorf("opening the WAL in %s: %w", dir, err)
-		}
-		posPath := filepath.Join(dir, wal.PositionsFile)
-		pos, err := wal.LoadPositions(posPath)
-		if err != nil {
-			c.log.Warn("WAL positions unreadable; replaying every segment (entries may be sent twice)", "err", err)
-		}
-		c.posMu.Lock()
-		c.positions, c.posPath, c.truncated = pos, posPath, 0
-		c.posMu.Unlock()
-		c.wal = w
+	if !args.WAL.Enabled {
+		return nil
 	}
+	if c.opts.DataPath == "" {
+		return errors.New("the WAL needs a data directory (--storage.path); set wal { enabled = false } to run without one")
+	}
+	dir := filepath.Join(c.opts.DataPath, "wal")
+	w, err := wal.Open(wal.Options{Dir: dir, SegmentSize: int64(args.WAL.MaxSegmentSize), MaxSegmentAge: args.WAL.MaxSegmentAge, Logger: c.log})
+	if err != nil {
+		return fmt.Errorf("opening the WAL in %s: %w", dir, err)
+	}
+	posPath := filepath.Join(dir, wal.PositionsFile)
+	pos, err := wal.LoadPositions(posPath)
+	if err != nil {
+		c.log.Warn("WAL positions unreadable; replaying every segment (entries may be sent twice)", "err", err)
+	}
+	c.posMu.Lock()
+	c.positions, c.posPath, c.truncated = pos, posPath, 0
+	c.posMu.Unlock()
+	c.wal = w
+	return nil
+}
 
-	// Endpoints by name: keep, update in place, restart, add, remove.
-	want := map[string]EndpointArgs{}
-	for _, ea := range args.Endpoints {
-		want[ea.name()] = ea
-	}
+// removeEndpoints stops the endpoints no longer configured and forgets
+// their positions.
+func (c *Component) removeEndpoints(want map[string]EndpointArgs) {
 	var toStop []*endpoint
 	for name, e := range c.endpoints {
 		if _, ok := want[name]; !ok {
@@ -257,75 +284,79 @@ func (c *Component) apply(args Arguments, first bool) error {
 	for _, e := range toStop {
 		e.src.close()
 	}
+}
 
-	var firstErr error
-	for name, ea := range want {
-		old := c.endpoints[name]
-		if old != nil && old.maxStreams == args.MaxStreams && sameExceptSigV4(old.args, ea) {
-			cur := old.currentSigV4()
-			if reflect.DeepEqual(cur, ea.sigV4()) {
-				continue // unchanged
-			}
-			if old.signer != nil && ea.sigV4() != nil {
-				// New credentials (or other signing settings): the next push
-				// is signed with them; batching and queued entries go on.
-				if err := old.signer.update(*ea.sigV4()); err != nil {
-					firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
-					continue
-				}
-				old.setSigV4(ea.sigV4())
-				old.setSecrets(ea)
-				continue
-			}
+// reconcileEndpoint keeps an unchanged endpoint, gives one whose only change
+// is its SigV4 settings the new ones in place, and otherwise (re)starts it
+// on the source its predecessor leaves, so no queued entry is lost.
+func (c *Component) reconcileEndpoint(name string, ea EndpointArgs, maxStreams int, first bool) error {
+	old := c.endpoints[name]
+	if old != nil && old.maxStreams == maxStreams && sameExceptSigV4(old.args, ea) {
+		cur := old.currentSigV4()
+		if reflect.DeepEqual(cur, ea.sigV4()) {
+			return nil // unchanged
 		}
-		var src source
+		if old.signer != nil && ea.sigV4() != nil {
+			// New credentials (or other signing settings): the next push is
+			// signed with them; batching and queued entries go on.
+			if err := old.signer.update(*ea.sigV4()); err != nil {
+				return err
+			}
+			old.setSigV4(ea.sigV4())
+			old.setSecrets(ea)
+			return nil
+		}
+	}
+	var src source
+	if old != nil {
+		c.stopEndpoints([]*endpoint{old}, false)
+		src = old.src
+		if q, ok := src.(*memQueue); ok {
+			q.setCapacity(int64(ea.QueueConfig.Capacity))
+		}
+	} else {
+		src = c.newSource(name, ea, first)
+	}
+	e, err := c.newEndpoint(name, ea, maxStreams, src)
+	if err != nil {
 		if old != nil {
-			c.stopEndpoints([]*endpoint{old}, false)
-			src = old.src
-			if q, ok := src.(*memQueue); ok {
-				q.setCapacity(int64(ea.QueueConfig.Capacity))
+			// Keep the old endpoint rather than lose the source.
+			c.endpoints[name] = old
+			if c.runCtx != nil {
+				old.start(c.runCtx)
 			}
 		} else {
-			src = c.newSource(name, ea, first)
+			src.close()
 		}
-		e, err := c.newEndpoint(name, ea, args.MaxStreams, src)
-		if err != nil {
-			if old != nil {
-				// Keep the old endpoint rather than lose the source.
-				c.endpoints[name] = old
-				if c.runCtx != nil {
-					old.start(c.runCtx)
-				}
-			} else {
-				src.close()
-			}
-			firstErr = errors.Join(firstErr, fmt.Errorf("endpoint %q: %w", name, err))
-			continue
-		}
-		if old != nil {
-			// Health and counters carry over: a restart delivers nothing by
-			// itself, so a failing endpoint stays failing until a push works.
-			e.status = old.snapshot()
-		}
-		c.endpoints[name] = e
-		if c.runCtx != nil {
-			e.start(c.runCtx)
+		return err
+	}
+	if old != nil {
+		// Health and counters carry over: a restart delivers nothing by
+		// itself, so a failing endpoint stays failing until a push works.
+		e.status = old.snapshot()
+	}
+	c.endpoints[name] = e
+	if c.runCtx != nil {
+		e.start(c.runCtx)
+	}
+	return nil
+}
+
+// forgetStalePositions drops the positions of endpoints no longer configured
+// (renamed, or removed while flow was stopped), so that they do not hold
+// segments forever, and deletes the segments every endpoint has passed.
+func (c *Component) forgetStalePositions(want map[string]EndpointArgs) {
+	if c.wal == nil {
+		return
+	}
+	c.posMu.Lock()
+	for name := range c.positions {
+		if _, ok := want[name]; !ok {
+			delete(c.positions, name)
 		}
 	}
-	c.args, c.external = args, external
-	if c.wal != nil {
-		// Positions of endpoints no longer configured (renamed, or removed
-		// while flow was stopped) must not hold segments forever.
-		c.posMu.Lock()
-		for name := range c.positions {
-			if _, ok := want[name]; !ok {
-				delete(c.positions, name)
-			}
-		}
-		c.posMu.Unlock()
-		c.truncate(c.wal)
-	}
-	return firstErr
+	c.posMu.Unlock()
+	c.truncate(c.wal)
 }
 
 // stopEndpoints stops workers in parallel; called with mu held.

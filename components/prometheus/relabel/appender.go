@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 // state is one generation of rules, receivers and cache. Update replaces the
@@ -143,6 +145,11 @@ type appender struct {
 	apps []storage.Appender // created on first use
 	tx   txMetrics
 	opts *storage.AppendOptions
+	// live is the component's live debugging while someone watches (set
+	// when the transaction starts), else nil; out is then the last
+	// relabelled series, empty when dropped.
+	live component.LiveDebug
+	out  labels.Labels
 }
 
 func (a *appender) child(i int) storage.Appender {
@@ -162,6 +169,9 @@ func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample boo
 	key, e := a.s.lookup(ref, lset, &a.tx)
 	if sample {
 		a.tx.processed++
+	}
+	if a.live != nil {
+		a.out = e.lbls
 	}
 	if e.lbls.IsEmpty() {
 		return storage.SeriesRef(key), nil
@@ -194,15 +204,36 @@ func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample boo
 }
 
 func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
-	return a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+	r, err := a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
 		return app.Append(r, l, t, v)
 	})
+	if a.live != nil {
+		out := a.out
+		a.live.Publish("sample", func() string { return relabelled(l, out) + " " + appendable.FormatPoint(t, v) })
+	}
+	return r, err
+}
+
+// relabelled renders a series' relabelling: "{in} → {out}", or
+// "{in} → dropped".
+func relabelled(in, out labels.Labels) string {
+	if out.IsEmpty() {
+		return in.String() + " → dropped"
+	}
+	return in.String() + " → " + out.String()
 }
 
 func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	return a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
+	r, err := a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
 		return app.AppendHistogram(r, l, t, h, fh)
 	})
+	if a.live != nil {
+		out := a.out
+		a.live.Publish("histogram", func() string {
+			return relabelled(l, out) + " " + appendable.FormatHistogramPoint(t, h, fh)
+		})
+	}
+	return r, err
 }
 
 func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {

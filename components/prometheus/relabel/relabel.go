@@ -94,7 +94,7 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Component{opts: opts, metrics: m, recv: &Receiver{metrics: m}}
+	c := &Component{opts: opts, metrics: m, recv: &Receiver{metrics: m, live: opts.Live()}}
 	if err := c.Update(args); err != nil {
 		return nil, err
 	}
@@ -205,6 +205,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 // Receiver is the exported storage.Appendable.
 type Receiver struct {
+	live    component.LiveDebug
 	metrics *metrics
 	state   atomic.Pointer[state]
 }
@@ -223,7 +224,11 @@ func (r *Receiver) setState(s *state) {
 // started with, so one transaction sees one set of rules and receivers.
 func (r *Receiver) Appender(ctx context.Context) storage.Appender {
 	s := r.state.Load()
-	return &appender{ctx: ctx, s: s, m: r.metrics, apps: make([]storage.Appender, len(s.children))}
+	a := &appender{ctx: ctx, s: s, m: r.metrics, apps: make([]storage.Appender, len(s.children))}
+	if r.live.Active() {
+		a.live = r.live
+	}
+	return a
 }
 
 // UsesMetadata implements appendable.MetadataUser: metadata passes through

@@ -42,7 +42,7 @@ func (r *Receiver) Appender(ctx context.Context) storage.Appender {
 	for _, tr := range *r.c.trackers.Load() {
 		a.trackers = append(a.trackers, trackerTx{tr: tr, ruled: tr.hasRules(), hist: tr.sendsHistograms()})
 	}
-	return a
+	return appendable.LiveAppender(a, r.c.opts.Live())
 }
 
 // UsesMetadata implements appendable.MetadataUser: true when an endpoint

@@ -439,7 +439,7 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 		ParseST:                           o.startTimestampZero,
 		// Bounds OAuth2 token fetches, which Prometheus leaves without a deadline.
 		HTTPClientOptions: httpclient.ClientOptions(),
-	}, c.opts.Logger, promlogging.NewJSONFileLogger, c.fanout, nil, c.opts.Registerer)
+	}, c.opts.Logger, promlogging.NewJSONFileLogger, appendable.Live(c.fanout, c.opts.Live()), nil, c.opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
 	}

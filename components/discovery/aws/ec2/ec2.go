@@ -48,6 +48,7 @@ import (
 
 	commonaws "github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
+	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -400,6 +401,7 @@ func (c *Component) refresh(ctx context.Context) {
 	if c.opts.OnStateChange != nil {
 		c.opts.OnStateChange(Exports{Targets: targets})
 	}
+	relabel.PublishTargets(c.opts.Live(), targets)
 }
 
 func (c *Component) failed(region string, err error) {

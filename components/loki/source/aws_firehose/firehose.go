@@ -76,6 +76,10 @@ type Component struct {
 	grpc      *grpcServer // nil without a grpc block
 	running   bool        // Run has started serving
 	serverErr error       // a listener failed
+	// retiring are the shutdowns of servers that Update replaced while Run
+	// served; Run waits for them, so that no replaced server still answers
+	// once Run has returned.
+	retiring sync.WaitGroup
 
 	stats requestStats
 	// budget is shared by every request in flight, across server restarts.
@@ -287,8 +291,23 @@ func (c *Component) Run(ctx context.Context) error {
 		wg.Go(func() { g.stop(grace) })
 	}
 	wg.Wait()
+	c.retiring.Wait()
 	<-checkDone
 	return nil
+}
+
+// retire shuts down a server that Update replaced; called with c.mu held.
+// While Run serves, stop waits up to graceful_shutdown_timeout for requests
+// in flight, so it runs in the background and Run waits for it before
+// returning (Update sees running under the same lock with which Run clears
+// it, so no retirement starts after Run has begun to wait). Before Run, or
+// after it, stop only closes a listener, and runs now.
+func (c *Component) retire(stop func()) {
+	if c.running {
+		c.retiring.Go(stop)
+		return
+	}
+	stop()
 }
 
 func (c *Component) serve(srv *http.Server, lis *connLimiter) {
@@ -355,7 +374,7 @@ func (c *Component) Update(args component.Arguments) error {
 		if c.running {
 			c.serve(c.srv, c.lis)
 		}
-		go stopOld()
+		c.retire(stopOld)
 	}
 	_, oldWrite, _ := c.args.HTTP.timeouts()
 	_, newWrite, _ := a.HTTP.timeouts()

@@ -232,7 +232,7 @@ func (c *Component) replaceGRPC(a Arguments, grace time.Duration) error {
 	}
 	if a.GRPC == nil {
 		c.grpc = nil
-		go stopOld()
+		c.retire(stopOld)
 		return nil
 	}
 	g, err := c.newGRPCServer(a.GRPC, a.HTTP.timeouts)
@@ -249,7 +249,7 @@ func (c *Component) replaceGRPC(a Arguments, grace time.Duration) error {
 	if c.running {
 		c.serveGRPC(g)
 	}
-	go stopOld()
+	c.retire(stopOld)
 	return nil
 }
 

@@ -336,10 +336,17 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		c.mu.Unlock()
 		c.m.sendErrors.Inc()
 		d := backoff/2 + rand.N(backoff/2+1)
+		if errors.Is(err, loki.ErrFull) {
+			// The pipeline is full (loki.write's WAL backlog is over its
+			// bound): reading is paused, and retried when it asks, without
+			// backing off further, so reading resumes soon after it drains.
+			d = loki.RetryAfter(err, time.Second)
+		} else {
+			backoff = min(2*backoff, 10*time.Second)
+		}
 		if !sleep(ctx, d) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -516,3 +516,51 @@ func TestRotationWhileDown(t *testing.T) {
 		t.Fatalf("after a rotation while stopped got %q, want 3|4|5|6|7", got)
 	}
 }
+
+// TestPausesWhileFull: while forward_to is full (loki.ErrFull, e.g.
+// loki.write over wal > max_backlog_size), no line is passed on or skipped,
+// Sends are retried at the Retry-After asked rather than in a tight loop,
+// health says why, and reading resumes once there is room.
+func TestPausesWhileFull(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "a\nb\nc\n")
+	var full atomic.Bool
+	full.Store(true)
+	var tries atomic.Int64
+	col := &collector{}
+	inner := col.receiver()
+	recv := loki.NewReceiverWithFull(func(ctx context.Context, e []loki.Entry) error {
+		if full.Load() {
+			tries.Add(1)
+			return &loki.FullError{Component: "loki.write.test", Reason: "backlog over max_backlog_size", RetryAfter: 200 * time.Millisecond}
+		}
+		return inner.Send(ctx, e)
+	}, nil)
+	h := start(t, t.TempDir(), Arguments{Targets: target(path), ForwardTo: []loki.LogsReceiver{recv}})
+	deadline := time.Now().Add(30 * time.Second)
+	for h.c.CurrentHealth().Health != component.HealthUnhealthy {
+		if time.Now().After(deadline) {
+			t.Fatal("health never said forward_to is full")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if msg := h.c.CurrentHealth().Message; !strings.Contains(msg, "full") {
+		t.Fatalf("health does not say why: %s", msg)
+	}
+	began, before := time.Now(), tries.Load()
+	time.Sleep(time.Second)
+	// At 200ms intervals about 5 tries fit in a second (a loaded machine
+	// makes fewer); a tight loop would make thousands.
+	if n := tries.Load() - before; n > 8 {
+		t.Fatalf("%d sends in %s while full", n, time.Since(began))
+	}
+	if got := col.snapshot(); len(got) != 0 {
+		t.Fatalf("lines passed on while full: %q", got)
+	}
+	full.Store(false)
+	got := col.waitLines(t, 3)
+	if strings.Join(got, "|") != "a|b|c" {
+		t.Fatalf("got %q", got)
+	}
+}

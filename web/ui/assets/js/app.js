@@ -6,6 +6,7 @@ import { connectLive } from "./api.js";
 import { graphPage } from "./graph.js";
 import { listPage } from "./list.js";
 import { componentPage } from "./component.js";
+import { livePage } from "./live.js";
 import { configPage } from "./config.js";
 import { clusterPage } from "./cluster.js";
 import { h } from "./dom.js";
@@ -14,6 +15,7 @@ const routes = [
   // #/graph?focus=ID opens the graph with the pipeline through ID focused.
   [/^\/graph(?:\?focus=(.+))?$/, "graph", (el, m) => graphPage(el, m[1] ? safeDecode(m[1]) : null)],
   [/^\/components$/, "components", (el) => listPage(el)],
+  [/^\/component\/([^/]+)\/live$/, "components", (el, m) => livePage(el, safeDecode(m[1]))],
   [/^\/component\/(.+)$/, "components", (el, m) => componentPage(el, safeDecode(m[1]))],
   [/^\/config$/, "config", (el) => configPage(el)],
   [/^\/clustering$/, "clustering", (el) => clusterPage(el)],

@@ -7,6 +7,7 @@
 import { getJSON, onLive, poll } from "./api.js";
 import { h, healthBadge, componentHref, fmtTime, fmtDuration, ago, CAUSE } from "./dom.js";
 import { renderTree } from "./tree.js";
+import { componentTabs } from "./live.js";
 
 function links(ids, none) {
   if (!ids || ids.length === 0) return h("p", { class: "muted" }, none);
@@ -57,7 +58,7 @@ function healthHistory(changes) {
 export function componentPage(main, id) {
   document.title = `${id} · flow`;
   const page = h("div", { class: "page" }, h("h1", { class: "mono" }, id), h("p", { class: "muted" }, "Loading…"));
-  main.append(page);
+  main.append(componentTabs(id, "overview"), page);
   let lastKey = "";
 
   function draw(c) {

@@ -1,0 +1,43 @@
+package relabel
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/flow-telemetry/flow/runtime/component"
+)
+
+// PublishTargets shows a new target set on the component's Live tab: one
+// event "N targets" and one per target, `{label="value", …}` with sorted
+// labels. With nobody watching it costs one atomic load.
+func PublishTargets(ld component.LiveDebug, targets []map[string]string) {
+	if !ld.Active() {
+		return
+	}
+	ld.Publish("targets", func() string { return strconv.Itoa(len(targets)) + " targets" })
+	for _, t := range targets {
+		ld.Publish("target", func() string { return FormatTarget(t) })
+	}
+}
+
+// FormatTarget renders a target's labels as `{a="1", b="2"}`, sorted.
+func FormatTarget(t map[string]string) string {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(t[k]))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
