@@ -68,7 +68,7 @@ func (c *Component) replay(ctx context.Context, job replayJob) {
 	m, h := job.tr.state()
 	start := time.Now()
 	res, err := c.replayRange(ctx, job, m, h, job.cutoff)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		log.Error("replaying undelivered samples failed; continuing with live data", "err", err)
 	}
 	if res.sent > 0 {

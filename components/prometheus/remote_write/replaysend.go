@@ -134,7 +134,13 @@ func (s *replaySender) labelsOf(ref uint64) *labels.Labels {
 // flight and its next one is full. It reports false once the replay is
 // cancelled.
 func (s *replaySender) add(samples ...replaySample) bool {
+	// Samples older than sample_age_limit are left out, as Prometheus'
+	// queue drops them; the marker counts them as done (tracker.tooOld).
+	tooOld := s.tr.tooOld(time.Now())
 	for _, x := range samples {
+		if x.t < tooOld {
+			continue
+		}
 		if x.lbls = s.labelsOf(x.ref); x.lbls == nil {
 			continue
 		}

@@ -14,10 +14,13 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
+	"github.com/prometheus/prometheus/storage"
 
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 // Samples left undelivered in the WAL by a run are replayed by the next one
@@ -229,4 +232,81 @@ func TestReplaySenderHistogramsAndExemplars(t *testing.T) {
 			}
 		})
 	}
+}
+
+// leaveInWAL runs the component with the receiver down, has fill commit
+// samples, and stops it: they stay in the WAL, undelivered. It returns the
+// options (same data directory) for the next run, with the receiver up.
+func leaveInWAL(t *testing.T, r *rwtest.Receiver, args Arguments, fill func(app storage.Appender)) component.Options {
+	t.Helper()
+	opts, ex, _ := promtest.Options(t, "prometheus.remote_write.test")
+	r.Stop()
+	c, err := New(opts, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	app := ex.Last().(Exports).Receiver.Appender(context.Background())
+	fill(app)
+	if err := app.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	next, _, _ := promtest.Options(t, "prometheus.remote_write.test")
+	next.DataPath = opts.DataPath
+	return next
+}
+
+// With sample_age_limit, the replay leaves out samples older than the limit
+// (as the live queue drops them) and sends the rest; the marker passes
+// both, so nothing is left undelivered. Both samples are newer than the
+// marker: the old one was committed at T, the recent one is stamped T+16s,
+// and the replay runs from T+16.5s with a 15 s limit. (The first run lasts
+// about 10 s, its flush deadline: a shorter limit would have its live queue
+// drop the old sample already.)
+func TestReplaySenderSampleAgeLimit(t *testing.T) {
+	r := newReceiver(t)
+	const limit = 15 * time.Second
+	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.QueueOptions.SampleAgeLimit = limit })
+	var old, recent int64
+	opts := leaveInWAL(t, r, args, func(app storage.Appender) {
+		old = time.Now().UnixMilli() + 1
+		recent = old + int64((limit+time.Second)/time.Millisecond)
+		for s := 0; s < 20; s++ {
+			l := labels.FromStrings("__name__", "aged", "series", strconv.Itoa(s))
+			for _, ts := range []int64{old, recent} {
+				if _, err := app.Append(0, l, ts, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+	time.Sleep(time.Until(time.UnixMilli(recent + 500)))
+	c, err := New(opts, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtest.Run(t, c)
+	testwait.Eventually(t, 30*time.Second, func() bool { return r.Stats().Samples >= 20 }, "the 20 recent samples replayed")
+	for s := 0; s < 20; s++ {
+		series := labels.FromStrings("__name__", "aged", "series", strconv.Itoa(s)).String()
+		if r.Has(series, old) {
+			t.Fatalf("%s: a sample older than sample_age_limit was sent", series)
+		}
+		if !r.Has(series, recent) {
+			t.Fatalf("%s: the recent sample is missing", series)
+		}
+	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		ei := c.DebugInfo().(debugInfo).Endpoints
+		return len(ei) == 1 && ei[0].Undelivered == 0 && !ei[0].Replaying
+	}, "nothing left undelivered after the replay: %+v", c.DebugInfo())
 }
