@@ -371,6 +371,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 	}()
 	c, err = st.reg.Build(opts, args)
 	if err == nil && c == nil {
+		//lint:ignore ST1005 Build is the method's name
 		err = fmt.Errorf("Build returned no component")
 	}
 	if err != nil {

@@ -78,7 +78,6 @@ type store struct {
 	keys     map[string]*Key
 	latest   map[string]*Key
 	stats    Stats
-	acctByID map[string]string
 }
 
 func newStore(now func() time.Time, staleGrace, maxSkew time.Duration) *store {

@@ -204,6 +204,7 @@ type Component struct {
 	matched      []map[string]string
 	matchProblem string
 	resync       chan struct{}
+	forgetAfter  time.Duration // forgetPositionAfter when built
 }
 
 type running struct {
@@ -236,7 +237,8 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	}
 	matched, problem := expandTargets(args)
 	return &Component{opts: opts, m: m, pos: pos, watcher: newDirWatcher(), warning: warning, args: args, receivers: args.ForwardTo,
-		tailers: map[entry]*running{}, matched: matched, matchProblem: problem, resync: make(chan struct{}, 1)}, nil
+		tailers: map[entry]*running{}, matched: matched, matchProblem: problem, resync: make(chan struct{}, 1),
+		forgetAfter: forgetPositionAfter}, nil
 }
 
 // expandTargets returns the targets to tail: a's targets, or with file_match
@@ -364,7 +366,8 @@ func (c *Component) Update(args component.Arguments) error {
 }
 
 // forgetPositionAfter is how long the position of a file no longer in the
-// targets and no longer on disk is kept, in case its target returns.
+// targets and no longer on disk is kept, in case its target returns. A
+// variable for tests, read when a component is built.
 var forgetPositionAfter = 10 * time.Second
 
 // reconcile starts a tailer per target not yet tailed and stops those whose
@@ -392,7 +395,7 @@ func (c *Component) reconcile() {
 		}
 		r.cancel()
 		delete(c.tailers, k)
-		path, ctx := k.Path, c.ctx
+		path, ctx, after := k.Path, c.ctx, c.forgetAfter
 		go func() {
 			<-r.done
 			// A file that is gone needs no position any more, unless its
@@ -400,7 +403,7 @@ func (c *Component) reconcile() {
 			// it is rotated by rename, and the position (with the rotated
 			// file's identity) is what lets the next tailer finish the
 			// rotated file before the new one.
-			if !sleep(ctx, forgetPositionAfter) {
+			if !sleep(ctx, after) {
 				return
 			}
 			c.mu.Lock()
