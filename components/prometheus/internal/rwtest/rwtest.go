@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -34,6 +35,8 @@ type Request struct {
 	VersionHeader   string
 	UserAgent       string
 	Samples         int
+	Histograms      int // native histogram samples (not in Samples)
+	Exemplars       int
 	Symbols         int // 2.0 only
 	Metadata        int // series with metadata (2.0) or metadata entries (1.0)
 	// MetadataEntries are the 1.0 metadata entries: "family type help";
@@ -271,6 +274,8 @@ func (r *Receiver) handleV1(raw []byte, info *Request) {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++
 		}
+		info.Histograms += len(ts.Histograms)
+		info.Exemplars += len(ts.Exemplars)
 	}
 }
 
@@ -322,7 +327,7 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			help, _ := sym(ts.Metadata.HelpRef)
 			unit, _ := sym(ts.Metadata.UnitRef)
 			typ := strings.TrimPrefix(strings.ToLower(ts.Metadata.Type.String()), "metric_type_")
-			e := lbls.Get(labels.MetricName) + " " + typ + " " + help
+			e := lbls.Get(model.MetricNameLabel) + " " + typ + " " + help
 			if unit != "" {
 				e += " unit=" + unit
 			}
@@ -332,6 +337,8 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++
 		}
+		info.Histograms += len(ts.Histograms)
+		info.Exemplars += len(ts.Exemplars)
 	}
 }
 
