@@ -133,6 +133,7 @@ func waitHealthy(t *testing.T, rt *runtime.Runtime, id string) {
 }
 
 func TestDataDirName(t *testing.T) {
+	t.Parallel()
 	for _, id := range []string{"prometheus.remote_write.default", "loki.write.my-loki", "loki.write.a_b.c", "local.file.0"} {
 		if got := runtime.DataDirName(id); got != id {
 			t.Errorf("DataDirName(%q) = %q, want the ID itself (existing WALs must be found)", id, got)
@@ -168,6 +169,7 @@ func TestDataDirName(t *testing.T) {
 // Every hostile label gets a directory directly under --storage.path, each
 // its own, and nothing is created anywhere else.
 func TestDataDirsStayInsideStoragePath(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	root := filepath.Join(base, "a", "b", "c", "root")
 	rt := newRuntime(t, runtime.Options{DataPath: root})
@@ -224,6 +226,7 @@ func TestDataDirsStayInsideStoragePath(t *testing.T) {
 // A 300-byte label passes validate and runs; before, validate passed and
 // the directory could not be created (ENAMETOOLONG).
 func TestLongLabelRunsAndValidates(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	label := strings.Repeat("x", 300)
 	files := map[string][]byte{"main.river": walConfig(label)}
@@ -249,6 +252,7 @@ func TestLongLabelRunsAndValidates(t *testing.T) {
 // A plain ID keeps the directory flow always gave it: the WAL written by an
 // earlier flow is found.
 func TestExistingPlainDataDirIsReused(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	old := filepath.Join(root, "storagetest.wal.main")
 	must(t, os.MkdirAll(old, 0o750))
@@ -266,6 +270,7 @@ func TestExistingPlainDataDirIsReused(t *testing.T) {
 // case) is renamed to the new name on first start, so its WAL is kept; a
 // traversal ID never names a legacy directory.
 func TestLegacyDataDirIsMigrated(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	root := filepath.Join(base, "root")
 	legacy := filepath.Join(root, "storagetest.wal.Main")
@@ -299,6 +304,7 @@ func TestLegacyDataDirIsMigrated(t *testing.T) {
 // A symbolic link in place of a component's directory is refused: the
 // component fails to build, and nothing is written where the link points.
 func TestSymlinkedDataDirIsRefused(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	root := filepath.Join(base, "root")
 	target := filepath.Join(base, "elsewhere")
@@ -328,6 +334,7 @@ var collidingLabels = [2]string{
 }
 
 func TestDataDirCollisionIsAnError(t *testing.T) {
+	t.Parallel()
 	a, b := "storagetest.wal."+collidingLabels[0], "storagetest.wal."+collidingLabels[1]
 	if runtime.DataDirName(a) != runtime.DataDirName(b) {
 		t.Fatalf("the labels no longer collide: %s %s", runtime.DataDirName(a), runtime.DataDirName(b))

@@ -7,6 +7,7 @@ import (
 )
 
 func TestEdgeCounterRateOverWindow(t *testing.T) {
+	t.Parallel()
 	var c edgeCounter
 	t0 := time.Unix(1000, 0)
 	if r := c.rate(t0); r != 0 {

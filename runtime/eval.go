@@ -80,7 +80,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		d.st.mu.Unlock()
 		unknown := staging && (d.staged == nil || !d.staged.stable)
 		if ok && !unknown {
-			ctx = stdlibContext().NewChild()
+			ctx = r.stdlib().NewChild()
 			ctx.Variables = map[string]cty.Value{d.path[0]: nested}
 			return ctx, true, versions
 		}
@@ -101,7 +101,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		root.set(d.path, v)
 	}
 	n.st.edges.endEvaluation()
-	ctx = stdlibContext().NewChild()
+	ctx = r.stdlib().NewChild()
 	ctx.Variables = make(map[string]cty.Value, len(root.children))
 	for k, c := range root.children {
 		ctx.Variables[k] = c.value()
@@ -167,6 +167,21 @@ type decoded struct {
 // decodeArgs decodes n's block into a fresh Arguments value, spending
 // budget, or when it is nil a budget of n's own (syntax.EvalBudget).
 func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec *decoded, diags hcl.Diagnostics) {
+	return decodeArgsWith(n, ctx, budget, false)
+}
+
+// decodeWithPlaceholders decodes n's block while some of the exports it
+// reads are not known yet (their components are not built): each attribute
+// that depends on them gets a placeholder of its type, so the component's
+// own argument checks (Validate) still run, and only their errors that name
+// such an attribute are dropped (decode.Placeholders). This is how `flow
+// validate` and a reload reject an argument error that `flow run` would
+// meet only once the component's dependencies run.
+func decodeWithPlaceholders(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec *decoded, diags hcl.Diagnostics) {
+	return decodeArgsWith(n, ctx, budget, true)
+}
+
+func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, placeholders bool) (dec *decoded, diags hcl.Diagnostics) {
 	if budget == nil {
 		budget = evalBudget(n.block.Range.End.Byte - n.block.Range.Start.Byte)
 	}
@@ -187,7 +202,7 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec 
 	p := reflect.New(proto.Type())
 	p.Elem().Set(proto)
 	dec = &decoded{}
-	diags = decodeBody(n.block, ctx, p.Interface(), &dec.secrets)
+	diags = decodeBody(n.block, ctx, p.Interface(), &dec.secrets, placeholders)
 	dec.secrets = literalSecrets(n.block.Body, dec.secrets)
 	if diags.HasErrors() {
 		return &decoded{secrets: dec.secrets}, diags
@@ -341,6 +356,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 	opts := component.Options{
 		ID:            st.id,
 		Logger:        st.log,
+		LogHandler:    r.log.Handler(),
 		Registerer:    st.registerer,
 		DataPath:      st.dataPath,
 		OnStateChange: func(e component.Exports) { r.onStateChange(st, e) },
@@ -355,6 +371,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 	}()
 	c, err = st.reg.Build(opts, args)
 	if err == nil && c == nil {
+		//lint:ignore ST1005 Build is the method's name
 		err = fmt.Errorf("Build returned no component")
 	}
 	if err != nil {

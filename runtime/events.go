@@ -112,6 +112,3 @@ func (r *Runtime) pollHealth() {
 func (r *Runtime) announceEvaluation(st *nodeState, e Evaluation) {
 	r.events.publish(Event{Type: "evaluation", Data: EvaluationEvent{ID: st.id, Evaluation: e}})
 }
-
-// healthPollInterval is how often component-reported health is checked.
-const healthPollInterval = time.Second

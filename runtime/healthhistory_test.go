@@ -25,6 +25,7 @@ func historyString(hs []runtime.HealthChange) string {
 // each change of the combined health is kept, newest first, with its time
 // and message, whether or not anyone listens to the event stream.
 func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
+	t.Parallel()
 	cfg := func(unhealthy string) string {
 		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
 	}
@@ -82,6 +83,7 @@ func TestHealthHistoryKeepsTransitionsInOrder(t *testing.T) {
 
 // The history is bounded: a flapping component keeps only the last 50.
 func TestHealthHistoryIsBounded(t *testing.T) {
+	t.Parallel()
 	cfg := func(n int) string { return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = "failure %d" }`, n) }
 	f := flowtest.Start(t, cfg(0), withTestComponents())
 	const n = 120
@@ -104,11 +106,12 @@ func TestHealthHistoryIsBounded(t *testing.T) {
 // Each health event on the event stream is one entry of the history, in
 // the same order.
 func TestHealthEventsAreTheHistory(t *testing.T) {
+	t.Parallel()
 	cfg := func(unhealthy string) string {
 		return fmt.Sprintf(`testcomponents.fail "f" { unhealthy = %q }`, unhealthy)
 	}
 	const id = "testcomponents.fail.f"
-	f := flowtest.Start(t, cfg(""))
+	f := flowtest.Start(t, cfg(""), withTestComponents())
 	f.WaitHealthy(t, id, wait)
 	events, cancel := f.Runtime().Subscribe()
 	defer cancel()

@@ -34,6 +34,7 @@ func deepConfigs() map[string]string {
 }
 
 func TestDeepConfigsAreRefusedByValidateAndLoad(t *testing.T) {
+	t.Parallel()
 	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	good := map[string][]byte{"main.river": []byte("testcomponents.counter \"c\" {}\n")}
 	if diags := rt.Load(good); diags.HasErrors() {
@@ -70,6 +71,7 @@ func TestDeepConfigsAreRefusedByValidateAndLoad(t *testing.T) {
 // up every prefix of the reference, so 1 MB of long references took
 // quadratic time and memory (2 MB of `.a` steps ran for minutes).
 func TestLongReferencesResolveLinearly(t *testing.T) {
+	t.Parallel()
 	// Each resolves to p's export "output" (unknown until p runs, so the
 	// steps after it are not checked yet).
 	ref := "testcomponents.passthrough.p.output" + strings.Repeat(".step", syntax.MaxDepth-10)
@@ -92,6 +94,7 @@ func TestLongReferencesResolveLinearly(t *testing.T) {
 // calls each building a 16 MB string (640 MB in all, from 640 KB of config)
 // stop at the fifth with an error at its position.
 func TestEvalBudgetBoundsValidation(t *testing.T) {
+	t.Parallel()
 	amp := `string.format("` + strings.Repeat("%[1]10000d", 1600) + `", 1)`
 	var b strings.Builder
 	for i := 0; i < 40; i++ {
@@ -108,6 +111,7 @@ func TestEvalBudgetBoundsValidation(t *testing.T) {
 // Validating a config of thousands of bad components stops after
 // syntax.MaxErrors errors, and says so.
 func TestValidationErrorsAreCapped(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	for i := 0; i < 5000; i++ {
 		fmt.Fprintf(&b, "testcomponents.passthrough \"p%d\" {\n  input = 1 + \"one\"\n}\n", i)
@@ -123,6 +127,7 @@ func TestValidationErrorsAreCapped(t *testing.T) {
 // first syntax.MaxErrors: each was compared with every component for a
 // suggestion, and validating it took 40 s.
 func TestUnknownReferencesAreCapped(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	for i := 0; i < 2000; i++ {
 		fmt.Fprintf(&b, "testcomponents.counter \"c%d\" {}\n", i)
@@ -152,6 +157,7 @@ func TestUnknownReferencesAreCapped(t *testing.T) {
 // Thousands of duplicate components, or of misspelt attributes in one
 // block, report at most syntax.MaxErrors (and a note) each.
 func TestDuplicatesAndMisspellingsAreCapped(t *testing.T) {
+	t.Parallel()
 	for name, src := range map[string]string{
 		"duplicates":  strings.Repeat("testcomponents.counter \"c\" {}\n", 20000),
 		"misspelling": "testcomponents.passthrough \"p\" {\n" + strings.Repeat("  inptu = 1\n", 20000) + "}\n",

@@ -86,12 +86,13 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		}
 		ctx, known, versions := r.evalContext(n, true)
 		setBudget(ctx, budget)
-		if !known {
-			// Decode anyway, for the errors that do not depend on the
-			// unknown values (a misspelt attribute, a block written as an
-			// attribute, a wrong type in a literal), dropping those about
+		if !known || r.opts.UnknownEnvironment {
+			// Decode with placeholders for the unknown values, for the
+			// errors that do not depend on them (a misspelt attribute, a
+			// wrong type in a literal, an argument check such as
+			// scrape_timeout > scrape_interval), dropping those about
 			// expressions whose value is not known yet.
-			dec, d := decodeArgs(n, ctx, budget)
+			dec, d := decodeWithPlaceholders(n, ctx, budget)
 			if dec != nil {
 				n.setSecrets(dec.secrets)
 			}
@@ -169,8 +170,12 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 			}
 			n.staged = nil
 			if msg := r.applyArgs(n, dec, diags, cause, start); msg != "" {
+				ws := asWarnings(n, diags, msg)
+				if diags.HasErrors() {
+					markArgumentErrors(n, ws)
+				}
 				mu.Lock()
-				warnings = append(warnings, asWarnings(n, diags, msg)...)
+				warnings = append(warnings, ws...)
 				mu.Unlock()
 			}
 		})

@@ -25,6 +25,7 @@ func loadDiags(t *testing.T, src string) hcl.Diagnostics {
 }
 
 func TestLoadDiagnostics(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		src  string
@@ -141,6 +142,7 @@ func formatPos(d *hcl.Diagnostic) string {
 }
 
 func TestStdlibReferencesAreNotComponents(t *testing.T) {
+	t.Parallel()
 	diags := loadDiags(t, `testcomponents.passthrough "p" { input = constants.os }`)
 	if diags.HasErrors() {
 		t.Fatal(diags)
@@ -155,6 +157,7 @@ testcomponents.passthrough "removed" { input = "bye" }
 `
 
 func TestReloadAppliesADiff(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, reloadBase, withTestComponents())
 	keep := f.Component("testcomponents.counter.keep")
 	same := passthrough(t, f, "testcomponents.passthrough.same")
@@ -202,6 +205,7 @@ testcomponents.passthrough "new" { input = testcomponents.passthrough.changed.ou
 }
 
 func TestBrokenReloadChangesNothing(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, reloadBase, withTestComponents())
 	ids := f.Runtime().ComponentIDs()
 	instances := map[string]component.Component{}
@@ -241,6 +245,7 @@ func TestBrokenReloadChangesNothing(t *testing.T) {
 }
 
 func TestLoadBeforeRunThenRun(t *testing.T) {
+	t.Parallel()
 	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	if d := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.counter "c" { frequency = "5ms" }
 testcomponents.passthrough "p" { input = testcomponents.counter.c.count }`)}); d.HasErrors() {
@@ -271,6 +276,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }`)}); d
 }
 
 func TestLoadReportsRunTimeFailuresAsWarnings(t *testing.T) {
+	t.Parallel()
 	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.passthrough "p" { input = "x" }
 testcomponents.counter "c" { max = testcomponents.passthrough.p.value }`)})
@@ -286,6 +292,7 @@ testcomponents.counter "c" { max = testcomponents.passthrough.p.value }`)})
 }
 
 func TestDataPathCreatedUnlessNotNeeded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	rt := newRuntime(t, runtime.Options{DataPath: dir})
 	if d := rt.Load(map[string][]byte{"a.river": []byte(`testcomponents.counter "c" {}
@@ -303,6 +310,7 @@ testcomponents.passthrough "p" { input = 1 }`)}); d.HasErrors() {
 // Alloy's deprecated flat stdlib names work and are reported as warnings at
 // their call sites, naming the replacement.
 func TestDeprecatedStdlibNamesWarn(t *testing.T) {
+	t.Parallel()
 	rt := newRuntime(t, runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Load(map[string][]byte{"main.river": []byte(`testcomponents.passthrough "p" {
   input = concat([1], [to_lower("A")])

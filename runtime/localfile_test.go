@@ -20,6 +20,7 @@ import (
 // change re-exports its content and reaches the dependant, and a secret
 // file's content stays a secret on the way.
 func TestLocalFileEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	plain, secret := filepath.Join(dir, "plain.txt"), filepath.Join(dir, "secret.txt")
 	if err := os.WriteFile(plain, []byte("v1"), 0o600); err != nil {

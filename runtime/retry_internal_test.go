@@ -6,6 +6,7 @@ import (
 )
 
 func TestBuildRetryDelayDoublesToTheCap(t *testing.T) {
+	t.Parallel()
 	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
 	for i, w := range want {
 		if got := buildRetryDelay(time.Second, time.Minute, i+1); got != w*time.Second {

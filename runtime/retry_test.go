@@ -60,6 +60,8 @@ func (r *retrying) shutdown() {
 // tried again after 50, 100, 200 and 200 ms (doubling, capped), stays
 // unhealthy with the Build error meanwhile, and runs once built. A Load
 // before Run only schedules the retry.
+// Not parallel: it measures the spacing of retries, which other tests
+// running alongside would stretch.
 func TestBuildRetriedWithBackoff(t *testing.T) {
 	const id = "testcomponents.fail.flaky"
 	lo, hi := 50*time.Millisecond, 200*time.Millisecond
@@ -135,6 +137,7 @@ func TestBuildRetriedWithBackoff(t *testing.T) {
 // TestBuildRetryStopsWhenRemoved: removing a component whose Build keeps
 // failing stops its retries, while waves run alongside.
 func TestBuildRetryStopsWhenRemoved(t *testing.T) {
+	t.Parallel()
 	const id = "testcomponents.fail.broken"
 	const others = `
 testcomponents.counter "tick" { frequency = "5ms" }
@@ -168,6 +171,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.tick.count }
 
 // TestBuildRetryStopsWithRuntime: once Run returns, no Build is retried.
 func TestBuildRetryStopsWithRuntime(t *testing.T) {
+	t.Parallel()
 	const id = "testcomponents.fail.down"
 	r := newRetrying(t, `testcomponents.fail "down" { fail_builds = 1000000 }`, 10*time.Millisecond, 10*time.Millisecond)
 	r.run()
@@ -183,6 +187,7 @@ func TestBuildRetryStopsWithRuntime(t *testing.T) {
 // TestBuildRetryUsesCurrentArguments: a reload while a retry is pending
 // tries Build at once with the new arguments, and success ends the retries.
 func TestBuildRetryUsesCurrentArguments(t *testing.T) {
+	t.Parallel()
 	const id = "testcomponents.fail.fixed"
 	r := newRetrying(t, `testcomponents.fail "fixed" { build_error = "bad setting" }`, time.Hour, time.Hour)
 	r.run()

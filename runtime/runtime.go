@@ -43,6 +43,13 @@ type Options struct {
 	// give their own (see flowtest.Registry) to add components holding
 	// per-test state.
 	Registry *component.Registry
+	// UnknownEnvironment makes sys.env unknown while validating, for
+	// `flow validate`, which may run on another machine than the config
+	// (a CI job): a value from the environment gets a placeholder of its
+	// type (see decodeWithPlaceholders) instead of this machine's value,
+	// so an unset variable is not a validation error. Load is not meant
+	// to be used with it.
+	UnknownEnvironment bool
 }
 
 // Runtime runs one graph of components. Its methods are safe for concurrent use.

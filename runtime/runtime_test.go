@@ -34,6 +34,7 @@ func output(f *flowtest.Flow, id string) string {
 }
 
 func TestEvaluationFollowsDependencies(t *testing.T) {
+	t.Parallel()
 	// Declared in reverse order: evaluation must still go source first.
 	f := flowtest.Start(t, `
 testcomponents.passthrough "c" { input = testcomponents.passthrough.b.output }
@@ -54,6 +55,7 @@ testcomponents.passthrough "a" { input = "hello" }
 }
 
 func TestExportChangePropagatesThroughChainAndFanOut(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, `
 testcomponents.counter "c" {}
 testcomponents.passthrough "chain1" { input = testcomponents.counter.c.count }
@@ -82,6 +84,7 @@ testcomponents.passthrough "fan2" { input = testcomponents.counter.c.count }
 }
 
 func TestWaveEvaluatesEachDependantOnce(t *testing.T) {
+	t.Parallel()
 	// A diamond: join depends on left and right, which both change when the
 	// counter does. One wave must evaluate join once, after both.
 	f := flowtest.Start(t, `
@@ -104,6 +107,7 @@ testcomponents.passthrough "join" { inputs = [testcomponents.passthrough.left.ou
 }
 
 func TestBurstCoalesces(t *testing.T) {
+	t.Parallel()
 	// slow's Update holds the wave for 200ms while the counter changes 50
 	// times: the changes must collapse into a wave or two, not 50.
 	f := flowtest.Start(t, `
@@ -127,6 +131,7 @@ testcomponents.passthrough "after" { input = testcomponents.passthrough.slow.out
 }
 
 func TestUpdateOnlyWhenArgumentsChange(t *testing.T) {
+	t.Parallel()
 	// p2 reads p1's id, which never changes: p2 is re-evaluated whenever
 	// p1's exports change but must not be updated.
 	f := flowtest.Start(t, `
@@ -146,6 +151,7 @@ testcomponents.passthrough "p2" { input = testcomponents.passthrough.p1.id }
 }
 
 func TestPanicsAreIsolated(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, `
 testcomponents.fail "run" { panic_in = "run" }
 testcomponents.fail "build" { panic_in = "build" }
@@ -201,6 +207,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 }
 
 func TestEvaluationErrorKeepsLastGoodArguments(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, `
 testcomponents.passthrough "src" { input = 7 }
 testcomponents.counter "c" { max = testcomponents.passthrough.src.value }
@@ -237,6 +244,7 @@ testcomponents.counter "c" { max = testcomponents.passthrough.src.value }
 }
 
 func TestShutdownStopsSourcesBeforeSinks(t *testing.T) {
+	t.Parallel()
 	env, regs := testComponents()
 	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), Registry: flowtest.Registry(t, regs...)})
 	diags := rt.Load(map[string][]byte{"a.river": []byte(`
@@ -276,6 +284,7 @@ testcomponents.passthrough "leaf" { input = testcomponents.counter.c.count }
 }
 
 func TestCountableEdges(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, `
 testcomponents.sink "s" {}
 testcomponents.source "src" { forward_to = [testcomponents.sink.s.receiver] }
@@ -332,6 +341,7 @@ testcomponents.counter "c" {}
 }
 
 func TestConcurrentReadersDuringWaves(t *testing.T) {
+	t.Parallel()
 	f := flowtest.Start(t, `
 testcomponents.counter "c" { frequency = "1ms" }
 testcomponents.passthrough "a" { input = testcomponents.counter.c.count }
@@ -364,6 +374,7 @@ testcomponents.passthrough "b" { input = testcomponents.passthrough.a.output }
 	}
 }
 
+// Not parallel: it bounds shutdown's wall time.
 func TestShutdownIsBounded(t *testing.T) {
 	env, regs := testComponents()
 	t.Cleanup(env.ReleaseStuck)

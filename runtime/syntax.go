@@ -53,7 +53,12 @@ type masked = decode.Masked
 
 // decodeBody decodes block into target (a pointer to an Arguments struct),
 // appending the attributes holding secrets to secrets.
-func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked) hcl.Diagnostics {
+// With placeholders, values not known yet get placeholders
+// (decode.Placeholders).
+func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked, placeholders bool) hcl.Diagnostics {
+	if placeholders {
+		return decode.Block(block, ctx, target, decode.SecretRanges(secrets), decode.Placeholders())
+	}
 	return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
 }
 
@@ -70,6 +75,18 @@ func encodeValue(v any) (out cty.Value, err error) {
 // stdlibContext is the parent of every component's context. One shared
 // context suffices: evaluation only reads it.
 var stdlibContext = sync.OnceValue(stdlib.EvalContext)
+
+// stdlibUnknownEnv is stdlibContext with sys.env unknown
+// (Options.UnknownEnvironment).
+var stdlibUnknownEnv = sync.OnceValue(stdlib.EvalContextUnknownEnvironment)
+
+// stdlib is the parent context of r's component contexts.
+func (r *Runtime) stdlib() *hcl.EvalContext {
+	if r.opts.UnknownEnvironment {
+		return stdlibUnknownEnv()
+	}
+	return stdlibContext()
+}
 
 // evalBudget bounds the work of evaluating a config of size bytes, or one
 // component's block (see syntax.EvalBudget).

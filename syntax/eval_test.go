@@ -20,7 +20,8 @@ func evalExpr(t *testing.T, ctx *hcl.EvalContext, src string) (cty.Value, hcl.Di
 	return e.Value(ctx)
 }
 
-type sink struct{ n int }
+// sink is not zero-sized, so that every &sink{} is a distinct pointer.
+type sink struct{ _ int }
 
 func TestEvalWalksParentContexts(t *testing.T) {
 	upper := function.New(&function.Spec{

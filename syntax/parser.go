@@ -995,11 +995,7 @@ func escapedQuoteAtEnd(s string) bool {
 
 // rawContent strips a RAWSTRING token's backticks.
 func rawContent(text string) string {
-	s := text[1:]
-	if strings.HasSuffix(s, "`") {
-		s = s[:len(s)-1]
-	}
-	return s
+	return strings.TrimSuffix(text[1:], "`")
 }
 
 // abbreviate shortens a long token for a message.

@@ -154,7 +154,9 @@ func alloySpecs(dir string) map[string]alloyargs.Spec {
 	drel["targets"] = `[{"__address__" = "10.0.0.1:9100"}]`
 
 	return map[string]alloyargs.Spec{
-		"prometheus.scrape":       {Values: scrape, Exclusive: alloyargs.HTTPClientExclusive("")},
+		"prometheus.scrape": {Values: scrape, Exclusive: append(alloyargs.HTTPClientExclusive(""),
+			// Alloy refuses the deprecated switch with scrape_protocols.
+			[][]string{{"enable_protobuf_negotiation"}, {"scrape_protocols"}})},
 		"prometheus.remote_write": {Values: rw, Exclusive: rwExclusive},
 		"loki.write":              {Values: lw, Exclusive: alloyargs.HTTPClientExclusive("endpoint")},
 		"prometheus.relabel":      {Values: prel},
@@ -164,6 +166,31 @@ func alloySpecs(dir string) map[string]alloyargs.Spec {
 			"detector":       `"poll"`,
 			"poll_frequency": `"1m"`,
 		}},
+		"local.file_match": {Values: map[string]string{
+			"path_targets":      `[{"__path__" = "/var/log/**/*.log", "__path_exclude__" = "/var/log/**/*.gz", "job" = "varlog"}]`,
+			"sync_period":       `"10s"`,
+			"ignore_older_than": `"24h"`,
+		}},
+		"loki.source.file": {Values: map[string]string{
+			"targets":                         `[{"__path__" = "/var/log/*.log", "job" = "varlog"}]`,
+			"forward_to":                      `[loki.echo.sink.receiver]`,
+			"encoding":                        `"UTF-16"`,
+			"legacy_positions_file":           `"/var/lib/promtail/positions.yaml"`,
+			"on_positions_file_error":         `"restart_from_end"`,
+			"decompression > format":          `"gz"`,
+			"decompression > initial_delay":   `"10s"`,
+			"file_match > sync_period":        `"10s"`,
+			"file_match > ignore_older_than":  `"24h"`,
+			"file_watch > min_poll_frequency": `"250ms"`,
+			"file_watch > max_poll_frequency": `"10s"`,
+		}},
+		"loki.relabel": {Values: func() map[string]string {
+			v := rules("rule > ")
+			v["forward_to"] = `[loki.echo.sink.receiver]`
+			v["max_cache_size"] = "10000"
+			return v
+		}()},
+		"loki.echo": {},
 		"logging": {Values: map[string]string{
 			"level":       `"info"`,
 			"format":      `"json"`,
@@ -229,6 +256,10 @@ func TestAlloyArgumentsValidate(t *testing.T) {
 			configs, unused := spec.Configs()
 			if len(unused) > 0 {
 				t.Fatalf("no valid config can use %v: fix the exclusive groups", unused)
+			}
+			if len(args) == 0 {
+				// A component without arguments (loki.echo): its empty block.
+				configs = []string{spec.Component + " \"" + spec.Label + "\" { }\n"}
 			}
 			// Coverage: every listed argument appears in a generated config.
 			all := strings.Join(configs, "\n")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -54,28 +53,4 @@ func hasConfigExtension(name string) bool {
 		}
 	}
 	return false
-}
-
-// readConfigs reads several PATHs into one set of files.
-func readConfigs(paths []string) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	for _, p := range paths {
-		fs, err := readConfig(p)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range fs {
-			files[k] = v
-		}
-	}
-	return files, nil
-}
-
-func sortedNames(files map[string][]byte) []string {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

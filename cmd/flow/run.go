@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -178,7 +179,7 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	{
 		ctx, cancel := context.WithCancel(context.Background())
 		g.Add(func() error {
-			diags := rt.Load(files)
+			diags := refuseArgumentErrors(rt.Load(files))
 			if len(diags) > 0 {
 				syntax.FormatDiagnostics(stderr, files, diags)
 			}
@@ -215,6 +216,26 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	return g.Run()
 }
 
+// refuseArgumentErrors turns the warnings of the initial load that say a
+// component's arguments are invalid with its dependencies' real values
+// (runtime.IsArgumentError: `scrape_interval = local.file.x.content` reading
+// "1s" while scrape_timeout is 10s) into errors: flow run does not start a
+// config it cannot run. A Build that fails for a reason that may go away (a
+// port in use) stays a warning and is retried.
+func refuseArgumentErrors(diags hcl.Diagnostics) hcl.Diagnostics {
+	out := make(hcl.Diagnostics, 0, len(diags))
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning && flowruntime.IsArgumentError(d) {
+			e := *d
+			e.Severity = hcl.DiagError
+			e.Summary += " (flow run does not start a component whose arguments are invalid)"
+			d = &e
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
 func reloadFromDisk(rt *flowruntime.Runtime, read func() (map[string][]byte, error), logger *slog.Logger) {
 	files, err := read()
 	if err != nil {
@@ -229,7 +250,8 @@ func reloadFromDisk(rt *flowruntime.Runtime, read func() (map[string][]byte, err
 }
 
 // newLogger returns a logfmt (slog's key=value text) or JSON logger whose
-// level and format a `logging` block in the config can change.
+// level and format a `logging` block in the config can change: the runtime
+// hands the logger's handler to the block (component.Options.LogHandler).
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -238,9 +260,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	if format != "logfmt" && format != "json" {
 		return nil, fmt.Errorf("--log.format=%q: want logfmt or json", format)
 	}
-	h := logging.NewHandler(w, lvl, format == "json")
-	logging.SetProcessHandler(h)
-	return slog.New(h), nil
+	return slog.New(logging.NewHandler(w, lvl, format == "json")), nil
 }
 
 // warnIfExposed warns when the HTTP server listens beyond loopback: it has

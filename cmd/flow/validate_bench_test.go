@@ -20,7 +20,7 @@ import (
 // AMP with queue settings, and a loki.write. Eight components, about 2.3 KB.
 const teamGroup = `// Team %[1]d: node metrics from EC2, shipped to Mimir with SigV4; logs to Loki.
 aws.credentials "team%[1]d" {
-  role_arn     = "arn:aws:iam::1234567890%[2]02d:role/flow-team-%[1]d"
+  role_arn     = "arn:aws:iam::1234567890%02[2]d:role/flow-team-%[1]d"
   session_name = "flow-team-%[1]d"
 }
 

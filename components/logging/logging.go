@@ -16,9 +16,9 @@
 // Windows, which flow does not target, and is refused with that reason. It is a component (ID "logging") so that Alloy configs
 // carrying the block load unchanged and a reload can change logging.
 //
-// The process's handler is a Handler made by NewHandler and installed with
-// SetProcessHandler (cmd/flow does both); without one the block only checks
-// its arguments.
+// The block controls the Handler under the runtime's logger
+// (component.Options.LogHandler) when it is one made by NewHandler, as
+// cmd/flow's is; with any other handler the block only checks its arguments.
 package logging
 
 import (
@@ -41,8 +41,9 @@ func init() {
 		NoDataPath:  true,
 		ConfigBlock: true,
 		Build: func(opts component.Options, args component.Arguments) (component.Component, error) {
-			c := &Component{h: processHandler.Load()}
-			if c.h != nil {
+			c := &Component{}
+			if h, ok := opts.LogHandler.(*Handler); ok {
+				c.h = h
 				c.fwd = newForwarder(nil)
 			}
 			return c, c.Update(args)
@@ -93,10 +94,10 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// Component applies its arguments to the process handler while it runs.
+// Component applies its arguments to the runtime's log handler while it runs.
 type Component struct {
-	h   *Handler
-	fwd *forwarder // nil without a process handler
+	h   *Handler   // nil when the runtime's handler is not a *Handler
+	fwd *forwarder // nil without h
 
 	mu      sync.Mutex
 	writeTo bool
@@ -158,11 +159,6 @@ func (c *Component) CurrentHealth() component.Health {
 	}
 	return h
 }
-
-var processHandler atomic.Pointer[Handler]
-
-// SetProcessHandler makes h the handler logging blocks control.
-func SetProcessHandler(h *Handler) { processHandler.Store(h) }
 
 // Handler is a slog.Handler whose level and format (logfmt or JSON) can
 // change while loggers derived from it are in use.

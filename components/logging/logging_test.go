@@ -12,10 +12,9 @@ import (
 )
 
 func TestHandlerFollowsTheBlock(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	h := NewHandler(&buf, slog.LevelInfo, false)
-	SetProcessHandler(h)
-	t.Cleanup(func() { SetProcessHandler(nil) })
 	log := slog.New(h).With("component_id", "x")
 
 	log.Debug("hidden")
@@ -31,7 +30,7 @@ func TestHandlerFollowsTheBlock(t *testing.T) {
 	if err := args.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := reg.Build(component.Options{ID: "logging"}, args)
+	c, err := reg.Build(component.Options{ID: "logging", LogHandler: h}, args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +55,7 @@ func TestHandlerFollowsTheBlock(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	for _, a := range []Arguments{{Level: "loud", Format: "logfmt"}, {Level: "info", Format: "xml"}} {
 		if err := a.Validate(); err == nil {
 			t.Errorf("%+v validated", a)
@@ -65,6 +65,7 @@ func TestValidate(t *testing.T) {
 
 // logging is a config block: written without a label, as in Alloy.
 func TestLoggingBlockTakesNoLabel(t *testing.T) {
+	t.Parallel()
 	rt := runtime.New(runtime.Options{DataPath: t.TempDir()})
 	diags := rt.Load(map[string][]byte{"main.river": []byte("logging \"x\" {\n  level = \"debug\"\n}\n")})
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), `block "logging" must not have a label`) || !strings.Contains(diags.Error(), "main.river:1,1") {
@@ -73,5 +74,37 @@ func TestLoggingBlockTakesNoLabel(t *testing.T) {
 	rt = runtime.New(runtime.Options{DataPath: t.TempDir()})
 	if diags := rt.Load(map[string][]byte{"main.river": []byte("logging {\n  level = \"debug\"\n}\n")}); diags.HasErrors() {
 		t.Fatalf("logging without a label: %v", diags)
+	}
+}
+
+// The block controls the handler of its own runtime's logger only: two
+// runtimes (two tests) with their own handlers do not touch each other, as
+// they did when the block set a process-wide handler.
+func TestBlockControlsItsRuntimesHandler(t *testing.T) {
+	t.Parallel()
+	start := func(src string) (*lockedWriter, *slog.Logger) {
+		out := &lockedWriter{w: &bytes.Buffer{}}
+		log := slog.New(NewHandler(out, slog.LevelInfo, false))
+		rt := runtime.New(runtime.Options{DataPath: t.TempDir(), Logger: log})
+		if d := rt.Load(map[string][]byte{"main.river": []byte(src)}); d.HasErrors() {
+			t.Fatal(d)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { rt.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return out, log
+	}
+	debugOut, debugLog := start("logging {\n  level  = \"debug\"\n  format = \"json\"\n}\n")
+	plainOut, plainLog := start("")
+
+	debugLog.Debug("shown in json")
+	plainLog.Debug("hidden")
+	plainLog.Info("plain text")
+	if got := debugOut.String(); !strings.Contains(got, `"msg":"shown in json"`) {
+		t.Errorf("the runtime with the block: %q", got)
+	}
+	if got := plainOut.String(); strings.Contains(got, "hidden") || !strings.Contains(got, "msg=\"plain text\"") {
+		t.Errorf("the runtime without the block: %q", got)
 	}
 }

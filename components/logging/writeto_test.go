@@ -53,13 +53,11 @@ func startBlock(t *testing.T, args Arguments) (*Component, *slog.Logger, *locked
 	t.Helper()
 	out := &lockedWriter{w: &bytes.Buffer{}}
 	h := NewHandler(out, slog.LevelInfo, false)
-	SetProcessHandler(h)
-	t.Cleanup(func() { SetProcessHandler(nil) })
 	if err := args.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	reg, _ := component.Get("logging")
-	c, err := reg.Build(component.Options{ID: "logging"}, args)
+	c, err := reg.Build(component.Options{ID: "logging", LogHandler: h}, args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +87,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // write_to receives every line as formatted, with {component="flow"}, while
 // stderr still gets it; removing the block stops the copy and flushes.
 func TestWriteToTeesLogLines(t *testing.T) {
+	t.Parallel()
 	sink := &collector{}
 	args := Arguments{}
 	args.SetToDefault()
@@ -136,6 +135,7 @@ func TestWriteToTeesLogLines(t *testing.T) {
 // A receiver that never answers cannot slow logging: lines beyond the queue
 // are dropped and counted; a failing receiver makes the block unhealthy.
 func TestWriteToNeverBlocksLogging(t *testing.T) {
+	t.Parallel()
 	stuck := &collector{block: make(chan struct{})}
 	args := Arguments{}
 	args.SetToDefault()
@@ -157,6 +157,7 @@ func TestWriteToNeverBlocksLogging(t *testing.T) {
 }
 
 func TestWriteToFailureIsUnhealthy(t *testing.T) {
+	t.Parallel()
 	sink := &collector{fail: errors.New("loki is down")}
 	args := Arguments{}
 	args.SetToDefault()
@@ -176,6 +177,7 @@ func TestWriteToFailureIsUnhealthy(t *testing.T) {
 }
 
 func TestDestination(t *testing.T) {
+	t.Parallel()
 	for dest, want := range map[string]string{"stderr": "", "windows_event_log": "does not run on Windows", "syslog": "must be"} {
 		a := Arguments{}
 		a.SetToDefault()

@@ -464,7 +464,7 @@ func toXMLInstance(inst Instance) xmlInstance {
 		x.ENIs = append(x.ENIs, e)
 	}
 	for _, t := range inst.Tags {
-		x.Tags = append(x.Tags, xmlTag{t.Key, t.Value})
+		x.Tags = append(x.Tags, xmlTag(t))
 	}
 	return x
 }

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,9 +89,10 @@ func goBuild(tags []string) (string, error) {
 	builds.mu.Lock()
 	builds.dirs = append(builds.dirs, dir)
 	builds.mu.Unlock()
+	// go test puts its own toolchain first on the test's PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(goruntime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("building the flow binary needs the go command on PATH: %w", err)
 	}
 	bin := filepath.Join(dir, "flow")
 	args := []string{"build"}

@@ -561,7 +561,7 @@ func (s *Secret) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 
 func (s *Secret) Update(a component.Arguments) error {
 	args := a.(SecretArgs)
-	s.opts.OnStateChange(SecretExports{Password: args.Password, URL: args.URL})
+	s.opts.OnStateChange(SecretExports(args))
 	return nil
 }
 

@@ -108,6 +108,12 @@ type Options struct {
 	ID string
 	// Logger is scoped to the component (it carries component_id).
 	Logger *slog.Logger
+	// LogHandler is the handler under all of flow's own logs: that of the
+	// runtime's logger (runtime.Options.Logger), without component_id. Only
+	// the logging block uses it, to change the level and format of flow's
+	// logs when it is a *logging.Handler (as cmd/flow's is); no process
+	// global is involved, so each runtime (each test) has its own.
+	LogHandler slog.Handler
 	// Registerer registers the component's own metrics; every metric gets a
 	// component_id label, and the metrics are unregistered when the component
 	// is removed.

@@ -37,6 +37,7 @@ func get(t *testing.T, url string) (int, string) {
 // participates; the cluster API and the gossip endpoints are served by
 // the same handler, behind the same guard.
 func TestReadyWaitsForTheCluster(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +131,7 @@ func TestReadyWaitsForTheCluster(t *testing.T) {
 // TestClusterAPIWithoutClustering: the cluster endpoints answer "off"
 // rather than 404, so the UI can say how to turn clustering on.
 func TestClusterAPIWithoutClustering(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	code, body, _ := e.do(http.MethodGet, "/api/v0/cluster/peers", "")
 	if code != http.StatusOK || !strings.Contains(body, `"enabled":false`) {

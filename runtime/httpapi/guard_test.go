@@ -20,6 +20,7 @@ func (e *env) applied() bool {
 }
 
 func TestHostHeader(t *testing.T) {
+	t.Parallel()
 	e := startWith(t, true, func(o *httpapi.Options) {
 		o.ListenAddr = "flow-box.internal:12345"
 		o.AllowedHosts = []string{"flow.example", "proxy.example:9000"}
@@ -92,6 +93,7 @@ func TestHostHeader(t *testing.T) {
 }
 
 func TestCrossSiteRequests(t *testing.T) {
+	t.Parallel()
 	e := startWith(t, true, func(o *httpapi.Options) { o.AllowedHosts = []string{"proxy.example"} }, nil)
 	host := strings.TrimPrefix(e.srv.URL, "http://")
 	for _, tc := range []struct {
@@ -156,6 +158,7 @@ func TestCrossSiteRequests(t *testing.T) {
 }
 
 func TestReloadBodyNeedsTheHeader(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
 		code, body, _ := e.do("POST", "/-/reload", exfiltrating, "Content-Type", ct)
@@ -175,6 +178,7 @@ func TestReloadBodyNeedsTheHeader(t *testing.T) {
 }
 
 func TestReloadBodyDisabled(t *testing.T) {
+	t.Parallel()
 	e := startWith(t, true, func(o *httpapi.Options) { o.DisableReloadBody = true }, nil)
 	for _, q := range []string{"", "?dry_run=1"} {
 		code, body, _ := e.do("POST", "/-/reload"+q, exfiltrating, httpapi.ReloadHeader, "1")
@@ -189,6 +193,7 @@ func TestReloadBodyDisabled(t *testing.T) {
 }
 
 func TestReloadBodyLimit(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	big := exfiltrating + "// " + strings.Repeat("x", httpapi.MaxConfigBytes) + "\n"
 	// With a Content-Length, and chunked (no length known up front).
@@ -216,6 +221,7 @@ func TestReloadBodyLimit(t *testing.T) {
 }
 
 func TestPprofCanBeTurnedOff(t *testing.T) {
+	t.Parallel()
 	e := startWith(t, true, func(o *httpapi.Options) { o.DisablePprof = true }, nil)
 	for _, p := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap"} {
 		if code, body, _ := e.do("GET", p, ""); code != 404 {
@@ -225,6 +231,7 @@ func TestPprofCanBeTurnedOff(t *testing.T) {
 }
 
 func TestParseAllowedHosts(t *testing.T) {
+	t.Parallel()
 	got, err := httpapi.ParseAllowedHosts(" Flow.Example, proxy.example:9000,,flow.internal. ")
 	if err != nil || strings.Join(got, " ") != "flow.example proxy.example:9000 flow.internal" {
 		t.Fatalf("= %q, %v", got, err)

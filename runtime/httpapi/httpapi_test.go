@@ -134,6 +134,7 @@ func (e *env) getJSON(path string, v any) {
 }
 
 func TestReadyAndHealthy(t *testing.T) {
+	t.Parallel()
 	e := start(t, false)
 	if code, body, _ := e.do("GET", "/-/ready", ""); code != 503 || !strings.Contains(body, "not ready") {
 		t.Fatalf("ready before load: %d %q", code, body)
@@ -165,6 +166,7 @@ func TestReadyAndHealthy(t *testing.T) {
 }
 
 func TestReload(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	before, _ := e.rt.Component("testcomponents.counter.c")
 	broken := strings.Replace(baseConfig, `testcomponents.passthrough "p" {`, `testcomponents.passthrough "p" {
@@ -235,6 +237,7 @@ func TestReload(t *testing.T) {
 }
 
 func TestComponentsAPI(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	var list struct {
 		Components []runtime.ComponentInfo `json:"components"`
@@ -289,6 +292,7 @@ func TestComponentsAPI(t *testing.T) {
 }
 
 func TestConfigIsScrubbedAndSecretsSurviveARoundTrip(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	var cfg struct {
 		Files []runtime.ConfigFile `json:"files"`
@@ -313,6 +317,7 @@ func TestConfigIsScrubbedAndSecretsSurviveARoundTrip(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	c, _ := e.rt.Component("testcomponents.counter.c")
 	c.(*tc.Counter).Increment()
@@ -340,6 +345,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestEventsStream(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -407,6 +413,7 @@ func TestEventsStream(t *testing.T) {
 }
 
 func TestComponentHandlerPprofAndFallbackPage(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	code, body, _ := e.do("GET", "/api/v0/component/testcomponents.sink.sink/stats", "")
 	if code != 200 || body != "testcomponents.sink.sink received 0 at /stats\n" {

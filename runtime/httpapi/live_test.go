@@ -93,6 +93,7 @@ func next(t *testing.T, ch <-chan sseEvent, timeout time.Duration) sseEvent {
 // Records posted to a real Firehose endpoint appear on the Live stream of
 // the source and of the echo it feeds, exactly and in order.
 func TestLiveStreamFirehoseEntries(t *testing.T) {
+	t.Parallel()
 	e := start(t, false)
 	port := flowproc.FreePort(t)
 	if d := e.rt.Load(map[string][]byte{"main.river": []byte(firehoseConfig(port, true))}); d.HasErrors() {
@@ -161,6 +162,7 @@ func TestLiveStreamFirehoseEntries(t *testing.T) {
 // Without the block live debugging is off, as in Alloy; an unknown
 // component is 404.
 func TestLiveStreamOffByDefault(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	code, body, _ := e.do("GET", "/api/v0/components/testcomponents.sink.sink/live", "")
 	if code != 403 || !strings.Contains(body, "disabled") {

@@ -42,6 +42,7 @@ testcomponents.secret "from_secret" {
 // the component's arguments and exports and in the config source, and a
 // config posted back as shown keeps the real URL.
 func TestURLCredentialsAreMaskedEverywhere(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	file := t.TempDir() + "/endpoint"
 	writeFile(t, file, "https://u:"+urlPassword+"@secret-host.example.com/x?tok="+urlToken)
@@ -140,6 +141,7 @@ func (e *env) reload(cfg string) (int, string) {
 // still has its secrets and URL credentials masked in the config view, also
 // after a reload moved them in the file.
 func TestSecretsOfFailingComponentsAreMasked(t *testing.T) {
+	t.Parallel()
 	e := start(t, true)
 	leaks := []string{"pw-of-a-failing-one", "tok-of-a-failing-one", "literal-pw-of-a-failing-one", "moved-pw-x1"}
 	check := func(when string) {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -25,10 +26,11 @@ import (
 type Option func(*options)
 
 type options struct {
-	name    string
-	header  *hcl.Range
-	context *hcl.Range
-	secrets *[]Masked
+	name         string
+	header       *hcl.Range
+	context      *hcl.Range
+	secrets      *[]Masked
+	placeholders bool
 }
 
 // Named names the block in messages, such as "discovery.aws.ec2" or
@@ -68,6 +70,17 @@ func Block(block *syntax.Block, ctx *hcl.EvalContext, target any, opts ...Option
 	all := append([]Option{Named(block.Name), At(header), withContext(block.Range)}, opts...)
 	return Body(block.Body, ctx, target, all...)
 }
+
+// Placeholders decodes a body whose values are not all known yet (they
+// reference components that have not run), so that everything else about
+// it is still checked, Validate included. An attribute whose value is not
+// wholly known gets a placeholder of its field's type, the zero value, and
+// counts as given; a Validate error that names such an attribute (as a
+// word: "url", not "proxy_url") is dropped, since the real value may well
+// satisfy it. Errors that do not depend on the unknown values (a
+// scrape_timeout longer than the scrape_interval while the targets come
+// from discovery) are reported as they would be with every value known.
+func Placeholders() Option { return func(o *options) { o.placeholders = true } }
 
 func withContext(r hcl.Range) Option { return func(o *options) { o.context = &r } }
 
@@ -113,7 +126,7 @@ func Body(body *syntax.Body, ctx *hcl.EvalContext, target any, opts ...Option) h
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return hcl.Diagnostics{internalError(*o.header, fmt.Sprintf("%s (got %T)", errNotPointer, target))}
 	}
-	d := &decoder{ctx: ctx, secrets: o.secrets}
+	d := &decoder{ctx: ctx, secrets: o.secrets, placeholders: o.placeholders}
 	ti := infoFor(rv.Elem().Type())
 	d.block(body, rv, ti, o.name, *o.header, o.context)
 	return d.diags
@@ -128,6 +141,10 @@ type decoder struct {
 	ctx     *hcl.EvalContext
 	diags   hcl.Diagnostics
 	secrets *[]Masked
+	// placeholders is the Placeholders option; placeheld lists the
+	// attributes given a placeholder so far, innermost last.
+	placeholders bool
+	placeheld    []string
 }
 
 func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, format string, args ...any) {
@@ -173,6 +190,7 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 		return
 	}
 	before := len(d.diags.Errs())
+	held := len(d.placeheld)
 	setDefaults(p)
 	rv := p.Elem()
 
@@ -215,9 +233,33 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 	if len(d.diags.Errs()) > before {
 		return // Validate would only add noise about what is already wrong
 	}
-	if err := validate(p); err != nil {
+	if err := validate(p); err != nil && !namesAny(err.Error(), d.placeheld[held:]) {
 		d.errorf(header, context, "%s: %s", name, err)
 	}
+}
+
+// namesAny reports whether msg contains one of names as a whole word
+// (letters, digits and underscores around it do not count).
+func namesAny(msg string, names []string) bool {
+	for _, n := range names {
+		for i := 0; ; {
+			j := strings.Index(msg[i:], n)
+			if j < 0 {
+				break
+			}
+			j += i
+			end := j + len(n)
+			if (j == 0 || !isWordByte(msg[j-1])) && (end == len(msg) || !isWordByte(msg[end])) {
+				return true
+			}
+			i = j + 1
+		}
+	}
+	return false
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }
 
 // bodyState is what decoding one body has seen so far.
@@ -265,6 +307,12 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 		return
 	}
 	exprRange := a.Expr.Range()
+	if d.placeholders && !val.IsWhollyKnown() {
+		fv := bs.rv.FieldByIndex(f.index)
+		fv.Set(reflect.Zero(fv.Type()))
+		d.placeheld = append(d.placeheld, a.Name)
+		return
+	}
 	if !val.IsKnown() {
 		d.errorf(exprRange, &a.Range, "the value of %q is not known", a.Name)
 		return

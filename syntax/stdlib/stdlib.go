@@ -120,6 +120,31 @@ func EvalContext() *hcl.EvalContext {
 	}
 }
 
+// EvalContextUnknownEnvironment is EvalContext for checking a config away
+// from the machine that will run it (flow validate): sys.env (and env)
+// return an unknown string, so a value read from the environment is
+// checked only for what holds whatever the variable says.
+func EvalContextUnknownEnvironment() *hcl.EvalContext {
+	ctx := EvalContext()
+	for _, e := range library {
+		if e.names[0] == "sys.env" {
+			for _, n := range e.names {
+				ctx.Functions[n] = unknownEnvFunc
+			}
+		}
+	}
+	return ctx
+}
+
+var unknownEnvFunc = function.New(&function.Spec{
+	Description: "Returns an unknown string: the environment of the machine that will run the config is not known.",
+	Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func([]cty.Value, cty.Type) (cty.Value, error) {
+		return cty.UnknownVal(cty.String), nil
+	},
+})
+
 // EnvFunc returns the value of an environment variable, "" when unset.
 var EnvFunc = function.New(&function.Spec{
 	Description: "Returns the value of the environment variable name, or an empty string if it is not set.",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -105,5 +106,26 @@ func TestByteSize(t *testing.T) {
 		if s, _ := v.MarshalText(); string(s) != want {
 			t.Errorf("%d marshals as %s, want %s", v, s, want)
 		}
+	}
+}
+
+func TestFullIsReportedAndKeptByCounters(t *testing.T) {
+	var full error
+	r := NewReceiverWithFull(func(context.Context, []Entry) error { return full }, func() error { return full })
+	plain := NewReceiver(func(context.Context, []Entry) error { return nil })
+	counted := r.WithCounter(func(int) {}).(LogsReceiver)
+	if err := Full([]LogsReceiver{plain, counted}); err != nil {
+		t.Fatalf("full while nothing is: %v", err)
+	}
+	full = &FullError{Component: "loki.write.x", Reason: "backlog over bound", RetryAfter: 3 * time.Second}
+	err := Full([]LogsReceiver{plain, counted})
+	if !errors.Is(err, ErrFull) || RetryAfter(err, time.Second) != 3*time.Second {
+		t.Fatalf("counted receiver lost Full: %v", err)
+	}
+	if e := Fanout(context.Background(), []LogsReceiver{counted}, nil); !errors.Is(e, ErrFull) || e.Error() != "loki.write.x is full: backlog over bound" {
+		t.Fatalf("Send's refusal: %v", e)
+	}
+	if RetryAfter(errors.New("other"), time.Second) != time.Second {
+		t.Fatal("default Retry-After not used for other errors")
 	}
 }

@@ -134,9 +134,18 @@ func (c *Component) receiver() *loki.Receiver {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.recv == nil {
-		c.recv = loki.NewReceiver(c.send)
+		c.recv = loki.NewReceiverWithFull(c.send, c.full)
 	}
 	return c.recv
+}
+
+// full reports what forward_to reports (loki.FullReporter), so a source
+// before loki.relabel learns that the pipeline is full without doing work.
+func (c *Component) full() error {
+	c.mu.RLock()
+	forwardTo := c.forwardTo
+	c.mu.RUnlock()
+	return loki.Full(forwardTo)
 }
 
 func (c *Component) send(ctx context.Context, entries []loki.Entry) error {

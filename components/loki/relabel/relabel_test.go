@@ -161,3 +161,24 @@ func BenchmarkRelabel500Entries(b *testing.B) {
 		_ = exp.Receiver.Send(context.Background(), in)
 	}
 }
+
+// loki.relabel reports what forward_to reports as full, so a source before
+// it refuses early; loki.echo-like sinks without a full function never are.
+func TestRelabelForwardsFull(t *testing.T) {
+	var full error
+	down := loki.NewReceiverWithFull(func(context.Context, []loki.Entry) error { return full }, func() error { return full })
+	var args Arguments
+	args.SetToDefault()
+	args.ForwardTo = []loki.LogsReceiver{&collect{}, down}
+	_, exp := build(t, args)
+	if err := loki.Full([]loki.LogsReceiver{exp.Receiver}); err != nil {
+		t.Fatalf("full while downstream is not: %v", err)
+	}
+	full = &loki.FullError{Component: "loki.write.x", Reason: "over bound"}
+	if err := loki.Full([]loki.LogsReceiver{exp.Receiver}); !errors.Is(err, loki.ErrFull) {
+		t.Fatalf("downstream full not reported: %v", err)
+	}
+	if err := exp.Receiver.Send(context.Background(), []loki.Entry{entry("x", model.LabelSet{"a": "b"})}); !errors.Is(err, loki.ErrFull) {
+		t.Fatalf("Send: %v, want loki.ErrFull", err)
+	}
+}

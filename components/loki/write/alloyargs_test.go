@@ -2,15 +2,18 @@ package write
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 // queue_config { capacity } bounds what an endpoint holds without a WAL:
@@ -104,4 +107,62 @@ func TestQueueMinShardsValidated(t *testing.T) {
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// wal > max_backlog_size: once an endpoint's undelivered WAL bytes pass it,
+// Send refuses with loki.ErrFull (nothing appended), the receiver reports
+// full before any work, health says why; delivery brings it back.
+func TestMaxBacklogSizeRefusesSends(t *testing.T) {
+	lk := startLoki(t)
+	lk.Down()
+	args := defaultArgs(endpointArgs(lk.URL(), nil))
+	args.WAL.MaxBacklogSize = 8 << 10
+	dir := t.TempDir()
+	h := start(t, dir, args)
+	var refused error
+	accepted := 0
+	for i := 0; i < 200; i++ {
+		err := h.recv.Send(context.Background(), []loki.Entry{entry(fmt.Sprintf("%03d-%s", i, strings.Repeat("z", 200)), time.Unix(int64(i), 0), model.LabelSet{"job": "bp"})})
+		if err != nil {
+			refused = err
+			break
+		}
+		accepted++
+	}
+	if !errors.Is(refused, loki.ErrFull) {
+		t.Fatalf("after %d sends with Loki down and an 8 KiB bound: %v, want loki.ErrFull", accepted, refused)
+	}
+	if accepted > 60 {
+		t.Fatalf("%d entries of ~200 bytes accepted over an 8 KiB bound", accepted)
+	}
+	if loki.RetryAfter(refused, 0) <= 0 {
+		t.Fatal("no Retry-After in the refusal")
+	}
+	if err := loki.Full([]loki.LogsReceiver{h.recv}); !errors.Is(err, loki.ErrFull) {
+		t.Fatalf("receiver does not report full: %v", err)
+	}
+	if hl := h.c.CurrentHealth(); hl.Health != component.HealthUnhealthy || !strings.Contains(hl.Message, "max_backlog_size") {
+		t.Fatalf("health %s: %s", hl.Health, hl.Message)
+	}
+	walBytes := testutil.ToFloat64(h.c.m.walBytes)
+	if err := h.recv.Send(context.Background(), []loki.Entry{entry("refused", time.Unix(0, 0), model.LabelSet{"job": "bp"})}); err == nil {
+		t.Fatal("a send was accepted while full")
+	}
+	if testutil.ToFloat64(h.c.m.walBytes) != walBytes {
+		t.Fatal("a refused send was written to the WAL")
+	}
+	if err := lk.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.WaitForEntries(int64(accepted), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for loki.Full([]loki.LogsReceiver{h.recv}) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("still full after delivery")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.send(entry("after", time.Unix(1000, 0), model.LabelSet{"job": "bp"}))
 }

@@ -47,6 +47,16 @@ type WALArgs struct {
 	// DrainTimeout is how long, at shutdown, each endpoint keeps pushing
 	// what it has in hand before stopping; the rest stays in the WAL.
 	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
+	// MaxBacklogSize bounds what the WAL holds for an endpoint that has not
+	// delivered it yet. Past it, Send refuses entries as full (loki.ErrFull)
+	// rather than let the WAL grow without bound while senders are told all
+	// is well: the Firehose source answers 503 with Retry-After, so Firehose
+	// retries (and in the end backs up to S3), and loki.source.file stops
+	// reading until there is room. A flow extension (Alloy's WAL is
+	// unbounded). The default, 256 MiB, rides out minutes of a Loki outage
+	// at typical rates and, under an overload, bounds the delivery lag to
+	// what the endpoint delivers of 256 MiB.
+	MaxBacklogSize ByteSize `river:"max_backlog_size,attr,optional"`
 }
 
 // Alloy's WAL defaults.
@@ -55,6 +65,7 @@ const (
 	defaultMinReadFrequency = 250 * time.Millisecond
 	defaultMaxReadFrequency = time.Second
 	defaultDrainTimeout     = 15 * time.Second
+	defaultMaxBacklogSize   = 256 << 20
 )
 
 // QueueConfig is an endpoint's `queue_config { }` block, Alloy's: the
@@ -150,6 +161,7 @@ func (w *WALArgs) SetToDefault() {
 		MinReadFrequency: defaultMinReadFrequency,
 		MaxReadFrequency: defaultMaxReadFrequency,
 		DrainTimeout:     defaultDrainTimeout,
+		MaxBacklogSize:   defaultMaxBacklogSize,
 	}
 }
 
@@ -165,6 +177,9 @@ func (a *Arguments) Validate() error {
 	}
 	if a.WAL.MaxSegmentSize < 0 {
 		return errors.New("wal > max_segment_size must not be negative")
+	}
+	if a.WAL.Enabled && a.WAL.MaxBacklogSize <= 0 {
+		return errors.New("wal > max_backlog_size must be positive, such as \"256MiB\"")
 	}
 	if a.WAL.MaxSegmentAge < 0 || a.WAL.DrainTimeout < 0 {
 		return errors.New("wal > max_segment_age and drain_timeout must not be negative")

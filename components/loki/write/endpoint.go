@@ -279,6 +279,7 @@ func (e *endpoint) pushOnce(ctx context.Context, tenant string, body []byte) pus
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
+	//lint:ignore ST1005 Loki is a proper noun
 	res.err = fmt.Errorf("Loki at %s answered %s: %s", e.args.redactedURL(), resp.Status, bytes.TrimSpace(msg))
 	if e.signer != nil && resp.StatusCode/100 == 4 {
 		res.err = e.signer.explain(resp, msg, res.err)

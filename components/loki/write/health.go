@@ -31,6 +31,10 @@ func (c *Component) CurrentHealth() component.Health {
 		problems = append(problems, fmt.Sprintf("cannot write the WAL, so sends are refused (not acknowledged): %v", appendErr))
 		since = appendAt
 	}
+	if err := c.full(); err != nil {
+		problems = append(problems, fmt.Sprintf("%v: sends are refused (not acknowledged; sources retry) until then", err))
+		since = time.Now()
+	}
 	var last time.Time
 	for _, e := range eps {
 		st := e.snapshot()

@@ -13,6 +13,7 @@ type metrics struct {
 	walAppendErrors    prometheus.Counter
 	walCorruptions     prometheus.Counter
 	walSegmentsDeleted prometheus.Counter
+	refusedFull        prometheus.Counter
 	endpoint           *endpointMetrics
 }
 
@@ -38,6 +39,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "loki_write_wal_corruptions_total", Help: "Torn or damaged WAL records skipped (one per crash is expected)."}),
 		walSegmentsDeleted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "loki_write_wal_segments_deleted_total", Help: "WAL segments deleted after every endpoint delivered them."}),
+		refusedFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loki_write_entries_refused_full_total", Help: "Log entries refused because an endpoint's WAL backlog was over wal > max_backlog_size (sources retry them)."}),
 		endpoint: &endpointMetrics{
 			sentEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "loki_write_sent_entries_total", Help: "Log entries pushed to Loki."}, []string{"endpoint"}),
@@ -56,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.entriesReceived, m.entriesNoLabels, m.walBytes, m.walAppendErrors,
-		m.walCorruptions, m.walSegmentsDeleted, m.endpoint.sentEntries, m.endpoint.sentBytes,
+		m.walCorruptions, m.walSegmentsDeleted, m.refusedFull, m.endpoint.sentEntries, m.endpoint.sentBytes,
 		m.endpoint.droppedEntries, m.endpoint.retries, m.endpoint.requestDuration} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("registering loki.write metrics: %w", err)

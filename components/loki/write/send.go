@@ -33,6 +33,12 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		// starts from new entries), so they are not kept.
 		return nil
 	}
+	if w != nil {
+		if err := c.full(); err != nil {
+			c.m.refusedFull.Add(float64(len(entries)))
+			return err
+		}
+	}
 
 	enc := c.encoders.Get().(*encoder)
 	rec, n, dropped := enc.encode(entries, external)
@@ -69,6 +75,33 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	c.m.entriesReceived.Add(float64(n))
 	return nil
 }
+
+// full returns a *loki.FullError while an endpoint's WAL backlog is over
+// wal > max_backlog_size, else nil (always nil without a WAL, where Send
+// waits for room in the memory queues instead).
+func (c *Component) full() error {
+	c.mu.RLock()
+	w, bound := c.wal, int64(c.args.WAL.MaxBacklogSize)
+	var worst string
+	var worstN int64
+	for _, e := range c.endpoints {
+		if n := e.src.backlog(); n > worstN {
+			worst, worstN = e.name, n
+		}
+	}
+	c.mu.RUnlock()
+	if w == nil || worstN <= bound {
+		return nil
+	}
+	return &loki.FullError{
+		Component:  c.opts.ID,
+		Reason:     fmt.Sprintf("endpoint %q has %d bytes in the WAL not yet delivered, over wal > max_backlog_size (%d bytes); entries are taken again once delivery catches up", worst, worstN, bound),
+		RetryAfter: fullRetryAfter,
+	}
+}
+
+// fullRetryAfter is the wait a full loki.write asks of sources.
+const fullRetryAfter = time.Second
 
 func (c *Component) clearAppendErr() {
 	c.mu.RLock()

@@ -113,7 +113,7 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		return nil, err
 	}
 	c.m = m
-	c.recv = loki.NewReceiver(c.send)
+	c.recv = loki.NewReceiverWithFull(c.send, c.full)
 	if err := c.apply(args, true); err != nil {
 		c.closeAll()
 		return nil, err

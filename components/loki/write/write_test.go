@@ -31,7 +31,6 @@ type harness struct {
 	t      *testing.T
 	c      *Component
 	recv   loki.LogsReceiver
-	loki   *fakeloki.Server
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan struct{}

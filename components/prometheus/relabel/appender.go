@@ -3,6 +3,7 @@ package relabel
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,8 +55,14 @@ func newState(rules relabel.Rules, children []storage.Appendable, maxSize int, t
 			c = append(c, ch)
 		}
 	}
-	// simplelru only fails on a non-positive size, which Validate rejects.
-	cache, _ := simplelru.NewLRU[uint64, *entry](maxSize, nil)
+	// simplelru only fails on a non-positive size. 0 is Alloy's TTL mode
+	// (Validate allows it only with a ttl): the cache is bounded by the
+	// entries' age alone.
+	size := maxSize
+	if size <= 0 {
+		size = math.MaxInt
+	}
+	cache, _ := simplelru.NewLRU[uint64, *entry](size, nil)
 	st := &state{rules: rules, children: c, maxSize: maxSize, ttl: ttl, cache: cache}
 	st.clock.Store(time.Now().UnixNano())
 	return st

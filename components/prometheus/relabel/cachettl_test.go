@@ -15,11 +15,23 @@ import (
 
 // cache_ttl drops the entries of series that stopped, while series still
 // sent stay cached; without it only max_cache_size bounds the cache.
+// max_cache_size = 0 with cache_ttl is Alloy's TTL mode: age alone bounds
+// the cache.
 func TestCacheTTLDropsStoppedSeries(t *testing.T) {
+	for _, size := range []int{DefaultMaxCacheSize, 0} {
+		t.Run(fmt.Sprintf("max_cache_size=%d", size), func(t *testing.T) { testCacheTTL(t, size) })
+	}
+}
+
+func testCacheTTL(t *testing.T, maxCacheSize int) {
 	rec := promtest.NewRecorder()
 	opts, ex, _ := promtest.Options(t, "prometheus.relabel.ttl")
 	a := args([]storage.Appendable{rec}, addEnv)
 	a.CacheTTL = time.Minute
+	a.MaxCacheSize = maxCacheSize
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := New(opts, a); err != nil {
 		t.Fatal(err)
 	}

@@ -61,11 +61,12 @@ func (a *Arguments) SetToDefault() { *a = Arguments{MaxCacheSize: DefaultMaxCach
 
 // Validate implements component.Validator.
 func (a *Arguments) Validate() error {
-	if a.MaxCacheSize <= 0 {
-		return fmt.Errorf("max_cache_size must be greater than 0, got %d", a.MaxCacheSize)
-	}
 	if a.CacheTTL < 0 {
 		return fmt.Errorf("cache_ttl must not be negative, got %s", a.CacheTTL)
+	}
+	// 0 with cache_ttl is Alloy's TTL mode: entries are bounded by age only.
+	if a.MaxCacheSize < 0 || a.MaxCacheSize == 0 && a.CacheTTL == 0 {
+		return fmt.Errorf("max_cache_size must be greater than 0 (or 0 with cache_ttl set), got %d", a.MaxCacheSize)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
@@ -185,6 +186,10 @@ func TestInvalidArguments(t *testing.T) {
 	a.MaxCacheSize = 0
 	if err := a.Validate(); err == nil {
 		t.Error("max_cache_size 0 accepted")
+	}
+	a.CacheTTL = 5 * time.Second
+	if err := a.Validate(); err != nil {
+		t.Errorf("max_cache_size 0 with cache_ttl (Alloy's TTL mode) refused: %v", err)
 	}
 }
 

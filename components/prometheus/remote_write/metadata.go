@@ -45,7 +45,7 @@ type metadataStore struct {
 // observe records the metadata of the series l. It reports true for the
 // first family refused because the store is full.
 func (s *metadataStore) observe(l labels.Labels, md metadata.Metadata) (firstRefusal bool) {
-	name := l.Get(labels.MetricName)
+	name := l.Get(model.MetricNameLabel)
 	if name == "" || md.IsEmpty() {
 		return false
 	}

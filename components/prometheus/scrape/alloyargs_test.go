@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
-	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
@@ -45,7 +45,7 @@ func startScrape(t *testing.T, id string, a Arguments) *Component {
 
 func hasSeries(rec *promtest.Recorder, name string) bool {
 	for _, s := range rec.Samples() {
-		if s.Labels.Get(labels.MetricName) == name {
+		if s.Labels.Get(model.MetricNameLabel) == name {
 			return true
 		}
 	}
@@ -141,7 +141,7 @@ func TestTypeAndUnitLabels(t *testing.T) {
 	startScrape(t, "prometheus.scrape.types", a)
 	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, s := range rec.Samples() {
-			if s.Labels.Get(labels.MetricName) == "io_bytes_total" && s.Labels.Get("__type__") == "counter" {
+			if s.Labels.Get(model.MetricNameLabel) == "io_bytes_total" && s.Labels.Get("__type__") == "counter" {
 				return true
 			}
 		}
@@ -182,7 +182,7 @@ func nativeTarget(t *testing.T) string {
 func histogramsOf(rec *promtest.Recorder, name string) []promtest.Histogram {
 	var out []promtest.Histogram
 	for _, h := range rec.Histograms() {
-		if h.Labels.Get(labels.MetricName) == name {
+		if h.Labels.Get(model.MetricNameLabel) == name {
 			out = append(out, h)
 		}
 	}
@@ -288,7 +288,7 @@ func TestStartTimestampZeroIngestion(t *testing.T) {
 	startScrape(t, "prometheus.scrape.st", a)
 	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, s := range rec.STZeroSamples() {
-			if s.Labels.Get(labels.MetricName) == "jobs_done_total" && s.T > 0 {
+			if s.Labels.Get(model.MetricNameLabel) == "jobs_done_total" && s.T > 0 {
 				return true
 			}
 		}

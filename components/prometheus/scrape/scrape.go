@@ -180,7 +180,7 @@ func (a *Arguments) scrapeConfig(defaultJob string) (*config.ScrapeConfig, error
 		return nil, fmt.Errorf("scrape_timeout must be greater than 0, got %s", a.ScrapeTimeout)
 	}
 	if a.ScrapeTimeout > a.ScrapeInterval {
-		return nil, fmt.Errorf("scrape_timeout (%s) must not be greater than scrape_interval (%s)", a.ScrapeTimeout, a.ScrapeInterval)
+		return nil, fmt.Errorf("scrape_timeout (%s) must not be greater than scrape_interval (%s); set scrape_timeout to at most %[2]s (it defaults to 10s) or scrape_interval to at least %[1]s", a.ScrapeTimeout, a.ScrapeInterval)
 	}
 	if a.Scheme != "http" && a.Scheme != "https" {
 		return nil, fmt.Errorf("scheme must be \"http\" or \"https\", got %q", a.Scheme)

@@ -192,15 +192,14 @@ type Component struct {
 	// refresh) uses the new credentials.
 	provider atomic.Pointer[providerBox]
 
-	mu       sync.Mutex
-	args     Arguments
-	region   string
-	client   *ec2.Client
-	azToID   map[string]string
-	targets  []map[string]string
-	health   component.Health
-	debug    DebugInfo
-	imdsFrom string // the region came from IMDS (not re-asked on every Update)
+	mu      sync.Mutex
+	args    Arguments
+	region  string
+	client  *ec2.Client
+	azToID  map[string]string
+	targets []map[string]string
+	health  component.Health
+	debug   DebugInfo
 
 	httpClient *http.Client
 	warned     map[string]bool // arguments already warned about

@@ -104,12 +104,13 @@ type attacker struct {
 	wg     sync.WaitGroup
 	stop   chan struct{}
 	mu     sync.Mutex
-	counts map[string]int // "shape status" → answers
+	counts map[string]int   // "shape status" → answers
+	errs   map[string]error // shape → its first error
 	conns  []net.Conn
 }
 
 func newAttacker(url, addr string) *attacker {
-	return &attacker{url: url, addr: addr, stop: make(chan struct{}), counts: map[string]int{}}
+	return &attacker{url: url, addr: addr, stop: make(chan struct{}), counts: map[string]int{}, errs: map[string]error{}}
 }
 
 func (a *attacker) count(shape string, status int, err error) {
@@ -117,6 +118,9 @@ func (a *attacker) count(shape string, status int, err error) {
 	defer a.mu.Unlock()
 	if err != nil {
 		a.counts[shape+" error"]++
+		if a.errs[shape] == nil {
+			a.errs[shape] = err
+		}
 		return
 	}
 	a.counts[shape+" "+strconv.Itoa(status)]++
@@ -232,6 +236,9 @@ func (a *attacker) close() {
 func (a *attacker) summary() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(a.errs) > 0 {
+		return fmt.Sprintf("%v (first errors: %v)", a.counts, a.errs)
+	}
 	return fmt.Sprint(a.counts)
 }
 

@@ -319,10 +319,6 @@ func postRaw(s *fh.Sender, id string, body []byte, encoding string) (fh.Response
 	return postWith(s, id, body, func(h http.Header) { h.Set("Content-Encoding", encoding) })
 }
 
-func postWithHeader(s *fh.Sender, id, k, v string) (fh.Response, error) {
-	return postWith(s, id, fh.Body(id, time.Now(), [][]byte{[]byte("x")}), func(h http.Header) { h.Set(k, v) })
-}
-
 // postWith sends a request whose body or headers the Sender would not produce.
 func postWith(s *fh.Sender, id string, body []byte, edit func(http.Header)) (fh.Response, error) {
 	req, _ := http.NewRequest(http.MethodPost, s.URL, bytes.NewReader(body))

@@ -119,6 +119,11 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 	if v := r.Header.Get(hdrProtocolVersion); v != "" && v != "1.0" {
 		c.log.Debug("unknown Firehose protocol version; decoding as 1.0", "version", v)
 	}
+	if err := loki.Full(st.forwardTo); err != nil {
+		// Refused before the body is read: no work is spent on entries the
+		// pipeline would refuse (see pipelineFull).
+		return pipelineFull(err)
+	}
 	if r.ContentLength > st.limits.body {
 		return &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
 			msg: fmt.Sprintf("Content-Length %d exceeds max_request_body_size (%d bytes); lower the Firehose buffer size", r.ContentLength, st.limits.body)}
@@ -194,6 +199,9 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 			loki.PublishEntries(c.opts.Live(), entries)
 		}
 		if err != nil {
+			if errors.Is(err, loki.ErrFull) {
+				return pipelineFull(err)
+			}
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return &requestError{status: http.StatusServiceUnavailable, reason: "forward_timeout", retryAfter: true,
 					msg: "the pipeline did not accept the entries in time (" + err.Error() + "); Firehose will retry"}
@@ -204,10 +212,21 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		c.m.entries.Add(float64(len(entries)))
 		if cap(entries) <= maxPooledEntries {
 			clear(entries) // do not pin this request's lines from the pool
+			//lint:ignore SA6002 boxing the slice header costs 24 bytes per request; the pooled entries it recycles are far larger
 			entriesPool.Put(entries[:0])
 		}
 	}
 	return nil
+}
+
+// pipelineFull is the answer while forward_to is full (loki.ErrFull: for
+// loki.write, its WAL backlog is over wal > max_backlog_size): 503 with
+// Retry-After, so Firehose retries later (and, past its retry duration,
+// backs up to S3) rather than being told entries are kept that would make
+// the backlog grow without bound.
+func pipelineFull(err error) *requestError {
+	return &requestError{status: http.StatusServiceUnavailable, reason: "pipeline_full", retryAfter: true,
+		msg: "the pipeline is full: " + err.Error() + "; Firehose will retry"}
 }
 
 // answerMargin is the time an answer has beyond server_write_timeout.

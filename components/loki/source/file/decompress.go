@@ -30,13 +30,25 @@ func (t *tailer) runCompressed(ctx context.Context) {
 			continue
 		}
 		start := int64(0)
+		read := true
 		if off, _, ok := t.pos.get(t.key); ok && first {
 			start = off
+		} else if first && t.pos.isCorrupt(t.key) {
+			switch t.opts.onPositionsError {
+			case onPositionsErrorSkip:
+				f.Close()
+				t.skipCorrupt()
+				return
+			case onPositionsErrorRestartEnd:
+				// A compressed file is complete: its end is all of it.
+				read = false
+			}
 		}
 		first = false
-		err = t.readCompressed(ctx, f, start)
-		if err != nil {
-			t.setErr(err)
+		if read {
+			if err := t.readCompressed(ctx, f, start); err != nil {
+				t.setErr(err)
+			}
 		}
 		// Wait until another file takes the path.
 		for ctx.Err() == nil {

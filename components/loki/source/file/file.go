@@ -45,10 +45,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/local/file_match"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -63,8 +65,9 @@ func init() {
 }
 
 const (
-	pathLabel     = "__path__"
-	filenameLabel = "filename"
+	pathLabel        = "__path__"
+	pathExcludeLabel = "__path_exclude__"
+	filenameLabel    = "filename"
 	// DefaultMaxLineSize is Loki's default limit on a line.
 	DefaultMaxLineSize = 256 << 10
 )
@@ -79,7 +82,33 @@ type Arguments struct {
 	MaxLineSize         loki.ByteSize       `river:"max_line_size,attr,optional"`
 	FileWatch           FileWatch           `river:"file_watch,block,optional"`
 	Decompression       Decompression       `river:"decompression,block,optional"`
+	FileMatch           FileMatch           `river:"file_match,block,optional"`
+	// OnPositionsFileError is what to do with a file whose entry in the
+	// positions file does not parse: "restart_from_beginning" (default),
+	// "restart_from_end" (after its last complete line) or "skip" (not
+	// read, reported in the debug info and logs).
+	OnPositionsFileError string `river:"on_positions_file_error,attr,optional"`
 }
+
+// The values of on_positions_file_error.
+const (
+	onPositionsErrorBeginning  = "restart_from_beginning"
+	onPositionsErrorRestartEnd = "restart_from_end"
+	onPositionsErrorSkip       = "skip"
+)
+
+// FileMatch is Alloy's built-in file discovery: with enabled, each target's
+// __path__ is a glob (doublestar, with __path_exclude__) expanded every
+// sync_period, exactly as local.file_match does; ignore_older_than leaves
+// out files not modified for that long.
+type FileMatch struct {
+	Enabled         bool          `river:"enabled,attr,optional"`
+	SyncPeriod      time.Duration `river:"sync_period,attr,optional"`
+	IgnoreOlderThan time.Duration `river:"ignore_older_than,attr,optional"`
+}
+
+// SetToDefault sets the file_match block's defaults (sync_period 10s).
+func (f *FileMatch) SetToDefault() { *f = FileMatch{SyncPeriod: 10 * time.Second} }
 
 // FileWatch is how often files are checked for new data and rotation: the
 // interval starts at min_poll_frequency after data and doubles while a file
@@ -100,8 +129,10 @@ type Decompression struct {
 // SetToDefault sets Alloy's defaults (250ms polls) and max_line_size.
 func (a *Arguments) SetToDefault() {
 	*a = Arguments{
-		MaxLineSize: DefaultMaxLineSize,
-		FileWatch:   FileWatch{MinPollFrequency: 250 * time.Millisecond, MaxPollFrequency: 250 * time.Millisecond},
+		MaxLineSize:          DefaultMaxLineSize,
+		FileWatch:            FileWatch{MinPollFrequency: 250 * time.Millisecond, MaxPollFrequency: 250 * time.Millisecond},
+		FileMatch:            FileMatch{SyncPeriod: 10 * time.Second},
+		OnPositionsFileError: onPositionsErrorBeginning,
 	}
 }
 
@@ -121,6 +152,24 @@ func (a *Arguments) Validate() error {
 	fw := a.FileWatch
 	if fw.MinPollFrequency <= 0 || fw.MaxPollFrequency < fw.MinPollFrequency {
 		return fmt.Errorf("file_watch: min_poll_frequency (%s) must be positive and at most max_poll_frequency (%s)", fw.MinPollFrequency, fw.MaxPollFrequency)
+	}
+	switch a.OnPositionsFileError {
+	case onPositionsErrorBeginning, onPositionsErrorRestartEnd, onPositionsErrorSkip:
+	default:
+		return fmt.Errorf(`on_positions_file_error must be "restart_from_beginning", "restart_from_end" or "skip", got %q`, a.OnPositionsFileError)
+	}
+	if fm := a.FileMatch; fm.SyncPeriod <= 0 || fm.IgnoreOlderThan < 0 {
+		return fmt.Errorf("file_match: sync_period (%s) must be positive and ignore_older_than (%s) not negative", fm.SyncPeriod, fm.IgnoreOlderThan)
+	}
+	if a.FileMatch.Enabled {
+		for i, t := range a.Targets {
+			if p := t[pathLabel]; p != "" && !doublestar.ValidatePathPattern(p) {
+				return fmt.Errorf("targets[%d]: __path__ %q is not a valid glob (file_match is enabled)", i, p)
+			}
+			if ex := t[pathExcludeLabel]; ex != "" && !doublestar.ValidatePathPattern(ex) {
+				return fmt.Errorf("targets[%d]: __path_exclude__ %q is not a valid glob", i, ex)
+			}
+		}
 	}
 	if a.Decompression.Enabled {
 		switch a.Decompression.Format {
@@ -149,6 +198,13 @@ type Component struct {
 	sendErr   string
 	sendErrAt time.Time
 	wg        sync.WaitGroup
+	// matched are the targets with file_match's globs expanded (the
+	// targets themselves without file_match), and matchProblem the first
+	// problem the last expansion met.
+	matched      []map[string]string
+	matchProblem string
+	resync       chan struct{}
+	forgetAfter  time.Duration // forgetPositionAfter when built
 }
 
 type running struct {
@@ -179,7 +235,63 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	if warning != "" {
 		opts.Logger.Warn(warning)
 	}
-	return &Component{opts: opts, m: m, pos: pos, watcher: newDirWatcher(), warning: warning, args: args, receivers: args.ForwardTo, tailers: map[entry]*running{}}, nil
+	matched, problem := expandTargets(args)
+	return &Component{opts: opts, m: m, pos: pos, watcher: newDirWatcher(), warning: warning, args: args, receivers: args.ForwardTo,
+		tailers: map[entry]*running{}, matched: matched, matchProblem: problem, resync: make(chan struct{}, 1),
+		forgetAfter: forgetPositionAfter}, nil
+}
+
+// expandTargets returns the targets to tail: a's targets, or with file_match
+// enabled one target per file their __path__ globs match (local.file_match's
+// expansion, bounded the same way), and the first problem met.
+func expandTargets(a Arguments) ([]map[string]string, string) {
+	if !a.FileMatch.Enabled {
+		return a.Targets, ""
+	}
+	return file_match.Expand(a.Targets, a.FileMatch.IgnoreOlderThan, time.Now())
+}
+
+// rematch expands file_match's globs again and starts and stops tailers to
+// match.
+func (c *Component) rematch() {
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
+	c.mu.Lock()
+	a := c.args
+	c.mu.Unlock()
+	if !a.FileMatch.Enabled {
+		return
+	}
+	matched, problem := expandTargets(a)
+	if problem != "" {
+		c.opts.Logger.Warn("file_match: " + problem)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.matched, c.matchProblem = matched, problem
+	if c.ctx != nil {
+		c.reconcile()
+	}
+}
+
+// syncFiles runs rematch every file_match sync_period until ctx ends.
+func (c *Component) syncFiles(ctx context.Context) {
+	for {
+		c.mu.Lock()
+		period := c.args.FileMatch.SyncPeriod
+		c.mu.Unlock()
+		t := time.NewTimer(period)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-c.resync:
+			t.Stop()
+			continue // the new period applies
+		}
+		c.rematch()
+	}
 }
 
 // Run starts the tailers and stops them when ctx ends; a batch in flight
@@ -189,7 +301,13 @@ func (c *Component) Run(ctx context.Context) error {
 	c.ctx = ctx
 	c.reconcile()
 	c.mu.Unlock()
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		c.syncFiles(ctx)
+	}()
 	<-ctx.Done()
+	<-synced
 	c.mu.Lock()
 	for k, r := range c.tailers {
 		r.cancel()
@@ -211,10 +329,19 @@ func (c *Component) Update(args component.Arguments) error {
 	a := args.(Arguments)
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
+	matched, problem := expandTargets(a)
 	c.mu.Lock()
 	restart := a.Encoding != c.args.Encoding || a.MaxLineSize != c.args.MaxLineSize ||
-		a.FileWatch != c.args.FileWatch || a.Decompression != c.args.Decompression || a.TailFromEnd != c.args.TailFromEnd
+		a.FileWatch != c.args.FileWatch || a.Decompression != c.args.Decompression || a.TailFromEnd != c.args.TailFromEnd ||
+		a.OnPositionsFileError != c.args.OnPositionsFileError
+	if a.FileMatch.SyncPeriod != c.args.FileMatch.SyncPeriod {
+		select {
+		case c.resync <- struct{}{}:
+		default:
+		}
+	}
 	c.args = a
+	c.matched, c.matchProblem = matched, problem
 	c.receivers = a.ForwardTo
 	var stopped []*running
 	if restart {
@@ -238,11 +365,16 @@ func (c *Component) Update(args component.Arguments) error {
 	return nil
 }
 
+// forgetPositionAfter is how long the position of a file no longer in the
+// targets and no longer on disk is kept, in case its target returns. A
+// variable for tests, read when a component is built.
+var forgetPositionAfter = 10 * time.Second
+
 // reconcile starts a tailer per target not yet tailed and stops those whose
 // target is gone. Called with c.mu held.
 func (c *Component) reconcile() {
 	want := map[entry]model.LabelSet{}
-	for _, t := range c.args.Targets {
+	for _, t := range c.matched {
 		path := t[pathLabel]
 		if path == "" {
 			continue
@@ -263,12 +395,30 @@ func (c *Component) reconcile() {
 		}
 		r.cancel()
 		delete(c.tailers, k)
-		path := k.Path
+		path, ctx, after := k.Path, c.ctx, c.forgetAfter
 		go func() {
 			<-r.done
-			// A file that is gone needs no position any more.
-			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-				c.pos.remove(k)
+			// A file that is gone needs no position any more, unless its
+			// target comes back: a glob misses a file for a moment while
+			// it is rotated by rename, and the position (with the rotated
+			// file's identity) is what lets the next tailer finish the
+			// rotated file before the new one.
+			if !sleep(ctx, after) {
+				return
+			}
+			c.mu.Lock()
+			_, back := c.tailers[k]
+			back = back || ctx.Err() != nil
+			gone := false
+			if !back {
+				_, err := os.Stat(path)
+				gone = errors.Is(err, os.ErrNotExist)
+				if gone {
+					c.pos.remove(k)
+				}
+			}
+			c.mu.Unlock()
+			if gone {
 				_ = c.pos.sync()
 			}
 		}()
@@ -278,14 +428,15 @@ func (c *Component) reconcile() {
 		return // Validate refused it already
 	}
 	opts := tailOptions{
-		enc:          enc,
-		maxLineSize:  int(c.args.MaxLineSize),
-		minPoll:      c.args.FileWatch.MinPollFrequency,
-		maxPoll:      c.args.FileWatch.MaxPollFrequency,
-		tailFromEnd:  c.args.TailFromEnd,
-		decompress:   c.args.Decompression.Enabled,
-		format:       c.args.Decompression.Format,
-		initialDelay: c.args.Decompression.InitialDelay,
+		enc:              enc,
+		maxLineSize:      int(c.args.MaxLineSize),
+		minPoll:          c.args.FileWatch.MinPollFrequency,
+		maxPoll:          c.args.FileWatch.MaxPollFrequency,
+		tailFromEnd:      c.args.TailFromEnd,
+		onPositionsError: c.args.OnPositionsFileError,
+		decompress:       c.args.Decompression.Enabled,
+		format:           c.args.Decompression.Format,
+		initialDelay:     c.args.Decompression.InitialDelay,
 	}
 	for k, ls := range want {
 		if _, ok := c.tailers[k]; ok {
@@ -336,10 +487,17 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		c.mu.Unlock()
 		c.m.sendErrors.Inc()
 		d := backoff/2 + rand.N(backoff/2+1)
+		if errors.Is(err, loki.ErrFull) {
+			// The pipeline is full (loki.write's WAL backlog is over its
+			// bound): reading is paused, and retried when it asks, without
+			// backing off further, so reading resumes soon after it drains.
+			d = loki.RetryAfter(err, time.Second)
+		} else {
+			backoff = min(2*backoff, 10*time.Second)
+		}
 		if !sleep(ctx, d) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 
@@ -351,6 +509,10 @@ func (c *Component) CurrentHealth() component.Health {
 		return component.Health{Health: component.HealthUnhealthy, UpdateTime: time.Now(),
 			Message: fmt.Sprintf("forward_to has refused lines since %s: %s (the files are not read further until it accepts them; nothing is lost)",
 				c.sendErrAt.Format(time.RFC3339), c.sendErr)}
+	}
+	if c.matchProblem != "" {
+		return component.Health{Health: component.HealthUnhealthy, UpdateTime: time.Now(),
+			Message: fmt.Sprintf("file_match: %s (tailing %d file(s))", c.matchProblem, len(c.tailers))}
 	}
 	msg := fmt.Sprintf("tailing %d file(s)", len(c.tailers))
 	if c.warning != "" {

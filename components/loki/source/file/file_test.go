@@ -258,9 +258,9 @@ func TestRestartResumes(t *testing.T) {
 	appendFile(t, path, "4\n5\n")
 	col2 := &collector{}
 	start(t, data, Arguments{Targets: target(path, "job", "x"), ForwardTo: []loki.LogsReceiver{col2.receiver()}})
-	got := col2.waitLines(t, 2)
-	time.Sleep(100 * time.Millisecond)
-	if got = col2.snapshot(); strings.Join(got, "|") != "4|5" {
+	col2.waitLines(t, 2)
+	time.Sleep(100 * time.Millisecond) // nothing more arrives
+	if got := col2.snapshot(); strings.Join(got, "|") != "4|5" {
 		t.Fatalf("after restart got %q, want 4|5", got)
 	}
 }
@@ -276,9 +276,9 @@ func TestLegacyPositions(t *testing.T) {
 	}
 	col := &collector{}
 	start(t, data, Arguments{Targets: target(path, "job", "x"), ForwardTo: []loki.LogsReceiver{col.receiver()}, LegacyPositionsFile: legacy})
-	got := col.waitLines(t, 1)
-	time.Sleep(100 * time.Millisecond)
-	if got = col.snapshot(); strings.Join(got, "|") != "new" {
+	col.waitLines(t, 1)
+	time.Sleep(100 * time.Millisecond) // nothing more arrives
+	if got := col.snapshot(); strings.Join(got, "|") != "new" {
 		t.Fatalf("got %q, want only the line after Promtail's offset", got)
 	}
 }
@@ -371,9 +371,9 @@ func TestGzip(t *testing.T) {
 	col := &collector{}
 	start(t, t.TempDir(), Arguments{Targets: target(path), ForwardTo: []loki.LogsReceiver{col.receiver()},
 		Decompression: Decompression{Enabled: true, Format: "gz"}})
-	got := col.waitLines(t, 5000)
-	time.Sleep(100 * time.Millisecond)
-	if got = col.snapshot(); len(got) != 5000 || got[4999] != "gz 4999" {
+	col.waitLines(t, 5000)
+	time.Sleep(100 * time.Millisecond) // nothing more arrives
+	if got := col.snapshot(); len(got) != 5000 || got[4999] != "gz 4999" {
 		t.Fatalf("got %d lines, last %q", len(got), tail(got, 1))
 	}
 }
@@ -514,5 +514,53 @@ func TestRotationWhileDown(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := col2.snapshot(); strings.Join(got, "|") != "3|4|5|6|7" {
 		t.Fatalf("after a rotation while stopped got %q, want 3|4|5|6|7", got)
+	}
+}
+
+// TestPausesWhileFull: while forward_to is full (loki.ErrFull, e.g.
+// loki.write over wal > max_backlog_size), no line is passed on or skipped,
+// Sends are retried at the Retry-After asked rather than in a tight loop,
+// health says why, and reading resumes once there is room.
+func TestPausesWhileFull(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "a\nb\nc\n")
+	var full atomic.Bool
+	full.Store(true)
+	var tries atomic.Int64
+	col := &collector{}
+	inner := col.receiver()
+	recv := loki.NewReceiverWithFull(func(ctx context.Context, e []loki.Entry) error {
+		if full.Load() {
+			tries.Add(1)
+			return &loki.FullError{Component: "loki.write.test", Reason: "backlog over max_backlog_size", RetryAfter: 200 * time.Millisecond}
+		}
+		return inner.Send(ctx, e)
+	}, nil)
+	h := start(t, t.TempDir(), Arguments{Targets: target(path), ForwardTo: []loki.LogsReceiver{recv}})
+	deadline := time.Now().Add(30 * time.Second)
+	for h.c.CurrentHealth().Health != component.HealthUnhealthy {
+		if time.Now().After(deadline) {
+			t.Fatal("health never said forward_to is full")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if msg := h.c.CurrentHealth().Message; !strings.Contains(msg, "full") {
+		t.Fatalf("health does not say why: %s", msg)
+	}
+	began, before := time.Now(), tries.Load()
+	time.Sleep(time.Second)
+	// At 200ms intervals about 5 tries fit in a second (a loaded machine
+	// makes fewer); a tight loop would make thousands.
+	if n := tries.Load() - before; n > 8 {
+		t.Fatalf("%d sends in %s while full", n, time.Since(began))
+	}
+	if got := col.snapshot(); len(got) != 0 {
+		t.Fatalf("lines passed on while full: %q", got)
+	}
+	full.Store(false)
+	got := col.waitLines(t, 3)
+	if strings.Join(got, "|") != "a|b|c" {
+		t.Fatalf("got %q", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 func TestMain(m *testing.M) { flowproc.Main(m) }
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) { flowproc.Main(m) }
 // at the kill (one loki.source.file batch, plus the one loki.write was
 // pushing).
 func TestKill9(t *testing.T) {
+	testwait.Long(t, "kill -9 and restart of a flow binary under 10,000 lines/s")
 	loki, err := fakeloki.Start(fakeloki.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +71,11 @@ loki.write "fake" {
 	// then, and the restarted flow finds the file its saved offset belongs
 	// to by its inode and finishes it first. (Two rotations while down
 	// would lose the middle file unless the glob matched rotated names:
-	// see the package doc.)
+	// see the package doc.) So that a slow restart on a loaded machine does
+	// not make it two, the writer waits before line 29,000 (the next
+	// rotation is at 30,000) until the restarted flow tails the new file.
 	total := make(chan int)
+	tailingNew := make(chan struct{})
 	var written atomic.Int64
 	go func() {
 		n := 0
@@ -80,6 +85,9 @@ loki.write "fake" {
 		}
 		begin := time.Now()
 		for n < 50_000 {
+			if n == 29_000 {
+				<-tailingNew
+			}
 			fmt.Fprintf(f, "line %07d\n", n)
 			n++
 			written.Store(int64(n))
@@ -110,20 +118,25 @@ loki.write "fake" {
 	flow.Kill()
 	time.Sleep(300 * time.Millisecond)
 	flow2 := flowproc.Start(t, args...)
+	testwait.Eventually(t, 90*time.Second, func() bool {
+		for _, e := range loki.Entries() {
+			if e.Line >= "line 0025000" {
+				return true
+			}
+		}
+		return false
+	}, "the restarted flow to send a line of the file created at the rotation")
+	close(tailingNew)
 
 	n := <-total
-	deadline := time.Now().Add(90 * time.Second)
 	var seen map[string]int
-	for {
+	testwait.Poll(90*time.Second, func() bool {
 		seen = map[string]int{}
 		for _, e := range loki.Entries() {
 			seen[e.Line]++
 		}
-		if len(seen) >= n || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(seen) >= n
+	})
 	var missing []string
 	dups := 0
 	for i := range n {

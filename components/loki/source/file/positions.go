@@ -50,12 +50,16 @@ type legacyPositionsYAML struct {
 type positions struct {
 	path string
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	m       map[entry]int64
-	ids     map[entry]string // file identity of each offset, where known
-	version uint64           // bumped by every change
-	written uint64           // the version last written
+	mu   sync.Mutex
+	cond *sync.Cond
+	m    map[entry]int64
+	ids  map[entry]string // file identity of each offset, where known
+	// corrupt holds the entries whose offset does not parse, as written:
+	// on_positions_file_error decides what their tailers do, and they are
+	// written back unchanged until a tailer records a real offset.
+	corrupt map[entry]string
+	version uint64 // bumped by every change
+	written uint64 // the version last written
 	writing bool
 	lastErr error
 }
@@ -64,7 +68,7 @@ type positions struct {
 // reported in the returned warning) and tailing starts over: Alloy's
 // default, restart_from_beginning, which duplicates rather than loses.
 func openPositions(path, legacyPath string) (*positions, string, error) {
-	p := &positions{path: path, m: map[entry]int64{}, ids: map[entry]string{}}
+	p := &positions{path: path, m: map[entry]int64{}, ids: map[entry]string{}, corrupt: map[entry]string{}}
 	p.cond = sync.NewCond(&p.mu)
 	warning := ""
 	b, err := readBounded(path)
@@ -92,6 +96,7 @@ func openPositions(path, legacyPath string) (*positions, string, error) {
 		for k, v := range f.Positions {
 			off, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || off < 0 {
+				p.corrupt[k] = v
 				continue
 			}
 			p.m[k] = off
@@ -159,9 +164,21 @@ func (p *positions) get(k entry) (int64, string, bool) {
 	return off, "", ok
 }
 
+// isCorrupt reports whether k's saved offset was there but did not parse.
+func (p *positions) isCorrupt(k entry) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.corrupt[k]
+	return ok
+}
+
 func (p *positions) put(k entry, off int64, id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if _, ok := p.corrupt[k]; ok {
+		delete(p.corrupt, k)
+		p.version++
+	}
 	if old, ok := p.m[k]; ok && old == off && p.ids[k] == id {
 		return
 	}
@@ -182,6 +199,10 @@ func (p *positions) put(k entry, off int64, id string) {
 func (p *positions) remove(k entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if _, ok := p.corrupt[k]; ok {
+		delete(p.corrupt, k)
+		p.version++
+	}
 	if _, ok := p.m[k]; ok {
 		delete(p.m, k)
 		delete(p.ids, k)
@@ -234,7 +255,10 @@ func (p *positions) close() error {
 }
 
 func (p *positions) snapshotLocked() (map[entry]string, map[entry]string) {
-	snap := make(map[entry]string, len(p.m))
+	snap := make(map[entry]string, len(p.m)+len(p.corrupt))
+	for k, v := range p.corrupt {
+		snap[k] = v
+	}
 	for k, off := range p.m {
 		snap[k] = strconv.FormatInt(off, 10)
 	}

@@ -33,14 +33,17 @@ const (
 
 // tailOptions are a tailer's settings, from the component's arguments.
 type tailOptions struct {
-	enc          *lineEncoding
-	maxLineSize  int
-	minPoll      time.Duration
-	maxPoll      time.Duration
-	tailFromEnd  bool
-	decompress   bool
-	format       string
-	initialDelay time.Duration
+	enc         *lineEncoding
+	maxLineSize int
+	minPoll     time.Duration
+	maxPoll     time.Duration
+	tailFromEnd bool
+	// onPositionsError is on_positions_file_error: what to do with a file
+	// whose entry in the positions file does not parse.
+	onPositionsError string
+	decompress       bool
+	format           string
+	initialDelay     time.Duration
 }
 
 // sender hands a batch to the component's current receivers; it retries
@@ -99,6 +102,38 @@ func (t *tailer) setErr(err error) {
 	} else {
 		t.err = err.Error()
 	}
+}
+
+// skipCorrupt reports a file not read because its positions entry is
+// corrupt and on_positions_file_error is "skip".
+func (t *tailer) skipCorrupt() {
+	err := errors.New(`not read: its entry in the positions file is corrupt and on_positions_file_error is "skip"; fix or delete the entry and reload`)
+	t.logger.Warn("file skipped", "err", err)
+	t.setErr(err)
+}
+
+// lastLineEnd is the offset just after the last newline in f's first size
+// bytes: where restart_from_end resumes, so that a line being written is
+// read whole once it ends. It looks back at most limit bytes (max_line_size:
+// a longer line would be cut anyway); with no newline there it is 0 for a
+// file no longer than limit (one unfinished line) and size otherwise.
+func lastLineEnd(f *os.File, size, limit int64) int64 {
+	buf := make([]byte, 64<<10)
+	floor := max(size-limit, 0)
+	for end := size; end > floor; {
+		n := min(int64(len(buf)), end-floor)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return size
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			return end - n + int64(i) + 1
+		}
+		end -= n
+	}
+	if floor > 0 {
+		return size
+	}
+	return 0
 }
 
 func (t *tailer) status() (int64, string) {
@@ -301,6 +336,17 @@ func (t *tailer) run(ctx context.Context) {
 			t.logger.Info("file is shorter than its saved position (truncated or replaced while flow was down); reading it from the start", "position", off, "size", cur.fi.Size())
 			start = 0
 		}
+	} else if t.pos.isCorrupt(t.key) {
+		switch t.opts.onPositionsError {
+		case onPositionsErrorSkip:
+			t.skipCorrupt()
+			return
+		case onPositionsErrorRestartEnd:
+			start = lastLineEnd(cur.f, cur.fi.Size(), int64(t.opts.maxLineSize))
+			t.logger.Warn("the file's entry in the positions file is corrupt; reading from the end of its last line (on_positions_file_error = \"restart_from_end\")", "position", start)
+		default:
+			t.logger.Warn("the file's entry in the positions file is corrupt; reading it from the start (on_positions_file_error = \"restart_from_beginning\")")
+		}
 	} else if t.opts.tailFromEnd {
 		start = cur.fi.Size()
 	}
@@ -484,8 +530,6 @@ func (t *tailer) commit(offset int64) {
 		t.logger.Warn("writing the positions file failed; a restart may send lines again", "err", err)
 	}
 }
-
-func (t *tailer) commitNewFile() { t.commit(0) }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	tm := time.NewTimer(d)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -148,7 +149,7 @@ func (a *recApp) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, m metada
 	if a.meta == nil {
 		a.meta = map[string]metadata.Metadata{}
 	}
-	a.meta[l.Get(labels.MetricName)] = m
+	a.meta[l.Get(model.MetricNameLabel)] = m
 	return a.r.ref(ref, l), nil
 }
 

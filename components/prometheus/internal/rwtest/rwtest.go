@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -322,7 +323,7 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			help, _ := sym(ts.Metadata.HelpRef)
 			unit, _ := sym(ts.Metadata.UnitRef)
 			typ := strings.TrimPrefix(strings.ToLower(ts.Metadata.Type.String()), "metric_type_")
-			e := lbls.Get(labels.MetricName) + " " + typ + " " + help
+			e := lbls.Get(model.MetricNameLabel) + " " + typ + " " + help
 			if unit != "" {
 				e += " unit=" + unit
 			}

@@ -42,6 +42,8 @@ type Response struct {
 	RequestID    string `json:"requestId"`
 	Timestamp    int64  `json:"timestamp"`
 	ErrorMessage string `json:"errorMessage"`
+	// RetryAfter is the answer's Retry-After header, if any.
+	RetryAfter string `json:"-"`
 }
 
 // Send delivers records (raw bytes; the sender base64-encodes them) in one
@@ -147,6 +149,7 @@ func CheckResponse(resp *http.Response, body []byte, requestID string, sent time
 		return fmt.Errorf("response body %q is not JSON: %w", body, err)
 	}
 	out.Status = resp.StatusCode
+	out.RetryAfter = resp.Header.Get("Retry-After")
 	if out.RequestID != requestID {
 		return fmt.Errorf("response requestId %q, want %q", out.RequestID, requestID)
 	}

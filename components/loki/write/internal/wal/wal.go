@@ -87,6 +87,9 @@ type WAL struct {
 	durable  Position
 	notify   chan struct{} // closed and replaced when durable advances
 	segments []uint64      // existing segments, ascending
+	// sizes holds the size of every finished segment, so that backlog
+	// sizes are computed without touching the disk.
+	sizes map[uint64]int64
 	// err is set when a write or fsync failed: the current segment can no
 	// longer be trusted, and the next Append starts a new one.
 	err error
@@ -112,7 +115,12 @@ func Open(opts Options) (*WAL, error) {
 		return nil, err
 	}
 	w := &WAL{dir: opts.Dir, segSize: opts.SegmentSize, maxAge: opts.MaxSegmentAge, log: opts.Logger,
-		now: time.Now, segments: segs, notify: make(chan struct{})}
+		now: time.Now, segments: segs, notify: make(chan struct{}), sizes: map[uint64]int64{}}
+	for _, s := range segs {
+		if fi, err := os.Stat(w.segmentPath(s)); err == nil {
+			w.sizes[s] = fi.Size()
+		}
+	}
 	next := uint64(1)
 	if len(segs) > 0 {
 		next = segs[len(segs)-1] + 1
@@ -296,6 +304,7 @@ func (w *WAL) roll(need int64) error {
 		}
 	}
 	w.f.Close()
+	w.sizes[w.seg] = w.off
 	if err := w.createSegment(w.seg + 1); err != nil {
 		// Keep w.err set so that the next Append tries again.
 		if w.err == nil {
@@ -363,6 +372,7 @@ func (w *WAL) Truncate(before uint64) (int, error) {
 			}
 			continue
 		}
+		delete(w.sizes, s)
 		deleted++
 	}
 	w.segments = keep
@@ -382,8 +392,8 @@ func (w *WAL) Stats() Stats {
 	return Stats{Segments: len(w.segments), Current: w.seg}
 }
 
-// SizeBetween estimates the bytes of log between from and to (the backlog
-// of a reader at from).
+// SizeBetween returns the bytes of log between from and to (the backlog
+// of a reader at from), from sizes kept in memory.
 func (w *WAL) SizeBetween(from, to Position) int64 {
 	if !from.Before(to) {
 		return 0
@@ -392,18 +402,15 @@ func (w *WAL) SizeBetween(from, to Position) int64 {
 		return to.Offset - from.Offset
 	}
 	w.mu.Lock()
-	segs := append([]uint64(nil), w.segments...)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
 	var n int64
-	for _, s := range segs {
+	for _, s := range w.segments {
 		switch {
 		case s < from.Segment || s > to.Segment:
 		case s == to.Segment:
 			n += to.Offset
 		default:
-			if fi, err := os.Stat(w.segmentPath(s)); err == nil {
-				n += fi.Size()
-			}
+			n += w.sizes[s]
 			if s == from.Segment {
 				n -= from.Offset
 			}
