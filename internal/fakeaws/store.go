@@ -74,10 +74,10 @@ type store struct {
 	staleGrace time.Duration
 	maxSkew    time.Duration
 
-	mu       sync.Mutex
-	keys     map[string]*Key
-	latest   map[string]*Key
-	stats    Stats
+	mu     sync.Mutex
+	keys   map[string]*Key
+	latest map[string]*Key
+	stats  Stats
 }
 
 func newStore(now func() time.Time, staleGrace, maxSkew time.Duration) *store {

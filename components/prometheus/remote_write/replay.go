@@ -68,7 +68,7 @@ func (c *Component) replay(ctx context.Context, job replayJob) {
 	m, h := job.tr.state()
 	start := time.Now()
 	res, err := c.replayRange(ctx, job, m, h, job.cutoff)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		log.Error("replaying undelivered samples failed; continuing with live data", "err", err)
 	}
 	if res.sent > 0 {
@@ -171,6 +171,25 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 					}
 					return s.add(out...)
 				}))
+		case record.Exemplars:
+			if !job.rc.SendExemplars {
+				return nil
+			}
+			es, err := dec.Exemplars(rec, nil)
+			if err != nil {
+				return err
+			}
+			// Exemplars are not counted by the delivery marker: sent with
+			// the samples of their window, they are not waited for.
+			var out []replaySample
+			for _, e := range es {
+				if e.T > from && e.T <= to {
+					out = append(out, replaySample{ref: uint64(e.Ref), t: e.T, v: e.V, ex: &e.Labels})
+				}
+			}
+			if len(out) > 0 && !s.add(out...) {
+				return errors.New("replay queue stopped")
+			}
 		case record.Metadata:
 			md, err := dec.Metadata(rec, nil)
 			if err != nil {

@@ -18,7 +18,8 @@ import (
 )
 
 // replaySender is flow's own queue for a replay (replay.go): it takes the
-// samples replay reads from the WAL, groups them into requests of at most
+// samples (and, with send_exemplars, exemplars) replay reads from the WAL,
+// groups them into requests of at most
 // max_samples_per_send samples (one time series entry per series and
 // request), encodes them as Remote-Write 1.0 (prompb) or 2.0 (writev2,
 // with each series' type, help and unit), compresses them with snappy and
@@ -60,8 +61,8 @@ type replaySender struct {
 // replayMaxShards bounds the requests a replay has in flight.
 const replayMaxShards = 4
 
-// replaySample is one sample (float, histogram or float histogram) of a
-// series.
+// replaySample is one sample (float, histogram or float histogram) or one
+// exemplar (ex set) of a series.
 type replaySample struct {
 	ref uint64
 	// Set by add: what the series is sent with.
@@ -71,6 +72,7 @@ type replaySample struct {
 	v    float64
 	h    *histogram.Histogram
 	fh   *histogram.FloatHistogram
+	ex   *labels.Labels // an exemplar's labels: t and v are the exemplar's
 }
 
 type replayShard struct {
@@ -132,7 +134,13 @@ func (s *replaySender) labelsOf(ref uint64) *labels.Labels {
 // flight and its next one is full. It reports false once the replay is
 // cancelled.
 func (s *replaySender) add(samples ...replaySample) bool {
+	// Samples older than sample_age_limit are left out, as Prometheus'
+	// queue drops them; the marker counts them as done (tracker.tooOld).
+	tooOld := s.tr.tooOld(time.Now())
 	for _, x := range samples {
+		if x.t < tooOld {
+			continue
+		}
 		if x.lbls = s.labelsOf(x.ref); x.lbls == nil {
 			continue
 		}
@@ -252,6 +260,8 @@ func (s *replaySender) encode(batch []replaySample) ([]byte, error) {
 			}
 			for _, x := range bySeries[ref] {
 				switch {
+				case x.ex != nil:
+					ts.Exemplars = append(ts.Exemplars, writev2.Exemplar{LabelsRefs: st.SymbolizeLabels(*x.ex, nil), Value: x.v, Timestamp: x.t})
 				case x.h != nil:
 					ts.Histograms = append(ts.Histograms, writev2.FromIntHistogram(0, x.t, x.h))
 				case x.fh != nil:
@@ -270,6 +280,8 @@ func (s *replaySender) encode(batch []replaySample) ([]byte, error) {
 			ts := prompb.TimeSeries{Labels: prompb.FromLabels(*bySeries[ref][0].lbls, nil)}
 			for _, x := range bySeries[ref] {
 				switch {
+				case x.ex != nil:
+					ts.Exemplars = append(ts.Exemplars, prompb.Exemplar{Labels: prompb.FromLabels(*x.ex, nil), Value: x.v, Timestamp: x.t})
 				case x.h != nil:
 					ts.Histograms = append(ts.Histograms, prompb.FromIntHistogram(x.t, x.h))
 				case x.fh != nil:

@@ -531,7 +531,6 @@ func (t *tailer) commit(offset int64) {
 	}
 }
 
-
 func sleep(ctx context.Context, d time.Duration) bool {
 	tm := time.NewTimer(d)
 	defer tm.Stop()

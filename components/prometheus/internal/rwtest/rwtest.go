@@ -35,6 +35,8 @@ type Request struct {
 	VersionHeader   string
 	UserAgent       string
 	Samples         int
+	Histograms      int // native histogram samples (not in Samples)
+	Exemplars       int
 	Symbols         int // 2.0 only
 	Metadata        int // series with metadata (2.0) or metadata entries (1.0)
 	// MetadataEntries are the 1.0 metadata entries: "family type help";
@@ -272,6 +274,8 @@ func (r *Receiver) handleV1(raw []byte, info *Request) {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++
 		}
+		info.Histograms += len(ts.Histograms)
+		info.Exemplars += len(ts.Exemplars)
 	}
 }
 
@@ -333,6 +337,8 @@ func (r *Receiver) handleV2(raw []byte, info *Request) {
 			r.record(lbls, s.Timestamp, s.Value)
 			info.Samples++
 		}
+		info.Histograms += len(ts.Histograms)
+		info.Exemplars += len(ts.Exemplars)
 	}
 }
 
