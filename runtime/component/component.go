@@ -50,12 +50,15 @@
 // top-level `livedebugging { enabled = true }` block). A component calls
 // Active before building anything to show: it is one atomic load, false
 // unless someone watches this component, so the data path pays nothing
-// when nobody does. Publish hands over one event whose text is made by
-// format, which is called only for viewers whose rate limit admits the
-// event; Publish never blocks (a viewer that falls behind loses events, and
-// is told how many). Text must never contain a secret's value: credentials
-// publish when and from where they were refreshed, a secret file that it
-// changed.
+// when nobody does. Publish hands over one event whose text is made (by
+// its LiveText) only if a viewer's rate limit admits the event, so events
+// sampled out cost no formatting and, when the component passes a pointer
+// it already holds, no allocation; Publish never blocks (a viewer that
+// falls behind loses events, and is told how many). A hot path publishes
+// through a LiveSampler, which stops calling Publish for a while once the
+// viewers' rates are spent. Text must never contain a secret's value:
+// credentials publish when and from where they were refreshed, a secret
+// file that it changed. The types are in live.go.
 //
 // Optional extension interfaces: HealthComponent (component-reported health),
 // DebugComponent (debug info shown in the API and UI), HTTPComponent (serves
@@ -130,39 +133,6 @@ type Options struct {
 	// component built by a test): use Live(), which is never nil.
 	LiveDebug LiveDebug
 }
-
-// Live returns o.LiveDebug, or a LiveDebug that is never active when it is
-// nil.
-func (o Options) Live() LiveDebug {
-	if o.LiveDebug == nil {
-		return noLiveDebug{}
-	}
-	return o.LiveDebug
-}
-
-// LiveDebug is a component's channel to the viewers of its Live tab.
-type LiveDebug interface {
-	// Active reports whether anyone watches this component now. It is one
-	// atomic load; call it before building anything to publish.
-	Active() bool
-	// Publish offers one event of a kind ("sample", "entry", "targets",
-	// …). format makes its text; it is called at most once, synchronously,
-	// and only if a viewer's rate limit admits the event. Publish never
-	// blocks.
-	Publish(kind string, format func() string)
-}
-
-// LiveDebugSwitch is implemented by the LiveDebug the runtime gives every
-// component. Only the `livedebugging` config block uses it: it switches the
-// feature on and off for the whole agent (off closes every viewer).
-type LiveDebugSwitch interface {
-	SetLiveDebugging(enabled bool)
-}
-
-type noLiveDebug struct{}
-
-func (noLiveDebug) Active() bool                  { return false }
-func (noLiveDebug) Publish(string, func() string) {}
 
 // Cluster is the agent's view of the flow cluster. Its methods are safe for
 // concurrent use.

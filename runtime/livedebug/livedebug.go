@@ -31,6 +31,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 // Limits of one viewer and of the service, documented in docs/security.md.
@@ -178,12 +180,13 @@ type Publisher struct {
 // Active reports whether anyone watches this component: one atomic load.
 func (p *Publisher) Active() bool { return p.viewers.Load() != nil }
 
-// Publish offers one event to every viewer; format is called once, only if
-// some viewer's rate admits the event. It never blocks.
-func (p *Publisher) Publish(kind string, format func() string) {
+// Publish offers one event to every viewer; text.LiveText is called once,
+// only if some viewer's rate admits the event. It never blocks, and
+// reports whether a viewer took the event.
+func (p *Publisher) Publish(kind string, text component.LiveText) bool {
 	vs := p.viewers.Load()
 	if vs == nil {
-		return
+		return false
 	}
 	var ev Event
 	made := false
@@ -192,13 +195,24 @@ func (p *Publisher) Publish(kind string, format func() string) {
 			continue
 		}
 		if !made {
-			ev = Event{Time: time.Now(), Kind: kind, Text: cut(format())}
+			ev = Event{Time: time.Now(), Kind: kind, Text: cut(text.LiveText())}
 			made = true
 		}
 		select {
 		case v.ch <- ev:
 		default:
-			v.full.Add(1)
+			v.lost.Add(1)
+		}
+	}
+	return made
+}
+
+// Dropped counts n events the component left out before Publish (a
+// component.LiveSampler) as dropped for every viewer.
+func (p *Publisher) Dropped(n int) {
+	if vs := p.viewers.Load(); vs != nil {
+		for _, v := range *vs {
+			v.lost.Add(int64(n))
 		}
 	}
 }
@@ -227,8 +241,9 @@ type Viewer struct {
 	// leaves it non-negative. It goes below zero by the number of events
 	// refused since the last Tick.
 	tokens atomic.Int64
-	// full counts admitted events dropped because ch was full.
-	full atomic.Int64
+	// lost counts admitted events dropped because ch was full, and those
+	// the component left out itself (Dropped).
+	lost atomic.Int64
 
 	done   chan struct{}
 	closed bool // under svc.mu
@@ -267,7 +282,7 @@ func (v *Viewer) Tick() (dropped int64) {
 			break
 		}
 	}
-	return dropped + v.full.Swap(0)
+	return dropped + v.lost.Swap(0)
 }
 
 // Close ends the viewer; the component's data path is back to its fast path

@@ -2,6 +2,7 @@ package livedebug
 
 import (
 	"errors"
+	"github.com/flow-telemetry/flow/runtime/component"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,7 @@ func TestInactiveUntilWatchedAndAfterClose(t *testing.T) {
 	s := New()
 	p := s.Publisher("loki.echo.x")
 	called := false
-	p.Publish("entry", func() string { called = true; return "x" })
+	p.Publish("entry", component.LiveFunc(func() string { called = true; return "x" }))
 	if p.Active() || called {
 		t.Fatalf("a publisher nobody watches is active (%v) or formatted an event (%v)", p.Active(), called)
 	}
@@ -47,7 +48,7 @@ func TestEventsInOrderWithinBurst(t *testing.T) {
 	}
 	defer v.Close()
 	for i := range 50 {
-		p.Publish("entry", func() string { return "line " + string(rune('A'+i%26)) })
+		p.Publish("entry", component.LiveFunc(func() string { return "line " + string(rune('A'+i%26)) }))
 	}
 	for i := range 50 {
 		select {
@@ -79,7 +80,7 @@ func TestRateLimitSamplesAndCounts(t *testing.T) {
 	formatted := 0
 	publish := func(n int) {
 		for range n {
-			p.Publish("sample", func() string { formatted++; return "s" })
+			p.Publish("sample", component.LiveFunc(func() string { formatted++; return "s" }))
 		}
 	}
 	publish(10_000)
@@ -120,7 +121,7 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 		defer close(done)
 		for range 40 { // 40 ticks' worth, never read
 			for range Rate {
-				p.Publish("sample", func() string { return "s" })
+				p.Publish("sample", component.LiveFunc(func() string { return "s" }))
 			}
 			total += v.Tick()
 		}
@@ -219,7 +220,7 @@ func TestConcurrentPublishWatchClose(t *testing.T) {
 					return
 				default:
 					if p.Active() {
-						p.Publish("sample", func() string { return "s" })
+						p.Publish("sample", component.LiveFunc(func() string { return "s" }))
 					}
 				}
 			}
@@ -237,5 +238,39 @@ func TestConcurrentPublishWatchClose(t *testing.T) {
 	wg.Wait()
 	if p.Active() {
 		t.Fatal("still active with no viewer")
+	}
+}
+
+// A LiveSampler stops calling Publish for LiveSkip events after one no
+// viewer took, and its Flush keeps the viewer's drop count exact.
+func TestLiveSamplerCountsWhatItSkips(t *testing.T) {
+	s := New()
+	s.SetEnabled(true)
+	p := s.Publisher("c")
+	v, err := s.Watch("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	var ls component.LiveSampler
+	if !ls.Reset(p) {
+		t.Fatal("Reset: not active with a viewer")
+	}
+	formatted := 0
+	text := component.LiveFunc(func() string { formatted++; return "s" })
+	const n = 100_000
+	for range n {
+		ls.Publish("sample", text)
+	}
+	ls.Flush()
+	if formatted != Rate {
+		t.Fatalf("formatted %d events, want the %d the rate admits", formatted, Rate)
+	}
+	if d := v.Tick(); d != n-Rate {
+		t.Fatalf("dropped = %d, want %d (every event not shown)", d, n-Rate)
+	}
+	v.Close()
+	if ls.Reset(p) {
+		t.Fatal("Reset: active with no viewer")
 	}
 }

@@ -349,10 +349,10 @@ func (c *Component) refresh(ctx context.Context) {
 	if ld := c.opts.Live(); ld.Active() {
 		// Never the key, secret or token: when, from where, until when.
 		source, expiration, next, region := creds.Source, c.exports.Expiration, formatTime(c.next), c.region
-		ld.Publish("credentials", func() string {
+		ld.Publish("credentials", component.LiveFunc(func() string {
 			return fmt.Sprintf("refreshed at %s from %s; expiration %s; next refresh %s; region %s",
 				now.UTC().Format(time.RFC3339), source, orNone(expiration), orNone(next), orNone(region))
-		})
+		}))
 	}
 }
 
@@ -395,7 +395,7 @@ func (c *Component) failed(now time.Time, err error, prev awssdk.Credentials) *E
 	if ld := c.opts.Live(); ld.Active() {
 		// The message is the health message, which names no secret.
 		msg := e.Error()
-		ld.Publish("credentials", func() string { return "refresh failed at " + now.UTC().Format(time.RFC3339) + ": " + msg })
+		ld.Publish("credentials", component.LiveFunc(func() string { return "refresh failed at " + now.UTC().Format(time.RFC3339) + ": " + msg }))
 	}
 	backoff := backoffFor(c.failures, c.maxBackoff)
 	c.next = now.Add(backoff)

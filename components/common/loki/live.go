@@ -10,14 +10,21 @@ import (
 // PublishEntries shows entries on the component's Live tab, one event each:
 // "<time> <labels> <line>". With nobody watching it costs one atomic load.
 func PublishEntries(ld component.LiveDebug, entries []Entry) {
-	if !ld.Active() {
+	var s component.LiveSampler
+	if !s.Reset(ld) {
 		return
 	}
 	for i := range entries {
-		e := &entries[i] // format runs synchronously, within Publish
-		ld.Publish("entry", func() string { return FormatEntry(e) })
+		// A pointer into the batch: no allocation per entry.
+		s.Publish("entry", (*entryText)(&entries[i]))
 	}
+	s.Flush()
 }
+
+// entryText is an Entry as a component.LiveText.
+type entryText Entry
+
+func (e *entryText) LiveText() string { return FormatEntry((*Entry)(e)) }
 
 // FormatEntry renders an entry as loki.echo prints it.
 func FormatEntry(e *Entry) string {

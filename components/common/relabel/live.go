@@ -15,11 +15,16 @@ func PublishTargets(ld component.LiveDebug, targets []map[string]string) {
 	if !ld.Active() {
 		return
 	}
-	ld.Publish("targets", func() string { return strconv.Itoa(len(targets)) + " targets" })
+	ld.Publish("targets", component.LiveFunc(func() string { return strconv.Itoa(len(targets)) + " targets" }))
 	for _, t := range targets {
-		ld.Publish("target", func() string { return FormatTarget(t) })
+		ld.Publish("target", targetText(t))
 	}
 }
+
+// targetText is a target as a component.LiveText (a map: no allocation).
+type targetText map[string]string
+
+func (t targetText) LiveText() string { return FormatTarget(t) }
 
 // FormatTarget renders a target's labels as `{a="1", b="2"}`, sorted.
 func FormatTarget(t map[string]string) string {

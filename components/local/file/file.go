@@ -371,11 +371,11 @@ func (c *Component) publishLive() {
 		return
 	}
 	if c.secret {
-		ld.Publish("file", func() string { return "updated (secret)" })
+		ld.Publish("file", component.LiveFunc(func() string { return "updated (secret)" }))
 		return
 	}
 	content := string(c.content)
-	ld.Publish("file", func() string { return "updated (" + strconv.Itoa(len(content)) + " bytes): " + content })
+	ld.Publish("file", component.LiveFunc(func() string { return "updated (" + strconv.Itoa(len(content)) + " bytes): " + content }))
 }
 
 func (c *Component) exports() Exports {

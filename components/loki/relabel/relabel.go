@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -153,13 +154,14 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	forwardTo, rules, cache := c.forwardTo, c.rules, c.cache
 	c.mu.RUnlock()
 
-	out := make([]loki.Entry, 0, len(entries))
-	// Entries of one batch usually share their labels: remember the last
-	// result to skip even the cache lookup.
+	out := outPool.Get().([]loki.Entry)[:0]
+	// Entries of one batch usually share their labels, most often the very
+	// same map (a source labels a request's entries with one): remember the
+	// last result to skip even the cache lookup.
 	var lastIn, lastOut model.LabelSet
 	for _, e := range entries {
 		var ls model.LabelSet
-		if lastIn != nil && lastIn.Equal(e.Labels) {
+		if lastIn != nil && (sameMap(lastIn, e.Labels) || lastIn.Equal(e.Labels)) {
 			ls = lastOut
 		} else {
 			ls = relabelCached(rules, cache, e.Labels)
@@ -172,6 +174,14 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	}
 	c.processed.Add(float64(len(entries)))
 	c.dropped.Add(float64(len(entries) - len(out)))
+	defer func() {
+		if cap(out) <= maxPooledEntries {
+			// Receivers do not keep the slice after Send (loki.LogsReceiver's
+			// contract); clear it so the pool does not pin these lines.
+			clear(out)
+			outPool.Put(out[:0])
+		}
+	}()
 	if len(out) == 0 {
 		return nil
 	}
@@ -181,6 +191,17 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	loki.PublishEntries(c.opts.Live(), out)
 	c.written.Add(float64(len(out)))
 	return nil
+}
+
+// outPool recycles the slices of relabeled entries.
+var outPool = sync.Pool{New: func() any { return []loki.Entry(nil) }}
+
+// maxPooledEntries is the largest slice kept for reuse.
+const maxPooledEntries = 16 << 10
+
+// sameMap tells whether a and b are the same map (not merely equal ones).
+func sameMap(a, b model.LabelSet) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
 func relabelCached(rules relabel.Rules, cache *lru.Cache[model.Fingerprint, cached], in model.LabelSet) model.LabelSet {

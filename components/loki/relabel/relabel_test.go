@@ -182,3 +182,62 @@ func TestRelabelForwardsFull(t *testing.T) {
 		t.Fatalf("Send: %v, want loki.ErrFull", err)
 	}
 }
+
+// BenchmarkRelabel500EntriesOneMap: a source's request, every entry
+// labeled with the same map.
+func BenchmarkRelabel500EntriesOneMap(b *testing.B) {
+	var args Arguments
+	args.SetToDefault()
+	args.ForwardTo = []loki.LogsReceiver{loki.NewReceiver(func(context.Context, []loki.Entry) error { return nil })}
+	args.Rules = []relabel.Rule{rule(func(r *relabel.Rule) { r.SourceLabels = []string{"service"}; r.TargetLabel = "app" })}
+	var exp Exports
+	_, _ = New(component.Options{OnStateChange: func(e component.Exports) { exp = e.(Exports) }}, args)
+	ls := model.LabelSet{"service": "checkout", "env": "prod", "region": "eu-west-1", "job": "x"}
+	in := make([]loki.Entry, 500)
+	for i := range in {
+		in[i] = entry("line", ls)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = exp.Receiver.Send(context.Background(), in)
+	}
+}
+
+// TestSameLabelsMapOrEqual: entries labeled with one map, then with an
+// equal map, then a different one, are each relabeled correctly (the
+// last result is reused only for the same or an equal label set), and the
+// slice a receiver was given is not reused while it runs.
+func TestSameLabelsMapOrEqual(t *testing.T) {
+	if a := (model.LabelSet{"a": "1"}); !sameMap(a, a) || sameMap(a, a.Clone()) {
+		t.Fatal("sameMap does not tell the same map from an equal one")
+	}
+	var got []loki.Entry
+	var args Arguments
+	args.SetToDefault()
+	args.ForwardTo = []loki.LogsReceiver{loki.NewReceiver(func(_ context.Context, es []loki.Entry) error {
+		got = append(got, es...)
+		return nil
+	})}
+	args.Rules = []relabel.Rule{rule(func(r *relabel.Rule) { r.SourceLabels = []string{"service"}; r.TargetLabel = "app" })}
+	var exp Exports
+	if _, err := New(component.Options{OnStateChange: func(e component.Exports) { exp = e.(Exports) }}, args); err != nil {
+		t.Fatal(err)
+	}
+	one := model.LabelSet{"service": "a"}
+	in := []loki.Entry{entry("1", one), entry("2", one), entry("3", one.Clone()), entry("4", model.LabelSet{"service": "b"})}
+	for range 2 {
+		if err := exp.Receiver.Send(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"a", "a", "a", "b", "a", "a", "a", "b"}
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].Labels["app"] != model.LabelValue(w) {
+			t.Errorf("entry %d (%q): labels %v, want app=%s", i, got[i].Line, got[i].Labels, w)
+		}
+	}
+}

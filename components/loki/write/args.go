@@ -44,8 +44,9 @@ type WALArgs struct {
 	// durable, so there is nothing to poll: accepted, and a warning says so.
 	MinReadFrequency time.Duration `river:"min_read_frequency,attr,optional"`
 	MaxReadFrequency time.Duration `river:"max_read_frequency,attr,optional"`
-	// DrainTimeout is how long, at shutdown, each endpoint keeps pushing
-	// what it has in hand before stopping; the rest stays in the WAL.
+	// DrainTimeout is how long, at shutdown, each endpoint keeps delivering
+	// what the WAL holds for it (Alloy's WAL drain); the rest stays in the
+	// WAL for the next start.
 	DrainTimeout time.Duration `river:"drain_timeout,attr,optional"`
 	// MaxBacklogSize bounds what the WAL holds for an endpoint that has not
 	// delivered it yet. Past it, Send refuses entries as full (loki.ErrFull)

@@ -266,8 +266,8 @@ func (d *delivery) deliver(s *shard, b *batch) bool {
 }
 
 // finish runs once the worker is stopped: it hands every batch in hand to
-// the senders and, without a WAL at shutdown, the rest of the queue too,
-// all within the drain time; then it waits for the senders and rewinds the
+// the senders and, at shutdown, the rest of the WAL or queue too, all
+// within the drain time; then it waits for the senders and rewinds the
 // source to the committed position, so that a successor worker, or the next
 // start, delivers what is left.
 func (d *delivery) finish() {
@@ -299,7 +299,7 @@ func (d *delivery) finish() {
 		}
 		d.tr.lost(s.open)
 	}
-	if n := d.tr.lostEntries; drainQueue && n > 0 {
+	if n := d.tr.lostEntries; drainQueue && !e.durable && n > 0 {
 		e.log.Error("log entries not delivered before shutdown were lost (enable the WAL to keep them)", "endpoint", e.name, "entries", n)
 		e.m.droppedEntries.WithLabelValues(e.name, "shutdown").Add(float64(n))
 	}

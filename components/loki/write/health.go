@@ -41,9 +41,15 @@ func (c *Component) CurrentHealth() component.Health {
 		if st.lastSuccess.After(last) {
 			last = st.lastSuccess
 		}
+		bl := e.src.backlog()
 		if st.failing {
-			p := fmt.Sprintf("endpoint %q: pushes failing since %s: %s (%s)", e.name, rfc3339(st.failingSince), st.lastError, e.retryNote())
+			p := fmt.Sprintf("endpoint %q: pushes failing since %s: %s (%s); %s", e.name, rfc3339(st.failingSince), st.lastError, e.retryNote(), bl)
 			problems = append(problems, p)
+		} else if !bl.oldest.IsZero() && time.Since(bl.oldest) > stallAge {
+			problems = append(problems, fmt.Sprintf("endpoint %q: delivery is behind by more than %s: %s", e.name, stallAge, bl))
+			if bl.oldest.After(since) {
+				since = bl.oldest.Add(stallAge)
+			}
 		}
 		if st.recentDropped > 0 {
 			p := fmt.Sprintf("endpoint %q: dropped %d %s since the last successful push, not retried (last at %s, reason %s: %s)",
@@ -87,6 +93,30 @@ func plural(n int64, one, many string) string {
 	return many
 }
 
+// endpointBacklog is an endpoint's backlog, by name.
+type endpointBacklog struct {
+	name string
+	backlog
+}
+
+// backlogs returns every endpoint's backlog, sorted by name.
+func (c *Component) backlogs() []endpointBacklog {
+	c.mu.RLock()
+	out := make([]endpointBacklog, 0, len(c.endpoints))
+	for _, e := range c.endpoints {
+		out = append(out, endpointBacklog{name: e.name, backlog: e.src.backlog()})
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// stallAge: an endpoint whose oldest undelivered entry is older than this
+// is behind (unhealthy), even while its pushes succeed: it delivers less
+// than it is given. A keeping-up endpoint's oldest entry is at most about
+// batch_wait plus one push old.
+var stallAge = time.Minute
+
 // DebugInfo is shown in the API and UI.
 type DebugInfo struct {
 	WALEnabled  bool            `river:"wal_enabled,attr"`
@@ -106,6 +136,10 @@ type EndpointDebug struct {
 	BatchesSent    int64  `river:"batches_sent,attr"`
 	EntriesDropped int64  `river:"entries_dropped,attr"`
 	BacklogBytes   int64  `river:"backlog_bytes,attr"`
+	BacklogEntries int64  `river:"backlog_entries,attr"`
+	// OldestUndelivered is when the oldest entry not yet delivered was
+	// accepted ("" when none waits).
+	OldestUndelivered string `river:"oldest_undelivered_time,attr,optional"`
 }
 
 // DebugInfo returns per-endpoint figures.
@@ -118,17 +152,20 @@ func (c *Component) DebugInfo() any {
 	}
 	for _, e := range c.endpoints {
 		st := e.snapshot()
+		bl := e.src.backlog()
 		d.Endpoints = append(d.Endpoints, EndpointDebug{
-			Name:           e.name,
-			URL:            e.args.redactedURL(),
-			Healthy:        !st.failing && st.recentDropped == 0,
-			LastError:      st.lastError,
-			LastErrorTime:  timeString(st.lastErrorAt),
-			LastSuccess:    timeString(st.lastSuccess),
-			EntriesSent:    st.entriesSent,
-			BatchesSent:    st.batchesSent,
-			EntriesDropped: st.dropped,
-			BacklogBytes:   e.src.backlog(),
+			Name:              e.name,
+			URL:               e.args.redactedURL(),
+			Healthy:           !st.failing && st.recentDropped == 0,
+			LastError:         st.lastError,
+			LastErrorTime:     timeString(st.lastErrorAt),
+			LastSuccess:       timeString(st.lastSuccess),
+			EntriesSent:       st.entriesSent,
+			BatchesSent:       st.batchesSent,
+			EntriesDropped:    st.dropped,
+			BacklogBytes:      bl.bytes,
+			BacklogEntries:    bl.entries,
+			OldestUndelivered: timeString(bl.oldest),
 		})
 	}
 	sort.Slice(d.Endpoints, func(i, j int) bool { return d.Endpoints[i].Name < d.Endpoints[j].Name })
@@ -141,4 +178,14 @@ func timeString(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// String describes a backlog for health: "N entries (B bytes) not yet
+// delivered, the oldest accepted at T".
+func (b backlog) String() string {
+	if b.oldest.IsZero() {
+		return "nothing waits for delivery"
+	}
+	return fmt.Sprintf("%d %s (%d bytes) not yet delivered, the oldest accepted at %s (%s ago)",
+		b.entries, plural(b.entries, "entry", "entries"), b.bytes, rfc3339(b.oldest), time.Since(b.oldest).Round(time.Second))
 }

@@ -2,6 +2,7 @@ package write
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -58,6 +59,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
+	// The backlog gauges are registered by the component (see
+	// backlogCollector), which knows its endpoints.
 	for _, col := range []prometheus.Collector{m.entriesReceived, m.entriesNoLabels, m.walBytes, m.walAppendErrors,
 		m.walCorruptions, m.walSegmentsDeleted, m.refusedFull, m.endpoint.sentEntries, m.endpoint.sentBytes,
 		m.endpoint.droppedEntries, m.endpoint.retries, m.endpoint.requestDuration} {
@@ -66,4 +69,35 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// backlogCollector reports each endpoint's backlog at scrape time.
+type backlogCollector struct{ c *Component }
+
+var (
+	backlogEntriesDesc = prometheus.NewDesc("loki_write_backlog_entries",
+		"Log entries accepted but not yet delivered by the endpoint (in the WAL, or its memory queue). With the WAL, counted to within about 100 ms of appends.", []string{"endpoint"}, nil)
+	backlogBytesDesc = prometheus.NewDesc("loki_write_backlog_bytes",
+		"Bytes of WAL (or memory queue) not yet delivered by the endpoint; wal > max_backlog_size bounds it.", []string{"endpoint"}, nil)
+	backlogAgeDesc = prometheus.NewDesc("loki_write_backlog_oldest_age_seconds",
+		"Age of the oldest entry the endpoint has not yet delivered (0 when none waits): the delivery lag.", []string{"endpoint"}, nil)
+)
+
+func (b backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogEntriesDesc
+	ch <- backlogBytesDesc
+	ch <- backlogAgeDesc
+}
+
+func (b backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, eb := range b.c.backlogs() {
+		ch <- prometheus.MustNewConstMetric(backlogEntriesDesc, prometheus.GaugeValue, float64(eb.entries), eb.name)
+		ch <- prometheus.MustNewConstMetric(backlogBytesDesc, prometheus.GaugeValue, float64(eb.bytes), eb.name)
+		age := 0.0
+		if !eb.oldest.IsZero() {
+			age = now.Sub(eb.oldest).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(backlogAgeDesc, prometheus.GaugeValue, age, eb.name)
+	}
 }

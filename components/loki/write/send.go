@@ -18,7 +18,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	}
 	loki.PublishEntries(c.opts.Live(), entries)
 	c.mu.RLock()
-	w, external, none := c.wal, c.external, len(c.endpoints) == 0
+	w, led, external, none := c.wal, c.ledger, c.external, len(c.endpoints) == 0
 	var queues []*memQueue
 	if w == nil {
 		for _, e := range c.endpoints {
@@ -50,7 +50,8 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		return nil
 	}
 	if w != nil {
-		err := w.Append(rec)
+		now := time.Now()
+		err := w.AppendFunc(rec, func(start, end wal.Position) { led.appended(start, end, n, now) })
 		c.encoders.Put(enc)
 		if err != nil {
 			c.m.walAppendErrors.Inc()
@@ -85,7 +86,7 @@ func (c *Component) full() error {
 	var worst string
 	var worstN int64
 	for _, e := range c.endpoints {
-		if n := e.src.backlog(); n > worstN {
+		if n := e.src.backlog().bytes; n > worstN {
 			worst, worstN = e.name, n
 		}
 	}

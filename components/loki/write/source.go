@@ -22,17 +22,18 @@ type source interface {
 	// rewind makes every record read since the last commit readable again,
 	// when a worker stops without delivering them.
 	rewind()
-	// backlog is an estimate of the bytes not yet delivered.
-	backlog() int64
+	// backlog is what is not yet delivered (committed).
+	backlog() backlog
 	close()
 }
 
 // walSource reads an endpoint's records from the WAL.
 type walSource struct {
-	c    *Component
-	w    *wal.WAL
-	name string
-	r    *wal.Reader
+	c      *Component
+	w      *wal.WAL
+	ledger *ledger
+	name   string
+	r      *wal.Reader
 
 	mu        sync.Mutex // committed is read by debug info
 	committed wal.Position
@@ -55,11 +56,11 @@ func (s *walSource) rewind() {
 	s.r.Seek(s.committed)
 }
 
-func (s *walSource) backlog() int64 {
+func (s *walSource) backlog() backlog {
 	s.mu.Lock()
 	from := s.committed
 	s.mu.Unlock()
-	return s.w.SizeBetween(from, s.w.Durable())
+	return s.ledger.of(s.w, from, s.w.Durable())
 }
 
 func (s *walSource) close() { s.r.Close() }
@@ -73,7 +74,11 @@ type memQueue struct {
 	mu       sync.Mutex
 	records  [][]byte
 	inflight [][]byte // read since the last commit
+	// meta holds, for inflight then records, each record's entries and
+	// when it was accepted.
+	meta     []recordMeta
 	bytes    int64
+	entries  int64
 	closed   bool
 	readable chan struct{} // closed and replaced when a record is added
 	space    chan struct{} // closed and replaced when bytes shrink
@@ -96,6 +101,11 @@ func (q *memQueue) setCapacity(capacity int64) {
 	q.capacity = capacity
 }
 
+type recordMeta struct {
+	entries int64
+	at      time.Time
+}
+
 var errQueueClosed = errors.New("endpoint removed")
 
 // push adds a record, waiting for space until ctx ends. A record larger than
@@ -111,7 +121,10 @@ func (q *memQueue) push(ctx context.Context, rec []byte) error {
 		}
 		if q.bytes == 0 || q.bytes+n <= q.capacity {
 			q.records = append(q.records, rec)
+			m := recordMeta{entries: int64(recordEntries(rec)), at: time.Now()}
+			q.meta = append(q.meta, m)
 			q.bytes += n
+			q.entries += m.entries
 			close(q.readable)
 			q.readable = make(chan struct{})
 			q.mu.Unlock()
@@ -181,10 +194,12 @@ func (q *memQueue) commit(pos wal.Position) {
 	if done <= 0 {
 		return
 	}
-	for _, r := range q.inflight[:done] {
+	for i, r := range q.inflight[:done] {
 		q.bytes -= int64(len(r))
+		q.entries -= q.meta[i].entries
 	}
 	q.inflight = append(q.inflight[:0], q.inflight[done:]...)
+	q.meta = append(q.meta[:0], q.meta[done:]...)
 	close(q.space)
 	q.space = make(chan struct{})
 }
@@ -197,10 +212,14 @@ func (q *memQueue) rewind() {
 	q.inflight = nil
 }
 
-func (q *memQueue) backlog() int64 {
+func (q *memQueue) backlog() backlog {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes
+	bl := backlog{bytes: q.bytes, entries: q.entries}
+	if len(q.meta) > 0 {
+		bl.oldest = q.meta[0].at
+	}
+	return bl
 }
 
 func (q *memQueue) close() {

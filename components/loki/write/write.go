@@ -90,6 +90,9 @@ type Component struct {
 	appendErr error           // last WAL append failure, for health
 	appendAt  time.Time
 
+	// ledger knows the entries and acceptance times of what the WAL holds.
+	ledger *ledger
+
 	posMu     sync.Mutex
 	positions wal.Positions
 	posPath   string
@@ -113,6 +116,11 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		return nil, err
 	}
 	c.m = m
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(backlogCollector{c}); err != nil {
+			return nil, fmt.Errorf("registering loki.write metrics: %w", err)
+		}
+	}
 	c.recv = loki.NewReceiverWithFull(c.send, c.full)
 	if err := c.apply(args, true); err != nil {
 		c.closeAll()
@@ -153,7 +161,9 @@ func (c *Component) Run(ctx context.Context) error {
 			if w != nil {
 				drain = walDrain
 			}
-			e.stop(drain, w == nil)
+			// At shutdown each endpoint delivers what its WAL (or memory
+			// queue) holds within the drain time, as Alloy drains its WAL.
+			e.stop(drain, true)
 			e.src.close()
 		}()
 	}
@@ -262,6 +272,19 @@ func (c *Component) switchWAL(args Arguments, first bool) error {
 	if err != nil {
 		c.log.Warn("WAL positions unreadable; replaying every segment (entries may be sent twice)", "err", err)
 	}
+	// What a previous run left undelivered is counted once, from the
+	// oldest position an endpoint of this config starts at.
+	from := w.Durable()
+	for _, ea := range args.Endpoints {
+		p, ok := pos[ea.name()]
+		if !ok {
+			p = w.First()
+		}
+		if p.Before(from) {
+			from = p
+		}
+	}
+	c.ledger = scanLedger(w, from, nil)
 	c.posMu.Lock()
 	c.positions, c.posPath, c.truncated = pos, posPath, 0
 	c.posMu.Unlock()
@@ -401,7 +424,7 @@ func (c *Component) newSource(name string, ea EndpointArgs, atStart bool) source
 		c.log.Warn("WAL damage skipped", "endpoint", name, "at", at.String(), "err", err)
 		c.m.walCorruptions.Inc()
 	}
-	return &walSource{c: c, w: c.wal, name: name, r: r, committed: pos}
+	return &walSource{c: c, w: c.wal, ledger: c.ledger, name: name, r: r, committed: pos}
 }
 
 func (c *Component) newEndpoint(name string, ea EndpointArgs, maxStreams int, src source) (*endpoint, error) {
@@ -459,14 +482,22 @@ func (c *Component) forgetPosition(name string) {
 	}
 }
 
-// truncate deletes the segments before the oldest committed position.
+// truncate deletes the segments before the oldest committed position and
+// forgets the ledger's buckets every endpoint has passed.
 func (c *Component) truncate(w *wal.WAL) {
 	c.posMu.Lock()
 	defer c.posMu.Unlock()
 	// With no endpoint nothing will ever read the older segments.
 	oldest := w.Stats().Current
+	low := w.Durable()
 	for _, p := range c.positions {
 		oldest = min(oldest, p.Segment)
+		if p.Before(low) {
+			low = p
+		}
+	}
+	if c.ledger != nil {
+		c.ledger.trim(low)
 	}
 	if oldest <= c.truncated {
 		return

@@ -63,6 +63,9 @@ func defaultArgs(eps ...EndpointArgs) Arguments {
 	var a Arguments
 	a.SetToDefault()
 	a.Endpoints = eps
+	// Shutdown drains the WAL for this long; tests that stop with Loki
+	// down should not wait the default 15s.
+	a.WAL.DrainTimeout = 2 * time.Second
 	return a
 }
 

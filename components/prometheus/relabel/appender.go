@@ -152,11 +152,14 @@ type appender struct {
 	apps []storage.Appender // created on first use
 	tx   txMetrics
 	opts *storage.AppendOptions
-	// live is the component's live debugging while someone watches (set
-	// when the transaction starts), else nil; out is then the last
-	// relabelled series, empty when dropped.
-	live component.LiveDebug
+	// live is set when someone watched the component's Live tab as the
+	// transaction started; ls samples what it publishes, out is the last
+	// relabelled series (empty when dropped) and ev the event being
+	// published (Publish is synchronous).
+	live bool
+	ls   component.LiveSampler
 	out  labels.Labels
+	ev   appendable.Point
 }
 
 func (a *appender) child(i int) storage.Appender {
@@ -177,7 +180,7 @@ func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample boo
 	if sample {
 		a.tx.processed++
 	}
-	if a.live != nil {
+	if a.live {
 		a.out = e.lbls
 	}
 	if e.lbls.IsEmpty() {
@@ -214,31 +217,20 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	r, err := a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
 		return app.Append(r, l, t, v)
 	})
-	if a.live != nil {
-		out := a.out
-		a.live.Publish("sample", func() string { return relabelled(l, out) + " " + appendable.FormatPoint(t, v) })
+	if a.live && !a.ls.Skip() {
+		a.ev = appendable.Point{Labels: l, Relabelled: &a.out, T: t, V: v}
+		a.ls.Offer("sample", &a.ev)
 	}
 	return r, err
-}
-
-// relabelled renders a series' relabelling: "{in} → {out}", or
-// "{in} → dropped".
-func relabelled(in, out labels.Labels) string {
-	if out.IsEmpty() {
-		return in.String() + " → dropped"
-	}
-	return in.String() + " → " + out.String()
 }
 
 func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
 	r, err := a.forward(ref, l, true, func(app storage.Appender, r storage.SeriesRef, l labels.Labels) (storage.SeriesRef, error) {
 		return app.AppendHistogram(r, l, t, h, fh)
 	})
-	if a.live != nil {
-		out := a.out
-		a.live.Publish("histogram", func() string {
-			return relabelled(l, out) + " " + appendable.FormatHistogramPoint(t, h, fh)
-		})
+	if a.live && !a.ls.Skip() {
+		a.ev = appendable.Point{Labels: l, Relabelled: &a.out, T: t, H: h, FH: fh}
+		a.ls.Offer("histogram", &a.ev)
 	}
 	return r, err
 }
@@ -278,6 +270,7 @@ func (a *appender) SetOptions(opts *storage.AppendOptions) {
 
 func (a *appender) Commit() error {
 	a.flushMetrics()
+	a.ls.Flush()
 	var errs []error
 	for _, app := range a.apps {
 		if app != nil {
@@ -291,6 +284,7 @@ func (a *appender) Commit() error {
 
 func (a *appender) Rollback() error {
 	a.flushMetrics()
+	a.ls.Flush()
 	var errs []error
 	for _, app := range a.apps {
 		if app != nil {

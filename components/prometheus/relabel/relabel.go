@@ -226,9 +226,7 @@ func (r *Receiver) setState(s *state) {
 func (r *Receiver) Appender(ctx context.Context) storage.Appender {
 	s := r.state.Load()
 	a := &appender{ctx: ctx, s: s, m: r.metrics, apps: make([]storage.Appender, len(s.children))}
-	if r.live.Active() {
-		a.live = r.live
-	}
+	a.live = a.ls.Reset(r.live)
 	return a
 }
 

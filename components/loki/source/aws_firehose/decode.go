@@ -555,7 +555,8 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 		}
 		var p cwPayload
 		var kept int64
-		if parseCloudWatchFast(data, &p) {
+		// Each event is an object: the payload's own is one of the '{'.
+		if parseCloudWatchFast(data, &p, int(objects-1)) {
 			// The strings point into buf, which stays charged as it is.
 			keepBuf = true
 			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead

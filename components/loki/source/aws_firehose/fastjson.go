@@ -1,6 +1,7 @@
 package awsfirehose
 
 import (
+	"encoding/binary"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -121,6 +122,14 @@ func (p *fastParser) str() ([]byte, bool) {
 	}
 	start := p.i
 	for p.i < len(p.b) {
+		// Eight bytes at a time while none of them needs a look (base64
+		// data is hundreds of plain bytes); then byte by byte.
+		for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+			p.i += 8
+		}
+		if p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':
@@ -133,6 +142,16 @@ func (p *fastParser) str() ([]byte, bool) {
 		p.i++
 	}
 	return nil, false
+}
+
+// special8 tells whether any of the 8 bytes of x may be '"', '\\', a
+// control character or not printable ASCII (false positives are fine: the
+// caller then looks at each byte).
+func special8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (zero(quote) | zero(backslash) | ((x - ones*0x20) &^ x & highs) | ((x | (x + ones)) & highs)) != 0
 }
 
 // int reads an integer without sign, fraction or exponent beyond what
@@ -205,7 +224,8 @@ func (p *fastParser) records(record func([]byte) bool) bool {
 //	{"messageType":"…","owner":"…","logGroup":"…","logStream":"…",
 //	 "subscriptionFilters":["…"],"logEvents":[{"id":"…","timestamp":1,"message":"…"},…]}
 //
-// (keys in any order, any whitespace) into p, in two passes over data and
+// (keys in any order, any whitespace) into p (events is the capacity its
+// events start with: the caller's bound of their number), in two passes over data and
 // without allocating a string per event: the strings of p point into data,
 // whose messages are unescaped in place once the whole payload has parsed
 // (an unescaped string is never longer than its JSON). data must not be
@@ -216,7 +236,7 @@ func (p *fastParser) records(record func([]byte) bool) bool {
 // non-integer timestamps. decodeGzipRecord then uses encoding/json.
 // FuzzCloudWatchFast checks that whatever it accepts, encoding/json reads
 // the same.
-func parseCloudWatchFast(data []byte, p *cwPayload) bool {
+func parseCloudWatchFast(data []byte, p *cwPayload, events int) bool {
 	fp := fastParser{b: data}
 	if !fp.consume('{') {
 		return false
@@ -265,7 +285,7 @@ func parseCloudWatchFast(data []byte, p *cwPayload) bool {
 				return false
 			}
 		default:
-			if !fp.events(p) {
+			if !fp.events(p, events) {
 				return false
 			}
 		}
@@ -324,15 +344,13 @@ func (p *fastParser) strings() ([]string, bool) {
 	}
 }
 
-// events reads logEvents, each message still escaped.
-func (p *fastParser) events(cw *cwPayload) bool {
+// events reads logEvents, each message still escaped, into a slice of
+// capacity events to start with.
+func (p *fastParser) events(cw *cwPayload, capacity int) bool {
 	if !p.consume('[') {
 		return false
 	}
-	cw.LogEvents = cw.LogEvents[:0]
-	if cw.LogEvents == nil {
-		cw.LogEvents = []cwEvent{}
-	}
+	cw.LogEvents = make([]cwEvent, 0, max(capacity, 0))
 	if p.peek() == ']' {
 		p.i++
 		return true
@@ -410,6 +428,12 @@ func (p *fastParser) text() ([]byte, bool) {
 	}
 	start := p.i
 	for p.i < len(p.b) {
+		for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+			p.i += 8
+		}
+		if p.i >= len(p.b) {
+			break
+		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':

@@ -2,6 +2,7 @@ package awsfirehose
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -178,7 +179,7 @@ func FuzzCloudWatchFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		orig := bytes.Clone(data)
 		var fast cwPayload
-		if !parseCloudWatchFast(data, &fast) {
+		if !parseCloudWatchFast(data, &fast, bytes.Count(data, []byte{'{'})) {
 			if !bytes.Equal(data, orig) {
 				t.Fatalf("parseCloudWatchFast declined %q but changed it to %q", orig, data)
 			}
@@ -210,12 +211,31 @@ func TestCloudWatchFastTakesWhatCloudWatchSends(t *testing.T) {
 		}}
 	data, _ := json.Marshal(p)
 	var got cwPayload
-	if !parseCloudWatchFast(data, &got) {
+	if !parseCloudWatchFast(data, &got, 2) {
 		t.Fatalf("the fast path declines a CloudWatch Logs payload: %s", data)
 	}
 	if got.LogGroup != p.LogGroup || got.SubscriptionFilters[0] != "to-firehose" || len(got.LogEvents) != 2 ||
 		got.LogEvents[0].Message != p.LogEvents[0].Message || got.LogEvents[1].Message != p.LogEvents[1].Message ||
 		got.LogEvents[1].Timestamp != 1714564800001 {
 		t.Fatalf("parsed %+v", got)
+	}
+}
+
+// TestSpecial8 checks the word-at-a-time test of parseFast's strings
+// against the byte-by-byte rule for every byte value in every position.
+func TestSpecial8(t *testing.T) {
+	plain := []byte("abcdefgh")
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			b := bytes.Clone(plain)
+			b[pos] = byte(c)
+			want := c == '"' || c == '\\' || c < 0x20 || c >= 0x7f
+			if got := special8(binary.LittleEndian.Uint64(b)); want && !got {
+				t.Fatalf("byte %#x at %d not flagged", c, pos)
+			}
+		}
+	}
+	if special8(binary.LittleEndian.Uint64([]byte("QUJD+/09"))) {
+		t.Fatal("plain base64 flagged")
 	}
 }

@@ -34,30 +34,84 @@ func (l *live) Appender(ctx context.Context) storage.Appender {
 // LiveAppender returns app, publishing what is appended to it while ld is
 // active (checked now, once).
 func LiveAppender(app storage.Appender, ld component.LiveDebug) storage.Appender {
-	if !ld.Active() {
+	a := &liveAppender{Appender: app}
+	if !a.s.Reset(ld) {
 		return app
 	}
-	return &liveAppender{Appender: app, ld: ld}
+	return a
 }
 
 type liveAppender struct {
 	storage.Appender
-	ld component.LiveDebug
+	s component.LiveSampler
+	// ev is the event being published: Publish formats it synchronously,
+	// so one buffer per appender serves every sample without allocating.
+	ev Point
 }
 
 func (a *liveAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
-	a.ld.Publish("sample", func() string { return FormatSample(l, t, v) })
+	if !a.s.Skip() {
+		a.ev = Point{Labels: l, T: t, V: v}
+		a.s.Offer("sample", &a.ev)
+	}
 	return a.Appender.Append(ref, l, t, v)
 }
 
 func (a *liveAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	a.ld.Publish("histogram", func() string { return FormatHistogram(l, t, h, fh) })
+	if !a.s.Skip() {
+		a.ev = Point{Labels: l, T: t, H: h, FH: fh}
+		a.s.Offer("histogram", &a.ev)
+	}
 	return a.Appender.AppendHistogram(ref, l, t, h, fh)
 }
 
 func (a *liveAppender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
-	a.ld.Publish("exemplar", func() string { return FormatExemplar(l, e) })
+	a.s.Publish("exemplar", component.LiveFunc(func() string { return FormatExemplar(l, e) }))
 	return a.Appender.AppendExemplar(ref, l, e)
+}
+
+func (a *liveAppender) Commit() error {
+	a.s.Flush()
+	return a.Appender.Commit()
+}
+
+func (a *liveAppender) Rollback() error {
+	a.s.Flush()
+	return a.Appender.Rollback()
+}
+
+// Point is a sample or a native histogram of a series, as a
+// component.LiveText: "{labels} value timestamp". With Relabelled set it
+// shows a relabelling: "{labels} → {relabelled} value timestamp", or
+// "{labels} → dropped …" when Relabelled is empty.
+type Point struct {
+	Labels     labels.Labels
+	Relabelled *labels.Labels
+	T          int64
+	V          float64
+	H          *histogram.Histogram
+	FH         *histogram.FloatHistogram
+}
+
+// LiveText renders the point.
+func (p *Point) LiveText() string {
+	var b strings.Builder
+	b.WriteString(p.Labels.String())
+	if p.Relabelled != nil {
+		b.WriteString(" → ")
+		if p.Relabelled.IsEmpty() {
+			b.WriteString("dropped")
+		} else {
+			b.WriteString(p.Relabelled.String())
+		}
+	}
+	b.WriteByte(' ')
+	if p.H != nil || p.FH != nil {
+		b.WriteString(FormatHistogramPoint(p.T, p.H, p.FH))
+	} else {
+		b.WriteString(FormatPoint(p.T, p.V))
+	}
+	return b.String()
 }
 
 // FormatSample renders a sample as `{labels} value timestamp`.

@@ -97,6 +97,7 @@ type WAL struct {
 	// generation must report failure even if a later segment synced.
 	gen    uint64
 	closed bool
+	syncs  int64 // fsyncs of appended records, for Stats
 }
 
 // Open opens (creating if needed) the log in opts.Dir and starts a new segment.
@@ -203,6 +204,14 @@ var ErrClosed = errors.New("WAL is closed")
 // disk (fsynced). rec[:HeaderSize] is overwritten with the header. Concurrent
 // appenders share fsyncs.
 func (w *WAL) Append(rec []byte) error {
+	return w.AppendFunc(rec, nil)
+}
+
+// AppendFunc is Append that also calls written, if not nil, with the
+// record's start and end once it is written and before it is synced, in
+// the order records are written (under the WAL's lock: written must be
+// quick and must not call the WAL).
+func (w *WAL) AppendFunc(rec []byte, written func(start, end Position)) error {
 	n := len(rec) - HeaderSize
 	if n <= 0 {
 		return errors.New("WAL: empty record")
@@ -238,8 +247,12 @@ func (w *WAL) Append(rec []byte) error {
 	if w.off == 0 {
 		w.firstAt = w.now()
 	}
+	start := Position{Segment: w.seg, Offset: w.off}
 	w.off += int64(len(rec))
 	end, gen := Position{Segment: w.seg, Offset: w.off}, w.gen
+	if written != nil {
+		written(start, end)
+	}
 	w.mu.Unlock()
 	return w.syncTo(end, gen)
 }
@@ -276,6 +289,7 @@ func (w *WAL) syncTo(end Position, gen uint64) error {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.syncs++
 	if err != nil {
 		w.fail(err)
 		return fmt.Errorf("syncing WAL segment %s: %w", f.Name(), err)
@@ -379,17 +393,40 @@ func (w *WAL) Truncate(before uint64) (int, error) {
 	return deleted, firstErr
 }
 
+// SegmentTimes returns the modification time of each finished segment, by
+// segment: records in a segment were written after its predecessor's time
+// and before its own.
+func (w *WAL) SegmentTimes() map[uint64]time.Time {
+	w.mu.Lock()
+	segs := slices.Clone(w.segments)
+	cur := w.seg
+	w.mu.Unlock()
+	out := map[uint64]time.Time{}
+	for _, s := range segs {
+		if s == cur {
+			continue
+		}
+		if fi, err := os.Stat(w.segmentPath(s)); err == nil {
+			out[s] = fi.ModTime()
+		}
+	}
+	return out
+}
+
 // Stats describe the log on disk.
 type Stats struct {
 	Segments int
 	Current  uint64
+	// Syncs counts the fsyncs made for appends: with group commit, one
+	// covers every record written while the previous one ran.
+	Syncs int64
 }
 
 // Stats returns the number of segments and the current one.
 func (w *WAL) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Stats{Segments: len(w.segments), Current: w.seg}
+	return Stats{Segments: len(w.segments), Current: w.seg, Syncs: w.syncs}
 }
 
 // SizeBetween returns the bytes of log between from and to (the backlog
