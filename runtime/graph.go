@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -105,11 +106,7 @@ func emptyGraph() *graph {
 
 // configHash hashes the files in name order.
 func configHash(files map[string][]byte) string {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(files))
 	h := sha256.New()
 	for _, n := range names {
 		fmt.Fprintf(h, "%d:%s\n%d:", len(n), n, len(files[n]))
