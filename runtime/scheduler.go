@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/internal/dag"
@@ -146,22 +147,12 @@ func parallel(nodes []*gnode, f func(*gnode)) {
 		}
 		return
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(nodes) {
-					return
-				}
-				f(nodes[i])
-			}
-		}()
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for _, n := range nodes {
+		g.Go(func() error { f(n); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // f returns no error
 }
 
 type waveCause struct {

@@ -2,8 +2,10 @@ package syntax
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 
@@ -174,11 +176,7 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 		return cty.DynamicVal.WithMarks(marks), nil
 	case t.IsObjectType():
 		if !t.HasAttribute(name) {
-			var names []string
-			for n := range t.AttributeTypes() {
-				names = append(names, n)
-			}
-			sort.Strings(names)
+			names := slices.Sorted(maps.Keys(t.AttributeTypes()))
 			diags := evalError(rng, "%s has no attribute %q", orValue(what()), name)
 			return cty.DynamicVal, withSuggestion(diags, name, names)
 		}

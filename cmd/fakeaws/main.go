@@ -29,13 +29,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -142,11 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env["AWS_ACCESS_KEY_ID"] = demo.AccessKeyID
 	env["AWS_SECRET_ACCESS_KEY"] = demo.SecretAccessKey
 	fmt.Fprintln(stdout, "# fakeaws: a fake AWS that checks every SigV4 signature. Export these (fake) settings:")
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(env))
 	for _, k := range keys {
 		fmt.Fprintf(stdout, "export %s=%s\n", k, env[k])
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -280,7 +281,7 @@ func (f *AWS) describeInstances(w http.ResponseWriter, form url.Values, caller *
 	f.mu.Unlock()
 	var matched []Instance
 	for _, inst := range all {
-		if len(ids) > 0 && !contains(ids, inst.ID) {
+		if len(ids) > 0 && !slices.Contains(ids, inst.ID) {
 			continue
 		}
 		keep := true

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,7 +230,7 @@ func (s *store) verify(r *http.Request, service, region string, s3Path bool) (*v
 			"Credential should be scoped to a valid region, not '%s'. ", a.Region)}
 	}
 	for _, h := range []string{"host", "x-amz-date"} {
-		if !contains(a.SignedHeaders, h) {
+		if !slices.Contains(a.SignedHeaders, h) {
 			return nil, &Error{Status: 403, Code: "SignatureDoesNotMatch", Message: "'" + h + "' must be a signed header"}
 		}
 	}
@@ -286,15 +287,6 @@ func splitRequestURI(r *http.Request) (string, string) {
 	}
 	p, q, _ := strings.Cut(uri, "?")
 	return p, q
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

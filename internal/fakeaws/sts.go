@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +108,7 @@ func (f *AWS) assumeRole(w http.ResponseWriter, form url.Values, caller *Key, re
 		fail(denied)
 		return
 	}
-	if len(role.TrustedPrincipals) > 0 && !contains(role.TrustedPrincipals, caller.Principal) {
+	if len(role.TrustedPrincipals) > 0 && !slices.Contains(role.TrustedPrincipals, caller.Principal) {
 		fail(denied)
 		return
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"cmp"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -137,11 +138,7 @@ func (n *Node) Status() Status {
 func (n *Node) Targets() []TargetOwner {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ids := make([]string, 0, len(n.targets))
-	for id := range n.targets {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(n.targets))
 	out := []TargetOwner{}
 	for _, id := range ids {
 		d := n.targets[id]

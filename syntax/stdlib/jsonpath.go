@@ -2,7 +2,8 @@ package stdlib
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/ohler55/ojg/jp"
 	"github.com/zclconf/go-cty/cty"
@@ -75,11 +76,7 @@ func (o *jpObject) ValueForKey(key string) (any, bool) {
 
 func (o *jpObject) Keys() []string {
 	if o.keys == nil {
-		o.keys = make([]string, 0, len(o.m))
-		for k := range o.m {
-			o.keys = append(o.keys, k)
-		}
-		sort.Strings(o.keys)
+		o.keys = slices.Sorted(maps.Keys(o.m))
 	}
 	o.b.spend()
 	return o.keys

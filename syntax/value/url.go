@@ -2,8 +2,9 @@ package value
 
 import (
 	"log/slog"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
@@ -100,11 +101,7 @@ func MaskURL(raw string) string {
 	}
 	if u.RawQuery != "" {
 		q, _ := url.ParseQuery(u.RawQuery)
-		keys := make([]string, 0, len(q))
-		for k := range q {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(q))
 		var b strings.Builder
 		for i, k := range keys {
 			if i > 0 {

@@ -23,9 +23,10 @@ package httpclient
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/common/config"
@@ -430,11 +431,7 @@ func (p *ProxyConfig) convert() (config.ProxyConfig, error) {
 // and, for request headers, refuses those Prometheus reserves (Authorization,
 // Host, Content-Type, …: the protocol or an auth setting owns them).
 func convertHeaders(field string, in map[string][]value.Secret, reserved bool) (config.ProxyHeader, error) {
-	names := make([]string, 0, len(in))
-	for n := range in {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(in))
 	out := make(config.ProxyHeader, len(in))
 	for _, n := range names {
 		if !httpguts.ValidHeaderFieldName(n) {

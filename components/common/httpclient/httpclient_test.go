@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -607,7 +608,7 @@ oauth2 {
 	if js := fmtAll(c); !strings.Contains(js, `"http://user:xxxxx@proxy.example:3128"`) {
 		t.Errorf("proxy_url is not shown masked: %s", js)
 	}
-	if got := c.Secrets(); !contains(got, "pw") || !contains(got, "Basic eDp5") || !contains(got, "a") {
+	if got := c.Secrets(); !slices.Contains(got, "pw") || !slices.Contains(got, "Basic eDp5") || !slices.Contains(got, "a") {
 		t.Errorf("Secrets() = %q", got)
 	}
 }
@@ -619,15 +620,6 @@ func fmtAll(c Config) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func decodeRiver(t *testing.T, src string, target *Config) {

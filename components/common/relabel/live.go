@@ -1,6 +1,7 @@
 package relabel
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,11 +29,7 @@ func (t targetText) LiveText() string { return FormatTarget(t) }
 
 // FormatTarget renders a target's labels as `{a="1", b="2"}`, sorted.
 func FormatTarget(t map[string]string) string {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(t))
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, k := range keys {

@@ -231,11 +231,7 @@ func scrapeAttrs(ctx *common.Context, b *river.Body, sc *promconfig.ScrapeConfig
 }
 
 func params(p url.Values) river.Expr {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(p))
 	fields := make([]river.Field, len(keys))
 	for i, k := range keys {
 		fields[i] = river.Field{Key: k, Value: river.Strings(p[k])}

@@ -18,6 +18,8 @@ package promtail
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -203,11 +205,7 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 		sc.JobName = "job"
 	}
 	base := river.Label(name)
-	keys := make([]string, 0, len(sc.Other))
-	for k := range sc.Other {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(sc.Other))
 	for _, k := range keys {
 		kn := keyOf(node, k)
 		switch comp, known := otherTargets[k]; {

@@ -7,7 +7,8 @@ package river
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,11 +76,7 @@ func Object(fields ...Field) Expr { return objectExpr(fields) }
 
 // StringMap is an object of string values, keys sorted.
 func StringMap(m map[string]string) Expr {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	o := make(objectExpr, len(keys))
 	for i, k := range keys {
 		o[i] = Field{Key: k, Value: stringExpr(m[k])}
