@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -119,16 +120,9 @@ func mustHealth(t *testing.T, rt *runtime.Runtime, id string) component.Health {
 // asynchronously) and fails after a generous deadline.
 func waitHealthy(t *testing.T, rt *runtime.Runtime, id string) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		h := mustHealth(t, rt, id)
-		if h.Health == component.HealthHealthy {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never became healthy: %+v", id, h)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var h component.Health
+	if _, ok := testwait.Poll(wait, func() bool { h = mustHealth(t, rt, id); return h.Health == component.HealthHealthy }); !ok {
+		t.Fatalf("%s never became healthy: %+v", id, h)
 	}
 }
 

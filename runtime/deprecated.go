@@ -15,15 +15,17 @@ import (
 func deprecatedCalls(nodes []*gnode) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, n := range nodes {
-		syntax.BodyCalls(n.block.Body, func(c *syntax.CallExpr) {
-			if repl, ok := stdlib.Deprecated(c.Name); ok {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagWarning,
-					Summary:  fmt.Sprintf("%s is deprecated; use %s", c.Name, repl),
-					Detail:   fmt.Sprintf("The flat name %s still works; Alloy's current name is %s.", c.Name, repl),
-					Subject:  c.NameRange.Ptr(),
-				})
-			}
+		syntax.Walk(n.block.Body, func(a *syntax.Attribute) {
+			syntax.Calls(a.Expr, func(c *syntax.CallExpr) {
+				if repl, ok := stdlib.Deprecated(c.Name); ok {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagWarning,
+						Summary:  fmt.Sprintf("%s is deprecated; use %s", c.Name, repl),
+						Detail:   fmt.Sprintf("The flat name %s still works; Alloy's current name is %s.", c.Name, repl),
+						Subject:  c.NameRange.Ptr(),
+					})
+				}
+			})
 		})
 	}
 	return diags

@@ -224,19 +224,14 @@ func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, p
 // body (nested blocks included) whose values are not wholly known in ctx.
 func unknownExpressions(body *syntax.Body, ctx *hcl.EvalContext) []hcl.Range {
 	var out []hcl.Range
-	for _, s := range body.Stmts {
-		switch s := s.(type) {
-		case *syntax.Attribute:
-			if s.Expr == nil {
-				continue
-			}
-			if v, _ := s.Expr.Value(ctx); !v.IsWhollyKnown() {
-				out = append(out, s.Expr.Range())
-			}
-		case *syntax.Block:
-			out = append(out, unknownExpressions(s.Body, ctx)...)
+	syntax.Walk(body, func(a *syntax.Attribute) {
+		if a.Expr == nil {
+			return
 		}
-	}
+		if v, _ := a.Expr.Value(ctx); !v.IsWhollyKnown() {
+			out = append(out, a.Expr.Range())
+		}
+	})
 	return out
 }
 
@@ -469,20 +464,11 @@ func literalSecrets(body *syntax.Body, ranges []masked) []masked {
 		return nil
 	}
 	refs := map[hcl.Pos]bool{}
-	var walk func(b *syntax.Body)
-	walk = func(b *syntax.Body) {
-		for _, s := range b.Stmts {
-			switch s := s.(type) {
-			case *syntax.Attribute:
-				if _, ok := s.Expr.(*syntax.ScopeTraversalExpr); ok {
-					refs[s.Expr.Range().Start] = true
-				}
-			case *syntax.Block:
-				walk(s.Body)
-			}
+	syntax.Walk(body, func(a *syntax.Attribute) {
+		if _, ok := a.Expr.(*syntax.ScopeTraversalExpr); ok {
+			refs[a.Expr.Range().Start] = true
 		}
-	}
-	walk(body)
+	})
 	out := ranges[:0:0]
 	for _, r := range ranges {
 		if !refs[r.Range.Start] {

@@ -18,6 +18,7 @@ import (
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/internal/dag"
 	"github.com/flow-telemetry/flow/syntax"
+	"github.com/flow-telemetry/flow/syntax/decode"
 )
 
 // graph is one loaded config: its components in topological order and the
@@ -206,27 +207,32 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		if errs >= maxErrors {
 			break
 		}
-		walkTraversals(n.block.Body, func(t hcl.Traversal) {
-			if errs >= maxErrors {
+		syntax.Walk(n.block.Body, func(a *syntax.Attribute) {
+			if a.Expr == nil {
 				return
 			}
-			ref, toUnknown, d := resolveTraversal(g, t, stdVars, unknown)
-			if d != nil {
-				diags = append(diags, d)
-				if errs++; errs == maxErrors {
-					diags = append(diags, tooManyErrors(errs, n.id, n.block.NameRange))
+			for _, t := range a.Expr.Variables() {
+				if errs >= maxErrors {
+					continue
 				}
-				return
+				ref, toUnknown, d := resolveTraversal(g, t, stdVars, unknown)
+				if d != nil {
+					diags = append(diags, d)
+					if errs++; errs == maxErrors {
+						diags = append(diags, tooManyErrors(errs, n.id, n.block.NameRange))
+					}
+					continue
+				}
+				if toUnknown {
+					n.tainted = true
+				}
+				if ref.target == nil || seen[ref] {
+					continue
+				}
+				seen[ref] = true
+				n.refs = append(n.refs, ref)
+				dg.AddEdge(i, index[ref.target])
 			}
-			if toUnknown {
-				n.tainted = true
-			}
-			if ref.target == nil || seen[ref] {
-				return
-			}
-			seen[ref] = true
-			n.refs = append(n.refs, ref)
-			dg.AddEdge(i, index[ref.target])
 		})
 	}
 	if diags.HasErrors() {
@@ -365,27 +371,6 @@ func checkLabel(b *syntax.Block, reg component.Registration) *hcl.Diagnostic {
 	return nil
 }
 
-// walkTraversals calls f for every traversal in body's expressions, nested
-// blocks included.
-func walkTraversals(body *syntax.Body, f func(hcl.Traversal)) {
-	if body == nil {
-		return
-	}
-	for _, s := range body.Stmts {
-		switch s := s.(type) {
-		case *syntax.Attribute:
-			if s.Expr == nil {
-				continue
-			}
-			for _, t := range s.Expr.Variables() {
-				f(t)
-			}
-		case *syntax.Block:
-			walkTraversals(s.Body, f)
-		}
-	}
-}
-
 // dottedSteps returns the leading root-and-attribute names of t (stopping at
 // the first index or splat) and the range of each.
 func dottedSteps(t hcl.Traversal, limit int) ([]string, []hcl.Range) {
@@ -518,31 +503,5 @@ func exportNames(reg component.Registration) []string {
 	if reg.Exports == nil {
 		return nil
 	}
-	return riverFieldNames(reflect.TypeOf(reg.Exports))
-}
-
-func riverFieldNames(t reflect.Type) []string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	var out []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag, ok := f.Tag.Lookup("river")
-		if !ok {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" && strings.Contains(opts, "squash") {
-			out = append(out, riverFieldNames(f.Type)...)
-			continue
-		}
-		if name != "" && name != "-" {
-			out = append(out, name)
-		}
-	}
-	return out
+	return decode.FieldNames(reflect.TypeOf(reg.Exports))
 }

@@ -618,11 +618,8 @@ func (e *BinaryExpr) apply(lhs, rhs cty.Value) (result cty.Value, diags hcl.Diag
 	return res, diags
 }
 
-// MaxNumberBits bounds the magnitude of numbers in arithmetic, both ways:
-// 2^-4096 < |x| < 2^4096 (about 1e±1233), zero and infinities aside. cty
-// numbers are arbitrary-precision floats, and without a bound a
-// configuration could make `1e999999999 % 3` build a gigabyte integer.
-const MaxNumberBits = 4096
+// MaxNumberBits bounds the magnitude of numbers (see value.MaxNumberBits).
+const MaxNumberBits = value.MaxNumberBits
 
 // NumberInRange reports whether v is not a number, or a number within
 // MaxNumberBits.
@@ -631,12 +628,7 @@ func NumberInRange(v cty.Value) bool {
 	if v.Type() != cty.Number || v.IsNull() || !v.IsKnown() {
 		return true
 	}
-	bf := v.AsBigFloat()
-	if bf.Sign() == 0 || bf.IsInf() {
-		return true
-	}
-	exp := bf.MantExp(nil)
-	return -MaxNumberBits <= exp && exp <= MaxNumberBits
+	return value.BigFloatInRange(v.AsBigFloat())
 }
 
 // arith applies a numeric operator to two numbers in range.

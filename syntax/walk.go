@@ -43,18 +43,20 @@ func Calls(e hcl.Expression, f func(*CallExpr)) {
 	}
 }
 
-// BodyCalls calls f for every function call in body's attributes, nested
-// blocks included.
-func BodyCalls(body *Body, f func(*CallExpr)) {
+// Walk calls f for every attribute in body, nested blocks included, in
+// source order. It is the one walk over a config's attributes: references,
+// unknown values, secrets and function calls are all found through it. The
+// nesting depth is bounded by the parser (see limits), so the recursion is too.
+func Walk(body *Body, f func(*Attribute)) {
 	if body == nil {
 		return
 	}
 	for _, s := range body.Stmts {
 		switch s := s.(type) {
 		case *Attribute:
-			Calls(s.Expr, f)
+			f(s)
 		case *Block:
-			BodyCalls(s.Body, f)
+			Walk(s.Body, f)
 		}
 	}
 }

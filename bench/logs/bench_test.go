@@ -2,6 +2,7 @@ package logs
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -208,7 +209,9 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 	records = records / benchPerRequest * benchPerRequest
 	// FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during the run.
 	if path := os.Getenv("FLOW_BENCH_CPUPROFILE"); path != "" {
-		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds=5", path+"."+s.name)
+		// FLOW_BENCH_PROFILE_SECONDS sets its length (default 5).
+		secs := cmp.Or(os.Getenv("FLOW_BENCH_PROFILE_SECONDS"), "5")
+		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds="+secs, path+"."+s.name)
 	}
 	start := time.Now()
 	lag.start(start)

@@ -20,5 +20,7 @@
 //	go test -run '^$' -bench FirehoseToLoki -benchtime 2000000x ./bench/logs/
 //
 // FLOW_BIN=path uses an already built flow instead of building cmd/flow;
-// FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during the run.
+// FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during each shape's run
+// as path.<shape> (FLOW_BENCH_PROFILE_SECONDS long, default 5), for
+// `go tool pprof <flow binary> path.<shape>`.
 package logs

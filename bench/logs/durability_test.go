@@ -51,9 +51,7 @@ func startFakeLoki(t testing.TB) *fakeloki.Server {
 // keeps delivering; loki.write says so in its health, keeps every entry in
 // its WAL, and delivers all of them once Loki is back.
 func TestLokiOutageOf60Seconds(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 60 s outage; run without -short")
-	}
+	testwait.Long(t, "a 60 s outage")
 	lk := startFakeLoki(t)
 	port := flowproc.FreePort(t)
 	fl := flowtest.Start(t, pipelineConfig(port, lk.URL()))

@@ -8,6 +8,7 @@ import (
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // TestKill9DuringShardedDelivery is TestKill9DuringDelivery with
@@ -16,6 +17,7 @@ import (
 // after the restart every acknowledged line has arrived, each stream's
 // lines first arriving in the order they were sent.
 func TestKill9DuringShardedDelivery(t *testing.T) {
+	testwait.Long(t, "kill -9 during sharded delivery")
 	lk := startFakeLoki(t)
 	port := flowproc.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)

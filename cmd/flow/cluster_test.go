@@ -26,6 +26,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/cluster"
 )
 
@@ -277,6 +278,7 @@ func owners(t testing.TB, p *flowproc.Process) map[string]string {
 // bound; start it again and it takes back about a third, with no duplicate
 // scrapes beyond about one interval.
 func TestClusterSharesScrapesAndSurvivesKill(t *testing.T) {
+	testwait.Long(t, "a three-node cluster with a kill -9")
 	f := newFleet(t, 300)
 	cfg := f.config(t)
 	a := startAgent(t, "a", cfg, nil)
@@ -386,6 +388,7 @@ func TestClusterSharesScrapesAndSurvivesKill(t *testing.T) {
 // SIGTERM: each leaves the cluster first, so its targets move at once and
 // no target goes unscraped for longer than the bound.
 func TestClusterRollingRestart(t *testing.T) {
+	testwait.Long(t, "a rolling restart of a cluster")
 	f := newFleet(t, 150)
 	cfg := f.config(t)
 	agents := map[string]*flowproc.Process{}

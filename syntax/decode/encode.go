@@ -38,6 +38,25 @@ func Encode(v any) cty.Value {
 // type) or the types it contains, so registration and tests can catch it.
 func CheckType(t reflect.Type) error { return infoFor(t).err }
 
+// FieldNames returns the River names of the fields of struct type t (or a
+// pointer to one), squashed structs' fields inline, in declaration order:
+// the attributes and blocks decoding accepts, or the exports encoding
+// writes. It is nil when t is not a struct with valid river tags.
+func FieldNames(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	ti := infoFor(t)
+	if ti.err != nil || ti.class != classStruct {
+		return nil
+	}
+	names := make([]string, len(ti.st.fields))
+	for i, f := range ti.st.fields {
+		names[i] = f.name
+	}
+	return names
+}
+
 func encode(rv reflect.Value, ti *typeInfo) cty.Value {
 	if ti.err != nil {
 		return value.CapsuleOf(rv, ti.t)

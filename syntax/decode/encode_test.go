@@ -2,6 +2,7 @@ package decode
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,30 @@ func TestConcurrentFirstUse(t *testing.T) {
 	for range 7 {
 		if v := <-done; !v.RawEquals(first) {
 			t.Error("concurrent encodings differ")
+		}
+	}
+}
+
+func TestFieldNames(t *testing.T) {
+	type inner struct {
+		B string `river:"b,attr"`
+	}
+	type outer struct {
+		A      string `river:"a,attr"`
+		Inner  inner  `river:",squash"`
+		Hidden string `river:"-"`
+		Plain  string
+		C      []inner `river:"c,block,optional"`
+	}
+	if got := FieldNames(reflect.TypeFor[*outer]()); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("FieldNames(*outer) = %v, want [a b c]", got)
+	}
+	type bad struct {
+		A string `river:"a,attribute"`
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[bad](), reflect.TypeFor[int](), reflect.TypeFor[struct{}]()} {
+		if got := FieldNames(typ); len(got) != 0 {
+			t.Errorf("FieldNames(%v) = %v, want none", typ, got)
 		}
 	}
 }

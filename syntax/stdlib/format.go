@@ -21,18 +21,6 @@ const maxWidth = 10000
 // short configuration cannot make a huge one.
 const maxResult = 16 << 20
 
-// maxNumberBits matches syntax.MaxNumberBits: numbers beyond 2^±4096 are
-// out of range, so converting one to an integer stays cheap.
-const maxNumberBits = 4096
-
-func numberInRange(bf *big.Float) bool {
-	if bf.Sign() == 0 || bf.IsInf() {
-		return true
-	}
-	exp := bf.MantExp(nil)
-	return -maxNumberBits <= exp && exp <= maxNumberBits
-}
-
 // FormatFunc formats values with Go's fmt verbs, as Alloy's string.format
 // does: %v %s %q %d %b %o %x %X %c %U %e %E %f %F %g %G %t, flags, width,
 // precision, `*` and explicit argument indexes (%[2]d). Unlike Go's
@@ -259,7 +247,7 @@ func verbWants(verb rune) string {
 
 func integer(v cty.Value, verb rune) (any, error) {
 	bf := v.AsBigFloat()
-	if !numberInRange(bf) || bf.IsInf() {
+	if !value.BigFloatInRange(bf) || bf.IsInf() {
 		return nil, fmt.Errorf("%%%c: the number is out of range", verb)
 	}
 	if !bf.IsInt() {
@@ -290,7 +278,7 @@ func natural(v cty.Value) any {
 		return v.True()
 	case t == cty.Number:
 		bf := v.AsBigFloat()
-		if bf.IsInt() && numberInRange(bf) && !bf.IsInf() {
+		if bf.IsInt() && value.BigFloatInRange(bf) && !bf.IsInf() {
 			if n, acc := bf.Int64(); acc == big.Exact {
 				return n
 			}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // MaxJSONDepth bounds the nesting of arrays and objects encoding.from_json
@@ -102,7 +104,7 @@ func (d *jsonDecoder) value(depth int) (cty.Value, error) {
 		return cty.StringVal(t), nil
 	case json.Number:
 		v, err := cty.ParseNumberVal(string(t))
-		if err != nil || !numberInRange(v.AsBigFloat()) {
+		if err != nil || !value.BigFloatInRange(v.AsBigFloat()) {
 			return cty.NilVal, errJSONNumber
 		}
 		return v, nil

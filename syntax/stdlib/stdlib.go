@@ -289,7 +289,7 @@ var ToJSONFunc = function.New(&function.Spec{
 	Type: function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		err := cty.Walk(args[0], func(_ cty.Path, v cty.Value) (bool, error) {
-			if v.Type() == cty.Number && v.IsKnown() && !v.IsNull() && !numberInRange(v.AsBigFloat()) {
+			if v.Type() == cty.Number && v.IsKnown() && !v.IsNull() && !value.BigFloatInRange(v.AsBigFloat()) {
 				return false, function.NewArgErrorf(0, "a number is out of range for JSON")
 			}
 			return true, nil

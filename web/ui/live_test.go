@@ -44,8 +44,9 @@ func firehoseSend(t *testing.T, port int, lines ...string) {
 	}
 }
 
-// liveTexts is the text of every shown (not filtered out) entry line.
-const liveTexts = `[...document.querySelectorAll("#live-lines li.live-line:not(.live-marker)")].filter(li => !li.hidden).map(li => li.querySelector(".live-text").textContent)`
+// liveTexts is the text of every entry line the page lays out (a line the
+// filter hides has no box).
+const liveTexts = `[...document.querySelectorAll("#live-lines li.live-line:not(.live-marker)")].filter(li => li.getClientRects().length > 0).map(li => li.querySelector(".live-text").textContent)`
 
 // openLiveTab opens id's Live tab and waits for its stream.
 func openLiveTab(t *testing.T, ctx context.Context, base, id string) {

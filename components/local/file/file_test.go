@@ -41,6 +41,12 @@ func (r *recorder) latest() (Exports, int) {
 
 func start(t *testing.T, args Arguments) (*Component, *recorder) {
 	t.Helper()
+	return startLive(t, args, nil)
+}
+
+// startLive is start with live debugging publishing to ld.
+func startLive(t *testing.T, args Arguments, ld component.LiveDebug) (*Component, *recorder) {
+	t.Helper()
 	rec := &recorder{}
 	opts := component.Options{
 		ID:            "local.file.test",
@@ -48,6 +54,7 @@ func start(t *testing.T, args Arguments) (*Component, *recorder) {
 		Registerer:    prometheus.NewRegistry(),
 		DataPath:      t.TempDir(),
 		OnStateChange: rec.onStateChange,
+		LiveDebug:     ld,
 	}
 	c, err := New(opts, args)
 	if err != nil {

@@ -81,7 +81,7 @@ func (l *decodingLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //
 //	go test -run '^$' -bench BenchmarkDelivery -benchtime 1000000x -count 5 ./components/loki/write/
 func BenchmarkDelivery(b *testing.B) {
-	for _, rtt := range []time.Duration{0, 10 * time.Millisecond} {
+	for _, rtt := range []time.Duration{0, 50 * time.Millisecond} {
 		for _, shards := range []int{1, 4} {
 			b.Run(fmt.Sprintf("rtt=%s/shards=%d", rtt, shards), func(b *testing.B) {
 				benchDelivery(b, rtt, shards)

@@ -22,6 +22,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -138,17 +139,11 @@ func lines(got []fakeloki.Entry) map[string][]string {
 
 func waitHealth(t *testing.T, c *Component, want component.HealthType, timeout time.Duration) component.Health {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		h := c.CurrentHealth()
-		if h.Health == want {
-			return h
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health is %s (%s), want %s", h.Health, h.Message, want)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var h component.Health
+	if _, ok := testwait.Poll(timeout, func() bool { h = c.CurrentHealth(); return h.Health == want }); !ok {
+		t.Fatalf("health is %s (%s), want %s", h.Health, h.Message, want)
 	}
+	return h
 }
 
 func TestPushesStreamsInOrderWithTenantsAndExternalLabels(t *testing.T) {

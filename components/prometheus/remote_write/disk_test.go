@@ -241,14 +241,12 @@ func failUntilFull(t *testing.T, g *generator) error {
 func waitHealth(t *testing.T, c *Component, want component.HealthType, contains string, timeout time.Duration) component.Health {
 	t.Helper()
 	var h component.Health
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if h = c.CurrentHealth(); h.Health == want && strings.Contains(h.Message, contains) {
-			return h
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, ok := testwait.Poll(timeout, func() bool {
+		h = c.CurrentHealth()
+		return h.Health == want && strings.Contains(h.Message, contains)
+	}); !ok {
+		t.Fatalf("health is %s %q, want %s containing %q", h.Health, h.Message, want, contains)
 	}
-	t.Fatalf("health is %s %q, want %s containing %q", h.Health, h.Message, want, contains)
 	return h
 }
 

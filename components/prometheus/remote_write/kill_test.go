@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -197,6 +198,7 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 // undelivered). Each restart replays what the WAL holds beyond the
 // endpoint's delivery marker. Every sample committed before a kill arrives.
 func TestKill9LosesNothing(t *testing.T) {
+	testwait.Long(t, "kill -9 of a flow binary mid-delivery")
 	const series = 50
 	r := newReceiver(t)
 	data, logPath := t.TempDir(), filepath.Join(t.TempDir(), "committed.log")
@@ -246,6 +248,7 @@ func TestKill9LosesNothing(t *testing.T) {
 // series: the replay must not resend what was delivered in a way that makes
 // it drop what was not.
 func TestKill9ToPrometheus(t *testing.T) {
+	testwait.Long(t, "kill -9 of a flow binary sending to Prometheus")
 	const series = 20
 	prom := promproc.StartPrometheus(t)
 	url := prom.URL() + "/api/v1/write"

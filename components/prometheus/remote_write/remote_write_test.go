@@ -171,12 +171,11 @@ func (g *generator) missing(r *rwtest.Receiver, extLabels ...string) []string {
 func waitAll(t *testing.T, g *generator, r *rwtest.Receiver, timeout time.Duration, ext ...string) {
 	t.Helper()
 	var miss []string
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if miss = g.missing(r, ext...); len(miss) == 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, ok := testwait.Poll(timeout, func() bool {
+		miss = g.missing(r, ext...)
+		return len(miss) == 0
+	}); ok {
+		return
 	}
 	t.Fatalf("%d of %d samples never arrived, e.g. %v", len(miss), g.total(), miss[:min(3, len(miss))])
 }
@@ -328,6 +327,7 @@ func metricNumber(m *dto.Metric) float64 {
 // none arrives twice. The WAL watcher waits on the blocked queue and reads
 // on from where it was.
 func TestReceiverOutage(t *testing.T) {
+	testwait.Long(t, "a 60 s receiver outage")
 	r := newReceiver(t)
 	c, recv, _ := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 200)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // holdingProxy forwards remote-write requests to a receiver and counts
@@ -70,6 +71,7 @@ var replayLine = regexp.MustCompile(`msg="replayed samples left in the WAL".* sa
 // requests of one), Prometheus takes the samples it had as duplicates, and
 // every committed sample is in Prometheus.
 func TestKill9ReplayBatches(t *testing.T) {
+	testwait.Long(t, "kill -9 of a flow binary during WAL replay")
 	const series = 20000
 	prom := promproc.StartPrometheus(t)
 	// 10 requests per scrape: hold the 5th request of the 4th scrape.

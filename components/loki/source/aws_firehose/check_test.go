@@ -9,23 +9,18 @@ import (
 	"github.com/flow-telemetry/flow/components/common/aws"
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 func waitFor(t *testing.T, c *Component, cond func(component.Health) bool) component.Health {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h := c.CurrentHealth()
-		if cond(h) {
-			return h
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health stayed %s: %s", h.Health, h.Message)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var h component.Health
+	if _, ok := testwait.Poll(30*time.Second, func() bool { h = c.CurrentHealth(); return cond(h) }); !ok {
+		t.Fatalf("health stayed %s: %s", h.Health, h.Message)
 	}
+	return h
 }
 
 func TestDeliveryStreamCheck(t *testing.T) {

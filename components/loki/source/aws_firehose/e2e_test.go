@@ -14,6 +14,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // TestMain removes the flow binary TestAttackMixFlowBinary builds.
@@ -60,6 +61,7 @@ func attackMixDuration(t *testing.T) time.Duration {
 // flow's peak RSS (VmHWM) stays under 512 MiB while legitimate requests,
 // sent as Firehose sends them, are accepted and reach Loki.
 func TestAttackMixFlowBinary(t *testing.T) {
+	testwait.Long(t, "a mix of attacks on a flow binary")
 	lk, err := fakeloki.Start(fakeloki.Options{})
 	if err != nil {
 		t.Fatal(err)

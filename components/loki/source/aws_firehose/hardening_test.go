@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // Regression tests for issue 9's attacks on the Firehose endpoint: each
@@ -69,6 +70,7 @@ func TestAttackLyingContentLength(t *testing.T) {
 }
 
 func TestAttackManyGzipRecords(t *testing.T) {
+	testwait.Long(t, "an attack sustained until it is answered")
 	f := newFixture(t, nil)
 	a := newAttacker(f.send.URL, f.c.Addr())
 	body := manyGzipRecordsBody()
@@ -96,6 +98,7 @@ func TestAttackManyGzipRecords(t *testing.T) {
 }
 
 func TestAttackConcurrentGzipBombs(t *testing.T) {
+	testwait.Long(t, "an attack sustained until it is answered")
 	f := newFixture(t, nil)
 	a := newAttacker(f.send.URL, f.c.Addr())
 	bomb := gzipBombBody()
@@ -120,6 +123,7 @@ func TestAttackConcurrentGzipBombs(t *testing.T) {
 }
 
 func TestAttackSlowBody(t *testing.T) {
+	testwait.Long(t, "an attack sustained until it is answered")
 	f := newFixture(t, func(a *Arguments) { a.HTTP.ServerTimeout = 2 * time.Second })
 	a := newAttacker(f.send.URL, f.c.Addr())
 	h := watchHeap()
