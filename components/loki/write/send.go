@@ -86,7 +86,7 @@ func (c *Component) full() error {
 	var worst string
 	var worstN int64
 	for _, e := range c.endpoints {
-		if n := e.src.backlog().bytes; n > worstN {
+		if n := e.src.backlogBytes(); n > worstN {
 			worst, worstN = e.name, n
 		}
 	}

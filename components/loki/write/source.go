@@ -24,6 +24,8 @@ type source interface {
 	rewind()
 	// backlog is what is not yet delivered (committed).
 	backlog() backlog
+	// backlogBytes is backlog().bytes, cheaply (checked on every Send).
+	backlogBytes() int64
 	close()
 }
 
@@ -61,6 +63,13 @@ func (s *walSource) backlog() backlog {
 	from := s.committed
 	s.mu.Unlock()
 	return s.ledger.of(s.w, from, s.w.Durable())
+}
+
+func (s *walSource) backlogBytes() int64 {
+	s.mu.Lock()
+	from := s.committed
+	s.mu.Unlock()
+	return s.w.SizeBetween(from, s.w.Durable())
 }
 
 func (s *walSource) close() { s.r.Close() }
@@ -220,6 +229,12 @@ func (q *memQueue) backlog() backlog {
 		bl.oldest = q.meta[0].at
 	}
 	return bl
+}
+
+func (q *memQueue) backlogBytes() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
 }
 
 func (q *memQueue) close() {
