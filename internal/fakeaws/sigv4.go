@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,26 +116,17 @@ func canonicalURI(rawPath string, s3 bool) string {
 
 // normalizePath removes "." and ".." segments and empty segments, keeping a
 // trailing slash when the path ends in a directory.
+//
+// It is written independently of the signer's version in
+// components/common/aws (path.Clean does the RFC 3986 and repeated-slash
+// work), so that a bug in one is caught by the other: both are checked
+// against AWS's own SigV4 test suite in testdata/aws-sigv4-suite.
 func normalizePath(p string) string {
-	segs := strings.Split(p, "/")
-	out := make([]string, 0, len(segs))
-	for _, s := range segs {
-		switch s {
-		case "", ".":
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-		default:
-			out = append(out, s)
-		}
+	clean := path.Clean("/" + p)
+	if clean != "/" && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")) {
+		clean += "/"
 	}
-	res := "/" + strings.Join(out, "/")
-	last := segs[len(segs)-1]
-	if len(out) > 0 && (last == "" || last == "." || last == "..") {
-		res += "/"
-	}
-	return res
+	return clean
 }
 
 // uriEncode percent-encodes every byte except the unreserved characters
