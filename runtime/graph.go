@@ -119,22 +119,40 @@ func configHash(files map[string][]byte) string {
 // buildGraph parses files and wires the components. live is the running
 // graph: components keeping their ID keep their nodeState.
 func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
 	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files), registry: r.opts.Registry, maxNameSegments: maxNameSegments(r.opts.Registry)}
-
-	parsed, d := parseConfig(files)
+	parsed, diags := parseConfig(files)
 	g.parsed = parsed
-	diags = append(diags, d...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	// Unknown component names are soft errors: the rest of the config is
+	// still checked, so `flow validate` reports everything at once.
+	nodes, unknown, diags, soft := r.addNodes(g, live, diags)
+	// Two components must never share a data directory.
+	diags = append(diags, checkDataDirs(nodes)...)
+	dg, diags := resolveReferences(g, nodes, unknown, diags)
+	if diags.HasErrors() {
+		return nil, sortDiagnostics(append(diags, soft...))
+	}
+	if cycles := dg.Cycles(); len(cycles) > 0 {
+		for _, c := range cycles {
+			diags = append(diags, cycleDiagnostic(nodes, c))
+		}
+		return nil, sortDiagnostics(append(diags, soft...))
+	}
+	g.order(nodes, dg)
+	diags = append(diags, deprecatedCalls(nodes)...)
+	return g, sortDiagnostics(append(diags, soft...))
+}
 
-	// Nodes, in source order. Unknown component names are soft errors: the
-	// rest of the config is still checked, so `flow validate` reports
-	// everything at once; components referencing them are not evaluated.
-	var nodes []*gnode
-	var soft hcl.Diagnostics
-	unknown := map[string]bool{} // IDs of blocks with an unregistered name
+// addNodes makes a node of every top-level block of g's files, in source
+// order, and indexes it in g.byID; a node keeps live's nodeState for its ID.
+// Blocks of an unknown component name become no node: their IDs are returned
+// in unknown and the errors about them in soft, so components referencing
+// them are not evaluated but the rest of the config is still checked. Other
+// errors are added to diags.
+func (r *Runtime) addNodes(g, live *graph, diags hcl.Diagnostics) (nodes []*gnode, unknown map[string]bool, _, soft hcl.Diagnostics) {
+	unknown = map[string]bool{}
 	for _, f := range g.parsed {
 		for _, s := range f.Body.Stmts {
 			switch s := s.(type) {
@@ -171,24 +189,25 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 					continue
 				}
 				n := &gnode{id: id, name: s.Name, label: s.Label, path: strings.Split(id, "."), block: s}
-				var st *nodeState
 				if old, ok := live.byID[id]; ok {
-					st = old.st
+					n.st = old.st
 				} else {
-					st = r.newNodeState(id, reg)
+					n.st = r.newNodeState(id, reg)
 				}
-				n.st = st
 				g.byID[id] = n
 				g.maxSegments = max(g.maxSegments, len(n.path))
 				nodes = append(nodes, n)
 			}
 		}
 	}
+	return nodes, unknown, diags, soft
+}
 
-	// Two components must never share a data directory.
-	diags = append(diags, checkDataDirs(nodes)...)
-
-	// References: every traversal in every expression of every block.
+// resolveReferences resolves every traversal in every expression of every
+// node's block, recording each node's references and returning them as
+// edges of a DAG over nodes (indexed as in nodes). It adds its errors to
+// diags (errors found earlier count towards maxErrors).
+func resolveReferences(g *graph, nodes []*gnode, unknown map[string]bool, diags hcl.Diagnostics) (*dag.Graph, hcl.Diagnostics) {
 	index := make(map[*gnode]int, len(nodes))
 	for i, n := range nodes {
 		index[n] = i
@@ -235,16 +254,13 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 			}
 		})
 	}
-	if diags.HasErrors() {
-		return nil, sortDiagnostics(append(diags, soft...))
-	}
-	if cycles := dg.Cycles(); len(cycles) > 0 {
-		for _, c := range cycles {
-			diags = append(diags, cycleDiagnostic(nodes, c))
-		}
-		return nil, sortDiagnostics(append(diags, soft...))
-	}
+	return dg, diags
+}
 
+// order lays out g's nodes from the acyclic dg over nodes: topological
+// order (gnode.idx), each node's dependencies and dependants, the depth
+// groups evaluated in parallel, and the shutdown levels.
+func (g *graph) order(nodes []*gnode, dg *dag.Graph) {
 	order, _ := dg.TopoOrder()
 	g.nodes = make([]*gnode, len(order))
 	for pos, i := range order {
@@ -277,8 +293,6 @@ func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.
 		}
 		g.levels = append(g.levels, l)
 	}
-	diags = append(diags, deprecatedCalls(nodes)...)
-	return g, sortDiagnostics(append(diags, soft...))
 }
 
 // sortDiagnostics orders diagnostics by file and position, so errors found
