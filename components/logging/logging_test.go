@@ -9,6 +9,7 @@ import (
 
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/runtime/flowtest"
 )
 
 func TestHandlerFollowsTheBlock(t *testing.T) {
@@ -85,14 +86,7 @@ func TestBlockControlsItsRuntimesHandler(t *testing.T) {
 	start := func(src string) (*lockedWriter, *slog.Logger) {
 		out := &lockedWriter{w: &bytes.Buffer{}}
 		log := slog.New(NewHandler(out, slog.LevelInfo, false))
-		rt := runtime.New(runtime.Options{DataPath: t.TempDir(), Logger: log})
-		if d := rt.Load(map[string][]byte{"main.river": []byte(src)}); d.HasErrors() {
-			t.Fatal(d)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { rt.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
+		flowtest.Start(t, src, func(_ testing.TB, o *runtime.Options) { o.Logger = log })
 		return out, log
 	}
 	debugOut, debugLog := start("logging {\n  level  = \"debug\"\n  format = \"json\"\n}\n")
