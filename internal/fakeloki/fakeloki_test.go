@@ -9,6 +9,8 @@ import (
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 func post(t *testing.T, url, tenant string, body []byte) int {
@@ -122,12 +124,8 @@ func TestCountsOpenConnectionsAndSendsFailureHeaders(t *testing.T) {
 		t.Fatalf("%d open connections with one keep-alive client, want 1", n)
 	}
 	tr.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.OpenConns() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open after the client closed its idle ones", s.OpenConns())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(20*time.Second, func() bool { return s.OpenConns() == 0 }); !ok {
+		t.Fatalf("%d connections still open after the client closed its idle ones", s.OpenConns())
 	}
 	if s.ConnsAccepted() != 1 {
 		t.Fatalf("accepted %d connections, want 1", s.ConnsAccepted())

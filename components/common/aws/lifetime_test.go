@@ -13,6 +13,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 func TestCheckLifetime(t *testing.T) {
@@ -153,12 +154,8 @@ func TestRoundTripperExpiredCredentialsBackOff(t *testing.T) {
 	}
 
 	f.SetExpirationSkew(0)
-	deadline := time.Now().Add(20 * time.Second)
-	for send() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery after STS issued good credentials: %v", send())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, ok := testwait.Poll(20*time.Second, func() bool { return send() == nil }); !ok {
+		t.Fatalf("no recovery after STS issued good credentials: %v", send())
 	}
 	if s := f.Stats(); s.ByAction["sts:AssumeRole"] > 8 {
 		t.Fatalf("%d AssumeRole calls in all", s.ByAction["sts:AssumeRole"])

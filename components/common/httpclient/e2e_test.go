@@ -22,6 +22,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/build"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/httpfixture"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
 
 	_ "github.com/flow-telemetry/flow/components/loki/source/file"
@@ -446,12 +447,8 @@ prometheus.remote_write "rw" {
   }
 }
 `, strings.TrimPrefix(target.URL, "http://"), silent.URL, rwSrv.URL))
-	deadline := time.Now().Add(60 * time.Second)
-	for rw.samples("up") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no up samples: the scrape loop is blocked on the silent token endpoint")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if _, ok := testwait.Poll(60*time.Second, func() bool { return rw.samples("up") >= 2 }); !ok {
+		t.Fatalf("no up samples: the scrape loop is blocked on the silent token endpoint")
 	}
 	if n := rw.samples("flow_e2e_metric"); n != 0 {
 		t.Fatalf("%d samples scraped without a token", n)

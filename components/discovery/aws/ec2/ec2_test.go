@@ -24,6 +24,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax"
 	"github.com/flow-telemetry/flow/syntax/decode"
@@ -107,12 +108,8 @@ func (h *harness) run() {
 
 func (h *harness) waitRefreshes(n int) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for h.c.DebugInfo().(DebugInfo).RefreshCount < n {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("only %d refreshes; health %+v", h.c.DebugInfo().(DebugInfo).RefreshCount, h.c.CurrentHealth())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(20*time.Second, func() bool { return h.c.DebugInfo().(DebugInfo).RefreshCount >= n }); !ok {
+		h.t.Fatalf("only %d refreshes; health %+v", h.c.DebugInfo().(DebugInfo).RefreshCount, h.c.CurrentHealth())
 	}
 }
 
@@ -391,12 +388,8 @@ func TestCredentialsBlockRotation(t *testing.T) {
 	if err := h.c.Update(args); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(h.c.CurrentHealth().Message, "credentials block is empty") {
-		if time.Now().After(deadline) {
-			t.Fatalf("health %+v", h.c.CurrentHealth())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(20*time.Second, func() bool { return strings.Contains(h.c.CurrentHealth().Message, "credentials block is empty") }); !ok {
+		t.Fatalf("health %+v", h.c.CurrentHealth())
 	}
 }
 
@@ -416,12 +409,8 @@ func TestErrorsKeepTargets(t *testing.T) {
 	h.waitRefreshes(1)
 	good := len(h.published())
 	f.FailNext("ec2:DescribeInstances", 1000, fakeaws.Error{Status: 403, Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation."})
-	deadline := time.Now().Add(5 * time.Second)
-	for h.c.CurrentHealth().Health != component.HealthUnhealthy {
-		if time.Now().After(deadline) {
-			t.Fatal("never unhealthy")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(20*time.Second, func() bool { return h.c.CurrentHealth().Health == component.HealthUnhealthy }); !ok {
+		t.Fatal("never unhealthy")
 	}
 	hl := h.c.CurrentHealth()
 	if !strings.Contains(hl.Message, "UnauthorizedOperation") || !strings.Contains(hl.Message, "ec2:DescribeInstances") ||
@@ -436,12 +425,8 @@ func TestErrorsKeepTargets(t *testing.T) {
 		t.Fatalf("debug %+v", d)
 	}
 	f.ClearFailures()
-	deadline = time.Now().Add(5 * time.Second)
-	for h.c.CurrentHealth().Health != component.HealthHealthy {
-		if time.Now().After(deadline) {
-			t.Fatal("never recovered")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(20*time.Second, func() bool { return h.c.CurrentHealth().Health == component.HealthHealthy }); !ok {
+		t.Fatal("never recovered")
 	}
 
 	// Bad keys: InvalidClientTokenId, named with its usual cause.

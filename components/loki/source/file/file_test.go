@@ -21,6 +21,7 @@ import (
 	"golang.org/x/text/encoding/unicode"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -538,12 +539,8 @@ func TestPausesWhileFull(t *testing.T) {
 		return inner.Send(ctx, e)
 	}, nil)
 	h := start(t, t.TempDir(), Arguments{Targets: target(path), ForwardTo: []loki.LogsReceiver{recv}})
-	deadline := time.Now().Add(30 * time.Second)
-	for h.c.CurrentHealth().Health != component.HealthUnhealthy {
-		if time.Now().After(deadline) {
-			t.Fatal("health never said forward_to is full")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, ok := testwait.Poll(30*time.Second, func() bool { return h.c.CurrentHealth().Health == component.HealthUnhealthy }); !ok {
+		t.Fatal("health never said forward_to is full")
 	}
 	if msg := h.c.CurrentHealth().Message; !strings.Contains(msg, "full") {
 		t.Fatalf("health does not say why: %s", msg)
