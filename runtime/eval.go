@@ -361,7 +361,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 	defer func() {
 		if p := recover(); p != nil {
 			c, err = nil, panicError("Build", p)
-			st.registerer.unregisterAll()
+			st.registerer.UnregisterAll()
 		}
 	}()
 	c, err = st.reg.Build(opts, args)
@@ -372,7 +372,7 @@ func (r *Runtime) build(st *nodeState, args component.Arguments) (c component.Co
 	if err != nil {
 		// A failed Build may have registered metrics; the next attempt
 		// registers them again.
-		st.registerer.unregisterAll()
+		st.registerer.UnregisterAll()
 	}
 	return c, err
 }

@@ -144,7 +144,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 		r.stopAll(gone, deadline)
 		for _, st := range gone {
 			st.cancelBuildRetry()
-			st.registerer.unregisterAll()
+			st.registerer.UnregisterAll()
 			r.queue.take(st)
 			r.live.Remove(st.id)
 			removed++

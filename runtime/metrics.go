@@ -1,10 +1,9 @@
 package runtime
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flow-telemetry/flow/internal/promreg"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -65,55 +64,10 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // componentRegisterer gives a component's metrics a component_id label and
-// remembers them so they can be unregistered when the component is removed.
-type componentRegisterer struct {
-	wrapped prometheus.Registerer
-
-	mu         sync.Mutex
-	collectors []prometheus.Collector
-}
+// remembers them so they can be unregistered when the component is removed
+// (UnregisterAll).
+type componentRegisterer = promreg.Tracking
 
 func newComponentRegisterer(base prometheus.Registerer, id string) *componentRegisterer {
-	return &componentRegisterer{wrapped: prometheus.WrapRegistererWith(prometheus.Labels{"component_id": id}, base)}
-}
-
-func (c *componentRegisterer) Register(col prometheus.Collector) error {
-	if err := c.wrapped.Register(col); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.collectors = append(c.collectors, col)
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *componentRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, col := range cs {
-		if err := c.Register(col); err != nil {
-			panic(err)
-		}
-	}
-}
-
-func (c *componentRegisterer) Unregister(col prometheus.Collector) bool {
-	c.mu.Lock()
-	for i, x := range c.collectors {
-		if x == col {
-			c.collectors = append(c.collectors[:i], c.collectors[i+1:]...)
-			break
-		}
-	}
-	c.mu.Unlock()
-	return c.wrapped.Unregister(col)
-}
-
-// unregisterAll removes every metric the component registered.
-func (c *componentRegisterer) unregisterAll() {
-	c.mu.Lock()
-	cs := c.collectors
-	c.collectors = nil
-	c.mu.Unlock()
-	for _, col := range cs {
-		c.wrapped.Unregister(col)
-	}
+	return promreg.NewTracking(prometheus.WrapRegistererWith(prometheus.Labels{"component_id": id}, base))
 }

@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/backoff"
 )
 
 // A component whose Build fails (its port is in use, a file it needs is not
@@ -14,16 +16,6 @@ import (
 // stop when the component is removed, when it is built by any evaluation,
 // and when the runtime stops; before Run they are only scheduled.
 
-// buildRetryDelay is the wait after the given number of failed Build
-// attempts in a row: lo, doubling with each failure, at most hi.
-func buildRetryDelay(lo, hi time.Duration, failures int) time.Duration {
-	d := lo
-	for i := 1; i < failures && d < hi; i++ {
-		d *= 2
-	}
-	return min(d, hi)
-}
-
 // buildFailed records a failed Build attempt of st and schedules the next
 // one. It returns which attempt failed (1 for the first) and the wait before
 // the next. The caller holds evalMu.
@@ -31,7 +23,7 @@ func (r *Runtime) buildFailed(st *nodeState) (attempt int, delay time.Duration) 
 	st.mu.Lock()
 	st.buildFailures++
 	attempt = st.buildFailures
-	delay = buildRetryDelay(r.opts.BuildRetryMin, r.opts.BuildRetryMax, attempt)
+	delay = backoff.Exponential(r.opts.BuildRetryMin, r.opts.BuildRetryMax, attempt)
 	st.retryAt = time.Now().Add(delay)
 	st.stopRetryTimerLocked()
 	st.mu.Unlock()

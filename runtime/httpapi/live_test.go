@@ -173,3 +173,28 @@ func TestLiveStreamOffByDefault(t *testing.T) {
 		t.Fatalf("unknown component: %d, want 404", code)
 	}
 }
+
+// The Live stream is behind the same guard as the rest of the API (no other
+// site's page, no DNS rebinding), and at most livedebug.MaxViewers watch at
+// once.
+func TestLiveStreamGuardAndViewerLimit(t *testing.T) {
+	e := start(t, false)
+	port := flowproc.FreePort(t)
+	if d := e.rt.Load(map[string][]byte{"main.river": []byte(firehoseConfig(port, true))}); d.HasErrors() {
+		t.Fatal(d)
+	}
+	const path = "/api/v0/components/loki.echo.out/live"
+	if code, _, _ := e.do("GET", path, "", "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "cors", "Sec-Fetch-Dest", "empty"); code != 403 {
+		t.Fatalf("a cross-site fetch of the live stream: %d, want 403", code)
+	}
+	if code, _, _ := e.do("GET", path, "", "Host", "attacker.example:12345"); code != 403 {
+		t.Fatalf("the live stream under a rebinding Host: %d, want 403", code)
+	}
+	for range livedebug.MaxViewers {
+		openLive(t, e, "loki.echo.out")
+	}
+	code, body, h := e.do("GET", path, "")
+	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, "too many") {
+		t.Fatalf("viewer %d: %d %q (Retry-After %q), want 503 with Retry-After", livedebug.MaxViewers+1, code, body, h.Get("Retry-After"))
+	}
+}

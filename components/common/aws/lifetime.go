@@ -12,6 +12,8 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/flow-telemetry/flow/internal/backoff"
 )
 
 // Credentials that cannot be used are a failure, not a reason to fetch again
@@ -40,7 +42,7 @@ func RefreshBackoff(failures int) time.Duration {
 	if failures < 1 {
 		return MinRefreshInterval
 	}
-	return min(RefreshBackoffMin<<min(failures-1, 16), RefreshBackoffMax)
+	return backoff.Exponential(RefreshBackoffMin, RefreshBackoffMax, failures)
 }
 
 // ServerClock remembers the Date header of the last response from the AWS
