@@ -8,7 +8,13 @@
 // imported (for its side effect) by a file in components/all. Its Registration
 // names it (a dotted identifier such as "prometheus.remote_write"), gives a
 // prototype of its Arguments and Exports (struct values, not pointers), and a
-// Build function.
+// Build function. Register refuses (panics at start-up) a name that is not
+// dotted identifiers, a duplicate, and a name that is a whole-segment prefix
+// of another ("a.b" with "a.b.c"), which would make references ambiguous.
+//
+// Register fills DefaultRegistry, which a runtime uses unless its options
+// name another Registry: tests build their own (flowtest.Registry) to add
+// components whose closures hold per-test state, with no process globals.
 //
 // # Arguments and Exports
 //
