@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -257,17 +256,11 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }`)}); d
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { rt.Run(ctx); close(done) }()
-	deadline := time.Now().Add(wait)
-	for {
+	testwait.Eventually(t, wait, func() bool {
 		e, _ := rt.Exports("testcomponents.passthrough.p")
-		if pe, ok := e.(tc.PassthroughExports); ok && pe.Output >= "3" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("timer-driven counter never reached the passthrough")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		pe, ok := e.(tc.PassthroughExports)
+		return ok && pe.Output >= "3"
+	}, "timer-driven counter to reach the passthrough")
 	if h, _ := rt.Health("testcomponents.counter.c"); h.Health != component.HealthHealthy {
 		t.Fatalf("health while running = %+v", h)
 	}

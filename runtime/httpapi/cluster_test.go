@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/cluster"
 	"github.com/flow-telemetry/flow/runtime/cluster/clustertest"
@@ -66,18 +67,15 @@ func TestReadyWaitsForTheCluster(t *testing.T) {
 	node.Participate()
 	base := "http://" + ln.Addr().String()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := get(t, base+"/-/ready")
-		if code == http.StatusServiceUnavailable && strings.Contains(body, "waiting for 2 cluster peers") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/-/ready = %d %q, want 503 waiting for 2 cluster peers", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var code int
+	var body string
+	if _, ok := testwait.Poll(20*time.Second, func() bool {
+		code, body = get(t, base+"/-/ready")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "waiting for 2 cluster peers")
+	}); !ok {
+		t.Fatalf("/-/ready = %d %q, want 503 waiting for 2 cluster peers", code, body)
 	}
-	_, body := get(t, base+"/api/v0/cluster/peers")
+	_, body = get(t, base+"/api/v0/cluster/peers")
 	var st cluster.Status
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
@@ -103,16 +101,11 @@ func TestReadyWaitsForTheCluster(t *testing.T) {
 	// A second agent of the cluster joins: ready.
 	b := clustertest.StartWith(t, cluster.Options{Name: "agent-b", ClusterName: "prod", JoinAddresses: []string{ln.Addr().String()}})
 	_ = b
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		code, body := get(t, base+"/-/ready")
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/-/ready = %d %q after the second agent joined", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		code, body = get(t, base+"/-/ready")
+		return code == http.StatusOK
+	}); !ok {
+		t.Fatalf("/-/ready = %d %q after the second agent joined", code, body)
 	}
 	_, body = get(t, base+"/api/v0/cluster/peers")
 	st = cluster.Status{}
