@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 )
 
@@ -88,21 +89,17 @@ func TestRunKeepsDataDirsInsideStoragePath(t *testing.T) {
 	for _, l := range labels {
 		want[filepath.Join(storage, runtime.DataDirName("loki.write."+l), "wal")] = true
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		missing := 0
+	missing := 0
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		missing = 0
 		for w := range want {
 			if fi, err := os.Stat(w); err != nil || !fi.IsDir() {
 				missing++
 			}
 		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d WAL directories missing under %s; stderr:\n%s", missing, storage, p.Stderr())
-		}
-		time.Sleep(50 * time.Millisecond)
+		return missing == 0
+	}); !ok {
+		t.Fatalf("%d WAL directories missing under %s; stderr:\n%s", missing, storage, p.Stderr())
 	}
 	if _, err := os.Stat(filepath.Join(storage, "loki.write.plain", "wal")); err != nil {
 		t.Errorf("a plain label does not keep its directory name: %v", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -88,18 +89,14 @@ func TestRescan(t *testing.T) {
 	}
 	mu.Unlock()
 	touch(t, filepath.Join(dir, "b.log"), time.Time{})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
 		mu.Lock()
-		n := len(last.Targets)
-		mu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the new file never appeared: %v", last)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer mu.Unlock()
+		return len(last.Targets) == 2
+	}); !ok {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("the new file never appeared: %v", last)
 	}
 	if h := c.CurrentHealth(); h.Health != component.HealthHealthy {
 		t.Errorf("health %+v", h)
