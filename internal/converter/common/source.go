@@ -3,7 +3,9 @@ package common
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -102,8 +104,8 @@ func (s *Source) warnPlaceholders(n *yaml.Node, diags *diag.Diagnostics) {
 		return
 	}
 	if n.Kind == yaml.ScalarNode {
-		for ph, tok := range s.sentinel {
-			if strings.Contains(n.Value, tok) {
+		for _, ph := range slices.Sorted(maps.Keys(s.sentinel)) { // a stable report
+			if strings.Contains(n.Value, s.sentinel[ph]) {
 				diags.Add(diag.Diagnostic{Severity: diag.Warning, File: s.File, Line: n.Line, Column: n.Column,
 					Summary: fmt.Sprintf("placeholder %s is carried over as is", ph),
 					Hint:    "replace it with a real value before running the converted config"})
