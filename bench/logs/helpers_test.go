@@ -15,6 +15,7 @@ import (
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // TestMain removes the flow binary the process tests build.
@@ -88,31 +89,23 @@ func (a *ackTracker) count() int {
 // checkAllArrived fails unless every acknowledged line is in Loki.
 func (a *ackTracker) checkAllArrived(t testing.TB, lk *fakeloki.Server, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var missing []string
-	for {
+	if _, ok := testwait.Poll(timeout, func() bool {
 		got := map[string]bool{}
 		for _, e := range lk.Entries() {
 			got[e.Line] = true
 		}
 		a.mu.Lock()
+		defer a.mu.Unlock()
 		missing = missing[:0]
 		for l := range a.acked {
 			if !got[l] {
 				missing = append(missing, l)
 			}
 		}
-		a.mu.Unlock()
-		if len(missing) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			if len(missing) > 5 {
-				missing = missing[:5]
-			}
-			t.Fatalf("%d acknowledged lines never reached Loki, e.g. %q", len(missing), missing)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return len(missing) == 0
+	}); !ok {
+		t.Fatalf("%d acknowledged lines never reached Loki, e.g. %q", len(missing), missing[:min(5, len(missing))])
 	}
 }
 
@@ -127,23 +120,26 @@ func startFlow(t testing.TB, config, storage string, firehoseAddr string) *flowp
 	}
 	p := flowproc.Start(t, "--storage.path="+storage, cfg)
 	t.Cleanup(p.Kill) // runs before Start's own cleanup, which finds it gone
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", firehoseAddr, 100*time.Millisecond)
-		if err == nil {
+	exited := false
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		if c, err := net.DialTimeout("tcp", firehoseAddr, 100*time.Millisecond); err == nil {
 			c.Close()
-			return p
+			return true
 		}
 		select {
 		case <-p.Done():
-			t.Fatalf("flow exited: %s", p.Stderr())
+			exited = true
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flow's Firehose endpoint %s not up after 30s: %s", firehoseAddr, p.Stderr())
-		}
-		time.Sleep(20 * time.Millisecond)
+	}); !ok {
+		t.Fatalf("flow's Firehose endpoint %s not up after 30s: %s", firehoseAddr, p.Stderr())
 	}
+	if exited {
+		t.Fatalf("flow exited: %s", p.Stderr())
+	}
+	return p
 }
 
 func logTail(s string) string {
