@@ -59,17 +59,11 @@ func (c *collector) snapshot() []string {
 // waitLines waits (generously: CI machines are shared) until at least n lines arrived.
 func (c *collector) waitLines(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		got := c.snapshot()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d lines after 60s, want %d; last: %q", len(got), n, tail(got, 3))
-		}
-		time.Sleep(10 * time.Millisecond)
+	var got []string
+	if _, ok := testwait.Poll(60*time.Second, func() bool { got = c.snapshot(); return len(got) >= n }); !ok {
+		t.Fatalf("got %d lines after 60s, want %d; last: %q", len(got), n, tail(got, 3))
 	}
+	return got
 }
 
 func tail(s []string, n int) []string {
@@ -185,10 +179,7 @@ func TestRotationUnderLoad(t *testing.T) {
 
 	const rotations, perFile = 100, 200 // 20,000 lines, a rotation every 20ms
 	total := writeRotating(t, path, rotations, perFile, 10_000, func(f *os.File, i int) { rotateRename(t, path, f, i) })
-	deadline := time.Now().Add(60 * time.Second)
-	for len(col.snapshot()) < total && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Poll(60*time.Second, func() bool { return len(col.snapshot()) >= total }) // checkExactlyOnce reports a shortfall
 	time.Sleep(200 * time.Millisecond)
 	checkExactlyOnce(t, col.snapshot(), total)
 }
@@ -293,10 +284,9 @@ func TestBackPressure(t *testing.T) {
 	col := &collector{}
 	col.refuse.Store(3)
 	h := start(t, t.TempDir(), Arguments{Targets: target(path), ForwardTo: []loki.LogsReceiver{col.receiver()}})
-	deadline := time.Now().Add(10 * time.Second)
-	for h.c.CurrentHealth().Health != component.HealthUnhealthy && col.refuse.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Poll(10*time.Second, func() bool { // whichever comes first; the lines are checked below
+		return h.c.CurrentHealth().Health == component.HealthUnhealthy || col.refuse.Load() <= 0
+	})
 	got := col.waitLines(t, 2)
 	if strings.Join(got, "|") != "a|b" {
 		t.Fatalf("got %q", got)
@@ -395,16 +385,16 @@ func TestTailFromEnd(t *testing.T) {
 
 func waitPosition(t *testing.T, c *Component, path string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
 		for _, f := range c.DebugInfo().(DebugInfo).Files {
 			if f.Path == path && f.Position == want {
-				return
+				return true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		return false
+	}); !ok {
+		t.Fatalf("position of %s never reached %d: %+v", path, want, c.DebugInfo())
 	}
-	t.Fatalf("position of %s never reached %d: %+v", path, want, c.DebugInfo())
 }
 
 // writeRotating writes rotations×perFile numbered lines at about rate
