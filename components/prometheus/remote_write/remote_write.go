@@ -24,16 +24,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
@@ -43,6 +43,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/agent"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 
+	"github.com/flow-telemetry/flow/internal/promreg"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -102,7 +103,7 @@ type Component struct {
 	// write) between transactions.
 	dbMu      sync.RWMutex
 	db        *agent.DB // nil while closed or after reopening failed
-	dbReg     *trackingRegisterer
+	dbReg     *promreg.Tracking
 	walOpts   WALOptions // what db was opened with
 	walClosed bool       // the component stopped
 
@@ -186,10 +187,10 @@ func (c *Component) openWAL(w WALOptions, from int) error {
 		// its own way (reported through the log tap).
 		c.opts.Logger.Error("repairing the WAL failed", "err", err)
 	}
-	reg := &trackingRegisterer{reg: c.opts.Registerer}
+	reg := promreg.NewTracking(c.opts.Registerer)
 	db, err := agent.Open(newLogTap(c.opts.Logger, c.onPrometheusLog), reg, c.remote, c.opts.DataPath, w.agentOptions())
 	if err != nil {
-		reg.unregisterAll()
+		reg.UnregisterAll()
 		return fmt.Errorf("opening the WAL in %s: %w", c.opts.DataPath, err)
 	}
 	db.SetWriteNotified(c.remote)
@@ -377,7 +378,7 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 	}
 	gates := make(map[string]*gate, len(configs))
 	for _, rc := range configs {
-		if g := c.gates[rc.Name]; g != nil && !contains(names(started), rc.Name) {
+		if g := c.gates[rc.Name]; g != nil && !slices.Contains(names(started), rc.Name) {
 			gates[rc.Name] = g
 		} else {
 			gates[rc.Name] = newGate()
@@ -404,7 +405,7 @@ func (c *Component) applyEndpoints(a Arguments, startup bool) error {
 			return err
 		}
 		for _, rc := range configs {
-			if !contains(changedClients, rc.Name) {
+			if !slices.Contains(changedClients, rc.Name) {
 				continue
 			}
 			h, err := queueHash(rc)
@@ -510,22 +511,13 @@ func sameConfigs(a, b []*config.RemoteWriteConfig) bool {
 	return true
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // CurrentHealth is unhealthy while every send to some endpoint fails.
 func (c *Component) CurrentHealth() component.Health {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
 	problems, notes := c.walHealth(now)
-	for _, name := range sortedNames(c.clients) {
+	for _, name := range slices.Sorted(maps.Keys(c.clients)) {
 		p, n, _ := endpointHealth(name, c.clients[name], c.args.WAL)
 		problems, notes = append(problems, p...), append(notes, n...)
 	}
@@ -544,7 +536,7 @@ func (c *Component) DebugInfo() any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var info debugInfo
-	for _, name := range sortedNames(c.clients) {
+	for _, name := range slices.Sorted(maps.Keys(c.clients)) {
 		cl := c.clients[name]
 		ei := endpointInfo{Name: name, URL: cl.url, observerState: cl.state()}
 		if tr := (*c.trackers.Load())[name]; tr != nil {
@@ -584,58 +576,4 @@ type endpointInfo struct {
 	// Replaying is true while samples left in the WAL by an earlier run are
 	// sent; live data waits meanwhile.
 	Replaying bool `river:"replaying,attr"`
-}
-
-func sortedNames(m map[string]*endpointClient) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// trackingRegisterer remembers what the WAL registered, so that reopening
-// it can unregister everything first.
-type trackingRegisterer struct {
-	reg prometheus.Registerer
-	mu  sync.Mutex
-	cs  []prometheus.Collector
-}
-
-func (t *trackingRegisterer) Register(c prometheus.Collector) error {
-	if t.reg == nil {
-		return nil
-	}
-	if err := t.reg.Register(c); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	t.cs = append(t.cs, c)
-	t.mu.Unlock()
-	return nil
-}
-
-func (t *trackingRegisterer) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := t.Register(c); err != nil {
-			panic(err) // the prometheus.Registerer contract
-		}
-	}
-}
-
-func (t *trackingRegisterer) Unregister(c prometheus.Collector) bool {
-	if t.reg == nil {
-		return false
-	}
-	return t.reg.Unregister(c)
-}
-
-func (t *trackingRegisterer) unregisterAll() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, c := range t.cs {
-		t.Unregister(c)
-	}
-	t.cs = nil
 }

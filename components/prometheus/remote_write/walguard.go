@@ -212,7 +212,7 @@ func (c *Component) closeWALLocked(from int) error {
 		c.releaseReserve()
 	}
 	err := c.db.Close()
-	c.dbReg.unregisterAll()
+	c.dbReg.UnregisterAll()
 	c.db = nil
 	if err != nil {
 		// With no space even for that page, Prometheus' WAL keeps its
