@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	rtm "runtime"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/benchmeter"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -36,48 +35,16 @@ func generated(n int, tag string) map[string][]byte {
 	return map[string][]byte{"generated.river": []byte(b.String())}
 }
 
-// peakHeap samples the live heap every millisecond until stop is called.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
-// cpuTime is the CPU time (user and system) the process has used: on a
-// shared machine it measures the work done regardless of contention.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkLoad10000 parses, builds the graph of, evaluates and builds a
 // generated 10,000-component config.
 func BenchmarkLoad10000(b *testing.B) {
 	files := generated(10000, "v1")
 	b.ReportAllocs()
 	var peak uint64
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for i := 0; i < b.N; i++ {
 		rtm.GC()
-		stop := peakHeap()
+		stop := benchmeter.PeakHeap()
 		rt := newRuntime(b, runtime.Options{DataPath: b.TempDir()})
 		if d := rt.Load(files); d.HasErrors() {
 			b.Fatal(d)
@@ -90,7 +57,7 @@ func BenchmarkLoad10000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 // running starts rt and stops it at the end of the benchmark.
@@ -130,7 +97,7 @@ func benchPropagation(b *testing.B, files map[string][]byte, dependants int64) {
 	var want atomic.Value
 	var worst time.Duration
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for i := 1; i <= b.N; i++ {
 		want.Store(fmt.Sprint(i))
 		reached, unhook := awaitUpdates(env, dependants, &want)
@@ -147,7 +114,7 @@ func benchPropagation(b *testing.B, files map[string][]byte, dependants int64) {
 		unhook()
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkFanout1000 measures one export change reaching 1,000 direct
@@ -179,14 +146,14 @@ func BenchmarkReloadUnchanged1000(b *testing.B) {
 	rt, _ := running(b, files)
 	before := instances(rt)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for i := 0; i < b.N; i++ {
 		if d := rt.Load(files); d.HasErrors() {
 			b.Fatal(d)
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	restarts, updates := compare(rt, before)
 	if restarts != 0 || updates != 0 {
 		b.Fatalf("unchanged reload: %d restarts, %d updates", restarts, updates)
@@ -201,7 +168,7 @@ func BenchmarkReloadAllChanged1000(b *testing.B) {
 	rt, _ := running(b, a)
 	before := instances(rt)
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for i := 0; i < b.N; i++ {
 		files := c
 		if i%2 == 1 {
@@ -212,7 +179,7 @@ func BenchmarkReloadAllChanged1000(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	restarts, updates := compare(rt, before)
 	if restarts != 0 || updates < 990*int64(b.N) {
 		b.Fatalf("changed reload: %d restarts, %d updates over %d reloads", restarts, updates, b.N)

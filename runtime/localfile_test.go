@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	_ "github.com/flow-telemetry/flow/components/local/file"
+	"github.com/flow-telemetry/flow/internal/benchmeter"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
@@ -83,12 +84,12 @@ func BenchmarkLoadLocalFileChain1000(b *testing.B) {
 	}
 	files := map[string][]byte{"chain.river": []byte(sb.String())}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for i := 0; i < b.N; i++ {
 		rt := runtime.New(runtime.Options{DataPath: dir})
 		if d := rt.Load(files); d.HasErrors() {
 			b.Fatal(d)
 		}
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }

@@ -8,12 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	rtm "runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +17,7 @@ import (
 	_ "github.com/flow-telemetry/flow/components/prometheus/relabel"
 	_ "github.com/flow-telemetry/flow/components/prometheus/remote_write"
 	_ "github.com/flow-telemetry/flow/components/prometheus/scrape"
+	"github.com/flow-telemetry/flow/internal/benchmeter"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
@@ -102,35 +99,6 @@ prometheus.remote_write "rw" {
 	return []byte(b.String())
 }
 
-// peakHeap samples the live heap every millisecond until stop is called.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	})
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
-// cpuTime is the CPU time (user and system) the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkRealReload1000 loads the config, runs it, and then alternates
 // between its two variants: every reload changes every component's
 // arguments. It reports the peak of the live heap over the whole run (load
@@ -138,7 +106,7 @@ func cpuTime() time.Duration {
 func BenchmarkRealReload1000(b *testing.B) {
 	files := []map[string][]byte{{"real.river": realConfig(1)}, {"real.river": realConfig(2)}}
 	rtm.GC()
-	stop := peakHeap()
+	stop := benchmeter.PeakHeap()
 	start := time.Now()
 	rt := runtime.New(runtime.Options{DataPath: b.TempDir()})
 	if d := rt.Load(files[0]); d.HasErrors() {
@@ -154,14 +122,14 @@ func BenchmarkRealReload1000(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := benchmeter.CPUTime()
 	for i := 0; i < b.N; i++ {
 		if d := rt.Load(files[(i+1)%2]); d.HasErrors() {
 			b.Fatal(d)
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(stop())/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(load.Milliseconds()), "load-ms")
 }

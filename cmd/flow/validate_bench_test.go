@@ -6,11 +6,9 @@ import (
 	goruntime "runtime"
 	"runtime/metrics"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/flow-telemetry/flow/internal/benchmeter"
 	"github.com/flow-telemetry/flow/runtime"
 )
 
@@ -123,30 +121,6 @@ func realisticConfig(size int) []byte {
 	return []byte(b.String())
 }
 
-// peakHeap samples the live heap every millisecond until stop is called.
-func peakHeap() (stop func() uint64) {
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-		for {
-			metrics.Read(s)
-			if v := s[0].Value.Uint64(); v > peak.Load() {
-				peak.Store(v)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
-}
-
 // benchValidate validates src as `flow validate` does, reporting the peak
 // of the heap it adds to the live heap before it started (MiB-peak-heap), and
 // that as a multiple of the config's size (x-size-peak), besides ns/op, B/op
@@ -163,7 +137,7 @@ func benchValidate(b *testing.B, src []byte, wantErr string) {
 		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 		metrics.Read(s)
 		base := s[0].Value.Uint64()
-		stop := peakHeap()
+		stop := benchmeter.PeakHeap()
 		b.StartTimer()
 		rt := runtime.New(runtime.Options{Logger: slog.New(slog.DiscardHandler)})
 		diags := rt.Validate(files)

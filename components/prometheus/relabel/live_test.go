@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/benchmeter"
 	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
@@ -120,7 +120,7 @@ func BenchmarkLivePipeline(b *testing.B) {
 			}
 			_ = app.Commit()
 			b.ReportAllocs()
-			cpu0 := cpuTime(b)
+			cpu0 := int64(benchmeter.CPUTime())
 			b.ResetTimer()
 			// A transaction per 1,000 samples, as a scrape of a
 			// 1,000-series target.
@@ -138,16 +138,7 @@ func BenchmarkLivePipeline(b *testing.B) {
 			// CPU time of the whole process (the viewer's reader
 			// included) per sample: on a shared machine it varies far
 			// less than wall time.
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/sample")
+			b.ReportMetric(float64(int64(benchmeter.CPUTime())-cpu0)/float64(b.N), "cpu-ns/sample")
 		})
 	}
-}
-
-// cpuTime is the process's user+system CPU time so far, in nanoseconds.
-func cpuTime(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/internal/benchmeter"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -157,7 +157,7 @@ func benchmarkHandler(b *testing.B, a Arguments, bodies [][]byte, entriesPerRequ
 	}
 	defer c.lis.Close()
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := benchmeter.CPUTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req, _ := http.NewRequest(http.MethodPost, "http://bench"+PushPath, bytes.NewReader(bodies[i%len(bodies)]))
@@ -181,14 +181,7 @@ func benchmarkHandler(b *testing.B, a Arguments, bodies [][]byte, entriesPerRequ
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(recv.n.Load()), "ns/entry")
 	// CPU time (garbage collection included) is what a loaded machine
 	// does not distort as much as wall time.
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(recv.n.Load()), "cpu-ns/entry")
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Nanoseconds())/float64(recv.n.Load()), "cpu-ns/entry")
 }
 
 type discardWriter struct {
