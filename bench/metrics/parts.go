@@ -90,9 +90,9 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	v2 := strings.Contains(req.Header.Get("Content-Type"), "io.prometheus.write.v2.Request")
 	var n int
 	if v2 {
-		n, err = countSamplesV2(raw)
+		n, err = countSamples(raw, 5)
 	} else {
-		n, err = countSamples(raw)
+		n, err = countSamples(raw, 1)
 	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -107,31 +107,14 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// countSamples counts Sample messages in a prometheus.WriteRequest without
-// decoding it: WriteRequest.timeseries is field 1, TimeSeries.samples is
-// field 2, both length-delimited; everything else is skipped.
-func countSamples(b []byte) (int, error) {
+// countSamples counts the samples of a remote-write request without decoding
+// it: the request's time series are field seriesField (1 in RW 1.0's
+// prometheus.WriteRequest, 5 in RW 2.0's io.prometheus.write.v2.Request), and
+// TimeSeries.samples is field 2 in both; everything else is skipped.
+func countSamples(b []byte, seriesField int) (int, error) {
 	n := 0
 	err := fields(b, func(num int, payload []byte) error {
-		if num != 1 {
-			return nil
-		}
-		return fields(payload, func(num int, _ []byte) error {
-			if num == 2 {
-				n++
-			}
-			return nil
-		})
-	})
-	return n, err
-}
-
-// countSamplesV2 counts the samples of an io.prometheus.write.v2.Request:
-// Request.timeseries is field 5, TimeSeries.samples field 2.
-func countSamplesV2(b []byte) (int, error) {
-	n := 0
-	err := fields(b, func(num int, payload []byte) error {
-		if num != 5 {
+		if num != seriesField {
 			return nil
 		}
 		return fields(payload, func(num int, _ []byte) error {
