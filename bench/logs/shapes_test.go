@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -311,38 +310,10 @@ func newPoster(url string, s shape) *poster {
 
 // post sends body for stream and returns the status.
 func (p *poster) post(reqID string, stream int, body []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Amz-Firehose-Protocol-Version", "1.0")
-	req.Header.Set("X-Amz-Firehose-Request-Id", reqID)
-	if p.sourceARN != "" {
-		req.Header.Set("X-Amz-Firehose-Source-Arn", p.sourceARN)
-	}
-	if p.accessKey != "" {
-		req.Header.Set("X-Amz-Firehose-Access-Key", p.accessKey)
-	}
-	if p.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
+	h := fh.Headers{SourceARN: p.sourceARN, AccessKey: p.accessKey, Gzip: p.gzip}
 	if len(p.attrs) > 0 {
-		req.Header.Set("X-Amz-Firehose-Common-Attributes", p.attrs[stream%len(p.attrs)])
+		h.CommonAttributes = p.attrs[stream%len(p.attrs)]
 	}
-	sent := time.Now()
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	var out fh.Response
-	if err := fh.CheckResponse(resp, rb, reqID, sent, &out); err != nil {
-		return resp.StatusCode, err
-	}
-	return resp.StatusCode, nil
+	resp, err := fh.Do(p.client, p.url, reqID, body, h)
+	return resp.Status, err
 }

@@ -93,30 +93,50 @@ func (s *Sender) Post(requestID string, body []byte) (Response, error) {
 		zw.Close()
 		body = zb.Bytes()
 	}
-	req, err := http.NewRequest(http.MethodPost, s.URL, bytes.NewReader(body))
+	h := Headers{SourceARN: s.SourceARN, AccessKey: s.AccessKey, Gzip: s.Gzip, Tenant: s.Tenant}
+	if len(s.CommonAttributes) > 0 {
+		a, _ := json.Marshal(map[string]any{"commonAttributes": s.CommonAttributes})
+		h.CommonAttributes = string(a)
+	}
+	return Do(s.Client, s.URL, requestID, body, h)
+}
+
+// Headers are the request headers a Firehose request carries besides its
+// request ID; an empty field is not sent.
+type Headers struct {
+	SourceARN string
+	AccessKey string
+	// Gzip says the body is already gzip-compressed (Content-Encoding: gzip).
+	Gzip bool
+	// CommonAttributes is the X-Amz-Firehose-Common-Attributes header (JSON).
+	CommonAttributes string
+	// Tenant is sent as X-Scope-OrgID (as a proxy would add it).
+	Tenant string
+}
+
+// Do sends body to url as Firehose does, with client (nil: the default
+// client), and checks the answer against the specification.
+func Do(client *http.Client, url, requestID string, body []byte, h Headers) (Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return Response{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Amz-Firehose-Protocol-Version", "1.0")
 	req.Header.Set("X-Amz-Firehose-Request-Id", requestID)
-	if s.SourceARN != "" {
-		req.Header.Set("X-Amz-Firehose-Source-Arn", s.SourceARN)
+	for name, v := range map[string]string{
+		"X-Amz-Firehose-Source-Arn":        h.SourceARN,
+		"X-Amz-Firehose-Access-Key":        h.AccessKey,
+		"X-Amz-Firehose-Common-Attributes": h.CommonAttributes,
+		"X-Scope-OrgID":                    h.Tenant,
+	} {
+		if v != "" {
+			req.Header.Set(name, v)
+		}
 	}
-	if s.AccessKey != "" {
-		req.Header.Set("X-Amz-Firehose-Access-Key", s.AccessKey)
-	}
-	if s.Gzip {
+	if h.Gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
-	if len(s.CommonAttributes) > 0 {
-		h, _ := json.Marshal(map[string]any{"commonAttributes": s.CommonAttributes})
-		req.Header.Set("X-Amz-Firehose-Common-Attributes", string(h))
-	}
-	if s.Tenant != "" {
-		req.Header.Set("X-Scope-OrgID", s.Tenant)
-	}
-	client := s.Client
 	if client == nil {
 		client = http.DefaultClient
 	}
