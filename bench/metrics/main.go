@@ -38,6 +38,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/realtarget"
 )
 
 func main() {
@@ -110,14 +112,14 @@ func main() {
 				addrs, closers = append(addrs, tgt.addr()), append(closers, tgt.close)
 			case "realistic":
 				for i := 0; i*(*perTarget) < n; i++ {
-					tgt, err := startRealTarget(i, min(*perTarget, n-i*(*perTarget)))
+					tgt, err := realtarget.Start(i, min(*perTarget, n-i*(*perTarget)))
 					if err != nil {
 						log.Fatal(err)
 					}
 					if i == 0 {
-						log.Printf("realistic shape: %d series per target, %.0f bytes per line", *perTarget, tgt.avgLineBytes())
+						log.Printf("realistic shape: %d series per target, %.0f bytes per line", *perTarget, tgt.AvgLineBytes())
 					}
-					addrs, closers = append(addrs, tgt.addr()), append(closers, tgt.close)
+					addrs, closers = append(addrs, tgt.Addr()), append(closers, tgt.Close)
 				}
 			default:
 				log.Fatalf("bad -shape %q: light or realistic", shape)
