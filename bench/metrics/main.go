@@ -58,6 +58,7 @@ func main() {
 		perTarget  = flag.Int("per-target", 10000, "series per target in the realistic shape")
 		protocol   = flag.String("protocol", "v1", "remote-write protocol flow sends: v1 or v2 (the agent always sends v1)")
 		sidesFlag  = flag.String("sides", "flow,prometheus-agent", "which processes to run")
+		relabel    = flag.Bool("relabel", false, "relabel every sample with three rules between scrape and remote write (flow: prometheus.relabel; the agent: metric_relabel_configs)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -129,11 +130,11 @@ func main() {
 				switch name {
 				case "flow":
 					sides = append(sides, side{name: "flow", start: func(dir string) (*process, error) {
-						return startFlow(*flowBin, dir, addrs, recv.url(), *gogc, *protocol)
+						return startFlow(*flowBin, dir, addrs, recv.url(), *gogc, *protocol, *relabel)
 					}})
 				case "prometheus-agent":
 					sides = append(sides, side{name: "prometheus-agent", start: func(dir string) (*process, error) {
-						return startAgent(*promBin, dir, addrs, recv.url())
+						return startAgent(*promBin, dir, addrs, recv.url(), *relabel)
 					}})
 				default:
 					log.Fatalf("bad -sides entry %q", name)
