@@ -156,7 +156,10 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 		if _, existed := old.byID[n.id]; !existed {
 			added++
 		}
-		n.st.edges.keepOnly(n.refs)
+		if n.st.edges.keepOnly(n.refs) {
+			// Scopes holding wrappers that count into dropped counters.
+			n.st.scopes = [2]*evalScope{}
+		}
 	}
 	var mu sync.Mutex
 	for _, group := range g.byDepth {

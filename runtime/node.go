@@ -108,6 +108,11 @@ type nodeState struct {
 
 	registerer *componentRegisterer
 	edges      *edgeSet
+
+	// scopes are the last evaluation scopes built for the component with
+	// every dependency known [0] and with some unknown while staging [1]
+	// (see evalContext). Only its evaluations, under evalMu, use them.
+	scopes [2]*evalScope
 }
 
 func newNodeState(id string, reg component.Registration, parent *slog.Logger, dataPath string, rr *componentRegisterer) *nodeState {
