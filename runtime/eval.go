@@ -209,13 +209,15 @@ func mayHoldCapsule(t cty.Type) bool {
 	return false
 }
 
-// decoded is the result of decoding a block: the Arguments value, its
-// encoding (for comparison and display) and where secrets are in the source.
-// A block that fails to decode still has its secrets: the config view masks
-// them whether or not the component runs.
+// decoded is the result of decoding a block: the Arguments value and where
+// secrets are in the source. A block that fails to decode still has its
+// secrets: the config view masks them whether or not the component runs.
+//
+// The arguments are compared with the applied ones as Go values
+// (argsEqual) and encoded only when shown (ComponentDetail): encoding every
+// component's arguments on every evaluation was a fifth of a reload.
 type decoded struct {
 	args    component.Arguments
-	argsVal cty.Value
 	secrets []masked
 }
 
@@ -263,20 +265,6 @@ func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, p
 		return &decoded{secrets: dec.secrets}, diags
 	}
 	dec.args = p.Elem().Interface()
-	if placeholders {
-		// Arguments holding placeholders are never applied nor compared:
-		// only their errors and secrets matter, so they are not encoded.
-		return dec, diags
-	}
-	v, err := encodeValue(dec.args)
-	if err != nil {
-		return &decoded{secrets: dec.secrets}, append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("encoding the arguments of %s: %s", n.id, err),
-			Subject:  n.block.NameRange.Ptr(),
-		})
-	}
-	dec.argsVal = v
 	return dec, diags
 }
 
@@ -346,7 +334,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 		errMsg = "component evaluation failed: " + diagnosticsText(diags)
 	} else {
 		st.mu.Lock()
-		comp, prev := st.comp, st.argsVal
+		comp, prev := st.comp, st.args
 		st.mu.Unlock()
 		switch {
 		case comp == nil:
@@ -360,17 +348,17 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			}
 			st.buildSucceeded()
 			st.mu.Lock()
-			st.comp, st.args, st.argsVal = c, dec.args, dec.argsVal
+			st.comp, st.args = c, dec.args
 			st.builtAt = time.Now()
 			st.mu.Unlock()
 			r.start(st)
-		case !dec.argsVal.RawEquals(prev):
+		case !argsEqual(dec.args, prev):
 			if err := safeUpdate(comp, dec.args); err != nil {
 				errMsg = "updating component failed: " + err.Error()
 				break
 			}
 			st.mu.Lock()
-			st.args, st.argsVal = dec.args, dec.argsVal
+			st.args = dec.args
 			st.updates++
 			st.mu.Unlock()
 		}

@@ -114,7 +114,7 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		// its dependants can be checked against them. One about to be
 		// updated may export anything: its dependants see unknowns.
 		n.st.mu.Lock()
-		n.staged.stable = n.st.comp != nil && dec.argsVal.RawEquals(n.st.argsVal)
+		n.staged.stable = n.st.comp != nil && argsEqual(dec.args, n.st.args)
 		n.st.mu.Unlock()
 	}
 	if diags.HasErrors() {

@@ -56,10 +56,9 @@ type nodeState struct {
 
 	mu   sync.Mutex
 	comp component.Component
-	// args and argsVal are the last arguments successfully applied (given to
-	// Build or Update), argsVal encoded for comparison and display.
-	args    component.Arguments
-	argsVal cty.Value
+	// args are the last arguments successfully applied (given to Build or
+	// Update).
+	args component.Arguments
 	// exports as last published, with their encoding; exportsVersion counts
 	// changes so staged evaluations can tell whether what they read is stale.
 	exports        component.Exports
