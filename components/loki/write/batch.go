@@ -3,8 +3,8 @@ package write
 import (
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
+	"github.com/klauspost/compress/s2"
 )
 
 // batch collects entries for one push per tenant. Entries keep their arrival
@@ -101,7 +101,9 @@ func (p *pushEncoder) encode(tb *tenantBatch) ([]byte, error) {
 	if _, err := tb.req.MarshalToSizedBuffer(raw); err != nil {
 		return nil, err
 	}
-	p.body = snappy.Encode(p.body[:cap(p.body)], raw)
+	// s2's Snappy-compatible block encoder: the format Loki decodes, at
+	// about twice the speed of github.com/golang/snappy's.
+	p.body = s2.EncodeSnappy(p.body[:cap(p.body)], raw)
 	// Keep buffers from one unusually large batch from being held forever.
 	if cap(p.raw) > 16<<20 {
 		p.raw = nil

@@ -56,7 +56,9 @@ func (e *encoder) encode(entries []loki.Entry, external model.LabelSet) (rec []b
 	var prev model.LabelSet
 	prevIdx := int32(-1)
 	for i, en := range entries {
-		if i > 0 && en.Labels.Equal(prev) {
+		// Sources give the entries of one request one shared map: most
+		// runs are told by a pointer comparison.
+		if i > 0 && (loki.SameLabelSet(en.Labels, prev) || en.Labels.Equal(prev)) {
 			idx[i] = prevIdx
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/benchmeter"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
@@ -42,13 +43,9 @@ func TestLiveShowsRelabelling(t *testing.T) {
 		`{__name__="debug_x", instance="a"} → dropped 2.5 2023-11-14T22:13:20.000Z`,
 	}
 	for i, w := range want {
-		select {
-		case e := <-v.Events():
-			if e.Kind != "sample" || e.Text != w {
-				t.Fatalf("event %d = %s %q, want sample %q", i, e.Kind, e.Text, w)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d did not arrive", i)
+		e := testwait.Receive(t, 30*time.Second, v.Events(), "event %d did not arrive", i)
+		if e.Kind != "sample" || e.Text != w {
+			t.Fatalf("event %d = %s %q, want sample %q", i, e.Kind, e.Text, w)
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // Binary returns the path of name or fails the test saying how to get it.
@@ -82,27 +84,25 @@ func start(t testing.TB, bin string, args []string, addr, ready string) *Process
 		}
 		logf.Close()
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
 		select {
 		case err := <-exited:
+			exited <- err // for the cleanup, which waits for it
 			out, _ := os.ReadFile(logPath)
 			t.Fatalf("%s exited before becoming ready (%v):\n%s", bin, err, out)
 		default:
 		}
 		resp, err := http.Get("http://" + addr + ready)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("%s not ready at http://%s%s after 30s:\n%s", bin, addr, ready, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}); !ok {
+		out, _ := os.ReadFile(logPath)
+		t.Fatalf("%s not ready at http://%s%s after 30s:\n%s", bin, addr, ready, out)
 	}
+	return p
 }
 
 // StartPrometheus starts prometheus as a remote-write receiver (an empty

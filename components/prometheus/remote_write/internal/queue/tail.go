@@ -1,0 +1,338 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/record"
+	"github.com/prometheus/prometheus/tsdb/wlog"
+)
+
+// Tailing the WAL.
+//
+// flow reads the WAL with its own tailer on wlog.LiveReader rather than
+// Prometheus' wlog.Watcher: the watcher sends only samples newer than the
+// moment it starts, which it notes in its own goroutine, so whoever sends
+// the older ones (flow's replay) cannot know exactly where to stop without
+// watching the process's open files or sleeping; and a sample scraped
+// before that moment but committed after it is lost between the two. The
+// tailer instead starts at a WAL position: it sends every sample of
+// segment From and later (those this process committed, at start-up),
+// and reads the segments before From only for series and metadata. The
+// samples before From are the replay's. The boundary is a segment number,
+// so nothing is sent twice or skipped, whatever the timestamps.
+
+// Consumer receives what a Tailer reads (a *Queue).
+type Consumer interface {
+	StoreSeries([]record.RefSeries, int)
+	StoreMetadata([]record.RefMetadata)
+	UpdateSeriesSegment([]record.RefSeries, int)
+	SeriesReset(int)
+	Append([]record.RefSample) bool
+	AppendHistograms([]record.RefHistogramSample) bool
+	AppendFloatHistograms([]record.RefFloatHistogramSample) bool
+	AppendExemplars([]record.RefExemplar) bool
+}
+
+// TailOptions configure a Tailer.
+type TailOptions struct {
+	Dir string // the WAL directory
+	// From is the first segment whose samples are sent.
+	From int
+	// After: samples with this timestamp or older are not sent
+	// (math.MinInt64: all are).
+	After   int64
+	Logger  *slog.Logger
+	Metrics *wlog.LiveReaderMetrics // nil: unregistered ones
+	// Poll is how often the WAL is read without a Notify (default 1 s).
+	Poll time.Duration
+}
+
+// Tailer reads the WAL and hands what it reads to a Consumer.
+type Tailer struct {
+	o      TailOptions
+	c      Consumer
+	notify chan struct{}
+	lastCp int
+	// position, for tests and debug: the segment being read.
+	seg int
+}
+
+// NewTailer returns a tailer; Run starts it.
+func NewTailer(o TailOptions, c Consumer) *Tailer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = wlog.NewLiveReaderMetrics(nil)
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	return &Tailer{o: o, c: c, notify: make(chan struct{}, 1), lastCp: -1}
+}
+
+// Notify tells the tailer that the WAL was written (wlog.WriteNotified).
+func (t *Tailer) Notify() { signal(t.notify) }
+
+// errStop ends Run: ctx ended or the consumer stopped.
+var errStop = errors.New("tailer stopped")
+
+// Run tails the WAL until ctx ends or the consumer stops.
+func (t *Tailer) Run(ctx context.Context) error {
+	cpDir, cpIdx, err := wlog.LastCheckpoint(t.o.Dir)
+	switch {
+	case err == nil:
+		if err := t.readCheckpoint(cpDir, cpIdx, false); err != nil {
+			return err
+		}
+		t.lastCp = cpIdx
+	case errors.Is(err, record.ErrNotFound):
+	default:
+		return fmt.Errorf("looking for a WAL checkpoint: %w", err)
+	}
+	seg := t.lastCp + 1
+	for {
+		err := t.tail(ctx, seg)
+		switch {
+		case err == nil:
+			seg++
+		case errors.Is(err, errStop):
+			return nil
+		case errors.Is(err, os.ErrNotExist):
+			// Truncated away, or not created yet.
+			first, last, lerr := wlog.Segments(t.o.Dir)
+			if lerr != nil {
+				return lerr
+			}
+			if first >= 0 && seg < first {
+				seg = first
+				continue
+			}
+			if first >= 0 && seg < last {
+				seg++ // a gap: the segment was removed by a repair
+				continue
+			}
+			if !t.wait(ctx) {
+				return nil
+			}
+		default:
+			return err
+		}
+	}
+}
+
+func (t *Tailer) wait(ctx context.Context) bool {
+	tk := time.NewTimer(t.o.Poll)
+	defer tk.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.notify:
+	case <-tk.C:
+	}
+	return true
+}
+
+// tail reads segment seg until a later segment exists and seg is read to
+// its end (nil), or ctx ends (errStop).
+func (t *Tailer) tail(ctx context.Context, seg int) error {
+	f, err := wlog.OpenReadSegment(wlog.SegmentName(t.o.Dir, seg))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	t.seg = seg
+	r := wlog.NewLiveReader(t.o.Logger, t.o.Metrics, f)
+	rs := newRecordState(t.o.Logger)
+	lastGC := time.Now()
+	for {
+		rerr := t.read(r, seg, rs)
+		if errors.Is(rerr, errStop) {
+			return rerr
+		}
+		if ctx.Err() != nil {
+			return errStop
+		}
+		_, last, err := wlog.Segments(t.o.Dir)
+		if err != nil {
+			return err
+		}
+		if last > seg {
+			// seg is complete: read what is left and move on.
+			if rerr == nil {
+				rerr = t.read(r, seg, rs)
+			}
+			if errors.Is(rerr, errStop) {
+				return rerr
+			}
+			if rerr != nil {
+				t.o.Logger.Error("skipping the rest of a corrupt WAL segment", "segment", seg, "err", rerr)
+			}
+			return nil
+		}
+		if rerr != nil {
+			// A corrupt record in the segment being written: wait for the
+			// writer to move on (a repair reopens the WAL in a new one).
+			t.o.Logger.Error("reading the WAL", "segment", seg, "err", rerr)
+		}
+		if time.Since(lastGC) > 5*time.Second {
+			lastGC = time.Now()
+			t.collectSeries()
+		}
+		if !t.wait(ctx) {
+			return errStop
+		}
+	}
+}
+
+// collectSeries drops the series of segments a new checkpoint replaced.
+func (t *Tailer) collectSeries() {
+	cpDir, cpIdx, err := wlog.LastCheckpoint(t.o.Dir)
+	if err != nil || cpIdx <= t.lastCp {
+		return
+	}
+	if err := t.readCheckpoint(cpDir, cpIdx, true); err != nil {
+		t.o.Logger.Warn("reading a WAL checkpoint for series", "err", err)
+		return
+	}
+	t.c.SeriesReset(cpIdx)
+	t.lastCp = cpIdx
+}
+
+// readCheckpoint hands the checkpoint's series (and metadata) to the
+// consumer: as new series at start, as still alive for collection.
+func (t *Tailer) readCheckpoint(dir string, idx int, gc bool) error {
+	rc, err := wlog.NewSegmentsReader(dir)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	r := wlog.NewReader(rc)
+	dec := record.NewDecoder(labels.NewSymbolTable(), t.o.Logger)
+	var series []record.RefSeries
+	var md []record.RefMetadata
+	for r.Next() {
+		rec := r.Record()
+		switch dec.Type(rec) {
+		case record.Series:
+			series, err = dec.Series(rec, series[:0])
+			if err != nil {
+				return err
+			}
+			if gc {
+				t.c.UpdateSeriesSegment(series, idx)
+			} else {
+				t.c.StoreSeries(series, idx)
+			}
+		case record.Metadata:
+			if gc {
+				continue
+			}
+			md, err = dec.Metadata(rec, md[:0])
+			if err != nil {
+				return err
+			}
+			t.c.StoreMetadata(md)
+		}
+	}
+	return r.Err()
+}
+
+// recordState is one segment's decoder and reused buffers.
+type recordState struct {
+	dec     record.Decoder
+	series  []record.RefSeries
+	samples []record.RefSample
+	hists   []record.RefHistogramSample
+	fhists  []record.RefFloatHistogramSample
+	exs     []record.RefExemplar
+	md      []record.RefMetadata
+}
+
+func newRecordState(logger *slog.Logger) *recordState {
+	// One symbol table per segment, so it does not grow without end.
+	return &recordState{dec: record.NewDecoder(labels.NewSymbolTable(), logger)}
+}
+
+// read hands the records available in r to the consumer: nil at the end
+// of what is written so far, errStop if the consumer stopped, or the
+// reader's error.
+func (t *Tailer) read(r *wlog.LiveReader, seg int, rs *recordState) error {
+	send := seg >= t.o.From
+	after := t.o.After
+	for r.Next() {
+		rec := r.Record()
+		var err error
+		ok := true
+		switch rs.dec.Type(rec) {
+		case record.Series:
+			if rs.series, err = rs.dec.Series(rec, rs.series[:0]); err == nil {
+				t.c.StoreSeries(rs.series, seg)
+			}
+		case record.Metadata:
+			if rs.md, err = rs.dec.Metadata(rec, rs.md[:0]); err == nil {
+				t.c.StoreMetadata(rs.md)
+			}
+		case record.Samples, record.SamplesV2:
+			if !send {
+				continue
+			}
+			if rs.samples, err = rs.dec.Samples(rec, rs.samples[:0]); err == nil {
+				ok = t.c.Append(newer(rs.samples, after, func(s record.RefSample) int64 { return s.T }))
+			}
+		case record.HistogramSamples, record.CustomBucketsHistogramSamples, record.HistogramSamplesV2:
+			if !send {
+				continue
+			}
+			if rs.hists, err = rs.dec.HistogramSamples(rec, rs.hists[:0]); err == nil {
+				ok = t.c.AppendHistograms(newer(rs.hists, after, func(s record.RefHistogramSample) int64 { return s.T }))
+			}
+		case record.FloatHistogramSamples, record.CustomBucketsFloatHistogramSamples, record.FloatHistogramSamplesV2:
+			if !send {
+				continue
+			}
+			if rs.fhists, err = rs.dec.FloatHistogramSamples(rec, rs.fhists[:0]); err == nil {
+				ok = t.c.AppendFloatHistograms(newer(rs.fhists, after, func(s record.RefFloatHistogramSample) int64 { return s.T }))
+			}
+		case record.Exemplars:
+			if !send {
+				continue
+			}
+			if rs.exs, err = rs.dec.Exemplars(rec, rs.exs[:0]); err == nil {
+				ok = t.c.AppendExemplars(newer(rs.exs, after, func(s record.RefExemplar) int64 { return s.T }))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("decoding a WAL record in segment %d: %w", seg, err)
+		}
+		if !ok {
+			return errStop
+		}
+	}
+	if err := r.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// newer keeps the samples with a timestamp above after, in place.
+func newer[S any](in []S, after int64, ts func(S) int64) []S {
+	if after == math.MinInt64 {
+		return in
+	}
+	out := in[:0]
+	for _, s := range in {
+		if ts(s) > after {
+			out = append(out, s)
+		}
+	}
+	return out
+}
