@@ -378,27 +378,20 @@ func (a *appender) SetOptions(opts *storage.AppendOptions) {
 	}
 }
 
-func (a *appender) Commit() error {
-	a.flushMetrics()
-	a.ls.Flush()
-	var errs []error
-	for _, app := range a.apps {
-		if app != nil {
-			if err := app.Commit(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+func (a *appender) Commit() error { return a.end(storage.Appender.Commit) }
 
-func (a *appender) Rollback() error {
+func (a *appender) Rollback() error { return a.end(storage.Appender.Rollback) }
+
+// end ends the transaction: it flushes the counts and the live-debugging
+// samples, then commits or rolls back (finish) every downstream appender
+// that was opened, joining their errors.
+func (a *appender) end(finish func(storage.Appender) error) error {
 	a.flushMetrics()
 	a.ls.Flush()
 	var errs []error
 	for _, app := range a.apps {
 		if app != nil {
-			if err := app.Rollback(); err != nil {
+			if err := finish(app); err != nil {
 				errs = append(errs, err)
 			}
 		}
