@@ -2,6 +2,8 @@ package relabel
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,5 +103,54 @@ func TestHitsKeepSeriesInTheCache(t *testing.T) {
 	hits, misses := counts(t, recv)
 	if hits != 1 || misses != 3 {
 		t.Errorf("hits %v misses %v, want 1 and 3", hits, misses)
+	}
+}
+
+// Several scrape loops append at once, over more series than the cache
+// holds, each passing back the references it got: every sample keeps its
+// own series' labels (run with -race).
+func TestConcurrentAppendsThroughEvictions(t *testing.T) {
+	rec := promtest.NewRecorder()
+	opts, ex, _ := promtest.Options(t, "prometheus.relabel.concurrent")
+	a := args([]storage.Appendable{rec}, addEnv)
+	a.MaxCacheSize = 100
+	if _, err := New(opts, a); err != nil {
+		t.Fatal(err)
+	}
+	recv := ex.Last().(Exports).Receiver
+	const loops, series, rounds = 4, 300, 5
+	lsets := make([]labels.Labels, series)
+	for i := range lsets {
+		lsets[i] = labels.FromStrings("__name__", fmt.Sprintf("s_%d", i))
+	}
+	var wg sync.WaitGroup
+	for g := range loops {
+		wg.Go(func() {
+			refs := make([]storage.SeriesRef, series)
+			for r := range rounds {
+				app := recv.Appender(context.Background())
+				for i := range series {
+					var err error
+					if refs[i], err = app.Append(refs[i], lsets[i], int64(g*1_000_000+r*series+i), 1); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if err := app.Commit(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := rec.Samples()
+	if len(got) != loops*series*rounds {
+		t.Fatalf("got %d samples, want %d", len(got), loops*series*rounds)
+	}
+	for _, s := range got {
+		want := fmt.Sprintf(`{__name__="s_%d", env="prod"}`, (s.T%1_000_000)%series)
+		if s.Labels.String() != want {
+			t.Fatalf("sample at %d has labels %s, want %s", s.T, s.Labels, want)
+		}
 	}
 }
