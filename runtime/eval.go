@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,11 +69,15 @@ func (t *varTree) value() cty.Value {
 // are about to be updated are unknown (known is then false). versions are the dependencies' export
 // versions read, in n.deps order.
 //
-// The scope (the objects holding the dependencies' exports) is kept in n's
-// state and reused while every dependency's exports are unchanged (an
-// unknown one: while its type is), so a reload or a wave does not rebuild it
-// for every component. The returned context is a fresh child of it, for the
-// evaluation's own variables (its budget).
+// The scope holds of each dependency only the exports n's expressions name,
+// or all of them where one names the component as a whole (an index such as
+// c["output"] does), which no expression can tell apart. It is kept in n's
+// state and reused while what it holds is unchanged (the same exports
+// version, or equal values of the exports named; an unknown dependency:
+// the same type), so a reload or a wave does not rebuild it for every
+// component. The context returned is that scope: each evaluation sets its
+// own budget in it (setBudget), which is safe as n's evaluations never run
+// concurrently (evalMu).
 func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
 	versions = make([]uint64, len(n.deps))
@@ -82,13 +87,16 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 	nestedOK := false
 	for i, d := range n.deps {
 		unknown := staging && (d.staged == nil || !d.staged.stable)
+		names := n.referencedExports(d)
 		d.st.mu.Lock()
 		vals[i], versions[i] = d.st.exportsVal, d.st.exportsVersion
-		if len(n.deps) == 1 && !unknown {
+		var selected bool
+		vals[i], selected = selectExports(vals[i], names)
+		if len(n.deps) == 1 && !unknown && !selected {
 			nested, nestedOK = d.st.nestedExports(d.path)
 		}
 		d.st.mu.Unlock()
-		keys[i] = scopeKey{st: d.st, id: d.id, version: versions[i], unknown: unknown}
+		keys[i] = scopeKey{st: d.st, id: d.id, version: versions[i], unknown: unknown, selected: selected, val: vals[i]}
 		if unknown {
 			known = false
 			vals[i] = cty.UnknownVal(vals[i].Type())
@@ -100,7 +108,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		slot = 1
 	}
 	if sc := n.st.scopes[slot]; sc != nil && sc.matches(keys) {
-		return sc.ctx.NewChild(), known, versions
+		return sc.ctx, known, versions
 	}
 	scope := r.stdlib().NewChild()
 	if nestedOK {
@@ -127,7 +135,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		}
 	}
 	n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
-	return scope.NewChild(), known, versions
+	return scope, known, versions
 }
 
 // evalScope is a component's evaluation scope kept for reuse (see
@@ -139,13 +147,16 @@ type evalScope struct {
 }
 
 // scopeKey is what a scope was built from for one dependency: its exports
-// version, or when they were unknown (staging) their type.
+// version and, when selected, the value of the exports named (before
+// counting wrappers); when they were unknown (staging) their type.
 type scopeKey struct {
-	st      *nodeState
-	id      string
-	version uint64
-	unknown bool
-	typ     cty.Type
+	st       *nodeState
+	id       string
+	version  uint64
+	unknown  bool
+	typ      cty.Type
+	selected bool
+	val      cty.Value
 }
 
 func (s *evalScope) matches(keys []scopeKey) bool {
@@ -153,15 +164,62 @@ func (s *evalScope) matches(keys []scopeKey) bool {
 		return false
 	}
 	for i, k := range keys {
-		c := s.keys[i]
-		if k.st != c.st || k.id != c.id || k.version != c.version || k.unknown != c.unknown {
+		c := &s.keys[i]
+		if k.st != c.st || k.id != c.id || k.unknown != c.unknown || k.selected != c.selected {
 			return false
 		}
-		if k.unknown && !k.typ.Equals(c.typ) {
+		switch {
+		case k.unknown:
+			if !k.typ.Equals(c.typ) {
+				return false
+			}
+		case k.version == c.version:
+		case k.selected && k.val.RawEquals(c.val):
+			// Exports n does not read changed: the scope still holds.
+			c.version = k.version
+		default:
 			return false
 		}
 	}
 	return true
+}
+
+// referencedExports returns the exports of d that n's expressions name, or
+// nil when one names d as a whole.
+func (n *gnode) referencedExports(d *gnode) []string {
+	var out []string
+	for _, ref := range n.refs {
+		if ref.target != d {
+			continue
+		}
+		if ref.export == "" {
+			return nil
+		}
+		if !slices.Contains(out, ref.export) {
+			out = append(out, ref.export)
+		}
+	}
+	return out
+}
+
+// selectExports returns the exports named of exports v, and whether that
+// is fewer than all: else v itself.
+func selectExports(v cty.Value, names []string) (cty.Value, bool) {
+	if names == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
+		return v, false
+	}
+	t := v.Type()
+	if len(names) >= len(t.AttributeTypes()) {
+		return v, false
+	}
+	attrs := make(map[string]cty.Value, len(names))
+	for _, name := range names {
+		if !t.HasAttribute(name) {
+			return v, false
+		}
+		attrs[name] = v.GetAttr(name)
+	}
+	return cty.ObjectVal(attrs), true
 }
 
 // countEdges swaps Countable capsules in exports v of component from for
