@@ -73,35 +73,25 @@ func (t *varTree) value() cty.Value {
 // or all of them where one names the component as a whole (an index such as
 // c["output"] does), which no expression can tell apart. It is kept in n's
 // state and reused while what it holds is unchanged (the same exports
-// version, or equal values of the exports named; an unknown dependency:
-// the same type), so a reload or a wave does not rebuild it for every
-// component. The context returned is that scope: each evaluation sets its
-// own budget in it (setBudget), which is safe as n's evaluations never run
+// version, or equal values of the exports named; unknown ones: the same
+// types), so a reload or a wave does not rebuild it for every component.
+// The context returned is that scope: each evaluation sets its own budget
+// in it (setBudget), which is safe as n's evaluations never run
 // concurrently (evalMu).
 func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
 	versions = make([]uint64, len(n.deps))
 	keys := make([]scopeKey, len(n.deps))
-	vals := make([]cty.Value, len(n.deps))
-	var nested cty.Value
-	nestedOK := false
 	for i, d := range n.deps {
-		unknown := staging && (d.staged == nil || !d.staged.stable)
-		names := n.referencedExports(d)
+		k := &keys[i]
+		k.st, k.id = d.st, d.id
+		k.unknown = staging && (d.staged == nil || !d.staged.stable)
+		known = known && !k.unknown
 		d.st.mu.Lock()
-		vals[i], versions[i] = d.st.exportsVal, d.st.exportsVersion
-		var selected bool
-		vals[i], selected = selectExports(vals[i], names)
-		if len(n.deps) == 1 && !unknown && !selected {
-			nested, nestedOK = d.st.nestedExports(d.path)
-		}
+		k.val, k.version = d.st.exportsVal, d.st.exportsVersion
 		d.st.mu.Unlock()
-		keys[i] = scopeKey{st: d.st, id: d.id, version: versions[i], unknown: unknown, selected: selected, val: vals[i]}
-		if unknown {
-			known = false
-			vals[i] = cty.UnknownVal(vals[i].Type())
-			keys[i].version, keys[i].typ = 0, vals[i].Type()
-		}
+		versions[i] = k.version
+		k.names, k.attrs = selectExports(k.val, n.referencedExports(d))
 	}
 	slot := 0
 	if !known {
@@ -111,75 +101,102 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		return sc.ctx, known, versions
 	}
 	scope := r.stdlib().NewChild()
-	if nestedOK {
-		// The common case of one dependency needs no merging: reuse the
-		// dependency's exports wrapped in its ID's nested objects.
-		scope.Variables = map[string]cty.Value{n.deps[0].path[0]: nested}
-	} else {
-		root := &varTree{}
-		// A scope of known exports drops the wrappers it does not use; a
-		// staging scope with unknowns keeps them, as the live scope holds
-		// them.
-		n.st.edges.beginEvaluation(known)
-		for i, d := range n.deps {
-			v := vals[i]
-			if !keys[i].unknown {
-				v = countEdges(n.st.edges, d.id, v)
+	if len(keys) == 1 && !keys[0].unknown && keys[0].names == nil {
+		// The common case of one dependency read whole needs no merging:
+		// reuse the dependency's exports wrapped in its ID's nested
+		// objects, unless they hold capsules to count.
+		d := n.deps[0]
+		d.st.mu.Lock()
+		var nested cty.Value
+		var ok bool
+		if d.st.exportsVersion == keys[0].version {
+			nested, ok = d.st.nestedExports(d.path)
+		}
+		d.st.mu.Unlock()
+		if ok {
+			scope.Variables = map[string]cty.Value{d.path[0]: nested}
+			n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
+			return scope, known, versions
+		}
+	}
+	root := &varTree{}
+	// A scope of known exports drops the wrappers it does not use; a
+	// staging scope with unknowns keeps them, as the live scope holds them.
+	n.st.edges.beginEvaluation(known)
+	for i, d := range n.deps {
+		k := &keys[i]
+		v := k.val
+		if k.names != nil {
+			attrs := make(map[string]cty.Value, len(k.names))
+			for j, name := range k.names {
+				attrs[name] = k.attrs[j]
 			}
-			root.set(d.path, v)
+			v = cty.ObjectVal(attrs)
 		}
-		n.st.edges.endEvaluation()
-		scope.Variables = make(map[string]cty.Value, len(root.children))
-		for k, c := range root.children {
-			scope.Variables[k] = c.value()
+		if k.unknown {
+			v = cty.UnknownVal(v.Type())
+		} else {
+			v = countEdges(n.st.edges, d.id, v)
 		}
+		root.set(d.path, v)
+	}
+	n.st.edges.endEvaluation()
+	scope.Variables = make(map[string]cty.Value, len(root.children))
+	for k, c := range root.children {
+		scope.Variables[k] = c.value()
 	}
 	n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
 	return scope, known, versions
 }
 
 // evalScope is a component's evaluation scope kept for reuse (see
-// evalContext): the exports of its dependencies as read, and the context
-// holding them. Only evaluations of that component, under evalMu, use it.
+// evalContext): what it was built from, and the context holding it. Only
+// evaluations of that component, under evalMu, use it.
 type evalScope struct {
 	keys []scopeKey
 	ctx  *hcl.EvalContext
 }
 
 // scopeKey is what a scope was built from for one dependency: its exports
-// version and, when selected, the value of the exports named (before
-// counting wrappers); when they were unknown (staging) their type.
+// (val) and their version, unknown or not; names and attrs are the exports
+// named and their values, names nil when the scope holds them all.
 type scopeKey struct {
-	st       *nodeState
-	id       string
-	version  uint64
-	unknown  bool
-	typ      cty.Type
-	selected bool
-	val      cty.Value
+	st      *nodeState
+	id      string
+	version uint64
+	unknown bool
+	val     cty.Value
+	names   []string
+	attrs   []cty.Value
 }
 
 func (s *evalScope) matches(keys []scopeKey) bool {
 	if len(keys) != len(s.keys) {
 		return false
 	}
-	for i, k := range keys {
-		c := &s.keys[i]
-		if k.st != c.st || k.id != c.id || k.unknown != c.unknown || k.selected != c.selected {
+	for i := range keys {
+		k, c := &keys[i], &s.keys[i]
+		if k.st != c.st || k.id != c.id || k.unknown != c.unknown || !slices.Equal(k.names, c.names) {
 			return false
 		}
+		if k.version == c.version {
+			continue
+		}
+		// The exports changed; the scope still holds if what it shows of
+		// them did not: the values named, or for unknowns their types.
 		switch {
-		case k.unknown:
-			if !k.typ.Equals(c.typ) {
+		case k.names == nil:
+			if !k.unknown || !k.val.Type().Equals(c.val.Type()) {
 				return false
 			}
-		case k.version == c.version:
-		case k.selected && k.val.RawEquals(c.val):
-			// Exports n does not read changed: the scope still holds.
-			c.version = k.version
 		default:
-			return false
+			for j, a := range k.attrs {
+				if k.unknown && !a.Type().Equals(c.attrs[j].Type()) || !k.unknown && !a.RawEquals(c.attrs[j]) {
+					return false
+				}
+			}
 		}
+		c.version, c.val, c.attrs = k.version, k.val, k.attrs
 	}
 	return true
 }
@@ -202,24 +219,24 @@ func (n *gnode) referencedExports(d *gnode) []string {
 	return out
 }
 
-// selectExports returns the exports named of exports v, and whether that
-// is fewer than all: else v itself.
-func selectExports(v cty.Value, names []string) (cty.Value, bool) {
+// selectExports returns names and the values of those exports of v when
+// they are fewer than all; else nil and nil (the scope holds v whole).
+func selectExports(v cty.Value, names []string) ([]string, []cty.Value) {
 	if names == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
-		return v, false
+		return nil, nil
 	}
 	t := v.Type()
 	if len(names) >= len(t.AttributeTypes()) {
-		return v, false
+		return nil, nil
 	}
-	attrs := make(map[string]cty.Value, len(names))
-	for _, name := range names {
+	attrs := make([]cty.Value, len(names))
+	for i, name := range names {
 		if !t.HasAttribute(name) {
-			return v, false
+			return nil, nil
 		}
-		attrs[name] = v.GetAttr(name)
+		attrs[i] = v.GetAttr(name)
 	}
-	return cty.ObjectVal(attrs), true
+	return names, attrs
 }
 
 // countEdges swaps Countable capsules in exports v of component from for
