@@ -347,6 +347,7 @@ func TestRoundTripperConfigErrors(t *testing.T) {
 		{SigV4Config{Region: "us-east-1"}, "service_name is required"},
 		{SigV4Config{ServiceName: "aps", AccessKeyID: "AKIA"}, "must be given together"},
 		{SigV4Config{ServiceName: "aps", AccessKeyID: "a", AccessKey: "b", SecretAccessKey: "s"}, "not both"},
+		{SigV4Config{ServiceName: "aps", AccessKeyID: "a", SecretAccessKey: "s", SecretKey: "t"}, "aws_sigv4: give secret_access_key or Alloy's secret_key, not both"},
 		{SigV4Config{ServiceName: "aps", ExternalID: "x"}, "external_id is only used with role_arn"},
 		{SigV4Config{ServiceName: "aps", RoleARN: "role/x"}, "not an ARN"},
 		{SigV4Config{ServiceName: "aps", Profile: "missing"}, `profile "missing"`},
@@ -417,11 +418,7 @@ func TestRoundTripperRegion(t *testing.T) {
 // default chain (environment keys) turned into a role session by
 // AssumeRole with an external ID, all against the fake STS.
 func TestRoundTripperDefaultChainWithRole(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("writer")
-	f.AddRole(fakeaws.Role{ARN: role, ExternalID: "ext-123", TrustedPrincipals: []string{base.Principal}})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{}, "base", "writer", "ext-123")
 	srv, h, rec := signedServer(t, f, "aps")
 
 	rt, err := NewRoundTripper(SigV4Config{Region: f.Region(), ServiceName: "aps", RoleARN: role, ExternalID: "ext-123"}, nil)

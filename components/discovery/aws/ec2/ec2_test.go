@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
@@ -24,10 +23,9 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/rivertest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
-	"github.com/flow-telemetry/flow/syntax"
-	"github.com/flow-telemetry/flow/syntax/decode"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -295,14 +293,14 @@ credentials {
 }
 `
 	var args Arguments
-	decodeRiver(t, src, &args)
+	rivertest.Decode(t, src, &args)
 	if args.Region != "eu-west-1" || args.Port != 9100 || args.RefreshInterval != 30*time.Second ||
 		len(args.Filters) != 2 || args.Filters[0].Values[0] != "my-app-server*" || len(args.FilterBlocks) != 1 ||
 		args.Credentials == nil || args.Credentials.Token != "tok" {
 		t.Fatalf("decoded %+v", args)
 	}
 	var alloy Arguments
-	decodeRiver(t, `
+	rivertest.Decode(t, `
 region = "us-east-1"
 access_key = "AKIA"
 secret_key = "s"
@@ -317,17 +315,6 @@ secret_key = "s"
 	}
 }
 
-func decodeRiver(t *testing.T, src string, target any) {
-	t.Helper()
-	file, diags := syntax.ParseFile([]byte(src), "test.river")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if diags := decode.Body(file.Body, &hcl.EvalContext{}, target); diags.HasErrors() {
-		t.Fatal(diags)
-	}
-}
-
 func TestValidate(t *testing.T) {
 	for _, c := range []struct {
 		mut  func(*Arguments)
@@ -338,6 +325,7 @@ func TestValidate(t *testing.T) {
 		{func(a *Arguments) { a.Port = 0 }, "port"},
 		{func(a *Arguments) { a.RefreshInterval = 0 }, "refresh_interval"},
 		{func(a *Arguments) { a.AccessKeyID, a.AccessKey = "a", "b" }, "not both"},
+		{func(a *Arguments) { a.SecretAccessKey, a.SecretKey = "a", "b" }, "secret_access_key or Alloy's secret_key, not both"},
 		{func(a *Arguments) { a.AccessKey = "a" }, "together"},
 		{func(a *Arguments) { a.ExternalID = "x" }, "role_arn"},
 		{func(a *Arguments) { a.Endpoint = "ec2.local" }, "must be a URL"},
