@@ -5,9 +5,10 @@ import (
 	"log/slog"
 )
 
-// Prometheus' WAL watcher and agent.Open report two failures only in their
+// Prometheus' WAL watcher and wal.Open report two failures only in their
 // logs: a watcher that cannot read the WAL logs "error tailing WAL" (and
-// starts over five seconds later), and agent.Open logs "encountered WAL read
+// starts over five seconds later), and wal.Open logs (as tsdb/agent's Open
+// did) "encountered WAL read
 // error, attempting repair" before Prometheus' own repair deletes what
 // follows the damage. No metric or return value carries either, so flow taps
 // the logger it hands them: a slog.Handler that passes every record through

@@ -4,8 +4,9 @@
 // remote-write receivers (Prometheus, Mimir, Cortex, Amazon Managed
 // Prometheus).
 //
-// It does what Prometheus in agent mode does, with Prometheus' own code: the
-// agent WAL (tsdb/agent) and the remote-write storage (storage/remote) with
+// It does what Prometheus in agent mode does: a WAL in agent's format,
+// written by flow's own writer (internal/wal, which says why), and
+// Prometheus' remote-write storage (storage/remote) with
 // its WAL watchers and queue managers (sharding, batching, retry with
 // backoff on 5xx and 429, dropping with a counter on other 4xx,
 // resharding by throughput). flow adds:
@@ -40,9 +41,9 @@ import (
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/storage/remote"
-	"github.com/prometheus/prometheus/tsdb/agent"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 
+	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/promreg"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -102,7 +103,7 @@ type Component struct {
 	// the WAL can be reopened (new wal settings, recovery from a failed
 	// write) between transactions.
 	dbMu      sync.RWMutex
-	db        *agent.DB // nil while closed or after reopening failed
+	db        *wal.DB // nil while closed or after reopening failed
 	dbReg     *promreg.Tracking
 	walOpts   WALOptions // what db was opened with
 	walClosed bool       // the component stopped
@@ -143,7 +144,7 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 		m.unregister(opts.Registerer)
 		return nil, err
 	}
-	// agent.Open started a new segment: everything before it is the
+	// wal.Open started a new segment: everything before it is the
 	// previous run's.
 	_, last, err := wlog.Segments(filepath.Join(opts.DataPath, "wal"))
 	if err != nil {
@@ -188,7 +189,7 @@ func (c *Component) openWAL(w WALOptions, from int) error {
 		c.opts.Logger.Error("repairing the WAL failed", "err", err)
 	}
 	reg := promreg.NewTracking(c.opts.Registerer)
-	db, err := agent.Open(newLogTap(c.opts.Logger, c.onPrometheusLog), reg, c.remote, c.opts.DataPath, w.agentOptions())
+	db, err := wal.Open(newLogTap(c.opts.Logger, c.onPrometheusLog), reg, c.opts.DataPath, w.walOptions(), c.remote.LowestSentTimestamp)
 	if err != nil {
 		reg.UnregisterAll()
 		return fmt.Errorf("opening the WAL in %s: %w", c.opts.DataPath, err)

@@ -142,8 +142,9 @@ type Sample struct {
 	Value  float64
 }
 
-// Query runs an instant PromQL query against a Prometheus.
-func Query(p *Process, q string) ([]Sample, error) {
+// query runs q through Prometheus' query API and returns data.result, each
+// element decoded as a T.
+func query[T any](p *Process, q string) ([]T, error) {
 	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return nil, err
@@ -154,11 +155,7 @@ func Query(p *Process, q string) ([]Sample, error) {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
+			Result []T `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -167,8 +164,20 @@ func Query(p *Process, q string) ([]Sample, error) {
 	if r.Status != "success" {
 		return nil, fmt.Errorf("query %q: %s", q, r.Error)
 	}
-	out := make([]Sample, 0, len(r.Data.Result))
-	for _, e := range r.Data.Result {
+	return r.Data.Result, nil
+}
+
+// Query runs an instant PromQL query against a Prometheus.
+func Query(p *Process, q string) ([]Sample, error) {
+	result, err := query[struct {
+		Metric map[string]string `json:"metric"`
+		Value  [2]any            `json:"value"`
+	}](p, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Sample, 0, len(result))
+	for _, e := range result {
 		s, _ := e.Value[1].(string)
 		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil {
@@ -182,29 +191,14 @@ func Query(p *Process, q string) ([]Sample, error) {
 // QueryMatrix runs a range-vector query (such as `m[5m]`) and returns, for
 // each series, the timestamps (milliseconds) of its samples.
 func QueryMatrix(p *Process, q string) ([][]int64, error) {
-	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
+	result, err := query[struct {
+		Values [][2]any `json:"values"`
+	}](p, q)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Values [][2]any `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("query %q: %v: %s", q, err, body)
-	}
-	if r.Status != "success" {
-		return nil, fmt.Errorf("query %q: %s", q, r.Error)
-	}
 	var out [][]int64
-	for _, s := range r.Data.Result {
+	for _, s := range result {
 		var ts []int64
 		for _, v := range s.Values {
 			f, ok := v[0].(float64)
