@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -22,23 +22,68 @@ import (
 
 // state is one generation of rules, receivers and cache. Update replaces the
 // whole state, so cached results never outlive the rules that made them.
+//
+// The cache. Every incoming series gets an entry holding its relabelled
+// labels and the receivers' references for them. Entries are found two
+// ways:
+//   - by slot, the fast path: the reference this receiver returns for a
+//     series is its entry's slot number (plus one), which the caller (the
+//     scrape loop's cache) passes back on every later sample. A slot is an
+//     index into an array read without a lock, and the entry is checked to
+//     be the caller's series by comparing labels (the scrape loop passes the
+//     same labels every time, so the comparison is of two identical
+//     pointers). A reference that is not this state's, or whose slot was
+//     reused after an eviction, fails the comparison and takes the slow
+//     path;
+//   - by the labels' hash, in a map under a lock (the slow path, for new
+//     series and callers without a reference).
+//
+// Eviction. When max_cache_size entries are cached, a new series evicts a
+// random entry, not the least recently used one: scrapes visit their
+// series in a cycle, and with more series than the cache holds, LRU (or
+// FIFO) evicts exactly the series needed next and misses on every sample
+// (100,050 series through the default 100,000 entries relabelled every
+// sample and doubled the process' CPU), where random eviction still hits
+// about as often as the cache is full. cache_ttl drops entries unused for
+// the ttl: each entry records its last use, and a sweep scans them.
 type state struct {
 	rules    relabel.Rules
 	children []storage.Appendable
 	maxSize  int
 	// ttl, when set, drops a cache entry unused for that long (sweep), so
-	// series that stopped free their memory before the LRU pushes them out.
+	// series that stopped free their memory before eviction pushes them out.
 	ttl time.Duration
-	// clock is a coarse "now" (unix nanoseconds) that sweep advances, so the
-	// hot path marks use with an atomic store rather than a clock read.
+	// clock is a coarse "now" (unix nanoseconds) that Run advances every
+	// sweepInterval, so the hot path marks use with an atomic store rather
+	// than a clock read.
 	clock atomic.Int64
 
+	// slots maps slot numbers to entries; readers load it without a lock,
+	// writers (under mu) replace chunk pointers only by growing the list.
+	slots atomic.Pointer[[]*slotChunk]
+
 	mu    sync.Mutex
-	cache *simplelru.LRU[uint64, *entry]
+	byKey map[uint64]*entry // by the incoming labels' hash
+	free  []uint32          // slot numbers of evicted entries, for reuse
+	next  uint32            // the next never-used slot number
 }
+
+// slotChunk is a fixed block of slots, so growing never moves a slot.
+type slotChunk [slotChunkSize]atomic.Pointer[entry]
+
+const (
+	slotChunkBits = 12
+	slotChunkSize = 1 << slotChunkBits
+)
 
 // entry is the cached result for one incoming series.
 type entry struct {
+	// in is the incoming series, key its hash, slot its slot number. in
+	// shares the caller's label data: labels are immutable strings
+	// (Prometheus' default stringlabels build).
+	in   labels.Labels
+	key  uint64
+	slot uint32
 	// lbls is the relabelled series; empty if the rules drop it.
 	lbls labels.Labels
 	// refs are the receivers' series references for lbls, learnt from
@@ -55,87 +100,145 @@ func newState(rules relabel.Rules, children []storage.Appendable, maxSize int, t
 			c = append(c, ch)
 		}
 	}
-	// simplelru only fails on a non-positive size. 0 is Alloy's TTL mode
-	// (Validate allows it only with a ttl): the cache is bounded by the
-	// entries' age alone.
-	size := maxSize
-	if size <= 0 {
-		size = math.MaxInt
-	}
-	cache, _ := simplelru.NewLRU[uint64, *entry](size, nil)
-	st := &state{rules: rules, children: c, maxSize: maxSize, ttl: ttl, cache: cache}
+	// maxSize 0 is Alloy's TTL mode (Validate allows it only with a ttl):
+	// the cache is bounded by the entries' age alone.
+	st := &state{rules: rules, children: c, maxSize: maxSize, ttl: ttl, byKey: map[uint64]*entry{}}
+	st.slots.Store(&[]*slotChunk{})
 	st.clock.Store(time.Now().UnixNano())
 	return st
 }
 
-// sweep drops the entries unused for longer than ttl. The LRU's oldest entry
-// is the least recently used, so sweeping stops at the first fresh one.
+// setSlot points slot n at e, growing the slots if needed. s.mu is held.
+func (s *state) setSlot(n uint32, e *entry) {
+	chunks := *s.slots.Load()
+	c := int(n >> slotChunkBits)
+	if c >= len(chunks) {
+		grown := make([]*slotChunk, c+1)
+		copy(grown, chunks)
+		for i := len(chunks); i <= c; i++ {
+			grown[i] = new(slotChunk)
+		}
+		s.slots.Store(&grown)
+		chunks = grown
+	}
+	chunks[c][n&(slotChunkSize-1)].Store(e)
+}
+
+// slot returns the entry in slot n, or nil.
+func (s *state) slot(n uint32) *entry {
+	chunks := *s.slots.Load()
+	c := int(n >> slotChunkBits)
+	if c >= len(chunks) {
+		return nil
+	}
+	return chunks[c][n&(slotChunkSize-1)].Load()
+}
+
+// bySlot returns the entry in the slot a reference names, or nil.
+func (s *state) bySlot(ref storage.SeriesRef) *entry {
+	if ref == 0 || ref > math.MaxUint32 {
+		return nil
+	}
+	return s.slot(uint32(ref - 1))
+}
+
+// remove drops e from the cache. s.mu is held.
+func (s *state) remove(e *entry) {
+	delete(s.byKey, e.key)
+	s.setSlot(e.slot, nil)
+	s.free = append(s.free, e.slot)
+}
+
+// evictRandom drops a random entry. s.mu is held and the cache is not
+// empty.
+func (s *state) evictRandom() {
+	// Slots are mostly taken (freed ones are reused first), so a few
+	// draws find an entry; a scan from a random start is the fallback.
+	for range 32 {
+		if e := s.slot(rand.Uint32N(s.next)); e != nil {
+			s.remove(e)
+			return
+		}
+	}
+	start := rand.Uint32N(s.next)
+	for i := range s.next {
+		if e := s.slot((start + i) % s.next); e != nil {
+			s.remove(e)
+			return
+		}
+	}
+}
+
+// advance sets the coarse clock.
+func (s *state) advance(now time.Time) { s.clock.Store(now.UnixNano()) }
+
+// sweep drops the entries unused for longer than ttl.
 func (s *state) sweep(now time.Time) (removed int) {
 	if s.ttl <= 0 {
 		return 0
 	}
-	s.clock.Store(now.UnixNano())
+	s.advance(now)
 	cutoff := now.Add(-s.ttl).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for {
-		_, e, ok := s.cache.GetOldest()
-		if !ok || e.lastUsed.Load() > cutoff {
-			return removed
+	for _, e := range s.byKey {
+		if e.lastUsed.Load() <= cutoff {
+			s.remove(e)
+			removed++
 		}
-		s.cache.RemoveOldest()
-		removed++
 	}
+	return removed
 }
 
-// lookup returns the relabel result for a series. ref, if not 0, is the
-// reference this receiver returned for the same series earlier: the series'
-// hash, which saves hashing the labels again.
-func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) (uint64, *entry) {
-	key := uint64(ref)
-	if key != 0 {
-		s.mu.Lock()
-		e, ok := s.cache.Get(key)
-		s.mu.Unlock()
-		if ok {
-			m.hits++
-			s.touch(e)
-			return key, e
-		}
+// lookup returns the relabel result for a series and the reference to
+// return for it. ref, if not 0, is the reference this receiver returned
+// for the same series earlier.
+func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) (storage.SeriesRef, *entry) {
+	if e := s.bySlot(ref); e != nil && labels.Equal(e.in, lset) {
+		m.hits++
+		s.touch(e)
+		return ref, e
 	}
-	key = lset.Hash()
-	if key == 0 {
-		key = 1 // 0 means "no reference" to callers
-	}
-	if key != uint64(ref) {
-		s.mu.Lock()
-		e, ok := s.cache.Get(key)
-		s.mu.Unlock()
-		if ok {
+	key := lset.Hash()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.byKey[key]; old != nil {
+		if labels.Equal(old.in, lset) {
 			m.hits++
-			s.touch(e)
-			return key, e
+			s.touch(old)
+			return storage.SeriesRef(old.slot) + 1, old
 		}
+		// Another series with the same hash: it gives way.
+		s.remove(old)
 	}
 	m.misses++
-	out, keep := relabel.Process(lset, s.rules)
-	e := &entry{refs: make([]atomic.Uint64, len(s.children))}
-	if keep {
+	if s.maxSize > 0 && len(s.byKey) >= s.maxSize {
+		s.evictRandom()
+	}
+	e := &entry{in: lset, key: key, refs: make([]atomic.Uint64, len(s.children))}
+	if out, keep := relabel.Process(lset, s.rules); keep {
 		e.lbls = out
 	}
+	if n := len(s.free); n > 0 {
+		e.slot = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		e.slot = s.next
+		s.next++
+	}
 	s.touch(e)
-	s.mu.Lock()
-	s.cache.Add(key, e)
-	s.mu.Unlock()
-	return key, e
+	s.setSlot(e.slot, e)
+	s.byKey[key] = e
+	return storage.SeriesRef(e.slot) + 1, e
 }
 
 func (s *state) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cache.Len()
+	return len(s.byKey)
 }
 
+// touch marks e used now (cache_ttl).
 func (s *state) touch(e *entry) {
 	if s.ttl > 0 {
 		e.lastUsed.Store(s.clock.Load())
@@ -184,7 +287,7 @@ func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample boo
 		a.out = e.lbls
 	}
 	if e.lbls.IsEmpty() {
-		return storage.SeriesRef(key), nil
+		return key, nil
 	}
 	if sample {
 		a.tx.written++
@@ -203,13 +306,13 @@ func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample boo
 	}
 	switch len(errs) {
 	case 0:
-		return storage.SeriesRef(key), nil
+		return key, nil
 	case 1:
 		// The scrape loop recognises sentinel errors (out of order…) by
 		// identity; keep a single error as it is.
-		return storage.SeriesRef(key), errs[0]
+		return key, errs[0]
 	default:
-		return storage.SeriesRef(key), errors.Join(errs...)
+		return key, errors.Join(errs...)
 	}
 }
 

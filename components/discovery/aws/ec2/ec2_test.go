@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
@@ -24,10 +23,9 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/rivertest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
-	"github.com/flow-telemetry/flow/syntax"
-	"github.com/flow-telemetry/flow/syntax/decode"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -75,6 +73,16 @@ func (h *harness) published() []Exports {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]Exports(nil), h.pubs...)
+}
+
+// mustHarness is newHarness for arguments that must be accepted.
+func mustHarness(t *testing.T, args Arguments) *harness {
+	t.Helper()
+	h, err := newHarness(t, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func newHarness(t *testing.T, args Arguments) (*harness, error) {
@@ -136,10 +144,7 @@ func TestTargetsMatchPrometheus(t *testing.T) {
 
 	args := userArgs(f, user)
 	args.Port = 9100
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	h.waitRefreshes(1)
 	pubs := h.published()
@@ -252,10 +257,7 @@ func TestFilters(t *testing.T) {
 	args := userArgs(f, f.AddUser("u"))
 	args.Filters = []Filter{{Name: "tag:Name", Values: []string{"web-*"}}}
 	args.FilterBlocks = []Filter{{Name: "instance-state-name", Values: []string{"running"}}}
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	h.waitRefreshes(1)
 	pubs := h.published()
@@ -295,14 +297,14 @@ credentials {
 }
 `
 	var args Arguments
-	decodeRiver(t, src, &args)
+	rivertest.Decode(t, src, &args)
 	if args.Region != "eu-west-1" || args.Port != 9100 || args.RefreshInterval != 30*time.Second ||
 		len(args.Filters) != 2 || args.Filters[0].Values[0] != "my-app-server*" || len(args.FilterBlocks) != 1 ||
 		args.Credentials == nil || args.Credentials.Token != "tok" {
 		t.Fatalf("decoded %+v", args)
 	}
 	var alloy Arguments
-	decodeRiver(t, `
+	rivertest.Decode(t, `
 region = "us-east-1"
 access_key = "AKIA"
 secret_key = "s"
@@ -314,17 +316,6 @@ secret_key = "s"
 		if _, ok := component.Get(name); !ok {
 			t.Errorf("%s is not registered", name)
 		}
-	}
-}
-
-func decodeRiver(t *testing.T, src string, target any) {
-	t.Helper()
-	file, diags := syntax.ParseFile([]byte(src), "test.river")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if diags := decode.Body(file.Body, &hcl.EvalContext{}, target); diags.HasErrors() {
-		t.Fatal(diags)
 	}
 }
 
@@ -363,10 +354,7 @@ func TestCredentialsBlockRotation(t *testing.T) {
 	args.Region, args.RefreshInterval = f.Region(), 50*time.Millisecond
 	k := f.Issue("arn:aws:sts::123456789012:assumed-role/d/s", 2*time.Second)
 	args.Credentials = block(k)
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	for i := 0; i < 5; i++ {
 		h.waitRefreshes(2 * (i + 1))
@@ -402,10 +390,7 @@ func TestErrorsKeepTargets(t *testing.T) {
 	user := f.AddUser("u")
 	args := userArgs(f, user)
 	args.RefreshInterval = 50 * time.Millisecond
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	h.waitRefreshes(1)
 	good := len(h.published())
@@ -432,10 +417,7 @@ func TestErrorsKeepTargets(t *testing.T) {
 
 	// Bad keys: InvalidClientTokenId, named with its usual cause.
 	bad := userArgs(f, &fakeaws.Key{AccessKeyID: "AKIANOTKNOWN00000000", SecretAccessKey: "x"})
-	hb, err := newHarness(t, bad)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hb := mustHarness(t, bad)
 	hb.c.refresh(context.Background())
 	if hl := hb.c.CurrentHealth(); !strings.Contains(hl.Message, "InvalidClientTokenId") || !strings.Contains(hl.Message, "rotated") {
 		t.Fatalf("health %s", hl.Message)
@@ -453,10 +435,7 @@ func TestRegionFromIMDS(t *testing.T) {
 	f.SetInstances(fleet()[:1])
 	args := userArgs(f, f.AddUser("u"))
 	args.Region = ""
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.c.refresh(context.Background())
 	pubs := h.published()
 	if got := pubs[len(pubs)-1].Targets; len(got) != 1 || got[0]["__meta_ec2_region"] != "eu-west-2" {
@@ -464,7 +443,7 @@ func TestRegionFromIMDS(t *testing.T) {
 	}
 
 	f.SetIMDSRegion("")
-	_, err = newHarness(t, args)
+	_, err := newHarness(t, args)
 	if err == nil || !strings.Contains(err.Error(), "set region") || !strings.Contains(err.Error(), "instance metadata") {
 		t.Fatalf("no region: %v", err)
 	}
@@ -479,10 +458,7 @@ func TestRoleARN(t *testing.T) {
 	f.AddRole(fakeaws.Role{ARN: role, ExternalID: "xid"})
 	args := defaults()
 	args.Region, args.RoleARN, args.ExternalID = f.Region(), role, "xid"
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.c.refresh(context.Background())
 	if hl := h.c.CurrentHealth(); hl.Health != component.HealthHealthy {
 		t.Fatalf("health %+v", hl)
