@@ -80,7 +80,7 @@ func (d *dict) size() int {
 // newSeries prepares a series for both protocols' encoders (only the
 // configured one is filled).
 func newSeries(ref uint64, lbls labels.Labels, v2 bool, d *dict) *series {
-	s := &series{ref: ref, lbls: lbls}
+	s := &series{ref: ref}
 	if v2 {
 		lbls.Range(func(l labels.Label) {
 			s.strs = append(s.strs, l.Name, l.Value)

@@ -27,6 +27,7 @@ package queue
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,10 @@ type Config struct {
 	// ReshardInterval is how often the shards needed are computed
 	// (default 10 s).
 	ReshardInterval time.Duration
+	// Logger logs failed sends with Prometheus' messages ("Failed to send
+	// batch, retrying", "non-recoverable error"); errors are the Sender's,
+	// which must not carry secrets. nil: none.
+	Logger *slog.Logger
 }
 
 func (c *Config) withDefaults() Config {
@@ -88,6 +93,9 @@ func (c *Config) withDefaults() Config {
 	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
 	if o.ReshardInterval <= 0 {
 		o.ReshardInterval = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
@@ -123,6 +131,11 @@ type Queue struct {
 
 	highestSent atomic.Int64
 	gen         atomic.Uint64 // requests encoded (encoder scratch marks)
+	// seriesGen counts rebuilds of the series (rebuildLocked).
+	seriesGen atomic.Uint64
+	// appendMu guards appendBuf, the scratch of appendItems.
+	appendMu  sync.Mutex
+	appendBuf []item
 	// reshardMu serialises replacing the shards (reshard, Reconfigure,
 	// dictionary rebuilds).
 	reshardMu sync.Mutex
@@ -217,8 +230,29 @@ func (q *Queue) replaceShards(shards func(n int) int, cfg *Config) {
 	q.startShardsLocked(n, held)
 }
 
+// reresolve points items at the current series of their refs; those
+// whose series is dropped now get a nil series and are final.
+func (q *Queue) reresolve(items []item) {
+	gone := map[int64]int64{}
+	q.seriesMu.RLock()
+	for i := range items {
+		if items[i].s == nil {
+			continue
+		}
+		items[i].s = q.series[items[i].s.ref]
+		if items[i].s == nil && items[i].counted() {
+			gone[items[i].t]++
+		}
+	}
+	q.seriesMu.RUnlock()
+	if cfg := q.config(); len(gone) > 0 && cfg.OnDone != nil {
+		cfg.OnDone(gone)
+	}
+}
+
 // rebuildLocked prepares every series again, with a new dictionary.
 func (q *Queue) rebuildLocked(cfg *Config) {
+	q.seriesGen.Add(1)
 	q.dict = newDict()
 	for ref, raw := range q.raw {
 		q.prepareLocked(ref, raw, cfg)
@@ -398,14 +432,18 @@ func (q *Queue) AppendExemplars(es []record.RefExemplar) bool {
 }
 
 func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
+	q.appendMu.Lock()
+	defer q.appendMu.Unlock()
+	// Resolve the series of every sample under one read lock, then queue
+	// them without it (a full shard may block; resharding needs the
+	// series lock).
+	items := q.appendBuf[:0]
 	var unknown map[int64]int64
-	q.shardMu.RLock()
-	defer q.shardMu.RUnlock()
+	q.seriesMu.RLock()
+	gen := q.seriesGen.Load()
 	for _, x := range in {
 		ref, it := conv(x)
-		q.seriesMu.RLock()
 		s, known := q.series[ref]
-		q.seriesMu.RUnlock()
 		if s == nil {
 			if it.counted() {
 				if !known {
@@ -421,8 +459,34 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 			continue
 		}
 		it.s = s
+		items = append(items, it)
+	}
+	q.seriesMu.RUnlock()
+	defer func() {
+		clear(items)
+		q.appendBuf = items[:0]
+	}()
+	if unknown != nil {
+		if cfg := q.config(); cfg.OnDone != nil {
+			cfg.OnDone(unknown)
+		}
+	}
+	q.shardMu.RLock()
+	defer q.shardMu.RUnlock()
+	var counted int64
+	for i := range items {
+		if g := q.seriesGen.Load(); g != gen {
+			// The series were prepared again meanwhile (Reconfigure):
+			// the rest must point at the new ones.
+			gen = g
+			q.reresolve(items[i:])
+		}
+		it := items[i]
+		if it.s == nil {
+			continue
+		}
 		for {
-			r := q.shards[ref%uint64(len(q.shards))].enqueue(it)
+			r := q.shards[it.s.ref%uint64(len(q.shards))].enqueue(it)
 			if r == enqueued {
 				break
 			}
@@ -432,16 +496,19 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 			// Halted for resharding: wait for the new shards.
 			q.shardMu.RUnlock()
 			q.shardMu.RLock()
+			if g := q.seriesGen.Load(); g != gen {
+				gen = g
+				q.reresolve(items[i:])
+				if it = items[i]; it.s == nil {
+					break
+				}
+			}
 		}
 		if it.counted() {
-			q.in.Add(1)
+			counted++
 		}
 	}
-	if unknown != nil {
-		if cfg := q.config(); cfg.OnDone != nil {
-			cfg.OnDone(unknown)
-		}
-	}
+	q.in.Add(counted)
 	return q.ctx.Err() == nil
 }
 
@@ -558,9 +625,11 @@ func (q *Queue) sendRequest(ctx context.Context, halt <-chan struct{}, cfg *Conf
 			retry, after = cfg.Classify(err)
 		}
 		if !retry {
+			cfg.Logger.Error("non-recoverable error", "count", n.samples+n.histograms, "exemplarCount", n.exemplars, "metadataCount", n.metadata, "err", err)
 			n.failed(q.m)
 			return dropped
 		}
+		cfg.Logger.Warn("Failed to send batch, retrying", "err", err)
 		n.retried(q.m)
 		if onRetry != nil {
 			onRetry()
