@@ -126,17 +126,21 @@ func safeWithCounter(c component.Countable, f func(int)) (w any) {
 }
 
 // beginEvaluation and endEvaluation bracket building a component's context:
-// wrappers not used by the latest evaluation are dropped so replaced
+// with prune, wrappers not used by this evaluation are dropped so replaced
 // receivers do not pile up.
-func (s *edgeSet) beginEvaluation() {
+func (s *edgeSet) beginEvaluation(prune bool) {
 	s.mu.Lock()
-	s.used = map[wrapperKey]bool{}
+	if prune {
+		s.used = map[wrapperKey]bool{}
+	}
 }
 
 func (s *edgeSet) endEvaluation() {
-	for k := range s.wrappers {
-		if !s.used[k] {
-			delete(s.wrappers, k)
+	if s.used != nil {
+		for k := range s.wrappers {
+			if !s.used[k] {
+				delete(s.wrappers, k)
+			}
 		}
 	}
 	s.used = nil
@@ -190,8 +194,9 @@ func (s *edgeSet) lookup(k edgeKey) *edgeCounter {
 	return s.counters[k]
 }
 
-// keepOnly drops the counters of edges the component no longer has.
-func (s *edgeSet) keepOnly(refs []reference) {
+// keepOnly drops the counters of edges the component no longer has and
+// reports whether it dropped any.
+func (s *edgeSet) keepOnly(refs []reference) (dropped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keep := make(map[edgeKey]bool, len(refs))
@@ -201,6 +206,7 @@ func (s *edgeSet) keepOnly(refs []reference) {
 	}
 	for k := range s.counters {
 		if !keep[k] && !keep[edgeKey{k.from, ""}] {
+			dropped = true
 			delete(s.counters, k)
 			for wk := range s.wrappers {
 				if wk.edge == k {
@@ -209,6 +215,7 @@ func (s *edgeSet) keepOnly(refs []reference) {
 			}
 		}
 	}
+	return dropped
 }
 
 func (s *edgeSet) sampleAll(now time.Time) {

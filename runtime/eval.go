@@ -67,46 +67,101 @@ func (t *varTree) value() cty.Value {
 // n's dependencies. In staging, exports of components that are not built or
 // are about to be updated are unknown (known is then false). versions are the dependencies' export
 // versions read, in n.deps order.
+//
+// The scope (the objects holding the dependencies' exports) is kept in n's
+// state and reused while every dependency's exports are unchanged (an
+// unknown one: while its type is), so a reload or a wave does not rebuild it
+// for every component. The returned context is a fresh child of it, for the
+// evaluation's own variables (its budget).
 func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
 	versions = make([]uint64, len(n.deps))
-	if len(n.deps) == 1 {
+	keys := make([]scopeKey, len(n.deps))
+	vals := make([]cty.Value, len(n.deps))
+	var nested cty.Value
+	nestedOK := false
+	for i, d := range n.deps {
+		unknown := staging && (d.staged == nil || !d.staged.stable)
+		d.st.mu.Lock()
+		vals[i], versions[i] = d.st.exportsVal, d.st.exportsVersion
+		if len(n.deps) == 1 && !unknown {
+			nested, nestedOK = d.st.nestedExports(d.path)
+		}
+		d.st.mu.Unlock()
+		keys[i] = scopeKey{st: d.st, id: d.id, version: versions[i], unknown: unknown}
+		if unknown {
+			known = false
+			vals[i] = cty.UnknownVal(vals[i].Type())
+			keys[i].version, keys[i].typ = 0, vals[i].Type()
+		}
+	}
+	slot := 0
+	if !known {
+		slot = 1
+	}
+	if sc := n.st.scopes[slot]; sc != nil && sc.matches(keys) {
+		return sc.ctx.NewChild(), known, versions
+	}
+	scope := r.stdlib().NewChild()
+	if nestedOK {
 		// The common case of one dependency needs no merging: reuse the
 		// dependency's exports wrapped in its ID's nested objects.
-		d := n.deps[0]
-		d.st.mu.Lock()
-		nested, ok := d.st.nestedExports(d.path)
-		versions[0] = d.st.exportsVersion
-		d.st.mu.Unlock()
-		unknown := staging && (d.staged == nil || !d.staged.stable)
-		if ok && !unknown {
-			ctx = r.stdlib().NewChild()
-			ctx.Variables = map[string]cty.Value{d.path[0]: nested}
-			return ctx, true, versions
+		scope.Variables = map[string]cty.Value{n.deps[0].path[0]: nested}
+	} else {
+		root := &varTree{}
+		// A scope of known exports drops the wrappers it does not use; a
+		// staging scope with unknowns keeps them, as the live scope holds
+		// them.
+		n.st.edges.beginEvaluation(known)
+		for i, d := range n.deps {
+			v := vals[i]
+			if !keys[i].unknown {
+				v = countEdges(n.st.edges, d.id, v)
+			}
+			root.set(d.path, v)
+		}
+		n.st.edges.endEvaluation()
+		scope.Variables = make(map[string]cty.Value, len(root.children))
+		for k, c := range root.children {
+			scope.Variables[k] = c.value()
 		}
 	}
-	root := &varTree{}
-	n.st.edges.beginEvaluation()
-	for i, d := range n.deps {
-		d.st.mu.Lock()
-		v := d.st.exportsVal
-		versions[i] = d.st.exportsVersion
-		d.st.mu.Unlock()
-		if staging && (d.staged == nil || !d.staged.stable) {
-			v = cty.UnknownVal(v.Type())
-			known = false
-		} else {
-			v = countEdges(n.st.edges, d.id, v)
+	n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
+	return scope.NewChild(), known, versions
+}
+
+// evalScope is a component's evaluation scope kept for reuse (see
+// evalContext): the exports of its dependencies as read, and the context
+// holding them. Only evaluations of that component, under evalMu, use it.
+type evalScope struct {
+	keys []scopeKey
+	ctx  *hcl.EvalContext
+}
+
+// scopeKey is what a scope was built from for one dependency: its exports
+// version, or when they were unknown (staging) their type.
+type scopeKey struct {
+	st      *nodeState
+	id      string
+	version uint64
+	unknown bool
+	typ     cty.Type
+}
+
+func (s *evalScope) matches(keys []scopeKey) bool {
+	if len(keys) != len(s.keys) {
+		return false
+	}
+	for i, k := range keys {
+		c := s.keys[i]
+		if k.st != c.st || k.id != c.id || k.version != c.version || k.unknown != c.unknown {
+			return false
 		}
-		root.set(d.path, v)
+		if k.unknown && !k.typ.Equals(c.typ) {
+			return false
+		}
 	}
-	n.st.edges.endEvaluation()
-	ctx = r.stdlib().NewChild()
-	ctx.Variables = make(map[string]cty.Value, len(root.children))
-	for k, c := range root.children {
-		ctx.Variables[k] = c.value()
-	}
-	return ctx, known, versions
+	return true
 }
 
 // countEdges swaps Countable capsules in exports v of component from for
@@ -154,13 +209,15 @@ func mayHoldCapsule(t cty.Type) bool {
 	return false
 }
 
-// decoded is the result of decoding a block: the Arguments value, its
-// encoding (for comparison and display) and where secrets are in the source.
-// A block that fails to decode still has its secrets: the config view masks
-// them whether or not the component runs.
+// decoded is the result of decoding a block: the Arguments value and where
+// secrets are in the source. A block that fails to decode still has its
+// secrets: the config view masks them whether or not the component runs.
+//
+// The arguments are compared with the applied ones as Go values
+// (argsEqual) and encoded only when shown (ComponentDetail): encoding every
+// component's arguments on every evaluation was a fifth of a reload.
 type decoded struct {
 	args    component.Arguments
-	argsVal cty.Value
 	secrets []masked
 }
 
@@ -208,15 +265,6 @@ func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, p
 		return &decoded{secrets: dec.secrets}, diags
 	}
 	dec.args = p.Elem().Interface()
-	v, err := encodeValue(dec.args)
-	if err != nil {
-		return &decoded{secrets: dec.secrets}, append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("encoding the arguments of %s: %s", n.id, err),
-			Subject:  n.block.NameRange.Ptr(),
-		})
-	}
-	dec.argsVal = v
 	return dec, diags
 }
 
@@ -286,7 +334,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 		errMsg = "component evaluation failed: " + diagnosticsText(diags)
 	} else {
 		st.mu.Lock()
-		comp, prev := st.comp, st.argsVal
+		comp, prev := st.comp, st.args
 		st.mu.Unlock()
 		switch {
 		case comp == nil:
@@ -300,17 +348,17 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			}
 			st.buildSucceeded()
 			st.mu.Lock()
-			st.comp, st.args, st.argsVal = c, dec.args, dec.argsVal
+			st.comp, st.args = c, dec.args
 			st.builtAt = time.Now()
 			st.mu.Unlock()
 			r.start(st)
-		case !dec.argsVal.RawEquals(prev):
+		case !argsEqual(dec.args, prev):
 			if err := safeUpdate(comp, dec.args); err != nil {
 				errMsg = "updating component failed: " + err.Error()
 				break
 			}
 			st.mu.Lock()
-			st.args, st.argsVal = dec.args, dec.argsVal
+			st.args = dec.args
 			st.updates++
 			st.mu.Unlock()
 		}

@@ -122,15 +122,10 @@ func TestHealthEventsAreTheHistory(t *testing.T) {
 		}
 	}
 	var got []runtime.HealthEvent
-	deadline := time.After(wait)
 	for len(got) < len(msgs) {
-		select {
-		case e := <-events:
-			if he, ok := e.Data.(runtime.HealthEvent); ok && e.Type == "health" && he.ID == id {
-				got = append(got, he)
-			}
-		case <-deadline:
-			t.Fatalf("%d health events for %s in %v, want %d: %+v", len(got), id, wait, len(msgs), got)
+		e := testwait.Receive(t, wait, events, "%d health events for %s, want %d: %+v", len(got), id, len(msgs), got)
+		if he, ok := e.Data.(runtime.HealthEvent); ok && e.Type == "health" && he.ID == id {
+			got = append(got, he)
 		}
 	}
 	d, _ := f.Runtime().ComponentDetail(id)

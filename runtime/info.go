@@ -192,10 +192,14 @@ func (r *Runtime) ComponentDetail(id string) (ComponentDetail, bool) {
 	d.HealthHistory = n.st.healthChangesNewestFirst()
 	st := n.st
 	st.mu.Lock()
-	argsVal, exportsVal, comp := st.argsVal, st.exportsVal, st.comp
+	args, exportsVal, comp := st.args, st.exportsVal, st.comp
 	st.mu.Unlock()
-	if argsVal != cty.NilVal {
-		d.Arguments = value.ToJSON(argsVal)
+	if args != nil {
+		// Arguments are immutable once handed over (component.Arguments),
+		// so encoding them now shows what was applied.
+		if v, err := encodeValue(args); err == nil {
+			d.Arguments = value.ToJSON(v)
+		}
 	}
 	d.Exports = value.ToJSON(exportsVal)
 	if dc, ok := comp.(component.DebugComponent); ok {

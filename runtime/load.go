@@ -114,7 +114,7 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		// its dependants can be checked against them. One about to be
 		// updated may export anything: its dependants see unknowns.
 		n.st.mu.Lock()
-		n.staged.stable = n.st.comp != nil && dec.argsVal.RawEquals(n.st.argsVal)
+		n.staged.stable = n.st.comp != nil && argsEqual(dec.args, n.st.args)
 		n.st.mu.Unlock()
 	}
 	if diags.HasErrors() {
@@ -156,7 +156,10 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 		if _, existed := old.byID[n.id]; !existed {
 			added++
 		}
-		n.st.edges.keepOnly(n.refs)
+		if n.st.edges.keepOnly(n.refs) {
+			// Scopes holding wrappers that count into dropped counters.
+			n.st.scopes = [2]*evalScope{}
+		}
 	}
 	var mu sync.Mutex
 	for _, group := range g.byDepth {

@@ -56,10 +56,9 @@ type nodeState struct {
 
 	mu   sync.Mutex
 	comp component.Component
-	// args and argsVal are the last arguments successfully applied (given to
-	// Build or Update), argsVal encoded for comparison and display.
-	args    component.Arguments
-	argsVal cty.Value
+	// args are the last arguments successfully applied (given to Build or
+	// Update).
+	args component.Arguments
 	// exports as last published, with their encoding; exportsVersion counts
 	// changes so staged evaluations can tell whether what they read is stale.
 	exports        component.Exports
@@ -108,6 +107,11 @@ type nodeState struct {
 
 	registerer *componentRegisterer
 	edges      *edgeSet
+
+	// scopes are the last evaluation scopes built for the component with
+	// every dependency known [0] and with some unknown while staging [1]
+	// (see evalContext). Only its evaluations, under evalMu, use them.
+	scopes [2]*evalScope
 }
 
 func newNodeState(id string, reg component.Registration, parent *slog.Logger, dataPath string, rr *componentRegisterer) *nodeState {

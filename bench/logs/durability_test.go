@@ -97,6 +97,7 @@ func TestLokiOutageOf60Seconds(t *testing.T) {
 // on, restarts it on the same storage, and checks that every line flow had
 // acknowledged with 200 reaches Loki.
 func TestKill9DuringDelivery(t *testing.T) {
+	testwait.Long(t, "kill -9 and restart of a flow binary during delivery (~35 s)")
 	lk := startFakeLoki(t)
 	port := flowproc.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)

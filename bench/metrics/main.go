@@ -38,6 +38,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/realtarget"
 )
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 		perTarget  = flag.Int("per-target", 10000, "series per target in the realistic shape")
 		protocol   = flag.String("protocol", "v1", "remote-write protocol flow sends: v1 or v2 (the agent always sends v1)")
 		sidesFlag  = flag.String("sides", "flow,prometheus-agent", "which processes to run")
+		relabel    = flag.Bool("relabel", false, "relabel every sample with three rules between scrape and remote write (flow: prometheus.relabel; the agent: metric_relabel_configs)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
@@ -110,14 +113,14 @@ func main() {
 				addrs, closers = append(addrs, tgt.addr()), append(closers, tgt.close)
 			case "realistic":
 				for i := 0; i*(*perTarget) < n; i++ {
-					tgt, err := startRealTarget(i, min(*perTarget, n-i*(*perTarget)))
+					tgt, err := realtarget.Start(i, min(*perTarget, n-i*(*perTarget)))
 					if err != nil {
 						log.Fatal(err)
 					}
 					if i == 0 {
-						log.Printf("realistic shape: %d series per target, %.0f bytes per line", *perTarget, tgt.avgLineBytes())
+						log.Printf("realistic shape: %d series per target, %.0f bytes per line", *perTarget, tgt.AvgLineBytes())
 					}
-					addrs, closers = append(addrs, tgt.addr()), append(closers, tgt.close)
+					addrs, closers = append(addrs, tgt.Addr()), append(closers, tgt.Close)
 				}
 			default:
 				log.Fatalf("bad -shape %q: light or realistic", shape)
@@ -127,11 +130,11 @@ func main() {
 				switch name {
 				case "flow":
 					sides = append(sides, side{name: "flow", start: func(dir string) (*process, error) {
-						return startFlow(*flowBin, dir, addrs, recv.url(), *gogc, *protocol)
+						return startFlow(*flowBin, dir, addrs, recv.url(), *gogc, *protocol, *relabel)
 					}})
 				case "prometheus-agent":
 					sides = append(sides, side{name: "prometheus-agent", start: func(dir string) (*process, error) {
-						return startAgent(*promBin, dir, addrs, recv.url())
+						return startAgent(*promBin, dir, addrs, recv.url(), *relabel)
 					}})
 				default:
 					log.Fatalf("bad -sides entry %q", name)

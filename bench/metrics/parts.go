@@ -261,7 +261,44 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startFlow(bin, dir string, targetAddrs []string, recvURL, gogc, protocol string) (*process, error) {
+// relabelRules are the rules of -relabel: add a label, a drop rule that
+// keeps everything, and a label derived from the route, as prometheus.relabel
+// blocks (flow) and metric_relabel_configs (the agent).
+const (
+	flowRelabel = `
+prometheus.relabel "bench" {
+  forward_to = [prometheus.remote_write.bench.receiver]
+  rule {
+    target_label = "cluster"
+    replacement  = "eu-west-1"
+  }
+  rule {
+    action        = "drop"
+    source_labels = ["__name__"]
+    regex         = "go_.*"
+  }
+  rule {
+    source_labels = ["route"]
+    regex         = "/v1/(.*)"
+    target_label  = "handler"
+    replacement   = "$1"
+  }
+}
+`
+	agentRelabel = `    metric_relabel_configs:
+      - target_label: cluster
+        replacement: eu-west-1
+      - action: drop
+        source_labels: [__name__]
+        regex: go_.*
+      - source_labels: [route]
+        regex: /v1/(.*)
+        target_label: handler
+        replacement: $1
+`
+)
+
+func startFlow(bin, dir string, targetAddrs []string, recvURL, gogc, protocol string, relabel bool) (*process, error) {
 	var tl []string
 	for _, a := range targetAddrs {
 		tl = append(tl, fmt.Sprintf("{\"__address__\" = %q}", a))
@@ -270,9 +307,13 @@ func startFlow(bin, dir string, targetAddrs []string, recvURL, gogc, protocol st
 	if protocol == "v2" {
 		proto = "\n    protobuf_message = \"io.prometheus.write.v2.Request\""
 	}
+	forward, extra := "prometheus.remote_write.bench.receiver", ""
+	if relabel {
+		forward, extra = "prometheus.relabel.bench.receiver", flowRelabel
+	}
 	cfg := fmt.Sprintf(`prometheus.scrape "bench" {
   targets         = [%s]
-  forward_to      = [prometheus.remote_write.bench.receiver]
+  forward_to      = [%s]
   scrape_interval = "1s"
   scrape_timeout  = "1s"
 }
@@ -282,7 +323,7 @@ prometheus.remote_write "bench" {
     url = %q%s
   }
 }
-`, strings.Join(tl, ", "), recvURL, proto)
+%s`, strings.Join(tl, ", "), forward, recvURL, proto, extra)
 	path := filepath.Join(dir, "bench.river")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -303,7 +344,11 @@ prometheus.remote_write "bench" {
 	return p, err
 }
 
-func startAgent(bin, dir string, targetAddrs []string, recvURL string) (*process, error) {
+func startAgent(bin, dir string, targetAddrs []string, recvURL string, relabel bool) (*process, error) {
+	extra := ""
+	if relabel {
+		extra = agentRelabel
+	}
 	quoted := make([]string, len(targetAddrs))
 	for i, a := range targetAddrs {
 		quoted[i] = strconv.Quote(a)
@@ -315,9 +360,9 @@ scrape_configs:
   - job_name: bench
     static_configs:
       - targets: [%s]
-remote_write:
+%sremote_write:
   - url: %q
-`, strings.Join(quoted, ", "), recvURL)
+`, strings.Join(quoted, ", "), extra, recvURL)
 	path := filepath.Join(dir, "agent.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -131,19 +131,18 @@ func exactlyOne(scr []map[string]int) (bool, map[string]int, string) {
 // target scraped by exactly one agent, and returns each agent's count.
 func (f *fleet) waitExactlyOne(t testing.TB, timeout time.Duration) map[string]int {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var why string
-	for time.Now().Before(deadline) {
+	var per map[string]int
+	if _, ok := testwait.Poll(timeout, func() bool {
 		start := time.Now()
 		time.Sleep(3 * scrapeInterval)
-		ok, per, w := exactlyOne(f.scrapers(start.Add(scrapeInterval/2), time.Now()))
-		if ok {
-			return per
-		}
-		why = w
+		var ok bool
+		ok, per, why = exactlyOne(f.scrapers(start.Add(scrapeInterval/2), time.Now()))
+		return ok
+	}); !ok {
+		t.Fatalf("no window of %v within %v had every target scraped by exactly one agent; last: %s", 3*scrapeInterval, timeout, why)
 	}
-	t.Fatalf("no window of %v within %v had every target scraped by exactly one agent; last: %s", 3*scrapeInterval, timeout, why)
-	return nil
+	return per
 }
 
 // maxGap is the longest time any target went unscraped in [from, to).
@@ -233,21 +232,18 @@ func participants(t testing.TB, p *flowproc.Process) []string {
 
 func waitParticipants(t testing.TB, timeout time.Duration, want []string, ps ...*flowproc.Process) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok := true
+	var off *flowproc.Process
+	var got []string
+	if _, ok := testwait.Poll(timeout, func() bool {
 		for _, p := range ps {
-			if got := participants(t, p); !slices.Equal(got, want) {
-				ok = false
-				if time.Now().After(deadline) {
-					t.Fatalf("%s sees participants %v, want %v; its stderr:\n%s", p.Addr(), got, want, p.Stderr())
-				}
+			if got = participants(t, p); !slices.Equal(got, want) {
+				off = p
+				return false
 			}
 		}
-		if ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+		return true
+	}); !ok {
+		t.Fatalf("%s sees participants %v, want %v; its stderr:\n%s", off.Addr(), got, want, off.Stderr())
 	}
 }
 
@@ -317,25 +313,20 @@ func TestClusterSharesScrapesAndSurvivesKill(t *testing.T) {
 	}
 	killed := time.Now()
 	c.Kill()
-	var takeover time.Duration
-	deadline := killed.Add(loadSlack * takeoverBound)
-	for {
+	missing := 0
+	if _, ok := testwait.Poll(loadSlack*takeoverBound-time.Since(killed), func() bool {
 		scr := f.scrapers(killed, time.Now())
-		missing := 0
+		missing = 0
 		for _, i := range cTargets {
 			if scr[i]["a"]+scr[i]["b"] == 0 {
 				missing++
 			}
 		}
-		if missing == 0 {
-			takeover = time.Since(killed)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%v after kill -9, %d of c's %d targets were not yet scraped by a survivor (bound %v)", time.Since(killed), missing, len(cTargets), takeoverBound)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return missing == 0
+	}); !ok {
+		t.Fatalf("%v after kill -9, %d of c's %d targets were not yet scraped by a survivor (bound %v)", time.Since(killed), missing, len(cTargets), takeoverBound)
 	}
+	takeover := time.Since(killed)
 	t.Logf("kill -9: all %d of the dead agent's targets scraped again after %v (bound %v on an idle machine)", len(cTargets), takeover, takeoverBound)
 	per = f.waitExactlyOne(t, 30*time.Second)
 	if per["c"] != 0 || per["a"]+per["b"] != 300 {

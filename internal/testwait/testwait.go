@@ -1,7 +1,8 @@
 // Package testwait is the one way tests wait: Eventually polls a condition
-// until it holds or a deadline passes, and Long marks a test that takes more
-// than ~20 seconds so that `go test -short` skips it (.ci/run runs without
-// -short, so CI still runs it in full).
+// until it holds or a deadline passes, Receive waits for a value on a
+// channel, and Long marks a test that takes more than ~20 seconds so that
+// `go test -short` skips it (.ci/run runs without -short, so CI still runs
+// it in full).
 //
 // It imports nothing of the project, so every package's tests, including the
 // runtime's in-package ones, can use it without an import cycle.
@@ -55,6 +56,25 @@ func Poll(timeout time.Duration, cond func() bool) (took time.Duration, ok bool)
 		}
 		time.Sleep(interval)
 		interval = min(2*interval, maxInterval)
+	}
+}
+
+// Receive waits up to timeout for a value from ch and returns it (a closed
+// channel's zero value counts: closing is how a done channel signals). If
+// nothing arrives in time it fails the test (FailNow) with the formatted
+// message. It is Eventually for the tests that wait on a channel instead of
+// polling a condition.
+func Receive[T any](t testing.TB, timeout time.Duration, ch <-chan T, format string, args ...any) T {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %v: %s", timeout, fmt.Sprintf(format, args...))
+		var zero T
+		return zero
 	}
 }
 

@@ -54,3 +54,26 @@ func TestPollReportsTimeoutWithoutFailing(t *testing.T) {
 		t.Fatal("Poll of a condition that holds returned not ok")
 	}
 }
+
+func TestReceiveReturnsTheValueOrFailsAfterTimeout(t *testing.T) {
+	ch := make(chan int, 1)
+	ch <- 7
+	if got := Receive(t, 30*time.Second, ch, "a value"); got != 7 {
+		t.Fatalf("Receive = %d, want 7", got)
+	}
+	done := make(chan struct{})
+	close(done)
+	Receive(t, 30*time.Second, done, "a closed channel counts as received")
+
+	f := &fakeTB{TB: t}
+	start := time.Now()
+	if got := Receive(f, 50*time.Millisecond, make(chan int), "the %s", "value"); got != 0 {
+		t.Fatalf("Receive on timeout = %d, want the zero value", got)
+	}
+	if time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("gave up after %v, before the 50ms timeout", time.Since(start))
+	}
+	if want := "timed out after 50ms: the value"; f.failed != want {
+		t.Fatalf("failure %q, want %q", f.failed, want)
+	}
+}

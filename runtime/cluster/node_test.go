@@ -47,13 +47,8 @@ func startNode(t *testing.T, name, addr string, tlsCfg *TLSConfig, opts ...nodeO
 	}
 	var ln net.Listener
 	var err error
-	for range 50 { // a restarted node's port may still be closing
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
+	// A restarted node's port may still be closing.
+	if _, ok := testwait.Poll(30*time.Second, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }); !ok {
 		t.Fatal(err)
 	}
 	tn := &testNode{addr: ln.Addr().String(), logs: &flowproc.LockedBuffer{}, reg: prometheus.NewRegistry(), done: make(chan struct{})}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/runtime/flowtest"
@@ -152,16 +153,13 @@ func TestReadyAndHealthy(t *testing.T) {
 	if code, body, _ := e.do("POST", "/-/reload", ""); code != 200 {
 		t.Fatalf("reload: %d %s", code, body)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		code, body, _ := e.do("GET", "/-/healthy", "")
-		if code == 503 && strings.HasPrefix(body, "unhealthy components: testcomponents.fail.broken\n") && strings.Contains(body, "cannot bind") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("healthy with a failed component: %d %q", code, body)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var code int
+	var body string
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		code, body, _ = e.do("GET", "/-/healthy", "")
+		return code == 503 && strings.HasPrefix(body, "unhealthy components: testcomponents.fail.broken\n") && strings.Contains(body, "cannot bind")
+	}); !ok {
+		t.Fatalf("healthy with a failed component: %d %q", code, body)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	_ "github.com/flow-telemetry/flow/components/loki/source/aws_firehose"
 	"github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
@@ -114,16 +115,13 @@ func TestLiveStreamFirehoseEntries(t *testing.T) {
 		want = append(want, line)
 		records = append(records, []byte(line))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := sender.Send(records)
-		if err == nil && resp.Status == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Firehose endpoint did not accept the records: %+v %v", resp, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var resp firehosetest.Response
+	var err error
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		resp, err = sender.Send(records)
+		return err == nil && resp.Status == 200
+	}); !ok {
+		t.Fatalf("the Firehose endpoint did not accept the records: %+v %v", resp, err)
 	}
 	for name, ch := range map[string]<-chan sseEvent{"source": src, "echo": echo} {
 		for i, line := range want {

@@ -195,13 +195,10 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 	rv := p.Elem()
 
 	bs := &bodyState{
-		st:        ti.st,
-		name:      name,
-		rv:        rv,
-		attrSeen:  map[string]hcl.Range{},
-		blockSeen: map[string]hcl.Range{},
-		explained: map[string]bool{},
-		repeated:  map[*fieldInfo]reflect.Value{},
+		st:   ti.st,
+		name: name,
+		rv:   rv,
+		seen: make([]fieldSeen, len(ti.st.fields)),
 	}
 	for _, stmt := range body.Stmts {
 		if d.full() {
@@ -214,14 +211,14 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 			d.nestedBlock(s, bs)
 		}
 	}
-	for f, slice := range bs.repeated {
-		rv.FieldByIndex(f.index).Set(slice)
+	for i, f := range bs.st.fields {
+		if s := bs.seen[i].repeated; s.IsValid() {
+			rv.FieldByIndex(f.index).Set(s)
+		}
 	}
 
-	for _, f := range bs.st.fields {
-		_, isAttr := bs.attrSeen[f.name]
-		_, isBlock := bs.blockSeen[f.name]
-		if f.optional || isAttr || isBlock || bs.explained[f.name] {
+	for i, f := range bs.st.fields {
+		if s := &bs.seen[i]; f.optional || s.attr != nil || s.block != nil || s.explained {
 			continue
 		}
 		if f.block {
@@ -267,14 +264,24 @@ type bodyState struct {
 	st   *structInfo
 	name string        // the block's path, for messages
 	rv   reflect.Value // the struct being filled
-	// attrSeen and blockSeen say where each name was first given.
-	attrSeen, blockSeen map[string]hcl.Range
-	// explained holds names whose absence an error already explains: the
-	// suggestion for a typo, an attribute written as a block or vice versa.
-	explained map[string]bool
+	// seen is what the body gave for each field, by fieldInfo.pos: one
+	// slice rather than maps by name, as a body is decoded on every
+	// evaluation.
+	seen []fieldSeen
+}
+
+// fieldSeen is what a body gave for one field.
+type fieldSeen struct {
+	// attr and block say where the field was first given as an attribute
+	// or a block (a repeated block: last given).
+	attr, block *hcl.Range
+	// explained is set when an error already explains the field's absence:
+	// the suggestion for a typo, an attribute written as a block or vice
+	// versa.
+	explained bool
 	// repeated collects repeated blocks, set on the struct at the end so
 	// that they replace the default rather than add to it.
-	repeated map[*fieldInfo]reflect.Value
+	repeated reflect.Value
 }
 
 func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
@@ -285,21 +292,22 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 		d.unknownName("attribute", a.Name, false, a.NameRange, &a.Range, bs)
 		return
 	case f.block && !f.mapBlock:
-		bs.explained[a.Name] = true
+		bs.seen[f.pos].explained = true
 		d.errorf(a.NameRange, &a.Range, "%q in %s is a block, not an attribute; write it as %s { … }", a.Name, name, a.Name)
 		return
 	}
 	// A map block (`labels { job = "x" }`) may also be written as an
 	// attribute holding an object (`labels = { job = "x" }`), but not both.
-	if first, dup := bs.blockSeen[a.Name]; dup && f.mapBlock {
-		d.errorf(a.NameRange, &a.Range, "%q in %s is given both as an attribute and as a block (first at %s); use one", a.Name, name, posString(first))
+	seen := &bs.seen[f.pos]
+	if first := seen.block; first != nil && f.mapBlock {
+		d.errorf(a.NameRange, &a.Range, "%q in %s is given both as an attribute and as a block (first at %s); use one", a.Name, name, posString(*first))
 		return
 	}
-	if first, dup := bs.attrSeen[a.Name]; dup {
-		d.errorf(a.NameRange, &a.Range, "attribute %q in %s is set twice; it was first set at %s", a.Name, name, posString(first))
+	if first := seen.attr; first != nil {
+		d.errorf(a.NameRange, &a.Range, "attribute %q in %s is set twice; it was first set at %s", a.Name, name, posString(*first))
 		return
 	}
-	bs.attrSeen[a.Name] = a.NameRange
+	seen.attr = &a.NameRange
 
 	val, diags := a.Expr.Value(d.ctx)
 	d.add(diags...)
@@ -333,7 +341,7 @@ func (d *decoder) unknownName(kind, got string, block bool, at hcl.Range, contex
 	msg := fmt.Sprintf("unknown %s %q in %s", kind, got, bs.name)
 	if s := suggestName(got, bs.st, block); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
-		bs.explained[s] = true
+		bs.seen[bs.st.byName[s].pos].explained = true
 	}
 	d.errorf(at, context, "%s", msg)
 }
@@ -373,7 +381,7 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 		d.unknownName("block", b.Name, true, b.NameRange, &b.Range, bs)
 		return
 	case !f.block:
-		bs.explained[b.Name] = true
+		bs.seen[f.pos].explained = true
 		d.errorf(b.NameRange, &b.Range, "%q in %s is an attribute, not a block; write it as %s = …", b.Name, name, b.Name)
 		return
 	case b.HasLabel:
@@ -383,12 +391,13 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 	childName := name + " > " + b.Name
 	header := HeaderRange(b)
 
+	seen := &bs.seen[f.pos]
 	if f.repeated {
-		slice, ok := bs.repeated[f]
-		if !ok {
+		slice := seen.repeated
+		if !slice.IsValid() {
 			slice = reflect.MakeSlice(f.info.t, 0, 1)
 		}
-		bs.blockSeen[b.Name] = b.NameRange
+		seen.block = &b.NameRange
 		elem := f.info.elem
 		st := blockStruct(elem)
 		p := reflect.New(st.t) // each repeated block starts from zero, then its defaults
@@ -398,19 +407,19 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 		} else {
 			slice = reflect.Append(slice, p.Elem())
 		}
-		bs.repeated[f] = slice
+		seen.repeated = slice
 		return
 	}
 
-	if first, dup := bs.blockSeen[b.Name]; dup {
-		d.errorf(b.NameRange, &b.Range, "block %q may only be given once in %s; it was first given at %s", b.Name, name, posString(first))
+	if first := seen.block; first != nil {
+		d.errorf(b.NameRange, &b.Range, "block %q may only be given once in %s; it was first given at %s", b.Name, name, posString(*first))
 		return
 	}
-	if first, dup := bs.attrSeen[b.Name]; dup && f.mapBlock {
-		d.errorf(b.NameRange, &b.Range, "%q in %s is given both as an attribute and as a block (first at %s); use one", b.Name, name, posString(first))
+	if first := seen.attr; first != nil && f.mapBlock {
+		d.errorf(b.NameRange, &b.Range, "%q in %s is given both as an attribute and as a block (first at %s); use one", b.Name, name, posString(*first))
 		return
 	}
-	bs.blockSeen[b.Name] = b.NameRange
+	seen.block = &b.NameRange
 	field := bs.rv.FieldByIndex(f.index)
 
 	if f.mapBlock {

@@ -67,6 +67,7 @@ type structInfo struct {
 
 type fieldInfo struct {
 	name     string
+	pos      int   // index in structInfo.fields
 	index    []int // reflect index path, through squashed structs
 	block    bool
 	optional bool
@@ -269,6 +270,7 @@ func (b *builder) addFields(st *structInfo, t reflect.Type, prefix []int) error 
 		if _, dup := st.byName[name]; dup {
 			return fmt.Errorf("%s.%s: river name %q is used twice", t, f.Name, name)
 		}
+		fi.pos = len(st.fields)
 		st.byName[name] = fi
 		st.fields = append(st.fields, fi)
 	}

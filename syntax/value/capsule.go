@@ -87,6 +87,11 @@ func isNil(rv reflect.Value) bool {
 	return false
 }
 
+// Identical reports whether a and b hold the same Go value as capsules
+// compare them (two capsules are equal exactly when their values are
+// identical): identity for reference kinds, equality for comparable values.
+func Identical(a, b reflect.Value) bool { return identical(a, b) }
+
 // identical reports whether a and b hold the same Go value: identity for
 // reference kinds, equality for comparable values.
 func identical(a, b reflect.Value) bool {

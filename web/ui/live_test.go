@@ -16,6 +16,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // The Live tab (live.js) against a real `flow run`: entries sent to a real
@@ -31,16 +32,13 @@ func firehoseSend(t *testing.T, port int, lines ...string) {
 	for _, l := range lines {
 		records = append(records, []byte(l))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := sender.Send(records)
-		if err == nil && resp.Status == 200 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Firehose endpoint did not accept the records: %+v %v", resp, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var resp firehosetest.Response
+	var err error
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		resp, err = sender.Send(records)
+		return err == nil && resp.Status == 200
+	}); !ok {
+		t.Fatalf("the Firehose endpoint did not accept the records: %+v %v", resp, err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // The control plane against the operator's own browser (docs/security.md,
@@ -323,8 +325,21 @@ func TestUIResponsesCarrySecurityHeaders(t *testing.T) {
 // own, which is attached to.
 func framedDocument(t *testing.T, ctx context.Context, src string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for ; time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	var href string
+	if _, ok := testwait.Poll(20*time.Second, func() bool {
+		var found bool
+		href, found = frameHref(t, ctx, src)
+		return found
+	}); !ok {
+		t.Fatalf("no frame of the tab was asked to load %s", src)
+	}
+	return href
+}
+
+// frameHref is one look for framedDocument's frame: its address, and
+// whether it was found.
+func frameHref(t *testing.T, ctx context.Context, src string) (string, bool) {
+	{
 		tree, err := chromedp.Run(ctx, chromedp.Action[page.GetFrameTreeResult](func(c context.Context, _ *chromedp.Target) (page.GetFrameTreeResult, error) {
 			return chromedp.Call(c, page.GetFrameTree, cdp.Empty{})
 		}))
@@ -333,7 +348,7 @@ func framedDocument(t *testing.T, ctx context.Context, src string) string {
 		}
 		for _, child := range tree.FrameTree.ChildFrames {
 			if f := child.Frame; f.UnreachableURL == src || strings.HasPrefix(f.URL+f.URLFragment, src) {
-				return f.URL
+				return f.URL, true
 			}
 		}
 		targets, err := chromedp.Targets(ctx)
@@ -348,10 +363,9 @@ func framedDocument(t *testing.T, ctx context.Context, src string) string {
 			href, err := chromedp.Run(fctx, chromedp.Evaluate[string](`location.href`))
 			cancel()
 			if err == nil {
-				return href
+				return href, true
 			}
 		}
 	}
-	t.Fatalf("no frame of the tab was asked to load %s", src)
-	return ""
+	return "", false
 }

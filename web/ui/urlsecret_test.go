@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // urlConfig sends logs and metrics to URLs holding their credentials: a
@@ -113,11 +115,7 @@ func TestURLCredentialsAreMaskedButSent(t *testing.T) {
 	}
 	delivered := func(what string, c *credCheck, after int64) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for c.good.Load() <= after && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if c.good.Load() <= after {
+		if _, ok := testwait.Poll(60*time.Second, func() bool { return c.good.Load() > after }); !ok {
 			t.Fatalf("%s: nothing delivered with the right credentials in 60s (%d refused); flow's log:\n%s", what, c.bad.Load(), p.Logs())
 		}
 		if n := c.bad.Load(); n > 0 {

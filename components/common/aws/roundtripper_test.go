@@ -347,6 +347,7 @@ func TestRoundTripperConfigErrors(t *testing.T) {
 		{SigV4Config{Region: "us-east-1"}, "service_name is required"},
 		{SigV4Config{ServiceName: "aps", AccessKeyID: "AKIA"}, "must be given together"},
 		{SigV4Config{ServiceName: "aps", AccessKeyID: "a", AccessKey: "b", SecretAccessKey: "s"}, "not both"},
+		{SigV4Config{ServiceName: "aps", AccessKeyID: "a", SecretAccessKey: "s", SecretKey: "t"}, "aws_sigv4: give secret_access_key or Alloy's secret_key, not both"},
 		{SigV4Config{ServiceName: "aps", ExternalID: "x"}, "external_id is only used with role_arn"},
 		{SigV4Config{ServiceName: "aps", RoleARN: "role/x"}, "not an ARN"},
 		{SigV4Config{ServiceName: "aps", Profile: "missing"}, `profile "missing"`},

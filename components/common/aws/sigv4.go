@@ -67,11 +67,8 @@ func (c *SigV4Config) Validate() error {
 		return errors.New(`aws_sigv4: service_name is required: the service the endpoint belongs to, ` +
 			`such as "aps" (Amazon Managed Service for Prometheus), "execute-api" (API Gateway) or "es" (OpenSearch)`)
 	}
-	if c.AccessKeyID != "" && c.AccessKey != "" {
-		return errors.New("aws_sigv4: give access_key_id or Alloy's access_key, not both")
-	}
-	if c.SecretAccessKey != "" && c.SecretKey != "" {
-		return errors.New("aws_sigv4: give secret_access_key or Alloy's secret_key, not both")
+	if err := CheckAlloyKeys(c.AccessKeyID, c.AccessKey, c.SecretAccessKey, c.SecretKey); err != nil {
+		return fmt.Errorf("aws_sigv4: %w", err)
 	}
 	a := c.CredentialsArgs()
 	if err := a.Validate(); err != nil {
@@ -93,11 +90,31 @@ func (c *SigV4Config) CredentialsArgs() CredentialsArgs {
 		Static:             c.Credentials,
 		UseFIPSSTSEndpoint: c.UseFIPSSTSEndpoint,
 	}
+	a.MergeAlloyKeys(c.AccessKey, c.SecretKey)
+	return a
+}
+
+// CheckAlloyKeys refuses a static key given in both of its spellings:
+// access_key_id and Alloy's access_key, secret_access_key and Alloy's
+// secret_key (aws_sigv4 blocks and discovery.aws.ec2 accept either).
+func CheckAlloyKeys(accessKeyID, accessKey string, secretAccessKey, secretKey value.Secret) error {
+	if accessKeyID != "" && accessKey != "" {
+		return errors.New("give access_key_id or Alloy's access_key, not both")
+	}
+	if secretAccessKey != "" && secretKey != "" {
+		return errors.New("give secret_access_key or Alloy's secret_key, not both")
+	}
+	return nil
+}
+
+// MergeAlloyKeys takes each static key that a leaves unset from its
+// Alloy spelling (access_key, secret_key); CheckAlloyKeys has refused a key
+// given both ways.
+func (a *CredentialsArgs) MergeAlloyKeys(accessKey string, secretKey value.Secret) {
 	if a.AccessKeyID == "" {
-		a.AccessKeyID = c.AccessKey
+		a.AccessKeyID = accessKey
 	}
 	if a.SecretAccessKey == "" {
-		a.SecretAccessKey = c.SecretKey
+		a.SecretAccessKey = secretKey
 	}
-	return a
 }

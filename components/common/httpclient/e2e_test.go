@@ -362,14 +362,8 @@ loki.write "lw" {
 	flowtest.Start(t, src)
 
 	if tc.refused {
-		deadline := time.Now().Add(60 * time.Second)
 		for _, s := range servers {
-			for s.lastRefusal() == "none" {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s refused nothing", s.name)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			testwait.Eventually(t, 60*time.Second, func() bool { return s.lastRefusal() != "none" }, "%s refused nothing", s.name)
 			if s.accepted() != 0 {
 				t.Fatalf("%s accepted %d requests without the setting", s.name, s.accepted())
 			}
@@ -379,15 +373,13 @@ loki.write "lw" {
 	lines := 1
 	round := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
 		startTarget, startRW, startLoki := target.accepted(), rw.samples("flow_e2e_metric"), len(loki.Entries())
-		for target.accepted() == startTarget || rw.samples("flow_e2e_metric") == startRW || len(loki.Entries()) == startLoki {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: scrapes accepted %d (last refusal: %s), samples received %d (last refusal: %s), log entries %d (last refusal: %s)",
-					what, target.accepted()-startTarget, target.lastRefusal(), rw.samples("flow_e2e_metric")-startRW, rwSrv.lastRefusal(),
-					len(loki.Entries())-startLoki, lokiSrv.lastRefusal())
-			}
-			time.Sleep(100 * time.Millisecond)
+		if _, ok := testwait.Poll(60*time.Second, func() bool {
+			return target.accepted() != startTarget && rw.samples("flow_e2e_metric") != startRW && len(loki.Entries()) != startLoki
+		}); !ok {
+			t.Fatalf("%s: scrapes accepted %d (last refusal: %s), samples received %d (last refusal: %s), log entries %d (last refusal: %s)",
+				what, target.accepted()-startTarget, target.lastRefusal(), rw.samples("flow_e2e_metric")-startRW, rwSrv.lastRefusal(),
+				len(loki.Entries())-startLoki, lokiSrv.lastRefusal())
 		}
 	}
 	round("first delivery")

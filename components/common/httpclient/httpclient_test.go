@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flow-telemetry/flow/internal/httpfixture"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/syntax"
 	"github.com/flow-telemetry/flow/syntax/decode"
 	"github.com/flow-telemetry/flow/syntax/value"
@@ -290,14 +291,10 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 	start := time.Now()
 	do()
 	first := ts.Issued()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ts.Issued()) == len(first) {
-		if time.Now().After(deadline) {
-			t.Fatal("the expired token was never renewed")
-		}
-		time.Sleep(200 * time.Millisecond)
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		do()
-	}
+		return len(ts.Issued()) != len(first)
+	}, "the expired token was never renewed")
 	if el := time.Since(start); el < 2*time.Second {
 		t.Fatalf("renewed after %s, before the token expired", el)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
@@ -30,14 +31,9 @@ func TestLiveShowsContentButNeverASecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		var texts []string
-		deadline := time.After(20 * time.Second)
 		for len(texts) < 2 {
-			select {
-			case e := <-v.Events():
-				texts = append(texts, e.Text)
-			case <-deadline:
-				t.Fatalf("secret=%v: events %q, want two", secret, texts)
-			}
+			e := testwait.Receive(t, 30*time.Second, v.Events(), "secret=%v: events %q, want two", secret, texts)
+			texts = append(texts, e.Text)
 		}
 		v.Close()
 		for _, text := range texts {

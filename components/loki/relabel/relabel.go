@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -161,7 +160,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 	var lastIn, lastOut model.LabelSet
 	for _, e := range entries {
 		var ls model.LabelSet
-		if lastIn != nil && (sameMap(lastIn, e.Labels) || lastIn.Equal(e.Labels)) {
+		if lastIn != nil && (loki.SameLabelSet(lastIn, e.Labels) || lastIn.Equal(e.Labels)) {
 			ls = lastOut
 		} else {
 			ls = relabelCached(rules, cache, e.Labels)
@@ -199,11 +198,6 @@ var outPool = sync.Pool{New: func() any { return []loki.Entry(nil) }}
 
 // maxPooledEntries is the largest slice kept for reuse.
 const maxPooledEntries = 16 << 10
-
-// sameMap tells whether a and b are the same map (not merely equal ones).
-func sameMap(a, b model.LabelSet) bool {
-	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
-}
 
 func relabelCached(rules relabel.Rules, cache *lru.Cache[model.Fingerprint, cached], in model.LabelSet) model.LabelSet {
 	fp := in.Fingerprint()

@@ -209,7 +209,7 @@ func BenchmarkRelabel500EntriesOneMap(b *testing.B) {
 // last result is reused only for the same or an equal label set), and the
 // slice a receiver was given is not reused while it runs.
 func TestSameLabelsMapOrEqual(t *testing.T) {
-	if a := (model.LabelSet{"a": "1"}); !sameMap(a, a) || sameMap(a, a.Clone()) {
+	if a := (model.LabelSet{"a": "1"}); !loki.SameLabelSet(a, a) || loki.SameLabelSet(a, a.Clone()) {
 		t.Fatal("sameMap does not tell the same map from an equal one")
 	}
 	var got []loki.Entry

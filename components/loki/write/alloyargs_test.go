@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -157,12 +158,6 @@ func TestMaxBacklogSizeRefusesSends(t *testing.T) {
 	if err := lk.WaitForEntries(int64(accepted), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for loki.Full([]loki.LogsReceiver{h.recv}) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("still full after delivery")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return loki.Full([]loki.LogsReceiver{h.recv}) == nil }, "still full after delivery")
 	h.send(entry("after", time.Unix(1000, 0), model.LabelSet{"job": "bp"}))
 }

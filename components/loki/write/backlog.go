@@ -166,7 +166,7 @@ func (l *ledger) appendedAt(start, end wal.Position, n int, at time.Time) {
 // recordEntries is the number of entries in a record (0 if it does not
 // decode), read without decoding the entries.
 func recordEntries(payload []byte) int {
-	d := decoder{s: string(payload)}
+	d := decoder{s: payload}
 	if d.byte() != recordVersion {
 		return 0
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -81,13 +82,9 @@ func TestBacklogShownAndCountedAcrossRestarts(t *testing.T) {
 	if err := lk.WaitForEntries(50, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for backlogMetric(t, h2, "loki_write_backlog_entries") != 0 || backlogMetric(t, h2, "loki_write_backlog_oldest_age_seconds") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("backlog not empty after delivery")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		return backlogMetric(t, h2, "loki_write_backlog_entries") == 0 && backlogMetric(t, h2, "loki_write_backlog_oldest_age_seconds") == 0
+	}, "backlog not empty after delivery")
 	waitHealth(t, h2.c, component.HealthHealthy, 30*time.Second)
 }
 
@@ -132,11 +129,6 @@ func TestBacklogWithoutWAL(t *testing.T) {
 	if err := lk.WaitForEntries(7, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for backlogMetric(t, h, "loki_write_backlog_entries") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("backlog not empty after delivery")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return backlogMetric(t, h, "loki_write_backlog_entries") == 0 },
+		"backlog not empty after delivery")
 }

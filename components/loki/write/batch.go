@@ -1,14 +1,22 @@
 package write
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"time"
 
-	"github.com/golang/snappy"
-	"github.com/grafana/loki/pkg/push"
+	"github.com/klauspost/compress/s2"
 )
 
 // batch collects entries for one push per tenant. Entries keep their arrival
 // order within each stream, which is the order Loki needs.
+//
+// Each stream holds its entries already in the protobuf form of Loki's push
+// API (the EntryAdapter fields of a StreamAdapter, see appendEntry), written
+// as they are added: a batch holds bytes, not entry structs pointing into
+// decoded records, and pushing it is a concatenation and a compression.
+// Batches are recycled once pushed (see delivery.getBatch), with their
+// buffers.
 type batch struct {
 	tenants []*tenantBatch
 	byName  map[string]*tenantBatch
@@ -16,16 +24,28 @@ type batch struct {
 	entries int
 	streams int
 	created time.Time
+	// gen changes at every reset, so that a shardRef taken on an earlier
+	// use of this batch is not mistaken for one into the current.
+	gen uint64
+	// free are stream buffers of earlier uses, emptied, for new streams.
+	free [][]byte
 }
 
 // tenantBatch is the part of a batch going to one tenant: one push request.
 type tenantBatch struct {
 	tenant  string
-	req     push.PushRequest
-	index   map[string]int // labels -> position in req.Streams
+	streams []streamBuf
+	index   map[string]int // labels -> position in streams
 	entries int
 	bytes   int
 	done    bool // pushed or dropped, during a flush that is retried
+}
+
+// streamBuf is one stream of a push request: its labels and its entries,
+// encoded.
+type streamBuf struct {
+	labels string
+	buf    []byte
 }
 
 func newBatch() *batch {
@@ -34,20 +54,45 @@ func newBatch() *batch {
 
 func (b *batch) empty() bool { return b.entries == 0 }
 
-// entrySize is what counts against batch_size, as in Loki's clients.
-func entrySize(e *push.Entry) int {
-	n := len(e.Line)
-	for _, l := range e.StructuredMetadata {
-		n += len(l.Name) + len(l.Value)
+// reset empties b for reuse, keeping stream buffers up to keep bytes in
+// all (those of an unusually large batch are left to the GC).
+func (b *batch) reset(keep int) {
+	kept := 0
+	for _, bb := range b.free {
+		kept += cap(bb)
+	}
+	for _, tb := range b.tenants {
+		for _, s := range tb.streams {
+			if kept+cap(s.buf) <= keep {
+				b.free = append(b.free, s.buf[:0])
+				kept += cap(s.buf)
+			}
+		}
+	}
+	clear(b.tenants)
+	b.tenants = b.tenants[:0]
+	clear(b.byName)
+	b.bytes, b.entries, b.streams = 0, 0, 0
+	b.created = time.Time{}
+	b.gen++
+}
+
+// entrySize is what counts against batch_size, as in Loki's clients: the
+// line and structured metadata bytes.
+func entrySize(de *decodedEntry, meta []metaPair) int {
+	n := len(de.line)
+	for _, m := range meta[de.meta0:de.meta1] {
+		n += len(m.name) + len(m.value)
 	}
 	return n
 }
 
 // streamRef resolves a record's stream to its slot in the batch once, so
-// adding each entry is a slice append.
+// adding each entry is an append to that slot's buffer.
 type streamRef struct {
-	tb *tenantBatch
-	i  int
+	tb  *tenantBatch
+	i   int
+	gen uint64 // the batch's gen when the ref was taken
 }
 
 // ref returns the slot for k, creating it; ok is false if the batch already
@@ -64,24 +109,114 @@ func (b *batch) ref(k streamKey, maxStreams int) (streamRef, bool) {
 		if maxStreams > 0 && b.streams >= maxStreams {
 			return streamRef{}, false
 		}
-		i = len(tb.req.Streams)
-		tb.req.Streams = append(tb.req.Streams, push.Stream{Labels: k.labels})
+		var buf []byte
+		if n := len(b.free); n > 0 {
+			buf, b.free[n-1] = b.free[n-1], nil
+			b.free = b.free[:n-1]
+		}
+		i = len(tb.streams)
+		tb.streams = append(tb.streams, streamBuf{labels: k.labels, buf: buf})
 		tb.index[k.labels] = i
 		b.streams++
 	}
-	return streamRef{tb: tb, i: i}, true
+	return streamRef{tb: tb, i: i, gen: b.gen}, true
 }
 
-func (b *batch) add(r streamRef, e push.Entry, size int) {
+// add appends an entry of a decoded record to the stream r refers to.
+func (b *batch) add(r streamRef, de *decodedEntry, meta []metaPair, size int) {
 	if b.entries == 0 {
 		b.created = time.Now()
 	}
-	st := &r.tb.req.Streams[r.i]
-	st.Entries = append(st.Entries, e)
+	st := &r.tb.streams[r.i]
+	st.buf = appendEntry(st.buf, de.ts, de.line, meta[de.meta0:de.meta1])
 	r.tb.entries++
 	r.tb.bytes += size
 	b.entries++
 	b.bytes += size
+}
+
+// Protobuf wire format of Loki's push API (pkg/push/push.proto):
+//
+//	PushRequest   { repeated StreamAdapter streams = 1; }
+//	StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; }
+//	EntryAdapter  { google.protobuf.Timestamp timestamp = 1; string line = 2;
+//	                repeated LabelPairAdapter structuredMetadata = 3; }
+//	LabelPairAdapter { string name = 1; string value = 2; }
+//	Timestamp     { int64 seconds = 1; int32 nanos = 2; }
+//
+// Fields are written in field order and empty scalars are left out, as the
+// generated gogo code writes them: the bytes are the same as
+// push.PushRequest's Marshal (TestPushBodyIsGogoMarshal).
+const (
+	tagField1Bytes = 1<<3 | 2 // field 1, length-delimited
+	tagField2Bytes = 2<<3 | 2
+	tagField3Bytes = 3<<3 | 2
+	tagField1Int   = 1<<3 | 0 // field 1, varint
+	tagField2Int   = 2<<3 | 0
+)
+
+// uvarintLen is the length of x as a protobuf varint.
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// bytesFieldLen is the length of a length-delimited field holding n bytes,
+// 0 when n is 0 (an empty string is not written).
+func bytesFieldLen(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return 1 + uvarintLen(uint64(n)) + n
+}
+
+func appendBytesField(b []byte, tag byte, s []byte) []byte {
+	if len(s) == 0 {
+		return b
+	}
+	b = append(b, tag)
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendEntry appends an EntryAdapter, as field 2 of a StreamAdapter, for
+// an entry at ts (Unix nanoseconds).
+func appendEntry(b []byte, ts int64, line []byte, meta []metaPair) []byte {
+	// time.Unix(0, ts): seconds rounded down, nanoseconds in [0, 1e9).
+	sec, nsec := ts/1e9, ts%1e9
+	if nsec < 0 {
+		sec, nsec = sec-1, nsec+1e9
+	}
+	tsLen := 0
+	if sec != 0 {
+		tsLen += 1 + uvarintLen(uint64(sec))
+	}
+	if nsec != 0 {
+		tsLen += 1 + uvarintLen(uint64(nsec))
+	}
+	n := 1 + uvarintLen(uint64(tsLen)) + tsLen + bytesFieldLen(len(line))
+	for _, m := range meta {
+		// A message in a repeated field is written even when empty.
+		ml := bytesFieldLen(len(m.name)) + bytesFieldLen(len(m.value))
+		n += 1 + uvarintLen(uint64(ml)) + ml
+	}
+	b = append(b, tagField2Bytes)
+	b = binary.AppendUvarint(b, uint64(n))
+	b = append(b, tagField1Bytes, byte(tsLen)) // tsLen < 128
+	if sec != 0 {
+		b = append(b, tagField1Int)
+		b = binary.AppendUvarint(b, uint64(sec))
+	}
+	if nsec != 0 {
+		b = append(b, tagField2Int)
+		b = binary.AppendUvarint(b, uint64(nsec))
+	}
+	b = appendBytesField(b, tagField2Bytes, line)
+	for _, m := range meta {
+		ml := bytesFieldLen(len(m.name)) + bytesFieldLen(len(m.value))
+		b = append(b, tagField3Bytes)
+		b = binary.AppendUvarint(b, uint64(ml))
+		b = appendBytesField(b, tagField1Bytes, m.name)
+		b = appendBytesField(b, tagField2Bytes, m.value)
+	}
+	return b
 }
 
 // encoder buffers for push bodies, reused by one endpoint.
@@ -92,19 +227,33 @@ type pushEncoder struct {
 
 // encode returns the snappy-compressed protobuf body of tb's push request,
 // valid until the next call.
-func (p *pushEncoder) encode(tb *tenantBatch) ([]byte, error) {
-	n := tb.req.Size()
+func (p *pushEncoder) encode(tb *tenantBatch) []byte {
+	n := 0
+	for _, s := range tb.streams {
+		sl := bytesFieldLen(len(s.labels)) + len(s.buf)
+		n += 1 + uvarintLen(uint64(sl)) + sl
+	}
 	if cap(p.raw) < n {
-		p.raw = make([]byte, n)
+		p.raw = make([]byte, 0, n)
 	}
-	raw := p.raw[:n]
-	if _, err := tb.req.MarshalToSizedBuffer(raw); err != nil {
-		return nil, err
+	raw := p.raw[:0]
+	for _, s := range tb.streams {
+		raw = append(raw, tagField1Bytes)
+		raw = binary.AppendUvarint(raw, uint64(bytesFieldLen(len(s.labels))+len(s.buf)))
+		if len(s.labels) > 0 {
+			raw = append(raw, tagField1Bytes)
+			raw = binary.AppendUvarint(raw, uint64(len(s.labels)))
+			raw = append(raw, s.labels...)
+		}
+		raw = append(raw, s.buf...)
 	}
-	p.body = snappy.Encode(p.body[:cap(p.body)], raw)
+	// s2's Snappy-compatible block encoder: the format Loki decodes, at
+	// about 1.6 times the speed of github.com/golang/snappy's.
+	p.body = s2.EncodeSnappy(p.body[:cap(p.body)], raw)
+	p.raw = raw
 	// Keep buffers from one unusually large batch from being held forever.
 	if cap(p.raw) > 16<<20 {
-		p.raw = nil
+		p.raw, p.body = nil, nil
 	}
-	return p.body, nil
+	return p.body
 }

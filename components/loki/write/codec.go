@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
@@ -56,7 +54,9 @@ func (e *encoder) encode(entries []loki.Entry, external model.LabelSet) (rec []b
 	var prev model.LabelSet
 	prevIdx := int32(-1)
 	for i, en := range entries {
-		if i > 0 && en.Labels.Equal(prev) {
+		// Sources give the entries of one request one shared map: most
+		// runs are told by a pointer comparison.
+		if i > 0 && (loki.SameLabelSet(en.Labels, prev) || en.Labels.Equal(prev)) {
 			idx[i] = prevIdx
 			continue
 		}
@@ -143,24 +143,43 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodedEntry is an entry of a decoded record.
+// decodedEntry is an entry of a decoded record. Its bytes are in the
+// record's buffer.
 type decodedEntry struct {
 	stream int
-	push.Entry
+	ts     int64 // Unix nanoseconds
+	line   []byte
+	// meta0 and meta1 delimit its structured metadata in decodedRecord.meta.
+	meta0, meta1 int
 }
 
-// decodedRecord is a record read back. Its strings share one allocation.
+// metaPair is a structured metadata label of a decoded entry.
+type metaPair struct{ name, value []byte }
+
+// decodedRecord is a record read back. Its entries point into buf, a copy of
+// the payload, reused from record to record.
 type decodedRecord struct {
+	buf     []byte
 	streams []streamKey
 	entries []decodedEntry
+	meta    []metaPair
 }
 
 var errCorruptRecord = errors.New("corrupt record")
 
-// decode parses payload into r, reusing r's slices. The strings it produces
-// are substrings of one copy of payload, so payload may be reused afterwards.
+// maxKeptRecordBuffer is the largest record copy kept for the next record
+// when that one is much smaller.
+const maxKeptRecordBuffer = 4 << 20
+
+// decode parses payload into r, reusing r's slices. The entries it produces
+// point into r's own copy of payload, so payload may be reused afterwards;
+// they are valid until the next decode.
 func (r *decodedRecord) decode(payload []byte) error {
-	s := string(payload)
+	if cap(r.buf) > maxKeptRecordBuffer && len(payload) < maxKeptRecordBuffer/4 {
+		r.buf = nil
+	}
+	r.buf = append(r.buf[:0], payload...)
+	s := r.buf
 	d := decoder{s: s}
 	if d.byte() != recordVersion {
 		return fmt.Errorf("%w: unknown version", errCorruptRecord)
@@ -171,31 +190,33 @@ func (r *decodedRecord) decode(payload []byte) error {
 	}
 	r.streams = r.streams[:0]
 	for i := uint64(0); i < ns && d.err == nil; i++ {
-		r.streams = append(r.streams, streamKey{tenant: d.string(), labels: d.string()})
+		tenant := d.string()
+		r.streams = append(r.streams, streamKey{tenant: string(tenant), labels: string(d.string())})
 	}
 	ne := d.uvarint()
 	if ne > uint64(len(s)) {
 		return fmt.Errorf("%w: entry count %d", errCorruptRecord, ne)
 	}
 	r.entries = r.entries[:0]
+	r.meta = r.meta[:0]
 	for i := uint64(0); i < ne && d.err == nil; i++ {
 		st := d.uvarint()
 		if st >= ns {
 			return fmt.Errorf("%w: stream index %d of %d", errCorruptRecord, st, ns)
 		}
 		e := decodedEntry{stream: int(st)}
-		e.Timestamp = time.Unix(0, d.varint())
-		e.Line = d.string()
+		e.ts = d.varint()
+		e.line = d.string()
 		nm := d.uvarint()
 		if nm > uint64(len(s)) {
 			return fmt.Errorf("%w: metadata count %d", errCorruptRecord, nm)
 		}
-		if nm > 0 {
-			e.StructuredMetadata = make(push.LabelsAdapter, 0, nm)
-			for j := uint64(0); j < nm && d.err == nil; j++ {
-				e.StructuredMetadata = append(e.StructuredMetadata, push.LabelAdapter{Name: d.string(), Value: d.string()})
-			}
+		e.meta0 = len(r.meta)
+		for j := uint64(0); j < nm && d.err == nil; j++ {
+			name := d.string()
+			r.meta = append(r.meta, metaPair{name: name, value: d.string()})
 		}
+		e.meta1 = len(r.meta)
 		r.entries = append(r.entries, e)
 	}
 	if d.err != nil {
@@ -207,9 +228,9 @@ func (r *decodedRecord) decode(payload []byte) error {
 	return nil
 }
 
-// decoder reads the primitive fields of a record from a string.
+// decoder reads the primitive fields of a record.
 type decoder struct {
-	s   string
+	s   []byte
 	i   int
 	err error
 }
@@ -263,13 +284,13 @@ func (d *decoder) varint() int64 {
 	return x
 }
 
-func (d *decoder) string() string {
+func (d *decoder) string() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.s)-d.i) {
 		d.fail()
-		return ""
+		return nil
 	}
-	s := d.s[d.i : d.i+int(n)]
+	s := d.s[d.i : d.i+int(n) : d.i+int(n)]
 	d.i += int(n)
 	return s
 }

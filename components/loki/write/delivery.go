@@ -30,6 +30,9 @@ type delivery struct {
 	shards []*shard
 	tr     tracker
 	wg     sync.WaitGroup // senders
+	// free holds batches their senders pushed, for the dispatcher to fill
+	// again (with their buffers) rather than allocate new ones.
+	free chan *batch
 
 	rec  decodedRecord
 	refs []shardRef // the current record's streams, resolved to batch slots
@@ -68,10 +71,10 @@ type shardRef struct {
 
 func (e *endpoint) newDelivery(ctx context.Context) *delivery {
 	n := max(e.args.QueueConfig.MinShards, 1)
-	d := &delivery{e: e, ctx: ctx, shards: make([]*shard, n)}
+	d := &delivery{e: e, ctx: ctx, shards: make([]*shard, n), free: make(chan *batch, 2*n)}
 	d.tr = tracker{src: e.src, pending: make([][]uint64, n)}
 	for i := range d.shards {
-		s := &shard{idx: i, open: newBatch(), ch: make(chan *batch, 1)}
+		s := &shard{idx: i, open: d.getBatch(), ch: make(chan *batch, 1)}
 		d.shards[i] = s
 		d.wg.Add(1)
 		go d.send(s)
@@ -172,14 +175,14 @@ func (d *delivery) addEntries(ctx context.Context, from int) bool {
 		de := &d.rec.entries[i]
 		r := &d.refs[de.stream]
 		s := r.s
-		size := entrySize(&de.Entry)
+		size := entrySize(de, d.rec.meta)
 		if s.open.bytes+size > limit && !s.open.empty() {
 			if !d.seal(ctx, s) {
 				d.partial, d.partialAt = true, i
 				return false
 			}
 		}
-		if r.b != s.open {
+		if r.b != s.open || r.ref.gen != s.open.gen {
 			ref, ok := s.open.ref(d.rec.streams[de.stream], e.maxStreams)
 			if !ok { // max_streams reached: push what the batch has first
 				if !d.seal(ctx, s) {
@@ -193,7 +196,7 @@ func (d *delivery) addEntries(ctx context.Context, from int) bool {
 		if s.open.empty() {
 			d.tr.open(s.idx, d.recSeq)
 		}
-		s.open.add(r.ref, de.Entry, size)
+		s.open.add(r.ref, de, d.rec.meta, size)
 	}
 	d.tr.dispatched(d.recSeq)
 	return true
@@ -227,7 +230,10 @@ func shardIndex(k streamKey, n int) int {
 func (d *delivery) seal(ctx context.Context, s *shard) bool {
 	if !s.open.empty() {
 		s.held = append(s.held, s.open)
-		s.open = newBatch()
+		// The next open batch is taken once the sender has taken the
+		// sealed one, by when it has freed the batch it pushed before.
+		s.open = nil
+		defer func() { s.open = d.getBatch() }()
 	}
 	for len(s.held) > 0 {
 		select {
@@ -248,10 +254,31 @@ func (d *delivery) send(s *shard) {
 	for b := range s.ch {
 		if !s.broken && d.deliver(s, b) {
 			d.tr.done(s.idx)
+			d.putBatch(b)
 			continue
 		}
 		s.broken = true
 		d.tr.lost(b)
+	}
+}
+
+// getBatch returns an empty batch, a pushed one if one is free.
+func (d *delivery) getBatch() *batch {
+	select {
+	case b := <-d.free:
+		return b
+	default:
+		return newBatch()
+	}
+}
+
+// putBatch empties a pushed batch and frees it for getBatch, keeping
+// buffers up to about batch_size (with room for its last entry).
+func (d *delivery) putBatch(b *batch) {
+	b.reset(2 * int(d.e.args.BatchSize))
+	select {
+	case d.free <- b:
+	default:
 	}
 }
 

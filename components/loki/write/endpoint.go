@@ -171,13 +171,7 @@ func (e *endpoint) flush(ctx context.Context, b *batch, enc *pushEncoder, retry 
 		if ctx.Err() != nil {
 			return false
 		}
-		body, err := enc.encode(tb)
-		if err != nil {
-			// Marshalling our own structs cannot fail short of a bug; drop
-			// rather than retry forever.
-			e.drop(tb, "encode", fmt.Errorf("encoding push request: %w", err))
-			continue
-		}
+		body := enc.encode(tb)
 		backoff := e.args.MinBackoff
 		for attempt := 1; ; attempt++ {
 			res := e.push(ctx, tb.tenant, body)

@@ -18,6 +18,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -113,12 +114,8 @@ func TestAuthErrorWindowLosesNothing(t *testing.T) {
 			if err := lk.WaitForEntries(1500, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for len(distinctLines(lk, "w")) < 1500 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of 1500 distinct lines delivered after the 403 window", len(distinctLines(lk, "w")))
-				}
-				time.Sleep(20 * time.Millisecond)
+			if _, ok := testwait.Poll(30*time.Second, func() bool { return len(distinctLines(lk, "w")) >= 1500 }); !ok {
+				t.Fatalf("%d of 1500 distinct lines delivered after the 403 window", len(distinctLines(lk, "w")))
 			}
 			waitHealth(t, h.c, component.HealthHealthy, 10*time.Second)
 			if n := testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("auth", "403")); n != 0 {
@@ -145,13 +142,9 @@ func TestAuthErrorDropOption(t *testing.T) {
 		defer close(sent)
 		sendSpread(h, "d", 600, 2*time.Second)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("drop", "403")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no drop counted for 403 with retry_on_http_auth_error = false")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		return testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("drop", "403")) != 0
+	}, "no drop counted for 403 with retry_on_http_auth_error = false")
 	hl := h.c.CurrentHealth()
 	if hl.Health != component.HealthUnhealthy {
 		t.Fatalf("health after a drop is %s (%s)", hl.Health, hl.Message)
@@ -167,13 +160,7 @@ func TestAuthErrorDropOption(t *testing.T) {
 	<-sent
 	lk.Recover()
 	h.send(entry("after-0", time.Unix(9, 0), model.LabelSet{"job": "window"}))
-	deadline = time.Now().Add(10 * time.Second)
-	for !distinctLines(lk, "after")["after-0"] {
-		if time.Now().After(deadline) {
-			t.Fatal("nothing delivered after the 403s ended")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return distinctLines(lk, "after")["after-0"] }, "nothing delivered after the 403s ended")
 	hl = waitHealth(t, h.c, component.HealthHealthy, 10*time.Second)
 	dropped := testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("drop", "403"))
 	delivered := len(distinctLines(lk, "d"))
@@ -199,13 +186,9 @@ func TestAuthErrorWithoutWALRetriesThenDrops(t *testing.T) {
 	args.WAL.Enabled = false
 	h := start(t, "", args)
 	h.send(entry("x", time.Unix(1, 0), model.LabelSet{"job": "x"}))
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("mem", "max_retries")) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("entry not dropped after max_backoff_retries")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		return testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("mem", "max_retries")) == 1
+	}, "entry not dropped after max_backoff_retries")
 	if r := lk.Stats().Requests; r != 4 {
 		t.Fatalf("%d attempts, want 4 (one plus three retries)", r)
 	}
@@ -336,17 +319,13 @@ func TestReloadsLeaveNoConnectionsOrGoroutines(t *testing.T) {
 	if accepted := lk.ConnsAccepted(); accepted < reloads/2 {
 		t.Fatalf("only %d connections over %d reloads: the test no longer exercises new clients", accepted, reloads)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		g, c := runtime.NumGoroutine(), lk.OpenConns()
+	var g, c int
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		g, c = runtime.NumGoroutine(), lk.OpenConns()
 		// A little slack for runtime and test goroutines coming and going.
-		if c <= baseConns && g <= baseGoroutines+5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d reloads: %d connections open (baseline %d), %d goroutines (baseline %d)", reloads, c, baseConns, g, baseGoroutines)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return c <= baseConns && g <= baseGoroutines+5
+	}); !ok {
+		t.Fatalf("after %d reloads: %d connections open (baseline %d), %d goroutines (baseline %d)", reloads, c, baseConns, g, baseGoroutines)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // concurrency wraps fakeloki's handler: it delays each push, counts the
@@ -178,13 +179,7 @@ func TestFailingShardHoldsWatermarkAndLosesNothing(t *testing.T) {
 	if err := lk.WaitForEntries(int64(otherShard*perStream), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for c.failed.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the slow tenant's pushes were not retried")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return c.failed.Load() >= 3 }, "the slow tenant's pushes were not retried")
 	for _, e := range lk.Entries() {
 		if e.Tenant == tenantOf(slow) {
 			t.Fatalf("an entry of the failing tenant was delivered: %v", e)

@@ -287,13 +287,9 @@ func TestWithoutWALDropsAfterMaxRetries(t *testing.T) {
 	h := start(t, "", args)
 	h.send(entry("lost", time.Unix(1, 0), model.LabelSet{"job": "x"}))
 	name := lk.Addr() + "/loki/api/v1/push"
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues(name, "max_retries")) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("entry not dropped after max_backoff_retries")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		return testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues(name, "max_retries")) == 1
+	}, "entry not dropped after max_backoff_retries")
 	if r := lk.Stats().Requests; r != 3 {
 		t.Fatalf("%d attempts, want 3 (one plus two retries)", r)
 	}
@@ -331,12 +327,11 @@ func TestWALKeepsRetryingThroughOutageAndReportsHealth(t *testing.T) {
 	waitHealth(t, h.c, component.HealthHealthy, time.Second)
 	// Loki holds the last batch before it answers, and the client counts it
 	// sent only on the answer: wait for the count to catch up.
-	deadline := time.Now().Add(5 * time.Second)
-	for d = h.c.DebugInfo().(DebugInfo); d.Endpoints[0].EntriesSent != 50 || !d.Endpoints[0].Healthy; d = h.c.DebugInfo().(DebugInfo) {
-		if time.Now().After(deadline) {
-			t.Fatalf("debug info after the outage: %+v", d)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		d = h.c.DebugInfo().(DebugInfo)
+		return d.Endpoints[0].EntriesSent == 50 && d.Endpoints[0].Healthy
+	}); !ok {
+		t.Fatalf("debug info after the outage: %+v", d)
 	}
 	if d := testutil.ToFloat64(h.c.m.endpoint.droppedEntries.WithLabelValues("primary", "max_retries")); d != 0 {
 		t.Fatalf("%v entries dropped with the WAL on", d)
@@ -444,16 +439,11 @@ func TestWALReplaysAfterRestartAndDeletesDeliveredSegments(t *testing.T) {
 		}
 	}
 	// Every segment but the current one is deleted once delivered.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
 		segs, _ = filepath.Glob(filepath.Join(dir, "wal", "*.wal"))
-		if len(segs) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d segments left after delivery, want 1", len(segs))
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(segs) == 1
+	}); !ok {
+		t.Fatalf("%d segments left after delivery, want 1", len(segs))
 	}
 	h2.stop()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 func TestMain(m *testing.M) { flowproc.Main(m) }
@@ -76,15 +77,12 @@ remote_write:
 // generous because CI machines are shared.
 func waitSeries(t *testing.T, prom *promproc.Process, q string) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
 	var last error
-	for time.Now().Before(deadline) {
+	if _, ok := testwait.Poll(90*time.Second, func() bool {
 		s, err := promproc.Query(prom, q)
-		if err == nil && len(s) > 0 {
-			return
-		}
 		last = err
-		time.Sleep(250 * time.Millisecond)
+		return err == nil && len(s) > 0
+	}); !ok {
+		t.Fatalf("no series for %s after 90s (last error: %v)", q, last)
 	}
-	t.Fatalf("no series for %s after 90s (last error: %v)", q, last)
 }

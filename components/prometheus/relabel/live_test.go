@@ -2,7 +2,6 @@ package relabel
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -11,9 +10,9 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
-	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/benchmeter"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
@@ -42,13 +41,9 @@ func TestLiveShowsRelabelling(t *testing.T) {
 		`{__name__="debug_x", instance="a"} → dropped 2.5 2023-11-14T22:13:20.000Z`,
 	}
 	for i, w := range want {
-		select {
-		case e := <-v.Events():
-			if e.Kind != "sample" || e.Text != w {
-				t.Fatalf("event %d = %s %q, want sample %q", i, e.Kind, e.Text, w)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d did not arrive", i)
+		e := testwait.Receive(t, 30*time.Second, v.Events(), "event %d did not arrive", i)
+		if e.Kind != "sample" || e.Text != w {
+			t.Fatalf("event %d = %s %q, want sample %q", i, e.Kind, e.Text, w)
 		}
 	}
 }
@@ -93,38 +88,14 @@ func BenchmarkLivePipeline(b *testing.B) {
 				}()
 				b.Cleanup(func() { close(stop); wg.Wait(); v.Close() })
 			}
-			rules := []relabel.Rule{
-				addEnv,
-				dropDebug,
-				rule(func(r *relabel.Rule) {
-					r.SourceLabels = []string{"instance"}
-					r.Regex = "([^:]+):.*"
-					r.TargetLabel = "host"
-				}),
-				rule(func(r *relabel.Rule) { r.Action = "labeldrop"; r.Regex = "tmp_.*" }),
-				rule(func(r *relabel.Rule) { r.Action = "lowercase"; r.SourceLabels = []string{"job"}; r.TargetLabel = "job" }),
-			}
-			if _, err := New(opts, args([]storage.Appendable{nopAppendable{}}, rules...)); err != nil {
-				b.Fatal(err)
-			}
-			recv := ex.Last().(Exports).Receiver
 			const series, perCommit = 10_000, 1000
-			lsets := make([]labels.Labels, series)
-			for i := range lsets {
-				lsets[i] = labels.FromStrings("__name__", fmt.Sprintf("metric_%d", i%100), "instance", "10.0.0.1:9100", "job", "Node", "series", fmt.Sprint(i))
-			}
-			refs := make([]storage.SeriesRef, series)
-			app := recv.Appender(context.Background())
-			for i, l := range lsets {
-				refs[i], _ = app.Append(refs[i], l, 1, 1)
-			}
-			_ = app.Commit()
+			recv, lsets, refs := warmBench(b, opts, ex, series)
 			b.ReportAllocs()
 			cpu0 := int64(benchmeter.CPUTime())
 			b.ResetTimer()
 			// A transaction per 1,000 samples, as a scrape of a
 			// 1,000-series target.
-			app = recv.Appender(context.Background())
+			app := recv.Appender(context.Background())
 			for i := 0; i < b.N; i++ {
 				j := i % series
 				refs[j], _ = app.Append(refs[j], lsets[j], int64(i), 1)

@@ -102,8 +102,9 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	return c, nil
 }
 
-// Run sweeps expired cache entries (cache_ttl) until cancelled: samples flow
-// through the receiver on the callers' goroutines.
+// Run advances the cache's clock and sweeps expired entries (cache_ttl)
+// until cancelled: samples flow through the receiver on the callers'
+// goroutines.
 func (c *Component) Run(ctx context.Context) error {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
@@ -112,7 +113,9 @@ func (c *Component) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case now := <-t.C:
-			if s := c.recv.state.Load(); s.ttl > 0 {
+			s := c.recv.state.Load()
+			s.advance(now)
+			if s.ttl > 0 {
 				s.sweep(now)
 				c.metrics.size.Set(float64(s.len()))
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 func rule(mod func(*relabel.Rule)) relabel.Rule {
@@ -199,6 +200,27 @@ func TestInvalidArguments(t *testing.T) {
 func BenchmarkRelabelWarmCache(b *testing.B) {
 	const series = 10_000
 	opts, ex, _ := promtest.Options(b, "prometheus.relabel.bench")
+	recv, lsets, refs := warmBench(b, opts, ex, series)
+	b.ReportAllocs()
+	b.ResetTimer()
+	app := recv.Appender(context.Background())
+	for i := 0; i < b.N; i++ {
+		j := i % series
+		refs[j], _ = app.Append(refs[j], lsets[j], int64(i), 1)
+		if j == series-1 {
+			_ = app.Commit()
+			app = recv.Appender(context.Background())
+		}
+	}
+	_ = app.Commit()
+}
+
+// warmBench starts a prometheus.relabel with the benchmarks' five rules,
+// forwarding to a receiver that does nothing, and sends series distinct
+// series through it once so that every one is cached. It returns its
+// receiver, the series, and their references to pass back.
+func warmBench(b *testing.B, opts component.Options, ex *promtest.Exports, series int) (storage.Appendable, []labels.Labels, []storage.SeriesRef) {
+	b.Helper()
 	rules := []relabel.Rule{
 		addEnv,
 		dropDebug,
@@ -219,26 +241,12 @@ func BenchmarkRelabelWarmCache(b *testing.B) {
 		lsets[i] = labels.FromStrings("__name__", fmt.Sprintf("metric_%d", i%100), "instance", "10.0.0.1:9100", "job", "Node", "series", fmt.Sprint(i))
 	}
 	refs := make([]storage.SeriesRef, series)
-	warm := func() {
-		app := recv.Appender(context.Background())
-		for i, l := range lsets {
-			refs[i], _ = app.Append(refs[i], l, 1, 1)
-		}
-		_ = app.Commit()
-	}
-	warm()
-	b.ReportAllocs()
-	b.ResetTimer()
 	app := recv.Appender(context.Background())
-	for i := 0; i < b.N; i++ {
-		j := i % series
-		refs[j], _ = app.Append(refs[j], lsets[j], int64(i), 1)
-		if j == series-1 {
-			_ = app.Commit()
-			app = recv.Appender(context.Background())
-		}
+	for i, l := range lsets {
+		refs[i], _ = app.Append(refs[i], l, 1, 1)
 	}
 	_ = app.Commit()
+	return recv, lsets, refs
 }
 
 type nopAppendable struct{}

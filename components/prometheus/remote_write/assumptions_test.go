@@ -13,6 +13,8 @@ import (
 	common "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/storage/remote"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // flow's remote_write sends through its own queue (internal/queue) on
@@ -61,14 +63,40 @@ func TestPrometheusInternalsAssumptions(t *testing.T) {
 			t.Errorf("status %d: recoverable %v, want %v (err %v)", c.status, got, c.retry, err)
 		}
 	}
+}
 
-	// agent.Open needs a remote.Storage, which flow gives no queues: its
-	// lowest sent timestamp is then 0, so the agent WAL keeps
-	// max_keepalive_time of data (walTruncationTime) rather than deleting
-	// what flow's queues have not delivered.
-	rs := remote.NewStorage(nil, nil, startTime, t.TempDir(), time.Second, noScrapeManager{}, false)
-	defer rs.Close()
-	if ts := rs.LowestSentTimestamp(); ts != 0 {
-		t.Fatalf("a remote.Storage without queues reports lowest sent timestamp %d, want 0", ts)
+// TestWALKeepsWhatSomeEndpointHasNotReceived: the WAL is truncated behind
+// the lowest delivery marker over the endpoints (lowestDelivered), so a
+// receiver that is down holds truncation back for everyone.
+func TestWALKeepsWhatSomeEndpointHasNotReceived(t *testing.T) {
+	up := newReceiver(t)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer down.Close()
+	args := testArgs(up.URL())
+	second := testArgs(down.URL).Endpoints[0]
+	second.Name = "down"
+	args.Endpoints = append(args.Endpoints, second)
+	c, recv, _ := start(t, args)
+	before := c.lowestDelivered()
+	g := newGenerator(recv, 5)
+	testwait.Eventually(t, 20*time.Second, func() bool {
+		g.tick(t)
+		return up.Stats().Samples >= 20
+	}, "samples at the receiver that is up")
+	c.flushMarkers(time.Now())
+	trs := *c.trackers.Load()
+	upM, _ := trs["test"].state()
+	downM, _ := trs["down"].state()
+	if upM <= before {
+		t.Fatalf("the marker of the endpoint that is up did not move (%d, was %d)", upM, before)
+	}
+	if low := c.lowestDelivered(); low != downM || low >= upM {
+		t.Fatalf("lowestDelivered = %d; want the marker of the endpoint that is down (%d), below the other's (%d)", low, downM, upM)
+	}
+	if err := c.Update(testArgs(up.URL())); err != nil {
+		t.Fatal(err)
+	}
+	if low := c.lowestDelivered(); low < upM {
+		t.Fatalf("with only the endpoint that is up, lowestDelivered = %d, want at least its marker %d", low, upM)
 	}
 }

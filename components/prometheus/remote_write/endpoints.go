@@ -309,3 +309,22 @@ func (n walNotifier) Notify() {
 		}
 	}
 }
+
+// lowestDelivered is how far the WAL may be truncated (wal.Open's
+// lowestSent): the lowest delivery marker over the endpoints, so every
+// sample at or before it has reached every endpoint (or been refused for
+// good). The WAL keeps min_keepalive_time behind it, and never more than
+// max_keepalive_time. 0 without endpoints, as Prometheus' agent without
+// queues: the WAL then keeps max_keepalive_time.
+func (c *Component) lowestDelivered() int64 {
+	trs := *c.trackers.Load()
+	if len(trs) == 0 {
+		return 0
+	}
+	low := int64(math.MaxInt64)
+	for _, tr := range trs {
+		m, _ := tr.state()
+		low = min(low, m)
+	}
+	return low
+}

@@ -5,10 +5,10 @@ import (
 	"log/slog"
 )
 
-// agent.Open reports one failure only in its log: "encountered WAL read
+// wal.Open reports one failure only in its log: "encountered WAL read
 // error, attempting repair" before Prometheus' own repair deletes what
 // follows the damage. No metric or return value carries it, so flow taps
-// the logger it hands agent.Open: a slog.Handler that passes every record
+// the logger it hands wal.Open: a slog.Handler that passes every record
 // through and calls back for these messages, with the record's attributes.
 // If a Prometheus upgrade rewords a message, the tap goes silent;
 // TestPrometheusRepairIsReported catches that. (flow's own WAL tailers

@@ -171,7 +171,7 @@ func (a *walAppender) Commit() error {
 	a.c.commitMu.Lock()
 	defer a.c.commitMu.Unlock()
 	if f := a.c.walFail.Load(); f != nil {
-		// The agent's appender is dropped, not committed or rolled back:
+		// The WAL's appender is dropped, not committed or rolled back:
 		// both would write to the failed WAL.
 		a.c.countRefused()
 		return walRefusal(f)
@@ -195,7 +195,7 @@ func (a *walAppender) Commit() error {
 	return nil
 }
 
-// Rollback discards the transaction. The agent writes the series it created
+// Rollback discards the transaction. The WAL writes the series it created
 // to the WAL even then, so this is a WAL write as well.
 func (a *walAppender) Rollback() error {
 	defer a.once.Do(a.unlock)

@@ -4,8 +4,9 @@
 // remote-write receivers (Prometheus, Mimir, Cortex, Amazon Managed
 // Prometheus).
 //
-// It does what Prometheus in agent mode does: the agent WAL (tsdb/agent)
-// and, per endpoint, a WAL tailer and a queue of flow's own
+// It does what Prometheus in agent mode does: a WAL in agent's format,
+// written by flow's own writer (internal/wal, which says why), and, per
+// endpoint, a WAL tailer and a queue of flow's own
 // (internal/queue, endpoints.go: sharding, batching, retry with backoff on
 // 5xx and 429, dropping with a counter on other 4xx, resharding by
 // throughput), on Prometheus' public packages only. flow adds:
@@ -32,14 +33,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/storage/remote"
-	"github.com/prometheus/prometheus/tsdb/agent"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 
 	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/queue"
+	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/promreg"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -67,9 +65,8 @@ const flushDeadline = 10 * time.Second
 
 // Component is a running prometheus.remote_write.
 type Component struct {
-	opts   component.Options
-	remote *remote.Storage
-	recv   *Receiver
+	opts component.Options
+	recv *Receiver
 
 	// mu serialises Update, health and shutdown.
 	mu       sync.Mutex
@@ -99,7 +96,7 @@ type Component struct {
 	// the WAL can be reopened (new wal settings, recovery from a failed
 	// write) between transactions.
 	dbMu      sync.RWMutex
-	db        *agent.DB // nil while closed or after reopening failed
+	db        *wal.DB // nil while closed or after reopening failed
 	dbReg     *promreg.Tracking
 	walOpts   WALOptions // what db was opened with
 	walClosed bool       // the component stopped
@@ -139,16 +136,12 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	c.replayCtx, c.cancelReplay = context.WithCancel(context.Background())
 	empty := map[string]*tracker{}
 	c.trackers.Store(&empty)
-	// agent.Open needs a remote.Storage; it has no queues (flow's own send),
-	// and registers nothing.
-	c.remote = remote.NewStorage(newLogTap(opts.Logger, c.onPrometheusLog), nil, startTime, opts.DataPath, flushDeadline, noScrapeManager{}, false)
 	if err := c.openWAL(args.WAL, 0); err != nil {
-		_ = c.remote.Close()
 		qm.Unregister()
 		m.unregister(opts.Registerer)
 		return nil, err
 	}
-	// agent.Open started a new segment: everything before it is the
+	// wal.Open started a new segment: everything before it is the
 	// previous run's.
 	_, last, err := wlog.Segments(filepath.Join(opts.DataPath, "wal"))
 	if err != nil {
@@ -169,18 +162,6 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	return c, nil
 }
 
-// startTime is remote read's notion of the oldest local sample; the WAL
-// serves no reads.
-func startTime() (int64, error) { return int64(model.Latest), nil }
-
-// noScrapeManager is the scrape manager remote.NewStorage asks for; the
-// storage has no queues, so it is never used.
-type noScrapeManager struct{}
-
-func (noScrapeManager) Get() (*scrape.Manager, error) {
-	return nil, errors.New("flow's remote_write has no scrape manager")
-}
-
 // openWAL repairs the WAL from segment from on (walrepair.go), then opens
 // it. No one else uses the WAL meanwhile (start-up, or dbMu held).
 func (c *Component) openWAL(w WALOptions, from int) error {
@@ -192,7 +173,7 @@ func (c *Component) openWAL(w WALOptions, from int) error {
 		c.opts.Logger.Error("repairing the WAL failed", "err", err)
 	}
 	reg := promreg.NewTracking(c.opts.Registerer)
-	db, err := agent.Open(newLogTap(c.opts.Logger, c.onPrometheusLog), reg, c.remote, c.opts.DataPath, w.agentOptions())
+	db, err := wal.Open(newLogTap(c.opts.Logger, c.onPrometheusLog), reg, c.opts.DataPath, w.walOptions(), c.lowestDelivered)
 	if err != nil {
 		reg.UnregisterAll()
 		return fmt.Errorf("opening the WAL in %s: %w", c.opts.DataPath, err)
@@ -260,9 +241,6 @@ func (c *Component) shutdown() {
 		c.opts.Logger.Error("closing the WAL", "err", err)
 	}
 	c.dbMu.Unlock()
-	if err := c.remote.Close(); err != nil {
-		c.opts.Logger.Error("closing the WAL's remote storage", "err", err)
-	}
 	c.qm.Unregister()
 	// The queues have stopped: no client is in use any more.
 	for _, cl := range c.clients {

@@ -13,11 +13,11 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/tsdb/agent"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/wal"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -287,14 +287,14 @@ func (w *WALOptions) Validate() error {
 	return nil
 }
 
-func (w *WALOptions) agentOptions() *agent.Options {
-	o := agent.DefaultOptions()
-	o.TruncateFrequency = w.TruncateFrequency
-	o.MinWALTime = w.MinKeepaliveTime.Milliseconds()
-	o.MaxWALTime = w.MaxKeepaliveTime.Milliseconds()
-	// Remote-Write 2.0 carries metadata read from the WAL.
-	o.EnableMetadataWALRecords = true
-	return o
+func (w *WALOptions) walOptions() wal.Options {
+	return wal.Options{
+		TruncateFrequency: w.TruncateFrequency,
+		MinWALTime:        w.MinKeepaliveTime.Milliseconds(),
+		MaxWALTime:        w.MaxKeepaliveTime.Milliseconds(),
+		// Remote-Write 2.0 carries metadata read from the WAL.
+		Metadata: true,
+	}
 }
 
 // externalLabels converts the external_labels map.

@@ -15,8 +15,8 @@ import (
 // Writing the WAL when the disk fills.
 //
 // When a write to Prometheus' WAL fails (ENOSPC, EIO), the WAL is left in a
-// state it cannot get out of by itself (tsdb/wlog and tsdb/agent, as of the
-// pinned version):
+// state it cannot get out of by itself (tsdb/wlog, as of the pinned
+// version):
 //   - the failed record is torn on disk, and its unwritten rest stays in the
 //     WAL's page buffer: the next write, once space returns, first writes
 //     that rest out, then continues in the same segment after the torn
@@ -24,8 +24,8 @@ import (
 //     (`unexpected first record, dropping buffer`), gives up on the segment
 //     and starts over every few seconds, skipping everything committed in
 //     between: delivery stops until the 128 MiB segment is full;
-//   - the agent's appender is returned to its pool with the failed
-//     transaction still pending, so a later transaction commits it too;
+//   - the writer's memory (internal/wal: series created, last timestamps)
+//     includes what the failed transaction added;
 //   - at the next start, Prometheus' repair deletes everything after the
 //     torn record.
 //
@@ -37,7 +37,7 @@ import (
 //     touching the WAL: nothing is acknowledged that is not on disk, and the
 //     scrape (or any other caller) sees the error.
 //  2. Once the WAL's filesystem has room again (at least minFreeForRecovery),
-//     the component finds the torn tail, closes the agent DB, truncates the
+//     the component finds the torn tail, closes the WAL DB, truncates the
 //     torn record away (repairWAL), and opens the WAL again, which starts a
 //     new segment. The watcher reads the old segment to its (now clean) end
 //     and moves on: everything committed before the failure is delivered.

@@ -17,7 +17,7 @@ import (
 // Prometheus' WAL (tsdb/wlog) writes records in 32 KiB pages. A write that
 // fails part-way (ENOSPC) or a process killed mid-write leaves a torn record:
 // part of a record, or its first fragments without the last. Prometheus'
-// own repair (wlog.WL.Repair, run by agent.Open when reading the WAL fails)
+// own repair (wlog.WL.Repair, run by wal.Open when reading the WAL fails)
 // keeps the records before the damage and deletes everything after it: the
 // rest of the segment and every later segment. After a full disk that
 // deleted every sample committed after space returned. It also rewrites the

@@ -14,12 +14,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/tsdb/agent"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/tsdb/record"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
 
+	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -104,7 +104,7 @@ func expectInWAL(t *testing.T, dataPath string, recs [][]string) {
 func openAgent(t *testing.T, dataPath string) (repaired bool) {
 	t.Helper()
 	var logs bytes.Buffer
-	db, err := agent.Open(slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry(), nil, dataPath, agent.DefaultOptions())
+	db, err := wal.Open(slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry(), dataPath, wal.Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func serve(t *testing.T, reg *prometheus.Registry) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func startScrape(t *testing.T, id string, a Arguments) *Component {
+func startScrape(t testing.TB, id string, a Arguments) *Component {
 	t.Helper()
 	opts, _, _ := promtest.Options(t, id)
 	c, err := New(opts, a)

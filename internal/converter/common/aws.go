@@ -64,24 +64,12 @@ func (c *Context) AWSCredentials(a AWSAuth, n *yaml.Node) string {
 		blk.Comment("Credentials named in the YAML, fetched once and refreshed before they expire;\n" +
 			"every block below that signs or calls AWS with them references this component.")
 	}
-	if a.Region != "" {
-		blk.Attr("region", river.String(a.Region))
-	}
-	if a.RoleARN != "" {
-		blk.Attr("role_arn", river.String(a.RoleARN))
-	}
-	if a.ExternalID != "" {
-		blk.Attr("external_id", river.String(a.ExternalID))
-	}
-	if a.Profile != "" {
-		blk.Attr("profile", river.String(a.Profile))
-	}
-	if a.AccessKey != "" {
-		blk.Attr("access_key_id", river.String(a.AccessKey))
-	}
-	if a.SecretKey != "" {
-		blk.Attr("secret_access_key", river.String(a.SecretKey))
-	}
+	blk.OptString("region", a.Region)
+	blk.OptString("role_arn", a.RoleARN)
+	blk.OptString("external_id", a.ExternalID)
+	blk.OptString("profile", a.Profile)
+	blk.OptString("access_key_id", a.AccessKey)
+	blk.OptString("secret_access_key", a.SecretKey)
 	if (a.AccessKey == "") != (a.SecretKey == "") {
 		c.Report(n, diag.Error, "an access key and a secret key go together; only one is set",
 			"set both access_key and secret_key, or neither to use the default credential chain")

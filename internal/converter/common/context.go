@@ -32,6 +32,21 @@ type Context struct {
 // NewContext starts a conversion of src.
 func NewContext(src *Source) *Context { return &Context{Src: src} }
 
+// Convert is every format's Convert around its own step: it reads file's
+// YAML (a Critical diagnostic stops there, with a nil output), runs convert
+// on it, and returns convert's output with all the diagnostics, sorted.
+func Convert(file string, src []byte, convert func(*Context) []byte) ([]byte, diag.Diagnostics) {
+	s, diags := NewSource(file, src)
+	if diags.Has(diag.Critical) {
+		return nil, diags
+	}
+	ctx := NewContext(s)
+	ctx.Diags = diags
+	out := convert(ctx)
+	ctx.Diags.Sort()
+	return out, ctx.Diags
+}
+
 // Report adds a diagnostic at node n (nil: the whole file).
 func (c *Context) Report(n *yaml.Node, sev diag.Severity, summary, hint string) {
 	d := diag.Diagnostic{Severity: sev, File: c.Src.File, Summary: summary, Hint: hint}

@@ -22,15 +22,9 @@ func (c *Context) HTTPClient(b *river.Body, h promconfig.HTTPClientConfig, paren
 	}
 	if ba := h.BasicAuth; ba != nil {
 		bb := b.Block("basic_auth", "")
-		if ba.Username != "" {
-			bb.Attr("username", river.String(ba.Username))
-		}
-		if ba.Password != "" {
-			bb.Attr("password", river.String(string(ba.Password)))
-		}
-		if ba.PasswordFile != "" {
-			bb.Attr("password_file", river.String(ba.PasswordFile))
-		}
+		bb.OptString("username", ba.Username)
+		bb.OptString("password", string(ba.Password))
+		bb.OptString("password_file", ba.PasswordFile)
 		if ba.UsernameFile != "" || ba.UsernameRef != "" || ba.PasswordRef != "" {
 			k, _ := Key(Value(parent, "basic_auth"), "username_file")
 			if k == nil {
@@ -44,19 +38,11 @@ func (c *Context) HTTPClient(b *river.Body, h promconfig.HTTPClientConfig, paren
 		if a.Type != "" && a.Type != "Bearer" {
 			ab.Attr("type", river.String(a.Type))
 		}
-		if a.Credentials != "" {
-			ab.Attr("credentials", river.String(string(a.Credentials)))
-		}
-		if a.CredentialsFile != "" {
-			ab.Attr("credentials_file", river.String(a.CredentialsFile))
-		}
+		ab.OptString("credentials", string(a.Credentials))
+		ab.OptString("credentials_file", a.CredentialsFile)
 	}
-	if h.BearerToken != "" {
-		b.Attr("bearer_token", river.String(string(h.BearerToken)))
-	}
-	if h.BearerTokenFile != "" {
-		b.Attr("bearer_token_file", river.String(h.BearerTokenFile))
-	}
+	b.OptString("bearer_token", string(h.BearerToken))
+	b.OptString("bearer_token_file", h.BearerTokenFile)
 	if h.OAuth2 != nil {
 		unsupported("oauth2", "use basic_auth, authorization or bearer_token, or put an OAuth2 proxy in front")
 	}
@@ -95,9 +81,7 @@ func (c *Context) HTTPClient(b *river.Body, h promconfig.HTTPClientConfig, paren
 	if u := h.ProxyURL; u.URL != nil && u.String() != "" {
 		b.Attr("proxy_url", river.String(u.String()))
 	}
-	if h.NoProxy != "" {
-		b.Attr("no_proxy", river.String(h.NoProxy))
-	}
+	b.OptString("no_proxy", h.NoProxy)
 	if h.ProxyFromEnvironment {
 		b.Attr("proxy_from_environment", river.Bool(true))
 	}

@@ -31,9 +31,7 @@ func RelabelRules(b *river.Body, blockName string, rules []*relabel.Config) {
 		if r.Modulus != 0 {
 			rb.Attr("modulus", river.Int(r.Modulus))
 		}
-		if r.TargetLabel != "" {
-			rb.Attr("target_label", river.String(r.TargetLabel))
-		}
+		rb.OptString("target_label", r.TargetLabel)
 		if r.Replacement != def.Replacement {
 			rb.Attr("replacement", river.String(r.Replacement))
 		}
@@ -41,4 +39,19 @@ func RelabelRules(b *river.Body, blockName string, rules []*relabel.Config) {
 			rb.Attr("action", river.String(string(r.Action)))
 		}
 	}
+}
+
+// DiscoveryRelabel returns targets relabelled by rules: without rules,
+// targets itself; with them, the output of a discovery.relabel named base
+// that applies them (as both Prometheus' and Promtail's relabel_configs
+// convert, between discovery and what reads the targets).
+func (c *Context) DiscoveryRelabel(base string, targets river.Expr, rules []*relabel.Config) river.Expr {
+	if len(rules) == 0 {
+		return targets
+	}
+	label := c.Label("discovery.relabel", base)
+	rb := c.Body.Block("discovery.relabel", label)
+	rb.Attr("targets", targets)
+	RelabelRules(&rb.Body, "rule", rules)
+	return river.Raw("discovery.relabel." + label + ".output")
 }

@@ -41,15 +41,7 @@ func init() {
 // Convert converts a prometheus.yml. The output is nil when a Critical
 // diagnostic stopped the conversion.
 func Convert(file string, src []byte) ([]byte, diag.Diagnostics) {
-	s, diags := common.NewSource(file, src)
-	if diags.Has(diag.Critical) {
-		return nil, diags
-	}
-	ctx := common.NewContext(s)
-	ctx.Diags = diags
-	out := convert(ctx)
-	ctx.Diags.Sort()
-	return out, ctx.Diags
+	return common.Convert(file, src, convert)
 }
 
 func convert(ctx *common.Context) []byte {

@@ -34,9 +34,7 @@ func Endpoint(ctx *common.Context, b *river.Body, r *promconfig.RemoteWriteConfi
 	for _, c := range x.Comments {
 		e.Comment(c)
 	}
-	if r.Name != "" {
-		e.Attr("name", river.String(r.Name))
-	}
+	e.OptString("name", r.Name)
 	e.Attr("url", river.String(r.URL.String()))
 	if d := time.Duration(r.RemoteTimeout); d != 30*time.Second {
 		e.Attr("remote_timeout", river.Duration(d))

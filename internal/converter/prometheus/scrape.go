@@ -106,13 +106,7 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 		targets = river.Call("array.concat", sources...)
 	}
 
-	if len(sc.RelabelConfigs) > 0 {
-		label := ctx.Label("discovery.relabel", base)
-		rb := ctx.Body.Block("discovery.relabel", label)
-		rb.Attr("targets", targets)
-		common.RelabelRules(&rb.Body, "rule", sc.RelabelConfigs)
-		targets = river.Raw("discovery.relabel." + label + ".output")
-	}
+	targets = ctx.DiscoveryRelabel(base, targets, sc.RelabelConfigs)
 
 	forward := o.ForwardTo
 	var metricRelabel *river.Block
@@ -195,9 +189,7 @@ func scrapeAttrs(ctx *common.Context, b *river.Body, sc *promconfig.ScrapeConfig
 		}
 		b.Attr("scrape_protocols", river.Strings(ps))
 	}
-	if sc.ScrapeFallbackProtocol != "" {
-		b.Attr("scrape_fallback_protocol", river.String(string(sc.ScrapeFallbackProtocol)))
-	}
+	b.OptString("scrape_fallback_protocol", string(sc.ScrapeFallbackProtocol))
 	if sc.ScrapeNativeHistogramsEnabled() {
 		b.Attr("scrape_native_histograms", river.Bool(true))
 	}
@@ -269,9 +261,7 @@ func ec2Discovery(ctx *common.Context, d *promaws.EC2SDConfig, node *yaml.Node, 
 		}
 		ctx.Report(k, diag.Info, "ec2_sd_configs has no region: discovery.aws.ec2 takes it from AWS_REGION, the profile or the instance metadata service, as Prometheus does", "")
 	}
-	if d.Endpoint != "" {
-		b.Attr("endpoint", river.String(d.Endpoint))
-	}
+	b.OptString("endpoint", d.Endpoint)
 	if d.Port != 80 {
 		b.Attr("port", river.Int(d.Port))
 	}

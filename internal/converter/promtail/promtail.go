@@ -38,15 +38,7 @@ func init() {
 
 // Convert converts a Promtail config file.
 func Convert(file string, src []byte) ([]byte, diag.Diagnostics) {
-	s, diags := common.NewSource(file, src)
-	if diags.Has(diag.Critical) {
-		return nil, diags
-	}
-	ctx := common.NewContext(s)
-	ctx.Diags = diags
-	out := convert(ctx)
-	ctx.Diags.Sort()
-	return out, ctx.Diags
+	return common.Convert(file, src, convert)
 }
 
 func convert(ctx *common.Context) []byte {
@@ -258,14 +250,7 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 		ctx.Reportf(keyOf(node, "job_name"), diag.Warning, "add a __path__ label to a static_configs target",
 			"scrape config %q has no target with a __path__ label: nothing to tail", sc.JobName)
 	}
-	var pathTargets river.Expr = river.List(targets...)
-	if len(sc.RelabelConfigs) > 0 {
-		l := ctx.Label("discovery.relabel", base)
-		rb := ctx.Body.Block("discovery.relabel", l)
-		rb.Attr("targets", pathTargets)
-		common.RelabelRules(&rb.Body, "rule", sc.RelabelConfigs)
-		pathTargets = river.Raw("discovery.relabel." + l + ".output")
-	}
+	pathTargets := ctx.DiscoveryRelabel(base, river.List(targets...), sc.RelabelConfigs)
 	fm := ctx.Body.Block("local.file_match", ctx.Label("local.file_match", base))
 	fm.Attr("path_targets", pathTargets)
 	if o.syncPeriod != 10*time.Second {
@@ -278,12 +263,8 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 	} else {
 		src.Attr("forward_to", river.List())
 	}
-	if sc.Encoding != "" {
-		src.Attr("encoding", river.String(sc.Encoding))
-	}
-	if o.maxLine != "" {
-		src.Attr("max_line_size", river.String(o.maxLine))
-	}
+	src.OptString("encoding", sc.Encoding)
+	src.OptString("max_line_size", o.maxLine)
 	if o.legacyPositions != "" {
 		src.Comment("Promtail's positions, imported once so files are not read again.")
 		src.Attr("legacy_positions_file", river.String(o.legacyPositions))
@@ -478,9 +459,7 @@ func endpoint(ctx *common.Context, b *river.Body, c *Client, node *yaml.Node, si
 	} else {
 		e.Attr("url", river.String(c.URL.String()))
 	}
-	if c.TenantID != "" {
-		e.Attr("tenant_id", river.String(c.TenantID))
-	}
+	e.OptString("tenant_id", c.TenantID)
 	if len(c.Headers) > 0 {
 		e.Attr("headers", river.StringMap(c.Headers))
 	}

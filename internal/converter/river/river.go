@@ -106,6 +106,14 @@ type Block struct {
 // Attr appends `name = value`.
 func (b *Body) Attr(name string, v Expr) { b.items = append(b.items, item{attr: name, value: v}) }
 
+// OptString adds the attribute name = s when s is not empty: the converters
+// carry an unset YAML string over as an unset attribute (its default).
+func (b *Body) OptString(name, s string) {
+	if s != "" {
+		b.Attr(name, String(s))
+	}
+}
+
 // Comment appends `// text` lines (one per line of text).
 func (b *Body) Comment(text string) {
 	b.items = append(b.items, item{comment: strings.Split(strings.TrimRight(text, "\n"), "\n")})

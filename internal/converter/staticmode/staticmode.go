@@ -142,15 +142,7 @@ func init() {
 
 // Convert converts a static-mode config file.
 func Convert(file string, src []byte) ([]byte, diag.Diagnostics) {
-	s, diags := common.NewSource(file, src)
-	if diags.Has(diag.Critical) {
-		return nil, diags
-	}
-	ctx := common.NewContext(s)
-	ctx.Diags = diags
-	out := convert(ctx)
-	ctx.Diags.Sort()
-	return out, ctx.Diags
+	return common.Convert(file, src, convert)
 }
 
 // variants holds what was stripped from the YAML before decoding.
@@ -318,22 +310,33 @@ func metrics(ctx *common.Context, m *Metrics, node *yaml.Node, v variants) {
 			ctx.Reportf(k, diag.Error, "", "metrics.global.%s is not converted", k.Value)
 		}
 	})
+	namedConfigs(ctx, node, "metrics", m.Configs, func(inst *Instance) *string { return &inst.Name }, func(inst *Instance, instNode *yaml.Node) {
+		instance(ctx, inst, instNode, global, pg, globalNode, v)
+	})
+}
+
+// namedConfigs calls each for every entry of section.configs (section is
+// "metrics" or "logs"), with its node, after checking it: an empty entry is
+// reported and skipped, one without a name is reported and named config_N
+// (N counting from 1), and a name given twice is reported.
+func namedConfigs[T any](ctx *common.Context, node *yaml.Node, section string, configs []*T, name func(*T) *string, each func(inst *T, instNode *yaml.Node)) {
 	names := map[string]bool{}
-	for i, inst := range m.Configs {
+	for i, inst := range configs {
 		instNode := common.Item(common.Value(node, "configs"), i)
 		if inst == nil {
-			ctx.Report(instNode, diag.Error, "an empty entry in metrics.configs", "remove it")
+			ctx.Report(instNode, diag.Error, "an empty entry in "+section+".configs", "remove it")
 			continue
 		}
-		if inst.Name == "" {
-			ctx.Report(instNode, diag.Error, "a metrics config has no name", "give each metrics.configs entry a name: it labels the converted components")
-			inst.Name = fmt.Sprintf("config_%d", i+1)
+		n := name(inst)
+		if *n == "" {
+			ctx.Report(instNode, diag.Error, "a "+section+" config has no name", "give each "+section+".configs entry a name: it labels the converted components")
+			*n = fmt.Sprintf("config_%d", i+1)
 		}
-		if names[inst.Name] {
-			ctx.Reportf(common.Value(instNode, "name"), diag.Error, "", "two metrics configs are named %q", inst.Name)
+		if names[*n] {
+			ctx.Reportf(common.Value(instNode, "name"), diag.Error, "", "two %s configs are named %q", section, *n)
 		}
-		names[inst.Name] = true
-		instance(ctx, inst, instNode, global, pg, globalNode, v)
+		names[*n] = true
+		each(inst, instNode)
 	}
 }
 
@@ -449,21 +452,7 @@ func logs(ctx *common.Context, l *Logs, node *yaml.Node, v variants) {
 		globalClientNodes = common.Items(common.Value(common.Value(node, "global"), "clients"))
 		fileWatch = l.Global.FileWatchConfig
 	}
-	names := map[string]bool{}
-	for i, inst := range l.Configs {
-		instNode := common.Item(common.Value(node, "configs"), i)
-		if inst == nil {
-			ctx.Report(instNode, diag.Error, "an empty entry in logs.configs", "remove it")
-			continue
-		}
-		if inst.Name == "" {
-			ctx.Report(instNode, diag.Error, "a logs config has no name", "give each logs.configs entry a name: it labels the converted components")
-			inst.Name = fmt.Sprintf("config_%d", i+1)
-		}
-		if names[inst.Name] {
-			ctx.Reportf(common.Value(instNode, "name"), diag.Error, "", "two logs configs are named %q", inst.Name)
-		}
-		names[inst.Name] = true
+	namedConfigs(ctx, node, "logs", l.Configs, func(inst *LogsInstance) *string { return &inst.Name }, func(inst *LogsInstance, instNode *yaml.Node) {
 		clients, clientNodes := inst.Clients, common.Items(common.Value(instNode, "clients"))
 		if len(clients) == 0 {
 			clients, clientNodes = globalClients, globalClientNodes
@@ -488,5 +477,5 @@ func logs(ctx *common.Context, l *Logs, node *yaml.Node, v variants) {
 			Limits: inst.LimitsConfig, LimitsNode: common.Value(instNode, "limits_config"),
 			FileWatch: fileWatch,
 		})
-	}
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/cluster"
 )
 
@@ -75,13 +76,9 @@ func StartWith(tb testing.TB, opts cluster.Options) *Node {
 	}()
 	n.Participate()
 	tb.Cleanup(tn.Leave)
-	deadline := time.Now().Add(30 * time.Second)
-	for !n.Ownership().Ready() || !slices.Contains(n.Ownership().Peers(), name) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("cluster node %s was not ready and participating after 30s", name)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(tb, 30*time.Second, func() bool {
+		return n.Ownership().Ready() && slices.Contains(n.Ownership().Peers(), name)
+	}, "cluster node %s was not ready and participating", name)
 	return tn
 }
 
@@ -101,20 +98,12 @@ func (n *Node) Leave() {
 func WaitPeers(tb testing.TB, timeout time.Duration, want []string, nodes ...*Node) {
 	tb.Helper()
 	want = slices.Sorted(slices.Values(want))
-	deadline := time.Now().Add(timeout)
-	for {
-		ok := true
+	testwait.Eventually(tb, timeout, func() bool {
 		for _, n := range nodes {
 			if !slices.Equal(n.Ownership().Peers(), want) {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %v the nodes do not all see participants %v", timeout, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true
+	}, "the nodes do not all see participants %v", want)
 }

@@ -125,11 +125,8 @@ func (a *Arguments) Validate() error {
 			return fmt.Errorf("filter %q has no values: EC2 SD filter values cannot be empty", f.Name)
 		}
 	}
-	if a.AccessKeyID != "" && a.AccessKey != "" {
-		return errors.New("give access_key_id or Alloy's access_key, not both")
-	}
-	if a.SecretAccessKey != "" && a.SecretKey != "" {
-		return errors.New("give secret_access_key or Alloy's secret_key, not both")
+	if err := commonaws.CheckAlloyKeys(a.AccessKeyID, a.AccessKey, a.SecretAccessKey, a.SecretKey); err != nil {
+		return err
 	}
 	if a.Endpoint != "" {
 		u, err := url.Parse(a.Endpoint)
@@ -158,12 +155,7 @@ func (a *Arguments) credentialsArgs() commonaws.CredentialsArgs {
 		SecretAccessKey: a.SecretAccessKey,
 		Static:          a.Credentials,
 	}
-	if ca.AccessKeyID == "" {
-		ca.AccessKeyID = a.AccessKey
-	}
-	if ca.SecretAccessKey == "" {
-		ca.SecretAccessKey = a.SecretKey
-	}
+	ca.MergeAlloyKeys(a.AccessKey, a.SecretKey)
 	return ca
 }
 

@@ -338,6 +338,7 @@ func TestValidate(t *testing.T) {
 		{func(a *Arguments) { a.Port = 0 }, "port"},
 		{func(a *Arguments) { a.RefreshInterval = 0 }, "refresh_interval"},
 		{func(a *Arguments) { a.AccessKeyID, a.AccessKey = "a", "b" }, "not both"},
+		{func(a *Arguments) { a.SecretAccessKey, a.SecretKey = "a", "b" }, "secret_access_key or Alloy's secret_key, not both"},
 		{func(a *Arguments) { a.AccessKey = "a" }, "together"},
 		{func(a *Arguments) { a.ExternalID = "x" }, "role_arn"},
 		{func(a *Arguments) { a.Endpoint = "ec2.local" }, "must be a URL"},

@@ -63,11 +63,8 @@ discovery.aws.ec2 "ec2_targets" {
 	fl.WaitHealthy(t, credsID, 10*time.Second)
 	fl.WaitHealthy(t, discID, 10*time.Second)
 
-	deadline := time.Now().Add(time.Duration(rotations)*2*time.Second + 30*time.Second)
-	for f.Stats().ByAction["sts:AssumeRole"] < int64(rotations)+1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d AssumeRole calls before the deadline", f.Stats().ByAction["sts:AssumeRole"])
-		}
+	timeout := time.Duration(rotations)*2*time.Second + 30*time.Second
+	if _, ok := testwait.Poll(timeout, func() bool {
 		for _, id := range []string{credsID, discID} {
 			if h := fl.Health(id); h.Health != component.HealthHealthy {
 				t.Fatalf("%s became %s: %s", id, h.Health, h.Message)
@@ -76,7 +73,9 @@ discovery.aws.ec2 "ec2_targets" {
 		if s := f.Stats(); s.Rejected != 0 || s.Stale != 0 {
 			t.Fatalf("fake stats %+v", s)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return f.Stats().ByAction["sts:AssumeRole"] >= int64(rotations)+1
+	}); !ok {
+		t.Fatalf("only %d AssumeRole calls in %v", f.Stats().ByAction["sts:AssumeRole"], timeout)
 	}
 	// One more refresh with the last credentials.
 	time.Sleep(500 * time.Millisecond)

@@ -11,8 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	lokiwrite "github.com/flow-telemetry/flow/components/loki/write"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -95,18 +97,14 @@ func TestBacklogBoundAnswers503(t *testing.T) {
 	if len(acked) > 0 {
 		t.Fatalf("%d acknowledged records never arrived", len(acked))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := f.send.Send([][]byte{[]byte("after")})
-		if err != nil {
+	var r fh.Response
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		var err error
+		if r, err = f.send.Send([][]byte{[]byte("after")}); err != nil {
 			t.Fatal(err)
 		}
-		if r.Status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %d after Loki came back: %s", r.Status, r.ErrorMessage)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return r.Status == http.StatusOK
+	}); !ok {
+		t.Fatalf("still %d after Loki came back: %s", r.Status, r.ErrorMessage)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // The test's client encodes httpgrpc messages by hand from dskit's
@@ -223,12 +224,8 @@ func TestGRPCLimits(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a message over server_max_recv_msg_size: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for f.c.budget.used.Load() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes still reserved after the calls ended", f.c.budget.used.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.budget.used.Load() == 0 }); !ok {
+		t.Fatalf("%d bytes still reserved after the calls ended", f.c.budget.used.Load())
 	}
 }
 

@@ -55,12 +55,8 @@ func TestAttackLyingContentLength(t *testing.T) {
 	// before the fix each made a 64 MiB buffer at once.
 	a.headerOnly(t, 30, 64*MiB)
 	defer a.close()
-	deadline := time.Now().Add(30 * time.Second)
-	for f.c.budget.used.Load() < 30*initialBuffer {
-		if time.Now().After(deadline) {
-			t.Fatalf("the 30 requests did not all start reading their bodies: %d bytes reserved", f.c.budget.used.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.budget.used.Load() >= 30*initialBuffer }); !ok {
+		t.Fatalf("the 30 requests did not all start reading their bodies: %d bytes reserved", f.c.budget.used.Load())
 	}
 	if u := f.c.budget.used.Load(); u > 30*initialBuffer {
 		t.Errorf("30 requests without bodies hold %d bytes of the budget, want %d at most", u, 30*initialBuffer)
@@ -167,13 +163,7 @@ func TestBudgetExhaustedIs503WithRetryAfter(t *testing.T) {
 	held := make(chan answer, 2)
 	for i := range 2 {
 		go func() { r, err := f.send.Send(recs); held <- answer{r, err} }()
-		deadline := time.Now().Add(30 * time.Second)
-		for f.out.calls.Load() < int64(i+1) {
-			if time.Now().After(deadline) {
-				t.Fatalf("request %d did not reach forward_to", i)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testwait.Eventually(t, 30*time.Second, func() bool { return f.out.calls.Load() >= int64(i+1) }, "request %d did not reach forward_to", i)
 	}
 	if u := f.c.budget.used.Load(); u < 2*int64(len(recs))*1000 {
 		t.Fatalf("the two requests hold only %d bytes", u)
@@ -262,12 +252,8 @@ func TestConnLimit(t *testing.T) {
 	}
 	waitConns := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for f.c.lis.count() != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d connections open, want %d", f.c.lis.count(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.lis.count() == n }); !ok {
+			t.Fatalf("%d connections open, want %d", f.c.lis.count(), n)
 		}
 	}
 	waitConns(3)
@@ -298,24 +284,17 @@ func TestConnLimit(t *testing.T) {
 		t.Fatalf("finishing a request: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	waitIdle := time.Now().Add(30 * time.Second)
-	for {
+	testwait.Eventually(t, 30*time.Second, func() bool {
 		f.c.lis.mu.Lock()
+		defer f.c.lis.mu.Unlock()
 		idle := 0
 		for lc := range f.c.lis.open {
 			if !lc.idleSince.IsZero() {
 				idle++
 			}
 		}
-		f.c.lis.mu.Unlock()
-		if idle == 1 {
-			break
-		}
-		if time.Now().After(waitIdle) {
-			t.Fatal("the finished connection never turned idle")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return idle == 1
+	}, "the finished connection never turned idle")
 	r, err := f.send.Send([][]byte{[]byte("after eviction")})
 	ok(t, r, err)
 	if n := testutilCounter(f, "loki_source_awsfirehose_connections_rejected_total"); n != 1 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
@@ -131,13 +132,7 @@ func TestTLSCertificateReloadAndErrors(t *testing.T) {
 		t.Fatalf("serial %d, want 2", s)
 	}
 	p.rotate(t, 7)
-	deadline := time.Now().Add(30 * time.Second)
-	for serial() != 7 {
-		if time.Now().After(deadline) {
-			t.Fatal("the renewed certificate was not served")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return serial() == 7 }, "the renewed certificate was not served")
 
 	var a Arguments
 	a.SetToDefault()
@@ -169,13 +164,7 @@ func TestTLSConnLimitAnswers503(t *testing.T) {
 	}
 	defer busy.Close()
 	fmt.Fprintf(busy, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", PushPath)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.c.lis.count() != 1 || f.c.budget.used.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the busy request did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, 30*time.Second, func() bool { return f.c.lis.count() == 1 && f.c.budget.used.Load() != 0 }, "the busy request did not start")
 	s := httpsSender(f, &tls.Config{RootCAs: p.pool})
 	r, err := s.Send([][]byte{[]byte("x")})
 	if err != nil && !errors.Is(err, io.EOF) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // on_positions_file_error: a positions entry whose offset does not parse is
@@ -51,14 +52,12 @@ func TestOnPositionsFileError(t *testing.T) {
 				col.waitLines(t, 1+len(tc.want))
 			} else {
 				// skip: the file is reported, not read.
-				deadline := time.Now().Add(30 * time.Second)
-				for !slices.ContainsFunc(h.c.DebugInfo().(DebugInfo).Files, func(f FileInfo) bool {
-					return f.Path == path && strings.Contains(f.LastError, `on_positions_file_error is "skip"`)
-				}) {
-					if time.Now().After(deadline) {
-						t.Fatalf("skipped file not reported: %+v", h.c.DebugInfo())
-					}
-					time.Sleep(10 * time.Millisecond)
+				if _, ok := testwait.Poll(30*time.Second, func() bool {
+					return slices.ContainsFunc(h.c.DebugInfo().(DebugInfo).Files, func(f FileInfo) bool {
+						return f.Path == path && strings.Contains(f.LastError, `on_positions_file_error is "skip"`)
+					})
+				}); !ok {
+					t.Fatalf("skipped file not reported: %+v", h.c.DebugInfo())
 				}
 				time.Sleep(300 * time.Millisecond)
 			}
@@ -231,16 +230,13 @@ func TestGoneTargetPositionForgotten(t *testing.T) {
 	gone := a
 	gone.Targets = nil
 	must(t, h.c.Update(gone))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := os.ReadFile(filepath.Join(data, "positions.yml"))
+	var b []byte
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		var err error
+		b, err = os.ReadFile(filepath.Join(data, "positions.yml"))
 		must(t, err)
-		if !strings.Contains(string(b), path) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("position of a removed file kept:\n%s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return !strings.Contains(string(b), path)
+	}); !ok {
+		t.Fatalf("position of a removed file kept:\n%s", b)
 	}
 }

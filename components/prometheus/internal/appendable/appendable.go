@@ -6,6 +6,7 @@ package appendable
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/exemplar"
@@ -18,8 +19,35 @@ import (
 // Fanout appends every sample to each of its receivers. Its receivers can be
 // replaced at any time (a component's Update); appenders already handed out
 // keep the receivers they started with, so a transaction is never split.
+//
+// Series references. Prometheus' scrape loop keeps the reference an append
+// returns in its scrape cache, passes it back on the next scrape so the
+// storage skips its label lookup, and tracks staleness by it: a series
+// appended with reference 0 is never tracked, so it gets no staleness
+// marker when it disappears from its target or the target goes away. The
+// fanout therefore always returns a non-zero reference when its first
+// receiver (the primary) does: the primary's own, passed back to it on the
+// next append. The other receivers get 0 and look the series up by labels,
+// since references of different receivers are unrelated.
+//
+// A reference is only meaningful to the receiver that issued it: the
+// prometheus.remote_write WAL trusts it without comparing labels, so a ref
+// of one receiver handed to another would append samples to the wrong
+// series. When the receivers change (forward_to edited), the scrape loops
+// still hold the previous primary's references. So every set of receivers
+// gets a random 64-bit key, and the references handed out are the
+// primary's XOR that key: a reference issued under an earlier set decodes
+// to a random number no receiver knows, which makes it look the series up
+// by labels once and return a fresh reference that the scrape cache then
+// keeps. Setting the same receivers again keeps the key.
 type Fanout struct {
-	children atomic.Pointer[[]storage.Appendable]
+	gen atomic.Pointer[fanoutGen]
+}
+
+// fanoutGen is one set of receivers and the key of its references.
+type fanoutGen struct {
+	children []storage.Appendable
+	key      storage.SeriesRef
 }
 
 // NewFanout returns a fanout over children.
@@ -37,12 +65,36 @@ func (f *Fanout) Set(children []storage.Appendable) {
 			c = append(c, ch)
 		}
 	}
-	f.children.Store(&c)
+	if old := f.gen.Load(); old != nil && sameReceivers(old.children, c) {
+		return
+	}
+	key := storage.SeriesRef(rand.Uint64() | 1)
+	f.gen.Store(&fanoutGen{children: c, key: key})
+}
+
+// sameReceivers reports whether a and b are the same receivers in the same
+// order. Receivers are pointers in practice; one of an uncomparable
+// dynamic type counts as changed.
+func sameReceivers(a, b []storage.Appendable) (same bool) {
+	if len(a) != len(b) {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // UsesMetadata reports whether any of the fanout's receivers uses metric
 // metadata (see MetadataUser).
-func (f *Fanout) UsesMetadata() bool { return UsesMetadata(*f.children.Load()) }
+func (f *Fanout) UsesMetadata() bool { return UsesMetadata(f.gen.Load().children) }
 
 // MetadataUser is a receiver that says whether it uses the metric metadata
 // (type, help, unit) appended to it with UpdateMetadata:
@@ -67,69 +119,141 @@ func UsesMetadata(as []storage.Appendable) bool {
 
 // Appender implements storage.Appendable.
 func (f *Fanout) Appender(ctx context.Context) storage.Appender {
-	children := *f.children.Load()
-	switch len(children) {
+	g := f.gen.Load()
+	switch len(g.children) {
 	case 0:
 		return discard{}
 	case 1:
-		// One receiver: its series references are valid for the caller, so
-		// the scrape cache can reuse them and skip label hashing.
-		return children[0].Appender(ctx)
+		return &oneAppender{app: g.children[0].Appender(ctx), key: g.key}
 	}
-	apps := make([]storage.Appender, len(children))
-	for i, c := range children {
+	apps := make([]storage.Appender, len(g.children))
+	for i, c := range g.children {
 		apps[i] = c.Appender(ctx)
 	}
-	return &multiAppender{apps: apps}
+	return &multiAppender{apps: apps, key: g.key}
 }
 
-// multiAppender appends to several appenders. Series references of different
-// receivers are unrelated, so it passes 0 down and returns 0 up: each
-// receiver then looks series up by labels.
+// keyRef translates between the caller's references and the primary
+// receiver's (see Fanout), both ways: 0 stays 0.
+func keyRef(ref, key storage.SeriesRef) storage.SeriesRef {
+	if ref == 0 {
+		return 0
+	}
+	return ref ^ key
+}
+
+// oneAppender is the appender of a fanout with one receiver: the
+// receiver's appender with references keyed.
+type oneAppender struct {
+	app storage.Appender
+	key storage.SeriesRef
+}
+
+func (o *oneAppender) conv(ref storage.SeriesRef) storage.SeriesRef { return keyRef(ref, o.key) }
+
+func (o *oneAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	r, err := o.app.Append(o.conv(ref), l, t, v)
+	return o.conv(r), err
+}
+
+func (o *oneAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	r, err := o.app.AppendHistogram(o.conv(ref), l, t, h, fh)
+	return o.conv(r), err
+}
+
+func (o *oneAppender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	r, err := o.app.AppendHistogramSTZeroSample(o.conv(ref), l, t, st, h, fh)
+	return o.conv(r), err
+}
+
+func (o *oneAppender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	r, err := o.app.AppendExemplar(o.conv(ref), l, e)
+	return o.conv(r), err
+}
+
+func (o *oneAppender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, md metadata.Metadata) (storage.SeriesRef, error) {
+	r, err := o.app.UpdateMetadata(o.conv(ref), l, md)
+	return o.conv(r), err
+}
+
+func (o *oneAppender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
+	r, err := o.app.AppendSTZeroSample(o.conv(ref), l, t, st)
+	return o.conv(r), err
+}
+
+func (o *oneAppender) SetOptions(opts *storage.AppendOptions) { o.app.SetOptions(opts) }
+func (o *oneAppender) Commit() error                          { return o.app.Commit() }
+func (o *oneAppender) Rollback() error                        { return o.app.Rollback() }
+
+// multiAppender appends to several appenders: the first (the primary) with
+// the caller's reference, keyed, the others with 0 (see Fanout).
 type multiAppender struct {
 	apps []storage.Appender
+	key  storage.SeriesRef
 }
 
-func (m *multiAppender) each(f func(a storage.Appender) error) error {
+func (m *multiAppender) conv(ref storage.SeriesRef) storage.SeriesRef { return keyRef(ref, m.key) }
+
+// do calls f on every appender, the primary with ref, the others with 0,
+// and returns the primary's reference, keyed, and the errors.
+func (m *multiAppender) do(ref storage.SeriesRef, f func(a storage.Appender, ref storage.SeriesRef) (storage.SeriesRef, error)) (storage.SeriesRef, error) {
+	r, err := f(m.apps[0], m.conv(ref))
 	var errs []error
-	for _, a := range m.apps {
-		if err := f(a); err != nil {
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, a := range m.apps[1:] {
+		if _, err := f(a, 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) == 1 {
-		// Keep the sentinel (ErrOutOfOrderSample…) recognisable with ==, as
-		// the scrape loop compares some errors directly.
+	return m.conv(r), joinErrs(errs)
+}
+
+// joinErrs keeps a single error as it is: the scrape loop recognises
+// sentinels (ErrOutOfOrderSample…) by identity.
+func joinErrs(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
 		return errs[0]
 	}
 	return errors.Join(errs...)
 }
 
-func (m *multiAppender) Append(_ storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
-	return 0, m.each(func(a storage.Appender) error { _, err := a.Append(0, l, t, v); return err })
+func (m *multiAppender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v float64) (storage.SeriesRef, error) {
+	return m.do(ref, func(a storage.Appender, r storage.SeriesRef) (storage.SeriesRef, error) { return a.Append(r, l, t, v) })
 }
 
-func (m *multiAppender) AppendHistogram(_ storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	return 0, m.each(func(a storage.Appender) error { _, err := a.AppendHistogram(0, l, t, h, fh); return err })
-}
-
-func (m *multiAppender) AppendHistogramSTZeroSample(_ storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	return 0, m.each(func(a storage.Appender) error {
-		_, err := a.AppendHistogramSTZeroSample(0, l, t, st, h, fh)
-		return err
+func (m *multiAppender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return m.do(ref, func(a storage.Appender, r storage.SeriesRef) (storage.SeriesRef, error) {
+		return a.AppendHistogram(r, l, t, h, fh)
 	})
 }
 
-func (m *multiAppender) AppendExemplar(_ storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
-	return 0, m.each(func(a storage.Appender) error { _, err := a.AppendExemplar(0, l, e); return err })
+func (m *multiAppender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	return m.do(ref, func(a storage.Appender, r storage.SeriesRef) (storage.SeriesRef, error) {
+		return a.AppendHistogramSTZeroSample(r, l, t, st, h, fh)
+	})
 }
 
-func (m *multiAppender) UpdateMetadata(_ storage.SeriesRef, l labels.Labels, md metadata.Metadata) (storage.SeriesRef, error) {
-	return 0, m.each(func(a storage.Appender) error { _, err := a.UpdateMetadata(0, l, md); return err })
+func (m *multiAppender) AppendExemplar(ref storage.SeriesRef, l labels.Labels, e exemplar.Exemplar) (storage.SeriesRef, error) {
+	return m.do(ref, func(a storage.Appender, r storage.SeriesRef) (storage.SeriesRef, error) {
+		return a.AppendExemplar(r, l, e)
+	})
 }
 
-func (m *multiAppender) AppendSTZeroSample(_ storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
-	return 0, m.each(func(a storage.Appender) error { _, err := a.AppendSTZeroSample(0, l, t, st); return err })
+func (m *multiAppender) UpdateMetadata(ref storage.SeriesRef, l labels.Labels, md metadata.Metadata) (storage.SeriesRef, error) {
+	return m.do(ref, func(a storage.Appender, r storage.SeriesRef) (storage.SeriesRef, error) {
+		return a.UpdateMetadata(r, l, md)
+	})
+}
+
+func (m *multiAppender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64) (storage.SeriesRef, error) {
+	return m.do(ref, func(a storage.Appender, r storage.SeriesRef) (storage.SeriesRef, error) {
+		return a.AppendSTZeroSample(r, l, t, st)
+	})
 }
 
 func (m *multiAppender) SetOptions(opts *storage.AppendOptions) {
@@ -139,11 +263,23 @@ func (m *multiAppender) SetOptions(opts *storage.AppendOptions) {
 }
 
 func (m *multiAppender) Commit() error {
-	return m.each(func(a storage.Appender) error { return a.Commit() })
+	var errs []error
+	for _, a := range m.apps {
+		if err := a.Commit(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinErrs(errs)
 }
 
 func (m *multiAppender) Rollback() error {
-	return m.each(func(a storage.Appender) error { return a.Rollback() })
+	var errs []error
+	for _, a := range m.apps {
+		if err := a.Rollback(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinErrs(errs)
 }
 
 // discard is the appender of a fanout with no receivers.

@@ -34,14 +34,76 @@ func TestFanout(t *testing.T) {
 	if ref == 0 {
 		t.Error("single receiver's reference not passed through")
 	}
-	appendOne(t, f, ref, 3)
-
-	f.Set([]storage.Appendable{a, nil, b})
-	if ref := appendOne(t, f, ref, 4); ref != 0 {
-		t.Errorf("fanout to two receivers returned reference %d; references of different receivers are unrelated", ref)
+	if again := appendOne(t, f, ref, 3); again != ref {
+		t.Errorf("reference changed from %d to %d for the same series and receiver", ref, again)
 	}
-	if a.Len() != 3 || b.Len() != 1 || a.RefMismatches+b.RefMismatches != 0 {
+
+	// Two receivers: the scrape loop tracks staleness by reference, so the
+	// fanout must return one (the first receiver's), and it must stay
+	// stable while the receivers do.
+	f.Set([]storage.Appendable{a, nil, b})
+	ref = appendOne(t, f, ref, 4)
+	if ref == 0 {
+		t.Fatal("fanout to two receivers returned reference 0: the scrape loop would never write staleness markers for its series")
+	}
+	if again := appendOne(t, f, ref, 5); again != ref {
+		t.Errorf("reference changed from %d to %d with the same receivers", ref, again)
+	}
+	f.Set([]storage.Appendable{a, b}) // the same receivers again: references stay valid
+	if again := appendOne(t, f, ref, 6); again != ref {
+		t.Errorf("reference changed from %d to %d after setting the same receivers", ref, again)
+	}
+	if a.Len() != 5 || b.Len() != 3 || a.RefMismatches+b.RefMismatches != 0 {
 		t.Errorf("a got %d, b got %d (mismatches %d, %d)", a.Len(), b.Len(), a.RefMismatches, b.RefMismatches)
+	}
+}
+
+// A reference a receiver issued must never reach another receiver after
+// forward_to changes: prometheus.remote_write's WAL trusts references
+// without comparing labels and would append to whatever series has that
+// number.
+func TestFanoutReferencesDoNotCrossReceivers(t *testing.T) {
+	a, b := promtest.NewRecorder(), promtest.NewRecorder()
+	// b already has a series under the number a will hand out first.
+	appendLabels(t, b, labels.FromStrings("__name__", "other"))
+
+	for _, tc := range []struct {
+		name     string
+		from, to []storage.Appendable
+	}{
+		{"one receiver replaced", []storage.Appendable{a}, []storage.Appendable{b}},
+		{"primary replaced", []storage.Appendable{a, b}, []storage.Appendable{b, a}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := NewFanout(tc.from)
+			ref := appendOne(t, f, 0, 1)
+			f.Set(tc.to)
+			before := b.RefMismatches
+			ref2 := appendOne(t, f, ref, 2)
+			if b.RefMismatches != before {
+				t.Fatalf("b was handed a reference a issued (%d mismatches): the sample went to another series", b.RefMismatches-before)
+			}
+			if ref2 == 0 || ref2 == ref {
+				t.Errorf("after the receivers changed the fanout returned %d (before %d), want a new non-zero reference", ref2, ref)
+			}
+			if again := appendOne(t, f, ref2, 3); again != ref2 {
+				t.Errorf("new reference not stable: %d then %d", ref2, again)
+			}
+		})
+	}
+	if a.RefMismatches != 0 {
+		t.Errorf("a got %d mismatched references", a.RefMismatches)
+	}
+}
+
+func appendLabels(t *testing.T, a storage.Appendable, l labels.Labels) {
+	t.Helper()
+	app := a.Appender(context.Background())
+	if _, err := app.Append(0, l, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // Binary returns the path of name or fails the test saying how to get it.
@@ -82,27 +84,25 @@ func start(t testing.TB, bin string, args []string, addr, ready string) *Process
 		}
 		logf.Close()
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
 		select {
 		case err := <-exited:
+			exited <- err // for the cleanup, which waits for it
 			out, _ := os.ReadFile(logPath)
 			t.Fatalf("%s exited before becoming ready (%v):\n%s", bin, err, out)
 		default:
 		}
 		resp, err := http.Get("http://" + addr + ready)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("%s not ready at http://%s%s after 30s:\n%s", bin, addr, ready, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}); !ok {
+		out, _ := os.ReadFile(logPath)
+		t.Fatalf("%s not ready at http://%s%s after 30s:\n%s", bin, addr, ready, out)
 	}
+	return p
 }
 
 // StartPrometheus starts prometheus as a remote-write receiver (an empty
@@ -142,8 +142,9 @@ type Sample struct {
 	Value  float64
 }
 
-// Query runs an instant PromQL query against a Prometheus.
-func Query(p *Process, q string) ([]Sample, error) {
+// query runs q through Prometheus' query API and returns data.result, each
+// element decoded as a T.
+func query[T any](p *Process, q string) ([]T, error) {
 	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return nil, err
@@ -154,11 +155,7 @@ func Query(p *Process, q string) ([]Sample, error) {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
+			Result []T `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -167,8 +164,20 @@ func Query(p *Process, q string) ([]Sample, error) {
 	if r.Status != "success" {
 		return nil, fmt.Errorf("query %q: %s", q, r.Error)
 	}
-	out := make([]Sample, 0, len(r.Data.Result))
-	for _, e := range r.Data.Result {
+	return r.Data.Result, nil
+}
+
+// Query runs an instant PromQL query against a Prometheus.
+func Query(p *Process, q string) ([]Sample, error) {
+	result, err := query[struct {
+		Metric map[string]string `json:"metric"`
+		Value  [2]any            `json:"value"`
+	}](p, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Sample, 0, len(result))
+	for _, e := range result {
 		s, _ := e.Value[1].(string)
 		v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil {
@@ -182,29 +191,14 @@ func Query(p *Process, q string) ([]Sample, error) {
 // QueryMatrix runs a range-vector query (such as `m[5m]`) and returns, for
 // each series, the timestamps (milliseconds) of its samples.
 func QueryMatrix(p *Process, q string) ([][]int64, error) {
-	resp, err := http.Get(p.URL() + "/api/v1/query?query=" + url.QueryEscape(q))
+	result, err := query[struct {
+		Values [][2]any `json:"values"`
+	}](p, q)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Values [][2]any `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("query %q: %v: %s", q, err, body)
-	}
-	if r.Status != "success" {
-		return nil, fmt.Errorf("query %q: %s", q, r.Error)
-	}
 	var out [][]int64
-	for _, s := range r.Data.Result {
+	for _, s := range result {
 		var ts []int64
 		for _, v := range s.Values {
 			f, ok := v[0].(float64)

@@ -1,4 +1,10 @@
-package main
+// Package realtarget serves the realistic shape of scrape target that
+// flow's metrics benchmarks use (bench/metrics, and the scrape path's go
+// test benchmarks): values that change on every scrape, five labels plus
+// the name (job and instance come on top) and about 125 bytes per
+// exposition line, 8 metric families of 250 series each with HELP and TYPE,
+// as real exporters serve them.
+package realtarget
 
 import (
 	"fmt"
@@ -9,18 +15,13 @@ import (
 	"sync"
 )
 
-// The realistic shape, as real exporters serve it: several targets, values
-// that change on every scrape, 5–6 labels per series and about 125 bytes
-// per exposition line. (The light shape, one target with constant values and
-// three short labels, is the other case.)
-
-// realTarget serves series series of one target. The exposition is
+// Target serves the series of one target. The exposition is
 // rendered once with a fixed-width (zero-padded, 12 digits) value field per
 // line; each scrape overwrites just those digits, so values change on every
 // scrape while serving costs the benchmark process little CPU (at 500k
 // series, formatting every line anew took a core of the 2-core machine,
 // and the scrapes timed out for flow and the agent alike).
-type realTarget struct {
+type Target struct {
 	ln     net.Listener
 	srv    *http.Server
 	mu     sync.Mutex
@@ -41,10 +42,10 @@ var (
 	realCodes      = []string{"200", "201", "204", "400", "404", "500", "503"}
 )
 
-// startRealTarget starts target number idx of a realistic setup with n
-// series.
-func startRealTarget(idx, n int) (*realTarget, error) {
-	t := &realTarget{}
+// Start starts target number idx (which tells its pods apart from other
+// targets') with n series on a local port.
+func Start(idx, n int) (*Target, error) {
+	t := &Target{}
 	const perFamily = 250 // lines per metric family
 	for i := 0; i < n; i++ {
 		fam := i / perFamily
@@ -77,7 +78,7 @@ func startRealTarget(idx, n int) (*realTarget, error) {
 	return t, nil
 }
 
-func (t *realTarget) serve(w http.ResponseWriter, _ *http.Request) {
+func (t *Target) serve(w http.ResponseWriter, _ *http.Request) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.scrape++
@@ -101,11 +102,21 @@ func (t *realTarget) serve(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(t.body)
 }
 
-func (t *realTarget) addr() string { return t.ln.Addr().String() }
-func (t *realTarget) close()       { _ = t.srv.Close() }
+// Addr is the target's host:port.
+func (t *Target) Addr() string { return t.ln.Addr().String() }
 
-// avgLineBytes is the mean length of a sample line, for the report.
-func (t *realTarget) avgLineBytes() float64 {
+// Close stops the target.
+func (t *Target) Close() { _ = t.srv.Close() }
+
+// Scrapes is how many times the target was scraped.
+func (t *Target) Scrapes() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.scrape
+}
+
+// AvgLineBytes is the mean length of a sample line, for reports.
+func (t *Target) AvgLineBytes() float64 {
 	n := 0
 	for i, off := range t.values {
 		start := 0
