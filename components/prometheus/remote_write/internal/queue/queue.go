@@ -111,8 +111,9 @@ type Queue struct {
 	seriesMu sync.RWMutex
 	series   map[uint64]*series
 	raw      map[uint64]labels.Labels // as read from the WAL, for reconfiguring
-	meta     map[uint64]*seriesMeta
 	dict     *dict
+	// metas interns metadata: the series of a family share one.
+	metas map[seriesMetaKey]*seriesMeta
 
 	// shardMu guards shards: held for reading by appends, for writing
 	// while shards are replaced.
@@ -146,7 +147,7 @@ func New(cfg Config, sender Sender, m *Metrics) *Queue {
 	c := cfg.withDefaults()
 	q := &Queue{
 		sender: sender, cfg: c,
-		series: map[uint64]*series{}, raw: map[uint64]labels.Labels{}, meta: map[uint64]*seriesMeta{},
+		series: map[uint64]*series{}, raw: map[uint64]labels.Labels{}, metas: map[seriesMetaKey]*seriesMeta{},
 		dict: newDict(), done: make(chan struct{}),
 	}
 	q.m = m.forQueue(c.Name, c.URL, &c)
@@ -254,12 +255,18 @@ func (q *Queue) reresolve(items []item) {
 func (q *Queue) rebuildLocked(cfg *Config) {
 	q.seriesGen.Add(1)
 	q.dict = newDict()
+	q.metas = map[seriesMetaKey]*seriesMeta{}
+	old := q.series
+	q.series = make(map[uint64]*series, len(old))
 	for ref, raw := range q.raw {
 		q.prepareLocked(ref, raw, cfg)
-	}
-	for ref, md := range q.meta {
-		if s := q.series[ref]; s != nil {
-			q.setMetaLocked(s, md.typ, md.help, md.unit)
+		o, s := old[ref], q.series[ref]
+		if o == nil || s == nil {
+			continue
+		}
+		s.seg = o.seg
+		if m := o.meta.Load(); m != nil && cfg.V2 {
+			q.setMetaLocked(s, m.typ, m.help, m.unit)
 		}
 	}
 }
@@ -344,7 +351,6 @@ func (q *Queue) StoreMetadata(md []record.RefMetadata) {
 			continue
 		}
 		q.setMetaLocked(s, record.ToMetricType(m.Type), m.Help, m.Unit)
-		q.meta[ref] = s.meta.Load()
 	}
 }
 
@@ -352,8 +358,26 @@ func (q *Queue) setMetaLocked(s *series, typ model.MetricType, help, unit string
 	if m := s.meta.Load(); m != nil && m.typ == typ && m.help == help && m.unit == unit {
 		return
 	}
-	s.meta.Store(&seriesMeta{typ: typ, help: help, unit: unit, hid: q.dict.id(help), uid: q.dict.id(unit)})
+	k := seriesMetaKey{typ: typ, help: help, unit: unit}
+	m := q.metas[k]
+	if m == nil {
+		if len(q.metas) >= maxMetas {
+			clear(q.metas) // bounded; series keep theirs
+		}
+		m = &seriesMeta{typ: typ, help: help, unit: unit, hid: q.dict.id(help), uid: q.dict.id(unit)}
+		q.metas[k] = m
+	}
+	s.meta.Store(m)
 }
+
+// seriesMetaKey is a series' metadata, for interning.
+type seriesMetaKey struct {
+	typ        model.MetricType
+	help, unit string
+}
+
+// maxMetas bounds the metadata interned.
+const maxMetas = 100_000
 
 // UpdateSeriesSegment notes that series are (still) in checkpoint seg.
 func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
@@ -374,7 +398,6 @@ func (q *Queue) SeriesReset(seg int) {
 		if s == nil || s.seg < seg {
 			delete(q.series, ref)
 			delete(q.raw, ref)
-			delete(q.meta, ref)
 		}
 	}
 	// The 2.0 dictionary only grows: rebuild it once it is much larger
@@ -464,6 +487,9 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	q.seriesMu.RUnlock()
 	defer func() {
 		clear(items)
+		if cap(items) > 1<<14 {
+			items = nil // a large record's scratch is not kept
+		}
 		q.appendBuf = items[:0]
 	}()
 	if unknown != nil {
