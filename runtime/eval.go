@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,100 +69,174 @@ func (t *varTree) value() cty.Value {
 // are about to be updated are unknown (known is then false). versions are the dependencies' export
 // versions read, in n.deps order.
 //
-// The scope (the objects holding the dependencies' exports) is kept in n's
-// state and reused while every dependency's exports are unchanged (an
-// unknown one: while its type is), so a reload or a wave does not rebuild it
-// for every component. The returned context is a fresh child of it, for the
-// evaluation's own variables (its budget).
+// The scope holds of each dependency only the exports n's expressions name,
+// or all of them where one names the component as a whole (an index such as
+// c["output"] does), which no expression can tell apart. It is kept in n's
+// state and reused while what it holds is unchanged (the same exports
+// version, or equal values of the exports named; unknown ones: the same
+// types), so a reload or a wave does not rebuild it for every component.
+// The context returned is that scope: each evaluation sets its own budget
+// in it (setBudget), which is safe as n's evaluations never run
+// concurrently (evalMu).
 func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
 	versions = make([]uint64, len(n.deps))
 	keys := make([]scopeKey, len(n.deps))
-	vals := make([]cty.Value, len(n.deps))
-	var nested cty.Value
-	nestedOK := false
 	for i, d := range n.deps {
-		unknown := staging && (d.staged == nil || !d.staged.stable)
+		k := &keys[i]
+		k.st, k.id = d.st, d.id
+		k.unknown = staging && (d.staged == nil || !d.staged.stable)
+		known = known && !k.unknown
 		d.st.mu.Lock()
-		vals[i], versions[i] = d.st.exportsVal, d.st.exportsVersion
-		if len(n.deps) == 1 && !unknown {
-			nested, nestedOK = d.st.nestedExports(d.path)
-		}
+		k.val, k.version = d.st.exportsVal, d.st.exportsVersion
 		d.st.mu.Unlock()
-		keys[i] = scopeKey{st: d.st, id: d.id, version: versions[i], unknown: unknown}
-		if unknown {
-			known = false
-			vals[i] = cty.UnknownVal(vals[i].Type())
-			keys[i].version, keys[i].typ = 0, vals[i].Type()
-		}
+		versions[i] = k.version
+		k.names, k.attrs = selectExports(k.val, n.referencedExports(d))
 	}
 	slot := 0
 	if !known {
 		slot = 1
 	}
 	if sc := n.st.scopes[slot]; sc != nil && sc.matches(keys) {
-		return sc.ctx.NewChild(), known, versions
+		return sc.ctx, known, versions
 	}
 	scope := r.stdlib().NewChild()
-	if nestedOK {
-		// The common case of one dependency needs no merging: reuse the
-		// dependency's exports wrapped in its ID's nested objects.
-		scope.Variables = map[string]cty.Value{n.deps[0].path[0]: nested}
-	} else {
-		root := &varTree{}
-		// A scope of known exports drops the wrappers it does not use; a
-		// staging scope with unknowns keeps them, as the live scope holds
-		// them.
-		n.st.edges.beginEvaluation(known)
-		for i, d := range n.deps {
-			v := vals[i]
-			if !keys[i].unknown {
-				v = countEdges(n.st.edges, d.id, v)
-			}
-			root.set(d.path, v)
+	if len(keys) == 1 && !keys[0].unknown && keys[0].names == nil {
+		// The common case of one dependency read whole needs no merging:
+		// reuse the dependency's exports wrapped in its ID's nested
+		// objects, unless they hold capsules to count.
+		d := n.deps[0]
+		d.st.mu.Lock()
+		var nested cty.Value
+		var ok bool
+		if d.st.exportsVersion == keys[0].version {
+			nested, ok = d.st.nestedExports(d.path)
 		}
-		n.st.edges.endEvaluation()
-		scope.Variables = make(map[string]cty.Value, len(root.children))
-		for k, c := range root.children {
-			scope.Variables[k] = c.value()
+		d.st.mu.Unlock()
+		if ok {
+			scope.Variables = map[string]cty.Value{d.path[0]: nested}
+			n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
+			return scope, known, versions
 		}
 	}
+	root := &varTree{}
+	// A scope of known exports drops the wrappers it does not use; a
+	// staging scope with unknowns keeps them, as the live scope holds them.
+	n.st.edges.beginEvaluation(known)
+	for i, d := range n.deps {
+		k := &keys[i]
+		v := k.val
+		if k.names != nil {
+			attrs := make(map[string]cty.Value, len(k.names))
+			for j, name := range k.names {
+				attrs[name] = k.attrs[j]
+			}
+			v = cty.ObjectVal(attrs)
+		}
+		if k.unknown {
+			v = cty.UnknownVal(v.Type())
+		} else {
+			v = countEdges(n.st.edges, d.id, v)
+		}
+		root.set(d.path, v)
+	}
+	n.st.edges.endEvaluation()
+	scope.Variables = make(map[string]cty.Value, len(root.children))
+	for k, c := range root.children {
+		scope.Variables[k] = c.value()
+	}
 	n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
-	return scope.NewChild(), known, versions
+	return scope, known, versions
 }
 
 // evalScope is a component's evaluation scope kept for reuse (see
-// evalContext): the exports of its dependencies as read, and the context
-// holding them. Only evaluations of that component, under evalMu, use it.
+// evalContext): what it was built from, and the context holding it. Only
+// evaluations of that component, under evalMu, use it.
 type evalScope struct {
 	keys []scopeKey
 	ctx  *hcl.EvalContext
 }
 
 // scopeKey is what a scope was built from for one dependency: its exports
-// version, or when they were unknown (staging) their type.
+// (val) and their version, unknown or not; names and attrs are the exports
+// named and their values, names nil when the scope holds them all.
 type scopeKey struct {
 	st      *nodeState
 	id      string
 	version uint64
 	unknown bool
-	typ     cty.Type
+	val     cty.Value
+	names   []string
+	attrs   []cty.Value
 }
 
 func (s *evalScope) matches(keys []scopeKey) bool {
 	if len(keys) != len(s.keys) {
 		return false
 	}
-	for i, k := range keys {
-		c := s.keys[i]
-		if k.st != c.st || k.id != c.id || k.version != c.version || k.unknown != c.unknown {
+	for i := range keys {
+		k, c := &keys[i], &s.keys[i]
+		if k.st != c.st || k.id != c.id || k.unknown != c.unknown || !slices.Equal(k.names, c.names) {
 			return false
 		}
-		if k.unknown && !k.typ.Equals(c.typ) {
-			return false
+		if k.version == c.version {
+			continue
 		}
+		// The exports changed; the scope still holds if what it shows of
+		// them did not: the values named, or for unknowns their types.
+		switch {
+		case k.names == nil:
+			if !k.unknown || !k.val.Type().Equals(c.val.Type()) {
+				return false
+			}
+		default:
+			for j, a := range k.attrs {
+				if k.unknown && !a.Type().Equals(c.attrs[j].Type()) || !k.unknown && !a.RawEquals(c.attrs[j]) {
+					return false
+				}
+			}
+		}
+		c.version, c.val, c.attrs = k.version, k.val, k.attrs
 	}
 	return true
+}
+
+// referencedExports returns the exports of d that n's expressions name, or
+// nil when one names d as a whole.
+func (n *gnode) referencedExports(d *gnode) []string {
+	var out []string
+	for _, ref := range n.refs {
+		if ref.target != d {
+			continue
+		}
+		if ref.export == "" {
+			return nil
+		}
+		if !slices.Contains(out, ref.export) {
+			out = append(out, ref.export)
+		}
+	}
+	return out
+}
+
+// selectExports returns names and the values of those exports of v when
+// they are fewer than all; else nil and nil (the scope holds v whole).
+func selectExports(v cty.Value, names []string) ([]string, []cty.Value) {
+	if names == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
+		return nil, nil
+	}
+	t := v.Type()
+	if len(names) >= len(t.AttributeTypes()) {
+		return nil, nil
+	}
+	attrs := make([]cty.Value, len(names))
+	for i, name := range names {
+		if !t.HasAttribute(name) {
+			return nil, nil
+		}
+		attrs[i] = v.GetAttr(name)
+	}
+	return names, attrs
 }
 
 // countEdges swaps Countable capsules in exports v of component from for

@@ -385,25 +385,24 @@ func checkLabel(b *syntax.Block, reg component.Registration) *hcl.Diagnostic {
 	return nil
 }
 
-// dottedSteps returns the leading root-and-attribute names of t (stopping at
-// the first index or splat) and the range of each.
-func dottedSteps(t hcl.Traversal, limit int) ([]string, []hcl.Range) {
-	var names []string
-	var ranges []hcl.Range
+// dottedSteps appends to names the leading root-and-attribute names of t
+// (stopping at the first index or splat), at most limit of them; the step
+// of names[i] is t[i].
+func dottedSteps(names []string, t hcl.Traversal, limit int) []string {
 	for i, s := range t {
 		if i == limit {
 			break
 		}
 		switch s := s.(type) {
 		case hcl.TraverseRoot:
-			names, ranges = append(names, s.Name), append(ranges, s.SrcRange)
+			names = append(names, s.Name)
 		case hcl.TraverseAttr:
-			names, ranges = append(names, s.Name), append(ranges, s.SrcRange)
+			names = append(names, s.Name)
 		default:
-			return names, ranges
+			return names
 		}
 	}
-	return names, ranges
+	return names
 }
 
 // resolveTraversal finds the component t refers to: the one whose ID is the
@@ -412,19 +411,31 @@ func dottedSteps(t hcl.Traversal, limit int) ([]string, []hcl.Range) {
 //
 // toUnknown reports a reference to a block whose component name is unknown
 // (already reported).
+//
+// It runs for every reference of every load, so the names and the IDs tried
+// are built in buffers on the stack (a map lookup of string(bytes) does not
+// allocate).
 func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, unknown map[string]bool) (ref reference, toUnknown bool, d *hcl.Diagnostic) {
 	// An ID and the export after it are all a reference can name.
-	names, ranges := dottedSteps(t, max(g.maxSegments, g.maxNameSegments+1)+1)
+	var nameBuf [8]string
+	names := dottedSteps(nameBuf[:0], t, max(g.maxSegments, g.maxNameSegments+1)+1)
 	if len(names) == 0 {
 		return reference{}, false, nil
 	}
+	var idBuf [128]byte
 	// Longest prefix first, from the longest an ID can be: trying every
 	// prefix of a long reference would join and hash it once per step.
 	for k := min(len(names), g.maxSegments); k >= 1; k-- {
-		id := strings.Join(names[:k], ".")
-		target, ok := g.byID[id]
+		id := idBuf[:0]
+		for i, name := range names[:k] {
+			if i > 0 {
+				id = append(id, '.')
+			}
+			id = append(id, name...)
+		}
+		target, ok := g.byID[string(id)]
 		if !ok {
-			if unknown[id] {
+			if unknown[string(id)] {
 				return reference{}, true, nil
 			}
 			continue
@@ -432,7 +443,7 @@ func resolveTraversal(g *graph, t hcl.Traversal, stdVars map[string]cty.Value, u
 		ref := reference{target: target}
 		if k < len(names) {
 			ref.export = names[k]
-			if d := checkExport(target, ref.export, ranges[k]); d != nil {
+			if d := checkExport(target, ref.export, t[k].SourceRange()); d != nil {
 				return reference{}, false, d
 			}
 		}

@@ -66,7 +66,14 @@ func (r *Runtime) onStateChange(st *nodeState, e component.Exports) {
 		return
 	}
 	st.mu.Lock()
-	if st.exportsSet && v.RawEquals(st.exportsVal) {
+	// Exports that differ as Go values almost always encode differently:
+	// comparing the encodings, which costs as much as encoding, is left for
+	// those that do not (argsEqual never reports equal values whose
+	// encodings differ, so at worst an unchanged export is announced). The
+	// encodings decide when the Go values look equal: a component that
+	// broke the rule and changed exports it had published in place is
+	// still seen by the encoding kept.
+	if st.exportsSet && argsEqual(e, st.exports) && v.RawEquals(st.exportsVal) {
 		st.mu.Unlock()
 		return
 	}

@@ -72,8 +72,9 @@ func encodeValue(v any) (out cty.Value, err error) {
 	return decode.Encode(v), nil
 }
 
-// argsEqual reports whether two Arguments values encode to equal values,
-// without encoding them (decode.Equal): an Update is skipped when they are.
+// argsEqual reports whether two Arguments (or Exports) values encode to
+// equal values, without encoding them (decode.Equal): an Update is skipped
+// when they are.
 func argsEqual(a, b any) bool { return decode.Equal(a, b) }
 
 // stdlibContext is the parent of every component's context. One shared

@@ -296,7 +296,7 @@ func (p *parser) parseAttribute(name string, nameRange hcl.Range, dotted, hasLab
 		p.skipStatement()
 		return nil
 	}
-	p.expectStmtEnd("the value of attribute " + strconv.Quote(name))
+	p.expectStmtEnd("the value of attribute ", name)
 	if dotted || hasLabel {
 		return nil
 	}
@@ -344,7 +344,7 @@ func (p *parser) parseBlock(name string, nameRange hcl.Range, label string, hasL
 	block.CloseBraceRange = p.tok.Range
 	block.Range = hcl.RangeBetween(nameRange, p.tok.Range)
 	p.next()
-	p.expectStmtEnd("the block " + strconv.Quote(name))
+	p.expectStmtEnd("the block ", name)
 	return block
 }
 
@@ -415,13 +415,16 @@ func (p *parser) skipExprRest(from hcl.Range) hcl.Range {
 }
 
 // expectStmtEnd checks that a statement ends here: at a newline, the end of
-// the file, or the "}" of a one-line block.
-func (p *parser) expectStmtEnd(after string) {
+// the file, or the "}" of a one-line block. The statement is named in the
+// error by after and name, quoted ("the block " and its name).
+func (p *parser) expectStmtEnd(after, name string) {
 	switch p.tok.Type {
 	case NEWLINE, EOF, RCURLY:
 		return
 	}
-	p.errorf(p.tok.Range, "expected a newline after %s, got %s", after, describe(p.tok))
+	// The message is built only here: every statement of every config
+	// passes through this check.
+	p.errorf(p.tok.Range, "expected a newline after %s%s, got %s", after, strconv.Quote(name), describe(p.tok))
 	p.skipStatement()
 }
 

@@ -409,24 +409,17 @@ func (p *process) keyMetrics() string {
 
 // saveProfile saves a CPU profile of the process (its /debug/pprof) to path.
 func (p *process) saveProfile(path string, d time.Duration) {
-	u := strings.TrimSuffix(p.metricsURL, "/metrics") + fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds()))
-	resp, err := http.Get(u)
-	if err != nil {
-		return
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	_, _ = io.Copy(f, resp.Body)
+	p.savePprof(path, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())))
 }
 
 // saveHeapProfile saves the process's heap profile (in-use and allocated
 // memory) to path.
-func (p *process) saveHeapProfile(path string) {
-	resp, err := http.Get(strings.TrimSuffix(p.metricsURL, "/metrics") + "/debug/pprof/heap")
+func (p *process) saveHeapProfile(path string) { p.savePprof(path, "heap") }
+
+// savePprof saves the process's /debug/pprof/<what> to path. A profile is a
+// by-product of a benchmark run: one that cannot be fetched is left out.
+func (p *process) savePprof(path, what string) {
+	resp, err := http.Get(strings.TrimSuffix(p.metricsURL, "/metrics") + "/debug/pprof/" + what)
 	if err != nil {
 		return
 	}

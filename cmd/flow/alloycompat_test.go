@@ -221,13 +221,9 @@ func loadAlloyArgs(t *testing.T, dir string) map[string][]alloyargs.Arg {
 	}
 	out := map[string][]alloyargs.Arg{}
 	for _, f := range files {
-		text, err := os.ReadFile(f)
+		args, err := alloyargs.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
-		}
-		args, err := alloyargs.Parse(string(text))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
 		}
 		out[strings.TrimSuffix(filepath.Base(f), ".txt")] = args
 	}

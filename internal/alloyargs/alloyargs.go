@@ -18,6 +18,7 @@ package alloyargs
 import (
 	"bufio"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 )
@@ -37,6 +38,20 @@ type Arg struct {
 func (a Arg) Block() bool { return a.Type == "block" }
 
 func (a Arg) parts() []string { return strings.Split(a.Path, " > ") }
+
+// ReadFile reads a list file (usually a component's
+// testdata/alloy-arguments.txt) and parses it; its errors name the file.
+func ReadFile(path string) ([]Arg, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	args, err := Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return args, nil
+}
 
 // Parse reads the list format described in the package comment.
 func Parse(text string) ([]Arg, error) {

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -67,8 +69,15 @@ func SecretRanges(dst *[]Masked) Option { return func(o *options) { o.secrets = 
 // pointing body-wide errors at its header. Later options override these.
 func Block(block *syntax.Block, ctx *hcl.EvalContext, target any, opts ...Option) hcl.Diagnostics {
 	header := HeaderRange(block)
-	all := append([]Option{Named(block.Name), At(header), withContext(block.Range)}, opts...)
-	return Body(block.Body, ctx, target, all...)
+	o := options{name: block.Name, header: &header, context: &block.Range}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	rv := reflect.ValueOf(target)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return hcl.Diagnostics{internalError(*o.header, fmt.Sprintf("%s (got %T)", errNotPointer, target))}
+	}
+	return decodeBody(block.Body, ctx, rv, &o)
 }
 
 // Placeholders decodes a body whose values are not all known yet (they
@@ -126,11 +135,29 @@ func Body(body *syntax.Body, ctx *hcl.EvalContext, target any, opts ...Option) h
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return hcl.Diagnostics{internalError(*o.header, fmt.Sprintf("%s (got %T)", errNotPointer, target))}
 	}
-	d := &decoder{ctx: ctx, secrets: o.secrets, placeholders: o.placeholders}
+	return decodeBody(body, ctx, rv, &o)
+}
+
+func decodeBody(body *syntax.Body, ctx *hcl.EvalContext, rv reflect.Value, o *options) hcl.Diagnostics {
+	buf := seenPool.Get().(*[]fieldSeen)
+	d := &decoder{ctx: ctx, secrets: o.secrets, placeholders: o.placeholders, seen: (*buf)[:0]}
 	ti := infoFor(rv.Elem().Type())
 	d.block(body, rv, ti, o.name, *o.header, o.context)
+	if cap(d.seen) <= maxPooledSeen {
+		clear(d.seen[:cap(d.seen)]) // no AST or value kept alive by the pool
+		*buf = d.seen[:0]
+		seenPool.Put(buf)
+	}
 	return d.diags
 }
+
+// seenPool recycles decoders' per-field slots (decoder.seen): a body is
+// decoded on every evaluation of every component. Buffers of more than
+// maxPooledSeen slots (a struct of that many fields nested deep) are left
+// to the collector.
+var seenPool = sync.Pool{New: func() any { return new([]fieldSeen) }}
+
+const maxPooledSeen = 1024
 
 func internalError(r hcl.Range, msg string) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "internal error: " + msg, Subject: &r}
@@ -145,6 +172,9 @@ type decoder struct {
 	// attributes given a placeholder so far, innermost last.
 	placeholders bool
 	placeheld    []string
+	// seen holds the fieldSeen slots of the bodies being decoded, nested
+	// ones after their parent's, as a stack.
+	seen []fieldSeen
 }
 
 func (d *decoder) errorf(subject hcl.Range, context *hcl.Range, format string, args ...any) {
@@ -194,11 +224,17 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 	setDefaults(p)
 	rv := p.Elem()
 
+	base, n := len(d.seen), len(ti.st.fields)
+	d.seen = slices.Grow(d.seen, n)[:base+n]
+	clear(d.seen[base:])
+	// A nested body growing d.seen may move it: this body keeps using its
+	// own slots, wherever they are, and frees them on return.
+	defer func() { d.seen = d.seen[:base] }()
 	bs := &bodyState{
 		st:   ti.st,
 		name: name,
 		rv:   rv,
-		seen: make([]fieldSeen, len(ti.st.fields)),
+		seen: d.seen[base : base+n : base+n],
 	}
 	for _, stmt := range body.Stmts {
 		if d.full() {

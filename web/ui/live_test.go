@@ -141,11 +141,7 @@ func TestLiveTabDisabledSaysHowToEnable(t *testing.T) {
 // A secret file and rotating AWS credentials, both watched: the stream and
 // the page show that they changed, never the values.
 func TestLiveTabNeverShowsSecrets(t *testing.T) {
-	fake, _ := awstest.Start(t, fakeaws.Options{CredentialLifetime: 4 * time.Second})
-	user := fake.AddUser("agent")
-	awstest.SetKeys(t, user)
-	role := fake.RoleARN("live")
-	fake.AddRole(fakeaws.Role{ARN: role})
+	fake, user, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 4 * time.Second}, "agent", "live", "")
 	const fileSecret = "FILE-SECRET-b5c1e0d2"
 	f := startFlow(t, fmt.Sprintf(`livedebugging {
   enabled = true

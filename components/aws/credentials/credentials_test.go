@@ -284,11 +284,7 @@ func TestContainerCredentials(t *testing.T) {
 // TestAssumeRoleExternalID: role_arn with external_id over base keys from
 // the environment; a wrong external ID is refused with a trust-policy hint.
 func TestAssumeRoleExternalID(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("cross-account")
-	f.AddRole(fakeaws.Role{ARN: role, ExternalID: "s3cr3t-ext", TrustedPrincipals: []string{base.Principal}})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{}, "base", "cross-account", "s3cr3t-ext")
 
 	args := defaults()
 	args.RoleARN, args.ExternalID, args.SessionName = role, "s3cr3t-ext", "discovery"
@@ -321,11 +317,7 @@ func TestAssumeRoleExternalID(t *testing.T) {
 // TestRefreshBeforeExpiry: 3-second credentials rotate before they expire,
 // each new set published, none used after a newer one exists.
 func TestRefreshBeforeExpiry(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{CredentialLifetime: 3 * time.Second})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("short")
-	f.AddRole(fakeaws.Role{ARN: role})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 3 * time.Second}, "base", "short", "")
 	args := defaults()
 	args.RoleARN = role
 	h := mustBuild(t, f, args)
@@ -375,11 +367,7 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 // credentials until they expire, then stops, retries with backoff and
 // recovers.
 func TestFailuresKeepLastCredentials(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{CredentialLifetime: 3 * time.Second})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("flaky")
-	f.AddRole(fakeaws.Role{ARN: role})
+	f, base, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 3 * time.Second}, "base", "flaky", "")
 	args := defaults()
 	args.RoleARN = role
 	h := mustBuild(t, f, args)
@@ -575,11 +563,7 @@ func TestUpdate(t *testing.T) {
 // message, debug info, error or printed exports, through success and
 // every failure path.
 func TestSecretsNeverShown(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{CredentialLifetime: 2 * time.Second})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("r")
-	f.AddRole(fakeaws.Role{ARN: role})
+	f, base, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 2 * time.Second}, "base", "r", "")
 	args := defaults()
 	args.RoleARN = role
 	h := mustBuild(t, f, args)

@@ -32,11 +32,7 @@ func evaluations(fl *flowtest.Flow, id string) int {
 // dependant is not re-evaluated in a loop, and it recovers when STS's
 // answers are usable again.
 func TestExpiredOnArrival(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{ExpirationSkew: 2 * time.Hour})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("skewed")
-	f.AddRole(fakeaws.Role{ARN: role})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{ExpirationSkew: 2 * time.Hour}, "base", "skewed", "")
 
 	fl := flowtest.Start(t, fmt.Sprintf(`
 aws.credentials "c" {

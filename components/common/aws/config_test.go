@@ -6,18 +6,16 @@ import (
 	"testing"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
-	"github.com/flow-telemetry/flow/syntax"
-	"github.com/flow-telemetry/flow/syntax/decode"
+	"github.com/flow-telemetry/flow/internal/rivertest"
 )
 
 // TestDecodeBlocks: the seed's aws_sigv4 block (with a credentials block)
 // and Alloy's sigv4 block decode into SigV4Config and validate.
 func TestDecodeBlocks(t *testing.T) {
 	var seed SigV4Config
-	decodeRiver(t, `
+	rivertest.Decode(t, `
 region = "eu-west-1"
 service_name = "execute-api"
 credentials {
@@ -34,7 +32,7 @@ credentials {
 	}
 
 	var alloy SigV4Config
-	decodeRiver(t, `
+	rivertest.Decode(t, `
 region = "us-west-2"
 access_key = "AKIAEXAMPLE"
 secret_key = "secret"
@@ -53,20 +51,8 @@ use_fips_sts_endpoint = true
 	}
 
 	var missing SigV4Config
-	file, _ := syntax.ParseFile([]byte(`region = "us-east-1"`), "t.river")
-	if diags := decode.Body(file.Body, &hcl.EvalContext{}, &missing); !diags.HasErrors() || !strings.Contains(diags.Error(), "service_name") {
+	if diags := rivertest.DecodeErr(`region = "us-east-1"`, &missing); !diags.HasErrors() || !strings.Contains(diags.Error(), "service_name") {
 		t.Fatalf("a block without service_name decoded: %v", diags)
-	}
-}
-
-func decodeRiver(t *testing.T, src string, target any) {
-	t.Helper()
-	file, diags := syntax.ParseFile([]byte(src), "test.river")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if diags := decode.Body(file.Body, &hcl.EvalContext{}, target); diags.HasErrors() {
-		t.Fatal(diags)
 	}
 }
 

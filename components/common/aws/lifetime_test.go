@@ -108,11 +108,7 @@ func TestRefreshGuardPacesFetches(t *testing.T) {
 // clock skew named, STS is asked a handful of times (not once per request),
 // and signing recovers once STS's answers are usable.
 func TestRoundTripperExpiredCredentialsBackOff(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{ExpirationSkew: 2 * time.Hour})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("writer")
-	f.AddRole(fakeaws.Role{ARN: role})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{ExpirationSkew: 2 * time.Hour}, "base", "writer", "")
 	srv, _, rec := signedServer(t, f, "aps")
 
 	rt, err := NewRoundTripper(SigV4Config{Region: f.Region(), ServiceName: "aps", RoleARN: role}, nil)

@@ -418,11 +418,7 @@ func TestRoundTripperRegion(t *testing.T) {
 // default chain (environment keys) turned into a role session by
 // AssumeRole with an external ID, all against the fake STS.
 func TestRoundTripperDefaultChainWithRole(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{})
-	base := f.AddUser("base")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("writer")
-	f.AddRole(fakeaws.Role{ARN: role, ExternalID: "ext-123", TrustedPrincipals: []string{base.Principal}})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{}, "base", "writer", "ext-123")
 	srv, h, rec := signedServer(t, f, "aps")
 
 	rt, err := NewRoundTripper(SigV4Config{Region: f.Region(), ServiceName: "aps", RoleARN: role, ExternalID: "ext-123"}, nil)

@@ -15,12 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/flow-telemetry/flow/internal/httpfixture"
+	"github.com/flow-telemetry/flow/internal/rivertest"
 	"github.com/flow-telemetry/flow/internal/testwait"
-	"github.com/flow-telemetry/flow/syntax"
-	"github.com/flow-telemetry/flow/syntax/decode"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -622,13 +619,7 @@ func fmtAll(c Config) string {
 func decodeRiver(t *testing.T, src string, target *Config) {
 	t.Helper()
 	*target = Default()
-	file, diags := syntax.ParseFile([]byte(src), "test.river")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if diags := decode.Body(file.Body, &hcl.EvalContext{}, target); diags.HasErrors() {
-		t.Fatal(diags)
-	}
+	rivertest.Decode(t, src, target)
 }
 
 // TestOAuth2TokenEndpointStall: a token endpoint that accepts the

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -35,23 +35,23 @@ import (
 //     pointers). A reference that is not this state's, or whose slot was
 //     reused after an eviction, fails the comparison and takes the slow
 //     path;
-//   - by the labels' hash, in an LRU (the slow path, for new series and
-//     callers without a reference), which also bounds the cache
-//     (max_cache_size) and orders it for cache_ttl's sweep.
+//   - by the labels' hash, in a map under a lock (the slow path, for new
+//     series and callers without a reference).
 //
-// The LRU's order is refreshed from the fast path at most once per
-// promoteEvery per entry, not on every sample: moving an entry to the
-// front of the list costs a lock and three pointer writes, about as much
-// as the rest of a hit. Eviction by max_cache_size therefore picks a series
-// unused for at least about that long rather than the strictly least
-// recently used one; cache_ttl still drops exactly the entries unused for
-// the ttl, since each entry records its last use.
+// Eviction. When max_cache_size entries are cached, a new series evicts a
+// random entry, not the least recently used one: scrapes visit their
+// series in a cycle, and with more series than the cache holds, LRU (or
+// FIFO) evicts exactly the series needed next and misses on every sample
+// (100,050 series through the default 100,000 entries relabelled every
+// sample and doubled the process' CPU), where random eviction still hits
+// about as often as the cache is full. cache_ttl drops entries unused for
+// the ttl: each entry records its last use, and a sweep scans them.
 type state struct {
 	rules    relabel.Rules
 	children []storage.Appendable
 	maxSize  int
 	// ttl, when set, drops a cache entry unused for that long (sweep), so
-	// series that stopped free their memory before the LRU pushes them out.
+	// series that stopped free their memory before eviction pushes them out.
 	ttl time.Duration
 	// clock is a coarse "now" (unix nanoseconds) that Run advances every
 	// sweepInterval, so the hot path marks use with an atomic store rather
@@ -63,9 +63,9 @@ type state struct {
 	slots atomic.Pointer[[]*slotChunk]
 
 	mu    sync.Mutex
-	cache *simplelru.LRU[uint64, *entry]
-	free  []uint32 // slot numbers of evicted entries, for reuse
-	next  uint32   // the next never-used slot number
+	byKey map[uint64]*entry // by the incoming labels' hash
+	free  []uint32          // slot numbers of evicted entries, for reuse
+	next  uint32            // the next never-used slot number
 }
 
 // slotChunk is a fixed block of slots, so growing never moves a slot.
@@ -74,16 +74,13 @@ type slotChunk [slotChunkSize]atomic.Pointer[entry]
 const (
 	slotChunkBits = 12
 	slotChunkSize = 1 << slotChunkBits
-	// promoteEvery bounds how often a hit moves its entry to the LRU's
-	// front (see state).
-	promoteEvery = 10 * time.Second
 )
 
 // entry is the cached result for one incoming series.
 type entry struct {
-	// in is the incoming series, key its hash in the LRU, slot its slot
-	// number. in shares the caller's label data: labels are immutable
-	// strings (Prometheus' default stringlabels build).
+	// in is the incoming series, key its hash, slot its slot number. in
+	// shares the caller's label data: labels are immutable strings
+	// (Prometheus' default stringlabels build).
 	in   labels.Labels
 	key  uint64
 	slot uint32
@@ -92,10 +89,8 @@ type entry struct {
 	// refs are the receivers' series references for lbls, learnt from
 	// their Append results so they can skip their own label lookups.
 	refs []atomic.Uint64
-	// lastUsed is state.clock when the entry was last looked up (cache_ttl);
-	// promoted when it was last moved to the LRU's front.
+	// lastUsed is state.clock when the entry was last looked up (cache_ttl).
 	lastUsed atomic.Int64
-	promoted atomic.Int64
 }
 
 func newState(rules relabel.Rules, children []storage.Appendable, maxSize int, ttl time.Duration) *state {
@@ -105,24 +100,12 @@ func newState(rules relabel.Rules, children []storage.Appendable, maxSize int, t
 			c = append(c, ch)
 		}
 	}
-	st := &state{rules: rules, children: c, maxSize: maxSize, ttl: ttl}
-	// simplelru only fails on a non-positive size. 0 is Alloy's TTL mode
-	// (Validate allows it only with a ttl): the cache is bounded by the
-	// entries' age alone.
-	size := maxSize
-	if size <= 0 {
-		size = math.MaxInt
-	}
-	st.cache, _ = simplelru.NewLRU[uint64, *entry](size, st.evicted)
+	// maxSize 0 is Alloy's TTL mode (Validate allows it only with a ttl):
+	// the cache is bounded by the entries' age alone.
+	st := &state{rules: rules, children: c, maxSize: maxSize, ttl: ttl, byKey: map[uint64]*entry{}}
 	st.slots.Store(&[]*slotChunk{})
 	st.clock.Store(time.Now().UnixNano())
 	return st
-}
-
-// evicted frees the slot of an entry leaving the LRU. s.mu is held.
-func (s *state) evicted(_ uint64, e *entry) {
-	s.setSlot(e.slot, nil)
-	s.free = append(s.free, e.slot)
 }
 
 // setSlot points slot n at e, growing the slots if needed. s.mu is held.
@@ -141,12 +124,8 @@ func (s *state) setSlot(n uint32, e *entry) {
 	chunks[c][n&(slotChunkSize-1)].Store(e)
 }
 
-// bySlot returns the entry in the slot a reference names, or nil.
-func (s *state) bySlot(ref storage.SeriesRef) *entry {
-	if ref == 0 || ref > math.MaxUint32 {
-		return nil
-	}
-	n := uint32(ref - 1)
+// slot returns the entry in slot n, or nil.
+func (s *state) slot(n uint32) *entry {
 	chunks := *s.slots.Load()
 	c := int(n >> slotChunkBits)
 	if c >= len(chunks) {
@@ -155,13 +134,45 @@ func (s *state) bySlot(ref storage.SeriesRef) *entry {
 	return chunks[c][n&(slotChunkSize-1)].Load()
 }
 
+// bySlot returns the entry in the slot a reference names, or nil.
+func (s *state) bySlot(ref storage.SeriesRef) *entry {
+	if ref == 0 || ref > math.MaxUint32 {
+		return nil
+	}
+	return s.slot(uint32(ref - 1))
+}
+
+// remove drops e from the cache. s.mu is held.
+func (s *state) remove(e *entry) {
+	delete(s.byKey, e.key)
+	s.setSlot(e.slot, nil)
+	s.free = append(s.free, e.slot)
+}
+
+// evictRandom drops a random entry. s.mu is held and the cache is not
+// empty.
+func (s *state) evictRandom() {
+	// Slots are mostly taken (freed ones are reused first), so a few
+	// draws find an entry; a scan from a random start is the fallback.
+	for range 32 {
+		if e := s.slot(rand.Uint32N(s.next)); e != nil {
+			s.remove(e)
+			return
+		}
+	}
+	start := rand.Uint32N(s.next)
+	for i := range s.next {
+		if e := s.slot((start + i) % s.next); e != nil {
+			s.remove(e)
+			return
+		}
+	}
+}
+
 // advance sets the coarse clock.
 func (s *state) advance(now time.Time) { s.clock.Store(now.UnixNano()) }
 
-// sweep drops the entries unused for longer than ttl. The LRU's oldest
-// entries are the least recently promoted: an entry used since (fresh) is
-// moved to the front, and the sweep goes on until it has seen every entry
-// once or finds the first fresh entry it already moved.
+// sweep drops the entries unused for longer than ttl.
 func (s *state) sweep(now time.Time) (removed int) {
 	if s.ttl <= 0 {
 		return 0
@@ -170,21 +181,11 @@ func (s *state) sweep(now time.Time) (removed int) {
 	cutoff := now.Add(-s.ttl).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for n := s.cache.Len(); n > 0; n-- {
-		key, e, ok := s.cache.GetOldest()
-		if !ok {
-			break
+	for _, e := range s.byKey {
+		if e.lastUsed.Load() <= cutoff {
+			s.remove(e)
+			removed++
 		}
-		if e.lastUsed.Load() > cutoff {
-			if e.promoted.Load() == now.UnixNano() {
-				break // every entry has been seen
-			}
-			e.promoted.Store(now.UnixNano())
-			s.cache.Get(key)
-			continue
-		}
-		s.cache.RemoveOldest()
-		removed++
 	}
 	return removed
 }
@@ -201,18 +202,19 @@ func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) 
 	key := lset.Hash()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.cache.Get(key)
-	if ok && labels.Equal(old.in, lset) {
-		m.hits++
-		s.touch(old)
-		old.promoted.Store(s.clock.Load())
-		return storage.SeriesRef(old.slot) + 1, old
-	}
-	if ok {
+	if old := s.byKey[key]; old != nil {
+		if labels.Equal(old.in, lset) {
+			m.hits++
+			s.touch(old)
+			return storage.SeriesRef(old.slot) + 1, old
+		}
 		// Another series with the same hash: it gives way.
-		s.cache.Remove(key)
+		s.remove(old)
 	}
 	m.misses++
+	if s.maxSize > 0 && len(s.byKey) >= s.maxSize {
+		s.evictRandom()
+	}
 	e := &entry{in: lset, key: key, refs: make([]atomic.Uint64, len(s.children))}
 	if out, keep := relabel.Process(lset, s.rules); keep {
 		e.lbls = out
@@ -225,30 +227,21 @@ func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) 
 		s.next++
 	}
 	s.touch(e)
-	e.promoted.Store(s.clock.Load())
 	s.setSlot(e.slot, e)
-	s.cache.Add(key, e)
+	s.byKey[key] = e
 	return storage.SeriesRef(e.slot) + 1, e
 }
 
 func (s *state) len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cache.Len()
+	return len(s.byKey)
 }
 
-// touch marks e used now (cache_ttl) and, at most once per promoteEvery,
-// moves it to the LRU's front.
+// touch marks e used now (cache_ttl).
 func (s *state) touch(e *entry) {
-	now := s.clock.Load()
 	if s.ttl > 0 {
-		e.lastUsed.Store(now)
-	}
-	if now-e.promoted.Load() >= int64(promoteEvery) && s.mu.TryLock() {
-		// Under contention the promotion waits for a later sample.
-		e.promoted.Store(now)
-		s.cache.Get(e.key)
-		s.mu.Unlock()
+		e.lastUsed.Store(s.clock.Load())
 	}
 }
 

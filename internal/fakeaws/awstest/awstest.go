@@ -62,6 +62,24 @@ func Start(t testing.TB, opts fakeaws.Options) (*fakeaws.AWS, Files) {
 	return f, files
 }
 
+// StartWithRole is Start with the usual cast of a role test: a user named
+// user whose keys are the environment's (SetKeys: the default chain's base
+// credentials) and a role named role in the fake's account. With an
+// externalID the role requires it and trusts only that user; without, it
+// trusts any caller. It returns the fake, the user's key and the role's ARN.
+func StartWithRole(t testing.TB, opts fakeaws.Options, user, role, externalID string) (*fakeaws.AWS, *fakeaws.Key, string) {
+	t.Helper()
+	f, _ := Start(t, opts)
+	base := f.AddUser(user)
+	SetKeys(t, base)
+	r := fakeaws.Role{ARN: f.RoleARN(role)}
+	if externalID != "" {
+		r.ExternalID, r.TrustedPrincipals = externalID, []string{base.Principal}
+	}
+	f.AddRole(r)
+	return f, base, r.ARN
+}
+
 // SetKeys exports k as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
 // AWS_SESSION_TOKEN) for the rest of the test.
 func SetKeys(t testing.TB, k *fakeaws.Key) {

@@ -19,11 +19,7 @@ import (
 // type, and requires `flow validate` (runtime.Validate) to accept every one,
 // under both names.
 func TestEveryAlloyArgumentValidates(t *testing.T) {
-	text, err := os.ReadFile("testdata/alloy-arguments.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args, err := alloyargs.Parse(string(text))
+	args, err := alloyargs.ReadFile("testdata/alloy-arguments.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +61,7 @@ func TestEveryAlloyArgumentValidates(t *testing.T) {
 // argument of the list is named in docs/alloy-compatibility.md's
 // discovery.ec2 section.
 func TestAlloyArgumentsListed(t *testing.T) {
-	text, err := os.ReadFile("testdata/alloy-arguments.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args, err := alloyargs.Parse(string(text))
+	args, err := alloyargs.ReadFile("testdata/alloy-arguments.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

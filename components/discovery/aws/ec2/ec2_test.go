@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/discovery"
@@ -24,10 +23,9 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/rivertest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
-	"github.com/flow-telemetry/flow/syntax"
-	"github.com/flow-telemetry/flow/syntax/decode"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -295,14 +293,14 @@ credentials {
 }
 `
 	var args Arguments
-	decodeRiver(t, src, &args)
+	rivertest.Decode(t, src, &args)
 	if args.Region != "eu-west-1" || args.Port != 9100 || args.RefreshInterval != 30*time.Second ||
 		len(args.Filters) != 2 || args.Filters[0].Values[0] != "my-app-server*" || len(args.FilterBlocks) != 1 ||
 		args.Credentials == nil || args.Credentials.Token != "tok" {
 		t.Fatalf("decoded %+v", args)
 	}
 	var alloy Arguments
-	decodeRiver(t, `
+	rivertest.Decode(t, `
 region = "us-east-1"
 access_key = "AKIA"
 secret_key = "s"
@@ -314,17 +312,6 @@ secret_key = "s"
 		if _, ok := component.Get(name); !ok {
 			t.Errorf("%s is not registered", name)
 		}
-	}
-}
-
-func decodeRiver(t *testing.T, src string, target any) {
-	t.Helper()
-	file, diags := syntax.ParseFile([]byte(src), "test.river")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if diags := decode.Body(file.Body, &hcl.EvalContext{}, target); diags.HasErrors() {
-		t.Fatal(diags)
 	}
 }
 

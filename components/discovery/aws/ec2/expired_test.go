@@ -19,11 +19,7 @@ import (
 // 3s, not once per DescribeInstances call; its health names the clock
 // skew; once STS's answers are usable it lists the instances again.
 func TestOwnCredentialsExpiredOnArrival(t *testing.T) {
-	f, _ := awstest.Start(t, fakeaws.Options{ExpirationSkew: 2 * time.Hour})
-	base := f.AddUser("agent")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("EC2Discovery")
-	f.AddRole(fakeaws.Role{ARN: role})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{ExpirationSkew: 2 * time.Hour}, "agent", "EC2Discovery", "")
 	f.SetInstances(fleet())
 
 	fl := flowtest.Start(t, fmt.Sprintf(`

@@ -29,11 +29,7 @@ func TestPipelineRotations(t *testing.T) {
 	if testing.Short() {
 		rotations = 5
 	}
-	f, _ := awstest.Start(t, fakeaws.Options{CredentialLifetime: 3 * time.Second, EC2PageSize: 2})
-	base := f.AddUser("agent")
-	awstest.SetKeys(t, base)
-	role := f.RoleARN("EC2Discovery")
-	f.AddRole(fakeaws.Role{ARN: role, ExternalID: "flow-demo", TrustedPrincipals: []string{base.Principal}})
+	f, _, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 3 * time.Second, EC2PageSize: 2}, "agent", "EC2Discovery", "flow-demo")
 	f.SetInstances(fleet())
 	const wantInstances = 3 // running web-* instances: i-1, i-2 (and i-5 is stopped)
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	kgzip "github.com/klauspost/compress/gzip"
 )
 
 // limits bound what one request may make flow hold in memory; the
@@ -128,16 +130,26 @@ var errOverLimit = errors.New("over the limit")
 // allocating it. known is an upper bound of what r yields
 // (Content-Length of an identity body, which net/http enforces), or -1. The
 // buffer returned is charged to acct at its capacity; the caller releases it.
-func readAll(r io.Reader, max, known int64, acct *account) ([]byte, error) {
+// A non-empty spare (a pooled buffer) is read into first, and charged at its
+// capacity.
+func readAll(r io.Reader, max, known int64, acct *account, spare []byte) ([]byte, error) {
 	limit := max + 1
 	if known >= 0 && known < max {
 		limit = known + 1 // the extra byte lets the last Read report EOF without growing
 	}
-	size := min(int64(initialBuffer), limit)
-	if rerr := acct.reserve(size); rerr != nil {
-		return nil, rerr
+	var buf []byte
+	if cap(spare) > 0 {
+		if rerr := acct.reserve(int64(cap(spare))); rerr != nil {
+			return nil, rerr
+		}
+		buf = spare[:0]
+	} else {
+		size := min(int64(initialBuffer), limit)
+		if rerr := acct.reserve(size); rerr != nil {
+			return nil, rerr
+		}
+		buf = make([]byte, 0, size)
 	}
-	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > max {
@@ -174,6 +186,52 @@ func readAll(r io.Reader, max, known int64, acct *account) ([]byte, error) {
 	}
 }
 
+// bodyBuffers recycles request bodies: nothing points into a body once it
+// is decoded (records are decoded into an arena of their own), and reading
+// every body into a new buffer cost a zeroed allocation of its size per
+// request. What it keeps is outside the memory budget (max_inflight_size),
+// so it is bounded: maxPooledBodies buffers of maxPooledBody bytes at most
+// (8 MiB), bodies larger than that are left to the GC.
+var bodyBuffers = make(chan []byte, maxPooledBodies)
+
+const (
+	maxPooledBodies = 8
+	maxPooledBody   = 1 << 20
+)
+
+func getBodyBuffer() []byte {
+	select {
+	case b := <-bodyBuffers:
+		return b
+	default:
+		return nil
+	}
+}
+
+// bodyBufferFor returns a pooled buffer for a body of known bytes at most
+// (-1: unknown), or nil. A buffer is charged to the budget at its capacity,
+// so one more than twice the size needed is put back, not used.
+func bodyBufferFor(known int64) []byte {
+	b := getBodyBuffer()
+	if known >= 0 && (int64(cap(b)) <= known || int64(cap(b)) > 2*(known+1)) {
+		putBodyBuffer(b)
+		return nil
+	}
+	return b
+}
+
+// putBodyBuffer recycles a body returned by readBody once nothing points
+// into it.
+func putBodyBuffer(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledBody {
+		return
+	}
+	select {
+	case bodyBuffers <- b[:0]:
+	default:
+	}
+}
+
 // gzipReaders are reused: a gzip reader's window and tables are most of
 // the cost of a small gzipped record.
 var gzipReaders sync.Pool
@@ -191,6 +249,20 @@ var emptyGzip = func() []byte {
 func putGzipReader(zr *gzip.Reader) {
 	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
 		gzipReaders.Put(zr)
+	}
+}
+
+// recordReaders are the gzip readers of gzipped records (CloudWatch Logs
+// payloads): klauspost's inflate, API-compatible with compress/gzip, decodes
+// these few-KB streams, each with its own Huffman tables, 2-4 times as fast
+// (BenchmarkHandleCloudWatch). Request bodies (Content-Encoding: gzip) keep
+// compress/gzip: their cost is the bytes, and a faster inflate only makes a
+// gzip bomb reach its limit sooner (TestAttackMixFlowBinary's peak RSS).
+var recordReaders sync.Pool
+
+func putRecordReader(zr *kgzip.Reader) {
+	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
+		recordReaders.Put(zr)
 	}
 }
 
@@ -236,7 +308,7 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 		return nil, &requestError{status: http.StatusUnsupportedMediaType, reason: "bad_encoding",
 			msg: fmt.Sprintf("unsupported Content-Encoding %q; Firehose sends gzip or nothing", contentEncoding)}
 	}
-	buf, err := readAll(r, l.body, known, acct)
+	buf, err := readAll(r, l.body, known, acct, bodyBufferFor(known))
 	if err == nil {
 		return buf, nil
 	}
@@ -304,7 +376,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 	}
 
 	direct := false
-	zr := (*gzip.Reader)(nil)
+	zr := (*kgzip.Reader)(nil)
 	kept := d.records[:0]
 	for i := range d.records {
 		rec := d.records[i]
@@ -317,13 +389,13 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 			if rerr := acct.reserve(gzipReaderSize); rerr != nil {
 				return nil, rerr
 			}
-			zr, _ = gzipReaders.Get().(*gzip.Reader)
+			zr, _ = recordReaders.Get().(*kgzip.Reader)
 		}
 		var skip *recordError
 		var rerr *requestError
 		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct); rerr != nil {
 			if zr != nil {
-				putGzipReader(zr)
+				putRecordReader(zr)
 			}
 			acct.release(gzipReaderSize)
 			return nil, rerr
@@ -340,7 +412,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 	clear(d.records[len(kept):])
 	d.records = kept
 	if zr != nil {
-		putGzipReader(zr)
+		putRecordReader(zr)
 		acct.release(gzipReaderSize)
 	}
 	if !direct {
@@ -506,14 +578,14 @@ func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
 // Decompressed bytes count against max_request_decoded_size as they are
 // produced, and what the payload becomes is reserved from acct before it
 // is built.
-func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *account) (rec record, _ *gzip.Reader, skip *recordError, rerr *requestError) {
-	skipped := func(reason, format string, args ...any) (record, *gzip.Reader, *recordError, *requestError) {
+func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *account) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
+	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
 		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
 	}
 	src := strings.NewReader(raw)
 	var err error
 	if zr == nil {
-		zr, err = gzip.NewReader(src)
+		zr, err = kgzip.NewReader(src)
 	} else {
 		err = zr.Reset(src)
 	}
@@ -521,7 +593,7 @@ func decodeGzipRecord(i int, raw string, zr *gzip.Reader, l *limits, acct *accou
 		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
 	}
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
-	buf, err := readAll(zr, limit, gzipSizeHint(raw, limit), acct)
+	buf, err := readAll(zr, limit, gzipSizeHint(raw, limit), acct, nil)
 	keepBuf := false // the payload's strings point into buf
 	defer func() {
 		if !keepBuf {

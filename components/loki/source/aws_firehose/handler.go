@@ -140,6 +140,7 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 	}
 	dec, rerr := decodeBody(data, &st.limits, acct)
 	acct.release(int64(cap(data))) // nothing points into the body any more
+	putBodyBuffer(data)
 	data = nil
 	if rerr != nil {
 		return rerr
