@@ -46,6 +46,13 @@ func defaults() Arguments {
 	return a
 }
 
+// withRole is the default arguments assuming role.
+func withRole(role string) Arguments {
+	a := defaults()
+	a.RoleARN = role
+	return a
+}
+
 func build(t *testing.T, f *fakeaws.AWS, args Arguments) (*harness, error) {
 	t.Helper()
 	h := &harness{t: t, f: f, logs: &flowproc.LockedBuffer{}}
@@ -318,9 +325,7 @@ func TestAssumeRoleExternalID(t *testing.T) {
 // each new set published, none used after a newer one exists.
 func TestRefreshBeforeExpiry(t *testing.T) {
 	f, _, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 3 * time.Second}, "base", "short", "")
-	args := defaults()
-	args.RoleARN = role
-	h := mustBuild(t, f, args)
+	h := mustBuild(t, f, withRole(role))
 	h.run()
 
 	testwait.Eventually(t, 15*time.Second, func() bool { return len(h.history()) >= 5 }, "4 rotations")
@@ -368,9 +373,7 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 // recovers.
 func TestFailuresKeepLastCredentials(t *testing.T) {
 	f, base, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 3 * time.Second}, "base", "flaky", "")
-	args := defaults()
-	args.RoleARN = role
-	h := mustBuild(t, f, args)
+	h := mustBuild(t, f, withRole(role))
 	first := h.last()
 	f.FailNext("sts:AssumeRole", 1000, fakeaws.Error{Status: 403, Code: "AccessDenied",
 		Message: "User: " + base.Principal + " is not authorized to perform: sts:AssumeRole on resource: " + role})
@@ -439,9 +442,7 @@ func TestErrorCodes(t *testing.T) {
 	t.Run("InvalidClientTokenId", func(t *testing.T) {
 		t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIDONOTEXIST00000")
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "does-not-matter-does-not-matter-00000000")
-		args := defaults()
-		args.RoleARN = role
-		h := mustBuild(t, f, args)
+		h := mustBuild(t, f, withRole(role))
 		if hl := h.c.CurrentHealth(); !strings.Contains(hl.Message, "InvalidClientTokenId") || !strings.Contains(hl.Message, "rotated") {
 			t.Fatalf("%s", hl.Message)
 		}
@@ -450,9 +451,7 @@ func TestErrorCodes(t *testing.T) {
 		k := f.Issue("arn:aws:sts::123456789012:assumed-role/base/x", 10*time.Millisecond)
 		time.Sleep(50 * time.Millisecond)
 		awstest.SetKeys(t, k)
-		args := defaults()
-		args.RoleARN = role
-		h := mustBuild(t, f, args)
+		h := mustBuild(t, f, withRole(role))
 		if hl := h.c.CurrentHealth(); !strings.Contains(hl.Message, "ExpiredToken") || !strings.Contains(hl.Message, "NTP") {
 			t.Fatalf("%s", hl.Message)
 		}
@@ -542,8 +541,7 @@ func TestUpdate(t *testing.T) {
 	r1, r2 := f.RoleARN("one"), f.RoleARN("two")
 	f.AddRole(fakeaws.Role{ARN: r1})
 	f.AddRole(fakeaws.Role{ARN: r2})
-	args := defaults()
-	args.RoleARN = r1
+	args := withRole(r1)
 	h := mustBuild(t, f, args)
 	h.run()
 	args.RoleARN = r2
@@ -564,9 +562,7 @@ func TestUpdate(t *testing.T) {
 // every failure path.
 func TestSecretsNeverShown(t *testing.T) {
 	f, base, role := awstest.StartWithRole(t, fakeaws.Options{CredentialLifetime: 2 * time.Second}, "base", "r", "")
-	args := defaults()
-	args.RoleARN = role
-	h := mustBuild(t, f, args)
+	h := mustBuild(t, f, withRole(role))
 	h.run()
 	testwait.Eventually(t, 10*time.Second, func() bool { return len(h.history()) >= 2 }, "a rotation")
 	f.FailNext("sts:AssumeRole", 3, fakeaws.Error{Status: 403, Code: "SignatureDoesNotMatch",

@@ -151,8 +151,10 @@ const (
 	tagField1Bytes = 1<<3 | 2 // field 1, length-delimited
 	tagField2Bytes = 2<<3 | 2
 	tagField3Bytes = 3<<3 | 2
-	tagField1Int   = 1<<3 | 0 // field 1, varint
-	tagField2Int   = 2<<3 | 0
+	//lint:ignore SA4016 the varint wire type (0) is spelled out, as the other tags' is
+	tagField1Int = 1<<3 | 0 // field 1, varint
+	//lint:ignore SA4016 as above
+	tagField2Int = 2<<3 | 0
 )
 
 // uvarintLen is the length of x as a protobuf varint.

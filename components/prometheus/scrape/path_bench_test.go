@@ -29,6 +29,8 @@ import (
 //   - relabel: prometheus.relabel with three rules (add a label, a drop rule
 //     that keeps everything, a label derived from the route), then one
 //     receiver;
+//   - relabel_cache_full: the same with max_cache_size 5% below the number
+//     of series (as 100,050 series through the default 100,000);
 //   - two_receivers: two receivers in forward_to.
 //
 // The receivers are stores that count samples and keep one reference per
@@ -49,7 +51,7 @@ func BenchmarkScrapePath(b *testing.B) {
 		b.Cleanup(tg.Close)
 		addrs = append(addrs, map[string]string{"__address__": tg.Addr()})
 	}
-	for _, pipe := range []string{"direct", "relabel", "two_receivers"} {
+	for _, pipe := range []string{"direct", "relabel", "relabel_cache_full", "two_receivers"} {
 		b.Run(pipe, func(b *testing.B) { benchScrapePath(b, pipe, addrs, targets*perTarget) })
 	}
 }
@@ -62,7 +64,7 @@ func benchScrapePath(b *testing.B, pipe string, targets []map[string]string, ser
 		forward = []storage.Appendable{sinks[0]}
 	case "two_receivers":
 		forward = []storage.Appendable{sinks[0], sinks[1]}
-	case "relabel":
+	case "relabel", "relabel_cache_full":
 		rule := func(mod func(*commonrelabel.Rule)) commonrelabel.Rule {
 			var r commonrelabel.Rule
 			r.SetToDefault()
@@ -72,6 +74,9 @@ func benchScrapePath(b *testing.B, pipe string, targets []map[string]string, ser
 		var ra relabel.Arguments
 		ra.SetToDefault()
 		ra.ForwardTo = []storage.Appendable{sinks[0]}
+		if pipe == "relabel_cache_full" {
+			ra.MaxCacheSize = series * 95 / 100
+		}
 		ra.Rules = []commonrelabel.Rule{
 			rule(func(r *commonrelabel.Rule) { r.TargetLabel = "cluster"; r.Replacement = "eu-west-1" }),
 			rule(func(r *commonrelabel.Rule) {

@@ -75,6 +75,16 @@ func (h *harness) published() []Exports {
 	return append([]Exports(nil), h.pubs...)
 }
 
+// mustHarness is newHarness for arguments that must be accepted.
+func mustHarness(t *testing.T, args Arguments) *harness {
+	t.Helper()
+	h, err := newHarness(t, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func newHarness(t *testing.T, args Arguments) (*harness, error) {
 	t.Helper()
 	if err := args.Validate(); err != nil {
@@ -134,10 +144,7 @@ func TestTargetsMatchPrometheus(t *testing.T) {
 
 	args := userArgs(f, user)
 	args.Port = 9100
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	h.waitRefreshes(1)
 	pubs := h.published()
@@ -250,10 +257,7 @@ func TestFilters(t *testing.T) {
 	args := userArgs(f, f.AddUser("u"))
 	args.Filters = []Filter{{Name: "tag:Name", Values: []string{"web-*"}}}
 	args.FilterBlocks = []Filter{{Name: "instance-state-name", Values: []string{"running"}}}
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	h.waitRefreshes(1)
 	pubs := h.published()
@@ -350,10 +354,7 @@ func TestCredentialsBlockRotation(t *testing.T) {
 	args.Region, args.RefreshInterval = f.Region(), 50*time.Millisecond
 	k := f.Issue("arn:aws:sts::123456789012:assumed-role/d/s", 2*time.Second)
 	args.Credentials = block(k)
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	for i := 0; i < 5; i++ {
 		h.waitRefreshes(2 * (i + 1))
@@ -389,10 +390,7 @@ func TestErrorsKeepTargets(t *testing.T) {
 	user := f.AddUser("u")
 	args := userArgs(f, user)
 	args.RefreshInterval = 50 * time.Millisecond
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.run()
 	h.waitRefreshes(1)
 	good := len(h.published())
@@ -419,10 +417,7 @@ func TestErrorsKeepTargets(t *testing.T) {
 
 	// Bad keys: InvalidClientTokenId, named with its usual cause.
 	bad := userArgs(f, &fakeaws.Key{AccessKeyID: "AKIANOTKNOWN00000000", SecretAccessKey: "x"})
-	hb, err := newHarness(t, bad)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hb := mustHarness(t, bad)
 	hb.c.refresh(context.Background())
 	if hl := hb.c.CurrentHealth(); !strings.Contains(hl.Message, "InvalidClientTokenId") || !strings.Contains(hl.Message, "rotated") {
 		t.Fatalf("health %s", hl.Message)
@@ -440,10 +435,7 @@ func TestRegionFromIMDS(t *testing.T) {
 	f.SetInstances(fleet()[:1])
 	args := userArgs(f, f.AddUser("u"))
 	args.Region = ""
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.c.refresh(context.Background())
 	pubs := h.published()
 	if got := pubs[len(pubs)-1].Targets; len(got) != 1 || got[0]["__meta_ec2_region"] != "eu-west-2" {
@@ -451,7 +443,7 @@ func TestRegionFromIMDS(t *testing.T) {
 	}
 
 	f.SetIMDSRegion("")
-	_, err = newHarness(t, args)
+	_, err := newHarness(t, args)
 	if err == nil || !strings.Contains(err.Error(), "set region") || !strings.Contains(err.Error(), "instance metadata") {
 		t.Fatalf("no region: %v", err)
 	}
@@ -466,10 +458,7 @@ func TestRoleARN(t *testing.T) {
 	f.AddRole(fakeaws.Role{ARN: role, ExternalID: "xid"})
 	args := defaults()
 	args.Region, args.RoleARN, args.ExternalID = f.Region(), role, "xid"
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.c.refresh(context.Background())
 	if hl := h.c.CurrentHealth(); hl.Health != component.HealthHealthy {
 		t.Fatalf("health %+v", hl)

@@ -45,10 +45,7 @@ func (r *recorder) snapshot() (protos []int, cns []string, headers []http.Header
 
 func refreshOnce(t *testing.T, args Arguments) (*harness, component.Health) {
 	t.Helper()
-	h, err := newHarness(t, args)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := mustHarness(t, args)
 	h.c.refresh(context.Background())
 	return h, h.c.CurrentHealth()
 }

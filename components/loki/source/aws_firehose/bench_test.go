@@ -260,3 +260,30 @@ func benchRules(b *testing.B) relabel.Rules {
 	}
 	return rules
 }
+
+// BenchmarkHandleCloudWatchStreams: as a subscription of one log group
+// delivers them, 50 gzipped payloads of 10 events per request, each from
+// another log stream, relabeled (log group to a label, control messages
+// dropped).
+//
+//	go test -run '^$' -bench 'Handle' -benchmem -count 6 ./components/loki/source/aws_firehose/
+func BenchmarkHandleCloudWatchStreams(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var bodies [][]byte
+	for i := 0; i < 8; i++ {
+		recs := make([][]byte, 50)
+		for j := range recs {
+			recs[j] = fh.CloudWatchPayload{
+				MessageType: "DATA_MESSAGE", Owner: "123456789012",
+				LogGroup: fmt.Sprintf("/aws/lambda/service-%d", i%4), LogStream: fmt.Sprintf("2024/05/01/[$LATEST]%016x", r.Uint64()),
+				SubscriptionFilters: []string{"to-firehose"}, LogEvents: lambdaLines(r, 10, t0),
+			}.Record()
+		}
+		bodies = append(bodies, fh.Body("bench", t0, recs))
+	}
+	var a Arguments
+	a.SetToDefault()
+	a.RelabelRules = benchRules(b)
+	benchmarkHandler(b, a, bodies, 500, nil)
+}

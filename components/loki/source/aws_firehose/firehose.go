@@ -54,8 +54,12 @@ type handlerState struct {
 	useIncoming bool
 	labels      model.LabelSet
 	rules       relabel.Rules
-	forwardTo   []loki.LogsReceiver
-	limits      limits
+	// ignoreStream: the rules' labels do not depend on a CloudWatch
+	// payload's log stream (rulesIgnore), so payloads of one log group
+	// share one relabeling.
+	ignoreStream bool
+	forwardTo    []loki.LogsReceiver
+	limits       limits
 	// writeTimeout is server_write_timeout: the wait for forward_to ends in
 	// time to answer within it.
 	writeTimeout time.Duration
@@ -137,6 +141,7 @@ func newState(a Arguments) *handlerState {
 		useIncoming:  a.UseIncomingTimestamp,
 		labels:       ls,
 		rules:        a.RelabelRules,
+		ignoreStream: rulesIgnore(a.RelabelRules, lblLogStream),
 		forwardTo:    a.ForwardTo,
 		limits:       l,
 		writeTimeout: write,

@@ -511,3 +511,57 @@ func TestCloudWatchConsecutiveRecordsLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestCloudWatchStreamsShareRelabeling: consecutive payloads of one log
+// group from different log streams are relabeled once when no rule can see
+// the log stream, and each on its own when one does (a rule reading
+// __aws_cw_log_stream, or labelmap over every name): either way every
+// entry gets the labels of its own payload.
+func TestCloudWatchStreamsShareRelabeling(t *testing.T) {
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	payload := func(stream, msg string) []byte {
+		return fh.CloudWatchPayload{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "/aws/lambda/checkout",
+			LogStream: stream, SubscriptionFilters: []string{"all"}, LogEvents: []fh.LogEvent{{ID: "1", Timestamp: t0.UnixMilli(), Message: msg}}}.Record()
+	}
+	recs := [][]byte{payload("s1", "one"), payload("s2", "two"), payload("s2", "three"), payload("s3", "four")}
+	group := relabel.Rule{SourceLabels: []string{"__aws_cw_log_group"}, Separator: ";", Regex: "(.*)", TargetLabel: "log_group", Replacement: "$1", Action: "replace"}
+	for _, tc := range []struct {
+		name    string
+		rules   []relabel.Rule
+		ignores bool
+		want    []model.LabelSet
+	}{
+		{"stream unused", []relabel.Rule{group}, true, []model.LabelSet{
+			{"log_group": "/aws/lambda/checkout"}, {"log_group": "/aws/lambda/checkout"}, {"log_group": "/aws/lambda/checkout"}, {"log_group": "/aws/lambda/checkout"}}},
+		{"stream to a label", []relabel.Rule{group, {SourceLabels: []string{"__aws_cw_log_stream"}, Separator: ";", Regex: "(.*)", TargetLabel: "stream", Replacement: "$1", Action: "replace"}}, false,
+			[]model.LabelSet{
+				{"log_group": "/aws/lambda/checkout", "stream": "s1"}, {"log_group": "/aws/lambda/checkout", "stream": "s2"},
+				{"log_group": "/aws/lambda/checkout", "stream": "s2"}, {"log_group": "/aws/lambda/checkout", "stream": "s3"}}},
+		{"labelmap", []relabel.Rule{{Separator: ";", Regex: "__aws_cw_(log_stream)", Replacement: "$1", Action: "labelmap"}}, false,
+			[]model.LabelSet{{"log_stream": "s1"}, {"log_stream": "s2"}, {"log_stream": "s2"}, {"log_stream": "s3"}}},
+		{"dropequal on the stream", []relabel.Rule{group, {SourceLabels: []string{"__aws_owner"}, Separator: ";", Regex: "(.*)", TargetLabel: "__aws_cw_log_stream", Replacement: "$1", Action: "dropequal"}}, false,
+			[]model.LabelSet{{"log_group": "/aws/lambda/checkout"}, {"log_group": "/aws/lambda/checkout"}, {"log_group": "/aws/lambda/checkout"}, {"log_group": "/aws/lambda/checkout"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rules, err := relabel.Compile(tc.rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rulesIgnore(rules, lblLogStream); got != tc.ignores {
+				t.Fatalf("rulesIgnore = %v, want %v", got, tc.ignores)
+			}
+			f := newFixture(t, func(a *Arguments) { a.RelabelRules = rules })
+			r, err := f.send.Send(recs)
+			ok(t, r, err)
+			got := f.out.got()
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d entries, want %d", len(got), len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !got[i].Labels.Equal(w) {
+					t.Errorf("entry %d (%q): labels %v, want %v", i, got[i].Line, got[i].Labels, w)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
+	promrelabel "github.com/prometheus/prometheus/model/relabel"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/common/relabel"
 )
 
 // Headers of the Firehose HTTP endpoint delivery specification.
@@ -308,8 +311,9 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 		// says the subscription reaches Firehose), as Alloy forwards them;
 		// __aws_cw_msg_type tells them apart for relabel rules.
 		p := rec.cw
-		// Consecutive records of one log stream share their labels.
-		if prev == nil || !sameSource(prev, p) {
+		// Consecutive records of one log stream share their labels, and
+		// of one log group too when the rules ignore the log stream.
+		if prev == nil || !sameSource(prev, p, st.ignoreStream) {
 			ls := base.Clone()
 			setLabel(ls, lblOwner, p.Owner)
 			setLabel(ls, lblLogGroup, p.LogGroup)
@@ -334,14 +338,38 @@ func (c *Component) entries(st *handlerState, dec *decodedRequest, base model.La
 	return out, dropped
 }
 
-// sameSource tells whether two CloudWatch Logs payloads make the same labels.
-func sameSource(a, b *cwPayload) bool {
-	if a.Owner != b.Owner || a.LogGroup != b.LogGroup || a.LogStream != b.LogStream ||
+// sameSource tells whether two CloudWatch Logs payloads make the same labels;
+// with ignoreStream, their log streams do not matter.
+func sameSource(a, b *cwPayload, ignoreStream bool) bool {
+	if a.Owner != b.Owner || a.LogGroup != b.LogGroup || (a.LogStream != b.LogStream && !ignoreStream) ||
 		a.MessageType != b.MessageType || len(a.SubscriptionFilters) != len(b.SubscriptionFilters) {
 		return false
 	}
 	for i := range a.SubscriptionFilters {
 		if a.SubscriptionFilters[i] != b.SubscriptionFilters[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// rulesIgnore tells whether the labels relabel rules make, once internal
+// labels are dropped, never depend on the internal label name: no rule reads
+// it (as a source label, or as the target label keepequal and dropequal
+// compare with) and none acts on label names at large (labelmap, labeldrop,
+// labelkeep). Its value can then only survive the rules as itself, and be
+// dropped with the internal labels. (With no rules it is simply dropped.)
+func rulesIgnore(rules relabel.Rules, name model.LabelName) bool {
+	for _, r := range rules {
+		switch r.Action {
+		case promrelabel.LabelMap, promrelabel.LabelDrop, promrelabel.LabelKeep:
+			return false
+		case promrelabel.KeepEqual, promrelabel.DropEqual:
+			if r.TargetLabel == string(name) {
+				return false
+			}
+		}
+		if slices.Contains(r.SourceLabels, name) {
 			return false
 		}
 	}
