@@ -91,7 +91,7 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		k.val, k.version = d.st.exportsVal, d.st.exportsVersion
 		d.st.mu.Unlock()
 		versions[i] = k.version
-		k.names, k.attrs = selectExports(k.val, n.referencedExports(d))
+		k.want = n.depExports[i]
 	}
 	slot := 0
 	if !known {
@@ -101,6 +101,9 @@ func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, kno
 		return sc.ctx, known, versions
 	}
 	scope := r.stdlib().NewChild()
+	for i := range keys {
+		keys[i].selectExports()
+	}
 	if len(keys) == 1 && !keys[0].unknown && keys[0].names == nil {
 		// The common case of one dependency read whole needs no merging:
 		// reuse the dependency's exports wrapped in its ID's nested
@@ -158,16 +161,45 @@ type evalScope struct {
 }
 
 // scopeKey is what a scope was built from for one dependency: its exports
-// (val) and their version, unknown or not; names and attrs are the exports
-// named and their values, names nil when the scope holds them all.
+// (val) and their version, unknown or not, and the exports wanted (nil:
+// all); names and attrs are the exports selected and their values, names
+// nil when the scope holds them all (selectExports).
 type scopeKey struct {
-	st      *nodeState
-	id      string
-	version uint64
-	unknown bool
-	val     cty.Value
-	names   []string
-	attrs   []cty.Value
+	st       *nodeState
+	id       string
+	version  uint64
+	unknown  bool
+	val      cty.Value
+	want     []string
+	selected bool
+	names    []string
+	attrs    []cty.Value
+}
+
+// selectExports sets names and attrs: the exports wanted and their values
+// when they are fewer than all of val's; else nil and nil (the scope holds
+// val whole).
+func (k *scopeKey) selectExports() {
+	if k.selected {
+		return
+	}
+	k.selected = true
+	v := k.val
+	if k.want == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
+		return
+	}
+	t := v.Type()
+	if len(k.want) >= len(t.AttributeTypes()) {
+		return
+	}
+	attrs := make([]cty.Value, len(k.want))
+	for i, name := range k.want {
+		if !t.HasAttribute(name) {
+			return
+		}
+		attrs[i] = v.GetAttr(name)
+	}
+	k.names, k.attrs = k.want, attrs
 }
 
 func (s *evalScope) matches(keys []scopeKey) bool {
@@ -176,11 +208,15 @@ func (s *evalScope) matches(keys []scopeKey) bool {
 	}
 	for i := range keys {
 		k, c := &keys[i], &s.keys[i]
-		if k.st != c.st || k.id != c.id || k.unknown != c.unknown || !slices.Equal(k.names, c.names) {
+		if k.st != c.st || k.id != c.id || k.unknown != c.unknown || !slices.Equal(k.want, c.want) {
 			return false
 		}
 		if k.version == c.version {
-			continue
+			continue // the same exports: the same selection
+		}
+		k.selectExports()
+		if !slices.Equal(k.names, c.names) {
+			return false
 		}
 		// The exports changed; the scope still holds if what it shows of
 		// them did not: the values named, or for unknowns their types.
@@ -217,26 +253,6 @@ func (n *gnode) referencedExports(d *gnode) []string {
 		}
 	}
 	return out
-}
-
-// selectExports returns names and the values of those exports of v when
-// they are fewer than all; else nil and nil (the scope holds v whole).
-func selectExports(v cty.Value, names []string) ([]string, []cty.Value) {
-	if names == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
-		return nil, nil
-	}
-	t := v.Type()
-	if len(names) >= len(t.AttributeTypes()) {
-		return nil, nil
-	}
-	attrs := make([]cty.Value, len(names))
-	for i, name := range names {
-		if !t.HasAttribute(name) {
-			return nil, nil
-		}
-		attrs[i] = v.GetAttr(name)
-	}
-	return names, attrs
 }
 
 // countEdges swaps Countable capsules in exports v of component from for

@@ -49,13 +49,16 @@ type gnode struct {
 	// for a node referencing nothing). A reference always points to a
 	// smaller depth, so nodes of equal depth never depend on each other and
 	// can be evaluated in parallel.
-	depth      int
-	id         string
-	name       string
-	label      string
-	path       []string // the ID's dotted segments, for the nested variables
-	block      *syntax.Block
-	deps       []*gnode // components this one references, first reference first
+	depth int
+	id    string
+	name  string
+	label string
+	path  []string // the ID's dotted segments, for the nested variables
+	block *syntax.Block
+	deps  []*gnode // components this one references, first reference first
+	// depExports are, for each of deps, the exports the block names, nil
+	// where it names the component whole (referencedExports).
+	depExports [][]string
 	dependants []*gnode
 	refs       []reference
 	st         *nodeState
@@ -270,6 +273,7 @@ func (g *graph) order(nodes []*gnode, dg *dag.Graph) {
 	for i, n := range nodes {
 		for _, j := range dg.Dependencies(i) {
 			n.deps = append(n.deps, nodes[j])
+			n.depExports = append(n.depExports, n.referencedExports(nodes[j]))
 		}
 		for _, j := range dg.Dependants(i) {
 			n.dependants = append(n.dependants, nodes[j])

@@ -1,16 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +19,7 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/httpfixture"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/cluster"
 )
@@ -418,10 +412,10 @@ func TestClusterRollingRestart(t *testing.T) {
 func TestClusterRefusesStrangers(t *testing.T) {
 	f := newFleet(t, 10)
 	cfg := f.config(t)
-	ca, otherCA := newTestCA(t), newTestCA(t)
-	tlsArgs := func(c *testCA) []string {
-		files := c.issue(t)
-		return []string{"--cluster.enable-tls", "--cluster.tls-ca-path=" + files[0], "--cluster.tls-cert-path=" + files[1], "--cluster.tls-key-path=" + files[2], "--cluster.name=prod"}
+	ca, otherCA := httpfixture.NewCA(t), httpfixture.NewCA(t)
+	tlsArgs := func(c *httpfixture.CA) []string {
+		caFile, certFile, keyFile := c.PeerFiles(t, t.TempDir())
+		return []string{"--cluster.enable-tls", "--cluster.tls-ca-path=" + caFile, "--cluster.tls-cert-path=" + certFile, "--cluster.tls-key-path=" + keyFile, "--cluster.name=prod"}
 	}
 	a := startAgent(t, "a", cfg, nil, tlsArgs(ca)...)
 	b := startAgent(t, "b", cfg, []string{a.Addr()}, tlsArgs(ca)...)
@@ -473,59 +467,13 @@ func TestClusterFlagErrors(t *testing.T) {
 	}
 }
 
-// testCA issues certificates for 127.0.0.1.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flow test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns the paths of the CA, a certificate and its key.
-func (ca *testCA) issue(t *testing.T) [3]string {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "flow peer"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	dir := t.TempDir()
-	paths := [3]string{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")}
-	for i, b := range [][]byte{ca.pem, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})} {
-		if err := os.WriteFile(paths[i], b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return paths
-}
-
 // TestClusterEC2CallRatePerPeer measures DescribeInstances calls: every
 // clustered agent runs discovery.aws.ec2 with the same filters, so the
 // fleet's calls grow with its size, but each agent's own rate must stay
 // what a single agent makes. Instances point (through a tag and
 // discovery.relabel) at loopback targets, so scrapes stay on this machine.
 func TestClusterEC2CallRatePerPeer(t *testing.T) {
+	testwait.Long(t, "four flow agents and two 4 s measurement windows (~20 s)")
 	f := newFleet(t, 30)
 	fake, _ := awstest.Start(t, fakeaws.Options{})
 	awstest.SetKeys(t, fake.AddUser("agent"))

@@ -21,6 +21,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,6 +78,16 @@ var serial atomic.Int64
 // certificate with common name cn when client is true.
 func (ca *CA) Issue(t testing.TB, cn string, client bool, dnsNames ...string) (certPEM, keyPEM string) {
 	t.Helper()
+	if client {
+		return ca.issue(t, cn, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil)
+	}
+	return ca.issue(t, cn, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, dnsNames)
+}
+
+// issue signs a certificate for usages; one for server use names
+// localhost, 127.0.0.1, ::1 and hosts.
+func (ca *CA) issue(t testing.TB, cn string, usages []x509.ExtKeyUsage, hosts []string) (certPEM, keyPEM string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -87,12 +98,10 @@ func (ca *CA) Issue(t testing.TB, cn string, client bool, dnsNames ...string) (c
 		NotBefore:    time.Now().Add(-time.Minute),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  usages,
 	}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = append([]string{"localhost"}, dnsNames...)
+	if slices.Contains(usages, x509.ExtKeyUsageServerAuth) {
+		tmpl.DNSNames = append([]string{"localhost"}, hosts...)
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
@@ -142,7 +151,24 @@ func (ca *CA) StartTLS(t testing.TB, h http.Handler, mTLS bool) *httptest.Server
 func (ca *CA) Files(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
 	certPEM, keyPEM := ca.Issue(t, "client", true)
-	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	return ca.write(t, dir, "client", certPEM, keyPEM)
+}
+
+// PeerFiles writes the CA, a certificate for both ends of a connection
+// (server and client use; localhost, 127.0.0.1 and ::1) and its key to dir,
+// and returns their paths: what a cluster peer's --cluster.tls-ca-path,
+// --cluster.tls-cert-path and --cluster.tls-key-path name.
+func (ca *CA) PeerFiles(t testing.TB, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	certPEM, keyPEM := ca.issue(t, "flow peer", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, nil)
+	return ca.write(t, dir, "peer", certPEM, keyPEM)
+}
+
+// write writes the CA as ca.pem and a certificate and key as name.pem and
+// name.key in dir, and returns their paths.
+func (ca *CA) write(t testing.TB, dir, name, certPEM, keyPEM string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
 	for p, b := range map[string]string{caFile: ca.PEM(), certFile: certPEM, keyFile: keyPEM} {
 		if err := os.WriteFile(p, []byte(b), 0o600); err != nil {
 			t.Fatal(err)

@@ -91,8 +91,6 @@ func Block(block *syntax.Block, ctx *hcl.EvalContext, target any, opts ...Option
 // from discovery) are reported as they would be with every value known.
 func Placeholders() Option { return func(o *options) { o.placeholders = true } }
 
-func withContext(r hcl.Range) Option { return func(o *options) { o.context = &r } }
-
 // HeaderRange is a block's name through its opening brace: where errors
 // about the block as a whole point.
 func HeaderRange(b *syntax.Block) hcl.Range {
