@@ -110,11 +110,7 @@ func startWithLogger(t *testing.T, dataPath string, args Arguments, log *slog.Lo
 // stop shuts the component down and waits for Run to return.
 func (h *harness) stop() {
 	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(30 * time.Second):
-		h.t.Fatal("Run did not return within 30s of cancellation")
-	}
+	testwait.Receive(h.t, 30*time.Second, h.done, "Run did not return after cancellation")
 }
 
 func (h *harness) send(entries ...loki.Entry) {
