@@ -188,13 +188,15 @@ func (k *scopeKey) selectExports() {
 	if k.want == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
 		return
 	}
-	t := v.Type()
-	if len(k.want) >= len(t.AttributeTypes()) {
+	types := v.Type().AttributeTypes()
+	if len(k.want) >= len(types) {
 		return
 	}
 	attrs := make([]cty.Value, len(k.want))
 	for i, name := range k.want {
-		if !t.HasAttribute(name) {
+		// The names are the Exports' river names, as the object holds them
+		// (a name needing normalization would only select nothing).
+		if _, ok := types[name]; !ok {
 			return
 		}
 		attrs[i] = v.GetAttr(name)
