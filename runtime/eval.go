@@ -312,6 +312,8 @@ func mayHoldCapsule(t cty.Type) bool {
 type decoded struct {
 	args    component.Arguments
 	secrets []masked
+	// unchanged is set when staging found args equal to those applied.
+	unchanged bool
 }
 
 // decodeArgs decodes n's block into a fresh Arguments value, spending
@@ -445,7 +447,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			st.builtAt = time.Now()
 			st.mu.Unlock()
 			r.start(st)
-		case !argsEqual(dec.args, prev):
+		case !dec.unchanged && !argsEqual(dec.args, prev):
 			if err := safeUpdate(comp, dec.args); err != nil {
 				errMsg = "updating component failed: " + err.Error()
 				break
