@@ -473,6 +473,7 @@ func TestClusterFlagErrors(t *testing.T) {
 // what a single agent makes. Instances point (through a tag and
 // discovery.relabel) at loopback targets, so scrapes stay on this machine.
 func TestClusterEC2CallRatePerPeer(t *testing.T) {
+	testwait.Long(t, "four flow agents and two 4 s measurement windows (~20 s)")
 	f := newFleet(t, 30)
 	fake, _ := awstest.Start(t, fakeaws.Options{})
 	awstest.SetKeys(t, fake.AddUser("agent"))

@@ -29,6 +29,29 @@ type xmlResponseMetadata struct {
 	RequestID string `xml:"RequestId"`
 }
 
+// stsResponse is an STS answer to Action, as STS writes it:
+// <ActionResponse xmlns="…"><ActionResult>Result</ActionResult>
+// <ResponseMetadata><RequestId>…</RequestId></ResponseMetadata></ActionResponse>.
+type stsResponse struct {
+	Action    string
+	Result    any
+	RequestID string
+}
+
+func (r stsResponse) MarshalXML(e *xml.Encoder, _ xml.StartElement) error {
+	start := xml.StartElement{Name: xml.Name{Space: "https://sts.amazonaws.com/doc/2011-06-15/", Local: r.Action + "Response"}}
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	if err := e.EncodeElement(r.Result, xml.StartElement{Name: xml.Name{Local: r.Action + "Result"}}); err != nil {
+		return err
+	}
+	if err := e.EncodeElement(xmlResponseMetadata{r.RequestID}, xml.StartElement{Name: xml.Name{Local: "ResponseMetadata"}}); err != nil {
+		return err
+	}
+	return e.EncodeToken(start.End())
+}
+
 // serveSTS implements the STS Query API: AssumeRole,
 // AssumeRoleWithWebIdentity and GetCallerIdentity.
 func (f *AWS) serveSTS(w http.ResponseWriter, r *http.Request) {
@@ -69,15 +92,7 @@ func (f *AWS) serveSTS(w http.ResponseWriter, r *http.Request) {
 			UserID  string `xml:"UserId"`
 			Account string `xml:"Account"`
 		}
-		type resp struct {
-			XMLName  xml.Name            `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetCallerIdentityResponse"`
-			Result   result              `xml:"GetCallerIdentityResult"`
-			Metadata xmlResponseMetadata `xml:"ResponseMetadata"`
-		}
-		writeXML(w, 200, resp{
-			Result:   result{Arn: ver.key.Principal, UserID: ver.key.AccessKeyID, Account: ver.key.Account},
-			Metadata: xmlResponseMetadata{reqID},
-		})
+		writeXML(w, 200, stsResponse{"GetCallerIdentity", result{Arn: ver.key.Principal, UserID: ver.key.AccessKeyID, Account: ver.key.Account}, reqID})
 	case "AssumeRole":
 		f.assumeRole(w, form, ver.key, reqID, fail)
 	case "AssumeRoleWithWebIdentity":
@@ -126,18 +141,10 @@ func (f *AWS) assumeRole(w http.ResponseWriter, form url.Values, caller *Key, re
 		Credentials     xmlCredentials     `xml:"Credentials"`
 		AssumedRoleUser xmlAssumedRoleUser `xml:"AssumedRoleUser"`
 	}
-	type resp struct {
-		XMLName  xml.Name            `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
-		Result   result              `xml:"AssumeRoleResult"`
-		Metadata xmlResponseMetadata `xml:"ResponseMetadata"`
-	}
-	writeXML(w, 200, resp{
-		Result: result{
-			Credentials:     credsXML(k),
-			AssumedRoleUser: xmlAssumedRoleUser{Arn: principal, AssumedRoleID: "AROA" + randomID(16) + ":" + session},
-		},
-		Metadata: xmlResponseMetadata{reqID},
-	})
+	writeXML(w, 200, stsResponse{"AssumeRole", result{
+		Credentials:     credsXML(k),
+		AssumedRoleUser: xmlAssumedRoleUser{Arn: principal, AssumedRoleID: "AROA" + randomID(16) + ":" + session},
+	}, reqID})
 }
 
 func (f *AWS) assumeRoleWithWebIdentity(w http.ResponseWriter, form url.Values, reqID string, fail func(*Error), caller *Key) {
@@ -183,21 +190,13 @@ func (f *AWS) assumeRoleWithWebIdentity(w http.ResponseWriter, form url.Values, 
 		Provider                    string             `xml:"Provider"`
 		Audience                    string             `xml:"Audience"`
 	}
-	type resp struct {
-		XMLName  xml.Name            `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleWithWebIdentityResponse"`
-		Result   result              `xml:"AssumeRoleWithWebIdentityResult"`
-		Metadata xmlResponseMetadata `xml:"ResponseMetadata"`
-	}
-	writeXML(w, 200, resp{
-		Result: result{
-			Credentials:                 credsXML(k),
-			SubjectFromWebIdentityToken: "system:serviceaccount:default:flow",
-			AssumedRoleUser:             xmlAssumedRoleUser{Arn: principal, AssumedRoleID: "AROA" + randomID(16) + ":" + session},
-			Provider:                    "arn:aws:iam::" + f.opts.Account + ":oidc-provider/oidc.fake.local",
-			Audience:                    "sts.amazonaws.com",
-		},
-		Metadata: xmlResponseMetadata{reqID},
-	})
+	writeXML(w, 200, stsResponse{"AssumeRoleWithWebIdentity", result{
+		Credentials:                 credsXML(k),
+		SubjectFromWebIdentityToken: "system:serviceaccount:default:flow",
+		AssumedRoleUser:             xmlAssumedRoleUser{Arn: principal, AssumedRoleID: "AROA" + randomID(16) + ":" + session},
+		Provider:                    "arn:aws:iam::" + f.opts.Account + ":oidc-provider/oidc.fake.local",
+		Audience:                    "sts.amazonaws.com",
+	}, reqID})
 }
 
 // lifetime is the role's (or the fake's) lifetime, shortened if the

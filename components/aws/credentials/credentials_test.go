@@ -46,6 +46,22 @@ func defaults() Arguments {
 	return a
 }
 
+// setIRSA sets the environment EKS gives a pod with IRSA: AWS_ROLE_ARN
+// names a new role called name, and AWS_WEB_IDENTITY_TOKEN_FILE a projected
+// token file holding token (a line, as the kubelet writes it), which the
+// fake accepts for that role. It returns the role's ARN and the file.
+func setIRSA(t *testing.T, f *fakeaws.AWS, name, token string) (role, tokenFile string) {
+	t.Helper()
+	role = f.RoleARN(name)
+	f.AddRole(fakeaws.Role{ARN: role})
+	tokenFile = filepath.Join(t.TempDir(), "token")
+	writeFile(t, tokenFile, token+"\n")
+	f.AddWebIdentityToken(token, role)
+	t.Setenv("AWS_ROLE_ARN", role)
+	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile)
+	return role, tokenFile
+}
+
 // withRole is the default arguments assuming role.
 func withRole(role string) Arguments {
 	a := defaults()
@@ -232,14 +248,7 @@ func TestProfileSelection(t *testing.T) {
 func TestWebIdentity(t *testing.T) {
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	role := f.RoleARN("irsa")
-	f.AddRole(fakeaws.Role{ARN: role})
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, "eyJhbGciOiJSUzI1NiJ9.fake-service-account-token\n")
-	f.AddWebIdentityToken("eyJhbGciOiJSUzI1NiJ9.fake-service-account-token", role)
-
-	t.Setenv("AWS_ROLE_ARN", role)
-	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile)
+	role, tokenFile := setIRSA(t, f, "irsa", "eyJhbGciOiJSUzI1NiJ9.fake-service-account-token")
 	h := mustBuild(t, f, defaults())
 	healthy(t, h)
 	e := h.last()
@@ -505,13 +514,7 @@ func TestSTSEndpointArgument(t *testing.T) {
 	}
 
 	// IRSA from the environment goes to sts_endpoint too.
-	irsa := f.RoleARN("irsa")
-	f.AddRole(fakeaws.Role{ARN: irsa})
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, "projected-token")
-	f.AddWebIdentityToken("projected-token", irsa)
-	t.Setenv("AWS_ROLE_ARN", irsa)
-	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile)
+	setIRSA(t, f, "irsa", "projected-token")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	args = defaults()
 	args.STSEndpoint = f.STS.URL

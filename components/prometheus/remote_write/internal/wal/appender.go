@@ -81,6 +81,9 @@ func (a *appender) getOrCreate(ref storage.SeriesRef, l labels.Labels) (chunks.H
 		return r, ms, nil
 	}
 	r, ms, created := a.db.ix.getOrSet(hash, l, a.pending, a.db.newRef)
+	if ms == nil {
+		return 0, nil, fmt.Errorf("no series ref left for %s: this WAL has created %d series; delete its directory to start over", l, maxRef)
+	}
 	if created {
 		a.series = append(a.series, record.RefSeries{Ref: r, Labels: l})
 		a.created = append(a.created, ms)

@@ -287,6 +287,9 @@ func (db *DB) load(rp *replayState, r *wlog.Reader, seg int) error {
 				return corrupt("series", err)
 			}
 			for _, e := range rp.series {
+				if e.Ref == 0 || e.Ref > maxRef {
+					return corrupt("series", fmt.Errorf("series ref %d out of range", e.Ref))
+				}
 				lastRef = max(lastRef, e.Ref)
 				if old := db.ix.getByRef(e.Ref, labels.EmptyLabels()); old != nil && !labels.Equal(old.lset, e.Labels) {
 					// The ref was given to other labels before (agent can

@@ -15,11 +15,13 @@
 // to Open), which tsdb/agent cannot do. The writer is also the one place
 // every scraped sample passes through, so it is worth making lean:
 //
-//   - series live by value in pages indexed by their ref (refs are handed
-//     out densely), found by ref without a map, and by label hash through
-//     one map per shard with collision lists: about 60 bytes per series
-//     besides its labels, where agent keeps a pointer, a mutex and two map
-//     entries in 16,384 pre-made stripes;
+//   - series live by value (32 bytes) in pages indexed by their ref (refs
+//     are handed out densely), found by ref without a map, and by label
+//     hash through an open-addressing table of refs (hashtable.go, about 14
+//     bytes per series; colliding hashes are further entries told apart by
+//     their labels): about 50 bytes per series besides its labels, where
+//     agent keeps a 48-byte object and two map entries in 16,384 stripes
+//     made up front (about 8 MB before the first series);
 //   - a commit encodes its records into buffers the (pooled) appender keeps,
 //     and writes them with a single wlog.Log call;
 //   - counters are added once per transaction, not looked up per sample.

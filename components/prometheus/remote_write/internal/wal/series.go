@@ -47,7 +47,7 @@ func isPending(ts int64) bool { return ts > pendingBase && ts <= pendingBase+max
 const (
 	shardBits  = 6
 	refShards  = 1 << shardBits
-	hashShards = 64
+	hashShards = 1 << shardBits
 	// pageBits: a page holds 64 series of one ref shard (2 KiB), so it
 	// covers 4,096 consecutive refs. A page is freed when its last series
 	// is.
@@ -70,12 +70,9 @@ type refShard struct {
 }
 
 type hashShard struct {
-	mu     sync.RWMutex
-	unique map[uint64]chunks.HeadSeriesRef
-	// conflicts holds the further series whose labels hash the same as
-	// unique's (rare: 64-bit hashes).
-	conflicts map[uint64][]chunks.HeadSeriesRef
-	_         [24]byte
+	mu    sync.RWMutex
+	table refTable
+	_     [24]byte
 }
 
 // index finds series by ref and by labels.
@@ -86,20 +83,14 @@ type index struct {
 	gcMu sync.Mutex
 }
 
-func newIndex() *index {
-	ix := &index{}
-	for i := range ix.hashes {
-		ix.hashes[i].unique = map[uint64]chunks.HeadSeriesRef{}
-	}
-	return ix
-}
+func newIndex() *index { return &index{} }
 
 func (ix *index) refShard(ref chunks.HeadSeriesRef) *refShard {
 	return &ix.refs[uint64(ref)&(refShards-1)]
 }
 
 func (ix *index) hashShard(hash uint64) *hashShard {
-	return &ix.hashes[hash&(hashShards-1)]
+	return &ix.hashes[hash&(hashShards-1)] // refTable.home uses the bits above
 }
 
 func slotOf(ref chunks.HeadSeriesRef) (pg uint64, slot int) {
@@ -136,20 +127,24 @@ func (ix *index) getByRef(ref chunks.HeadSeriesRef, l labels.Labels) *memSeries 
 	return ms
 }
 
-// get returns the series of ref and labels l, or nil. The hash shard's
-// lock is held.
+// getLocked returns the series with labels l (whose hash is hash), or
+// nil. The hash shard's lock is held.
 func (ix *index) getLocked(h *hashShard, hash uint64, l labels.Labels) (chunks.HeadSeriesRef, *memSeries) {
-	if ref, ok := h.unique[hash]; ok {
-		if ms := ix.getByRef(ref, l); ms != nil {
-			return ref, ms
-		}
-	}
-	for _, ref := range h.conflicts[hash] {
-		if ms := ix.getByRef(ref, l); ms != nil {
-			return ref, ms
-		}
-	}
-	return 0, nil
+	var found *memSeries
+	ref := h.table.find(hash, func(ref chunks.HeadSeriesRef) bool {
+		found = ix.getByRef(ref, l)
+		return found != nil
+	})
+	return ref, found
+}
+
+// labelsHash is the hash of the labels of the series at ref (which
+// exists), for growing a refTable.
+func (ix *index) labelsHash(ref chunks.HeadSeriesRef) uint64 {
+	s := ix.refShard(ref)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookup(ref).lset.Hash()
 }
 
 // getByHash returns the series with labels l (whose hash is hash).
@@ -171,15 +166,11 @@ func (ix *index) getOrSet(hash uint64, l labels.Labels, lastTs int64, newRef fun
 		return ref, ms, false
 	}
 	ref = newRef()
-	ms = ix.put(ref, l, lastTs)
-	if _, taken := h.unique[hash]; !taken {
-		h.unique[hash] = ref
-	} else {
-		if h.conflicts == nil {
-			h.conflicts = map[uint64][]chunks.HeadSeriesRef{}
-		}
-		h.conflicts[hash] = append(h.conflicts[hash], ref)
+	if ref > maxRef {
+		return 0, nil, false
 	}
+	ms = ix.put(ref, l, lastTs)
+	h.table.insert(hash, ref, ix.labelsHash)
 	return ref, ms, true
 }
 
@@ -208,6 +199,17 @@ func (ix *index) put(ref chunks.HeadSeriesRef, l labels.Labels, lastTs int64) *m
 // remove deletes the series at ref with labels hashing to hash, if it has
 // had no sample since mint. The hash shard's lock is held.
 func (ix *index) removeIfOlder(h *hashShard, hash uint64, ref chunks.HeadSeriesRef, mint int64) bool {
+	if !ix.removeFromPage(ref, mint) {
+		return false
+	}
+	h.table.remove(hash, ref)
+	h.table.shrinkIfSparse(ix.labelsHash)
+	return true
+}
+
+// removeFromPage empties ref's slot if its series has had no sample since
+// mint.
+func (ix *index) removeFromPage(ref chunks.HeadSeriesRef, mint int64) bool {
 	s := ix.refShard(ref)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,32 +231,6 @@ func (ix *index) removeIfOlder(h *hashShard, hash uint64, ref chunks.HeadSeriesR
 		s.pages[pg] = nil
 	}
 	delete(s.exemplars, ref)
-
-	if h.unique[hash] == ref {
-		if rest := h.conflicts[hash]; len(rest) > 0 {
-			h.unique[hash] = rest[0]
-			if len(rest) == 1 {
-				delete(h.conflicts, hash)
-			} else {
-				h.conflicts[hash] = rest[1:]
-			}
-		} else {
-			delete(h.unique, hash)
-		}
-		return true
-	}
-	rest := h.conflicts[hash]
-	for i, r := range rest {
-		if r == ref {
-			rest = append(rest[:i:i], rest[i+1:]...)
-			break
-		}
-	}
-	if len(rest) == 0 {
-		delete(h.conflicts, hash)
-	} else {
-		h.conflicts[hash] = rest
-	}
 	return true
 }
 

@@ -56,8 +56,8 @@ func TestHashCollisions(t *testing.T) {
 	if r, ms := ix.getByHash(hash, ls[2]); ms == nil || r != refs[2] {
 		t.Fatalf("%s lost when the others were removed", ls[2])
 	}
-	if len(h.conflicts) != 0 {
-		t.Fatalf("conflicts left: %v", h.conflicts)
+	if h.table.live != 1 {
+		t.Fatalf("%d entries left in the table, want 1", h.table.live)
 	}
 }
 
