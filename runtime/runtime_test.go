@@ -268,11 +268,7 @@ testcomponents.passthrough "leaf" { input = testcomponents.counter.c.count }
 	go func() { rt.Run(ctx); close(done) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(wait):
-		t.Fatal("Run did not return after cancel")
-	}
+	testwait.Receive(t, wait, done, "Run did not return after cancel")
 	order := env.StopOrder.IDs()
 	pos := map[string]int{}
 	for i, id := range order {
@@ -398,11 +394,7 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	cancel()
-	select {
-	case <-done:
-	case <-time.After(wait):
-		t.Fatal("Run waited for a component that ignores cancellation")
-	}
+	testwait.Receive(t, wait, done, "Run waited for a component that ignores cancellation")
 	if d := time.Since(start); d < 250*time.Millisecond || d > 2*time.Second {
 		t.Fatalf("shutdown took %v, want about the 300ms stop timeout", d)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
+	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // TestStandalone starts the process's servers, exports what it prints and
@@ -87,12 +88,7 @@ func TestStandalone(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not stop")
+	if code := testwait.Receive(t, 30*time.Second, done, "did not stop"); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

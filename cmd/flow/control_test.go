@@ -76,11 +76,7 @@ func TestShutdownWithAnOpenEventStream(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("flow did not exit within 30s of SIGTERM with an event stream open; log:\n%s", p.Stderr())
 	}
-	select {
-	case <-ended:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the event stream was still open after flow exited")
-	}
+	testwait.Receive(t, 30*time.Second, ended, "the event stream was still open after flow exited")
 	logs := p.Stderr()
 	signalled := logTime(t, logs, "received signal, shutting down")
 	stopping := logTime(t, logs, "stopping components")

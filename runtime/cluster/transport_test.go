@@ -45,19 +45,15 @@ func TestPacketIsDelivered(t *testing.T) {
 	if _, err := a.t.WriteTo(payload, b.addr); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case p := <-b.t.PacketCh():
-		if !bytes.Equal(p.Buf, payload) {
-			t.Errorf("packet = %q, want %q", p.Buf, payload)
-		}
-		if p.From.String() != a.addr {
-			t.Errorf("From = %s, want the sender's advertised address %s", p.From, a.addr)
-		}
-		if p.Timestamp.IsZero() {
-			t.Error("packet has no receipt time")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("packet never arrived")
+	p := testwait.Receive(t, 30*time.Second, b.t.PacketCh(), "packet never arrived")
+	if !bytes.Equal(p.Buf, payload) {
+		t.Errorf("packet = %q, want %q", p.Buf, payload)
+	}
+	if p.From.String() != a.addr {
+		t.Errorf("From = %s, want the sender's advertised address %s", p.From, a.addr)
+	}
+	if p.Timestamp.IsZero() {
+		t.Error("packet has no receipt time")
 	}
 	testwait.Eventually(t, 20*time.Second, func() bool { return testutil.ToFloat64(a.m.txPackets) == 1 }, "sender counted the packet")
 	if got := testutil.ToFloat64(b.m.rxBytes); got != float64(len(payload)) {
@@ -89,12 +85,7 @@ func TestStreamCarriesBothDirections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var srv net.Conn
-	select {
-	case srv = <-b.t.StreamCh():
-	case <-time.After(10 * time.Second):
-		t.Fatal("no stream accepted")
-	}
+	srv := testwait.Receive(t, 30*time.Second, b.t.StreamCh(), "no stream accepted")
 	if srv.RemoteAddr().String() != a.addr {
 		t.Errorf("accepted stream's RemoteAddr = %s, want %s", srv.RemoteAddr(), a.addr)
 	}
@@ -135,13 +126,8 @@ func TestStreamCarriesBothDirections(t *testing.T) {
 		errs <- err
 	}()
 	for range 4 {
-		select {
-		case err := <-errs:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("full-duplex transfer stalled")
+		if err := testwait.Receive(t, 30*time.Second, errs, "full-duplex transfer stalled"); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// Closing one end ends the other's reads.
@@ -351,13 +337,8 @@ func TestTLSBetweenPeers(t *testing.T) {
 	if _, err := a.t.WriteTo([]byte("over tls"), b.addr); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case p := <-b.t.PacketCh():
-		if string(p.Buf) != "over tls" {
-			t.Fatalf("packet = %q", p.Buf)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("packet over TLS never arrived")
+	if p := testwait.Receive(t, 30*time.Second, b.t.PacketCh(), "packet over TLS never arrived"); string(p.Buf) != "over tls" {
+		t.Fatalf("packet = %q", p.Buf)
 	}
 	conn, err := a.t.DialTimeout(b.addr, 5*time.Second)
 	if err != nil {

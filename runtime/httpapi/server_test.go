@@ -13,6 +13,7 @@ import (
 	"time"
 
 	tc "github.com/flow-telemetry/flow/internal/testcomponents"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
 )
 
@@ -139,13 +140,8 @@ func TestConnectionCap(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	a.Close()
-	select {
-	case err := <-answered:
-		if err != nil {
-			t.Fatalf("the waiting request, once a slot freed: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the waiting request was not served after a connection closed")
+	if err := testwait.Receive(t, 30*time.Second, answered, "the waiting request was not served after a connection closed"); err != nil {
+		t.Fatalf("the waiting request, once a slot freed: %v", err)
 	}
 	b.Close()
 }
@@ -202,11 +198,7 @@ func TestCloseEndsEventStreams(t *testing.T) {
 	if err := e.srv.Config.Shutdown(sctx); err != nil {
 		t.Fatalf("shutdown with an open event stream: %v after %v", err, time.Since(began))
 	}
-	select {
-	case <-ended:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the event stream did not end")
-	}
+	testwait.Receive(t, 30*time.Second, ended, "the event stream did not end")
 }
 
 func TestStreamRefusedAfterClose(t *testing.T) {

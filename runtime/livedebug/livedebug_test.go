@@ -2,6 +2,7 @@ package livedebug
 
 import (
 	"errors"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"strings"
 	"sync"
@@ -126,11 +127,7 @@ func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 			total += v.Tick()
 		}
 	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("Publish blocked on a viewer that does not read")
-	}
+	testwait.Receive(t, 30*time.Second, done, "Publish blocked on a viewer that does not read")
 	if len(v.Events()) != Buffer {
 		t.Fatalf("buffer holds %d events, want it full (%d)", len(v.Events()), Buffer)
 	}

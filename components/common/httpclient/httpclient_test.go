@@ -644,12 +644,7 @@ func TestOAuth2TokenEndpointStall(t *testing.T) {
 		_, _, err := tryGet(c, api.URL)
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "timeout") {
-			t.Fatalf("err = %v, want a timeout", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the request is still blocked on a silent token endpoint")
+	if err := testwait.Receive(t, 30*time.Second, done, "the request is still blocked on a silent token endpoint"); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("err = %v, want a timeout", err)
 	}
 }

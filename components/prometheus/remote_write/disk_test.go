@@ -224,18 +224,15 @@ func (g *generator) notInWAL(t *testing.T, dataPath string) []string {
 // that error.
 func failUntilFull(t *testing.T, g *generator) error {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := g.tryTick(); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("commit failed with %v, want ENOSPC", err)
-			}
-			return err
-		}
-		time.Sleep(time.Millisecond)
+	var err error
+	testwait.Eventually(t, 60*time.Second, func() bool {
+		err = g.tryTick()
+		return err != nil
+	}, "the disk never filled within 60s")
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("commit failed with %v, want ENOSPC", err)
 	}
-	t.Fatal("the disk never filled within 60s")
-	return nil
+	return err
 }
 
 func waitHealth(t *testing.T, c *Component, want component.HealthType, contains string, timeout time.Duration) component.Health {

@@ -59,19 +59,13 @@ func TestReloadsLeaveNoConnectionsOrGoroutines(t *testing.T) {
 	if accepted := r.ConnsAccepted() - acceptedBefore; accepted < reloads/2 {
 		t.Fatalf("only %d connections over %d reloads: the test no longer exercises new clients", accepted, reloads)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		gs, conns := runtime.NumGoroutine(), r.OpenConns()
+	var gs, conns int
+	testwait.Eventually(t, 20*time.Second, func() bool {
+		gs, conns = runtime.NumGoroutine(), r.OpenConns()
 		// Slack for runtime and test goroutines coming and going.
-		if conns <= baseConns+1 && gs <= baseGoroutines+25 {
-			t.Logf("after %d reloads: %d connections open (baseline %d), %d goroutines (baseline %d)", reloads, conns, baseConns, gs, baseGoroutines)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d reloads: %d connections open (baseline %d), %d goroutines (baseline %d)", reloads, conns, baseConns, gs, baseGoroutines)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return conns <= baseConns+1 && gs <= baseGoroutines+25
+	}, "after %d reloads: connections and goroutines above their baselines (%d, %d)", reloads, baseConns, baseGoroutines)
+	t.Logf("after %d reloads: %d connections open (baseline %d), %d goroutines (baseline %d)", reloads, conns, baseConns, gs, baseGoroutines)
 }
 
 // background ticks every interval until stop is called (or the test ends,

@@ -286,13 +286,7 @@ func TestKill9ToPrometheus(t *testing.T) {
 
 func promtestWait(t *testing.T, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, d, cond, "condition not met within %s", d)
 }
 
 func rangeTimestamps(t *testing.T, p *promproc.Process, q string) map[int64]bool {

@@ -5,18 +5,14 @@ import (
 	"log/slog"
 )
 
-// Prometheus' WAL watcher and wal.Open report two failures only in their
-// logs: a watcher that cannot read the WAL logs "error tailing WAL" (and
-// starts over five seconds later), and wal.Open logs (as tsdb/agent's Open
-// did) "encountered WAL read
+// wal.Open reports one failure only in its log: "encountered WAL read
 // error, attempting repair" before Prometheus' own repair deletes what
-// follows the damage. No metric or return value carries either, so flow taps
-// the logger it hands them: a slog.Handler that passes every record through
-// and calls back for these messages, with the record's attributes
-// (including those added with Logger.With, such as the watcher's
-// remote_name). If a Prometheus upgrade rewords a message, the tap goes
-// silent; TestWatcherFailureIsUnhealthy and TestPrometheusRepairIsReported
-// catch that.
+// follows the damage. No metric or return value carries it, so flow taps
+// the logger it hands wal.Open: a slog.Handler that passes every record
+// through and calls back for these messages, with the record's attributes.
+// If a Prometheus upgrade rewords a message, the tap goes silent;
+// TestPrometheusRepairIsReported catches that. (flow's own WAL tailers
+// report read failures directly: watcherFailed, msgWatcherError.)
 const (
 	msgWatcherError  = "error tailing WAL"
 	msgPromRepair    = "encountered WAL read error, attempting repair"
@@ -42,7 +38,7 @@ func (t *logTap) Enabled(ctx context.Context, level slog.Level) bool {
 
 func (t *logTap) Handle(ctx context.Context, r slog.Record) error {
 	switch r.Message {
-	case msgWatcherError, msgPromRepair, msgPromRepairEnd:
+	case msgPromRepair, msgPromRepairEnd:
 		m := make(map[string]string, len(t.attrs)+r.NumAttrs())
 		for _, a := range t.attrs {
 			m[a.Key] = a.Value.String()

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/queue"
 )
 
 // Metric metadata for Remote-Write 1.0 endpoints (`metadata_config`).
@@ -125,7 +127,7 @@ func (c *Component) runMetadata(ctx context.Context) {
 				}
 				last[d.name] = now
 				sctx, cancel := context.WithTimeout(ctx, max(d.interval, time.Second))
-				d.q.AppendWatcherMetadata(sctx, md)
+				_ = d.q.SendMetadata(sctx, md, d.perRequest)
 				cancel()
 			}
 		}
@@ -149,11 +151,10 @@ func sendsMetadata(eps []EndpointOptions) bool {
 }
 
 type metadataTarget struct {
-	name     string
-	interval time.Duration
-	q        interface {
-		AppendWatcherMetadata(context.Context, []scrape.MetricMetadata)
-	}
+	name       string
+	interval   time.Duration
+	perRequest int
+	q          *queue.Queue
 }
 
 // metadataDue returns the 1.0 endpoints whose send_interval has passed.
@@ -174,26 +175,9 @@ func (c *Component) metadataDue(now time.Time, last map[string]time.Time) []meta
 		if t, ok := last[name]; ok && now.Sub(t) < mo.SendInterval {
 			continue
 		}
-		due = append(due, metadataTarget{name: name, interval: mo.SendInterval})
-	}
-	if len(due) == 0 {
-		return nil
-	}
-	queues, err := queuesOf(c.remote)
-	if err != nil {
-		return nil
-	}
-	out := due[:0]
-	for _, d := range due {
-		for _, rc := range c.applied {
-			if rc.Name != d.name {
-				continue
-			}
-			if h, err := queueHash(rc); err == nil && queues[h] != nil {
-				d.q = queues[h]
-				out = append(out, d)
-			}
+		if le := c.eps[name]; le != nil {
+			due = append(due, metadataTarget{name: name, interval: mo.SendInterval, perRequest: mo.MaxSamplesPerSend, q: le.q})
 		}
 	}
-	return out
+	return due
 }

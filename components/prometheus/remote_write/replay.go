@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
 
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
-	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/record"
@@ -42,21 +42,20 @@ import (
 // replayJob describes one endpoint's replay.
 type replayJob struct {
 	name   string
-	rc     *config.RemoteWriteConfig
-	ext    labels.Labels
+	ep     EndpointOptions
 	client *endpointClient
 	tr     *tracker
 	gate   *gate
-	// cutoff bounds what is replayed: later samples are the live queue's.
-	cutoff int64
-	// firstOwnSegment is the first WAL segment this process wrote; samples
-	// before it were committed by an earlier run and are registered with
-	// the tracker as they are replayed (this run's are already).
+	// firstOwnSegment is the first WAL segment this process wrote: the
+	// replay reads the segments before it (an earlier run's), the live
+	// tailer the rest. The replayed samples are registered with the
+	// tracker as they are read (this run's are already).
 	firstOwnSegment int
-	// registerOld is false for replays after a queue restart, when every
-	// sample of the earlier run is already accounted for.
-	registerOld bool
 }
+
+// errOwnSegments ends the replay's WAL read at the first segment of this
+// run.
+var errOwnSegments = errors.New("reached this run's segments")
 
 // replay runs a job to its end (or ctx's), then opens the live queue.
 func (c *Component) replay(ctx context.Context, job replayJob) {
@@ -67,7 +66,7 @@ func (c *Component) replay(ctx context.Context, job replayJob) {
 	job.tr.advance(time.Now())
 	m, h := job.tr.state()
 	start := time.Now()
-	res, err := c.replayRange(ctx, job, m, h, job.cutoff)
+	res, err := c.replayRange(ctx, job, m, h, math.MaxInt64)
 	if err != nil && ctx.Err() == nil {
 		log.Error("replaying undelivered samples failed; continuing with live data", "err", err)
 	}
@@ -99,12 +98,12 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 	byRef := map[uint64]labels.Labels{}
 	labelsOf := func(ref uint64) labels.Labels { return byRef[ref] }
 	withHist := job.tr.sendsHistograms()
-	v2 := job.rc.ProtobufMessage != remoteapi.WriteV1MessageType
+	v2 := job.ep.ProtobufMessage != string(remoteapi.WriteV1MessageType)
 	split := &splittingClient{ep: job.client, v2: v2, h: h}
-	qc := job.rc.QueueConfig
+	qc := job.ep.QueueOptions
 	s := newReplaySender(ctx, &countingClient{WriteClient: split, v2: v2, tr: job.tr, onError: c.accountingError}, job.tr, labelsOf,
 		replaySenderOptions{v2: v2, maxSamples: qc.MaxSamplesPerSend, maxShards: qc.MaxShards,
-			minBackoff: time.Duration(qc.MinBackoff), maxBackoff: time.Duration(qc.MaxBackoff)})
+			minBackoff: qc.MinBackoff, maxBackoff: qc.MaxBackoff})
 	nothing := func() error { return nil }
 	count := func(n, uncertain int, err error) error {
 		res.sent += n
@@ -115,8 +114,10 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		own := seg >= job.firstOwnSegment
-		register := job.registerOld && !own
+		if seg >= job.firstOwnSegment {
+			return errOwnSegments
+		}
+		const register = true
 		switch typ {
 		case record.Series:
 			series, err := dec.Series(rec, nil)
@@ -172,7 +173,7 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 					return s.add(out...)
 				}))
 		case record.Exemplars:
-			if !job.rc.SendExemplars {
+			if !job.ep.SendExemplars {
 				return nil
 			}
 			es, err := dec.Exemplars(rec, nil)
@@ -199,6 +200,9 @@ func (c *Component) replayRange(ctx context.Context, job replayJob, from, h, to 
 		}
 		return nil
 	})
+	if errors.Is(err, errOwnSegments) {
+		err = nil
+	}
 	if err != nil {
 		cancel()
 	}

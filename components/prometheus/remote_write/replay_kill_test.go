@@ -95,16 +95,12 @@ func TestKill9ReplayBatches(t *testing.T) {
 	logs := &logCapture{t: t}
 	c2 := startChildWith(t, logs, data, proxy.url, logPath, 0, "FLOW_RW_TICK=1s", "FLOW_RW_LOG_INFO=1")
 	var m []string
-	deadline := time.Now().Add(120 * time.Second)
-	for m == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the replay did not finish within 120s")
-		}
-		time.Sleep(100 * time.Millisecond)
+	testwait.Eventually(t, 120*time.Second, func() bool {
 		logs.mu.Lock()
+		defer logs.mu.Unlock()
 		m = replayLine.FindStringSubmatch(logs.b.String())
-		logs.mu.Unlock()
-	}
+		return m != nil
+	}, "the replay did not finish within 120s")
 	c2.stop(t)
 	samples, _ := strconv.Atoi(m[1])
 	uncertain, _ := strconv.Atoi(m[2])

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
-	common "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
@@ -296,57 +295,6 @@ func (w *WALOptions) walOptions() wal.Options {
 		// Remote-Write 2.0 carries metadata read from the WAL.
 		Metadata: true,
 	}
-}
-
-// unusableProxy is the proxy of the HTTP client Prometheus builds for each
-// queue. flow replaces that client with its own right after creating the
-// queue (see queues.go); should a batch be sent in between, it fails on
-// connect, is retried, and the retry goes through flow's client. So no
-// request ever leaves without flow's signing, headers and TLS settings.
-var unusableProxy = func() common.URL {
-	u, _ := url.Parse("http://127.0.0.1:0")
-	return common.URL{URL: u}
-}()
-
-// prometheusConfig is the part of the endpoint Prometheus' queue manager
-// owns. HTTP settings (auth, TLS, headers, SigV4) are not in it: flow's own
-// client carries them, so changing them never restarts the queue. Nor is
-// the URL's password or any query value: Prometheus puts the URL in its
-// queue's log lines and `url` metric label, and only masks a password, so
-// it is given the redacted URL; flow's client sends to the real one. (A
-// new password or token therefore swaps the client, keeping the queue.)
-func (e *EndpointOptions) prometheusConfig() (*config.RemoteWriteConfig, error) {
-	u, err := url.Parse(e.redactedURL())
-	if err != nil {
-		return nil, errors.New("url is not valid")
-	}
-	rules, err := relabel.Compile(e.WriteRelabelConfigs)
-	if err != nil {
-		return nil, err
-	}
-	rc := config.DefaultRemoteWriteConfig
-	rc.URL = &common.URL{URL: u}
-	rc.Name = e.queueName()
-	rc.RemoteTimeout = model.Duration(e.RemoteTimeout)
-	rc.SendExemplars = e.SendExemplars
-	rc.SendNativeHistograms = e.SendNativeHistograms
-	rc.ProtobufMessage = remoteapi.WriteMessageType(e.ProtobufMessage)
-	rc.WriteRelabelConfigs = rules
-	rc.QueueConfig = e.QueueOptions.toPrometheus()
-	rc.MetadataConfig = config.MetadataConfig{
-		Send:              e.MetadataOptions.Send,
-		SendInterval:      model.Duration(e.MetadataOptions.SendInterval),
-		MaxSamplesPerSend: e.MetadataOptions.MaxSamplesPerSend,
-	}
-	rc.HTTPClientConfig = common.HTTPClientConfig{ProxyConfig: common.ProxyConfig{ProxyURL: unusableProxy}}
-	if rc.ProtobufMessage != remoteapi.WriteV1MessageType {
-		// 2.0 carries metadata with each series, from the WAL.
-		rc.MetadataConfig.Send = false
-	}
-	// Prometheus logs failed requests itself; flow reports them through
-	// health and its own log lines.
-	rc.FailedRequestLogging = false
-	return &rc, nil
 }
 
 // externalLabels converts the external_labels map.

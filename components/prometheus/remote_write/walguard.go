@@ -308,6 +308,11 @@ func (c *Component) noteRepair(rep repairReport) {
 	}
 }
 
+// watcherFailed records that an endpoint's WAL tailer cannot read the WAL.
+func (c *Component) watcherFailed(name string, err error) {
+	c.onPrometheusLog(msgWatcherError, map[string]string{"remote_name": name, "err": err.Error()})
+}
+
 // onPrometheusLog receives the log records logtap.go watches for.
 func (c *Component) onPrometheusLog(msg string, attrs map[string]string) {
 	now := time.Now()

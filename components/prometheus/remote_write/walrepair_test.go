@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/util/compression"
 
 	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/wal"
+	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -267,8 +268,8 @@ func TestPrometheusRepairIsReported(t *testing.T) {
 	t.Logf("health: %s", h.Message)
 }
 
-// TestWatcherFailureIsUnhealthy: when a queue's WAL watcher cannot read the
-// WAL, the component is unhealthy and names the endpoint and the error.
+// TestWatcherFailureIsUnhealthy: when an endpoint's WAL tailer cannot read
+// the WAL, the component is unhealthy and names the endpoint and the error.
 func TestWatcherFailureIsUnhealthy(t *testing.T) {
 	r := newReceiver(t)
 	c, recv, _ := start(t, testArgs(r.URL()))
@@ -286,17 +287,13 @@ func TestWatcherFailureIsUnhealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		g.tick(t) // wakes the watcher
-		h := c.CurrentHealth()
-		if h.Health == component.HealthUnhealthy && strings.Contains(h.Message, `endpoint "test": the WAL watcher cannot read the WAL since`) {
-			t.Logf("health: %s", h.Message)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("health is %s %q 60s after the WAL was damaged", h.Health, h.Message)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var h component.Health
+	if _, ok := testwait.Poll(60*time.Second, func() bool {
+		g.tick(t) // wakes the tailer
+		h = c.CurrentHealth()
+		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, `endpoint "test": the WAL watcher cannot read the WAL since`)
+	}); !ok {
+		t.Fatalf("health is %s %q 60s after the WAL was damaged", h.Health, h.Message)
 	}
+	t.Logf("health: %s", h.Message)
 }

@@ -11,9 +11,10 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// countingClient is the remote.WriteClient flow hands a queue: Prometheus'
-// client underneath, plus delivery accounting (tracker.go) and a gate that
-// holds the live queue back while a replay sends older samples first.
+// countingClient is the replay sender's client (replay.go): the endpoint's
+// client underneath, plus delivery accounting (tracker.go), read from each
+// request's timestamps; and an optional gate. (The live queue accounts
+// from its batches directly: queue.Config.OnDone.)
 type countingClient struct {
 	remote.WriteClient
 	v2   bool

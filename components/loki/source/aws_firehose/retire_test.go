@@ -57,13 +57,8 @@ func TestRunWaitsForTheServerUpdateReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(grace + 30*time.Second):
-		t.Fatal("Run did not return")
+	if err := testwait.Receive(t, grace+30*time.Second, done, "Run did not return"); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 
 	// Run has returned: the replaced server must have let go of the

@@ -31,10 +31,9 @@ import (
 // series is what the queue keeps of one WAL series.
 type series struct {
 	ref  uint64
-	lbls labels.Labels              // as sent (external labels, write relabelling applied)
-	rw1  []byte                     // 1.0: encoded Label fields
-	strs []string                   // 2.0: names and values, in order
-	ids  []uint32                   // 2.0: global symbol ids of strs
+	rw1  []byte                     // 1.0: encoded Label fields (of the labels sent)
+	lbls labels.Labels              // 2.0: the labels sent
+	ids  []uint32                   // 2.0: global symbol ids of their names and values
 	meta atomic.Pointer[seriesMeta] // 2.0: type, help and unit (nil: none)
 	seg  int                        // the newest WAL segment (or checkpoint) its record was seen in
 
@@ -80,10 +79,11 @@ func (d *dict) size() int {
 // newSeries prepares a series for both protocols' encoders (only the
 // configured one is filled).
 func newSeries(ref uint64, lbls labels.Labels, v2 bool, d *dict) *series {
-	s := &series{ref: ref, lbls: lbls}
+	s := &series{ref: ref}
 	if v2 {
+		s.lbls = lbls
+		s.ids = make([]uint32, 0, 2*lbls.Len())
 		lbls.Range(func(l labels.Label) {
-			s.strs = append(s.strs, l.Name, l.Value)
 			s.ids = append(s.ids, d.id(l.Name), d.id(l.Value))
 		})
 	} else {
@@ -318,9 +318,11 @@ func appendPacked(b []byte, num protowire.Number, refs []uint32) []byte {
 func (e *encoder) appendV2Series(items []item, idx []int32) {
 	s := items[idx[0]].s
 	e.refs = e.refs[:0]
-	for i, id := range s.ids {
-		e.refs = append(e.refs, e.ref(id, s.strs[i]))
-	}
+	i := 0
+	s.lbls.Range(func(l labels.Label) {
+		e.refs = append(e.refs, e.ref(s.ids[i], l.Name), e.ref(s.ids[i+1], l.Value))
+		i += 2
+	})
 	ts := appendPacked(e.ts[:0], 1, e.refs)
 	for _, i := range idx {
 		it := &items[i]

@@ -27,6 +27,7 @@ package queue
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,10 @@ type Config struct {
 	// ReshardInterval is how often the shards needed are computed
 	// (default 10 s).
 	ReshardInterval time.Duration
+	// Logger logs failed sends with Prometheus' messages ("Failed to send
+	// batch, retrying", "non-recoverable error"); errors are the Sender's,
+	// which must not carry secrets. nil: none.
+	Logger *slog.Logger
 }
 
 func (c *Config) withDefaults() Config {
@@ -89,6 +94,9 @@ func (c *Config) withDefaults() Config {
 	if o.ReshardInterval <= 0 {
 		o.ReshardInterval = 10 * time.Second
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
@@ -103,8 +111,9 @@ type Queue struct {
 	seriesMu sync.RWMutex
 	series   map[uint64]*series
 	raw      map[uint64]labels.Labels // as read from the WAL, for reconfiguring
-	meta     map[uint64]*seriesMeta
 	dict     *dict
+	// metas interns metadata: the series of a family share one.
+	metas map[seriesMetaKey]*seriesMeta
 
 	// shardMu guards shards: held for reading by appends, for writing
 	// while shards are replaced.
@@ -123,6 +132,11 @@ type Queue struct {
 
 	highestSent atomic.Int64
 	gen         atomic.Uint64 // requests encoded (encoder scratch marks)
+	// seriesGen counts rebuilds of the series (rebuildLocked).
+	seriesGen atomic.Uint64
+	// appendMu guards appendBuf, the scratch of appendItems.
+	appendMu  sync.Mutex
+	appendBuf []item
 	// reshardMu serialises replacing the shards (reshard, Reconfigure,
 	// dictionary rebuilds).
 	reshardMu sync.Mutex
@@ -133,7 +147,7 @@ func New(cfg Config, sender Sender, m *Metrics) *Queue {
 	c := cfg.withDefaults()
 	q := &Queue{
 		sender: sender, cfg: c,
-		series: map[uint64]*series{}, raw: map[uint64]labels.Labels{}, meta: map[uint64]*seriesMeta{},
+		series: map[uint64]*series{}, raw: map[uint64]labels.Labels{}, metas: map[seriesMetaKey]*seriesMeta{},
 		dict: newDict(), done: make(chan struct{}),
 	}
 	q.m = m.forQueue(c.Name, c.URL, &c)
@@ -217,15 +231,42 @@ func (q *Queue) replaceShards(shards func(n int) int, cfg *Config) {
 	q.startShardsLocked(n, held)
 }
 
+// reresolve points items at the current series of their refs; those
+// whose series is dropped now get a nil series and are final.
+func (q *Queue) reresolve(items []item) {
+	gone := map[int64]int64{}
+	q.seriesMu.RLock()
+	for i := range items {
+		if items[i].s == nil {
+			continue
+		}
+		items[i].s = q.series[items[i].s.ref]
+		if items[i].s == nil && items[i].counted() {
+			gone[items[i].t]++
+		}
+	}
+	q.seriesMu.RUnlock()
+	if cfg := q.config(); len(gone) > 0 && cfg.OnDone != nil {
+		cfg.OnDone(gone)
+	}
+}
+
 // rebuildLocked prepares every series again, with a new dictionary.
 func (q *Queue) rebuildLocked(cfg *Config) {
+	q.seriesGen.Add(1)
 	q.dict = newDict()
+	q.metas = map[seriesMetaKey]*seriesMeta{}
+	old := q.series
+	q.series = make(map[uint64]*series, len(old))
 	for ref, raw := range q.raw {
 		q.prepareLocked(ref, raw, cfg)
-	}
-	for ref, md := range q.meta {
-		if s := q.series[ref]; s != nil {
-			q.setMetaLocked(s, md.typ, md.help, md.unit)
+		o, s := old[ref], q.series[ref]
+		if o == nil || s == nil {
+			continue
+		}
+		s.seg = o.seg
+		if m := o.meta.Load(); m != nil && cfg.V2 {
+			q.setMetaLocked(s, m.typ, m.help, m.unit)
 		}
 	}
 }
@@ -310,7 +351,6 @@ func (q *Queue) StoreMetadata(md []record.RefMetadata) {
 			continue
 		}
 		q.setMetaLocked(s, record.ToMetricType(m.Type), m.Help, m.Unit)
-		q.meta[ref] = s.meta.Load()
 	}
 }
 
@@ -318,8 +358,26 @@ func (q *Queue) setMetaLocked(s *series, typ model.MetricType, help, unit string
 	if m := s.meta.Load(); m != nil && m.typ == typ && m.help == help && m.unit == unit {
 		return
 	}
-	s.meta.Store(&seriesMeta{typ: typ, help: help, unit: unit, hid: q.dict.id(help), uid: q.dict.id(unit)})
+	k := seriesMetaKey{typ: typ, help: help, unit: unit}
+	m := q.metas[k]
+	if m == nil {
+		if len(q.metas) >= maxMetas {
+			clear(q.metas) // bounded; series keep theirs
+		}
+		m = &seriesMeta{typ: typ, help: help, unit: unit, hid: q.dict.id(help), uid: q.dict.id(unit)}
+		q.metas[k] = m
+	}
+	s.meta.Store(m)
 }
+
+// seriesMetaKey is a series' metadata, for interning.
+type seriesMetaKey struct {
+	typ        model.MetricType
+	help, unit string
+}
+
+// maxMetas bounds the metadata interned.
+const maxMetas = 100_000
 
 // UpdateSeriesSegment notes that series are (still) in checkpoint seg.
 func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
@@ -340,7 +398,6 @@ func (q *Queue) SeriesReset(seg int) {
 		if s == nil || s.seg < seg {
 			delete(q.series, ref)
 			delete(q.raw, ref)
-			delete(q.meta, ref)
 		}
 	}
 	// The 2.0 dictionary only grows: rebuild it once it is much larger
@@ -398,14 +455,18 @@ func (q *Queue) AppendExemplars(es []record.RefExemplar) bool {
 }
 
 func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
+	q.appendMu.Lock()
+	defer q.appendMu.Unlock()
+	// Resolve the series of every sample under one read lock, then queue
+	// them without it (a full shard may block; resharding needs the
+	// series lock).
+	items := q.appendBuf[:0]
 	var unknown map[int64]int64
-	q.shardMu.RLock()
-	defer q.shardMu.RUnlock()
+	q.seriesMu.RLock()
+	gen := q.seriesGen.Load()
 	for _, x := range in {
 		ref, it := conv(x)
-		q.seriesMu.RLock()
 		s, known := q.series[ref]
-		q.seriesMu.RUnlock()
 		if s == nil {
 			if it.counted() {
 				if !known {
@@ -421,8 +482,37 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 			continue
 		}
 		it.s = s
+		items = append(items, it)
+	}
+	q.seriesMu.RUnlock()
+	defer func() {
+		clear(items)
+		if cap(items) > 1<<14 {
+			items = nil // a large record's scratch is not kept
+		}
+		q.appendBuf = items[:0]
+	}()
+	if unknown != nil {
+		if cfg := q.config(); cfg.OnDone != nil {
+			cfg.OnDone(unknown)
+		}
+	}
+	q.shardMu.RLock()
+	defer q.shardMu.RUnlock()
+	var counted int64
+	for i := range items {
+		if g := q.seriesGen.Load(); g != gen {
+			// The series were prepared again meanwhile (Reconfigure):
+			// the rest must point at the new ones.
+			gen = g
+			q.reresolve(items[i:])
+		}
+		it := items[i]
+		if it.s == nil {
+			continue
+		}
 		for {
-			r := q.shards[ref%uint64(len(q.shards))].enqueue(it)
+			r := q.shards[it.s.ref%uint64(len(q.shards))].enqueue(it)
 			if r == enqueued {
 				break
 			}
@@ -432,16 +522,19 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 			// Halted for resharding: wait for the new shards.
 			q.shardMu.RUnlock()
 			q.shardMu.RLock()
+			if g := q.seriesGen.Load(); g != gen {
+				gen = g
+				q.reresolve(items[i:])
+				if it = items[i]; it.s == nil {
+					break
+				}
+			}
 		}
 		if it.counted() {
-			q.in.Add(1)
+			counted++
 		}
 	}
-	if unknown != nil {
-		if cfg := q.config(); cfg.OnDone != nil {
-			cfg.OnDone(unknown)
-		}
-	}
+	q.in.Add(counted)
 	return q.ctx.Err() == nil
 }
 
@@ -558,9 +651,11 @@ func (q *Queue) sendRequest(ctx context.Context, halt <-chan struct{}, cfg *Conf
 			retry, after = cfg.Classify(err)
 		}
 		if !retry {
+			cfg.Logger.Error("non-recoverable error", "count", n.samples+n.histograms, "exemplarCount", n.exemplars, "metadataCount", n.metadata, "err", err)
 			n.failed(q.m)
 			return dropped
 		}
+		cfg.Logger.Warn("Failed to send batch, retrying", "err", err)
 		n.retried(q.m)
 		if onRetry != nil {
 			onRetry()

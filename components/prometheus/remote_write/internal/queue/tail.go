@@ -53,6 +53,8 @@ type TailOptions struct {
 	Metrics *wlog.LiveReaderMetrics // nil: unregistered ones
 	// Poll is how often the WAL is read without a Notify (default 1 s).
 	Poll time.Duration
+	// OnError hears of every failure to read the WAL (nil: logged only).
+	OnError func(error)
 }
 
 // Tailer reads the WAL and hands what it reads to a Consumer.
@@ -174,14 +176,14 @@ func (t *Tailer) tail(ctx context.Context, seg int) error {
 				return rerr
 			}
 			if rerr != nil {
-				t.o.Logger.Error("skipping the rest of a corrupt WAL segment", "segment", seg, "err", rerr)
+				t.failed(fmt.Errorf("skipping the rest of corrupt WAL segment %d: %w", seg, rerr))
 			}
 			return nil
 		}
 		if rerr != nil {
 			// A corrupt record in the segment being written: wait for the
 			// writer to move on (a repair reopens the WAL in a new one).
-			t.o.Logger.Error("reading the WAL", "segment", seg, "err", rerr)
+			t.failed(fmt.Errorf("reading WAL segment %d: %w", seg, rerr))
 		}
 		if time.Since(lastGC) > 5*time.Second {
 			lastGC = time.Now()
@@ -190,6 +192,13 @@ func (t *Tailer) tail(ctx context.Context, seg int) error {
 		if !t.wait(ctx) {
 			return errStop
 		}
+	}
+}
+
+func (t *Tailer) failed(err error) {
+	t.o.Logger.Error("tailing the WAL", "err", err)
+	if t.o.OnError != nil {
+		t.o.OnError(err)
 	}
 }
 
