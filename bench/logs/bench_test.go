@@ -63,6 +63,53 @@ type benchResult struct {
 	failedPosts int64
 	lagP50      time.Duration // delivery lag: arrival at Loki − the entry's timestamp
 	lagP99      time.Duration
+	// peakAnon and peakFile are the highest RssAnon (the heap, stacks and
+	// the runtime's own memory) and RssFile (pages of the binary and other
+	// files) sampled during the measurement: VmHWM is about their sum.
+	peakAnon, peakFile int64
+}
+
+// rssSampler samples a process's RssAnon and RssFile every 20 ms until
+// stopped.
+type rssSampler struct {
+	anon, file atomic.Int64
+	stop       chan struct{}
+	done       chan struct{}
+}
+
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		path := fmt.Sprintf("/proc/%d/status", pid)
+		for {
+			if b, err := os.ReadFile(path); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					for name, dst := range map[string]*atomic.Int64{"RssAnon:": &s.anon, "RssFile:": &s.file} {
+						if v, ok := strings.CutPrefix(line, name); ok {
+							kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+							if kb<<10 > dst.Load() {
+								dst.Store(kb << 10)
+							}
+						}
+					}
+				}
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return s
+}
+
+// peaks stops sampling and returns the highest values seen.
+func (s *rssSampler) peaks() (anon, file int64) {
+	close(s.stop)
+	<-s.done
+	return s.anon.Load(), s.file.Load()
 }
 
 // lagHistogram counts delivery lags in milliseconds (the last bucket holds
@@ -213,6 +260,7 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 		secs := cmp.Or(os.Getenv("FLOW_BENCH_PROFILE_SECONDS"), "5")
 		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds="+secs, path+"."+s.name)
 	}
+	rss := sampleRSS(pid)
 	start := time.Now()
 	lag.start(start)
 	elapsed, failed := send(records)
@@ -220,12 +268,13 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.Stderr()))
 	}
 	delivered := time.Since(start)
+	anon, file := rss.peaks()
 	cpu1, hwm, err := procStats(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return benchResult{records: records, elapsed: elapsed, delivered: delivered, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
-		lagP50: lag.quantile(0.5), lagP99: lag.quantile(0.99)}
+		lagP50: lag.quantile(0.5), lagP99: lag.quantile(0.99), peakAnon: anon, peakFile: file}
 }
 
 func saveProfile(tb testing.TB, url, path string) {
@@ -263,6 +312,8 @@ func BenchmarkFirehoseToLoki(b *testing.B) {
 			b.ReportMetric(r.lagP99.Seconds(), "lag-p99-s")
 			b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
 			b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
+			b.ReportMetric(float64(r.peakAnon)/(1<<20), "peak-anon-MiB")
+			b.ReportMetric(float64(r.peakFile)/(1<<20), "peak-file-MiB")
 			b.ReportMetric(float64(r.failedPosts), "refused-requests")
 			b.Logf("%s: %d records: acknowledged in %v, delivered in %v (lag p50 %v, p99 %v); flow used %v CPU, peak RSS %d MiB",
 				s.name, r.records, r.elapsed.Round(time.Millisecond), r.delivered.Round(time.Millisecond),

@@ -16,6 +16,8 @@ import (
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/benchmeter"
+	"github.com/flow-telemetry/flow/runtime/component"
+	"github.com/flow-telemetry/flow/syntax/value"
 )
 
 // benchRequest makes the entries of one Firehose request as
@@ -148,4 +150,28 @@ func BenchmarkBatchPush(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*500), "cpu-ns/entry")
+}
+
+// BenchmarkCommitPosition is what an endpoint's sender does after each
+// delivered batch: commit the position it reached (positions file, segment
+// deletion, backlog).
+func BenchmarkCommitPosition(b *testing.B) {
+	var ea EndpointArgs
+	ea.SetToDefault()
+	ea.URL = value.NewURL("http://127.0.0.1:9/loki/api/v1/push")
+	ea.Name = "bench"
+	var args Arguments
+	args.SetToDefault()
+	args.Endpoints = []EndpointArgs{ea}
+	c, err := New(component.Options{ID: "loki.write.bench", Registerer: prometheus.NewRegistry(), DataPath: b.TempDir(),
+		Logger: slog.New(slog.DiscardHandler), OnStateChange: func(component.Exports) {}}, args)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.closeAll()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.commitPosition(c.wal, "bench", wal.Position{Offset: int64(i)})
+	}
 }

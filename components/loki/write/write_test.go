@@ -21,6 +21,7 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/components/loki/write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -600,5 +601,55 @@ func TestHTTPClientAuthReachesLoki(t *testing.T) {
 				t.Fatalf("Authorization %q, want %q", auth, tc.want)
 			}
 		})
+	}
+}
+
+// TestPositionsSavedAtMostEverySecond: while batches are delivered the
+// positions file is rewritten at most every positionsSaveInterval, and the
+// last commits of a burst reach it by a timer, so that a crash after the
+// component has gone idle sends nothing again; a graceful stop writes them
+// at once.
+func TestPositionsSavedAtMostEverySecond(t *testing.T) {
+	lk := startLoki(t)
+	dir := t.TempDir()
+	args := defaultArgs(endpointArgs(lk.URL(), func(e *EndpointArgs) {
+		e.Name = "main"
+		e.BatchWait = 5 * time.Millisecond
+	}))
+	h := start(t, dir, args)
+	posPath := filepath.Join(dir, "wal", wal.PositionsFile)
+	// Count the rewrites of the positions file while 40 batches are
+	// delivered one after the other.
+	var writes int
+	var last time.Time
+	started := time.Now()
+	for i := 0; i < 40; i++ {
+		h.send(loki.Entry{Labels: model.LabelSet{"job": "pos"}, Entry: push.Entry{Timestamp: time.Unix(1700000000, int64(i)), Line: fmt.Sprintf("line %d", i)}})
+		if err := lk.WaitForEntries(int64(i+1), 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(posPath); err == nil && !st.ModTime().Equal(last) {
+			writes++
+			last = st.ModTime()
+		}
+	}
+	if allowed := int(time.Since(started)/positionsSaveInterval) + 2; writes > allowed {
+		t.Errorf("positions file written %d times for 40 deliveries in %v, want at most %d", writes, time.Since(started).Round(time.Millisecond), allowed)
+	}
+	// Idle now: the timer writes the last commit. A crash then (the WAL
+	// directory copied as it is) replays nothing.
+	end := h.c.wal.Durable()
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		pos, err := wal.LoadPositions(posPath)
+		return err == nil && pos["main"] == end
+	}, "the last delivered position never reached the positions file")
+	crash := t.TempDir()
+	copyDir(t, filepath.Join(dir, "wal"), filepath.Join(crash, "wal"))
+	h.stop()
+	h2 := start(t, crash, args)
+	h2.stop() // which delivers what the WAL holds past its position
+
+	if n := len(lk.Entries()); n != 40 {
+		t.Fatalf("%d entries in Loki after the restart, want 40 (none sent again)", n)
 	}
 }
