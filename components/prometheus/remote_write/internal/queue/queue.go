@@ -164,6 +164,12 @@ func (q *Queue) config() Config {
 	return q.cfg
 }
 
+// SetSegment shows the WAL segment the queue's tailer reads
+// (prometheus_wal_watcher_current_segment{consumer=<name>}).
+func (q *Queue) SetSegment(seg int) {
+	q.m.m.currentSegment.WithLabelValues(q.m.lv[0]).Set(float64(seg))
+}
+
 // HighestSent is the newest timestamp of a sample delivered (0: none yet).
 func (q *Queue) HighestSent() int64 { return q.highestSent.Load() }
 
@@ -501,7 +507,11 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	}
 	q.shardMu.RLock()
 	defer q.shardMu.RUnlock()
-	var counted int64
+	var counted, highest int64
+	for i := range items {
+		highest = max(highest, items[i].t)
+	}
+	q.m.m.noteIn(highest)
 	pending := items
 	for len(pending) > 0 {
 		if g := q.seriesGen.Load(); g != gen {
