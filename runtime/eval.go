@@ -188,13 +188,15 @@ func (k *scopeKey) selectExports() {
 	if k.want == nil || !v.IsKnown() || v.IsNull() || v.IsMarked() || !v.Type().IsObjectType() {
 		return
 	}
-	t := v.Type()
-	if len(k.want) >= len(t.AttributeTypes()) {
+	types := v.Type().AttributeTypes()
+	if len(k.want) >= len(types) {
 		return
 	}
 	attrs := make([]cty.Value, len(k.want))
 	for i, name := range k.want {
-		if !t.HasAttribute(name) {
+		// The names are the Exports' river names, as the object holds them
+		// (a name needing normalization would only select nothing).
+		if _, ok := types[name]; !ok {
 			return
 		}
 		attrs[i] = v.GetAttr(name)
@@ -310,6 +312,8 @@ func mayHoldCapsule(t cty.Type) bool {
 type decoded struct {
 	args    component.Arguments
 	secrets []masked
+	// unchanged is set when staging found args equal to those applied.
+	unchanged bool
 }
 
 // decodeArgs decodes n's block into a fresh Arguments value, spending
@@ -443,7 +447,7 @@ func (r *Runtime) applyArgs(n *gnode, dec *decoded, diags hcl.Diagnostics, cause
 			st.builtAt = time.Now()
 			st.mu.Unlock()
 			r.start(st)
-		case !argsEqual(dec.args, prev):
+		case !dec.unchanged && !argsEqual(dec.args, prev):
 			if err := safeUpdate(comp, dec.args); err != nil {
 				errMsg = "updating component failed: " + err.Error()
 				break

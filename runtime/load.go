@@ -115,6 +115,10 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		// updated may export anything: its dependants see unknowns.
 		n.st.mu.Lock()
 		n.staged.stable = n.st.comp != nil && argsEqual(dec.args, n.st.args)
+		// Applying these very arguments (nothing they read changed: see
+		// stagedArgs) needs no second comparison: evalMu is held from here
+		// to apply, so the applied arguments cannot change meanwhile.
+		dec.unchanged = n.staged.stable
 		n.st.mu.Unlock()
 	}
 	if diags.HasErrors() {

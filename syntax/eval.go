@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -175,7 +176,7 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 	case t == cty.DynamicPseudoType:
 		return cty.DynamicVal.WithMarks(marks), nil
 	case t.IsObjectType():
-		if !t.HasAttribute(name) {
+		if !hasAttribute(t, name) {
 			names := slices.Sorted(maps.Keys(t.AttributeTypes()))
 			diags := evalError(rng, "%s has no attribute %q", orValue(what()), name)
 			return cty.DynamicVal, withSuggestion(diags, name, names)
@@ -198,6 +199,19 @@ func getAttr(v cty.Value, name string, rng hcl.Range, what func() string) (cty.V
 		return cty.DynamicVal, evalError(rng, "cannot read attribute %q of %s: expected object, got %s", name, w, value.TypeName(v.WithMarks(marks)))
 	}
 	return cty.DynamicVal, evalError(rng, "cannot read attribute %q: expected object, got %s", name, value.TypeName(v.WithMarks(marks)))
+}
+
+// hasAttribute is t.HasAttribute without normalizing an ASCII name, which
+// NFC leaves as it is (object types hold their names normalized): that
+// normalization was most of a reference's evaluation.
+func hasAttribute(t cty.Type, name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return t.HasAttribute(name)
+		}
+	}
+	_, ok := t.AttributeTypes()[name]
+	return ok
 }
 
 func orValue(what string) string {

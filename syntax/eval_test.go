@@ -215,3 +215,21 @@ func TestNumberRange(t *testing.T) {
 		t.Errorf("comparing huge numbers needs no arithmetic: %v", diags)
 	}
 }
+
+// An attribute name is looked up as cty normalizes it (NFC): ASCII names
+// directly, others through normalization, so Hangul written as conjoining
+// jamo (letters, so an identifier) finds the syllable the object holds.
+func TestEvalAttributeNamesNormalized(t *testing.T) {
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{
+		"obj": cty.ObjectVal(map[string]cty.Value{"\uac00": cty.StringVal("syllable"), "caf\u00e9": cty.StringVal("composed"), "plain": cty.StringVal("ascii")}),
+	}}
+	for src, want := range map[string]string{"obj.\u1100\u1161": "syllable", "obj.caf\u00e9": "composed", "obj.plain": "ascii"} {
+		v, diags := evalExpr(t, ctx, src)
+		if diags.HasErrors() || v.AsString() != want {
+			t.Errorf("%q: got %#v %v, want %q", src, v, diags, want)
+		}
+	}
+	if _, diags := evalExpr(t, ctx, "obj.missing"); !diags.HasErrors() || !strings.Contains(diags[0].Summary, `no attribute "missing"`) {
+		t.Errorf("obj.missing: %v, want a missing-attribute error", diags)
+	}
+}

@@ -20,7 +20,11 @@
 // (-per-target) whose values change on every scrape, with six labels and
 // about 125 bytes per exposition line, as real exporters serve them.
 // -protocol v2 has flow send Remote-Write 2.0 (the agent, Prometheus 2.42,
-// only has 1.0); the receiver counts both.
+// only has 1.0); the receiver counts both. -relabel relabels every sample
+// with three rules on the way (flow: a prometheus.relabel between scrape
+// and remote_write; the agent: metric_relabel_configs). The realistic
+// targets are internal/realtarget's, which the scrape path's go test
+// benchmarks (BenchmarkScrapePath) scrape too.
 //
 //	go run ./bench/metrics                      # 100k and 500k series, both shapes, 3 rounds
 //	go run ./bench/metrics -shape realistic -series 100000 -rounds 5 -measure 60s

@@ -15,7 +15,6 @@ import (
 	_ "github.com/flow-telemetry/flow/components/loki/source/aws_firehose"
 	"github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
-	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/livedebug"
 )
 
@@ -115,14 +114,7 @@ func TestLiveStreamFirehoseEntries(t *testing.T) {
 		want = append(want, line)
 		records = append(records, []byte(line))
 	}
-	var resp firehosetest.Response
-	var err error
-	if _, ok := testwait.Poll(30*time.Second, func() bool {
-		resp, err = sender.Send(records)
-		return err == nil && resp.Status == 200
-	}); !ok {
-		t.Fatalf("the Firehose endpoint did not accept the records: %+v %v", resp, err)
-	}
+	sender.SendUntilAccepted(t, 30*time.Second, records)
 	for name, ch := range map[string]<-chan sseEvent{"source": src, "echo": echo} {
 		for i, line := range want {
 			ev := next(t, ch, 10*time.Second)

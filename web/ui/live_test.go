@@ -16,7 +16,6 @@ import (
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
-	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
 // The Live tab (live.js) against a real `flow run`: entries sent to a real
@@ -32,14 +31,7 @@ func firehoseSend(t *testing.T, port int, lines ...string) {
 	for _, l := range lines {
 		records = append(records, []byte(l))
 	}
-	var resp firehosetest.Response
-	var err error
-	if _, ok := testwait.Poll(30*time.Second, func() bool {
-		resp, err = sender.Send(records)
-		return err == nil && resp.Status == 200
-	}); !ok {
-		t.Fatalf("the Firehose endpoint did not accept the records: %+v %v", resp, err)
-	}
+	sender.SendUntilAccepted(t, 30*time.Second, records)
 }
 
 // liveTexts is the text of every entry line the page lays out (a line the

@@ -54,7 +54,7 @@ type state struct {
 	// series that stopped free their memory before eviction pushes them out.
 	ttl time.Duration
 	// clock is a coarse "now" (unix nanoseconds) that Run advances every
-	// sweepInterval, so the hot path marks use with an atomic store rather
+	// clockInterval, so the hot path marks use with an atomic store rather
 	// than a clock read.
 	clock atomic.Int64
 

@@ -102,3 +102,17 @@ func TestCacheTTLOffKeepsEverything(t *testing.T) {
 		t.Error("negative cache_ttl accepted")
 	}
 }
+
+// Sweeps scan every entry, so they run every tenth of the ttl, between
+// 1 s and 1 min, not every second.
+func TestSweepEvery(t *testing.T) {
+	for ttl, want := range map[time.Duration]time.Duration{
+		5 * time.Second:   time.Second,
+		100 * time.Second: 10 * time.Second,
+		time.Hour:         time.Minute,
+	} {
+		if got := sweepEvery(ttl); got != want {
+			t.Errorf("sweepEvery(%s) = %s, want %s", ttl, got, want)
+		}
+	}
+}

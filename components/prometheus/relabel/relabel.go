@@ -106,8 +106,9 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 // until cancelled: samples flow through the receiver on the callers'
 // goroutines.
 func (c *Component) Run(ctx context.Context) error {
-	t := time.NewTicker(sweepInterval)
+	t := time.NewTicker(clockInterval)
 	defer t.Stop()
+	var lastSweep time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -115,7 +116,8 @@ func (c *Component) Run(ctx context.Context) error {
 		case now := <-t.C:
 			s := c.recv.state.Load()
 			s.advance(now)
-			if s.ttl > 0 {
+			if s.ttl > 0 && now.Sub(lastSweep) >= sweepEvery(s.ttl) {
+				lastSweep = now
 				s.sweep(now)
 				c.metrics.size.Set(float64(s.len()))
 			}
@@ -123,9 +125,17 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
-// sweepInterval is how often expired entries are dropped: cache_ttl is
-// honoured within this much.
-const sweepInterval = time.Second
+// clockInterval is how often the cache's coarse clock advances.
+const clockInterval = time.Second
+
+// sweepEvery is how often expired entries are dropped: a tenth of the ttl,
+// between 1 s and 1 min, so cache_ttl is honoured within 10 % (at least
+// 1 s). A sweep scans every entry (random eviction keeps no age order), so
+// with a million series sweeping every second would cost a few percent of
+// a core.
+func sweepEvery(ttl time.Duration) time.Duration {
+	return min(max(ttl/10, time.Second), time.Minute)
+}
 
 // Update applies new rules, receivers or targets. The receiver keeps its
 // identity, so components forwarding to it are not re-evaluated; its cache

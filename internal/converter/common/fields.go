@@ -1,7 +1,9 @@
 package common
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,11 +49,6 @@ func collectFields(t reflect.Type, seen map[reflect.Type]bool) {
 func SuggestField(name string) string {
 	fieldsMu.Lock()
 	defer fieldsMu.Unlock()
-	cands := make([]string, 0, len(fields))
-	for f := range fields {
-		cands = append(cands, f)
-	}
 	// Sorted for a deterministic choice among ties.
-	sortStrings(cands)
-	return syntax.Suggest(name, cands)
+	return syntax.Suggest(name, slices.Sorted(maps.Keys(fields)))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -185,8 +184,6 @@ func suggestSibling(_ *yaml.Node, k *yaml.Node) string {
 	}
 	return fmt.Sprintf("remove %q or fix its spelling; see the upstream documentation for the fields this section takes", k.Value)
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // DecodeStrict decodes the source's working copy (placeholders masked,
 // stripped fields gone, every line where it was) into v with yaml.v3,

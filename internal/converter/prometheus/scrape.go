@@ -140,22 +140,7 @@ func staticTargets(targets []model.LabelSet, common model.LabelSet) []river.Expr
 		for k, v := range t {
 			m[string(k)] = string(v)
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		// __address__ first, then the rest sorted: the way people read targets.
-		sort.Slice(keys, func(i, j int) bool {
-			if (keys[i] == "__address__") != (keys[j] == "__address__") {
-				return keys[i] == "__address__"
-			}
-			return keys[i] < keys[j]
-		})
-		fields := make([]river.Field, len(keys))
-		for i, k := range keys {
-			fields[i] = river.Field{Key: k, Value: river.String(m[k])}
-		}
-		out = append(out, river.Object(fields...))
+		out = append(out, river.StringMap(m, "__address__"))
 	}
 	return out
 }

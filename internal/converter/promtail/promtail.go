@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -288,36 +287,10 @@ func scrape(ctx *common.Context, sc *ScrapeConfig, node *yaml.Node, name, forwar
 	}
 }
 
+// targetObject is a file target, __address__ and the path labels first:
+// what a reader looks for.
 func targetObject(m map[string]string) river.Expr {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		// __address__ and __path__ first: what a reader looks for.
-		ri, rj := rank(keys[i]), rank(keys[j])
-		if ri != rj {
-			return ri < rj
-		}
-		return keys[i] < keys[j]
-	})
-	fields := make([]river.Field, len(keys))
-	for i, k := range keys {
-		fields[i] = river.Field{Key: k, Value: river.String(m[k])}
-	}
-	return river.Object(fields...)
-}
-
-func rank(k string) int {
-	switch k {
-	case "__address__":
-		return 0
-	case "__path__":
-		return 1
-	case "__path_exclude__":
-		return 2
-	}
-	return 3
+	return river.StringMap(m, "__address__", "__path__", "__path_exclude__")
 }
 
 // limits converts limits_config: max_line_size goes to loki.source.file;

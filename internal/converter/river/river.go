@@ -74,9 +74,21 @@ func Strings(ss []string) Expr {
 // Object is an object expression with fields in the given order.
 func Object(fields ...Field) Expr { return objectExpr(fields) }
 
-// StringMap is an object of string values, keys sorted.
-func StringMap(m map[string]string) Expr {
-	keys := slices.Sorted(maps.Keys(m))
+// StringMap is an object of string values, keys sorted, except that the
+// keys of first that m has come ahead of the rest, in that order: a target
+// reads best with __address__ (and, for files, __path__) first.
+func StringMap(m map[string]string, first ...string) Expr {
+	keys := make([]string, 0, len(m))
+	for _, k := range first {
+		if _, ok := m[k]; ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(first, k) {
+			keys = append(keys, k)
+		}
+	}
 	o := make(objectExpr, len(keys))
 	for i, k := range keys {
 		o[i] = Field{Key: k, Value: stringExpr(m[k])}

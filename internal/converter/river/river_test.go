@@ -42,3 +42,30 @@ func TestQuoteRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestStringMapKeyOrder: the keys named first (those present) lead, in
+// their order; the rest follow sorted.
+func TestStringMapKeyOrder(t *testing.T) {
+	m := map[string]string{"job": "j", "__path__": "/p", "env": "e", "__address__": "a"}
+	var keys []string
+	for _, f := range StringMap(m, "__address__", "__path__", "__path_exclude__").(objectExpr) {
+		keys = append(keys, f.Key)
+	}
+	if got, want := strings.Join(keys, " "), "__address__ __path__ env job"; got != want {
+		t.Errorf("keys %q, want %q", got, want)
+	}
+	keys = nil
+	for _, f := range StringMap(m).(objectExpr) {
+		keys = append(keys, f.Key)
+	}
+	if got, want := strings.Join(keys, " "), "__address__ __path__ env job"; got != want {
+		t.Errorf("keys without first %q, want %q (sorted)", got, want)
+	}
+	keys = nil
+	for _, f := range StringMap(m, "job").(objectExpr) {
+		keys = append(keys, f.Key)
+	}
+	if got, want := strings.Join(keys, " "), "job __address__ __path__ env"; got != want {
+		t.Errorf("keys with job first %q, want %q", got, want)
+	}
+}

@@ -112,7 +112,8 @@ func (t *refTable) shrinkIfSparse(labelsHash func(chunks.HeadSeriesRef) uint64) 
 // rehash rebuilds the table at a size where its entries fill 3/8 of it
 // (growing it, or shrinking it after many removals), without tombstones.
 func (t *refTable) rehash(labelsHash func(chunks.HeadSeriesRef) uint64) {
-	n := max(minTableLen, 1<<bits.Len(uint((t.live+1)*8/3)))
+	// The smallest power of two at least 8/3 of the entries.
+	n := max(minTableLen, 1<<bits.Len(uint(max(t.live*8/3, 1)-1)))
 	old := t.slots
 	*t = refTable{slots: make([]uint64, n)}
 	mask := n - 1

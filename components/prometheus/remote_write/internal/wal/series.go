@@ -55,14 +55,16 @@ const (
 	pageSize = 1 << pageBits
 )
 
+// page is exactly 2 KiB, a Go size class: its count of series is kept
+// beside it (refShard.live), not in it.
 type page struct {
 	series [pageSize]memSeries
-	live   int
 }
 
 type refShard struct {
 	mu    sync.RWMutex
 	pages []*page // by (ref >> shardBits) >> pageBits
+	live  []uint8 // series in each page
 	// exemplars holds the last exemplar of series that have one, to drop
 	// duplicates as Prometheus does.
 	exemplars map[chunks.HeadSeriesRef]exemplar.Exemplar
@@ -182,6 +184,7 @@ func (ix *index) put(ref chunks.HeadSeriesRef, l labels.Labels, lastTs int64) *m
 	defer s.mu.Unlock()
 	if pg >= uint64(len(s.pages)) {
 		s.pages = append(s.pages, make([]*page, pg+1-uint64(len(s.pages)))...)
+		s.live = append(s.live, make([]uint8, len(s.pages)-len(s.live))...)
 	}
 	p := s.pages[pg]
 	if p == nil {
@@ -192,7 +195,7 @@ func (ix *index) put(ref chunks.HeadSeriesRef, l labels.Labels, lastTs int64) *m
 	ms.lset = l
 	ms.lastTs.Store(lastTs)
 	ms.meta = unique.Handle[metadata.Metadata]{}
-	p.live++
+	s.live[pg]++
 	return ms
 }
 
@@ -223,9 +226,8 @@ func (ix *index) removeFromPage(ref chunks.HeadSeriesRef, mint int64) bool {
 	pg, _ := slotOf(ref)
 	ms.lset = labels.EmptyLabels()
 	ms.meta = unique.Handle[metadata.Metadata]{}
-	p := s.pages[pg]
-	p.live--
-	if p.live == 0 {
+	s.live[pg]--
+	if s.live[pg] == 0 {
 		// Appenders holding a pointer into the page keep it alive;
 		// their writes to it no longer matter.
 		s.pages[pg] = nil
