@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,7 +134,13 @@ func sha(s string) string { return hashHex([]byte(s)) }
 // external ID; each new session supersedes the previous one, and using a
 // superseded set after the grace period counts as stale.
 func TestAssumeRoleAndStale(t *testing.T) {
-	f := Start(Options{StaleGrace: 50 * time.Millisecond})
+	// The fake's clock is the wall clock plus offset, which the test moves
+	// past the grace period: with a wall-clock grace, a slow machine could
+	// take longer than the grace between issuing the second set and the
+	// "within grace" call, and count that call stale.
+	var offset atomic.Int64
+	const grace = time.Minute // well under MaxSkew (5m), so signatures stay valid
+	f := Start(Options{StaleGrace: grace, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	defer f.Close()
 	ctx := context.Background()
 	user, other := f.AddUser("u"), f.AddUser("other")
@@ -174,13 +181,19 @@ func TestAssumeRoleAndStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Within the grace period the old set is not stale yet; after it, it is.
-	call(stsClient(f, first))
+	if err := call(stsClient(f, first)); err != nil {
+		t.Fatal(err)
+	}
 	if s := f.Stats(); s.Stale != 0 {
 		t.Fatalf("stale within grace: %+v", s)
 	}
-	time.Sleep(100 * time.Millisecond)
-	call(stsClient(f, first))
-	call(stsClient(f, second))
+	offset.Store(int64(2 * grace))
+	if err := call(stsClient(f, first)); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(stsClient(f, second)); err != nil {
+		t.Fatal(err)
+	}
 	if s := f.Stats(); s.Stale != 1 {
 		t.Fatalf("stale after grace: %+v", s)
 	}

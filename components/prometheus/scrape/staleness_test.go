@@ -71,9 +71,10 @@ func TestStalenessMarkersWithSeveralReceivers(t *testing.T) {
 }
 
 // After forward_to changes, the scrape loops' cached series references
-// (issued by the old receiver) never reach the new one: the remote_write
-// WAL trusts a reference without comparing labels, so the samples would
-// land in whichever of its series has that number.
+// (issued by the old receiver) never reach the new one: a receiver may
+// trust a reference without comparing labels (Prometheus' agent WAL, which
+// prometheus.remote_write used until walw's own WAL, does), so the samples
+// would land in whichever of its series has that number.
 func TestForwardToChangeDoesNotLeakReferences(t *testing.T) {
 	tg := newTarget(t, "moving", 1)
 	a, b := promtest.NewRecorder(), promtest.NewRecorder()

@@ -30,10 +30,11 @@ import (
 // next append. The other receivers get 0 and look the series up by labels,
 // since references of different receivers are unrelated.
 //
-// A reference is only meaningful to the receiver that issued it: the
-// prometheus.remote_write WAL trusts it without comparing labels, so a ref
-// of one receiver handed to another would append samples to the wrong
-// series. When the receivers change (forward_to edited), the scrape loops
+// A reference is only meaningful to the receiver that issued it, and a
+// receiver may trust it without comparing labels (Prometheus' agent WAL,
+// which prometheus.remote_write used before its own, does), so a ref of
+// one receiver handed to another could append samples to the wrong series,
+// or at best costs a failed check. When the receivers change (forward_to edited), the scrape loops
 // still hold the previous primary's references. So every set of receivers
 // gets a random 64-bit key, and the references handed out are the
 // primary's XOR that key: a reference issued under an earlier set decodes

@@ -59,9 +59,9 @@ func TestFanout(t *testing.T) {
 }
 
 // A reference a receiver issued must never reach another receiver after
-// forward_to changes: prometheus.remote_write's WAL trusts references
-// without comparing labels and would append to whatever series has that
-// number.
+// forward_to changes: a receiver may trust references without comparing
+// labels (Prometheus' agent WAL does) and append to whatever series has
+// that number.
 func TestFanoutReferencesDoNotCrossReceivers(t *testing.T) {
 	a, b := promtest.NewRecorder(), promtest.NewRecorder()
 	// b already has a series under the number a will hand out first.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,6 +26,9 @@ type Metrics struct {
 	pending, shards, shardsDesired, shardsMin, shardsMax       *prometheus.GaugeVec
 	shardCapacity, maxSamplesPerSend, highestSent              *prometheus.GaugeVec
 	batchDuration                                              *prometheus.HistogramVec
+	highestIn                                                  prometheus.Gauge
+	currentSegment                                             *prometheus.GaugeVec
+	highestInMs                                                atomic.Int64
 }
 
 const ns, sub = "prometheus", "remote_storage"
@@ -74,6 +78,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Buckets: append(prometheus.DefBuckets, 25, 60, 120, 300),
 	}, queueLabels)
 	m.collectors = append(m.collectors, m.batchDuration)
+	m.highestIn = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "highest_timestamp_in_seconds",
+		Help: "Highest timestamp that has come into the remote storage (read from the WAL by a queue), in seconds since epoch."})
+	m.currentSegment = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "prometheus", Subsystem: "wal_watcher", Name: "current_segment",
+		Help: "Current segment the WAL watcher is reading records from."}, []string{"consumer"})
+	m.collectors = append(m.collectors, m.highestIn, m.currentSegment)
 	if reg != nil {
 		for i, c := range m.collectors {
 			if err := reg.Register(c); err != nil {
@@ -146,9 +155,26 @@ func (q *queueMetrics) delete() {
 		case *prometheus.CounterVec:
 			v.DeletePartialMatch(prometheus.Labels{"remote_name": q.lv[0], "url": q.lv[1]})
 		case *prometheus.GaugeVec:
-			v.DeletePartialMatch(prometheus.Labels{"remote_name": q.lv[0], "url": q.lv[1]})
+			if v != q.m.currentSegment {
+				v.DeletePartialMatch(prometheus.Labels{"remote_name": q.lv[0], "url": q.lv[1]})
+			}
 		case *prometheus.HistogramVec:
 			v.DeletePartialMatch(prometheus.Labels{"remote_name": q.lv[0], "url": q.lv[1]})
+		}
+	}
+	q.m.currentSegment.DeleteLabelValues(q.lv[0])
+}
+
+// noteIn raises highest_timestamp_in_seconds to t (ms) if it is higher.
+func (m *Metrics) noteIn(t int64) {
+	for {
+		h := m.highestInMs.Load()
+		if t <= h {
+			return
+		}
+		if m.highestInMs.CompareAndSwap(h, t) {
+			m.highestIn.Set(float64(t) / 1000)
+			return
 		}
 	}
 }

@@ -137,6 +137,7 @@ type Queue struct {
 	// appendMu guards appendBuf, the scratch of appendItems.
 	appendMu  sync.Mutex
 	appendBuf []item
+	buckets   [][]item
 	// reshardMu serialises replacing the shards (reshard, Reconfigure,
 	// dictionary rebuilds).
 	reshardMu sync.Mutex
@@ -161,6 +162,12 @@ func (q *Queue) config() Config {
 	q.cfgMu.RLock()
 	defer q.cfgMu.RUnlock()
 	return q.cfg
+}
+
+// SetSegment shows the WAL segment the queue's tailer reads
+// (prometheus_wal_watcher_current_segment{consumer=<name>}).
+func (q *Queue) SetSegment(seg int) {
+	q.m.m.currentSegment.WithLabelValues(q.m.lv[0]).Set(float64(seg))
 }
 
 // HighestSent is the newest timestamp of a sample delivered (0: none yet).
@@ -231,24 +238,25 @@ func (q *Queue) replaceShards(shards func(n int) int, cfg *Config) {
 	q.startShardsLocked(n, held)
 }
 
-// reresolve points items at the current series of their refs; those
-// whose series is dropped now get a nil series and are final.
-func (q *Queue) reresolve(items []item) {
+// reresolve points items at the current series of their refs and returns
+// them; those whose series is dropped now are left out, and final.
+func (q *Queue) reresolve(items []item) []item {
 	gone := map[int64]int64{}
+	kept := items[:0]
 	q.seriesMu.RLock()
-	for i := range items {
-		if items[i].s == nil {
-			continue
-		}
-		items[i].s = q.series[items[i].s.ref]
-		if items[i].s == nil && items[i].counted() {
-			gone[items[i].t]++
+	for _, it := range items {
+		it.s = q.series[it.s.ref]
+		if it.s != nil {
+			kept = append(kept, it)
+		} else if it.counted() {
+			gone[it.t]++
 		}
 	}
 	q.seriesMu.RUnlock()
 	if cfg := q.config(); len(gone) > 0 && cfg.OnDone != nil {
 		cfg.OnDone(gone)
 	}
+	return kept
 }
 
 // rebuildLocked prepares every series again, with a new dictionary.
@@ -499,39 +507,68 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	}
 	q.shardMu.RLock()
 	defer q.shardMu.RUnlock()
-	var counted int64
+	var counted, highest int64
 	for i := range items {
+		highest = max(highest, items[i].t)
+	}
+	q.m.m.noteIn(highest)
+	pending := items
+	for len(pending) > 0 {
 		if g := q.seriesGen.Load(); g != gen {
 			// The series were prepared again meanwhile (Reconfigure):
 			// the rest must point at the new ones.
 			gen = g
-			q.reresolve(items[i:])
+			pending = q.reresolve(pending)
 		}
-		it := items[i]
-		if it.s == nil {
-			continue
+		// Each shard's samples, in order, queued under one lock.
+		n := len(q.shards)
+		var buckets [][]item
+		if n == 1 {
+			buckets = [][]item{pending}
+		} else {
+			buckets = q.buckets[:0]
+			for i := 0; i < n; i++ {
+				var b []item
+				if i < cap(q.buckets) {
+					b = q.buckets[:cap(q.buckets)][i][:0]
+				}
+				buckets = append(buckets, b)
+			}
+			for _, it := range pending {
+				i := it.s.ref % uint64(n)
+				buckets[i] = append(buckets[i], it)
+			}
 		}
-		for {
-			r := q.shards[it.s.ref%uint64(len(q.shards))].enqueue(it)
-			if r == enqueued {
-				break
-			}
-			if r == stopped {
-				return false
-			}
-			// Halted for resharding: wait for the new shards.
-			q.shardMu.RUnlock()
-			q.shardMu.RLock()
-			if g := q.seriesGen.Load(); g != gen {
-				gen = g
-				q.reresolve(items[i:])
-				if it = items[i]; it.s == nil {
+		var rest []item
+		for i, b := range buckets {
+			for len(b) > 0 {
+				k, r := q.shards[i].enqueueMany(b)
+				for _, it := range b[:k] {
+					if it.counted() {
+						counted++
+					}
+				}
+				b = b[k:]
+				if r == stopped {
+					return false
+				}
+				if r == halted {
+					rest = append(rest, b...)
 					break
 				}
 			}
 		}
-		if it.counted() {
-			counted++
+		if n > 1 {
+			for i := range buckets {
+				clear(buckets[i])
+			}
+			q.buckets = buckets
+		}
+		pending = rest
+		if len(rest) > 0 {
+			// Halted for resharding: wait for the new shards.
+			q.shardMu.RUnlock()
+			q.shardMu.RLock()
 		}
 	}
 	q.in.Add(counted)

@@ -591,6 +591,12 @@ func TestTailerSendsSamplesFromSegmentFromOnly(t *testing.T) {
 			t.Errorf("%s: %v, want t=20 and t=30 only", l, ss)
 		}
 	}
+	if v := testutil.ToFloat64(h.q.m.m.currentSegment.WithLabelValues("test")); v != float64(from) {
+		t.Errorf("prometheus_wal_watcher_current_segment = %v, want %d", v, from)
+	}
+	if v := testutil.ToFloat64(h.q.m.m.highestIn); v != 0.03 {
+		t.Errorf("prometheus_remote_storage_highest_timestamp_in_seconds = %v, want 0.03", v)
+	}
 }
 
 func TestReconfigureKeepsHeldSamplesAndAppliesNewLabels(t *testing.T) {

@@ -84,6 +84,41 @@ func (s *shard) enqueue(it item) enqueueResult {
 	}
 }
 
+// enqueueMany adds the first k items, as many as fit, waiting while
+// the shard is full and none fit.
+func (s *shard) enqueueMany(items []item) (int, enqueueResult) {
+	for {
+		s.mu.Lock()
+		if s.isHalted() {
+			s.mu.Unlock()
+			return 0, halted
+		}
+		if room := s.cfg.Capacity - len(s.pending); room > 0 {
+			k := min(room, len(items))
+			was := len(s.pending)
+			if was == 0 {
+				s.first = time.Now()
+			}
+			s.pending = append(s.pending, items[:k]...)
+			n := len(s.pending)
+			s.mu.Unlock()
+			s.q.m.pending.Add(float64(k))
+			if was == 0 || n >= s.cfg.MaxSamplesPerSend {
+				signal(s.notify)
+			}
+			return k, enqueued
+		}
+		s.mu.Unlock()
+		s.q.m.enqueueRetries.Inc()
+		select {
+		case <-s.space:
+		case <-s.haltCh:
+		case <-s.q.ctx.Done():
+			return 0, stopped
+		}
+	}
+}
+
 func (s *shard) isHalted() bool {
 	select {
 	case <-s.haltCh:

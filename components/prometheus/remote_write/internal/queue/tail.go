@@ -34,6 +34,7 @@ type Consumer interface {
 	StoreSeries([]record.RefSeries, int)
 	StoreMetadata([]record.RefMetadata)
 	UpdateSeriesSegment([]record.RefSeries, int)
+	SetSegment(int)
 	SeriesReset(int)
 	Append([]record.RefSample) bool
 	AppendHistograms([]record.RefHistogramSample) bool
@@ -152,6 +153,7 @@ func (t *Tailer) tail(ctx context.Context, seg int) error {
 	}
 	defer f.Close()
 	t.seg = seg
+	t.c.SetSegment(seg)
 	r := wlog.NewLiveReader(t.o.Logger, t.o.Metrics, f)
 	rs := newRecordState(t.o.Logger)
 	lastGC := time.Now()
