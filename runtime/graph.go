@@ -123,7 +123,7 @@ func configHash(files map[string][]byte) string {
 // graph: components keeping their ID keep their nodeState.
 func (r *Runtime) buildGraph(files map[string][]byte, live *graph) (*graph, hcl.Diagnostics) {
 	g := &graph{byID: map[string]*gnode{}, files: files, hash: configHash(files), registry: r.opts.Registry, maxNameSegments: maxNameSegments(r.opts.Registry)}
-	parsed, diags := parseConfig(files)
+	parsed, diags := parseConfig(files, live.parsed)
 	g.parsed = parsed
 	if diags.HasErrors() {
 		return nil, diags

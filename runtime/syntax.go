@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"sync"
@@ -22,8 +23,11 @@ func parseFile(src []byte, filename string) (*syntax.File, hcl.Diagnostics) {
 
 // parseConfig parses the files of one config, in name order, within the
 // size and syntax-tree limits of the config as a whole (syntax.MaxConfigBytes,
-// syntax.TreeBudget).
-func parseConfig(files map[string][]byte) ([]*syntax.File, hcl.Diagnostics) {
+// syntax.TreeBudget). A file whose source is byte for byte that of one in
+// prev (the running config's) is not parsed again: its tree is shared, as
+// nothing modifies a syntax tree once parsed, and parsing it again could only
+// give the same tree without errors.
+func parseConfig(files map[string][]byte, prev []*syntax.File) ([]*syntax.File, hcl.Diagnostics) {
 	if d := syntax.ConfigTooLarge(files); d != nil {
 		return nil, hcl.Diagnostics{d}
 	}
@@ -37,7 +41,15 @@ func parseConfig(files map[string][]byte) ([]*syntax.File, hcl.Diagnostics) {
 	budget := syntax.NewTreeBudget(total)
 	var parsed []*syntax.File
 	var diags hcl.Diagnostics
+	old := make(map[string]*syntax.File, len(prev))
+	for _, f := range prev {
+		old[f.Name] = f
+	}
 	for _, name := range names {
+		if f := old[name]; f != nil && bytes.Equal(f.Bytes, files[name]) {
+			parsed = append(parsed, f)
+			continue
+		}
 		f, d := syntax.ParseFileIn(files[name], name, budget)
 		diags = append(diags, d...)
 		if f != nil {

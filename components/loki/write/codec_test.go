@@ -2,6 +2,7 @@ package write
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,39 @@ func TestPushBodyIsGogoMarshal(t *testing.T) {
 		if !b.empty() || len(b.tenants) != 0 || len(b.free) == 0 {
 			t.Fatalf("reset left %d entries, %d tenants, %d free buffers", b.entries, len(b.tenants), len(b.free))
 		}
+	}
+}
+
+// TestLargePushBodyIsGogoMarshal: a push of two streams of 3 MiB each
+// (past the 64 KiB blocks Snappy's encoder works on, and past s2's 4 MiB
+// block size in all) decodes to the generated Marshal's bytes.
+func TestLargePushBodyIsGogoMarshal(t *testing.T) {
+	b := newBatch()
+	want := &push.PushRequest{}
+	line := make([]byte, 10<<10)
+	for st := 0; st < 2; st++ {
+		k := streamKey{labels: fmt.Sprintf(`{job="big", stream="%d"}`, st)}
+		want.Streams = append(want.Streams, push.Stream{Labels: k.labels})
+		for i := 0; i < 300; i++ {
+			for j := range line {
+				line[j] = byte('a' + (i*31+j*7+st)%26)
+			}
+			de := decodedEntry{ts: int64(1700000000e9 + i), line: line}
+			ref, _ := b.ref(k, 0)
+			b.add(ref, &de, nil, len(line))
+			want.Streams[st].Entries = append(want.Streams[st].Entries, push.Entry{Timestamp: time.Unix(0, de.ts), Line: string(line)})
+		}
+	}
+	var pe pushEncoder
+	got, err := snappy.Decode(nil, pe.encode(b.tenants[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := want.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, w) {
+		t.Fatalf("push body differs from the generated Marshal's (%d bytes, want %d)", len(got), len(w))
 	}
 }

@@ -249,7 +249,10 @@ func TestRetries5xxAnd429ThenDelivers(t *testing.T) {
 			if r := testutil.ToFloat64(h.c.m.endpoint.retries); r != 3 {
 				t.Fatalf("retries = %v, want 3", r)
 			}
-			waitHealth(t, h.c, component.HealthHealthy, time.Second)
+			// Health turns healthy when the client handles Loki's answer,
+			// after Loki stored the entries: under load that can take
+			// more than a second.
+			waitHealth(t, h.c, component.HealthHealthy, 30*time.Second)
 		})
 	}
 }
@@ -310,18 +313,24 @@ func TestWALKeepsRetryingThroughOutageAndReportsHealth(t *testing.T) {
 	if !strings.Contains(hl.Message, `"primary"`) || !strings.Contains(hl.Message, "connection refused") {
 		t.Fatalf("health message %q should name the endpoint and the error", hl.Message)
 	}
-	time.Sleep(500 * time.Millisecond) // well past one retry
-	d := h.c.DebugInfo().(DebugInfo)
-	if !d.WALEnabled || len(d.Endpoints) != 1 || d.Endpoints[0].Healthy || d.Endpoints[0].BacklogBytes == 0 || d.Endpoints[0].LastError == "" {
+	// The backlog is counted within about 100 ms of the appends (more under
+	// load): poll for it rather than sleep.
+	var d DebugInfo
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
+		d = h.c.DebugInfo().(DebugInfo)
+		return d.WALEnabled && len(d.Endpoints) == 1 && !d.Endpoints[0].Healthy && d.Endpoints[0].BacklogBytes != 0 && d.Endpoints[0].LastError != ""
+	}); !ok {
 		t.Fatalf("debug info during the outage: %+v", d)
 	}
 	if err := lk.Up(); err != nil {
 		t.Fatal(err)
 	}
-	if err := lk.WaitForEntries(50, 5*time.Second); err != nil {
+	// Retries back off (min_backoff_period 500 ms, doubling) during the
+	// outage, so the next attempt may be seconds away.
+	if err := lk.WaitForEntries(50, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitHealth(t, h.c, component.HealthHealthy, time.Second)
+	waitHealth(t, h.c, component.HealthHealthy, 30*time.Second)
 	// Loki holds the last batch before it answers, and the client counts it
 	// sent only on the answer: wait for the count to catch up.
 	if _, ok := testwait.Poll(30*time.Second, func() bool {
