@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/httpfixture"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
@@ -323,14 +324,14 @@ func TestOtherClusterNameNeverMerges(t *testing.T) {
 }
 
 func TestTLSPeerWithoutTheCACannotJoin(t *testing.T) {
-	ca := newCA(t)
-	a := startNode(t, "a", "", ca.tlsConfig(t))
-	b := startNode(t, "b", "", ca.tlsConfig(t), withJoin(a.addr))
+	ca := httpfixture.NewCA(t)
+	a := startNode(t, "a", "", peerTLS(t, ca))
+	b := startNode(t, "b", "", peerTLS(t, ca), withJoin(a.addr))
 	a.Participate()
 	b.Participate()
 	waitPeers(t, 30*time.Second, []string{"a", "b"}, a, b)
 
-	intruder := startNode(t, "x", "", newCA(t).tlsConfig(t), withJoin(a.addr), func(o *Options) { o.RejoinInterval = 200 * time.Millisecond })
+	intruder := startNode(t, "x", "", peerTLS(t, httpfixture.NewCA(t)), withJoin(a.addr), func(o *Options) { o.RejoinInterval = 200 * time.Millisecond })
 	intruder.Participate()
 	time.Sleep(2 * time.Second)
 	if a.ml.NumMembers() != 2 || intruder.ml.NumMembers() != 1 {

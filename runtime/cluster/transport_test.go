@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flow-telemetry/flow/internal/httpfixture"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
@@ -213,13 +213,7 @@ func post(t *testing.T, c *http.Client, url, cluster, from string, body io.Reade
 	if from != "" {
 		req.Header.Set(headerFrom, from)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(msg)
+	return httpfixture.Do(t, c, req)
 }
 
 func TestPacketSizeLimit(t *testing.T) {
@@ -330,8 +324,8 @@ func TestGetIsRefused(t *testing.T) {
 }
 
 func TestTLSBetweenPeers(t *testing.T) {
-	ca := newCA(t)
-	a, b := newPeer(t, "prod", ca.tlsConfig(t)), newPeer(t, "prod", ca.tlsConfig(t))
+	ca := httpfixture.NewCA(t)
+	a, b := newPeer(t, "prod", peerTLS(t, ca)), newPeer(t, "prod", peerTLS(t, ca))
 
 	// Peers with certificates from the CA exchange packets and streams.
 	if _, err := a.t.WriteTo([]byte("over tls"), b.addr); err != nil {
@@ -353,8 +347,7 @@ func TestTLSBetweenPeers(t *testing.T) {
 	conn.Close()
 	srv.Close()
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
+	pool := ca.Pool()
 
 	// TLS without a client certificate: refused by the endpoint.
 	code, msg := post(t, tlsClient(&tls.Config{RootCAs: pool}), "https://"+b.addr+PacketPath, "prod", a.addr, strings.NewReader("x"))
@@ -376,8 +369,8 @@ func TestTLSBetweenPeers(t *testing.T) {
 		t.Errorf("plain HTTP beside TLS answered %q", body)
 	}
 	// A peer whose certificate comes from another CA cannot even connect.
-	other := newCA(t)
-	c := newPeer(t, "prod", other.tlsConfig(t))
+	other := httpfixture.NewCA(t)
+	c := newPeer(t, "prod", peerTLS(t, other))
 	if _, err := c.t.DialTimeout(b.addr, 5*time.Second); err == nil {
 		t.Error("a peer with a certificate from another CA opened a stream")
 	}

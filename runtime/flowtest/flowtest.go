@@ -131,10 +131,17 @@ func (f *Flow) Registry() *prometheus.Registry { return f.registry }
 func (f *Flow) Component(id string) component.Component {
 	f.t.Helper()
 	c, ok := f.rt.Component(id)
+	return found(f, "built component", id, c, ok)
+}
+
+// found returns v, failing the test when ok is false: there is no such
+// (what) component.
+func found[T any](f *Flow, what, id string, v T, ok bool) T {
+	f.t.Helper()
 	if !ok {
-		f.t.Fatalf("flowtest: no built component %q", id)
+		f.t.Fatalf("flowtest: no %s %q", what, id)
 	}
-	return c
+	return v
 }
 
 // Exports returns the component's last published exports (nil if none yet),
@@ -143,11 +150,9 @@ func (f *Flow) Exports(id string) component.Exports {
 	f.t.Helper()
 	e, ok := f.rt.Exports(id)
 	if !ok {
-		if _, exists := f.rt.Health(id); !exists {
-			f.t.Fatalf("flowtest: no component %q", id)
-		}
+		_, ok = f.rt.Health(id) // a component that has exported nothing yet
 	}
-	return e
+	return found(f, "component", id, e, ok)
 }
 
 // Health returns the component's health, failing the test if there is no
@@ -155,10 +160,7 @@ func (f *Flow) Exports(id string) component.Exports {
 func (f *Flow) Health(id string) component.Health {
 	f.t.Helper()
 	h, ok := f.rt.Health(id)
-	if !ok {
-		f.t.Fatalf("flowtest: no component %q", id)
-	}
-	return h
+	return found(f, "component", id, h, ok)
 }
 
 // WaitHealthy waits until the component is healthy, failing the test with
