@@ -11,43 +11,10 @@ import (
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
-
-type collector struct {
-	mu      sync.Mutex
-	entries []loki.Entry
-	fail    error
-	block   chan struct{}
-}
-
-func (c *collector) Send(ctx context.Context, entries []loki.Entry) error {
-	if c.block != nil {
-		select {
-		case <-c.block:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fail != nil {
-		return c.fail
-	}
-	c.entries = append(c.entries, entries...)
-	return nil
-}
-
-func (c *collector) lines() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, e := range c.entries {
-		out = append(out, e.Line)
-	}
-	return out
-}
 
 func startBlock(t *testing.T, args Arguments) (*Component, *slog.Logger, *lockedWriter, context.CancelFunc, chan struct{}) {
 	t.Helper()
@@ -88,7 +55,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // stderr still gets it; removing the block stops the copy and flushes.
 func TestWriteToTeesLogLines(t *testing.T) {
 	t.Parallel()
-	sink := &collector{}
+	sink := &fakeloki.Receiver{}
 	args := Arguments{}
 	args.SetToDefault()
 	args.Format = "json"
@@ -97,18 +64,16 @@ func TestWriteToTeesLogLines(t *testing.T) {
 
 	log.Info("hello", "k", "v")
 	testwait.Eventually(t, 20*time.Second, func() bool {
-		for _, l := range sink.lines() {
+		for _, l := range sink.Lines() {
 			if strings.Contains(l, `"msg":"hello","component_id":"x","k":"v"`) && !strings.HasSuffix(l, "\n") {
 				return true
 			}
 		}
 		return false
 	}, "the line in write_to")
-	sink.mu.Lock()
-	if got := sink.entries[0].Labels["component"]; got != "flow" {
+	if got := sink.Entries()[0].Labels["component"]; got != "flow" {
 		t.Errorf("label component = %q, want flow", got)
 	}
-	sink.mu.Unlock()
 	if h := c.CurrentHealth(); h.Health != component.HealthHealthy || !strings.Contains(h.Message, "sent") {
 		t.Errorf("health = %+v", h)
 	}
@@ -118,16 +83,16 @@ func TestWriteToTeesLogLines(t *testing.T) {
 	cancel()
 	<-done
 	found := false
-	for _, l := range sink.lines() {
+	for _, l := range sink.Lines() {
 		found = found || strings.Contains(l, "last words")
 	}
 	if !found {
-		t.Errorf("the line logged before stopping was not flushed: %q", sink.lines())
+		t.Errorf("the line logged before stopping was not flushed: %q", sink.Lines())
 	}
-	n := len(sink.lines())
+	n := len(sink.Lines())
 	log.Info("after removal")
 	time.Sleep(2 * forwardFlushWait)
-	if len(sink.lines()) != n {
+	if len(sink.Lines()) != n {
 		t.Errorf("lines still forwarded after the block was removed")
 	}
 }
@@ -136,12 +101,13 @@ func TestWriteToTeesLogLines(t *testing.T) {
 // are dropped and counted; a failing receiver makes the block unhealthy.
 func TestWriteToNeverBlocksLogging(t *testing.T) {
 	t.Parallel()
-	stuck := &collector{block: make(chan struct{})}
+	stuck := &fakeloki.Receiver{}
+	stuck.Block()
 	args := Arguments{}
 	args.SetToDefault()
 	args.WriteTo = []loki.LogsReceiver{stuck}
 	c, log, buf, cancel, done := startBlock(t, args)
-	defer func() { close(stuck.block); cancel(); <-done }()
+	defer func() { stuck.Unblock(); cancel(); <-done }()
 
 	start := time.Now()
 	for i := 0; i < 3*forwardQueue; i++ {
@@ -158,7 +124,8 @@ func TestWriteToNeverBlocksLogging(t *testing.T) {
 
 func TestWriteToFailureIsUnhealthy(t *testing.T) {
 	t.Parallel()
-	sink := &collector{fail: errors.New("loki is down")}
+	sink := &fakeloki.Receiver{}
+	sink.Fail(errors.New("loki is down"))
 	args := Arguments{}
 	args.SetToDefault()
 	args.WriteTo = []loki.LogsReceiver{sink}
@@ -169,9 +136,7 @@ func TestWriteToFailureIsUnhealthy(t *testing.T) {
 		h := c.CurrentHealth()
 		return h.Health == component.HealthUnhealthy && strings.Contains(h.Message, "loki is down")
 	}, "unhealthy")
-	sink.mu.Lock()
-	sink.fail = nil
-	sink.mu.Unlock()
+	sink.Fail(nil)
 	log.Info("y")
 	testwait.Eventually(t, 20*time.Second, func() bool { return c.CurrentHealth().Health == component.HealthHealthy }, "healthy again")
 }

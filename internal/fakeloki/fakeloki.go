@@ -16,9 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/common/model"
+
+	"github.com/flow-telemetry/flow/internal/httpfixture"
 )
 
 // PushPath is where Loki accepts pushes.
@@ -347,17 +348,9 @@ func decode(r *http.Request) (*push.PushRequest, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-protobuf" {
 		return nil, fmt.Errorf("fakeloki: Content-Type %q, want application/x-protobuf", ct)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("fakeloki: reading body: %w", err)
-	}
-	raw, err := snappy.Decode(nil, body)
-	if err != nil {
-		return nil, fmt.Errorf("fakeloki: body is not snappy block-compressed: %w", err)
-	}
 	var req push.PushRequest
-	if err := req.Unmarshal(raw); err != nil {
-		return nil, fmt.Errorf("fakeloki: body is not a push.PushRequest: %w", err)
+	if err := httpfixture.ReadSnappyProto(r, &req); err != nil {
+		return nil, fmt.Errorf("fakeloki: %w", err)
 	}
 	return &req, nil
 }

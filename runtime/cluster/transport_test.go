@@ -213,13 +213,7 @@ func post(t *testing.T, c *http.Client, url, cluster, from string, body io.Reade
 	if from != "" {
 		req.Header.Set(headerFrom, from)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(msg)
+	return httpfixture.Do(t, c, req)
 }
 
 func TestPacketSizeLimit(t *testing.T) {

@@ -40,14 +40,7 @@ func TestInactiveUntilWatchedAndAfterClose(t *testing.T) {
 }
 
 func TestEventsInOrderWithinBurst(t *testing.T) {
-	s := New()
-	s.SetEnabled(true)
-	p := s.Publisher("c")
-	v, err := s.Watch("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	_, p, v := watched(t, "c")
 	for i := range 50 {
 		p.Publish("entry", component.LiveFunc(func() string { return "line " + string(rune('A'+i%26)) }))
 	}
@@ -70,14 +63,7 @@ func TestEventsInOrderWithinBurst(t *testing.T) {
 // burst) plus Rate/10 per Tick, the rest is counted as dropped, and format
 // runs only for the admitted ones.
 func TestRateLimitSamplesAndCounts(t *testing.T) {
-	s := New()
-	s.SetEnabled(true)
-	p := s.Publisher("c")
-	v, err := s.Watch("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	_, p, v := watched(t, "c")
 	formatted := 0
 	publish := func(n int) {
 		for range n {
@@ -108,14 +94,7 @@ func TestRateLimitSamplesAndCounts(t *testing.T) {
 // A viewer that does not read loses events beyond its buffer; the
 // publisher never blocks.
 func TestFullBufferDropsWithoutBlocking(t *testing.T) {
-	s := New()
-	s.SetEnabled(true)
-	p := s.Publisher("c")
-	v, err := s.Watch("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	_, p, v := watched(t, "c")
 	var total int64
 	done := make(chan struct{})
 	go func() {
@@ -241,14 +220,7 @@ func TestConcurrentPublishWatchClose(t *testing.T) {
 // A LiveSampler stops calling Publish for LiveSkip events after one no
 // viewer took, and its Flush keeps the viewer's drop count exact.
 func TestLiveSamplerCountsWhatItSkips(t *testing.T) {
-	s := New()
-	s.SetEnabled(true)
-	p := s.Publisher("c")
-	v, err := s.Watch("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	_, p, v := watched(t, "c")
 	var ls component.LiveSampler
 	if !ls.Reset(p) {
 		t.Fatal("Reset: not active with a viewer")
@@ -270,4 +242,20 @@ func TestLiveSamplerCountsWhatItSkips(t *testing.T) {
 	if ls.Reset(p) {
 		t.Fatal("Reset: active with no viewer")
 	}
+}
+
+// watched enables live debugging on a new service and watches component
+// id: the service, id's publisher and its viewer (closed when the test
+// ends).
+func watched(t *testing.T, id string) (*Service, *Publisher, *Viewer) {
+	t.Helper()
+	s := New()
+	s.SetEnabled(true)
+	p := s.Publisher(id)
+	v, err := s.Watch(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return s, p, v
 }

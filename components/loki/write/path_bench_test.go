@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
@@ -173,5 +175,33 @@ func BenchmarkCommitPosition(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c.commitPosition(c.wal, "bench", wal.Position{Offset: int64(i)})
+	}
+}
+
+// BenchmarkSnappyEncoders compares the Snappy block encoders on 1 MiB of
+// benchRequest lines (a batch's worth): github.com/golang/snappy's, which
+// loki.write used, and s2's Snappy-compatible one, which it uses.
+//
+//	go test -run '^$' -bench SnappyEncoders -count 6 ./components/loki/write/
+func BenchmarkSnappyEncoders(b *testing.B) {
+	var raw []byte
+	for i := 0; len(raw) < 1<<20; i++ {
+		for _, e := range benchRequest(i, benchLabels(0)) {
+			raw = append(raw, e.Line...)
+		}
+	}
+	for _, enc := range []struct {
+		name string
+		f    func(dst, src []byte) []byte
+	}{{"golang-snappy", snappy.Encode}, {"s2", s2.EncodeSnappy}} {
+		b.Run(enc.name, func(b *testing.B) {
+			dst := make([]byte, s2.MaxEncodedLen(len(raw)))
+			b.SetBytes(int64(len(raw)))
+			var n int
+			for i := 0; i < b.N; i++ {
+				n = len(enc.f(dst, raw))
+			}
+			b.ReportMetric(float64(len(raw))/float64(n), "ratio")
+		})
 	}
 }

@@ -107,10 +107,13 @@ type attacker struct {
 	counts map[string]int   // "shape status" → answers
 	errs   map[string]error // shape → its first error
 	conns  []net.Conn
+	// timeout bounds each request of loop; it must exceed the server's
+	// write timeout, so that the server, not the client, ends a request.
+	timeout time.Duration
 }
 
 func newAttacker(url, addr string) *attacker {
-	return &attacker{url: url, addr: addr, stop: make(chan struct{}), counts: map[string]int{}, errs: map[string]error{}}
+	return &attacker{url: url, addr: addr, stop: make(chan struct{}), counts: map[string]int{}, errs: map[string]error{}, timeout: time.Minute}
 }
 
 func (a *attacker) count(shape string, status int, err error) {
@@ -132,14 +135,18 @@ func (a *attacker) loop(shape string, n int, body []byte, encoding string) {
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Minute}
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: a.timeout}
 			for {
 				select {
 				case <-a.stop:
 					return
 				default:
 				}
+				sent := time.Now()
 				status, _, err := post(client, a.url, body, encoding)
+				if err != nil {
+					err = fmt.Errorf("after %v: %w", time.Since(sent).Round(time.Millisecond), err)
+				}
 				a.count(shape, status, err)
 				if err != nil {
 					time.Sleep(20 * time.Millisecond)

@@ -67,16 +67,23 @@ func TestAttackLyingContentLength(t *testing.T) {
 
 func TestAttackManyGzipRecords(t *testing.T) {
 	testwait.Long(t, "an attack sustained until it is answered")
-	f := newFixture(t, nil)
+	// The request that is answered 413 decompresses until it needs more
+	// than max_inflight_size (128 MiB) while five others hammer the server:
+	// with -race on a loaded machine that took over 35 s, past the default
+	// server_write_timeout (30 s), and its answer could no longer be
+	// written (the client saw EOF). The answer is what this test checks;
+	// the time bound has tests of its own (TestAttackSlowBody).
+	f := newFixture(t, func(a *Arguments) { a.HTTP.ServerWriteTimeout = 4 * time.Minute })
 	a := newAttacker(f.send.URL, f.c.Addr())
+	a.timeout = 5 * time.Minute
 	body := manyGzipRecordsBody()
 	tiny := tinyEventsBody()
 	h := watchHeap()
 	a.loop("many-records", 4, body, "")
 	a.loop("tiny-events", 2, tiny, "")
-	for a.answered("many-records") < 8 || a.answered("tiny-events") < 2 {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Eventually(t, 5*time.Minute, func() bool {
+		return a.answered("many-records") >= 8 && a.answered("tiny-events") >= 2
+	}, "the attacks were not answered")
 	legitMeanwhile(t, f.send.URL)
 	a.close()
 	t.Logf("answers: %s", a.summary())
