@@ -137,6 +137,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 	// Stop removed components first (freeing their ports for new ones),
 	// sources before the components they fed, all within the stop timeout.
 	deadline := time.Now().Add(r.opts.StopTimeout)
+	var levels [][]*nodeState
 	for _, level := range old.levels {
 		var gone []*nodeState
 		for _, i := range level {
@@ -145,7 +146,12 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 				gone = append(gone, n.st)
 			}
 		}
-		r.stopAll(gone, deadline)
+		if len(gone) > 0 {
+			levels = append(levels, gone)
+		}
+	}
+	r.stopLevels(levels, deadline)
+	for _, gone := range levels {
 		for _, st := range gone {
 			st.cancelBuildRetry()
 			st.registerer.UnregisterAll()

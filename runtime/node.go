@@ -293,6 +293,31 @@ func panicError(where string, p any) error {
 	return &panicErr{msg: fmt.Sprintf("panic in %s: %v", where, p), stack: debug.Stack()}
 }
 
+// afterDeadlineGrace is how long components are awaited together once the
+// stop deadline has passed (see stopLevels).
+const afterDeadlineGrace = time.Second
+
+// stopLevels stops components level by level, each level (sources first)
+// after the one before has stopped, all within deadline. Once a component
+// slower than that has used it up, the remaining levels are cancelled at
+// once and awaited together for afterDeadlineGrace: each used to be
+// abandoned the moment its wait began, without the instant a cancelled
+// component needs to return (a reload could then build a component on a
+// port the removed one had not released yet).
+func (r *Runtime) stopLevels(levels [][]*nodeState, deadline time.Time) {
+	for i, level := range levels {
+		if !time.Now().Before(deadline) {
+			var rest []*nodeState
+			for _, l := range levels[i:] {
+				rest = append(rest, l...)
+			}
+			r.stopAll(rest, time.Now().Add(afterDeadlineGrace))
+			return
+		}
+		r.stopAll(level, deadline)
+	}
+}
+
 // stopAll cancels the components and waits for their Run to return until
 // deadline; a component still running after a second is logged, one still
 // running at the deadline is logged and abandoned.

@@ -164,13 +164,15 @@ func (r *Runtime) Run(ctx context.Context) {
 	r.evalMu.Lock()
 	g := r.graph.Load()
 	deadline := time.Now().Add(r.opts.StopTimeout)
+	levels := make([][]*nodeState, 0, len(g.levels))
 	for _, level := range g.levels {
 		states := make([]*nodeState, 0, len(level))
 		for _, i := range level {
 			states = append(states, g.nodes[i].st)
 		}
-		r.stopAll(states, deadline)
+		levels = append(levels, states)
 	}
+	r.stopLevels(levels, deadline)
 	r.evalMu.Unlock()
 	// Components that outlived the deadline were logged by stopAll and are
 	// abandoned: the process is exiting.

@@ -403,3 +403,42 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 		t.Fatal("a well-behaved component was not stopped")
 	}
 }
+
+// Once a component that ignores cancellation has used up the stop
+// timeout (stuck, stopped first with q, which nothing references), the
+// components of the later levels (p, then c) are still awaited, together,
+// for a moment: each used to be abandoned the instant its wait began, so
+// one needing 100ms to return was still running when Run returned (and a
+// reload could build over a port it had not released).
+//
+// Not parallel: it bounds shutdown's wall time.
+func TestShutdownAwaitsLaterLevelsAfterTheDeadline(t *testing.T) {
+	env, regs := testComponents()
+	t.Cleanup(env.ReleaseStuck)
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), StopTimeout: 300 * time.Millisecond, Registry: flowtest.Registry(t, regs...)})
+	if d := rt.Load(map[string][]byte{"a.river": []byte(`
+testcomponents.fail "stuck" { ignore_cancel = true }
+testcomponents.counter "c" {}
+testcomponents.passthrough "p" {
+  input    = testcomponents.counter.c.count
+  stop_lag = "100ms"
+}
+testcomponents.passthrough "q" { input = testcomponents.passthrough.p.output }
+`)}); d.HasErrors() {
+		t.Fatal(d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rt.Run(ctx); close(done) }()
+	p, _ := rt.Component("testcomponents.passthrough.p")
+	testwait.Eventually(t, wait, p.(*tc.Passthrough).Running, "p running")
+	start := time.Now()
+	cancel()
+	testwait.Receive(t, wait, done, "Run waited for a component that ignores cancellation")
+	if p.(*tc.Passthrough).Running() {
+		t.Fatal("Run returned while p, cancelled after the deadline, was still stopping")
+	}
+	if d := time.Since(start); d > 300*time.Millisecond+time.Second+2*time.Second {
+		t.Fatalf("shutdown took %v, want the 300ms stop timeout and at most a second more", d)
+	}
+}

@@ -293,6 +293,9 @@ type PassthroughArgs struct {
 	Inputs []any `river:"inputs,attr,optional"`
 	// Lag delays Update, to hold a wave while a test makes a burst.
 	Lag time.Duration `river:"lag,attr,optional"`
+	// StopLag delays Run's return after cancellation: a component that
+	// takes a moment to stop.
+	StopLag time.Duration `river:"stop_lag,attr,optional"`
 }
 
 // PassthroughExports is what testcomponents.passthrough exports.
@@ -320,6 +323,10 @@ func (p *Passthrough) Run(ctx context.Context) error {
 	defer p.running.Store(false)
 	defer p.env.StopOrder.add(p.opts.ID)
 	<-ctx.Done()
+	p.mu.Lock()
+	lag := p.args.StopLag
+	p.mu.Unlock()
+	time.Sleep(lag)
 	return nil
 }
 

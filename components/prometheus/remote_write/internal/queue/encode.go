@@ -35,12 +35,12 @@ type series struct {
 	lbls labels.Labels              // 2.0: the labels sent
 	ids  []uint32                   // 2.0: global symbol ids of their names and values
 	meta atomic.Pointer[seriesMeta] // 2.0: type, help and unit (nil: none)
-	seg  int                        // the newest WAL segment (or checkpoint) its record was seen in
+	seg  int32                      // the newest WAL segment (or checkpoint) its record was seen in
 
 	// Scratch of the one shard that sends the series (a series always
 	// goes to one shard; resharding stops all shards first).
-	gen uint64
 	idx int32
+	gen uint64
 }
 
 type seriesMeta struct {
@@ -87,15 +87,28 @@ func newSeries(ref uint64, lbls labels.Labels, v2 bool, d *dict) *series {
 			s.ids = append(s.ids, d.id(l.Name), d.id(l.Value))
 		})
 	} else {
-		s.rw1 = appendRW1Labels(nil, lbls)
+		n := 0
+		lbls.Range(func(l labels.Label) { n += rw1LabelSize(l) })
+		s.rw1 = appendRW1Labels(make([]byte, 0, n), lbls)
 	}
 	return s
+}
+
+// rw1LabelInner is the size of a Label message; rw1LabelSize that of
+// the field holding it.
+func rw1LabelInner(l labels.Label) int {
+	return 2 + sov(len(l.Name)) + len(l.Name) + 2 + sov(len(l.Value)) + len(l.Value)
+}
+
+func rw1LabelSize(l labels.Label) int {
+	n := rw1LabelInner(l)
+	return 1 + protowire.SizeVarint(uint64(n)) + n
 }
 
 func appendRW1Labels(b []byte, lbls labels.Labels) []byte {
 	lbls.Range(func(l labels.Label) {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(2+sov(len(l.Name))+len(l.Name)+2+sov(len(l.Value))+len(l.Value)))
+		b = protowire.AppendVarint(b, uint64(rw1LabelInner(l)))
 		b = appendString(b, 1, l.Name)
 		b = appendString(b, 2, l.Value)
 	})

@@ -321,7 +321,7 @@ func (q *Queue) StoreSeries(ss []record.RefSeries, seg int) {
 		q.raw[ref] = s.Labels
 		q.prepareLocked(ref, s.Labels, &cfg)
 		if x := q.series[ref]; x != nil {
-			x.seg = seg
+			x.seg = int32(seg)
 		}
 	}
 }
@@ -393,7 +393,7 @@ func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
 	defer q.seriesMu.Unlock()
 	for _, s := range ss {
 		if x := q.series[uint64(s.Ref)]; x != nil {
-			x.seg = seg
+			x.seg = int32(seg)
 		}
 	}
 }
@@ -403,7 +403,7 @@ func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
 func (q *Queue) SeriesReset(seg int) {
 	q.seriesMu.Lock()
 	for ref, s := range q.series {
-		if s == nil || s.seg < seg {
+		if s == nil || int(s.seg) < seg {
 			delete(q.series, ref)
 			delete(q.raw, ref)
 		}

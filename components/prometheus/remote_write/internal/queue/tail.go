@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -257,20 +258,40 @@ func (t *Tailer) readCheckpoint(dir string, idx int, gc bool) error {
 	return r.Err()
 }
 
-// recordState is one segment's decoder and reused buffers.
+// recordState is one segment's decoder.
 type recordState struct {
-	dec     record.Decoder
-	series  []record.RefSeries
-	samples []record.RefSample
-	hists   []record.RefHistogramSample
-	fhists  []record.RefFloatHistogramSample
-	exs     []record.RefExemplar
-	md      []record.RefMetadata
+	dec record.Decoder
 }
 
 func newRecordState(logger *slog.Logger) *recordState {
 	// One symbol table per segment, so it does not grow without end.
 	return &recordState{dec: record.NewDecoder(labels.NewSymbolTable(), logger)}
+}
+
+// Decoding buffers are pooled rather than kept by each tailer: a record
+// holds a whole commit (a scrape of a target), and a buffer the size of
+// the largest one per tailer would stay allocated for good.
+var (
+	seriesBufs  = sync.Pool{New: func() any { return new([]record.RefSeries) }}
+	sampleBufs  = sync.Pool{New: func() any { return new([]record.RefSample) }}
+	histBufs    = sync.Pool{New: func() any { return new([]record.RefHistogramSample) }}
+	fhistBufs   = sync.Pool{New: func() any { return new([]record.RefFloatHistogramSample) }}
+	exemplarBuf = sync.Pool{New: func() any { return new([]record.RefExemplar) }}
+	metaBufs    = sync.Pool{New: func() any { return new([]record.RefMetadata) }}
+)
+
+// decodeWith decodes a record into a pooled buffer and hands it to use.
+func decodeWith[T any](pool *sync.Pool, rec []byte, dec func([]byte, []T) ([]T, error), use func([]T) bool) (bool, error) {
+	bp := pool.Get().(*[]T)
+	defer pool.Put(bp)
+	var err error
+	*bp, err = dec(rec, (*bp)[:0])
+	if err != nil {
+		return true, err
+	}
+	ok := use(*bp)
+	clear(*bp) // no references kept in the pool
+	return ok, nil
 }
 
 // read hands the records available in r to the consumer: nil at the end
@@ -283,43 +304,46 @@ func (t *Tailer) read(r *wlog.LiveReader, seg int, rs *recordState) error {
 		rec := r.Record()
 		var err error
 		ok := true
-		switch rs.dec.Type(rec) {
+		d := &rs.dec
+		switch d.Type(rec) {
 		case record.Series:
-			if rs.series, err = rs.dec.Series(rec, rs.series[:0]); err == nil {
-				t.c.StoreSeries(rs.series, seg)
-			}
+			ok, err = decodeWith(&seriesBufs, rec, d.Series, func(ss []record.RefSeries) bool {
+				t.c.StoreSeries(ss, seg)
+				return true
+			})
 		case record.Metadata:
-			if rs.md, err = rs.dec.Metadata(rec, rs.md[:0]); err == nil {
-				t.c.StoreMetadata(rs.md)
-			}
+			ok, err = decodeWith(&metaBufs, rec, d.Metadata, func(md []record.RefMetadata) bool {
+				t.c.StoreMetadata(md)
+				return true
+			})
 		case record.Samples, record.SamplesV2:
 			if !send {
 				continue
 			}
-			if rs.samples, err = rs.dec.Samples(rec, rs.samples[:0]); err == nil {
-				ok = t.c.Append(newer(rs.samples, after, func(s record.RefSample) int64 { return s.T }))
-			}
+			ok, err = decodeWith(&sampleBufs, rec, d.Samples, func(ss []record.RefSample) bool {
+				return t.c.Append(newer(ss, after, func(s record.RefSample) int64 { return s.T }))
+			})
 		case record.HistogramSamples, record.CustomBucketsHistogramSamples, record.HistogramSamplesV2:
 			if !send {
 				continue
 			}
-			if rs.hists, err = rs.dec.HistogramSamples(rec, rs.hists[:0]); err == nil {
-				ok = t.c.AppendHistograms(newer(rs.hists, after, func(s record.RefHistogramSample) int64 { return s.T }))
-			}
+			ok, err = decodeWith(&histBufs, rec, d.HistogramSamples, func(hs []record.RefHistogramSample) bool {
+				return t.c.AppendHistograms(newer(hs, after, func(s record.RefHistogramSample) int64 { return s.T }))
+			})
 		case record.FloatHistogramSamples, record.CustomBucketsFloatHistogramSamples, record.FloatHistogramSamplesV2:
 			if !send {
 				continue
 			}
-			if rs.fhists, err = rs.dec.FloatHistogramSamples(rec, rs.fhists[:0]); err == nil {
-				ok = t.c.AppendFloatHistograms(newer(rs.fhists, after, func(s record.RefFloatHistogramSample) int64 { return s.T }))
-			}
+			ok, err = decodeWith(&fhistBufs, rec, d.FloatHistogramSamples, func(hs []record.RefFloatHistogramSample) bool {
+				return t.c.AppendFloatHistograms(newer(hs, after, func(s record.RefFloatHistogramSample) int64 { return s.T }))
+			})
 		case record.Exemplars:
 			if !send {
 				continue
 			}
-			if rs.exs, err = rs.dec.Exemplars(rec, rs.exs[:0]); err == nil {
-				ok = t.c.AppendExemplars(newer(rs.exs, after, func(s record.RefExemplar) int64 { return s.T }))
-			}
+			ok, err = decodeWith(&exemplarBuf, rec, d.Exemplars, func(es []record.RefExemplar) bool {
+				return t.c.AppendExemplars(newer(es, after, func(s record.RefExemplar) int64 { return s.T }))
+			})
 		}
 		if err != nil {
 			return fmt.Errorf("decoding a WAL record in segment %d: %w", seg, err)
