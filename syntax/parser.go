@@ -733,10 +733,11 @@ func (p *parser) parsePrimary() (hcl.Expression, int) {
 		case "null":
 			return &LiteralExpr{Val: cty.NullVal(cty.DynamicPseudoType), Token: t}, 1
 		}
-		return &ScopeTraversalExpr{
-			Traversal: hcl.Traversal{hcl.TraverseRoot{Name: t.Text, SrcRange: t.Range}},
-			SrcRange:  t.Range,
-		}, 1
+		// Room for a component reference's steps (kind, name, label,
+		// export), which parsePostfix appends.
+		tr := make(hcl.Traversal, 1, 4)
+		tr[0] = hcl.TraverseRoot{Name: t.Text, SrcRange: t.Range}
+		return &ScopeTraversalExpr{Traversal: tr, SrcRange: t.Range}, 1
 	case NUMBER, FLOAT:
 		p.next()
 		return &LiteralExpr{Val: p.number(t), Token: t}, 1

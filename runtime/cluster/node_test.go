@@ -82,7 +82,13 @@ func startNode(t *testing.T, name, addr string, tlsCfg *TLSConfig, opts ...nodeO
 		defer close(tn.done)
 		n.Run(ctx)
 	}()
-	t.Cleanup(tn.stop)
+	t.Cleanup(func() {
+		tn.stop()
+		// Without -v the nodes' logs are only kept: a failure shows them.
+		if t.Failed() && !testing.Verbose() {
+			t.Logf("node %s (%s) logged:\n%s", name, tn.addr, tn.logs)
+		}
+	})
 	return tn
 }
 
@@ -207,14 +213,22 @@ func TestThreeNodesShareTargets(t *testing.T) {
 	}
 }
 
-func TestCleanLeaveMovesTargetsAtOnce(t *testing.T) {
-	a := startNode(t, "a", "", nil)
-	b := startNode(t, "b", "", nil, withJoin(a.addr))
-	c := startNode(t, "c", "", nil, withJoin(a.addr))
+// startThree starts participants a, b and c (b and c join a) and waits
+// until each sees all three.
+func startThree(t *testing.T) (a, b, c *testNode) {
+	t.Helper()
+	a = startNode(t, "a", "", nil)
+	b = startNode(t, "b", "", nil, withJoin(a.addr))
+	c = startNode(t, "c", "", nil, withJoin(a.addr))
 	for _, n := range []*testNode{a, b, c} {
 		n.Participate()
 	}
 	waitPeers(t, 30*time.Second, []string{"a", "b", "c"}, a, b, c)
+	return a, b, c
+}
+
+func TestCleanLeaveMovesTargetsAtOnce(t *testing.T) {
+	a, b, c := startThree(t)
 	changes, cancel := a.Subscribe()
 	defer cancel()
 	start := time.Now()
@@ -235,13 +249,7 @@ func TestCleanLeaveMovesTargetsAtOnce(t *testing.T) {
 // dropped by the survivors within the bound stated in the package comment,
 // T(3) = 6 s; the test allows 20 s for a loaded machine and logs the time.
 func TestKilledPeerIsDeclaredDead(t *testing.T) {
-	a := startNode(t, "a", "", nil)
-	b := startNode(t, "b", "", nil, withJoin(a.addr))
-	c := startNode(t, "c", "", nil, withJoin(a.addr))
-	for _, n := range []*testNode{a, b, c} {
-		n.Participate()
-	}
-	waitPeers(t, 30*time.Second, []string{"a", "b", "c"}, a, b, c)
+	a, b, c := startThree(t)
 	start := time.Now()
 	c.kill()
 	waitPeers(t, 20*time.Second, []string{"a", "b"}, a, b)

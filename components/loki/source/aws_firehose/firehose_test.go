@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,42 +18,14 @@ import (
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
+	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
-// collector is a forward_to receiver that records entries, or fails.
-type collector struct {
-	mu      sync.Mutex
-	entries []loki.Entry
-	err     error
-	block   chan struct{} // when set, Send waits for it or ctx
-	calls   atomic.Int64  // Send calls, counted as they start
-}
+// collector is the forward_to receiver of these tests.
+type collector struct{ fakeloki.Receiver }
 
-func (c *collector) Send(ctx context.Context, es []loki.Entry) error {
-	c.calls.Add(1)
-	if c.block != nil {
-		select {
-		case <-c.block:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
-	// Copy: the source may reuse the slice after Send returns.
-	c.entries = append(c.entries, es...)
-	return nil
-}
-
-func (c *collector) got() []loki.Entry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]loki.Entry(nil), c.entries...)
-}
+func (c *collector) got() []loki.Entry { return c.Entries() }
 
 type fixture struct {
 	c    *Component
@@ -344,7 +314,7 @@ func TestForwardFailureAndTimeout(t *testing.T) {
 		a.Labels = map[string]string{"job": "x"}
 		a.HTTP.ServerTimeout = 200 * time.Millisecond
 	})
-	f.out.err = errors.New("WAL disk full")
+	f.out.Fail(errors.New("WAL disk full"))
 	r, err := f.send.Send([][]byte{[]byte("x")})
 	if err != nil {
 		t.Fatal(err)
@@ -352,8 +322,8 @@ func TestForwardFailureAndTimeout(t *testing.T) {
 	if r.Status != 500 || !strings.Contains(r.ErrorMessage, "WAL disk full") {
 		t.Fatalf("got %d %q, want 500 naming the cause", r.Status, r.ErrorMessage)
 	}
-	f.out.err = nil
-	f.out.block = make(chan struct{})
+	f.out.Fail(nil)
+	f.out.Block()
 	r, err = f.send.Send([][]byte{[]byte("x")})
 	if err != nil {
 		t.Fatal(err)
@@ -361,8 +331,7 @@ func TestForwardFailureAndTimeout(t *testing.T) {
 	if r.Status != 503 {
 		t.Fatalf("got %d %q, want 503 when forward_to does not accept in time", r.Status, r.ErrorMessage)
 	}
-	close(f.out.block)
-	f.out.block = nil
+	f.out.Unblock()
 	r, err = f.send.Send([][]byte{[]byte("x")})
 	ok(t, r, err)
 }

@@ -177,9 +177,7 @@ func TestGRPCServesTheEndpoint(t *testing.T) {
 
 	// 5xx answers are errors whose code is the status and whose detail is
 	// the answer, as dskit's httpgrpc server returns them.
-	f.out.mu.Lock()
-	f.out.err = errors.New("disk full")
-	f.out.mu.Unlock()
+	f.out.Fail(errors.New("disk full"))
 	_, err = g.push(t, "id-3", [][]byte{[]byte("x")}, withKey)
 	st, _ := status.FromError(err)
 	if st == nil || st.Code() != 500 || !strings.Contains(st.Message(), "disk full") || len(st.Proto().GetDetails()) != 1 ||

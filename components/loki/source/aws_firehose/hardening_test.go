@@ -156,7 +156,7 @@ func TestBudgetExhaustedIs503WithRetryAfter(t *testing.T) {
 		a.HTTP.MaxRequestBodySize = 1 * MiB
 		a.HTTP.MaxInflightSize = 2 * MiB
 	})
-	f.out.block = make(chan struct{})
+	f.out.Block()
 	recs := make([][]byte, 500)
 	for i := range recs {
 		recs[i] = []byte(strings.Repeat("x", 1000))
@@ -170,7 +170,7 @@ func TestBudgetExhaustedIs503WithRetryAfter(t *testing.T) {
 	held := make(chan answer, 2)
 	for i := range 2 {
 		go func() { r, err := f.send.Send(recs); held <- answer{r, err} }()
-		testwait.Eventually(t, 30*time.Second, func() bool { return f.out.calls.Load() >= int64(i+1) }, "request %d did not reach forward_to", i)
+		testwait.Eventually(t, 30*time.Second, func() bool { return f.out.Calls() >= int64(i+1) }, "request %d did not reach forward_to", i)
 	}
 	if u := f.c.budget.used.Load(); u < 2*int64(len(recs))*1000 {
 		t.Fatalf("the two requests hold only %d bytes", u)
@@ -182,7 +182,7 @@ func TestBudgetExhaustedIs503WithRetryAfter(t *testing.T) {
 		t.Fatalf("third request: %d Retry-After %q %v, want 503 with Retry-After %s", status, retryAfter, err, retryAfterSeconds)
 	}
 	t.Logf("503 after %v", time.Since(start))
-	close(f.out.block)
+	f.out.Unblock()
 	for range 2 {
 		a := <-held
 		ok(t, a.r, a.err)

@@ -52,38 +52,6 @@ const (
 	stopped
 )
 
-// enqueue adds an item, waiting while the shard is full.
-func (s *shard) enqueue(it item) enqueueResult {
-	for {
-		s.mu.Lock()
-		if s.isHalted() {
-			s.mu.Unlock()
-			return halted
-		}
-		if len(s.pending) < s.cfg.Capacity {
-			if len(s.pending) == 0 {
-				s.first = time.Now()
-			}
-			s.pending = append(s.pending, it)
-			n := len(s.pending)
-			s.mu.Unlock()
-			s.q.m.pending.Inc()
-			if n == 1 || n >= s.cfg.MaxSamplesPerSend {
-				signal(s.notify)
-			}
-			return enqueued
-		}
-		s.mu.Unlock()
-		s.q.m.enqueueRetries.Inc()
-		select {
-		case <-s.space:
-		case <-s.haltCh:
-		case <-s.q.ctx.Done():
-			return stopped
-		}
-	}
-}
-
 // enqueueMany adds the first k items, as many as fit, waiting while
 // the shard is full and none fit.
 func (s *shard) enqueueMany(items []item) (int, enqueueResult) {

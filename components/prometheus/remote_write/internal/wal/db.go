@@ -178,10 +178,13 @@ func (db *DB) Dir() string { return db.wal.Dir() }
 
 // Close stops truncating and closes the WAL. Appenders must be done.
 func (db *DB) Close() error {
-	db.mtx.Lock()
-	defer db.mtx.Unlock()
+	// The truncation loop stops first: a truncation takes mtx for reading,
+	// and one that started while Close waited for mtx would wait for Close
+	// while Close waits for the loop (as tsdb/agent's Close can).
 	close(db.stopc)
 	<-db.donec
+	db.mtx.Lock()
+	defer db.mtx.Unlock()
 	db.m.unregister()
 	return errors.Join(db.locker.Release(), db.wal.Close())
 }

@@ -342,10 +342,13 @@ func TestWatcherReadsOurWAL(t *testing.T) {
 	for i := range 5 {
 		writeEverything(t, db.Appender(context.Background()), t0+int64(i))
 	}
-	testwait.Eventually(t, 30*time.Second, func() bool {
+	if _, ok := testwait.Poll(30*time.Second, func() bool {
 		s, h, e, m := wt.counts()
 		return s == 10 && h == 10 && e == 5 && m >= 1
-	}, "watcher got %v", fmt.Sprint(wt.counts()))
+	}); !ok {
+		s, h, e, m := wt.counts()
+		t.Fatalf("the watcher got %d samples, %d histograms, %d exemplars, %d metadata; want 10, 10, 5, at least 1", s, h, e, m)
+	}
 }
 
 type watchTarget struct {
