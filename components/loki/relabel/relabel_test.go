@@ -3,7 +3,6 @@ package relabel
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/grafana/loki/pkg/push"
@@ -12,24 +11,9 @@ import (
 
 	"github.com/flow-telemetry/flow/components/common/loki"
 	"github.com/flow-telemetry/flow/components/common/relabel"
+	"github.com/flow-telemetry/flow/internal/fakeloki"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
-
-type collect struct {
-	mu      sync.Mutex
-	entries []loki.Entry
-	err     error
-}
-
-func (c *collect) Send(_ context.Context, e []loki.Entry) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return c.err
-	}
-	c.entries = append(c.entries, e...)
-	return nil
-}
 
 func rule(f func(r *relabel.Rule)) relabel.Rule {
 	var r relabel.Rule
@@ -56,7 +40,7 @@ func entry(line string, ls model.LabelSet) loki.Entry {
 }
 
 func TestRelabelRewritesAndDrops(t *testing.T) {
-	out := &collect{}
+	out := &fakeloki.Receiver{}
 	var args Arguments
 	args.SetToDefault()
 	args.ForwardTo = []loki.LogsReceiver{out}
@@ -87,11 +71,12 @@ func TestRelabelRewritesAndDrops(t *testing.T) {
 	if err := exp.Receiver.Send(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
-	if len(out.entries) != 3 {
-		t.Fatalf("forwarded %d entries, want 3 (debug dropped)", len(out.entries))
+	got := out.Entries()
+	if len(got) != 3 {
+		t.Fatalf("forwarded %d entries, want 3 (debug dropped)", len(got))
 	}
 	for i, want := range []struct{ line, group string }{{"a", "/aws/lambda/x"}, {"b", "/aws/lambda/x"}, {"d", "/aws/lambda/y"}} {
-		got := out.entries[i]
+		got := got[i]
 		if got.Line != want.line || got.Labels["log_group"] != model.LabelValue(want.group) {
 			t.Errorf("entry %d = %q %v, want %q with log_group=%q", i, got.Line, got.Labels, want.line, want.group)
 		}
@@ -103,7 +88,7 @@ func TestRelabelRewritesAndDrops(t *testing.T) {
 }
 
 func TestRelabelUpdateSwapsRulesAndKeepsReceiver(t *testing.T) {
-	out := &collect{}
+	out := &fakeloki.Receiver{}
 	var args Arguments
 	args.SetToDefault()
 	args.ForwardTo = []loki.LogsReceiver{out}
@@ -120,13 +105,14 @@ func TestRelabelUpdateSwapsRulesAndKeepsReceiver(t *testing.T) {
 		t.Fatal("the exported receiver changed on update; dependants would be re-evaluated for nothing")
 	}
 	_ = recv.Send(context.Background(), []loki.Entry{entry("2", ls)})
-	if len(out.entries) != 1 || out.entries[0].Line != "1" {
-		t.Fatalf("got %v, want only the entry sent before the drop rule", out.entries)
+	if got := out.Entries(); len(got) != 1 || got[0].Line != "1" {
+		t.Fatalf("got %v, want only the entry sent before the drop rule", got)
 	}
 }
 
 func TestRelabelPropagatesDownstreamError(t *testing.T) {
-	out := &collect{err: errors.New("wal full")}
+	out := &fakeloki.Receiver{}
+	out.Fail(errors.New("wal full"))
 	var args Arguments
 	args.SetToDefault()
 	args.ForwardTo = []loki.LogsReceiver{out}
@@ -169,7 +155,7 @@ func TestRelabelForwardsFull(t *testing.T) {
 	down := loki.NewReceiverWithFull(func(context.Context, []loki.Entry) error { return full }, func() error { return full })
 	var args Arguments
 	args.SetToDefault()
-	args.ForwardTo = []loki.LogsReceiver{&collect{}, down}
+	args.ForwardTo = []loki.LogsReceiver{&fakeloki.Receiver{}, down}
 	_, exp := build(t, args)
 	if err := loki.Full([]loki.LogsReceiver{exp.Receiver}); err != nil {
 		t.Fatalf("full while downstream is not: %v", err)

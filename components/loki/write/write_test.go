@@ -163,7 +163,7 @@ func TestPushesStreamsInOrderWithTenantsAndExternalLabels(t *testing.T) {
 			entry(fmt.Sprintf("t%02d", i), ts.Add(time.Duration(i)), other),
 		)
 	}
-	if err := lk.WaitForEntries(90, 5*time.Second); err != nil {
+	if err := lk.WaitForEntries(90, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	got := lines(lk.Entries())
@@ -214,7 +214,7 @@ func TestBatchSizeSplitsPushes(t *testing.T) {
 	h.send(in...)
 	// 100 entries of 103 bytes in batches of at most 1 KiB: at least 10
 	// pushes. The last partial batch goes out only at shutdown.
-	if err := lk.WaitForEntries(90, 5*time.Second); err != nil {
+	if err := lk.WaitForEntries(90, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if r := lk.Stats().Requests; r < 9 {
@@ -239,7 +239,7 @@ func TestRetries5xxAnd429ThenDelivers(t *testing.T) {
 			lk.Fail(code, 3, "try later")
 			h := start(t, t.TempDir(), defaultArgs(endpointArgs(lk.URL(), nil)))
 			h.send(entry("one", time.Unix(1, 0), model.LabelSet{"job": "x"}), entry("two", time.Unix(2, 0), model.LabelSet{"job": "x"}))
-			if err := lk.WaitForEntries(2, 5*time.Second); err != nil {
+			if err := lk.WaitForEntries(2, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -262,7 +262,7 @@ func TestDrops4xxAndCountsThem(t *testing.T) {
 	lk.Fail(http.StatusBadRequest, 1, "entry too far behind")
 	h := start(t, t.TempDir(), defaultArgs(endpointArgs(lk.URL(), nil)))
 	h.send(entry("rejected", time.Unix(1, 0), model.LabelSet{"job": "x"}))
-	hl := waitHealth(t, h.c, component.HealthUnhealthy, 5*time.Second)
+	hl := waitHealth(t, h.c, component.HealthUnhealthy, 30*time.Second)
 	if !strings.Contains(hl.Message, "400") || !strings.Contains(hl.Message, "entry too far behind") {
 		t.Fatalf("health message %q does not explain the 400", hl.Message)
 	}
@@ -270,7 +270,7 @@ func TestDrops4xxAndCountsThem(t *testing.T) {
 		t.Fatalf("dropped counter = %v, want 1", n)
 	}
 	h.send(entry("accepted", time.Unix(2, 0), model.LabelSet{"job": "x"}))
-	if err := lk.WaitForEntries(1, 5*time.Second); err != nil {
+	if err := lk.WaitForEntries(1, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if got := lk.Entries(); len(got) != 1 || got[0].Line != "accepted" {
@@ -309,7 +309,7 @@ func TestWALKeepsRetryingThroughOutageAndReportsHealth(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		h.send(entry(fmt.Sprint(i), time.Unix(int64(i), 0), model.LabelSet{"job": "x"}))
 	}
-	hl := waitHealth(t, h.c, component.HealthUnhealthy, 5*time.Second)
+	hl := waitHealth(t, h.c, component.HealthUnhealthy, 30*time.Second)
 	if !strings.Contains(hl.Message, `"primary"`) || !strings.Contains(hl.Message, "connection refused") {
 		t.Fatalf("health message %q should name the endpoint and the error", hl.Message)
 	}
@@ -325,8 +325,7 @@ func TestWALKeepsRetryingThroughOutageAndReportsHealth(t *testing.T) {
 	if err := lk.Up(); err != nil {
 		t.Fatal(err)
 	}
-	// Retries back off (min_backoff_period 500 ms, doubling) during the
-	// outage, so the next attempt may be seconds away.
+	// Delivery waits for the next retry; the bound is for a loaded machine.
 	if err := lk.WaitForEntries(50, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +528,7 @@ func TestMaxStreamsSplitsBatchesWithoutDropping(t *testing.T) {
 		in = append(in, entry(fmt.Sprint(i), time.Unix(0, int64(i)), model.LabelSet{"stream": model.LabelValue(fmt.Sprint(i % 5))}))
 	}
 	h.send(in...)
-	if err := lk.WaitForEntries(8, 5*time.Second); err != nil {
+	if err := lk.WaitForEntries(8, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	h.stop()
@@ -545,7 +544,7 @@ func TestEntriesWithoutLabelsAreDiscarded(t *testing.T) {
 	lk := startLoki(t)
 	h := start(t, t.TempDir(), defaultArgs(endpointArgs(lk.URL(), nil)))
 	h.send(entry("nolabels", time.Unix(1, 0), model.LabelSet{"__only_internal": "x"}), entry("ok", time.Unix(1, 0), model.LabelSet{"job": "x"}))
-	if err := lk.WaitForEntries(1, 5*time.Second); err != nil {
+	if err := lk.WaitForEntries(1, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.ToFloat64(h.c.m.entriesNoLabels); n != 1 {
@@ -601,7 +600,7 @@ func TestHTTPClientAuthReachesLoki(t *testing.T) {
 			defer lk.Close()
 			h := start(t, t.TempDir(), defaultArgs(endpointArgs(lk.URL(), tc.set)))
 			h.send(entry("x", time.Unix(1, 0), model.LabelSet{"job": "x"}))
-			if err := lk.WaitForEntries(1, 5*time.Second); err != nil {
+			if err := lk.WaitForEntries(1, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			mu.Lock()
