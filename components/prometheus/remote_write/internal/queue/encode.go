@@ -30,12 +30,16 @@ import (
 
 // series is what the queue keeps of one WAL series.
 type series struct {
-	ref  uint64
-	rw1  []byte                     // 1.0: encoded Label fields (of the labels sent)
-	lbls labels.Labels              // 2.0: the labels sent
-	ids  []uint32                   // 2.0: global symbol ids of their names and values
-	meta atomic.Pointer[seriesMeta] // 2.0: type, help and unit (nil: none)
-	seg  int32                      // the newest WAL segment (or checkpoint) its record was seen in
+	ref uint64
+	raw labels.Labels // as read from the WAL, for reconfiguring
+	// dropped: write relabelling drops the series; its samples are final
+	// without being sent.
+	dropped bool
+	rw1     []byte                     // 1.0: encoded Label fields (of the labels sent)
+	lbls    labels.Labels              // 2.0: the labels sent
+	ids     []uint32                   // 2.0: global symbol ids of their names and values
+	meta    atomic.Pointer[seriesMeta] // 2.0: type, help and unit (nil: none)
+	seg     int32                      // the newest WAL segment (or checkpoint) its record was seen in
 
 	// Scratch of the one shard that sends the series (a series always
 	// goes to one shard; resharding stops all shards first).

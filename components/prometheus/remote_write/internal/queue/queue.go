@@ -110,7 +110,6 @@ type Queue struct {
 
 	seriesMu sync.RWMutex
 	series   map[uint64]*series
-	raw      map[uint64]labels.Labels // as read from the WAL, for reconfiguring
 	dict     *dict
 	// metas interns metadata: the series of a family share one.
 	metas map[seriesMetaKey]*seriesMeta
@@ -148,7 +147,7 @@ func New(cfg Config, sender Sender, m *Metrics) *Queue {
 	c := cfg.withDefaults()
 	q := &Queue{
 		sender: sender, cfg: c,
-		series: map[uint64]*series{}, raw: map[uint64]labels.Labels{}, metas: map[seriesMetaKey]*seriesMeta{},
+		series: map[uint64]*series{}, metas: map[seriesMetaKey]*seriesMeta{},
 		dict: newDict(), done: make(chan struct{}),
 	}
 	q.m = m.forQueue(c.Name, c.URL, &c)
@@ -217,7 +216,7 @@ func (q *Queue) replaceShards(shards func(n int) int, cfg *Config) {
 		kept := held[:0]
 		gone := map[int64]int64{}
 		for _, it := range held {
-			if s := q.series[it.s.ref]; s != nil {
+			if s := q.series[it.s.ref]; s != nil && !s.dropped {
 				it.s = s
 				kept = append(kept, it)
 			} else if it.counted() {
@@ -246,7 +245,7 @@ func (q *Queue) reresolve(items []item) []item {
 	q.seriesMu.RLock()
 	for _, it := range items {
 		it.s = q.series[it.s.ref]
-		if it.s != nil {
+		if it.s != nil && !it.s.dropped {
 			kept = append(kept, it)
 		} else if it.counted() {
 			gone[it.t]++
@@ -266,14 +265,11 @@ func (q *Queue) rebuildLocked(cfg *Config) {
 	q.metas = map[seriesMetaKey]*seriesMeta{}
 	old := q.series
 	q.series = make(map[uint64]*series, len(old))
-	for ref, raw := range q.raw {
-		q.prepareLocked(ref, raw, cfg)
-		o, s := old[ref], q.series[ref]
-		if o == nil || s == nil {
-			continue
-		}
+	for ref, o := range old {
+		q.prepareLocked(ref, o.raw, cfg)
+		s := q.series[ref]
 		s.seg = o.seg
-		if m := o.meta.Load(); m != nil && cfg.V2 {
+		if m := o.meta.Load(); m != nil && cfg.V2 && !s.dropped {
 			q.setMetaLocked(s, m.typ, m.help, m.unit)
 		}
 	}
@@ -318,11 +314,8 @@ func (q *Queue) StoreSeries(ss []record.RefSeries, seg int) {
 	defer q.seriesMu.Unlock()
 	for _, s := range ss {
 		ref := uint64(s.Ref)
-		q.raw[ref] = s.Labels
 		q.prepareLocked(ref, s.Labels, &cfg)
-		if x := q.series[ref]; x != nil {
-			x.seg = int32(seg)
-		}
+		q.series[ref].seg = int32(seg)
 	}
 }
 
@@ -332,15 +325,19 @@ func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) {
 	if cfg.Labels != nil {
 		lbls, ok = cfg.Labels(raw)
 	}
+	var s *series
 	if !ok || lbls.IsEmpty() {
-		// Dropped: kept as nil, so its samples are known to be dropped.
-		q.series[ref] = nil
-		return
+		// Dropped: kept, so its samples are known to be dropped.
+		s = &series{ref: ref, dropped: true}
+	} else {
+		s = newSeries(ref, lbls, cfg.V2, q.dict)
 	}
-	s := newSeries(ref, lbls, cfg.V2, q.dict)
+	s.raw = raw
 	if old := q.series[ref]; old != nil {
 		s.seg = old.seg
-		s.meta.Store(old.meta.Load())
+		if !s.dropped {
+			s.meta.Store(old.meta.Load())
+		}
 	}
 	q.series[ref] = s
 }
@@ -355,7 +352,7 @@ func (q *Queue) StoreMetadata(md []record.RefMetadata) {
 	for _, m := range md {
 		ref := uint64(m.Ref)
 		s := q.series[ref]
-		if s == nil {
+		if s == nil || s.dropped {
 			continue
 		}
 		q.setMetaLocked(s, record.ToMetricType(m.Type), m.Help, m.Unit)
@@ -403,9 +400,8 @@ func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
 func (q *Queue) SeriesReset(seg int) {
 	q.seriesMu.Lock()
 	for ref, s := range q.series {
-		if s == nil || int(s.seg) < seg {
+		if int(s.seg) < seg {
 			delete(q.series, ref)
-			delete(q.raw, ref)
 		}
 	}
 	// The 2.0 dictionary only grows: rebuild it once it is much larger
@@ -474,10 +470,10 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	gen := q.seriesGen.Load()
 	for _, x := range in {
 		ref, it := conv(x)
-		s, known := q.series[ref]
-		if s == nil {
+		s := q.series[ref]
+		if s == nil || s.dropped {
 			if it.counted() {
-				if !known {
+				if s == nil {
 					q.m.droppedUnknown.Inc()
 				}
 				// Dropped by relabelling, or of a series never seen:

@@ -675,3 +675,35 @@ func TestSendMetadataRW1InRequestsOfAtMostPerRequest(t *testing.T) {
 		t.Errorf("metadata_total = %v", v)
 	}
 }
+
+func TestSeriesResetForgetsSeriesNotInTheCheckpoint(t *testing.T) {
+	rcv := newReceiver(t, false)
+	m, err := NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Name, cfg.URL, cfg.Classify = "gc", rcv.srv.URL, classify
+	var done doneCounter
+	cfg.OnDone = done.add
+	cfg.Labels = func(l labels.Labels) (labels.Labels, bool) { return l, l.Get("i") != "3" } // 3 is dropped
+	q := New(cfg, &httpSender{url: rcv.srv.URL}, m)
+	defer q.Stop(context.Background())
+	var ss []record.RefSeries
+	for i := 1; i <= 3; i++ {
+		ss = append(ss, record.RefSeries{Ref: chunks.HeadSeriesRef(i), Labels: labels.FromStrings("__name__", "m", "i", strconv.Itoa(i))})
+	}
+	q.StoreSeries(ss, 0)
+	// A checkpoint of segments up to 4 holds series 1 only.
+	q.UpdateSeriesSegment(ss[:1], 4)
+	q.SeriesReset(4)
+	q.Append([]record.RefSample{{Ref: 1, T: 10, V: 1}, {Ref: 2, T: 10, V: 2}, {Ref: 3, T: 10, V: 3}})
+	testwait.Eventually(t, 10*time.Second, func() bool { return done.total() == 3 }, "OnDone counted %d of 3", done.total())
+	got := rcv.samples()
+	if len(got) != 1 || len(got[`{__name__="m", i="1"}`]) != 1 {
+		t.Fatalf("received %v, want series 1 only", got)
+	}
+	if v := testutil.ToFloat64(q.m.droppedUnknown); v != 2 {
+		t.Errorf("samples of series forgotten: unintentionally_dropped_series = %v, want 2 (series 2 and the dropped 3, both gone)", v)
+	}
+}
