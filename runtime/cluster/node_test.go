@@ -263,7 +263,7 @@ func TestKilledPeerIsDeclaredDead(t *testing.T) {
 	// its share again.
 	c2 := startNode(t, "c", c.addr, nil, withJoin(a.addr))
 	c2.Participate()
-	waitPeers(t, 30*time.Second, []string{"a", "b", "c"}, a, b, c2)
+	t.Logf("c is back after %v", waitPeers(t, 30*time.Second, []string{"a", "b", "c"}, a, b, c2))
 	checkExactlyOneOwner(t, targetSet(300), a, b, c2)
 }
 
