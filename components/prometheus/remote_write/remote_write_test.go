@@ -382,9 +382,9 @@ func TestUpdatesKeepData(t *testing.T) {
 		}
 		args = a
 	}
-	client := c.clients["test"]
+	client := clientOf(c, "test")
 	step("header", func(a *Arguments) { a.Endpoints[0].Headers = map[string]value.Secret{"X-Scope-OrgID": "t2"} })
-	if c.clients["test"] == client {
+	if clientOf(c, "test") == client {
 		t.Error("client not rebuilt for a new header")
 	}
 	step("queue", func(a *Arguments) { a.Endpoints[0].QueueOptions.Capacity = 5000 })
@@ -403,4 +403,12 @@ func TestUpdatesKeepData(t *testing.T) {
 		t.Error("no request carried the new header")
 	}
 	t.Logf("%d samples across three updates, %d duplicates", g.total(), r.Stats().Duplicates)
+}
+
+// clientOf returns the endpoint's client as Update last set it (under the
+// component's lock: Update replaces the map).
+func clientOf(c *Component, name string) *endpointClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clients[name]
 }

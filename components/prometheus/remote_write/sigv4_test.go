@@ -65,7 +65,7 @@ prometheus.remote_write "amp" {
 	id := "prometheus.remote_write.amp"
 	recv := fl.Exports(id).(Exports).Receiver
 	c := fl.Component(id).(*Component)
-	client := c.clients["amp"]
+	client := clientOf(c, "amp")
 
 	g := newGenerator(recv, 50)
 	g.warmUp(t, r)
@@ -91,7 +91,7 @@ prometheus.remote_write "amp" {
 	if rs.Duplicates != 0 || len(rs.SpecViolations) != 0 {
 		t.Fatalf("%d duplicates, spec violations %v", rs.Duplicates, rs.SpecViolations)
 	}
-	if c.clients["amp"] != client {
+	if clientOf(c, "amp") != client {
 		t.Error("the endpoint's client was rebuilt on rotation; it must be updated in place")
 	}
 	if h := fl.Health(id); h.Health != component.HealthHealthy {
