@@ -131,7 +131,8 @@ var errOverLimit = errors.New("over the limit")
 // (Content-Length of an identity body, which net/http enforces), or -1. The
 // buffer returned is charged to acct at its capacity; the caller releases it.
 // A non-empty spare (a pooled buffer) is read into first, and charged at its
-// capacity.
+// capacity. Between reads it stops with acct.check's answer once the
+// request's deadline has passed.
 func readAll(r io.Reader, max, known int64, acct *account, spare []byte) ([]byte, error) {
 	limit := max + 1
 	if known >= 0 && known < max {
@@ -151,6 +152,9 @@ func readAll(r io.Reader, max, known int64, acct *account, spare []byte) ([]byte
 		buf = make([]byte, 0, size)
 	}
 	for {
+		if rerr := acct.check(); rerr != nil {
+			return buf, rerr
+		}
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > max {
 				return buf, errOverLimit
@@ -446,6 +450,9 @@ func (d *recordDecoder) skip(reason, format string, args ...any) {
 // skipped. false stops the parser, with d.err set when the request must be
 // refused.
 func (d *recordDecoder) add(data []byte) bool {
+	if d.err = d.acct.check(); d.err != nil {
+		return false
+	}
 	i := d.seen
 	d.seen++
 	n := base64.StdEncoding.DecodedLen(len(data))
