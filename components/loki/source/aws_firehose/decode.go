@@ -289,8 +289,10 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 	tooLarge := &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
 		msg: fmt.Sprintf("request body exceeds max_request_body_size (%d bytes); lower the Firehose buffer size", l.body)}
 	known := int64(-1)
+	identity := false
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
+		identity = true
 		if contentLength >= 0 {
 			known = contentLength
 		}
@@ -320,6 +322,12 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 	var rerr *requestError
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &rerr) && identity && rerr.reason == reasonDecodeTimeout:
+		// The deadline passed while the body was still arriving, which
+		// costs no CPU: the client is slow, as with server_read_timeout
+		// (which comes first when it is the shorter).
+		return nil, &requestError{status: http.StatusRequestTimeout, reason: "timeout",
+			msg: "the request body did not arrive in time to be answered within server_write_timeout"}
 	case errors.As(err, &rerr):
 		return nil, rerr
 	case errors.Is(err, errOverLimit), errors.As(err, &mbe):

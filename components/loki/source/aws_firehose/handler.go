@@ -245,10 +245,13 @@ func pipelineFull(err error) *requestError {
 // since Firehose retries 5xx answers. Nothing of it has been forwarded.
 // (ctx also ends when the client goes away; then no one reads the answer.)
 func decodeTimeout(ctx context.Context, writeTimeout time.Duration) *requestError {
-	return &requestError{status: http.StatusServiceUnavailable, reason: "decode_timeout", retryAfter: true,
+	return &requestError{status: http.StatusServiceUnavailable, reason: reasonDecodeTimeout, retryAfter: true,
 		msg: fmt.Sprintf("the request was not decoded in time (%v): work on a request ends %v after its headers (server_write_timeout %v, less time to answer); Firehose will retry",
 			context.Cause(ctx), workTime(writeTimeout), writeTimeout)}
 }
+
+// reasonDecodeTimeout is decodeTimeout's request_errors reason.
+const reasonDecodeTimeout = "decode_timeout"
 
 // answerMargin is the time an answer has beyond server_write_timeout.
 const answerMargin = time.Second
