@@ -138,6 +138,7 @@ target_label = "__address__"
 // receiver; the two scrapes are a stand-in for flow's own metrics and a real
 // node exporter.
 func TestSeedMimirSigV4(t *testing.T) {
+	testwait.Long(t, "the seed's scrapes run at Prometheus' default 1m interval, the first after up to a minute")
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	awstest.SetKeys(t, f.AddUser("writer"))
 	ne := promproc.StartNodeExporter(t)

@@ -122,6 +122,10 @@ type Queue struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopping is closed when Stop begins: from then on a failed attempt
+	// is not retried (see sendRequest).
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 
 	// For resharding.
 	in        atomic.Int64 // samples enqueued
@@ -148,7 +152,7 @@ func New(cfg Config, sender Sender, m *Metrics) *Queue {
 	q := &Queue{
 		sender: sender, cfg: c,
 		series: map[uint64]*series{}, metas: map[seriesMetaKey]*seriesMeta{},
-		dict: newDict(), done: make(chan struct{}),
+		dict: newDict(), done: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	q.m = m.forQueue(c.Name, c.URL, &c)
 	q.ctx, q.cancel = context.WithCancel(context.Background())
@@ -284,6 +288,7 @@ func (q *Queue) Stop(ctx context.Context) {
 }
 
 func (q *Queue) stop(ctx context.Context) {
+	q.stoppingOnce.Do(func() { close(q.stopping) })
 	q.reshardMu.Lock()
 	defer q.reshardMu.Unlock()
 	q.shardMu.RLock()
@@ -688,6 +693,16 @@ func (q *Queue) sendRequest(ctx context.Context, halt <-chan struct{}, cfg *Conf
 			n.failed(q.m)
 			return dropped
 		}
+		select {
+		case <-q.stopping:
+			// Stopping: the batch stays in the WAL, undelivered, and is
+			// sent after the next start. Retrying now would only hold
+			// up the shutdown (a SIGTERM, a reload) for the whole flush
+			// deadline against an endpoint that is failing.
+			cfg.Logger.Warn("Failed to send batch while stopping; it stays in the WAL for the next start", "err", err)
+			return interrupted
+		default:
+		}
 		cfg.Logger.Warn("Failed to send batch, retrying", "err", err)
 		n.retried(q.m)
 		if onRetry != nil {
@@ -701,6 +716,9 @@ func (q *Queue) sendRequest(ctx context.Context, halt <-chan struct{}, cfg *Conf
 			t.Stop()
 			return interrupted
 		case <-halt:
+			t.Stop()
+			return interrupted
+		case <-q.stopping:
 			t.Stop()
 			return interrupted
 		}

@@ -302,6 +302,8 @@ type harness struct {
 	reg  *prometheus.Registry
 	done *doneCounter
 	stop func()
+	// flush is how long stop gives the queue to send what it holds.
+	flush time.Duration
 }
 
 func start(t *testing.T, w *wal, rcv *receiver, cfg Config, from int) *harness {
@@ -311,7 +313,7 @@ func start(t *testing.T, w *wal, rcv *receiver, cfg Config, from int) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{reg: reg, done: &doneCounter{}}
+	h := &harness{reg: reg, done: &doneCounter{}, flush: 5 * time.Second}
 	cfg.Name, cfg.URL, cfg.V2 = "test", rcv.srv.URL, rcv.v2
 	cfg.Classify = classify
 	cfg.OnDone = h.done.add
@@ -330,7 +332,7 @@ func start(t *testing.T, w *wal, rcv *receiver, cfg Config, from int) *harness {
 		once.Do(func() {
 			cancel()
 			<-ran
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			sctx, c := context.WithTimeout(context.Background(), h.flush)
 			defer c()
 			h.q.Stop(sctx)
 			m.Unregister()
@@ -506,6 +508,42 @@ func TestRetriesHonourRetryAfterCappedAtMaxBackoffAndDrop4xx(t *testing.T) {
 	testwait.Eventually(t, 20*time.Second, func() bool { return rcv.count() == 4 }, "sending did not go on after a drop")
 	if got := rcv.samples()[`{__name__="m", i="1"}`]; got[1].Timestamp != 300 {
 		t.Errorf("series 1 got %v; the refused sample at 200 must not be resent", got)
+	}
+}
+
+// A failing endpoint does not hold up Stop (a SIGTERM, a reload) for the
+// whole flush deadline: once the queue is stopping, a failed attempt is not
+// retried and a backoff in progress ends; the batch stays undelivered (the
+// WAL keeps it for the next start).
+func TestStopDoesNotRetryAFailingEndpoint(t *testing.T) {
+	w := newWAL(t)
+	rcv := newReceiver(t, false)
+	rcv.answer = func(int) (int, http.Header) { return http.StatusServiceUnavailable, nil }
+	cfg := defaultConfig()
+	cfg.MinBackoff, cfg.MaxBackoff = 20*time.Second, 20*time.Second
+	w.series(2)
+	h := start(t, w, rcv, cfg, 0)
+	w.samples(2, 100)
+	h.tl.Notify()
+	testwait.Eventually(t, 30*time.Second, func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		return rcv.n == 1
+	}, "no first attempt")
+	h.flush = time.Minute
+	start := time.Now()
+	h.stop()
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("Stop took %v against a failing endpoint; want it to give up at once, not back off and retry until the flush deadline", d)
+	}
+	rcv.mu.Lock()
+	attempts := rcv.n
+	rcv.mu.Unlock()
+	if attempts != 1 {
+		t.Errorf("%d attempts; want 1 (no retry while stopping)", attempts)
+	}
+	if n := h.done.total(); n != 0 {
+		t.Errorf("%d samples reported final; the undelivered batch must stay in the WAL", n)
 	}
 }
 
