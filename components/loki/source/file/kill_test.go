@@ -76,6 +76,7 @@ loki.write "fake" {
 	// rotation is at 30,000) until the restarted flow tails the new file.
 	total := make(chan int)
 	tailingNew := make(chan struct{})
+	killed := make(chan struct{})
 	var written atomic.Int64
 	go func() {
 		n := 0
@@ -85,6 +86,9 @@ loki.write "fake" {
 		}
 		begin := time.Now()
 		for n < 50_000 {
+			if n == 23_500 {
+				<-killed
+			}
 			if n == 29_000 {
 				<-tailingNew
 			}
@@ -111,11 +115,22 @@ loki.write "fake" {
 	}()
 
 	// Kill 150ms before the rotation at line 25,000, and stay down for
-	// 300ms: the rotation happens while nothing tails the file.
-	for written.Load() < 23_500 {
-		time.Sleep(time.Millisecond)
-	}
+	// 300ms: the rotation happens while nothing tails the file. The writer
+	// pauses at line 23,500 until the kill, and the kill waits until the
+	// positions file holds the end of the current file (lines 20,000 to
+	// 23,499, 13 bytes each): on a loaded machine the tailer can lag the
+	// writer by more than the 350ms since the rotation at 20,000, and a
+	// position still in the file before it would make the rotation at
+	// 25,000 the second one while down (see above), a loss the test does not
+	// mean to provoke.
+	posFile := filepath.Join(storage, "loki.source.file.app", "positions.yml")
+	want := fmt.Sprintf("%q", fmt.Sprint(3_500*13))
+	testwait.Eventually(t, 90*time.Second, func() bool {
+		b, _ := os.ReadFile(posFile)
+		return written.Load() == 23_500 && strings.Contains(string(b), ": "+want+"\n")
+	}, "the positions file to reach line 23,500 (offset %s)", want)
 	flow.Kill()
+	close(killed)
 	time.Sleep(300 * time.Millisecond)
 	flow2 := flowproc.Start(t, args...)
 	testwait.Eventually(t, 90*time.Second, func() bool {
