@@ -62,12 +62,32 @@ const (
 	gzipReaderSize = 48 << 10
 )
 
-// account is one request's reservations and decoded bytes.
+// account is one request's reservations and decoded bytes, and its
+// deadline.
 type account struct {
 	b       *memBudget
 	l       *limits
 	held    int64
 	decoded int64
+	// stop closes when the request must stop its work and be answered
+	// (handle's deadline, see forwardDeadline); expired is then the
+	// answer. A nil stop never closes.
+	stop    <-chan struct{}
+	expired func() *requestError
+}
+
+// check is the answer once the request's deadline has passed, else nil.
+// Decoding calls it between records and between reads of a body or a
+// gzipped record, so that a request too slow to decode is answered 503
+// in time rather than cut off by server_write_timeout without an answer.
+// (It is a non-blocking receive: cheap enough for every record.)
+func (a *account) check() *requestError {
+	select {
+	case <-a.stop:
+		return a.expired()
+	default:
+		return nil
+	}
 }
 
 func newAccount(b *memBudget, l *limits) *account { return &account{b: b, l: l} }

@@ -131,7 +131,8 @@ var errOverLimit = errors.New("over the limit")
 // (Content-Length of an identity body, which net/http enforces), or -1. The
 // buffer returned is charged to acct at its capacity; the caller releases it.
 // A non-empty spare (a pooled buffer) is read into first, and charged at its
-// capacity.
+// capacity. Between reads it stops with acct.check's answer once the
+// request's deadline has passed.
 func readAll(r io.Reader, max, known int64, acct *account, spare []byte) ([]byte, error) {
 	limit := max + 1
 	if known >= 0 && known < max {
@@ -151,6 +152,9 @@ func readAll(r io.Reader, max, known int64, acct *account, spare []byte) ([]byte
 		buf = make([]byte, 0, size)
 	}
 	for {
+		if rerr := acct.check(); rerr != nil {
+			return buf, rerr
+		}
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > max {
 				return buf, errOverLimit
@@ -285,8 +289,10 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 	tooLarge := &requestError{status: http.StatusRequestEntityTooLarge, reason: "too_large",
 		msg: fmt.Sprintf("request body exceeds max_request_body_size (%d bytes); lower the Firehose buffer size", l.body)}
 	known := int64(-1)
+	identity := false
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
+		identity = true
 		if contentLength >= 0 {
 			known = contentLength
 		}
@@ -316,6 +322,12 @@ func readBody(r io.Reader, contentEncoding string, contentLength int64, l *limit
 	var rerr *requestError
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &rerr) && identity && rerr.reason == reasonDecodeTimeout:
+		// The deadline passed while the body was still arriving, which
+		// costs no CPU: the client is slow, as with server_read_timeout
+		// (which comes first when it is the shorter).
+		return nil, &requestError{status: http.StatusRequestTimeout, reason: "timeout",
+			msg: "the request body did not arrive in time to be answered within server_write_timeout"}
 	case errors.As(err, &rerr):
 		return nil, rerr
 	case errors.Is(err, errOverLimit), errors.As(err, &mbe):
@@ -446,6 +458,9 @@ func (d *recordDecoder) skip(reason, format string, args ...any) {
 // skipped. false stops the parser, with d.err set when the request must be
 // refused.
 func (d *recordDecoder) add(data []byte) bool {
+	if d.err = d.acct.check(); d.err != nil {
+		return false
+	}
 	i := d.seen
 	d.seen++
 	n := base64.StdEncoding.DecodedLen(len(data))

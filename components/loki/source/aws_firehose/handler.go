@@ -134,8 +134,13 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 
 	// Everything the request holds from here is reserved from the budget
 	// shared by all requests in flight, and released once it is answered.
+	// Its work (reading and decoding the body, then forwarding) ends at the
+	// deadline, in time to answer 503 before server_write_timeout.
+	ctx, cancel := context.WithDeadline(r.Context(), forwardDeadline(received, st.writeTimeout))
+	defer cancel()
 	acct := newAccount(c.budget, &st.limits)
 	defer acct.done()
+	acct.stop, acct.expired = ctx.Done(), func() *requestError { return decodeTimeout(ctx, st.writeTimeout) }
 	body := http.MaxBytesReader(nil, r.Body, st.limits.body+1)
 	data, rerr := readBody(body, r.Header.Get("Content-Encoding"), r.ContentLength, &st.limits, acct)
 	if rerr != nil {
@@ -184,6 +189,10 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		return rerr
 	}
 	entries, dropped := c.entries(st, dec, base, received, n)
+	if rerr := acct.check(); rerr != nil {
+		// Too late to forward: nothing of an unacknowledged request may be.
+		return rerr
+	}
 	for _, rec := range dec.records {
 		if rec.gunzipped {
 			c.m.records.WithLabelValues(originCloudWatch).Inc()
@@ -196,9 +205,7 @@ func (c *Component) handle(r *http.Request, st *handlerState, received time.Time
 		c.m.relabelDropped.Add(float64(dropped))
 	}
 	if len(entries) > 0 {
-		ctx, cancel := context.WithDeadline(r.Context(), forwardDeadline(received, st.writeTimeout))
 		err := loki.Fanout(ctx, st.forwardTo, entries)
-		cancel()
 		if err == nil {
 			loki.PublishEntries(c.opts.Live(), entries)
 		}
@@ -233,14 +240,33 @@ func pipelineFull(err error) *requestError {
 		msg: "the pipeline is full: " + err.Error() + "; Firehose will retry"}
 }
 
+// decodeTimeout is the answer to a request whose deadline passed before it
+// was decoded and forwarded: 503 with Retry-After, as for other overload,
+// since Firehose retries 5xx answers. Nothing of it has been forwarded.
+// (ctx also ends when the client goes away; then no one reads the answer.)
+func decodeTimeout(ctx context.Context, writeTimeout time.Duration) *requestError {
+	return &requestError{status: http.StatusServiceUnavailable, reason: reasonDecodeTimeout, retryAfter: true,
+		msg: fmt.Sprintf("the request was not decoded in time (%v): work on a request ends %v after its headers (server_write_timeout %v, less time to answer); Firehose will retry",
+			context.Cause(ctx), workTime(writeTimeout), writeTimeout)}
+}
+
+// reasonDecodeTimeout is decodeTimeout's request_errors reason.
+const reasonDecodeTimeout = "decode_timeout"
+
 // answerMargin is the time an answer has beyond server_write_timeout.
 const answerMargin = time.Second
 
-// forwardDeadline is when waiting for forward_to ends: in time to answer
-// 503 within server_write_timeout (counted from the handler's start, which
-// follows the end of the headers).
+// forwardDeadline is when a request's work (decoding it, then waiting for
+// forward_to) ends: in time to answer 503 within server_write_timeout
+// (counted from the handler's start, which follows the end of the headers).
 func forwardDeadline(received time.Time, writeTimeout time.Duration) time.Time {
-	return received.Add(writeTimeout - min(time.Second, writeTimeout/4))
+	return received.Add(workTime(writeTimeout))
+}
+
+// workTime is server_write_timeout less the time kept to answer: 1 s, or a
+// quarter of shorter timeouts.
+func workTime(writeTimeout time.Duration) time.Duration {
+	return writeTimeout - min(time.Second, writeTimeout/4)
 }
 
 // maxPooledEntries is the largest entry slice kept for reuse: a request of
