@@ -547,6 +547,45 @@ func TestStopDoesNotRetryAFailingEndpoint(t *testing.T) {
 	}
 }
 
+// A clean stop sends what was committed before it, even when the last
+// commit's notification was not seen (the stop and the commit race): the
+// tailer reads the segment once more before it returns, and the queue then
+// flushes it.
+func TestStopSendsWhatWasCommittedBeforeIt(t *testing.T) {
+	w := newWAL(t)
+	rcv := newReceiver(t, false)
+	w.series(2)
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Name, cfg.URL, cfg.Classify = "test", rcv.srv.URL, classify
+	q := New(cfg, &httpSender{url: rcv.srv.URL}, m)
+	// An hour between polls: only a notification or the stop makes the
+	// tailer read.
+	tl := NewTailer(TailOptions{Dir: w.dir, From: 0, After: math.MinInt64, Poll: time.Hour}, q)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- tl.Run(ctx) }()
+	w.samples(2, 100)
+	tl.Notify()
+	testwait.Eventually(t, 30*time.Second, func() bool { return rcv.count() == 2 }, "the notified commit was not sent")
+	w.samples(2, 200) // committed, never notified
+	cancel()
+	if err := testwait.Receive(t, 30*time.Second, ran, "the tailer to stop"); err != nil {
+		t.Fatalf("tailer: %v", err)
+	}
+	sctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	q.Stop(sctx)
+	m.Unregister()
+	if n := rcv.count(); n != 4 {
+		t.Fatalf("%d samples sent; want 4: the commit before the stop must be sent by the stop", n)
+	}
+}
+
 func TestBatchSendDeadlineSendsPartialBatches(t *testing.T) {
 	w := newWAL(t)
 	rcv := newReceiver(t, false)

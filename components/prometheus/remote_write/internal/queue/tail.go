@@ -164,7 +164,7 @@ func (t *Tailer) tail(ctx context.Context, seg int) error {
 			return rerr
 		}
 		if ctx.Err() != nil {
-			return errStop
+			return t.drain(r, seg, rs)
 		}
 		_, last, err := wlog.Segments(t.o.Dir)
 		if err != nil {
@@ -193,9 +193,20 @@ func (t *Tailer) tail(ctx context.Context, seg int) error {
 			t.collectSeries()
 		}
 		if !t.wait(ctx) {
-			return errStop
+			return t.drain(r, seg, rs)
 		}
 	}
+}
+
+// drain reads, once more, what the segment holds when the tailer is told to
+// stop, so a clean stop sends every sample committed before it: the last
+// commit's notification may not have been seen yet (the stop and the
+// commit race), and the queue is flushed only after the tailer returns.
+func (t *Tailer) drain(r *wlog.LiveReader, seg int, rs *recordState) error {
+	if err := t.read(r, seg, rs); err != nil && !errors.Is(err, errStop) {
+		t.failed(fmt.Errorf("reading WAL segment %d at stop: %w", seg, err))
+	}
+	return errStop
 }
 
 func (t *Tailer) failed(err error) {
