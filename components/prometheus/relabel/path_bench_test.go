@@ -9,9 +9,9 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
-	commonrelabel "github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/benchmeter"
+	"github.com/flow-telemetry/flow/internal/realtarget"
 )
 
 // BenchmarkRelabelScrapeShape measures the receiver as ten scrape loops of
@@ -37,20 +37,7 @@ func BenchmarkRelabelScrapeShape(b *testing.B) {
 				"job", "bench", "instance", fmt.Sprintf("10.0.0.%d:9100", l)))
 		}
 	}
-	rules := []commonrelabel.Rule{
-		rule(func(r *commonrelabel.Rule) { r.TargetLabel = "cluster"; r.Replacement = "eu-west-1" }),
-		rule(func(r *commonrelabel.Rule) {
-			r.Action = "drop"
-			r.SourceLabels = []string{"__name__"}
-			r.Regex = "go_.*"
-		}),
-		rule(func(r *commonrelabel.Rule) {
-			r.SourceLabels = []string{"route"}
-			r.Regex = "/v1/(.*)"
-			r.TargetLabel = "handler"
-			r.Replacement = "$1"
-		}),
-	}
+	rules := realtarget.RelabelRules()
 	for _, size := range []struct {
 		name string
 		max  int

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
-	commonrelabel "github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/components/prometheus/relabel"
 	"github.com/flow-telemetry/flow/internal/benchmeter"
@@ -65,32 +64,14 @@ func benchScrapePath(b *testing.B, pipe string, targets []map[string]string, ser
 	case "two_receivers":
 		forward = []storage.Appendable{sinks[0], sinks[1]}
 	case "relabel", "relabel_cache_full":
-		rule := func(mod func(*commonrelabel.Rule)) commonrelabel.Rule {
-			var r commonrelabel.Rule
-			r.SetToDefault()
-			mod(&r)
-			return r
-		}
 		var ra relabel.Arguments
 		ra.SetToDefault()
 		ra.ForwardTo = []storage.Appendable{sinks[0]}
 		if pipe == "relabel_cache_full" {
 			ra.MaxCacheSize = series * 95 / 100
 		}
-		ra.Rules = []commonrelabel.Rule{
-			rule(func(r *commonrelabel.Rule) { r.TargetLabel = "cluster"; r.Replacement = "eu-west-1" }),
-			rule(func(r *commonrelabel.Rule) {
-				r.Action = "drop"
-				r.SourceLabels = []string{"__name__"}
-				r.Regex = "go_.*"
-			}),
-			rule(func(r *commonrelabel.Rule) {
-				r.SourceLabels = []string{"route"}
-				r.Regex = "/v1/(.*)"
-				r.TargetLabel = "handler"
-				r.Replacement = "$1"
-			}),
-		}
+		ra.Rules = realtarget.RelabelRules()
+
 		opts, ex, _ := promtest.Options(b, "prometheus.relabel.bench")
 		if _, err := relabel.New(opts, ra); err != nil {
 			b.Fatal(err)

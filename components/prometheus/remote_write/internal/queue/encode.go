@@ -260,10 +260,7 @@ func (e *encoder) appendV1Series(items []item, idx []int32) {
 		switch {
 		case it.ex != nil:
 			e.sub = appendRW1Labels(e.sub[:0], *it.ex)
-			e.sub = protowire.AppendTag(e.sub, 2, protowire.Fixed64Type)
-			e.sub = protowire.AppendFixed64(e.sub, math.Float64bits(it.v))
-			e.sub = protowire.AppendTag(e.sub, 3, protowire.VarintType)
-			e.sub = protowire.AppendVarint(e.sub, uint64(it.t))
+			e.sub = appendValueTime(e.sub, it.v, it.t)
 			ts = protowire.AppendTag(ts, 3, protowire.BytesType)
 			ts = protowire.AppendBytes(ts, e.sub)
 		case it.h != nil:
@@ -350,10 +347,7 @@ func (e *encoder) appendV2Series(items []item, idx []int32) {
 				e.refs = append(e.refs, e.refExtra(l.Name), e.refExtra(l.Value))
 			})
 			e.sub = appendPacked(e.sub[:0], 1, e.refs)
-			e.sub = protowire.AppendTag(e.sub, 2, protowire.Fixed64Type)
-			e.sub = protowire.AppendFixed64(e.sub, math.Float64bits(it.v))
-			e.sub = protowire.AppendTag(e.sub, 3, protowire.VarintType)
-			e.sub = protowire.AppendVarint(e.sub, uint64(it.t))
+			e.sub = appendValueTime(e.sub, it.v, it.t)
 			ts = protowire.AppendTag(ts, 4, protowire.BytesType)
 			ts = protowire.AppendBytes(ts, e.sub)
 		case it.h != nil:
@@ -386,4 +380,13 @@ func (e *encoder) appendV2Series(items []item, idx []int32) {
 	e.ts = ts
 	e.buf = protowire.AppendTag(e.buf, 5, protowire.BytesType)
 	e.buf = protowire.AppendBytes(e.buf, ts)
+}
+
+// appendValueTime appends an exemplar's value (field 2) and timestamp
+// (field 3), numbered alike in Remote-Write 1.0 and 2.0.
+func appendValueTime(b []byte, v float64, t int64) []byte {
+	b = protowire.AppendTag(b, 2, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(v))
+	b = protowire.AppendTag(b, 3, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(t))
 }

@@ -389,27 +389,17 @@ func (a *appender) release() {
 		m.outOfOrderSamples.Add(float64(a.nOOO))
 	}
 	a.nFloat, a.nHist, a.nEx, a.nOOO = 0, 0, 0, 0
-	clear(a.series)
-	a.series = a.series[:0]
+	a.series = emptied(a.series)
 	a.samples = a.samples[:0]
-	clear(a.hists)
-	a.hists = a.hists[:0]
-	clear(a.fhists)
-	a.fhists = a.fhists[:0]
-	clear(a.exs)
-	a.exs = a.exs[:0]
-	clear(a.meta)
-	a.meta = a.meta[:0]
-	clear(a.sampleSeries)
-	a.sampleSeries = a.sampleSeries[:0]
-	clear(a.histSeries)
-	a.histSeries = a.histSeries[:0]
-	clear(a.fhistSeries)
-	a.fhistSeries = a.fhistSeries[:0]
-	clear(a.metaSeries)
-	a.metaSeries = a.metaSeries[:0]
-	clear(a.metaHandles)
-	a.metaHandles = a.metaHandles[:0]
+	a.hists = emptied(a.hists)
+	a.fhists = emptied(a.fhists)
+	a.exs = emptied(a.exs)
+	a.meta = emptied(a.meta)
+	a.sampleSeries = emptied(a.sampleSeries)
+	a.histSeries = emptied(a.histSeries)
+	a.fhistSeries = emptied(a.fhistSeries)
+	a.metaSeries = emptied(a.metaSeries)
+	a.metaHandles = emptied(a.metaHandles)
 	// Very large transactions (a replay, a huge target) would pin their
 	// buffers in the pool.
 	const maxKeep = 1 << 20
@@ -419,4 +409,11 @@ func (a *appender) release() {
 		}
 	}
 	a.db.appenders.Put(a)
+}
+
+// emptied returns s with no elements and its capacity kept, its elements
+// zeroed first so the pooled buffer holds no pointers into old series.
+func emptied[S ~[]E, E any](s S) S {
+	clear(s)
+	return s[:0]
 }
