@@ -249,31 +249,13 @@ func (s *splitV1) dropOldest() splitRequest {
 
 func (s *splitV1) around(h int64) (above, atOrBelow int) {
 	for _, ts := range s.r.Timeseries {
-		for _, x := range ts.Samples {
-			if x.Timestamp > h {
-				above++
-			} else {
-				atOrBelow++
-			}
-		}
-		for _, x := range ts.Histograms {
-			if x.Timestamp > h {
-				above++
-			} else {
-				atOrBelow++
-			}
-		}
+		countAround(h, ts.Samples, (*prompb.Sample).GetTimestamp, &above, &atOrBelow)
+		countAround(h, ts.Histograms, (*prompb.Histogram).GetTimestamp, &above, &atOrBelow)
 	}
 	return above, atOrBelow
 }
 
-func (s *splitV1) encode() ([]byte, error) {
-	b, err := s.r.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return snappy.Encode(nil, b), nil
-}
+func (s *splitV1) encode() ([]byte, error) { return snappyMarshal(&s.r) }
 
 // splitV2 is a Remote-Write 2.0 request; every part keeps the whole symbol
 // table.
@@ -316,31 +298,13 @@ func (s *splitV2) dropOldest() splitRequest {
 
 func (s *splitV2) around(h int64) (above, atOrBelow int) {
 	for _, ts := range s.r.Timeseries {
-		for _, x := range ts.Samples {
-			if x.Timestamp > h {
-				above++
-			} else {
-				atOrBelow++
-			}
-		}
-		for _, x := range ts.Histograms {
-			if x.Timestamp > h {
-				above++
-			} else {
-				atOrBelow++
-			}
-		}
+		countAround(h, ts.Samples, (*writev2.Sample).GetTimestamp, &above, &atOrBelow)
+		countAround(h, ts.Histograms, (*writev2.Histogram).GetTimestamp, &above, &atOrBelow)
 	}
 	return above, atOrBelow
 }
 
-func (s *splitV2) encode() ([]byte, error) {
-	b, err := s.r.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return snappy.Encode(nil, b), nil
-}
+func (s *splitV2) encode() ([]byte, error) { return snappyMarshal(&s.r) }
 
 // oldest finds the oldest of a series' float samples and histograms: the
 // index of the float (fi) or of the histogram (hi), the other -1.
@@ -358,4 +322,25 @@ func oldest(nf int, tf func(int) int64, nh int, th func(int) int64) (fi, hi int)
 		}
 	}
 	return fi, hi
+}
+
+// countAround counts the timestamps of xs above h and at or below it, for
+// either protocol's samples or histograms.
+func countAround[E any](h int64, xs []E, ts func(*E) int64, above, atOrBelow *int) {
+	for i := range xs {
+		if ts(&xs[i]) > h {
+			*above++
+		} else {
+			*atOrBelow++
+		}
+	}
+}
+
+// snappyMarshal encodes a request of either protocol for sending.
+func snappyMarshal(r interface{ Marshal() ([]byte, error) }) ([]byte, error) {
+	b, err := r.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return snappy.Encode(nil, b), nil
 }
