@@ -189,17 +189,8 @@ func (a *Arguments) Validate() error {
 		// Alloy's check, kept so a config Alloy refuses is refused here too.
 		return errors.New("wal > min_read_frequency must be lower than max_read_frequency")
 	}
-	names := map[string]int{}
-	for i := range a.Endpoints {
-		e := &a.Endpoints[i]
-		if err := e.validate(); err != nil {
-			return fmt.Errorf("endpoint %d: %w", i+1, err)
-		}
-		n := e.name()
-		if j, dup := names[n]; dup {
-			return fmt.Errorf("endpoints %d and %d are both named %q; give each a distinct name", j+1, i+1, n)
-		}
-		names[n] = i
+	if err := httpclient.ValidateEndpoints(a.Endpoints, (*EndpointArgs).validate, (*EndpointArgs).name); err != nil {
+		return err
 	}
 	for n := range a.ExternalLabels {
 		if !validLabelName(n) {

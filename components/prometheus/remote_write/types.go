@@ -36,17 +36,8 @@ func (a *Arguments) SetToDefault() {
 
 // Validate implements component.Validator.
 func (a *Arguments) Validate() error {
-	names := map[string]int{}
-	for i := range a.Endpoints {
-		ep := &a.Endpoints[i]
-		if err := ep.Validate(); err != nil {
-			return fmt.Errorf("endpoint %d: %w", i+1, err)
-		}
-		n := ep.queueName()
-		if j, dup := names[n]; dup {
-			return fmt.Errorf("endpoints %d and %d have the same name %q; give them distinct names", j, i+1, n)
-		}
-		names[n] = i + 1
+	if err := httpclient.ValidateEndpoints(a.Endpoints, (*EndpointOptions).Validate, (*EndpointOptions).queueName); err != nil {
+		return err
 	}
 	for k := range a.ExternalLabels {
 		if !model.UTF8Validation.IsValidLabelName(k) {
