@@ -121,15 +121,7 @@ func (p *fastParser) str() ([]byte, bool) {
 		return nil, false
 	}
 	start := p.i
-	for p.i < len(p.b) {
-		// Eight bytes at a time while none of them needs a look (base64
-		// data is hundreds of plain bytes); then byte by byte.
-		for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
-			p.i += 8
-		}
-		if p.i >= len(p.b) {
-			break
-		}
+	for p.skipPlain() {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
@@ -142,6 +134,16 @@ func (p *fastParser) str() ([]byte, bool) {
 		p.i++
 	}
 	return nil, false
+}
+
+// skipPlain skips eight bytes at a time while none of them needs a look
+// (base64 data and log lines are hundreds of plain bytes), then reports
+// whether a byte is left for the caller to look at, one by one.
+func (p *fastParser) skipPlain() bool {
+	for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+		p.i += 8
+	}
+	return p.i < len(p.b)
 }
 
 // special8 tells whether any of the 8 bytes of x may be '"', '\\', a
@@ -427,13 +429,7 @@ func (p *fastParser) text() ([]byte, bool) {
 		return nil, false
 	}
 	start := p.i
-	for p.i < len(p.b) {
-		for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
-			p.i += 8
-		}
-		if p.i >= len(p.b) {
-			break
-		}
+	for p.skipPlain() {
 		c := p.b[p.i]
 		switch {
 		case c == '"':
