@@ -33,7 +33,7 @@ import (
 //
 // Store records every send's outcome in the endpoint's status (health,
 // debug info, the dropped-samples metric) and scrubs the endpoint's secrets
-// from the errors it hands the queue manager, which logs them. The observer
+// from the errors it hands the queue (or the replay sender), which logs them. The observer
 // makes 401/403 retried (see retryAuth) and caps Retry-After.
 type endpointClient struct {
 	name string
@@ -193,9 +193,9 @@ type attempt struct {
 }
 
 // Store implements remote.WriteClient: it sends through Prometheus' client
-// and records the outcome. A request the queue manager will not retry
-// (Prometheus' RecoverableError not set: a 4xx the endpoint refuses) is a
-// drop, counted and shown.
+// and records the outcome. A request the queue will not retry (Prometheus'
+// RecoverableError not set: a 4xx the endpoint refuses) is a drop, counted
+// and shown.
 func (c *endpointClient) Store(ctx context.Context, req []byte, try int) (remote.WriteResponseStats, error) {
 	c.inflight.Add(1)
 	defer c.storeDone()
@@ -271,7 +271,7 @@ func (c *endpointClient) closeIdle() {
 
 // scrubbedError is a Store error with the endpoint's secrets replaced in
 // its message; Unwrap keeps Prometheus' RecoverableError (and a context's
-// cancellation) visible to the queue manager.
+// cancellation) visible to the queue's retry decision (queue.Config.Classify).
 type scrubbedError struct {
 	msg    string
 	err    error
@@ -322,7 +322,7 @@ func (h *headerRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 //
 //   - A 401 or 403, with retry_on_http_auth_error (the default), is handed
 //     to the client as a 503 with its status line unchanged, so that the
-//     queue manager retries it with backoff; the client prints the status
+//     queue retries it with backoff; the client prints the status
 //     line, so logs still say "403 Forbidden". Prometheus' client retries
 //     exactly 5xx (and 429 with retry_on_http_429) and has no option for
 //     401/403, and its RecoverableError cannot be built outside its

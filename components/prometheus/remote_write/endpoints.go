@@ -38,9 +38,10 @@ type liveEndpoint struct {
 	sender *queueSender
 	q      *queue.Queue
 	tailer *queue.Tailer
-	gate   *gate // open once the replay is done and the tailer runs
-	cancel context.CancelFunc
-	done   chan struct{} // replay and tailer ended
+	// replayed is set once the replay is done and the tailer runs.
+	replayed atomic.Bool
+	cancel   context.CancelFunc
+	done     chan struct{} // replay and tailer ended
 	// qs are the settings the queue was configured with.
 	qs queueSettings
 }
@@ -202,7 +203,7 @@ func (c *Component) runEndpoint(p endpointPlan, ext map[string]string, startup b
 		}
 		return le
 	}
-	le := &liveEndpoint{name: p.name, sender: &queueSender{}, gate: newGate(), done: make(chan struct{}), qs: qs}
+	le := &liveEndpoint{name: p.name, sender: &queueSender{}, done: make(chan struct{}), qs: qs}
 	le.sender.client.Store(p.client)
 	le.q = queue.New(c.queueConfig(p.ep, p.tr), le.sender, c.qm)
 	from := c.firstOwnSegment
@@ -219,13 +220,13 @@ func (c *Component) runEndpoint(p endpointPlan, ext map[string]string, startup b
 	}, le.q)
 	var ctx context.Context
 	ctx, le.cancel = context.WithCancel(c.replayCtx)
-	job := replayJob{name: p.name, ep: *p.ep, client: p.client, tr: p.tr, gate: le.gate, firstOwnSegment: c.firstOwnSegment}
+	job := replayJob{name: p.name, ep: *p.ep, client: p.client, tr: p.tr, firstOwnSegment: c.firstOwnSegment}
 	go func() {
 		defer close(le.done)
 		if startup {
 			c.replay(ctx, job)
 		}
-		le.gate.open()
+		le.replayed.Store(true)
 		if err := le.tailer.Run(ctx); err != nil {
 			c.watcherFailed(p.name, err)
 			c.opts.Logger.Error("tailing the WAL stopped", "endpoint", p.name, "err", err)

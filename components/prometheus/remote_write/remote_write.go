@@ -334,7 +334,7 @@ func (c *Component) DebugInfo() any {
 			ei.Undelivered = tr.outstanding()
 		}
 		if le := c.eps[name]; le != nil {
-			ei.Replaying = !le.gate.isOpen()
+			ei.Replaying = !le.replayed.Load()
 		}
 		if cl.signer != nil {
 			if err := cl.signer.LastError(); err != nil {

@@ -20,8 +20,8 @@ import (
 
 // Replay sends the samples of the WAL that an endpoint has not yet
 // received (newer than its marker M, see tracker.go) before the endpoint's
-// live queue sends anything: the live queue's client is gated until then,
-// so each series still reaches the receiver in timestamp order.
+// live queue sends anything: the endpoint's tailer starts only after it
+// (endpoints.go), so each series still reaches the receiver in timestamp order.
 //
 // Samples newer than M but not newer than H (the newest timestamp any
 // delivered request carried) may or may not have arrived. They go in
@@ -45,7 +45,6 @@ type replayJob struct {
 	ep     EndpointOptions
 	client *endpointClient
 	tr     *tracker
-	gate   *gate
 	// firstOwnSegment is the first WAL segment this process wrote: the
 	// replay reads the segments before it (an earlier run's), the live
 	// tailer the rest. The replayed samples are registered with the
@@ -59,7 +58,6 @@ var errOwnSegments = errors.New("reached this run's segments")
 
 // replay runs a job to its end (or ctx's), then opens the live queue.
 func (c *Component) replay(ctx context.Context, job replayJob) {
-	defer job.gate.open()
 	log := c.opts.Logger.With("endpoint", job.name)
 	// The marker as of now, not as of the last periodic flush: after a
 	// queue restart the old queue has just delivered what it held.

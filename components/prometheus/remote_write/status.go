@@ -15,7 +15,7 @@ type endpointStatus struct {
 	mu sync.Mutex
 	// requests and failedRequests count HTTP requests (each retry is one).
 	requests, failedRequests uint64
-	// failing: a send failed and the queue manager is retrying it.
+	// failing: a send failed and the queue is retrying it.
 	failing bool
 	// failingSince is the first failure (retried or dropped) since the last
 	// successful send; zero after one.
@@ -123,9 +123,9 @@ func endpointHealth(name string, cl *endpointClient, wal WALOptions) (problems, 
 	return problems, notes, since
 }
 
-// retryNote says where a failing endpoint's samples wait. The queue manager
+// retryNote says where a failing endpoint's samples wait. The queue
 // retries a failed request with backoff for as long as it fails; behind it
-// the WAL watcher waits, and the WAL keeps samples for at most
+// the WAL tailer waits, and the WAL keeps samples for at most
 // max_keepalive_time, whether sent or not.
 func retryNote(ep *EndpointOptions, wal WALOptions) string {
 	note := fmt.Sprintf("samples are kept in the WAL and retried until the endpoint accepts them; the WAL keeps samples for at most max_keepalive_time = %s", wal.MaxKeepaliveTime)
@@ -185,7 +185,7 @@ func (c *endpointClient) state() observerState {
 }
 
 // metrics are prometheus.remote_write's own metrics, next to those of
-// Prometheus' queue manager (prometheus_remote_storage_*).
+// the queue (prometheus_remote_storage_*, named as Prometheus' queue manager names them).
 type metrics struct {
 	droppedSamples *prometheus.CounterVec
 }

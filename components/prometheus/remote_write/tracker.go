@@ -20,9 +20,10 @@ import (
 
 // Delivery tracking: what survives a restart or a kill -9.
 //
-// Prometheus' WAL watcher only sends samples newer than the moment it
-// started, so samples that were in the WAL but not yet delivered when the
-// process stopped would never be sent (Prometheus agent loses them). flow
+// The live tailer sends only what this run writes to the WAL (from
+// firstOwnSegment on), so samples that were in the WAL but not yet
+// delivered when the process stopped would never be sent (Prometheus'
+// agent, whose WAL watcher starts at its own start time, loses them). flow
 // keeps, per endpoint, a marker: a timestamp M such that every sample with
 // timestamp ≤ M that was committed to the WAL has been delivered (or
 // rejected for good with a 4xx). At start-up, samples in the WAL newer than M
@@ -30,9 +31,10 @@ import (
 //
 // The marker is exact, not a heuristic: the receiver counts, per timestamp,
 // the samples each commit adds (registered before the WAL write, so a crash
-// cannot lose a commit the marker does not know of), and the endpoint's
-// client counts, per timestamp, the samples of every request that reached a
-// final outcome (decoding only the timestamps of the request). M advances
+// cannot lose a commit the marker does not know of), and the sender counts,
+// per timestamp, the samples of every request that reached a final outcome
+// (the live queue from its batches, queue.Config.OnDone; the replay's
+// client by decoding the request's timestamps, writeclient.go). M advances
 // over a timestamp once every sample committed with it is accounted for. A
 // commit with a timestamp at or below M (a late scrape, honoured old
 // timestamps) first lowers M and writes it down.

@@ -13,26 +13,17 @@ import (
 
 // countingClient is the replay sender's client (replay.go): the endpoint's
 // client underneath, plus delivery accounting (tracker.go), read from each
-// request's timestamps; and an optional gate. (The live queue accounts
-// from its batches directly: queue.Config.OnDone.)
+// request's timestamps. (The live queue accounts from its batches
+// directly: queue.Config.OnDone.)
 type countingClient struct {
 	remote.WriteClient
-	v2   bool
-	tr   *tracker
-	gate *gate // nil: always open
+	v2 bool
+	tr *tracker
 	// onError reports accounting errors (writing the marker file).
 	onError func(error)
 }
 
-// errGateWait is returned while the gate is shut and the queue stops.
-var errGateWait = errors.New("waiting for replay of older samples")
-
 func (c *countingClient) Store(ctx context.Context, req []byte, attempt int) (remote.WriteResponseStats, error) {
-	if c.gate != nil {
-		if err := c.gate.wait(ctx); err != nil {
-			return remote.WriteResponseStats{}, err
-		}
-	}
 	stats, err := c.WriteClient.Store(ctx, req, attempt)
 	var rec remote.RecoverableError
 	final := err == nil || (!errors.As(err, &rec) && ctx.Err() == nil)
@@ -46,34 +37,6 @@ func (c *countingClient) Store(ctx context.Context, req []byte, attempt int) (re
 		}
 	}
 	return stats, err
-}
-
-// gate blocks Store until opened.
-type gate struct {
-	once sync.Once
-	ch   chan struct{}
-}
-
-func newGate() *gate { return &gate{ch: make(chan struct{})} }
-
-func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
-
-func (g *gate) isOpen() bool {
-	select {
-	case <-g.ch:
-		return true
-	default:
-		return false
-	}
-}
-
-func (g *gate) wait(ctx context.Context) error {
-	select {
-	case <-g.ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", errGateWait, ctx.Err())
-	}
 }
 
 var snappyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
