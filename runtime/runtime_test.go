@@ -376,21 +376,29 @@ testcomponents.passthrough "b" { input = testcomponents.passthrough.a.output }
 	}
 }
 
-// Not parallel: it bounds shutdown's wall time.
-func TestShutdownIsBounded(t *testing.T) {
+// runWithStuck runs a runtime with a 300ms stop timeout on config plus a
+// component that ignores cancellation ("stuck") and a counter ("c"), and
+// returns it with what stops it and what is closed when Run returns.
+func runWithStuck(t *testing.T, config string) (*runtime.Runtime, context.CancelFunc, <-chan struct{}) {
+	t.Helper()
 	env, regs := testComponents()
 	t.Cleanup(env.ReleaseStuck)
 	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), StopTimeout: 300 * time.Millisecond, Registry: flowtest.Registry(t, regs...)})
-	if d := rt.Load(map[string][]byte{"a.river": []byte(`
-testcomponents.fail "stuck" { ignore_cancel = true }
-testcomponents.counter "c" {}
-testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
-`)}); d.HasErrors() {
+	src := "testcomponents.fail \"stuck\" { ignore_cancel = true }\ntestcomponents.counter \"c\" {}\n" + config
+	if d := rt.Load(map[string][]byte{"a.river": []byte(src)}); d.HasErrors() {
 		t.Fatal(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { rt.Run(ctx); close(done) }()
+	return rt, cancel, done
+}
+
+// Not parallel: it bounds shutdown's wall time.
+func TestShutdownIsBounded(t *testing.T) {
+	rt, cancel, done := runWithStuck(t, `
+testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
+`)
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	cancel()
@@ -413,23 +421,13 @@ testcomponents.passthrough "p" { input = testcomponents.counter.c.count }
 //
 // Not parallel: it bounds shutdown's wall time.
 func TestShutdownAwaitsLaterLevelsAfterTheDeadline(t *testing.T) {
-	env, regs := testComponents()
-	t.Cleanup(env.ReleaseStuck)
-	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), StopTimeout: 300 * time.Millisecond, Registry: flowtest.Registry(t, regs...)})
-	if d := rt.Load(map[string][]byte{"a.river": []byte(`
-testcomponents.fail "stuck" { ignore_cancel = true }
-testcomponents.counter "c" {}
+	rt, cancel, done := runWithStuck(t, `
 testcomponents.passthrough "p" {
   input    = testcomponents.counter.c.count
   stop_lag = "100ms"
 }
 testcomponents.passthrough "q" { input = testcomponents.passthrough.p.output }
-`)}); d.HasErrors() {
-		t.Fatal(d)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { rt.Run(ctx); close(done) }()
+`)
 	p, _ := rt.Component("testcomponents.passthrough.p")
 	testwait.Eventually(t, wait, p.(*tc.Passthrough).Running, "p running")
 	start := time.Now()
