@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +42,9 @@ func DiesWithParent(t *testing.T, env []string, start func(t *testing.T) int) {
 		t.Fatal(err)
 	}
 	if took, ok := testwait.Poll(30*time.Second, func() bool { return !Alive(child) }); !ok {
-		_ = syscall.Kill(child, syscall.SIGKILL)
+		if p, err := os.FindProcess(child); err == nil {
+			_ = p.Kill()
+		}
 		t.Fatalf("child %d still runs 30 s after its parent was killed", child)
 	} else {
 		t.Logf("child %d gone %v after its parent was killed", child, took)
