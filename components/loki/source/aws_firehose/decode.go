@@ -389,6 +389,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 
 	direct := false
 	zr := (*kgzip.Reader)(nil)
+	var cw cwArena
 	kept := d.records[:0]
 	for i := range d.records {
 		rec := d.records[i]
@@ -405,7 +406,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 		}
 		var skip *recordError
 		var rerr *requestError
-		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct); rerr != nil {
+		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct, &cw); rerr != nil {
 			if zr != nil {
 				putRecordReader(zr)
 			}
@@ -586,14 +587,73 @@ func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
 	return wr.RequestID, wr.Timestamp, nil
 }
 
+// cwArena is where the CloudWatch Logs payloads of one request decode to,
+// so that a payload costs no allocation of its own: each is gunzipped into
+// scratch, reused record after record, and parsed from there into chunks
+// that the entries then point into: strings (messages unescaped), events
+// and payload structs. What a chunk hands out is never written again (a
+// full chunk is left to what points into it and a new one is taken), so
+// it may be shared as strings and outlive the request. Each chunk is
+// charged to the request when it is allocated.
+type cwArena struct {
+	scratch  []byte
+	strs     []byte
+	events   []cwEvent
+	payloads []cwPayload
+}
+
+// Chunk sizes of cwArena: a request of 50 payloads of 10 events of ~250
+// bytes (a Firehose buffer of 128 KiB compressed) fits one of each.
+const (
+	cwStringsChunk  = 128 << 10
+	cwEventsChunk   = 512
+	cwPayloadsChunk = 64
+	// maxScratch is the largest scratch kept for the next record.
+	maxScratch = 1 << 20
+)
+
+var payloadSize = int64(unsafe.Sizeof(cwPayload{}))
+
+// payload returns a new payload struct from the arena.
+func (a *cwArena) payload(acct *account) (*cwPayload, *requestError) {
+	if len(a.payloads) == cap(a.payloads) {
+		if rerr := acct.reserve(cwPayloadsChunk * payloadSize); rerr != nil {
+			return nil, rerr
+		}
+		a.payloads = make([]cwPayload, 0, cwPayloadsChunk)
+	}
+	a.payloads = a.payloads[:len(a.payloads)+1]
+	return &a.payloads[len(a.payloads)-1], nil
+}
+
+// room makes sure the strings and events chunks have room for n bytes of
+// strings and events events.
+func (a *cwArena) room(n, events int, acct *account) *requestError {
+	if cap(a.strs)-len(a.strs) < n {
+		size := max(cwStringsChunk, n)
+		if rerr := acct.reserve(int64(size)); rerr != nil {
+			return rerr
+		}
+		a.strs = make([]byte, 0, size)
+	}
+	if cap(a.events)-len(a.events) < events {
+		size := max(cwEventsChunk, events)
+		if rerr := acct.reserve(int64(size) * eventSize); rerr != nil {
+			return rerr
+		}
+		a.events = make([]cwEvent, 0, size)
+	}
+	return nil
+}
+
 // decodeGzipRecord gunzips a record with zr (nil: a new reader, returned for
-// reuse). A CloudWatch Logs payload is parsed; any other gzipped data is
-// taken as a direct-PUT line of its own. A record that does not decode is
-// skipped (skip); a request-wide bound refuses the request (rerr).
-// Decompressed bytes count against max_request_decoded_size as they are
-// produced, and what the payload becomes is reserved from acct before it
-// is built.
-func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *account) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
+// reuse) into cw's scratch. A CloudWatch Logs payload is parsed into cw;
+// any other gzipped data is taken as a direct-PUT line of its own. A record
+// that does not decode is skipped (skip); a request-wide bound refuses the
+// request (rerr). Decompressed bytes count against max_request_decoded_size
+// as they are produced, and what the payload becomes is reserved from acct
+// before it is built.
+func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *account, cw *cwArena) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
 	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
 		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
 	}
@@ -608,11 +668,17 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
 	}
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
-	buf, err := readAll(zr, limit, gzipSizeHint(raw, limit), acct, nil)
-	keepBuf := false // the payload's strings point into buf
+	hint := gzipSizeHint(raw, limit)
+	spare := cw.scratch
+	if hint >= 0 && int64(cap(spare)) <= hint {
+		spare = nil // readAll allocates the size the trailer says at once
+	}
+	buf, err := readAll(zr, limit, hint, acct, spare)
 	defer func() {
-		if !keepBuf {
-			acct.release(int64(cap(buf)))
+		// Nothing points into the scratch once the record is decoded.
+		acct.release(int64(cap(buf)))
+		if cap(buf) <= maxScratch && cap(buf) > cap(cw.scratch) {
+			cw.scratch = buf[:0]
 		}
 	}()
 	switch {
@@ -632,34 +698,38 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 	data := buf
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(data, []byte(`"messageType"`)) {
-		// What decoding makes is at most the payload's strings (no longer
-		// than the JSON) and one event per object in it: reserve that
-		// before, keep what it really made after.
-		objects := int64(bytes.Count(data, []byte{'{'}))
-		before := int64(len(data)) + 2*objects*eventSize + cwRecordOverhead
-		if rerr := acct.reserve(before); rerr != nil {
+		// The payload's strings are no longer than its JSON, and each
+		// event is an object (the payload's own is one of the '{').
+		events := bytes.Count(data, []byte{'{'}) - 1
+		if rerr := cw.room(len(data), events, acct); rerr != nil {
 			return record{}, zr, nil, rerr
 		}
-		var p cwPayload
-		var kept int64
-		// Each event is an object: the payload's own is one of the '{'.
-		if parseCloudWatchFast(data, &p, int(objects-1)) {
-			// The strings point into buf, which stays charged as it is.
-			keepBuf = true
-			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead
-		} else {
-			p = cwPayload{}
-			if err := json.Unmarshal(data, &p); err != nil {
-				acct.release(before)
-				return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
-			}
-			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream)+len(p.MessageType))
-			for _, ev := range p.LogEvents {
-				kept += int64(len(ev.Message))
-			}
+		if rerr := acct.reserve(cwRecordOverhead); rerr != nil {
+			return record{}, zr, nil, rerr
 		}
-		acct.release(before - min(kept, before))
-		return record{cw: &p, index: i, gunzipped: true}, zr, nil, nil
+		p, rerr := cw.payload(acct)
+		if rerr != nil {
+			return record{}, zr, nil, rerr
+		}
+		n := len(cw.events)
+		if strs, ok := parseCloudWatchFast(data, p, cw.strs, cw.events[n:n]); ok {
+			cw.strs = strs
+			p.LogEvents = p.LogEvents[:len(p.LogEvents):len(p.LogEvents)]
+			cw.events = cw.events[:n+len(p.LogEvents)]
+			return record{cw: p, index: i, gunzipped: true}, zr, nil, nil
+		}
+		// encoding/json makes strings of its own: reserve them and twice
+		// the events (its slice grows by doubling).
+		*p = cwPayload{}
+		extra := int64(len(data)) + 2*int64(events)*eventSize
+		if rerr := acct.reserve(extra); rerr != nil {
+			return record{}, zr, nil, rerr
+		}
+		if err := json.Unmarshal(data, p); err != nil {
+			*p = cwPayload{}
+			return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
+		}
+		return record{cw: p, index: i, gunzipped: true}, zr, nil, nil
 	}
 	if rerr := acct.reserve(int64(len(data))); rerr != nil {
 		return record{}, zr, nil, rerr
