@@ -389,6 +389,7 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 
 	direct := false
 	zr := (*kgzip.Reader)(nil)
+	gz := false
 	var cw cwArena
 	kept := d.records[:0]
 	for i := range d.records {
@@ -398,11 +399,12 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 			kept = append(kept, rec)
 			continue
 		}
-		if zr == nil {
+		if !gz {
+			// Whichever inflater decodes the records (see decodeGzipRecord).
 			if rerr := acct.reserve(gzipReaderSize); rerr != nil {
 				return nil, rerr
 			}
-			zr, _ = recordReaders.Get().(*kgzip.Reader)
+			gz = true
 		}
 		var skip *recordError
 		var rerr *requestError
@@ -410,7 +412,6 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 			if zr != nil {
 				putRecordReader(zr)
 			}
-			acct.release(gzipReaderSize)
 			return nil, rerr
 		}
 		if skip != nil {
@@ -426,6 +427,8 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 	d.records = kept
 	if zr != nil {
 		putRecordReader(zr)
+	}
+	if gz {
 		acct.release(gzipReaderSize)
 	}
 	if !direct {
@@ -657,23 +660,14 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
 		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
 	}
-	src := strings.NewReader(raw)
-	var err error
-	if zr == nil {
-		zr, err = kgzip.NewReader(src)
-	} else {
-		err = zr.Reset(src)
-	}
-	if err != nil {
-		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
-	}
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
 	hint := gzipSizeHint(raw, limit)
 	spare := cw.scratch
-	if hint >= 0 && int64(cap(spare)) <= hint {
-		spare = nil // readAll allocates the size the trailer says at once
+	if hint >= 0 && int64(cap(spare)) < hint {
+		spare = nil
 	}
-	buf, err := readAll(zr, limit, hint, acct, spare)
+	var buf []byte
+	var err error
 	defer func() {
 		// Nothing points into the scratch once the record is decoded.
 		acct.release(int64(cap(buf)))
@@ -681,6 +675,42 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 			cw.scratch = buf[:0]
 		}
 	}()
+	if hint >= 0 {
+		// The trailer's size is right but for a broken or unusual
+		// stream (or one compressed more than maxGzipHintRatio times),
+		// which gunzipFast declines and the streaming reader decodes.
+		if spare == nil {
+			if rerr := acct.reserve(hint); rerr != nil {
+				return record{}, zr, nil, rerr
+			}
+			buf = make([]byte, 0, hint)
+		} else {
+			if rerr := acct.reserve(int64(cap(spare))); rerr != nil {
+				return record{}, zr, nil, rerr
+			}
+			buf = spare
+		}
+		var ok bool
+		if buf, ok = gunzipFast(buf[:0], unsafe.Slice(unsafe.StringData(raw), len(raw))); ok {
+			return decodePayload(i, buf, zr, acct, cw)
+		}
+		acct.release(int64(cap(buf)))
+		spare, buf = buf, nil
+	}
+	src := strings.NewReader(raw)
+	if zr == nil {
+		if zr, _ = recordReaders.Get().(*kgzip.Reader); zr == nil {
+			zr, err = kgzip.NewReader(src)
+		} else {
+			err = zr.Reset(src)
+		}
+	} else {
+		err = zr.Reset(src)
+	}
+	if err != nil {
+		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
+	}
+	buf, err = readAll(zr, limit, hint, acct, spare)
 	switch {
 	case err == nil:
 	case errors.As(err, &rerr):
@@ -692,10 +722,17 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 	default:
 		return skipped(reasonGzip, "record %d: corrupt gzip data: %v", i, err)
 	}
-	if rerr := acct.decode(int64(len(buf))); rerr != nil {
+	return decodePayload(i, buf, zr, acct, cw)
+}
+
+// decodePayload parses a gunzipped record (see decodeGzipRecord).
+func decodePayload(i int, data []byte, zr *kgzip.Reader, acct *account, cw *cwArena) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
+	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
+		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
+	}
+	if rerr := acct.decode(int64(len(data))); rerr != nil {
 		return record{}, zr, nil, rerr
 	}
-	data := buf
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(data, []byte(`"messageType"`)) {
 		// The payload's strings are no longer than its JSON, and each
