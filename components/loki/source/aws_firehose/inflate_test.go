@@ -14,6 +14,7 @@ import (
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/benchmeter"
 
+	"github.com/klauspost/compress/flate"
 	kgzip "github.com/klauspost/compress/gzip"
 )
 
@@ -175,6 +176,38 @@ func BenchmarkGunzip(b *testing.B) {
 			if _, ok := gunzipFast(dst[:0], src); !ok {
 				b.Fatal("declined")
 			}
+		}
+	})
+}
+
+// FuzzInflate compares the DEFLATE decoder alone with klauspost's: no
+// CRC-32 hides a difference here, so mutated streams that still decode
+// are compared too. Whatever inflate accepts, klauspost's reader decodes to
+// the same bytes.
+//
+//	go test -fuzz FuzzInflate ./components/loki/source/aws_firehose/
+func FuzzInflate(f *testing.F) {
+	for _, s := range gzipSamples(f) {
+		if len(s) < 4<<10 {
+			f.Add(s[10 : len(s)-8])
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const room = 64 << 10
+		var inf inflater
+		got, used, ok := inf.inflate(make([]byte, 0, room), in)
+		if !ok {
+			return
+		}
+		if cap(got) != room || used > len(in) {
+			t.Fatalf("inflate grew its output or used %d of %d bytes", used, len(in))
+		}
+		want, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(in[:used])), room+1))
+		if err != nil {
+			t.Fatalf("inflate accepted what klauspost's reader rejects (%v): %x", err, in)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("inflate decoded %q, klauspost's reader %q: %x", got, want, in)
 		}
 	})
 }
