@@ -73,7 +73,13 @@
 // staged copy first, building nothing; on any error it returns the
 // diagnostics and nothing changes. Exports of components not built yet are
 // unknown during staging, so expressions depending on them are checked for
-// errors but not decoded. Then the new graph is applied as a diff by ID:
+// errors but not decoded. A component whose dependencies are all built is
+// decoded against their current exports, even those about to be updated;
+// if that fails while one is, its errors are judged as if that one's
+// exports were unknown (they may be the current values' only). Applying
+// reuses a staged decode when the exports the component's expressions name
+// are unchanged, so a component is decoded once per load unless what it
+// reads changes. Then the new graph is applied as a diff by ID:
 // removed components are stopped (their Run has returned when Load returns),
 // components with the same ID keep their instance and get Update only if their
 // arguments changed, and new components are built and started. A component

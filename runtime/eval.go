@@ -64,10 +64,33 @@ func (t *varTree) value() cty.Value {
 	return cty.ObjectVal(attrs)
 }
 
+// scopeMode says which dependencies' exports an evaluation sees as unknown.
+type scopeMode int
+
+const (
+	// live: every dependency's current exports.
+	live scopeMode = iota
+	// stagingBuilt: the exports of dependencies not built are unknown; a
+	// built one's current exports are seen even if it is about to be
+	// updated. A decode that succeeds in this scope is valid and, if what
+	// it read is still what the component sees once its dependencies are
+	// applied, is what gets applied (see stage and stagedArgs).
+	stagingBuilt
+	// stagingPending: the exports of dependencies not built or about to be
+	// updated (pending) are unknown, so errors that may only be the
+	// current values' are not reported.
+	stagingPending
+)
+
+// pending reports whether d may export something else once the load being
+// staged is applied: it is not built, failed to stage, or its arguments
+// (or something they read) change.
+func (d *gnode) pending() bool { return d.staged == nil || !d.staged.stable }
+
 // evalContext returns n's context: the standard library plus the exports of
-// n's dependencies. In staging, exports of components that are not built or
-// are about to be updated are unknown (known is then false). versions are the dependencies' export
-// versions read, in n.deps order.
+// n's dependencies. While staging, some of them are unknown (see scopeMode;
+// known is then false). versions are the dependencies' export versions
+// read, in n.deps order.
 //
 // The scope holds of each dependency only the exports n's expressions name,
 // or all of them where one names the component as a whole (an index such as
@@ -78,18 +101,19 @@ func (t *varTree) value() cty.Value {
 // The context returned is that scope: each evaluation sets its own budget
 // in it (setBudget), which is safe as n's evaluations never run
 // concurrently (evalMu).
-func (r *Runtime) evalContext(n *gnode, staging bool) (ctx *hcl.EvalContext, known bool, versions []uint64) {
+func (r *Runtime) evalContext(n *gnode, mode scopeMode) (ctx *hcl.EvalContext, known bool, versions []uint64) {
 	known = true
 	versions = make([]uint64, len(n.deps))
 	keys := make([]scopeKey, len(n.deps))
 	for i, d := range n.deps {
 		k := &keys[i]
 		k.st, k.id = d.st, d.id
-		k.unknown = staging && (d.staged == nil || !d.staged.stable)
-		known = known && !k.unknown
 		d.st.mu.Lock()
 		k.val, k.version = d.st.exportsVal, d.st.exportsVersion
+		built := d.st.comp != nil
 		d.st.mu.Unlock()
+		k.unknown = mode == stagingBuilt && !built || mode == stagingPending && d.pending()
+		known = known && !k.unknown
 		versions[i] = k.version
 		k.want = n.depExports[i]
 	}
@@ -405,7 +429,7 @@ func dropWithin(diags hcl.Diagnostics, ranges []hcl.Range) hcl.Diagnostics {
 // applies the result.
 func (r *Runtime) evaluateLive(n *gnode, cause string) {
 	start := time.Now()
-	ctx, _, _ := r.evalContext(n, false)
+	ctx, _, _ := r.evalContext(n, live)
 	dec, diags := decodeArgs(n, ctx, nil)
 	r.applyArgs(n, dec, diags, cause, start)
 }

@@ -94,13 +94,16 @@ type reference struct {
 }
 
 // stagedEval keeps the arguments decoded while staging a load, with the
-// export versions they were computed from, so applying the load can reuse
-// them when nothing changed in between.
+// export versions they were computed from and the scope they were
+// evaluated in, so applying the load can reuse them when nothing they read
+// changed in between (stagedArgs).
 type stagedEval struct {
 	dec      *decoded
 	versions []uint64
-	// stable is set when the component is built and its arguments are
-	// unchanged, so its current exports are what dependants will see.
+	ctx      *hcl.EvalContext
+	// stable is set when the component is built, its arguments are
+	// unchanged and nothing they read is about to change, so its current
+	// exports are what dependants will see.
 	stable bool
 }
 

@@ -84,42 +84,57 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		if n.tainted {
 			continue
 		}
-		ctx, known, versions := r.evalContext(n, true)
-		setBudget(ctx, budget)
-		if !known || r.opts.UnknownEnvironment {
-			// Decode with placeholders for the unknown values, for the
-			// errors that do not depend on them (a misspelt attribute, a
-			// wrong type in a literal, an argument check such as
-			// scrape_timeout > scrape_interval), dropping those about
-			// expressions whose value is not known yet.
-			dec, d := decodeWithPlaceholders(n, ctx, budget)
-			if dec != nil {
-				n.setSecrets(dec.secrets)
+		// A component whose dependencies are all built is decoded against
+		// their current exports, even those about to be updated: if that
+		// succeeds, its arguments are valid, and applying the load reuses
+		// them when what they read has not changed meanwhile (stagedArgs),
+		// so most components are decoded once per load.
+		if !r.opts.UnknownEnvironment {
+			ctx, known, versions := r.evalContext(n, stagingBuilt)
+			if known {
+				dec, d := decodeArgs(n, ctx, budget)
+				if dec != nil {
+					n.setSecrets(dec.secrets)
+				}
+				pending := slices.ContainsFunc(n.deps, (*gnode).pending)
+				if !d.HasErrors() {
+					diags = append(diags, d...)
+					n.staged = &stagedEval{dec: dec, versions: versions, ctx: ctx}
+					// A built component keeping its arguments, and reading
+					// nothing about to change, keeps its exports, so its
+					// dependants can be checked against them.
+					n.st.mu.Lock()
+					eq := n.st.comp != nil && argsEqual(dec.args, n.st.args)
+					n.st.mu.Unlock()
+					n.staged.stable = eq && !pending
+					// Applying these very arguments (nothing they read
+					// changed: see stagedArgs) needs no second comparison:
+					// evalMu is held from here to apply, so the applied
+					// arguments cannot change meanwhile.
+					dec.unchanged = eq
+					continue
+				}
+				if !pending {
+					diags = append(diags, d...)
+					continue
+				}
+				// The errors may be the current values' only, about to
+				// change: judged below as if those values were unknown.
 			}
-			if d.HasErrors() {
-				diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
-			}
-			continue
 		}
-		dec, d := decodeArgs(n, ctx, budget)
+		// Decode with placeholders for the unknown values, for the errors
+		// that do not depend on them (a misspelt attribute, a wrong type in
+		// a literal, an argument check such as scrape_timeout >
+		// scrape_interval), dropping those about expressions whose value is
+		// not known yet.
+		ctx, _, _ := r.evalContext(n, stagingPending)
+		dec, d := decodeWithPlaceholders(n, ctx, budget)
 		if dec != nil {
 			n.setSecrets(dec.secrets)
 		}
-		diags = append(diags, d...)
 		if d.HasErrors() {
-			continue
+			diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
 		}
-		n.staged = &stagedEval{dec: dec, versions: versions}
-		// A built component keeping its arguments keeps its exports, so
-		// its dependants can be checked against them. One about to be
-		// updated may export anything: its dependants see unknowns.
-		n.st.mu.Lock()
-		n.staged.stable = n.st.comp != nil && argsEqual(dec.args, n.st.args)
-		// Applying these very arguments (nothing they read changed: see
-		// stagedArgs) needs no second comparison: evalMu is held from here
-		// to apply, so the applied arguments cannot change meanwhile.
-		dec.unchanged = n.staged.stable
-		n.st.mu.Unlock()
 	}
 	if diags.HasErrors() {
 		return nil, sortDiagnostics(diags)
@@ -175,10 +190,9 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 	for _, group := range g.byDepth {
 		parallel(group, func(n *gnode) {
 			start := time.Now()
-			dec := r.stagedArgs(n)
+			dec, ctx := r.stagedArgs(n)
 			var diags hcl.Diagnostics
 			if dec == nil {
-				ctx, _, _ := r.evalContext(n, false)
 				dec, diags = decodeArgs(n, ctx, nil)
 			}
 			n.staged = nil
@@ -234,20 +248,31 @@ func asWarnings(n *gnode, diags hcl.Diagnostics, msg string) hcl.Diagnostics {
 	return out
 }
 
-// stagedArgs returns the arguments decoded while staging if every export
-// they were computed from is unchanged since, else nil.
-func (r *Runtime) stagedArgs(n *gnode) *decoded {
+// stagedArgs returns the arguments decoded while staging if what they were
+// computed from is unchanged since: every export version they read, or, where
+// some changed, the exports the component's expressions name (its evaluation
+// scope is kept: see evalContext). Else it returns nil and the live
+// evaluation context to decode in.
+func (r *Runtime) stagedArgs(n *gnode) (*decoded, *hcl.EvalContext) {
 	s := n.staged
-	if s == nil {
-		return nil
-	}
-	for i, d := range n.deps {
-		d.st.mu.Lock()
-		v := d.st.exportsVersion
-		d.st.mu.Unlock()
-		if v != s.versions[i] {
-			return nil
+	if s != nil {
+		same := true
+		for i, d := range n.deps {
+			d.st.mu.Lock()
+			v := d.st.exportsVersion
+			d.st.mu.Unlock()
+			if v != s.versions[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return s.dec, nil
 		}
 	}
-	return s.dec
+	ctx, _, _ := r.evalContext(n, live)
+	if s != nil && ctx == s.ctx {
+		return s.dec, nil
+	}
+	return nil, ctx
 }

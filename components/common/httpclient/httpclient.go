@@ -178,6 +178,27 @@ func (c *Config) AuthNames() []string {
 	return out
 }
 
+// AuthSettings are Config's authentication settings, by their config names,
+// in the order AuthNames lists them.
+var AuthSettings = []string{"basic_auth", "authorization", "oauth2", "bearer_token", "bearer_token_file"}
+
+// OneAuthorization is the rule of every HTTP client with several ways to
+// authenticate (Config alone, loki.write with aws_sigv4,
+// prometheus.remote_write with aws_sigv4, azuread and google_iam): each of
+// them sets the Authorization header, so a second one would overwrite the
+// first (an oauth2 token would replace a SigV4 signature), and at most one
+// may be set. accepted names every setting the component takes, for the
+// message; set names those that are set, in accepted's order. The message
+// tells the user to keep the first and remove the others.
+func OneAuthorization(accepted, set []string) error {
+	if len(set) <= 1 {
+		return nil
+	}
+	list := strings.Join(accepted[:len(accepted)-1], ", ") + " & " + accepted[len(accepted)-1]
+	return fmt.Errorf("at most one of %s must be configured, since each sets the Authorization header; found %s: keep %s and remove %s",
+		list, strings.Join(set, ", "), set[0], strings.Join(set[1:], ", "))
+}
+
 // WithoutAuth returns c with every authentication setting removed (TLS,
 // proxy, headers and the rest kept).
 func (c Config) WithoutAuth() Config {
@@ -194,8 +215,8 @@ func (c Config) Convert() (config.HTTPClientConfig, error) {
 		FollowRedirects: c.FollowRedirects,
 		EnableHTTP2:     c.EnableHTTP2,
 	}
-	if n := c.AuthNames(); len(n) > 1 {
-		return out, fmt.Errorf("at most one of basic_auth, authorization, oauth2, bearer_token & bearer_token_file must be configured; found %s", strings.Join(n, ", "))
+	if err := OneAuthorization(AuthSettings, c.AuthNames()); err != nil {
+		return out, err
 	}
 	if b := c.BasicAuth; b != nil {
 		if b.Password != "" && b.PasswordFile != "" {

@@ -457,7 +457,7 @@ func TestValidateErrors(t *testing.T) {
 		c    Config
 		want string
 	}{
-		{"two auth", Config{BasicAuth: &BasicAuth{Username: "u"}, BearerToken: s}, "at most one"},
+		{"two auth", Config{BasicAuth: &BasicAuth{Username: "u"}, BearerToken: s}, "at most one of basic_auth, authorization, oauth2, bearer_token & bearer_token_file must be configured, since each sets the Authorization header; found basic_auth, bearer_token: keep basic_auth and remove bearer_token"},
 		{"oauth2 and bearer", Config{OAuth2: oauth(func(*OAuth2) {}), BearerToken: s}, "at most one"},
 		{"token and file", Config{BearerToken: s, BearerTokenFile: "/x"}, "at most one"},
 		{"password twice", Config{BasicAuth: &BasicAuth{Password: s, PasswordFile: "/x"}}, "password or password_file"},

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -90,7 +91,7 @@ func TestWALReadFrequencies(t *testing.T) {
 	}
 	// Setting them is accepted and explained once.
 	a.WAL.MinReadFrequency, a.WAL.MaxReadFrequency = 100*time.Millisecond, 2*time.Second
-	var logs lockedBuffer
+	var logs flowproc.LockedBuffer
 	h := startWithLogger(t, t.TempDir(), a, slog.New(slog.NewTextHandler(&logs, nil)))
 	h.stop()
 	if n := strings.Count(logs.String(), "min_read_frequency and max_read_frequency have no effect"); n != 1 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
@@ -226,18 +225,31 @@ func (e *EndpointArgs) validate() error {
 	case e.QueueConfig.MinShards > maxShards:
 		return fmt.Errorf("queue_config > min_shards must be at most %d, got %d", maxShards, e.QueueConfig.MinShards)
 	}
-	if e.AWSSigV4 != nil && e.SigV4 != nil {
-		return errors.New("set aws_sigv4 or its synonym sigv4, not both")
-	}
-	if s := e.sigV4(); s != nil {
-		if n := e.HTTPClient.AuthNames(); len(n) > 0 {
-			return fmt.Errorf("aws_sigv4 cannot be combined with %s: the Authorization header carries the signature", strings.Join(n, ", "))
-		}
+	if err := httpclient.OneAuthorization(authSettings, e.authNames()); err != nil {
+		return err
 	}
 	if err := e.HTTPClient.Validate(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// authSettings are the endpoint's authentication settings (sigv4 is
+// Alloy's synonym of aws_sigv4), in the order authNames lists them.
+var authSettings = append([]string{"aws_sigv4", "sigv4"}, httpclient.AuthSettings...)
+
+// authNames lists the authentication settings that are set: at most one
+// may be (httpclient.OneAuthorization), since each sets the Authorization
+// header.
+func (e *EndpointArgs) authNames() []string {
+	var out []string
+	if e.AWSSigV4 != nil {
+		out = append(out, "aws_sigv4")
+	}
+	if e.SigV4 != nil {
+		out = append(out, "sigv4")
+	}
+	return append(out, e.HTTPClient.AuthNames()...)
 }
 
 func (e *EndpointArgs) sigV4() *aws.SigV4Config {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/storage/remote/googleiam"
 
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
@@ -174,12 +175,15 @@ func (e *EndpointOptions) authMethods() []string {
 	return append(out, e.HTTPClient.AuthNames()...)
 }
 
-// validateAuth enforces Alloy's rule: at most one of sigv4, azuread,
-// google_iam, basic_auth, authorization, oauth2, bearer_token and
-// bearer_token_file, since each sets the Authorization header.
+// authSettings are the endpoint's authentication settings, in the order
+// authMethods lists them.
+var authSettings = append([]string{"aws_sigv4", "sigv4", "azuread", "google_iam"}, httpclient.AuthSettings...)
+
+// validateAuth enforces Alloy's rule (httpclient.OneAuthorization): at
+// most one authentication setting, since each sets the Authorization header.
 func (e *EndpointOptions) validateAuth() error {
-	if m := e.authMethods(); len(m) > 1 {
-		return fmt.Errorf("at most one of sigv4, azuread, google_iam, basic_auth, authorization, oauth2, bearer_token & bearer_token_file must be configured, since each sets the Authorization header; found %s: keep %s and remove %s", strings.Join(m, ", "), m[0], strings.Join(m[1:], ", "))
+	if err := httpclient.OneAuthorization(authSettings, e.authMethods()); err != nil {
+		return err
 	}
 	if e.AzureAD != nil {
 		if _, err := e.AzureAD.prometheus(); err != nil {

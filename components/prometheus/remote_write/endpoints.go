@@ -13,6 +13,7 @@ import (
 
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 
 	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/queue"
@@ -85,8 +86,9 @@ func (c *Component) queueConfig(ep *EndpointOptions, tr *tracker) queue.Config {
 		Capacity: qo.Capacity, MaxSamplesPerSend: qo.MaxSamplesPerSend, MinShards: qo.MinShards, MaxShards: qo.MaxShards,
 		BatchSendDeadline: qo.BatchSendDeadline, MinBackoff: qo.MinBackoff, MaxBackoff: qo.MaxBackoff,
 		SendExemplars: ep.SendExemplars, SendHistograms: ep.SendNativeHistograms, SampleAgeLimit: qo.SampleAgeLimit,
-		Labels: tr.sendLabels,
-		Logger: c.opts.Logger.With("endpoint", ep.queueName()),
+		Labels:       tr.sendLabels,
+		SharedLabels: c.sharedLabels,
+		Logger:       c.opts.Logger.With("endpoint", ep.queueName()),
 		Classify: func(err error) (bool, time.Duration) {
 			return recoverable(err), retryAfterOf(err)
 		},
@@ -96,6 +98,20 @@ func (c *Component) queueConfig(ep *EndpointOptions, tr *tracker) queue.Config {
 			}
 		},
 	}
+}
+
+// sharedLabels returns the WAL writer's labels of series ref if they
+// equal l (queue.Config.SharedLabels). It never waits: while the WAL is
+// being reopened (dbMu held for writing) the queue keeps its own copy.
+func (c *Component) sharedLabels(ref uint64, l labels.Labels) labels.Labels {
+	if !c.dbMu.TryRLock() {
+		return l
+	}
+	defer c.dbMu.RUnlock()
+	if c.db == nil {
+		return l
+	}
+	return c.db.SharedLabels(chunks.HeadSeriesRef(ref), l)
 }
 
 // endpointPlan is one endpoint of new arguments, prepared.

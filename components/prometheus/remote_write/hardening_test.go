@@ -1,7 +1,6 @@
 package remotewrite
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,10 +14,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
+	"github.com/flow-telemetry/flow/internal/flowproc"
+	"github.com/flow-telemetry/flow/internal/secrettest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax/value"
@@ -328,24 +328,6 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an io.Writer for a log handler shared by goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSecretsNeverShown runs an endpoint whose URL holds a password and a
 // query-string token, with a bearer token and a secret header, through
 // 403s, a 400, 500s, 429s (each answer's body echoing every secret) and an
@@ -382,7 +364,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	args := testArgs(r.URL(), mod)
 
-	var logs lockedBuffer
+	var logs flowproc.LockedBuffer
 	opts, ex, reg := promtest.Options(t, "prometheus.remote_write.test")
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := New(opts, args)
@@ -461,39 +443,13 @@ func TestSecretsNeverShown(t *testing.T) {
 	}, "healthy after the reloads")
 	observe()
 
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var exposition bytes.Buffer
-	enc := expfmt.NewEncoder(&exposition, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	shown = append(shown, exposition.String(), logs.String())
-	all := strings.Join(shown, "\n")
-	for _, s := range append(secrets, url.QueryEscape("query-tok-7Hx2")) {
-		if strings.Contains(all, s) {
-			t.Errorf("secret %q shown:\n%s", s, excerpt(all, s))
-		}
-	}
+	shown = append(shown, secrettest.Exposition(t, reg), logs.String())
 	// What is checked must have been there: the failures, the scrubbed
 	// echoes, and Prometheus' url label with the masked URL.
-	for _, want := range []string{"403", "400", "500", "429", "connection refused", "(secret)",
+	secrettest.NoneShown(t, shown, append(secrets, url.QueryEscape("query-tok-7Hx2")), []string{
+		"403", "400", "500", "429", "connection refused", "(secret)",
 		`url="http://flowuser:xxxxx@` + strings.TrimPrefix(r.URL(), "http://") + `?api_token=xxxxx"`,
-		`remote_name="test"`, "Failed to send batch, retrying"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("nothing observed mentions %q: the scenario did not run", want)
-		}
-	}
-}
-
-func excerpt(s, sub string) string {
-	i := strings.Index(s, sub)
-	lo, hi := max(0, i-300), min(len(s), i+len(sub)+100)
-	return s[lo:hi]
+		`remote_name="test"`, "Failed to send batch, retrying"})
 }
 
 // TestObserverAdjust: which answers Prometheus' client is made to retry,

@@ -134,9 +134,6 @@ func (e *EndpointOptions) Validate() error {
 			return fmt.Errorf("headers: %s is set by the remote-write protocol and must not be changed", h)
 		}
 	}
-	if e.SigV4 != nil && e.SigV4Alloy != nil {
-		return errors.New("give aws_sigv4 or Alloy's sigv4, not both")
-	}
 	if err := e.validateAuth(); err != nil {
 		return err
 	}

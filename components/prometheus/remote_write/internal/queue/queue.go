@@ -64,6 +64,11 @@ type Config struct {
 	// labels, write_relabel_config); false drops the series. nil sends
 	// them unchanged.
 	Labels func(labels.Labels) (labels.Labels, bool)
+	// SharedLabels returns the labels the WAL writer holds for series ref
+	// if they equal l, else l: a series then keeps the writer's labels
+	// instead of the copy decoded from the WAL. It is called without the
+	// queue's locks held and must not block on the queue. nil: keep l.
+	SharedLabels func(ref uint64, l labels.Labels) labels.Labels
 	// Classify says whether a failed send is retried, and after how long
 	// at least (the endpoint's Retry-After; 0: none). nil retries nothing.
 	Classify func(error) (retry bool, after time.Duration)
@@ -312,9 +317,17 @@ func (q *Queue) stop(ctx context.Context) {
 	<-all
 }
 
-// StoreSeries records series read from WAL segment seg.
+// StoreSeries records series read from WAL segment seg. With
+// Config.SharedLabels, it replaces the labels in ss by the shared ones.
 func (q *Queue) StoreSeries(ss []record.RefSeries, seg int) {
 	cfg := q.config()
+	if cfg.SharedLabels != nil {
+		// ss is the tailer's decoding buffer: the copy decoded is garbage
+		// once replaced.
+		for i := range ss {
+			ss[i].Labels = cfg.SharedLabels(uint64(ss[i].Ref), ss[i].Labels)
+		}
+	}
 	q.seriesMu.Lock()
 	defer q.seriesMu.Unlock()
 	for _, s := range ss {

@@ -784,3 +784,50 @@ func TestSeriesResetForgetsSeriesNotInTheCheckpoint(t *testing.T) {
 		t.Errorf("samples of series forgotten: unintentionally_dropped_series = %v, want 2 (series 2 and the dropped 3, both gone)", v)
 	}
 }
+
+// TestSeriesKeepTheSharedLabels: a series keeps (and sends, and relabels
+// on reconfiguring) the labels Config.SharedLabels returns, not the copy
+// decoded from the WAL; here the shared labels carry a marker to tell
+// them apart.
+func TestSeriesKeepTheSharedLabels(t *testing.T) {
+	for _, v2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v2=%v", v2), func(t *testing.T) {
+			w := newWAL(t)
+			rcv := newReceiver(t, v2)
+			cfg := defaultConfig()
+			cfg.SharedLabels = func(ref uint64, l labels.Labels) labels.Labels {
+				if ref > 2 {
+					return l // not held by the writer
+				}
+				b := labels.NewBuilder(l)
+				b.Set("shared", "yes")
+				return b.Labels()
+			}
+			w.series(3)
+			h := start(t, w, rcv, cfg, 0)
+			w.samples(3, 1000)
+			h.tl.Notify()
+			testwait.Eventually(t, 20*time.Second, func() bool { return rcv.count() == 3 }, "received %d of 3 samples", rcv.count())
+			cfg2 := cfg
+			cfg2.Name, cfg2.URL, cfg2.V2, cfg2.Classify, cfg2.OnDone = "test", rcv.srv.URL, v2, classify, h.done.add
+			cfg2.Labels = func(l labels.Labels) (labels.Labels, bool) {
+				b := labels.NewBuilder(l)
+				b.Set("cluster", "c1")
+				return b.Labels(), true
+			}
+			h.q.Reconfigure(cfg2)
+			w.samples(3, 2000)
+			h.tl.Notify()
+			testwait.Eventually(t, 20*time.Second, func() bool { return rcv.count() == 6 }, "received %d of 6 samples", rcv.count())
+			got := rcv.samples()
+			for _, want := range []string{
+				`{__name__="m", i="1", shared="yes"}`, `{__name__="m", i="2", shared="yes"}`, `{__name__="m", i="3"}`,
+				`{__name__="m", cluster="c1", i="1", shared="yes"}`, `{__name__="m", cluster="c1", i="3"}`,
+			} {
+				if len(got[want]) != 1 {
+					t.Errorf("%s: %d samples, want 1; got %v", want, len(got[want]), got)
+				}
+			}
+		})
+	}
+}

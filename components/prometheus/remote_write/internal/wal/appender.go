@@ -373,8 +373,6 @@ func (a *appender) release() {
 	for _, ms := range a.created {
 		ms.lastTs.CompareAndSwap(a.pending, math.MinInt64)
 	}
-	clear(a.created)
-	a.created = a.created[:0]
 	m := a.db.m
 	if a.nFloat > 0 {
 		m.floatSamples.Add(float64(a.nFloat))
@@ -389,19 +387,28 @@ func (a *appender) release() {
 		m.outOfOrderSamples.Add(float64(a.nOOO))
 	}
 	a.nFloat, a.nHist, a.nEx, a.nOOO = 0, 0, 0, 0
-	a.series = emptied(a.series)
+	// What a transaction holds per sample stays for the next one (a
+	// scrape appends as many samples each time); what it holds per new
+	// series or metadata change (a target's first scrape, a burst of new
+	// series) is released unless small, or it would stay in the pool for
+	// good.
+	const maxBurst = 256
+	a.series = emptiedBelow(a.series, maxBurst)
 	a.samples = a.samples[:0]
 	a.hists = emptied(a.hists)
 	a.fhists = emptied(a.fhists)
 	a.exs = emptied(a.exs)
-	a.meta = emptied(a.meta)
+	a.meta = emptiedBelow(a.meta, maxBurst)
 	a.sampleSeries = emptied(a.sampleSeries)
 	a.histSeries = emptied(a.histSeries)
 	a.fhistSeries = emptied(a.fhistSeries)
-	a.metaSeries = emptied(a.metaSeries)
-	a.metaHandles = emptied(a.metaHandles)
-	// Very large transactions (a replay, a huge target) would pin their
-	// buffers in the pool.
+	a.metaSeries = emptiedBelow(a.metaSeries, maxBurst)
+	a.metaHandles = emptiedBelow(a.metaHandles, maxBurst)
+	a.created = emptiedBelow(a.created, maxBurst)
+	// Record buffers: those this commit did not use (the series and
+	// metadata records of a burst) are released, and very large ones
+	// (a replay, a huge target) too.
+	clear(a.bufs[len(a.bufs):cap(a.bufs)])
 	const maxKeep = 1 << 20
 	for i, b := range a.bufs {
 		if cap(b) > maxKeep {
@@ -416,4 +423,12 @@ func (a *appender) release() {
 func emptied[S ~[]E, E any](s S) S {
 	clear(s)
 	return s[:0]
+}
+
+// emptiedBelow is emptied(s), or nil if s can hold more than n elements.
+func emptiedBelow[S ~[]E, E any](s S, n int) S {
+	if cap(s) > n {
+		return nil
+	}
+	return emptied(s)
 }

@@ -173,6 +173,13 @@ func unregisterLocker(reg prometheus.Registerer) {
 // Call it before the first append.
 func (db *DB) SetWriteNotified(wn wlog.WriteNotified) { db.notify = wn }
 
+// SharedLabels returns the labels the writer holds for series ref if they
+// equal l, else l: a reader of the WAL (the queue) keeps the writer's
+// labels instead of a second copy of every series' labels.
+func (db *DB) SharedLabels(ref chunks.HeadSeriesRef, l labels.Labels) labels.Labels {
+	return db.ix.sharedLabels(ref, l)
+}
+
 // Dir is the WAL's directory (dir/wal).
 func (db *DB) Dir() string { return db.wal.Dir() }
 

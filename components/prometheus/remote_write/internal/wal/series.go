@@ -129,6 +129,17 @@ func (ix *index) getByRef(ref chunks.HeadSeriesRef, l labels.Labels) *memSeries 
 	return ms
 }
 
+// sharedLabels returns the labels stored at ref if they equal l, else l.
+func (ix *index) sharedLabels(ref chunks.HeadSeriesRef, l labels.Labels) labels.Labels {
+	s := ix.refShard(ref)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ms := s.lookup(ref); ms != nil && labels.Equal(ms.lset, l) {
+		return ms.lset
+	}
+	return l
+}
+
 // getLocked returns the series with labels l (whose hash is hash), or
 // nil. The hash shard's lock is held.
 func (ix *index) getLocked(h *hashShard, hash uint64, l labels.Labels) (chunks.HeadSeriesRef, *memSeries) {

@@ -171,3 +171,27 @@ func TestConcurrentAppends(t *testing.T) {
 		t.Fatalf("%d series in the WAL, want %d", len(byLabels), want)
 	}
 }
+
+// TestSharedLabels: the labels stored at a ref are handed out only to a
+// caller holding equal labels; an unknown ref, other labels or a
+// collected series give the caller's own back.
+func TestSharedLabels(t *testing.T) {
+	ix := newIndex()
+	var next chunks.HeadSeriesRef
+	newRef := func() chunks.HeadSeriesRef { next++; return next }
+	a, b := labels.FromStrings("a", "1"), labels.FromStrings("a", "2")
+	ref, _, _ := ix.getOrSet(a.Hash(), a, math.MinInt64, newRef)
+	if got := ix.sharedLabels(ref, labels.FromStrings("a", "1")); !labels.Equal(got, a) {
+		t.Fatalf("equal labels: got %s", got)
+	}
+	if got := ix.sharedLabels(ref, b); !labels.Equal(got, b) {
+		t.Fatalf("other labels at ref %d: got %s, want the caller's %s", ref, got, b)
+	}
+	if got := ix.sharedLabels(ref+1000, b); !labels.Equal(got, b) {
+		t.Fatalf("unknown ref: got %s, want the caller's %s", got, b)
+	}
+	ix.remove(ref, a)
+	if got := ix.sharedLabels(ref, b); !labels.Equal(got, b) {
+		t.Fatalf("removed series: got %s, want the caller's %s", got, b)
+	}
+}

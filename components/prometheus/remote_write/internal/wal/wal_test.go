@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/record"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 
+	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
@@ -303,7 +304,7 @@ func TestAgentOpensOurWAL(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var logs safeBuffer
+	var logs flowproc.LockedBuffer
 	ao := agent.DefaultOptions()
 	adb, err := agent.Open(slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry(), nil, dir, ao)
 	if err != nil {
@@ -432,21 +433,3 @@ func (w *watchTarget) StoreMetadata(m []record.RefMetadata) {
 
 func (*watchTarget) UpdateSeriesSegment([]record.RefSeries, int) {}
 func (*watchTarget) SeriesReset(int)                             {}
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append(s.b, p...)
-	return len(p), nil
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b)
-}
