@@ -657,9 +657,6 @@ func (a *cwArena) room(n, events int, acct *account) *requestError {
 // as they are produced, and what the payload becomes is reserved from acct
 // before it is built.
 func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *account, cw *cwArena) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
-	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
-		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
-	}
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
 	hint := gzipSizeHint(raw, limit)
 	spare := cw.scratch
@@ -667,111 +664,161 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 		spare = nil
 	}
 	var buf []byte
-	var err error
+	kept := false // the payload's strings point into buf, which stays charged
 	defer func() {
+		if kept {
+			return
+		}
 		// Nothing points into the scratch once the record is decoded.
 		acct.release(int64(cap(buf)))
 		if cap(buf) <= maxScratch && cap(buf) > cap(cw.scratch) {
 			cw.scratch = buf[:0]
 		}
 	}()
-	if hint >= 0 {
-		// The trailer's size is right but for a broken or unusual
-		// stream (or one compressed more than maxGzipHintRatio times),
-		// which gunzipFast declines and the streaming reader decodes.
-		if spare == nil {
-			if rerr := acct.reserve(hint); rerr != nil {
-				return record{}, zr, nil, rerr
+	// gunzip decodes the record into buf: with gunzipFast when the
+	// trailer's size is right (but for a broken or unusual stream, or one
+	// compressed more than maxGzipHintRatio times, which it declines), else
+	// with the streaming reader, which decides and explains.
+	gunzip := func() (*recordError, *requestError) {
+		if hint >= 0 {
+			if spare == nil {
+				if rerr := acct.reserve(hint); rerr != nil {
+					return nil, rerr
+				}
+				buf = make([]byte, 0, hint)
+			} else {
+				if rerr := acct.reserve(int64(cap(spare))); rerr != nil {
+					return nil, rerr
+				}
+				buf = spare[:0]
 			}
-			buf = make([]byte, 0, hint)
-		} else {
-			if rerr := acct.reserve(int64(cap(spare))); rerr != nil {
-				return record{}, zr, nil, rerr
+			var ok bool
+			if buf, ok = gunzipFast(buf, unsafe.Slice(unsafe.StringData(raw), len(raw))); ok {
+				return nil, acct.decode(int64(len(buf)))
 			}
-			buf = spare
+			acct.release(int64(cap(buf)))
+			spare, buf = buf, nil
 		}
-		var ok bool
-		if buf, ok = gunzipFast(buf[:0], unsafe.Slice(unsafe.StringData(raw), len(raw))); ok {
-			return decodePayload(i, buf, zr, acct, cw)
-		}
-		acct.release(int64(cap(buf)))
-		spare, buf = buf, nil
-	}
-	src := strings.NewReader(raw)
-	if zr == nil {
-		if zr, _ = recordReaders.Get().(*kgzip.Reader); zr == nil {
-			zr, err = kgzip.NewReader(src)
+		src := strings.NewReader(raw)
+		var err error
+		if zr == nil {
+			if zr, _ = recordReaders.Get().(*kgzip.Reader); zr == nil {
+				zr, err = kgzip.NewReader(src)
+			} else {
+				err = zr.Reset(src)
+			}
 		} else {
 			err = zr.Reset(src)
 		}
-	} else {
-		err = zr.Reset(src)
+		if err != nil {
+			return &recordError{reason: reasonGzipHeader, err: fmt.Errorf("record %d: looks gzipped but is not: %v", i, err)}, nil
+		}
+		buf, err = readAll(zr, limit, hint, acct, spare)
+		var rerr *requestError
+		switch {
+		case err == nil:
+			return nil, acct.decode(int64(len(buf)))
+		case errors.As(err, &rerr):
+			return nil, rerr
+		case errors.Is(err, errOverLimit) && limit == l.cloudWatch:
+			return &recordError{reason: reasonRecordLarge, err: fmt.Errorf("record %d decompresses to more than %d bytes", i, l.cloudWatch)}, nil
+		case errors.Is(err, errOverLimit):
+			return nil, acct.decode(int64(len(buf)))
+		default:
+			return &recordError{reason: reasonGzip, err: fmt.Errorf("record %d: corrupt gzip data: %v", i, err)}, nil
+		}
 	}
-	if err != nil {
-		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
+	if skip, rerr = gunzip(); skip != nil || rerr != nil {
+		return record{}, zr, skip, rerr
 	}
-	buf, err = readAll(zr, limit, hint, acct, spare)
-	switch {
-	case err == nil:
-	case errors.As(err, &rerr):
-		return record{}, zr, nil, rerr
-	case errors.Is(err, errOverLimit) && limit == l.cloudWatch:
-		return skipped(reasonRecordLarge, "record %d decompresses to more than %d bytes", i, l.cloudWatch)
-	case errors.Is(err, errOverLimit):
-		return record{}, zr, nil, acct.decode(int64(len(buf)))
-	default:
-		return skipped(reasonGzip, "record %d: corrupt gzip data: %v", i, err)
+	rec, skip, rerr, kept = decodePayload(i, buf, acct, cw)
+	if kept && rec.cw == nil && skip == nil && rerr == nil {
+		// Parsed in place and declined, buf is no longer the payload:
+		// gunzip it again for encoding/json (it decoded the first time).
+		acct.release(int64(cap(buf)))
+		acct.decoded -= int64(len(buf))
+		kept, buf, spare = false, nil, nil
+		if skip, rerr = gunzip(); skip != nil || rerr != nil {
+			return record{}, zr, skip, rerr
+		}
+		rec, skip, rerr = decodeJSONPayload(i, buf, acct, cw)
 	}
-	return decodePayload(i, buf, zr, acct, cw)
+	return rec, zr, skip, rerr
 }
 
-// decodePayload parses a gunzipped record (see decodeGzipRecord).
-func decodePayload(i int, data []byte, zr *kgzip.Reader, acct *account, cw *cwArena) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
-	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
-		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
-	}
-	if rerr := acct.decode(int64(len(data))); rerr != nil {
-		return record{}, zr, nil, rerr
-	}
+// decodePayload parses a gunzipped record (see decodeGzipRecord) from data,
+// which the caller may reuse afterwards, unless inPlace: a CloudWatch
+// Logs payload larger than maxScratch is parsed in place (its strings then
+// point into data, which must be kept) rather than copied, so that it is
+// not held twice. Parsed in place and declined (inPlace true, no record,
+// no error), data is no longer the payload: the caller gunzips it again
+// for decodeJSONPayload.
+func decodePayload(i int, data []byte, acct *account, cw *cwArena) (rec record, skip *recordError, rerr *requestError, inPlace bool) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(data, []byte(`"messageType"`)) {
-		// The payload's strings are no longer than its JSON, and each
-		// event is an object (the payload's own is one of the '{').
-		events := bytes.Count(data, []byte{'{'}) - 1
-		if rerr := cw.room(len(data), events, acct); rerr != nil {
-			return record{}, zr, nil, rerr
+	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(data, []byte(`"messageType"`)) {
+		if rerr := acct.reserve(int64(len(data))); rerr != nil {
+			return record{}, nil, rerr, false
 		}
-		if rerr := acct.reserve(cwRecordOverhead); rerr != nil {
-			return record{}, zr, nil, rerr
-		}
-		p, rerr := cw.payload(acct)
-		if rerr != nil {
-			return record{}, zr, nil, rerr
-		}
-		n := len(cw.events)
-		if strs, ok := parseCloudWatchFast(data, p, cw.strs, cw.events[n:n]); ok {
+		return record{line: trimNewline(string(data)), index: i, gunzipped: true}, nil, nil, false
+	}
+	// The payload's strings are no longer than its JSON, and each event
+	// is an object (the payload's own is one of the '{').
+	events := bytes.Count(data, []byte{'{'}) - 1
+	inPlace = len(data) > maxScratch
+	strs := 0
+	if !inPlace {
+		strs = len(data)
+	}
+	if rerr := cw.room(strs, events, acct); rerr != nil {
+		return record{}, nil, rerr, false
+	}
+	if rerr := acct.reserve(cwRecordOverhead); rerr != nil {
+		return record{}, nil, rerr, false
+	}
+	p, rerr := cw.payload(acct)
+	if rerr != nil {
+		return record{}, nil, rerr, false
+	}
+	out := cw.strs
+	if inPlace {
+		// Each byte written comes from one at or after it.
+		out = data[:0]
+	}
+	n := len(cw.events)
+	if strs, ok := parseCloudWatchFast(data, p, out, cw.events[n:n]); ok {
+		if !inPlace {
 			cw.strs = strs
-			p.LogEvents = p.LogEvents[:len(p.LogEvents):len(p.LogEvents)]
-			cw.events = cw.events[:n+len(p.LogEvents)]
-			return record{cw: p, index: i, gunzipped: true}, zr, nil, nil
 		}
-		// encoding/json makes strings of its own: reserve them and twice
-		// the events (its slice grows by doubling).
+		p.LogEvents = p.LogEvents[:len(p.LogEvents):len(p.LogEvents)]
+		cw.events = cw.events[:n+len(p.LogEvents)]
+		return record{cw: p, index: i, gunzipped: true}, nil, nil, inPlace
+	}
+	*p = cwPayload{}
+	if inPlace {
+		return record{}, nil, nil, true
+	}
+	rec, skip, rerr = decodeJSONPayload(i, data, acct, cw)
+	return rec, skip, rerr, false
+}
+
+// decodeJSONPayload decodes a CloudWatch Logs payload with encoding/json,
+// which decides what is valid and explains what is not.
+func decodeJSONPayload(i int, data []byte, acct *account, cw *cwArena) (record, *recordError, *requestError) {
+	// encoding/json makes strings of its own: reserve them and twice the
+	// events (its slice grows by doubling).
+	extra := int64(len(data)) + 2*int64(bytes.Count(data, []byte{'{'}))*eventSize + cwRecordOverhead
+	if rerr := acct.reserve(extra); rerr != nil {
+		return record{}, nil, rerr
+	}
+	p, rerr := cw.payload(acct)
+	if rerr != nil {
+		return record{}, nil, rerr
+	}
+	if err := json.Unmarshal(data, p); err != nil {
 		*p = cwPayload{}
-		extra := int64(len(data)) + 2*int64(events)*eventSize
-		if rerr := acct.reserve(extra); rerr != nil {
-			return record{}, zr, nil, rerr
-		}
-		if err := json.Unmarshal(data, p); err != nil {
-			*p = cwPayload{}
-			return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
-		}
-		return record{cw: p, index: i, gunzipped: true}, zr, nil, nil
+		return record{}, &recordError{reason: reasonCWJSON, err: fmt.Errorf("record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)}, nil
 	}
-	if rerr := acct.reserve(int64(len(data))); rerr != nil {
-		return record{}, zr, nil, rerr
-	}
-	return record{line: trimNewline(string(data)), index: i, gunzipped: true}, zr, nil, nil
+	return record{cw: p, index: i, gunzipped: true}, nil, nil
 }
 
 // maxGzipHintRatio bounds gzipSizeHint relative to the compressed size.

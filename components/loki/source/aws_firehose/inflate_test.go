@@ -211,3 +211,71 @@ func FuzzInflate(f *testing.F) {
 		}
 	})
 }
+
+// TestPayloadsDecodedEveryWay: CloudWatch Logs payloads reach the same
+// events however they are decoded: small and large (over maxScratch, parsed
+// in place), taken by the fast parser or declined by it (a \u surrogate
+// pair, which encoding/json combines) after escapes were already unescaped
+// in place, gzipped as gunzipFast takes them or with header fields it
+// leaves to the streaming reader. The record's memory is released with the
+// request.
+func TestPayloadsDecodedEveryWay(t *testing.T) {
+	big := strings.Repeat(`say \"hi\" `, (maxScratch/12)+1000) // over maxScratch once gzipped and back
+	for _, tc := range []struct {
+		name     string
+		messages []string // as JSON strings, escaped
+		want     []string
+		header   bool // a gzip header with a file name
+	}{
+		{name: "small", messages: []string{`a \"b\"`, `c`}, want: []string{`a "b"`, `c`}},
+		{name: "small declined", messages: []string{`a \"b\"`, `\ud83d\ude00`}, want: []string{`a "b"`, "\U0001F600"}},
+		{name: "large", messages: []string{big, `c`}, want: []string{strings.ReplaceAll(big, `\"`, `"`), `c`}},
+		{name: "large declined", messages: []string{big, `\ud83d\ude00`}, want: []string{strings.ReplaceAll(big, `\"`, `"`), "\U0001F600"}},
+		{name: "large with a file name", messages: []string{big, `c`}, want: []string{strings.ReplaceAll(big, `\"`, `"`), `c`}, header: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var js strings.Builder
+			js.WriteString(`{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":["f"],"logEvents":[`)
+			for i, m := range tc.messages {
+				if i > 0 {
+					js.WriteByte(',')
+				}
+				fmt.Fprintf(&js, `{"id":"%d","timestamp":%d,"message":"%s"}`, i, i, m)
+			}
+			js.WriteString(`]}`)
+			var z bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+			if tc.header {
+				zw.Name = "payload.json"
+			}
+			zw.Write([]byte(js.String()))
+			zw.Close()
+			l := defaultLimits
+			budget := newMemBudget(1 << 30)
+			acct := newAccount(budget, &l)
+			dec, rerr := decodeBody(fh.Body("r", time.Now(), [][]byte{z.Bytes()}), &l, acct)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if len(dec.records) != 1 || dec.records[0].cw == nil || len(dec.skipped) != 0 {
+				t.Fatalf("decoded %+v, skipped %v", dec.records, dec.skipped)
+			}
+			evs := dec.records[0].cw.LogEvents
+			if len(evs) != len(tc.want) {
+				t.Fatalf("%d events, want %d", len(evs), len(tc.want))
+			}
+			for i, ev := range evs {
+				if ev.Message != tc.want[i] || ev.Timestamp != int64(i) {
+					t.Fatalf("event %d: %.40q at %d, want %.40q at %d", i, ev.Message, ev.Timestamp, tc.want[i], i)
+				}
+			}
+			if dec.bytes != js.Len() {
+				t.Fatalf("%d decoded bytes counted, want %d", dec.bytes, js.Len())
+			}
+			acct.done()
+			if u := budget.used.Load(); u != 0 {
+				t.Fatalf("%d bytes still reserved after the request", u)
+			}
+		})
+	}
+}
