@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/tsdb/record"
 
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -259,7 +260,7 @@ func TestFullDiskLosesNothingCommitted(t *testing.T) {
 	if err := os.Mkdir(data, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	logs := &logCapture{t: t}
 	args := testArgs(r.URL())
 	rc := startAt(t, data, args, logs)
@@ -332,7 +333,7 @@ func TestFullDiskStopWhileFull(t *testing.T) {
 	if err := os.Mkdir(data, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	logs := &logCapture{t: t}
 	args := testArgs(r.URL())
 	rc := startAt(t, data, args, logs)

@@ -28,7 +28,7 @@ import (
 // series' type, help and unit, external labels added, write relabel rules
 // applied, a 503 with Retry-After waited out, every sample delivered once.
 func TestReplaySenderV2(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	var mu sync.Mutex
 	var refusedAt, retriedAt time.Time
 	r.Wrap(func(next http.Handler) http.Handler {
@@ -152,7 +152,7 @@ func TestReplaySenderV2(t *testing.T) {
 func TestReplaySenderHistogramsAndExemplars(t *testing.T) {
 	for _, proto := range []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"} {
 		t.Run(proto, func(t *testing.T) {
-			r := newReceiver(t)
+			r := rwtest.Start(t)
 			args := testArgs(r.URL(), func(ep *EndpointOptions) {
 				ep.ProtobufMessage = proto
 				ep.SendNativeHistograms = true
@@ -273,7 +273,7 @@ func leaveInWAL(t *testing.T, r *rwtest.Receiver, args Arguments, fill func(app 
 // about 10 s, its flush deadline: a shorter limit would have its live queue
 // drop the old sample already.)
 func TestReplaySenderSampleAgeLimit(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	const limit = 15 * time.Second
 	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.QueueOptions.SampleAgeLimit = limit })
 	var old, recent int64

@@ -9,6 +9,7 @@ import (
 
 	_ "github.com/flow-telemetry/flow/components/aws/credentials"
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/testwait"
@@ -29,7 +30,7 @@ func TestSigV4CredentialsRotate(t *testing.T) {
 	role := f.RoleARN("remote-writer")
 	f.AddRole(fakeaws.Role{ARN: role})
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	var check *fakeaws.SigV4Handler
 	r.Wrap(func(next http.Handler) http.Handler {
 		check = f.RequireSigV4(next, "aps", f.Region())
@@ -106,7 +107,7 @@ prometheus.remote_write "amp" {
 func TestSigV4ForbiddenIsExplained(t *testing.T) {
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	key := f.AddUser("agent")
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	r.Wrap(func(next http.Handler) http.Handler { return f.RequireSigV4(next, "aps", f.Region()) })
 
 	args := testArgs(r.URL(), func(ep *EndpointOptions) {
