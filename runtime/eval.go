@@ -348,9 +348,9 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec 
 }
 
 // decodeArgsAgain decodes n's block once more after staging, when some of
-// the exports its staged decode s read have changed: only the attributes
-// naming a dependency whose exports changed are evaluated again, the rest
-// are taken from s (decode.Reuse). A staged decode that found secrets is
+// the exports its staged decode s read have changed or were unknown: only
+// the attributes naming such a dependency are evaluated again, the rest are
+// taken from s (decode.Reuse). A staged decode that found secrets is
 // not reused (their ranges are recorded by evaluating), nor is one without
 // arguments.
 func decodeArgsAgain(n *gnode, ctx *hcl.EvalContext, s *stagedEval) (dec *decoded, diags hcl.Diagnostics) {
@@ -362,7 +362,7 @@ func decodeArgsAgain(n *gnode, ctx *hcl.EvalContext, s *stagedEval) (dec *decode
 		d.st.mu.Lock()
 		v := d.st.exportsVersion
 		d.st.mu.Unlock()
-		if v != s.versions[i] {
+		if v != s.versions[i] || s.unknown != nil && s.unknown[i] {
 			changed = append(changed, d.path)
 		}
 	}

@@ -133,13 +133,22 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		// a literal, an argument check such as scrape_timeout >
 		// scrape_interval), dropping those about expressions whose value is
 		// not known yet.
-		ctx, _, _ := r.evalContext(n, stagingPending)
+		ctx, _, versions := r.evalContext(n, stagingPending)
 		dec, d := decodeWithPlaceholders(n, ctx, budget)
 		if dec != nil {
 			n.setSecrets(dec.secrets)
 		}
 		if d.HasErrors() {
 			diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
+		} else if dec != nil && dec.args != nil && !r.opts.UnknownEnvironment {
+			// Kept for applying, which evaluates again what names a
+			// dependency unknown here (every placeholder does: unknown
+			// values come from those alone) and takes the rest.
+			unknown := make([]bool, len(n.deps))
+			for i, dep := range n.deps {
+				unknown[i] = dep.pending()
+			}
+			n.staged = &stagedEval{dec: dec, versions: versions, ctx: ctx, unknown: unknown}
 		}
 	}
 	if diags.HasErrors() {
@@ -287,7 +296,7 @@ func asWarnings(n *gnode, diags hcl.Diagnostics, msg string) hcl.Diagnostics {
 // evaluation context to decode in.
 func (r *Runtime) stagedArgs(n *gnode) (*decoded, *hcl.EvalContext) {
 	s := n.staged
-	if s != nil {
+	if s != nil && s.unknown == nil {
 		same := true
 		for i, d := range n.deps {
 			d.st.mu.Lock()
@@ -303,7 +312,7 @@ func (r *Runtime) stagedArgs(n *gnode) (*decoded, *hcl.EvalContext) {
 		}
 	}
 	ctx, _, _ := r.evalContext(n, live)
-	if s != nil && ctx == s.ctx {
+	if s != nil && s.unknown == nil && ctx == s.ctx {
 		return s.dec, nil
 	}
 	return nil, ctx
