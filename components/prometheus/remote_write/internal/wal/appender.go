@@ -322,6 +322,15 @@ func (a *appender) log(all bool) error {
 		return nil
 	}
 	put := func(b []byte) { recs[len(recs)-1] = b }
+	// putOrDrop is put, or drops the slot when b is empty (the encoder put
+	// every histogram in the custom-buckets record).
+	putOrDrop := func(b []byte) {
+		if len(b) > 0 {
+			put(b)
+		} else {
+			recs = recs[:len(recs)-1]
+		}
+	}
 
 	if len(a.series) > 0 {
 		put(enc.Series(a.series, next()))
@@ -335,22 +344,14 @@ func (a *appender) log(all bool) error {
 		}
 		if len(a.hists) > 0 {
 			b, custom := enc.HistogramSamples(a.hists, next())
-			if len(b) > 0 {
-				put(b)
-			} else {
-				recs = recs[:len(recs)-1]
-			}
+			putOrDrop(b)
 			if len(custom) > 0 {
 				put(enc.CustomBucketsHistogramSamples(custom, next()))
 			}
 		}
 		if len(a.fhists) > 0 {
 			b, custom := enc.FloatHistogramSamples(a.fhists, next())
-			if len(b) > 0 {
-				put(b)
-			} else {
-				recs = recs[:len(recs)-1]
-			}
+			putOrDrop(b)
 			if len(custom) > 0 {
 				put(enc.CustomBucketsFloatHistogramSamples(custom, next()))
 			}
