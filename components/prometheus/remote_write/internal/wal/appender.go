@@ -118,17 +118,24 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	return storage.SeriesRef(r), nil
 }
 
-// AppendHistogram implements storage.Appender.
-func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+// validateHistogram checks each of h and fh that is set, as agent does
+// before appending either.
+func validateHistogram(h *histogram.Histogram, fh *histogram.FloatHistogram) error {
 	if h != nil {
 		if err := h.Validate(); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if fh != nil {
-		if err := fh.Validate(); err != nil {
-			return 0, err
-		}
+		return fh.Validate()
+	}
+	return nil
+}
+
+// AppendHistogram implements storage.Appender.
+func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	if err := validateHistogram(h, fh); err != nil {
+		return 0, err
 	}
 	r, ms, err := a.getOrCreate(ref, l)
 	if err != nil {
@@ -179,15 +186,8 @@ func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t,
 // AppendHistogramSTZeroSample implements storage.Appender, as
 // AppendSTZeroSample for histograms.
 func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	if h != nil {
-		if err := h.Validate(); err != nil {
-			return 0, err
-		}
-	}
-	if fh != nil {
-		if err := fh.Validate(); err != nil {
-			return 0, err
-		}
+	if err := validateHistogram(h, fh); err != nil {
+		return 0, err
 	}
 	if st >= t {
 		return 0, storage.ErrSTNewerThanSample
