@@ -114,7 +114,7 @@ type Queue struct {
 	cfg   Config
 
 	seriesMu sync.RWMutex
-	series   map[uint64]*series
+	series   seriesTable
 	dict     *dict
 	// metas interns metadata: the series of a family share one.
 	metas map[seriesMetaKey]*seriesMeta
@@ -156,7 +156,7 @@ func New(cfg Config, sender Sender, m *Metrics) *Queue {
 	c := cfg.withDefaults()
 	q := &Queue{
 		sender: sender, cfg: c,
-		series: map[uint64]*series{}, metas: map[seriesMetaKey]*seriesMeta{},
+		series: newSeriesTable(), metas: map[seriesMetaKey]*seriesMeta{},
 		dict: newDict(), done: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	q.m = m.forQueue(c.Name, c.URL, &c)
@@ -225,7 +225,7 @@ func (q *Queue) replaceShards(shards func(n int) int, cfg *Config) {
 		kept := held[:0]
 		gone := map[int64]int64{}
 		for _, it := range held {
-			if s := q.series[it.s.ref]; s != nil && !s.dropped {
+			if s := q.series.get(it.s.ref); s != nil && !s.dropped() {
 				it.s = s
 				kept = append(kept, it)
 			} else if it.counted() {
@@ -253,8 +253,8 @@ func (q *Queue) reresolve(items []item) []item {
 	kept := items[:0]
 	q.seriesMu.RLock()
 	for _, it := range items {
-		it.s = q.series[it.s.ref]
-		if it.s != nil && !it.s.dropped {
+		it.s = q.series.get(it.s.ref)
+		if it.s != nil && !it.s.dropped() {
 			kept = append(kept, it)
 		} else if it.counted() {
 			gone[it.t]++
@@ -273,15 +273,16 @@ func (q *Queue) rebuildLocked(cfg *Config) {
 	q.dict = newDict()
 	q.metas = map[seriesMetaKey]*seriesMeta{}
 	old := q.series
-	q.series = make(map[uint64]*series, len(old))
-	for ref, o := range old {
+	q.series = newSeriesTable()
+	old.each(func(o *series) {
+		ref := o.ref
 		q.prepareLocked(ref, o.raw, cfg)
-		s := q.series[ref]
+		s := q.series.get(ref)
 		s.seg = o.seg
-		if m := o.meta.Load(); m != nil && cfg.V2 && !s.dropped {
+		if m := o.meta.Load(); m != nil && cfg.V2 && !s.dropped() {
 			q.setMetaLocked(s, m.typ, m.help, m.unit)
 		}
-	}
+	})
 }
 
 // Stop sends what the queue holds until ctx ends, then stops. What was not
@@ -332,13 +333,12 @@ func (q *Queue) StoreSeries(ss []record.RefSeries, seg int) {
 	defer q.seriesMu.Unlock()
 	for _, s := range ss {
 		ref := uint64(s.Ref)
-		q.prepareLocked(ref, s.Labels, &cfg)
-		q.series[ref].seg = int32(seg)
+		q.prepareLocked(ref, s.Labels, &cfg).seg = int32(seg)
 	}
 }
 
 // prepareLocked builds (or drops) the series sent for ref.
-func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) {
+func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) *series {
 	lbls, ok := raw, true
 	if cfg.Labels != nil {
 		lbls, ok = cfg.Labels(raw)
@@ -346,18 +346,18 @@ func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) {
 	var s *series
 	if !ok || lbls.IsEmpty() {
 		// Dropped: kept, so its samples are known to be dropped.
-		s = &series{ref: ref, dropped: true}
+		s = &series{ref: ref, raw: raw, sent: &dropSeries}
 	} else {
-		s = newSeries(ref, lbls, cfg.V2, q.dict)
+		s = newSeries(ref, raw, lbls, cfg.V2, q.dict)
 	}
-	s.raw = raw
-	if old := q.series[ref]; old != nil {
+	if old := q.series.get(ref); old != nil {
 		s.seg = old.seg
-		if !s.dropped {
+		if !s.dropped() {
 			s.meta.Store(old.meta.Load())
 		}
 	}
-	q.series[ref] = s
+	q.series.set(ref, s)
+	return s
 }
 
 // StoreMetadata records metric metadata of series (sent with 2.0).
@@ -369,8 +369,8 @@ func (q *Queue) StoreMetadata(md []record.RefMetadata) {
 	defer q.seriesMu.Unlock()
 	for _, m := range md {
 		ref := uint64(m.Ref)
-		s := q.series[ref]
-		if s == nil || s.dropped {
+		s := q.series.get(ref)
+		if s == nil || s.dropped() {
 			continue
 		}
 		q.setMetaLocked(s, record.ToMetricType(m.Type), m.Help, m.Unit)
@@ -407,7 +407,7 @@ func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
 	q.seriesMu.Lock()
 	defer q.seriesMu.Unlock()
 	for _, s := range ss {
-		if x := q.series[uint64(s.Ref)]; x != nil {
+		if x := q.series.get(uint64(s.Ref)); x != nil {
 			x.seg = int32(seg)
 		}
 	}
@@ -417,15 +417,15 @@ func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
 // was checkpointed and they are not in the checkpoint: gone).
 func (q *Queue) SeriesReset(seg int) {
 	q.seriesMu.Lock()
-	for ref, s := range q.series {
+	q.series.each(func(s *series) {
 		if int(s.seg) < seg {
-			delete(q.series, ref)
+			q.series.set(s.ref, nil)
 		}
-	}
+	})
 	// The 2.0 dictionary only grows: rebuild it once it is much larger
 	// than what the series use (series churn). Shards hold samples of
 	// series with the old ids, so this goes through replaceShards.
-	rebuild := q.config().V2 && q.dict.size() > 2*symbolsPerSeries*len(q.series)+1024
+	rebuild := q.config().V2 && q.dict.size() > 2*symbolsPerSeries*q.series.len()+1024
 	q.seriesMu.Unlock()
 	if rebuild {
 		cfg := q.config()
@@ -486,10 +486,11 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	var unknown map[int64]int64
 	q.seriesMu.RLock()
 	gen := q.seriesGen.Load()
+	var pc pageCache
 	for _, x := range in {
 		ref, it := conv(x)
-		s := q.series[ref]
-		if s == nil || s.dropped {
+		s := pc.get(&q.series, ref)
+		if s == nil || s.dropped() {
 			if it.counted() {
 				if s == nil {
 					q.m.droppedUnknown.Inc()
