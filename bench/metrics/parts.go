@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/golang/snappy"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -167,7 +168,7 @@ func startProcess(dir, bin string, env []string, args ...string) (*process, erro
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := childproc.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)

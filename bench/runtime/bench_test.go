@@ -146,6 +146,32 @@ func benchRealReload(b *testing.B, variants int) {
 	b.ReportMetric(float64(load.Milliseconds()), "load-ms")
 }
 
+// BenchmarkRealLoad1000 is the first load of the config in process: what
+// `flow run` does between its start and /-/ready (parse, stage, build every
+// component). Each iteration loads into a new runtime, then runs and stops
+// it, untimed, so the components built release what they hold.
+func BenchmarkRealLoad1000(b *testing.B) {
+	files := map[string][]byte{"real.river": realConfig(1)}
+	b.ReportAllocs()
+	var cpu time.Duration
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		rtm.GC()
+		b.StartTimer()
+		cpu0 := benchmeter.CPUTime()
+		rt := runtime.New(runtime.Options{DataPath: dir})
+		if d := rt.Load(files); d.HasErrors() {
+			b.Fatal(d)
+		}
+		cpu += benchmeter.CPUTime() - cpu0
+		b.StopTimer()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		rt.Run(ctx)
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}
+
 // BenchmarkRealRun1000 runs the built flow binary on the config: the time
 // from start to /-/ready, then b.N reloads through POST /-/reload
 // alternating the variants, and flow's peak RSS (VmHWM) at the end.

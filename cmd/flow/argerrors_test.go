@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -25,7 +26,7 @@ import (
 // and stderr.
 func runBinary(t *testing.T, timeout time.Duration, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(flowproc.Build(t), args...)
+	cmd := childproc.Command(flowproc.Build(t), args...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	must(t, cmd.Start())

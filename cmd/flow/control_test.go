@@ -7,13 +7,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
@@ -92,7 +92,7 @@ func exposedRun(t *testing.T, addr string, flags ...string) string {
 	t.Helper()
 	bin := flowproc.Build(t)
 	args := append([]string{"run", "--server.http.listen-addr=" + addr, "--storage.path=" + t.TempDir()}, flags...)
-	cmd := exec.Command(bin, append(args, writeControlConfig(t))...)
+	cmd := childproc.Command(bin, append(args, writeControlConfig(t))...)
 	logs := &flowproc.LockedBuffer{}
 	cmd.Stderr = logs
 	must(t, cmd.Start())

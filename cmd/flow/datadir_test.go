@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
@@ -26,7 +27,7 @@ func lokiWrites(labels ...string) string {
 // validateBinary runs the real `flow validate` on path.
 func validateBinary(t *testing.T, path string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(flowproc.Build(t), "validate", path)
+	cmd := childproc.Command(flowproc.Build(t), "validate", path)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
@@ -60,7 +61,7 @@ func TestValidateRejectsDataDirCollision(t *testing.T) {
 	}
 
 	storage := t.TempDir()
-	cmd := exec.Command(flowproc.Build(t), "run", fmt.Sprintf("--server.http.listen-addr=127.0.0.1:%d", flowproc.FreePort(t)), "--storage.path="+storage, path)
+	cmd := childproc.Command(flowproc.Build(t), "run", fmt.Sprintf("--server.http.listen-addr=127.0.0.1:%d", flowproc.FreePort(t)), "--storage.path="+storage, path)
 	runOut, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(runOut), path+":7:1: components ") {
 		t.Fatalf("flow run: %v\n%s", err, runOut)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 )
 
@@ -29,7 +30,7 @@ func TestValidateRefusesDeepExpression(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "deep.river")
 	must(t, os.WriteFile(path, []byte(unaryChain()), 0o644))
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(flowproc.Build(t), "validate", path)
+	cmd := childproc.Command(flowproc.Build(t), "validate", path)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var exit *exec.ExitError

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime"
@@ -166,7 +167,7 @@ func TestRunFailsOnBadConfig(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "bad.river")
 	must(t, os.WriteFile(cfgPath, []byte("local.fil \"x\" {}\n\nlocal.file \"y\" {\n  filenam = \"a\"\n}\n"), 0o644))
 	addr := fmt.Sprintf("127.0.0.1:%d", flowproc.FreePort(t))
-	cmd := exec.Command(flowproc.Build(t), "run", "--server.http.listen-addr="+addr, "--storage.path="+t.TempDir(), cfgPath)
+	cmd := childproc.Command(flowproc.Build(t), "run", "--server.http.listen-addr="+addr, "--storage.path="+t.TempDir(), cfgPath)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

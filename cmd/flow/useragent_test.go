@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
@@ -33,7 +33,7 @@ func TestUserAgentIsTheBinarysVersion(t *testing.T) {
 	}))
 	defer target.Close()
 
-	out, err := exec.Command(flowproc.Build(t), "version").Output()
+	out, err := childproc.Command(flowproc.Build(t), "version").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

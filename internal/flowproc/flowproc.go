@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/childproc"
 )
 
 // mainPackage is built by Build; naming it by import path lets the build run
@@ -219,7 +221,7 @@ func (o Options) start(tb testing.TB, bin, addr string, args []string) *Process 
 		stderr: &LockedBuffer{},
 		done:   make(chan struct{}),
 	}
-	p.cmd = exec.Command(bin, append([]string{"run", "--server.http.listen-addr=" + p.addr}, args...)...)
+	p.cmd = childproc.Command(bin, append([]string{"run", "--server.http.listen-addr=" + p.addr}, args...)...)
 	p.cmd.Stderr = p.stderr
 	if len(o.Env) > 0 {
 		p.cmd.Env = append(os.Environ(), o.Env...)

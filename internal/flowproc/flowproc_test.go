@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flow-telemetry/flow/internal/childproc"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -135,4 +137,13 @@ func TestLockedBuffer(t *testing.T) {
 	if len(seen) != 8*200 {
 		t.Fatalf("%d distinct lines, want %d", len(seen), 8*200)
 	}
+}
+
+// TestFlowDiesWithTestBinary: a flow started by Start is killed with the
+// test binary, even when that gets SIGKILL and no cleanup runs (an aborted
+// `go test`); left running, it kept scraping ports later tests reused.
+func TestFlowDiesWithTestBinary(t *testing.T) {
+	childproc.DiesWithParent(t, []string{"FLOW_BIN=" + Build(t)}, func(t *testing.T) int {
+		return Start(t, writeConfig(t, "")).Pid()
+	})
 }

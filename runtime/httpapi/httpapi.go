@@ -397,22 +397,9 @@ func (a *API) eventsStream(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	rc := http.NewResponseController(w)
-	// Each batch of writes gets its own deadline, set before the first
-	// byte is written (a batch larger than the response buffer writes to
-	// the connection before the flush); while the stream waits for events
-	// the deadline of the last batch may pass harmlessly. A server
-	// without deadlines (httptest) returns an error here, ignored.
-	arm := func() { _ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout)) }
-	flush := func() bool { return rc.Flush() == nil }
 	events, cancel := a.Runtime.Subscribe()
 	defer cancel()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	arm()
-	w.WriteHeader(http.StatusOK)
+	arm, flush := startSSE(w)
 	// A first comment tells the client the stream is open.
 	fmt.Fprint(w, ": flow events\n\n")
 	if !flush() {

@@ -49,15 +49,7 @@ func (a *API) liveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer v.Close()
 
-	rc := http.NewResponseController(w)
-	arm := func() { _ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout)) }
-	flush := func() bool { return rc.Flush() == nil }
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	arm()
-	w.WriteHeader(http.StatusOK)
+	arm, flush := startSSE(w)
 	writeSSE(w, "hello", map[string]any{"component": id, "rate": livedebug.Rate, "buffer": livedebug.Buffer, "max_text": livedebug.MaxText})
 	if !flush() {
 		return
@@ -115,6 +107,26 @@ func (a *API) liveStream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// startSSE answers 200 with a server-sent events stream's headers. The
+// caller calls arm before each batch of writes and flush after it. Each
+// batch gets its own deadline, StreamWriteTimeout, set before its first
+// byte is written (a batch larger than the response buffer writes to the
+// connection before the flush); while the stream waits for events the
+// deadline of the last batch may pass harmlessly. A server without
+// deadlines (httptest) returns an error from SetWriteDeadline, ignored.
+func startSSE(w http.ResponseWriter) (arm func(), flush func() bool) {
+	rc := http.NewResponseController(w)
+	arm = func() { _ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout)) }
+	flush = func() bool { return rc.Flush() == nil }
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	arm()
+	w.WriteHeader(http.StatusOK)
+	return arm, flush
 }
 
 func writeSSE(w http.ResponseWriter, event string, data any) {

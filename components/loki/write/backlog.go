@@ -46,19 +46,25 @@ const (
 func (l *ledger) appended(start, end wal.Position, n int, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.add(start, end, n, now, func(last *bucket) bool { return now.Sub(last.at) < bucketSpan })
+}
+
+// add puts the record [start, end) of n entries in the last bucket when it
+// follows that bucket, the bucket stays within bucketBytes and joins says
+// so; otherwise it starts a bucket at the time at. The ledger is locked or
+// not yet shared.
+func (l *ledger) add(start, end wal.Position, n int, at time.Time, joins func(last *bucket) bool) {
+	var cum int64
 	if k := len(l.buckets); k > 0 {
 		b := &l.buckets[k-1]
-		if b.end == start && now.Sub(b.at) < bucketSpan && end.Offset-b.start.Offset <= bucketBytes {
+		if b.end == start && end.Offset-b.start.Offset <= bucketBytes && joins(b) {
 			b.end = end
 			b.cumAfter += int64(n)
 			return
 		}
+		cum = b.cumAfter
 	}
-	var cum int64
-	if k := len(l.buckets); k > 0 {
-		cum = l.buckets[k-1].cumAfter
-	}
-	l.buckets = append(l.buckets, bucket{start: start, end: end, at: now, cumBefore: cum, cumAfter: cum + int64(n)})
+	l.buckets = append(l.buckets, bucket{start: start, end: end, at: at, cumBefore: cum, cumAfter: cum + int64(n)})
 }
 
 // cumAt is the number of entries before pos. Callers hold mu.
@@ -148,19 +154,7 @@ func scanLedger(w *wal.WAL, from wal.Position, onCorrupt func(wal.Position, erro
 // appendedAt is appended for the scan: buckets of bucketBytes within a
 // segment, whatever their times.
 func (l *ledger) appendedAt(start, end wal.Position, n int, at time.Time) {
-	if k := len(l.buckets); k > 0 {
-		b := &l.buckets[k-1]
-		if b.end == start && end.Segment == b.start.Segment && end.Offset-b.start.Offset <= bucketBytes {
-			b.end = end
-			b.cumAfter += int64(n)
-			return
-		}
-	}
-	var cum int64
-	if k := len(l.buckets); k > 0 {
-		cum = l.buckets[k-1].cumAfter
-	}
-	l.buckets = append(l.buckets, bucket{start: start, end: end, at: at, cumBefore: cum, cumAfter: cum + int64(n)})
+	l.add(start, end, n, at, func(last *bucket) bool { return end.Segment == last.start.Segment })
 }
 
 // recordEntries is the number of entries in a record (0 if it does not

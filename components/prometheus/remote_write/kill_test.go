@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -124,7 +125,7 @@ func startChild(t *testing.T, dataPath, url, logPath string, series int) *child 
 // environment (FLOW_RW_TICK, FLOW_RW_LOG_INFO).
 func startChildWith(t *testing.T, stderr io.Writer, dataPath, url, logPath string, series int, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := childproc.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), "FLOW_RW_CHILD=1", "FLOW_RW_DATA="+dataPath, "FLOW_RW_URL="+url,
 		"FLOW_RW_LOG="+logPath, "FLOW_RW_SERIES="+strconv.Itoa(series)), env...)
 	cmd.Stderr = stderr

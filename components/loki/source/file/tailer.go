@@ -285,15 +285,7 @@ func (t *tailer) closeAll() {
 
 // wait sleeps until poked, d passes, or ctx ends (false).
 func (t *tailer) wait(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-	case <-t.wake:
-	}
-	return true
+	return sleepOrWake(ctx, d, t.wake)
 }
 
 // run tails until ctx ends.
@@ -531,15 +523,21 @@ func (t *tailer) commit(offset int64) {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+// sleep waits d; false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool { return sleepOrWake(ctx, d, nil) }
+
+// sleepOrWake waits d or until wake receives (a nil wake never does);
+// false if ctx ended first.
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-tm.C:
-		return true
+	case <-wake:
 	}
+	return true
 }
 
 // lineReader splits a file's bytes into lines in its encoding, tracking

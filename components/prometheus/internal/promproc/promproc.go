@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
@@ -68,6 +69,8 @@ func start(t testing.TB, bin string, args []string, addr, ready string) *Process
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that nothing it starts outlives the test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Killed with the test binary, even when no cleanup runs.
+	childproc.KillWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}

@@ -2,10 +2,11 @@ package queue
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -32,7 +33,9 @@ import (
 // per series for them, not a second copy of every label.
 //
 // Requests are written with protowire straight into a buffer the shard
-// reuses, then compressed with snappy into a second reused buffer.
+// reuses, then compressed with snappy into a second reused buffer (s2's
+// Snappy-compatible encoder: the same block format, about twice as fast as
+// github.com/golang/snappy's).
 
 // series is what the queue keeps of one WAL series: 80 bytes (a Go size
 // class) plus, with 2.0, its symbol ids.
@@ -172,11 +175,18 @@ type encoder struct {
 	sub   []byte // a nested message
 	out   []byte // compressed
 	// 2.0: the request's symbols, and global id → request ref.
-	syms   []string
-	loc    []uint32
-	locGen []uint64
-	extra  map[string]uint32 // strings not in the dictionary (exemplar labels)
-	refs   []uint32
+	syms  []string
+	loc   []symLoc
+	extra map[string]uint32 // strings not in the dictionary (exemplar labels)
+	refs  []uint32
+}
+
+// symLoc is a global symbol id's ref in the request being encoded: ref
+// is valid while gen is the encoder's. One array of both (not two) is one
+// cache miss per symbol, not two, on a dictionary of 100k strings.
+type symLoc struct {
+	gen uint64
+	ref uint32
 }
 
 // encode returns the snappy-compressed request for items, valid until the
@@ -197,7 +207,7 @@ func (e *encoder) encode(items []item, gen *atomic.Uint64) []byte {
 	} else {
 		e.eachGroup(items, e.appendV1Series)
 	}
-	e.out = snappy.Encode(e.out[:cap(e.out)], e.buf)
+	e.out = s2.EncodeSnappy(e.out[:cap(e.out)], e.buf)
 	return e.out
 }
 
@@ -306,15 +316,15 @@ func (e *encoder) ref(id uint32, s string) uint32 {
 	}
 	if int(id) >= len(e.loc) {
 		n := max(int(id)+1, 2*len(e.loc))
-		e.loc = append(e.loc, make([]uint32, n-len(e.loc))...)
-		e.locGen = append(e.locGen, make([]uint64, n-len(e.locGen))...)
+		e.loc = append(e.loc, make([]symLoc, n-len(e.loc))...)
 	}
-	if e.locGen[id] != e.gen {
-		e.locGen[id] = e.gen
-		e.loc[id] = uint32(len(e.syms))
+	l := &e.loc[id]
+	if l.gen != e.gen {
+		l.gen = e.gen
+		l.ref = uint32(len(e.syms))
 		e.syms = append(e.syms, s)
 	}
-	return e.loc[id]
+	return l.ref
 }
 
 // refExtra returns the ref of a string outside the dictionary.
@@ -340,12 +350,18 @@ func appendPacked(b []byte, num protowire.Number, refs []uint32) []byte {
 	}
 	n := 0
 	for _, r := range refs {
-		n += protowire.SizeVarint(uint64(r))
+		n += (bits.Len32(r|1) + 6) / 7
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(n))
 	for _, r := range refs {
-		b = protowire.AppendVarint(b, uint64(r))
+		// protowire.AppendVarint, for 32 bits and inlined: refs are on
+		// the per-sample path (16 per series of the realistic shape).
+		for r >= 0x80 {
+			b = append(b, byte(r)|0x80)
+			r >>= 7
+		}
+		b = append(b, byte(r))
 	}
 	return b
 }

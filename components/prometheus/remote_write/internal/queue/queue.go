@@ -156,8 +156,8 @@ func New(cfg Config, sender Sender, m *Metrics) *Queue {
 	c := cfg.withDefaults()
 	q := &Queue{
 		sender: sender, cfg: c,
-		series: newSeriesTable(), metas: map[seriesMetaKey]*seriesMeta{},
-		dict: newDict(), done: make(chan struct{}), stopping: make(chan struct{}),
+		metas: map[seriesMetaKey]*seriesMeta{},
+		dict:  newDict(), done: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	q.m = m.forQueue(c.Name, c.URL, &c)
 	q.ctx, q.cancel = context.WithCancel(context.Background())
@@ -273,11 +273,9 @@ func (q *Queue) rebuildLocked(cfg *Config) {
 	q.dict = newDict()
 	q.metas = map[seriesMetaKey]*seriesMeta{}
 	old := q.series
-	q.series = newSeriesTable()
-	old.each(func(o *series) {
-		ref := o.ref
-		q.prepareLocked(ref, o.raw, cfg)
-		s := q.series.get(ref)
+	q.series = seriesTable{}
+	old.each(func(ref uint64, o *series) {
+		s := q.prepareLocked(ref, o.raw, cfg)
 		s.seg = o.seg
 		if m := o.meta.Load(); m != nil && cfg.V2 && !s.dropped() {
 			q.setMetaLocked(s, m.typ, m.help, m.unit)
@@ -417,9 +415,9 @@ func (q *Queue) UpdateSeriesSegment(ss []record.RefSeries, seg int) {
 // was checkpointed and they are not in the checkpoint: gone).
 func (q *Queue) SeriesReset(seg int) {
 	q.seriesMu.Lock()
-	q.series.each(func(s *series) {
+	q.series.each(func(ref uint64, s *series) {
 		if int(s.seg) < seg {
-			q.series.set(s.ref, nil)
+			q.series.delete(ref)
 		}
 	})
 	// The 2.0 dictionary only grows: rebuild it once it is much larger
@@ -486,10 +484,9 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	var unknown map[int64]int64
 	q.seriesMu.RLock()
 	gen := q.seriesGen.Load()
-	var pc pageCache
 	for _, x := range in {
 		ref, it := conv(x)
-		s := pc.get(&q.series, ref)
+		s := q.series.get(ref)
 		if s == nil || s.dropped() {
 			if it.counted() {
 				if s == nil {
