@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax"
@@ -78,7 +79,7 @@ func TestAzureADManagedIdentity(t *testing.T) {
 	t.Setenv("IDENTITY_ENDPOINT", idp.URL+"/msi/token")
 	t.Setenv("IDENTITY_HEADER", "identity-secret")
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	check := &bearerCheck{token: "azure-token-1"}
 	r.Wrap(check.wrap)
 	args := testArgs(r.URL(), func(ep *EndpointOptions) {
@@ -168,7 +169,7 @@ func TestGoogleIAMCredentialsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	check := &bearerCheck{token: "google-token-1"}
 	r.Wrap(check.wrap)
 	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.GoogleIAM = &GoogleIAM{CredentialsFile: file} })
