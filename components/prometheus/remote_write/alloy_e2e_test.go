@@ -30,12 +30,7 @@ import (
 func TestAlloyAMPConfigSignsForAPS(t *testing.T) {
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	key := f.AddUser("agent")
-	r := rwtest.Start(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler {
-		check = f.RequireSigV4(next, "aps", f.Region())
-		return check
-	})
+	r, check := signedReceiver(t, f, "aps", f.Region())
 	fl := flowtest.Start(t, fmt.Sprintf(`
 prometheus.remote_write "amp" {
   endpoint {

@@ -152,9 +152,7 @@ func TestAuthErrorWindowLosesNothing(t *testing.T) {
 func TestSigV4ExpiredCredentialsLoseNothing(t *testing.T) {
 	f := fakeaws.Start(fakeaws.Options{Region: "eu-west-1"})
 	t.Cleanup(f.Close)
-	r := rwtest.Start(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler { check = f.RequireSigV4(next, "aps", "eu-west-1"); return check })
+	r, check := signedReceiver(t, f, "aps", "eu-west-1")
 	principal := "arn:aws:sts::" + f.Account() + ":assumed-role/writer/flow"
 	short := f.Issue(principal, 4*time.Second)
 	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.SigV4 = sigv4Block("eu-west-1", "aps", short) })

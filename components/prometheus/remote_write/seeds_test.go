@@ -3,7 +3,6 @@ package remotewrite
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -116,12 +115,7 @@ func TestSeedMimirSigV4(t *testing.T) {
 	agentAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(promproc.FreePort(t)))
 	promtest.ServeGauge(t, agentAddr, "/metrics", "agent_build_info", 1)
 
-	r := rwtest.Start(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler {
-		check = f.RequireSigV4(next, "execute-api", f.Region())
-		return check
-	})
+	r, check := signedReceiver(t, f, "execute-api", f.Region())
 	src := readSeed(t, "mimir-sigv4.river",
 		`"https://your-mimir-ingress.apigw.<YOUR_AWS_REGION>.amazonaws.com/api/v1/write"`, strconv.Quote(r.URL()),
 		`"<YOUR_AWS_REGION>"`, strconv.Quote(f.Region()),
