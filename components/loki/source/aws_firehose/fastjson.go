@@ -493,16 +493,10 @@ func (p *fastParser) textTo(out []byte) ([]byte, bool) {
 			}
 			p.i += 2
 			run = p.i
-		case c < 0x20:
-			return out, false
-		case c < utf8.RuneSelf:
-			p.i++
 		default:
-			r, n := utf8.DecodeRune(p.b[p.i:])
-			if r == utf8.RuneError && n == 1 {
+			if !p.skipChar(c) {
 				return out, false
 			}
-			p.i += n
 		}
 	}
 	return out, false
@@ -539,19 +533,32 @@ func (p *fastParser) text() ([]byte, bool) {
 			default:
 				return nil, false
 			}
-		case c < 0x20:
-			return nil, false
-		case c < utf8.RuneSelf:
-			p.i++
 		default:
-			r, n := utf8.DecodeRune(p.b[p.i:])
-			if r == utf8.RuneError && n == 1 {
+			if !p.skipChar(c) {
 				return nil, false
 			}
-			p.i += n
 		}
 	}
 	return nil, false
+}
+
+// skipChar passes over c, the byte at p.i, or the UTF-8 rune it starts. It
+// declines a control character (invalid JSON) and invalid UTF-8 (which
+// encoding/json would replace).
+func (p *fastParser) skipChar(c byte) bool {
+	switch {
+	case c < 0x20:
+		return false
+	case c < utf8.RuneSelf:
+		p.i++
+	default:
+		r, n := utf8.DecodeRune(p.b[p.i:])
+		if r == utf8.RuneError && n == 1 {
+			return false
+		}
+		p.i += n
+	}
+	return true
 }
 
 // hex4 reads the 4 hex digits of a \u escape.
