@@ -14,6 +14,7 @@ import (
 
 	"github.com/flow-telemetry/flow/runtime/component"
 	"github.com/flow-telemetry/flow/syntax"
+	"github.com/flow-telemetry/flow/syntax/decode"
 )
 
 func (r *Runtime) newNodeState(id string, reg component.Registration) *nodeState {
@@ -145,6 +146,24 @@ func (r *Runtime) evalContext(n *gnode, mode scopeMode) (ctx *hcl.EvalContext, k
 			n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
 			return scope, known, versions
 		}
+	}
+	if len(keys) == 1 && !keys[0].unknown && keys[0].names != nil && !slices.ContainsFunc(keys[0].attrs, func(v cty.Value) bool { return mayHoldCapsule(v.Type()) }) && n.st.edges.noWrappers() {
+		// One dependency, some of its exports named, no capsule among
+		// them (a discovery chain's targets): the nested objects are built
+		// directly, without the tree that merges several dependencies.
+		k := &keys[0]
+		attrs := make(map[string]cty.Value, len(k.names))
+		for j, name := range k.names {
+			attrs[name] = k.attrs[j]
+		}
+		v := cty.ObjectVal(attrs)
+		path := n.deps[0].path
+		for i := len(path) - 1; i >= 1; i-- {
+			v = cty.ObjectVal(map[string]cty.Value{path[i]: v})
+		}
+		scope.Variables = map[string]cty.Value{path[0]: v}
+		n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
+		return scope, known, versions
 	}
 	root := &varTree{}
 	// A scope of known exports drops the wrappers it does not use; a
@@ -346,6 +365,75 @@ func decodeArgs(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget) (dec 
 	return decodeArgsWith(n, ctx, budget, false)
 }
 
+// decodeArgsAgain decodes n's block once more after staging, when some of
+// the exports its staged decode s read have changed or were unknown: only
+// the attributes naming such a dependency are evaluated again, the rest are
+// taken from s (decode.Reuse). A staged decode that found secrets is
+// not reused (their ranges are recorded by evaluating), nor is one without
+// arguments.
+func decodeArgsAgain(n *gnode, ctx *hcl.EvalContext, s *stagedEval) (dec *decoded, diags hcl.Diagnostics) {
+	if s == nil || s.dec == nil || s.dec.args == nil || len(s.dec.secrets) > 0 {
+		return decodeArgs(n, ctx, nil)
+	}
+	var changed [][]string
+	for i, d := range n.deps {
+		d.st.mu.Lock()
+		v := d.st.exportsVersion
+		d.st.mu.Unlock()
+		if v != s.versions[i] || s.unknown != nil && s.unknown[i] {
+			changed = append(changed, d.path)
+		}
+	}
+	fresh := func(a *syntax.Attribute) bool {
+		if a.Expr == nil {
+			return false
+		}
+		for _, tr := range a.Expr.Variables() {
+			for _, path := range changed {
+				if mayName(tr, path) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return decodeArgsWith(n, ctx, nil, false, decode.Reuse(s.dec.args, fresh))
+}
+
+// mayName reports whether traversal tr may read the component whose ID has
+// the dotted segments path: it names the component or something in it, or a
+// prefix of its ID (an object holding it). When it cannot tell (an index
+// step, a name other than ASCII, which evaluation normalizes), it says yes.
+func mayName(tr hcl.Traversal, path []string) bool {
+	for i, seg := range path {
+		if i >= len(tr) {
+			return true
+		}
+		var name string
+		switch st := tr[i].(type) {
+		case hcl.TraverseRoot:
+			name = st.Name
+		case hcl.TraverseAttr:
+			name = st.Name
+		default:
+			return true
+		}
+		if name != seg && (isASCII(name) && isASCII(seg)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeWithPlaceholders decodes n's block while some of the exports it
 // reads are not known yet (their components are not built): each attribute
 // that depends on them gets a placeholder of its type, so the component's
@@ -357,7 +445,7 @@ func decodeWithPlaceholders(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalB
 	return decodeArgsWith(n, ctx, budget, true)
 }
 
-func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, placeholders bool) (dec *decoded, diags hcl.Diagnostics) {
+func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, placeholders bool, opts ...decode.Option) (dec *decoded, diags hcl.Diagnostics) {
 	if budget == nil {
 		budget = evalBudget(n.block.Range.End.Byte - n.block.Range.Start.Byte)
 	}
@@ -378,7 +466,7 @@ func decodeArgsWith(n *gnode, ctx *hcl.EvalContext, budget *syntax.EvalBudget, p
 	p := reflect.New(proto.Type())
 	p.Elem().Set(proto)
 	dec = &decoded{}
-	diags = decodeBody(n.block, ctx, p.Interface(), &dec.secrets, placeholders)
+	diags = decodeBody(n.block, ctx, p.Interface(), &dec.secrets, placeholders, opts...)
 	dec.secrets = literalSecrets(n.block.Body, dec.secrets)
 	if diags.HasErrors() {
 		return &decoded{secrets: dec.secrets}, diags

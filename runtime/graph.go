@@ -105,6 +105,11 @@ type stagedEval struct {
 	// unchanged and nothing they read is about to change, so its current
 	// exports are what dependants will see.
 	stable bool
+	// unknown is set for a decode with placeholders (some dependencies
+	// unknown: unknown[i] for n.deps[i]). It is never applied as it is:
+	// applying evaluates again every attribute naming one of those
+	// (decodeArgsAgain).
+	unknown []bool
 }
 
 func emptyGraph() *graph {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/flow-telemetry/flow/syntax"
 )
 
 // Load parses files (file name → River source), builds the component graph
@@ -103,9 +106,12 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 					// A built component keeping its arguments, and reading
 					// nothing about to change, keeps its exports, so its
 					// dependants can be checked against them.
-					n.st.mu.Lock()
-					eq := n.st.comp != nil && argsEqual(dec.args, n.st.args)
-					n.st.mu.Unlock()
+					eq := false
+					if sameText(n, g, live) {
+						n.st.mu.Lock()
+						eq = n.st.comp != nil && argsEqual(dec.args, n.st.args)
+						n.st.mu.Unlock()
+					}
 					n.staged.stable = eq && !pending
 					// Applying these very arguments (nothing they read
 					// changed: see stagedArgs) needs no second comparison:
@@ -127,19 +133,54 @@ func (r *Runtime) stage(files map[string][]byte, live *graph) (*graph, hcl.Diagn
 		// a literal, an argument check such as scrape_timeout >
 		// scrape_interval), dropping those about expressions whose value is
 		// not known yet.
-		ctx, _, _ := r.evalContext(n, stagingPending)
+		ctx, _, versions := r.evalContext(n, stagingPending)
 		dec, d := decodeWithPlaceholders(n, ctx, budget)
 		if dec != nil {
 			n.setSecrets(dec.secrets)
 		}
 		if d.HasErrors() {
 			diags = append(diags, dropWithin(d, unknownExpressions(n.block.Body, ctx))...)
+		} else if dec != nil && dec.args != nil && !r.opts.UnknownEnvironment {
+			// Kept for applying, which evaluates again what names a
+			// dependency unknown here (every placeholder does: unknown
+			// values come from those alone) and takes the rest.
+			unknown := make([]bool, len(n.deps))
+			for i, dep := range n.deps {
+				unknown[i] = dep.pending()
+			}
+			n.staged = &stagedEval{dec: dec, versions: versions, ctx: ctx, unknown: unknown}
 		}
 	}
 	if diags.HasErrors() {
 		return nil, sortDiagnostics(diags)
 	}
 	return g, diags
+}
+
+// sameText reports whether n's block reads as it did in the running graph.
+// A block whose text changed is taken as changing its arguments without
+// comparing them while staging (its dependants are then judged as reading
+// something about to change, and applying compares the arguments once):
+// comparing them here too made an edit of every component compare each one
+// twice.
+func sameText(n *gnode, g, live *graph) bool {
+	o := live.byID[n.id]
+	if o == nil {
+		return false
+	}
+	if o.block == n.block {
+		return true // the same tree: the file is unchanged
+	}
+	return bytes.Equal(blockText(n.block, g.files), blockText(o.block, live.files))
+}
+
+// blockText is a block's source in files, or nil.
+func blockText(b *syntax.Block, files map[string][]byte) []byte {
+	src := files[b.Range.Filename]
+	if b.Range.Start.Byte < 0 || b.Range.End.Byte > len(src) || b.Range.Start.Byte > b.Range.End.Byte {
+		return nil
+	}
+	return src[b.Range.Start.Byte:b.Range.End.Byte]
 }
 
 // apply makes g the running graph: it stops components missing from g, then
@@ -193,7 +234,7 @@ func (r *Runtime) apply(old, g *graph, cause string) (added, removed int, warnin
 			dec, ctx := r.stagedArgs(n)
 			var diags hcl.Diagnostics
 			if dec == nil {
-				dec, diags = decodeArgs(n, ctx, nil)
+				dec, diags = decodeArgsAgain(n, ctx, n.staged)
 			}
 			n.staged = nil
 			if msg := r.applyArgs(n, dec, diags, cause, start); msg != "" {
@@ -255,7 +296,7 @@ func asWarnings(n *gnode, diags hcl.Diagnostics, msg string) hcl.Diagnostics {
 // evaluation context to decode in.
 func (r *Runtime) stagedArgs(n *gnode) (*decoded, *hcl.EvalContext) {
 	s := n.staged
-	if s != nil {
+	if s != nil && s.unknown == nil {
 		same := true
 		for i, d := range n.deps {
 			d.st.mu.Lock()
@@ -271,7 +312,7 @@ func (r *Runtime) stagedArgs(n *gnode) (*decoded, *hcl.EvalContext) {
 		}
 	}
 	ctx, _, _ := r.evalContext(n, live)
-	if s != nil && ctx == s.ctx {
+	if s != nil && s.unknown == nil && ctx == s.ctx {
 		return s.dec, nil
 	}
 	return nil, ctx

@@ -209,3 +209,32 @@ test.echo "b" {
 		t.Fatalf("a exports %+v after a refused reload, want it untouched", e)
 	}
 }
+
+// On a first load nothing is built, so a dependant is staged with
+// placeholders and applied by evaluating again what names its dependencies
+// (the rest is taken from staging): a value refused only once known is
+// still found then, as a warning on that component.
+func TestFirstLoadChecksWhatPlaceholdersHid(t *testing.T) {
+	t.Parallel()
+	counts := &decodeCounts{n: map[string]int{}}
+	rt := runtime.New(runtime.Options{DataPath: t.TempDir(), Registry: flowtest.Registry(t, echoRegistration(counts))})
+	d := rt.Load(map[string][]byte{"main.river": []byte(`test.echo "a" {
+  input = "bad"
+  tag   = "a"
+}
+test.echo "b" {
+  input  = test.echo.a.output
+  tag    = "b"
+  refuse = "bad"
+}
+`)})
+	if d.HasErrors() {
+		t.Fatalf("first load refused: %v", d)
+	}
+	if !strings.Contains(d.Error(), "this value is refused") {
+		t.Fatalf("diagnostics %v, want b's refusal as a warning", d)
+	}
+	if cd, _ := rt.ComponentDetail("test.echo.b"); len(cd.Evaluations) == 0 || !strings.Contains(cd.Evaluations[0].Error, "this value is refused") {
+		t.Fatalf("b's evaluations %+v, want the refusal", cd.Evaluations)
+	}
+}

@@ -67,11 +67,14 @@ type masked = decode.Masked
 // appending the attributes holding secrets to secrets.
 // With placeholders, values not known yet get placeholders
 // (decode.Placeholders).
-func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked, placeholders bool) hcl.Diagnostics {
+func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *[]masked, placeholders bool, opts ...decode.Option) hcl.Diagnostics {
 	if placeholders {
 		return decode.Block(block, ctx, target, decode.SecretRanges(secrets), decode.Placeholders())
 	}
-	return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
+	if len(opts) == 0 {
+		return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
+	}
+	return decode.Block(block, ctx, target, append(opts, decode.SecretRanges(secrets))...)
 }
 
 // encodeValue encodes arguments, exports or debug info as cty values.

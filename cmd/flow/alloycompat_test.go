@@ -282,26 +282,7 @@ func TestAlloyArgumentsValidate(t *testing.T) {
 }
 
 func TestAlloyArgumentsDocumented(t *testing.T) {
-	lists := loadAlloyArgs(t, "testdata/alloy-args")
-	doc, err := os.ReadFile("../../docs/alloy-compatibility.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, args := range lists {
-		section := string(doc)
-		i := strings.Index(section, "\n## "+name+"\n")
-		if i < 0 {
-			t.Errorf("docs/alloy-compatibility.md has no \"## %s\" section", name)
-			continue
-		}
-		section = section[i+1:]
-		if j := strings.Index(section[3:], "\n## "); j >= 0 {
-			section = section[:j+3]
-		}
-		for _, a := range args {
-			if !strings.Contains(section, "`"+a.Path+"`") {
-				t.Errorf("%s: %q is not in its section of docs/alloy-compatibility.md", name, a.Path)
-			}
-		}
+	for name, args := range loadAlloyArgs(t, "testdata/alloy-args") {
+		alloyargs.CheckDocumented(t, "../../docs/alloy-compatibility.md", name, args)
 	}
 }

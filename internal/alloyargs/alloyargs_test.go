@@ -1,6 +1,9 @@
 package alloyargs
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,5 +65,24 @@ c          secret
 	}
 	if len(seen) != 4 {
 		t.Fatalf("covered %v in %d configs:\n%s", seen, len(configs), strings.Join(configs, "\n"))
+	}
+}
+
+// TestUndocumented: only the component's own section counts, up to the next
+// heading of its level; a section named by a longer component's prefix is
+// not it.
+func TestUndocumented(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "compat.md")
+	doc := "# T\n\n## a.bx\n`port`\n\n## a.b\n| `region` | yes |\n### Notes\n`filter`\n\n## c\n`port`\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []Arg{{Path: "region", Type: "string"}, {Path: "filter", Type: "block"}, {Path: "port", Type: "int"}}
+	missing, err := Undocumented(path, "a.b", args)
+	if err != nil || !slices.Equal(missing, []string{"port"}) {
+		t.Errorf("Undocumented = %v, %v; want [port]", missing, err)
+	}
+	if _, err := Undocumented(path, "a", args); err == nil {
+		t.Error("no error for a component without a section")
 	}
 }

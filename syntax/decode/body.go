@@ -33,6 +33,8 @@ type options struct {
 	context      *hcl.Range
 	secrets      *[]Masked
 	placeholders bool
+	reuse        reflect.Value // Reuse's prev, a struct of the target's type
+	fresh        func(*syntax.Attribute) bool
 }
 
 // Named names the block in messages, such as "discovery.aws.ec2" or
@@ -91,6 +93,23 @@ func Block(block *syntax.Block, ctx *hcl.EvalContext, target any, opts ...Option
 // from discovery) are reported as they would be with every value known.
 func Placeholders() Option { return func(o *options) { o.placeholders = true } }
 
+// Reuse decodes a block again after some of the values it reads changed,
+// taking from prev, the result of decoding this very block before (the same
+// syntax tree, decoded without errors and without secrets), the value of
+// every attribute for which fresh reports false and of every nested block
+// none of whose attributes is fresh; only fresh attributes are evaluated and
+// converted again. Defaults, required attributes and Validate of the blocks
+// holding a fresh attribute are checked as in a full decode, so the result
+// is what a full decode would give, provided what fresh reports false for
+// evaluates as it did.
+//
+// Values taken from prev are shared with it, not copied: prev must not be
+// used afterwards. Reuse is ignored with Placeholders, or when prev is not a
+// value of the target's type.
+func Reuse(prev any, fresh func(*syntax.Attribute) bool) Option {
+	return func(o *options) { o.reuse, o.fresh = reflect.ValueOf(prev), fresh }
+}
+
 // HeaderRange is a block's name through its opening brace: where errors
 // about the block as a whole point.
 func HeaderRange(b *syntax.Block) hcl.Range {
@@ -140,7 +159,11 @@ func decodeBody(body *syntax.Body, ctx *hcl.EvalContext, rv reflect.Value, o *op
 	buf := seenPool.Get().(*[]fieldSeen)
 	d := &decoder{ctx: ctx, secrets: o.secrets, placeholders: o.placeholders, seen: (*buf)[:0]}
 	ti := infoFor(rv.Elem().Type())
-	d.block(body, rv, ti, o.name, *o.header, o.context)
+	var prev reflect.Value
+	if o.fresh != nil && !o.placeholders && o.reuse.IsValid() && o.reuse.Type() == rv.Elem().Type() {
+		prev, d.fresh = o.reuse, o.fresh
+	}
+	d.block(body, rv, ti, o.name, *o.header, o.context, prev)
 	if cap(d.seen) <= maxPooledSeen {
 		clear(d.seen[:cap(d.seen)]) // no AST or value kept alive by the pool
 		*buf = d.seen[:0]
@@ -170,6 +193,8 @@ type decoder struct {
 	// attributes given a placeholder so far, innermost last.
 	placeholders bool
 	placeheld    []string
+	// fresh is Reuse's: the attributes to evaluate again (nil: all).
+	fresh func(*syntax.Attribute) bool
 	// seen holds the fieldSeen slots of the bodies being decoded, nested
 	// ones after their parent's, as a stack.
 	seen []fieldSeen
@@ -211,8 +236,9 @@ func (d *decoder) add(diags ...*hcl.Diagnostic) {
 func (d *decoder) full() bool { return len(d.diags) > syntax.MaxErrors }
 
 // block decodes body into p, a pointer to a struct of type ti. name is the
-// block's path for messages ("prometheus.remote_write > endpoint").
-func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name string, header hcl.Range, context *hcl.Range) {
+// block's path for messages ("prometheus.remote_write > endpoint"). prev,
+// when valid, is the struct a decode of this body gave before (Reuse).
+func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name string, header hcl.Range, context *hcl.Range, prev reflect.Value) {
 	if ti.err != nil {
 		d.add(internalError(header, ti.err.Error()))
 		return
@@ -232,6 +258,7 @@ func (d *decoder) block(body *syntax.Body, p reflect.Value, ti *typeInfo, name s
 		st:   ti.st,
 		name: name,
 		rv:   rv,
+		prev: prev,
 		seen: d.seen[base : base+n : base+n],
 	}
 	for _, stmt := range body.Stmts {
@@ -298,6 +325,7 @@ type bodyState struct {
 	st   *structInfo
 	name string        // the block's path, for messages
 	rv   reflect.Value // the struct being filled
+	prev reflect.Value // what a decode of this body gave before (Reuse), or invalid
 	// seen is what the body gave for each field, by fieldInfo.pos: one
 	// slice rather than maps by name, as a body is decoded on every
 	// evaluation.
@@ -343,6 +371,10 @@ func (d *decoder) attribute(a *syntax.Attribute, bs *bodyState) {
 	}
 	seen.attr = &a.NameRange
 
+	if bs.prev.IsValid() && !d.fresh(a) {
+		bs.rv.FieldByIndex(f.index).Set(bs.prev.FieldByIndex(f.index))
+		return
+	}
 	val, diags := a.Expr.Value(d.ctx)
 	d.add(diags...)
 	if diags.HasErrors() {
@@ -433,9 +465,23 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 		}
 		seen.block = &b.NameRange
 		elem := f.info.elem
+		var prev reflect.Value
+		if bs.prev.IsValid() {
+			// This is the block's k-th occurrence, so prev's k-th element.
+			if ps := bs.prev.FieldByIndex(f.index); slice.Len() < ps.Len() {
+				prev = ps.Index(slice.Len())
+				if !d.anyFresh(b.Body) {
+					seen.repeated = reflect.Append(slice, prev)
+					return
+				}
+				if elem.class == classPointer {
+					prev = derefStruct(prev)
+				}
+			}
+		}
 		st := blockStruct(elem)
 		p := reflect.New(st.t) // each repeated block starts from zero, then its defaults
-		d.block(b.Body, p, st, childName, header, &b.Range)
+		d.block(b.Body, p, st, childName, header, &b.Range, prev)
 		if elem.class == classPointer {
 			slice = reflect.Append(slice, p)
 		} else {
@@ -455,6 +501,19 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 	}
 	seen.block = &b.NameRange
 	field := bs.rv.FieldByIndex(f.index)
+	var prev reflect.Value
+	if bs.prev.IsValid() {
+		prev = bs.prev.FieldByIndex(f.index)
+		if !d.anyFresh(b.Body) {
+			field.Set(prev)
+			return
+		}
+		if f.mapBlock {
+			prev = reflect.Value{}
+		} else if f.info.class == classPointer {
+			prev = derefStruct(prev)
+		}
+	}
 
 	if f.mapBlock {
 		d.mapBlock(b, field, f.info, childName)
@@ -471,12 +530,28 @@ func (d *decoder) nestedBlock(b *syntax.Block, bs *bodyState) {
 	} else {
 		p.Elem().Set(field)
 	}
-	d.block(b.Body, p, st2, childName, header, &b.Range)
+	d.block(b.Body, p, st2, childName, header, &b.Range, prev)
 	if f.info.class == classPointer {
 		field.Set(p)
 	} else {
 		field.Set(p.Elem())
 	}
+}
+
+// anyFresh reports whether body holds an attribute to evaluate again (Reuse).
+func (d *decoder) anyFresh(body *syntax.Body) bool {
+	fresh := false
+	syntax.Walk(body, func(a *syntax.Attribute) { fresh = fresh || d.fresh(a) })
+	return fresh
+}
+
+// derefStruct is the struct a pointer from a previous decode points to, or
+// invalid for nil.
+func derefStruct(p reflect.Value) reflect.Value {
+	if p.IsNil() {
+		return reflect.Value{}
+	}
+	return p.Elem()
 }
 
 // mapBlock decodes `labels { job = "x" }`: each attribute is a map entry.

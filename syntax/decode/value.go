@@ -305,6 +305,12 @@ func (c *converter) convertMap(u cty.Value, secret bool, rv reflect.Value, ti *t
 	if !t.IsObjectType() && !t.IsMapType() {
 		return c.mismatch(orig, ti, path)
 	}
+	if !secret && ti.t.Key() == stringType && ti.elem.class == classString && ti.elem.t == stringType {
+		if m, ok := plainStringMap(u); ok {
+			rv.Set(reflect.ValueOf(m).Convert(ti.t))
+			return nil
+		}
+	}
 	out := reflect.MakeMapWithSize(ti.t, u.LengthInt())
 	keyType := ti.t.Key()
 	for it := u.ElementIterator(); it.Next(); {
@@ -318,6 +324,24 @@ func (c *converter) convertMap(u cty.Value, secret bool, rv reflect.Value, ti *t
 	}
 	rv.Set(out)
 	return nil
+}
+
+var stringType = reflect.TypeFor[string]()
+
+// plainStringMap converts a map or object whose elements are all known,
+// unmarked, non-null strings to a map[string]string without reflection (the
+// labels of every target a discovery component passes on); ok is false for
+// anything else, which the general conversion handles (and reports).
+func plainStringMap(u cty.Value) (m map[string]string, ok bool) {
+	m = make(map[string]string, u.LengthInt())
+	for it := u.ElementIterator(); it.Next(); {
+		k, e := it.Element()
+		if !e.IsKnown() || e.IsMarked() || e.IsNull() || e.Type() != cty.String {
+			return nil, false
+		}
+		m[k.AsString()] = e.AsString()
+	}
+	return m, true
 }
 
 // convertStruct fills a struct from an object, as in

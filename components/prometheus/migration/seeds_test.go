@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/tools/txtar"
 
 	_ "github.com/flow-telemetry/flow/components/all"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/converter"
 	"github.com/flow-telemetry/flow/internal/converter/diag"
@@ -62,33 +61,6 @@ func convertStatic(t *testing.T, yml string) string {
 	return string(out)
 }
 
-func serveGauge(t *testing.T, addr, name string, v float64) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "Migration test metric."})
-	g.Set(v)
-	reg.MustRegister(g)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listening on %s: %v", addr, err)
-	}
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-}
-
-func newReceiver(t *testing.T) *rwtest.Receiver {
-	t.Helper()
-	r, err := rwtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
 // TestSeedEC2DiscoveryConverted converts the seed's ec2-discovery.yaml (EC2
 // discovery signed through the article's http_client_config.aws_sigv4,
 // relabelling, send_start_timestamp) and runs it against the fake AWS:
@@ -99,16 +71,8 @@ func TestSeedEC2DiscoveryConverted(t *testing.T) {
 	awstest.SetKeys(t, f.AddUser("discovery"))
 	port := promproc.FreePort(t)
 	ips := []string{"127.0.0.2", "127.0.0.3"}
-	var instances []fakeaws.Instance
-	for i, ip := range ips {
-		serveGauge(t, net.JoinHostPort(ip, strconv.Itoa(port)), "app_up", float64(i+1))
-		instances = append(instances, fakeaws.Instance{
-			ID: fmt.Sprintf("i-0000000%d", i+1), PrivateIP: ip, InstanceType: "t3.micro",
-			Tags: []fakeaws.Tag{{Key: "Name", Value: fmt.Sprintf("web-%d", i+1)}},
-		})
-	}
-	f.SetInstances(instances)
-	r := newReceiver(t)
+	promtest.EC2Fleet(t, f, ips, port, "/metrics")
+	r := rwtest.Start(t)
 	river := convertStatic(t, seedYAML(t, "seed_ec2_discovery",
 		"<YOUR_AWS_REGION>", f.Region(),
 		"port: 9100", fmt.Sprintf("port: %d", port),
@@ -121,10 +85,7 @@ func TestSeedEC2DiscoveryConverted(t *testing.T) {
 	fl := flowtest.Start(t, river)
 	fl.WaitHealthy(t, "discovery.aws.ec2.metrics_default_ec2_instances", 30*time.Second)
 	for i, ip := range ips {
-		want := map[string]string{
-			"__name__": "app_up", "job": "ec2_instances", "instance": net.JoinHostPort(ip, strconv.Itoa(port)),
-			"instance_id": fmt.Sprintf("i-0000000%d", i+1), "instance_name": fmt.Sprintf("web-%d", i+1),
-		}
+		want := promtest.EC2FleetSeries(ips, port, i)
 		testwait.Eventually(t, 90*time.Second, func() bool { return len(r.Series(want)) > 0 }, "app_up from %s with the relabelled labels", ip)
 	}
 	if st := r.Stats(); len(st.SpecViolations) != 0 {
@@ -141,7 +102,7 @@ func TestSeedMimirAndLokiConverted(t *testing.T) {
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	awstest.SetKeys(t, f.AddUser("writer"))
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	var metricsCheck *fakeaws.SigV4Handler
 	r.Wrap(func(next http.Handler) http.Handler {
 		metricsCheck = f.RequireSigV4(next, "execute-api", f.Region())
@@ -158,7 +119,7 @@ func TestSeedMimirAndLokiConverted(t *testing.T) {
 	t.Cleanup(loki.Close)
 
 	agentAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(promproc.FreePort(t)))
-	serveGauge(t, agentAddr, "agent_build_info", 1)
+	promtest.ServeGauge(t, agentAddr, "/metrics", "agent_build_info", 1)
 	logDir := t.TempDir()
 	logFile := filepath.Join(logDir, "app.log")
 	if err := os.WriteFile(logFile, []byte("first line\nsecond line\n"), 0o644); err != nil {

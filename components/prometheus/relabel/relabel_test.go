@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/flow-telemetry/flow/components/common/relabel"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/internal/promreg"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -260,3 +262,40 @@ func (nopApp) Append(ref storage.SeriesRef, _ labels.Labels, _ int64, _ float64)
 }
 func (nopApp) Commit() error                     { return nil }
 func (nopApp) SetOptions(*storage.AppendOptions) {}
+
+// The five metrics are registered as one collector (one registration per
+// component), labelled with the component's ID as the runtime wraps the
+// registerer, and unregistering what was registered takes all five back,
+// as the runtime does when the component is removed.
+func TestMetricsRegisterAndUnregisterTogether(t *testing.T) {
+	opts, _, reg := promtest.Options(t, "prometheus.relabel.test")
+	tracking := promreg.NewTracking(prometheus.WrapRegistererWith(prometheus.Labels{"component_id": "prometheus.relabel.test"}, reg))
+	opts.Registerer = tracking
+	if _, err := New(opts, args(nil, addEnv)); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != "prometheus.relabel.test" {
+					t.Fatalf("%s has labels %v, want component_id only", mf.GetName(), m.GetLabel())
+				}
+			}
+			out = append(out, mf.GetName())
+		}
+		return out
+	}
+	want := []string{"prometheus_relabel_cache_hits", "prometheus_relabel_cache_misses", "prometheus_relabel_cache_size", "prometheus_relabel_metrics_processed", "prometheus_relabel_metrics_written"}
+	if got := names(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("registered %v, want %v", got, want)
+	}
+	tracking.UnregisterAll()
+	if got := names(); len(got) != 0 {
+		t.Fatalf("%v still registered after UnregisterAll", got)
+	}
+}

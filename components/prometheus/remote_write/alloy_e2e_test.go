@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	prometheusrelabel "github.com/flow-telemetry/flow/components/prometheus/relabel"
 	_ "github.com/flow-telemetry/flow/components/prometheus/scrape"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
@@ -29,12 +30,7 @@ import (
 func TestAlloyAMPConfigSignsForAPS(t *testing.T) {
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	key := f.AddUser("agent")
-	r := newReceiver(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler {
-		check = f.RequireSigV4(next, "aps", f.Region())
-		return check
-	})
+	r, check := signedReceiver(t, f, "aps", f.Region())
 	fl := flowtest.Start(t, fmt.Sprintf(`
 prometheus.remote_write "amp" {
   endpoint {
@@ -74,7 +70,7 @@ func TestScrapeMetadataReachesRemoteWrite1(t *testing.T) {
 	target := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer target.Close()
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	flowtest.Start(t, fmt.Sprintf(`
 prometheus.scrape "app" {
   targets         = [{"__address__" = %q}]
@@ -161,7 +157,7 @@ prometheus.remote_write "out" {
 func TestScrapeMetadataWhenRemoteWriteSendsIt(t *testing.T) {
 	target := metadataExporter(t)
 	t.Run("1.0", func(t *testing.T) {
-		r := newReceiver(t)
+		r := rwtest.Start(t)
 		flowtest.Start(t, metadataPipeline(target, r.URL(), `    metadata_config {
       send_interval = "200ms"
     }`))
@@ -174,7 +170,7 @@ func TestScrapeMetadataWhenRemoteWriteSendsIt(t *testing.T) {
 		}, "both families' metadata at the 1.0 receiver; seen %v", metadataSeen(r))
 	})
 	t.Run("2.0", func(t *testing.T) {
-		r := newReceiver(t)
+		r := rwtest.Start(t)
 		flowtest.Start(t, metadataPipeline(target, r.URL(), `    protobuf_message = "io.prometheus.write.v2.Request"`))
 		testwait.Eventually(t, 20*time.Second, func() bool {
 			seen := metadataSeen(r)
@@ -190,7 +186,7 @@ func TestScrapeMetadataWhenRemoteWriteSendsIt(t *testing.T) {
 // updates it) and metadata reaches the receiver.
 func TestScrapeMetadataFollowsRemoteWriteChange(t *testing.T) {
 	target := metadataExporter(t)
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	fl := flowtest.Start(t, metadataPipeline(target, r.URL(), `    metadata_config {
       send          = false
       send_interval = "200ms"

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/storage/remote"
 
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
@@ -69,7 +70,7 @@ func TestPrometheusInternalsAssumptions(t *testing.T) {
 // the lowest delivery marker over the endpoints (lowestDelivered), so a
 // receiver that is down holds truncation back for everyone.
 func TestWALKeepsWhatSomeEndpointHasNotReceived(t *testing.T) {
-	up := newReceiver(t)
+	up := rwtest.Start(t)
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
 	defer down.Close()
 	args := testArgs(up.URL())

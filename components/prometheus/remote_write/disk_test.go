@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/tsdb/record"
 
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
@@ -247,6 +248,56 @@ func waitHealth(t *testing.T, c *Component, want component.HealthType, contains 
 	return h
 }
 
+// diskRun is prometheus.remote_write on an 8 MiB tmpfs, sending to r, with
+// a warmed-up generator of diskSeries series: 3,000 series make each
+// commit's samples record larger than a WAL page, so the write that fails
+// is cut across pages, as in production (smaller records fail within one
+// page and are later completed).
+type diskRun struct {
+	mnt, data string
+	r         *rwtest.Receiver
+	logs      *logCapture
+	args      Arguments
+	rc        *running
+	g         *generator
+}
+
+func startOnTmpfs(t *testing.T) *diskRun {
+	t.Helper()
+	d := &diskRun{mnt: mountTmpfs(t, "8m"), r: rwtest.Start(t), logs: &logCapture{t: t}}
+	d.data = filepath.Join(d.mnt, "data")
+	if err := os.Mkdir(d.data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	d.args = testArgs(d.r.URL())
+	d.rc = startAt(t, d.data, d.args, d.logs)
+	d.g = newGenerator(d.rc.recv, diskSeries)
+	d.g.warmUp(t, d.r)
+	return d
+}
+
+// checkInWAL fails t unless the WAL holds every committed sample.
+func (d *diskRun) checkInWAL(t *testing.T, when string) {
+	t.Helper()
+	if miss := d.g.notInWAL(t, d.data); len(miss) > 0 {
+		t.Fatalf("%s, %d of %d committed samples are not in the WAL, e.g. %v", when, len(miss), d.g.total(), miss[:min(3, len(miss))])
+	}
+}
+
+// deliverAfterRestart commits 20 more ticks to the restarted rc2 and waits
+// until every committed sample has been delivered.
+func (d *diskRun) deliverAfterRestart(t *testing.T, rc2 *running) {
+	t.Helper()
+	d.g.setReceiver(rc2.recv)
+	for i := 0; i < 20; i++ {
+		if err := d.g.tryTick(); err != nil {
+			t.Fatalf("commit after restart: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitAll(t, d.g, d.r, 60*time.Second)
+}
+
 // TestFullDiskLosesNothingCommitted fills the WAL's filesystem (a real
 // tmpfs) while samples are committed and sent: the commit that does not fit
 // fails with ENOSPC, later ones are refused, and the component is unhealthy
@@ -254,20 +305,8 @@ func waitHealth(t *testing.T, c *Component, want component.HealthType, contains 
 // committed sample reaches the receiver, and a restart finds every one of
 // them still in the WAL (the repair removes only the write that failed).
 func TestFullDiskLosesNothingCommitted(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
-	data := filepath.Join(mnt, "data")
-	if err := os.Mkdir(data, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	r := newReceiver(t)
-	logs := &logCapture{t: t}
-	args := testArgs(r.URL())
-	rc := startAt(t, data, args, logs)
-	// 3,000 series make each commit's samples record larger than a WAL
-	// page, so the write that fails is cut across pages, as in production
-	// (smaller records fail within one page and are later completed).
-	g := newGenerator(rc.recv, diskSeries)
-	g.warmUp(t, r)
+	d := startOnTmpfs(t)
+	mnt, data, r, logs, args, rc, g := d.mnt, d.data, d.r, d.logs, d.args, d.rc, d.g
 
 	filler := fillUp(t, mnt, 256<<10)
 	failErr := failUntilFull(t, g)
@@ -301,24 +340,13 @@ func TestFullDiskLosesNothingCommitted(t *testing.T) {
 
 	// A restart: the WAL must still hold every committed sample.
 	rc.stop()
-	if miss := g.notInWAL(t, data); len(miss) > 0 {
-		t.Fatalf("after stopping, %d of %d committed samples are not in the WAL, e.g. %v", len(miss), g.total(), miss[:min(3, len(miss))])
-	}
+	d.checkInWAL(t, "after stopping")
 	rc2 := startAt(t, data, args, logs)
-	if miss := g.notInWAL(t, data); len(miss) > 0 {
-		t.Fatalf("after the restart's repair, %d of %d committed samples are gone from the WAL, e.g. %v", len(miss), g.total(), miss[:min(3, len(miss))])
-	}
+	d.checkInWAL(t, "after the restart's repair")
 	if n := logs.count("attempting repair"); n > 0 {
 		t.Errorf("Prometheus' own WAL repair ran %d times", n)
 	}
-	g.setReceiver(rc2.recv)
-	for i := 0; i < 20; i++ {
-		if err := g.tryTick(); err != nil {
-			t.Fatalf("commit after restart: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	waitAll(t, g, r, 60*time.Second)
+	d.deliverAfterRestart(t, rc2)
 	t.Logf("%d samples committed around a full disk and a restart, all delivered; %d delivered more than once", g.total(), r.Stats().Duplicates)
 }
 
@@ -327,17 +355,8 @@ func TestFullDiskLosesNothingCommitted(t *testing.T) {
 // reserve to close the WAL) and says so; the next start finds every
 // committed sample in the WAL, needs no repair, and delivers.
 func TestFullDiskStopWhileFull(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
-	data := filepath.Join(mnt, "data")
-	if err := os.Mkdir(data, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	r := newReceiver(t)
-	logs := &logCapture{t: t}
-	args := testArgs(r.URL())
-	rc := startAt(t, data, args, logs)
-	g := newGenerator(rc.recv, diskSeries)
-	g.warmUp(t, r)
+	d := startOnTmpfs(t)
+	mnt, data, r, logs, args, rc, g := d.mnt, d.data, d.r, d.logs, d.args, d.rc, d.g
 
 	filler := fillUp(t, mnt, 256<<10)
 	failUntilFull(t, g)
@@ -349,9 +368,7 @@ func TestFullDiskStopWhileFull(t *testing.T) {
 	if n := logs.count("closing the WAL failed"); n > 0 {
 		t.Errorf("the WAL could not be closed on a full disk despite the reserve")
 	}
-	if miss := g.notInWAL(t, data); len(miss) > 0 {
-		t.Fatalf("after stopping, %d of %d committed samples are not in the WAL, e.g. %v", len(miss), g.total(), miss[:min(3, len(miss))])
-	}
+	d.checkInWAL(t, "after stopping")
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -360,14 +377,7 @@ func TestFullDiskStopWhileFull(t *testing.T) {
 	if n := logs.count("attempting repair") + logs.count("WAL repair removed"); n != 1 {
 		t.Errorf("the start after a clean stop repaired the WAL (%d repair messages in all, want the stop's 1)", n)
 	}
-	g.setReceiver(rc2.recv)
-	for i := 0; i < 20; i++ {
-		if err := g.tryTick(); err != nil {
-			t.Fatalf("commit after restart: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	waitAll(t, g, r, 60*time.Second)
+	d.deliverAfterRestart(t, rc2)
 	if h := rc2.c.CurrentHealth(); h.Health != component.HealthHealthy {
 		t.Errorf("health after restart: %s %q", h.Health, h.Message)
 	}

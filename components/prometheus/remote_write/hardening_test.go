@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/flowproc"
 	"github.com/flow-telemetry/flow/internal/secrettest"
@@ -30,7 +31,7 @@ import (
 // the queue) and a send in between: connections at the receiver and
 // goroutines in the process come back to where they were.
 func TestReloadsLeaveNoConnectionsOrGoroutines(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.QueueOptions.BatchSendDeadline = 5 * time.Millisecond })
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 1)
@@ -91,7 +92,7 @@ func droppedSamples(c *Component, reason string) float64 {
 // none is dropped; health is unhealthy during it, naming the endpoint, the
 // status and where the samples wait, and healthy after.
 func TestAuthErrorWindowLosesNothing(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	c, recv, reg := start(t, testArgs(r.URL(), func(ep *EndpointOptions) { ep.HTTPClient.BearerToken = "tok-window" }))
 	g := newGenerator(recv, 20)
 	g.warmUp(t, r)
@@ -151,9 +152,7 @@ func TestAuthErrorWindowLosesNothing(t *testing.T) {
 func TestSigV4ExpiredCredentialsLoseNothing(t *testing.T) {
 	f := fakeaws.Start(fakeaws.Options{Region: "eu-west-1"})
 	t.Cleanup(f.Close)
-	r := newReceiver(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler { check = f.RequireSigV4(next, "aps", "eu-west-1"); return check })
+	r, check := signedReceiver(t, f, "aps", "eu-west-1")
 	principal := "arn:aws:sts::" + f.Account() + ":assumed-role/writer/flow"
 	short := f.Issue(principal, 4*time.Second)
 	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.SigV4 = sigv4Block("eu-west-1", "aps", short) })
@@ -205,7 +204,7 @@ func TestSigV4ExpiredCredentialsLoseNothing(t *testing.T) {
 // drops the request's samples: counted under reason "403", shown in health
 // as dropped and not retried until a send succeeds, and as a note after.
 func TestAuthErrorDropOption(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	c, recv, _ := start(t, testArgs(r.URL(), func(ep *EndpointOptions) { ep.RetryOnHTTPAuthError = false }))
 	g := newGenerator(recv, 5)
 	g.warmUp(t, r)
@@ -308,7 +307,7 @@ func TestRetryAfter(t *testing.T) {
 		{"503 http-date capped", http.StatusServiceUnavailable, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), 2 * time.Second, time.Second, 15 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReceiver(t)
+			r := rwtest.Start(t)
 			ff := &failFirst{n: 1, status: tc.status, hdr: http.Header{"Retry-After": {tc.retryAfter}}, body: "come back later"}
 			r.Wrap(ff.wrap)
 			_, recv, _ := start(t, testArgs(r.URL(), func(ep *EndpointOptions) { ep.QueueOptions.MaxBackoff = tc.maxBackoff }))
@@ -337,7 +336,7 @@ func TestRetryAfter(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	secrets := []string{"url-pass-Zq81", "query-tok-7Hx2", "bearer-tok-Pp93", "hdr-key-Vv55"}
 	echo := "echo: " + strings.Join(secrets, " ") + " " + url.QueryEscape("query-tok-7Hx2")
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	var phase atomic.Int32 // the status to answer, 0 to accept
 	var sawSecrets atomic.Bool
 	r.Wrap(func(next http.Handler) http.Handler {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/childproc"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -201,7 +202,7 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 func TestKill9LosesNothing(t *testing.T) {
 	testwait.Long(t, "kill -9 of a flow binary mid-delivery")
 	const series = 50
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	data, logPath := t.TempDir(), filepath.Join(t.TempDir(), "committed.log")
 
 	c1 := startChild(t, data, r.URL(), logPath, series)

@@ -19,7 +19,7 @@ import (
 // requests of at most max_samples_per_send entries; send = false sends none.
 func TestMetadataRemoteWrite1(t *testing.T) {
 	for _, send := range []bool{true, false} {
-		r := newReceiver(t)
+		r := rwtest.Start(t)
 		args := testArgs(r.URL(), func(ep *EndpointOptions) {
 			ep.MetadataOptions.Send = send
 			ep.MetadataOptions.SendInterval = 200 * time.Millisecond

@@ -20,16 +20,6 @@ import (
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
-func newReceiver(t *testing.T) *rwtest.Receiver {
-	t.Helper()
-	r, err := rwtest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
 // testArgs sends to url with a short batch deadline and backoff so tests
 // see results quickly.
 func testArgs(url string, mod ...func(*EndpointOptions)) Arguments {
@@ -180,7 +170,7 @@ func waitAll(t *testing.T, g *generator, r *rwtest.Receiver, timeout time.Durati
 func TestRemoteWrite1And2FollowSpec(t *testing.T) {
 	for _, proto := range []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"} {
 		t.Run(proto, func(t *testing.T) {
-			r := newReceiver(t)
+			r := rwtest.Start(t)
 			args := testArgs(r.URL(), func(ep *EndpointOptions) {
 				ep.ProtobufMessage = proto
 				ep.Headers = map[string]value.Secret{"X-Scope-OrgID": "tenant-1"}
@@ -226,7 +216,7 @@ func TestRemoteWrite1And2FollowSpec(t *testing.T) {
 }
 
 func TestHealthFollowsSends(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	c, recv, reg := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 5)
 	g.warmUp(t, r)
@@ -265,7 +255,7 @@ func TestHealthFollowsSends(t *testing.T) {
 }
 
 func TestClientErrorsDropWithCounter(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	c, recv, reg := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 3)
 	g.warmUp(t, r)
@@ -325,7 +315,7 @@ func metricNumber(m *dto.Metric) float64 {
 // on from where it was.
 func TestReceiverOutage(t *testing.T) {
 	testwait.Long(t, "a 60 s receiver outage")
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	c, recv, _ := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 200)
 	g.warmUp(t, r)
@@ -362,7 +352,7 @@ func TestReceiverOutage(t *testing.T) {
 // setting (Prometheus restarts the queue; flow replays what it had not
 // sent), new WAL settings (the WAL is reopened). No sample is lost.
 func TestUpdatesKeepData(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	args := testArgs(r.URL())
 	c, recv, _ := start(t, args)
 	g := newGenerator(recv, 20)

@@ -28,7 +28,7 @@ import (
 // series' type, help and unit, external labels added, write relabel rules
 // applied, a 503 with Retry-After waited out, every sample delivered once.
 func TestReplaySenderV2(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	var mu sync.Mutex
 	var refusedAt, retriedAt time.Time
 	r.Wrap(func(next http.Handler) http.Handler {
@@ -63,21 +63,10 @@ func TestReplaySenderV2(t *testing.T) {
 	args.ExternalLabels = map[string]string{"cluster": "eu"}
 
 	// First run: the receiver is down; 30 series × 5 samples stay in the WAL.
-	opts, ex, _ := promtest.Options(t, "prometheus.remote_write.test")
-	r.Stop()
-	c1, err := New(opts, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c1.Run(ctx) }()
-	recv := ex.Last().(Exports).Receiver
 	md := metadata.Metadata{Type: model.MetricTypeGauge, Help: "Test gauge.", Unit: "bytes"}
 	var sent []int64
-	for i := 0; i < 5; i++ {
+	opts := leaveInWAL(t, r, args, 5, func(app storage.Appender, i int) {
 		ts := time.Now().UnixMilli() + int64(i)
-		app := recv.Appender(context.Background())
 		for s := 0; s < 30; s++ {
 			l := labels.FromStrings("__name__", "test_gauge_bytes", "series", strconv.Itoa(s))
 			ref, err := app.Append(0, l, ts, float64(s))
@@ -90,24 +79,11 @@ func TestReplaySenderV2(t *testing.T) {
 				}
 			}
 		}
-		if err := app.Commit(); err != nil {
-			t.Fatal(err)
-		}
 		sent = append(sent, ts)
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	// Second run, same data directory: the receiver is back.
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	opts2, _, _ := promtest.Options(t, "prometheus.remote_write.test")
-	opts2.DataPath = opts.DataPath
-	c2, err := New(opts2, args)
+	c2, err := New(opts, args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,27 +128,16 @@ func TestReplaySenderV2(t *testing.T) {
 func TestReplaySenderHistogramsAndExemplars(t *testing.T) {
 	for _, proto := range []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"} {
 		t.Run(proto, func(t *testing.T) {
-			r := newReceiver(t)
+			r := rwtest.Start(t)
 			args := testArgs(r.URL(), func(ep *EndpointOptions) {
 				ep.ProtobufMessage = proto
 				ep.SendNativeHistograms = true
 			})
-			opts, ex, _ := promtest.Options(t, "prometheus.remote_write.test")
-			r.Stop()
-			c1, err := New(opts, args)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- c1.Run(ctx) }()
-			recv := ex.Last().(Exports).Receiver
 			h := &histogram.Histogram{Count: 3, Sum: 4.5, Schema: 0, ZeroThreshold: 0.001,
 				PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []int64{1, 1}}
 			const series, ticks = 10, 3
-			for i := 0; i < ticks; i++ {
+			opts := leaveInWAL(t, r, args, ticks, func(app storage.Appender, i int) {
 				ts := time.Now().UnixMilli() + int64(i)
-				app := recv.Appender(context.Background())
 				for s := 0; s < series; s++ {
 					li := labels.FromStrings("__name__", "int_hist", "series", strconv.Itoa(s))
 					lf := labels.FromStrings("__name__", "float_hist", "series", strconv.Itoa(s))
@@ -192,21 +157,8 @@ func TestReplaySenderHistogramsAndExemplars(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				if err := app.Commit(); err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if err := r.Start(); err != nil {
-				t.Fatal(err)
-			}
-			opts2, _, _ := promtest.Options(t, "prometheus.remote_write.test")
-			opts2.DataPath = opts.DataPath
-			c2, err := New(opts2, args)
+			})
+			c2, err := New(opts, args)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -234,10 +186,11 @@ func TestReplaySenderHistogramsAndExemplars(t *testing.T) {
 	}
 }
 
-// leaveInWAL runs the component with the receiver down, has fill commit
-// samples, and stops it: they stay in the WAL, undelivered. It returns the
-// options (same data directory) for the next run, with the receiver up.
-func leaveInWAL(t *testing.T, r *rwtest.Receiver, args Arguments, fill func(app storage.Appender)) component.Options {
+// leaveInWAL runs the component with the receiver down, has fill append
+// samples for each of ticks commits (5 ms apart), and stops it: they stay
+// in the WAL, undelivered. It returns the options (same data directory) for
+// the next run, with the receiver up.
+func leaveInWAL(t *testing.T, r *rwtest.Receiver, args Arguments, ticks int, fill func(app storage.Appender, tick int)) component.Options {
 	t.Helper()
 	opts, ex, _ := promtest.Options(t, "prometheus.remote_write.test")
 	r.Stop()
@@ -248,10 +201,16 @@ func leaveInWAL(t *testing.T, r *rwtest.Receiver, args Arguments, fill func(app 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	app := ex.Last().(Exports).Receiver.Appender(context.Background())
-	fill(app)
-	if err := app.Commit(); err != nil {
-		t.Fatal(err)
+	recv := ex.Last().(Exports).Receiver
+	for i := 0; i < ticks; i++ {
+		if i > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		app := recv.Appender(context.Background())
+		fill(app, i)
+		if err := app.Commit(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -273,11 +232,11 @@ func leaveInWAL(t *testing.T, r *rwtest.Receiver, args Arguments, fill func(app 
 // about 10 s, its flush deadline: a shorter limit would have its live queue
 // drop the old sample already.)
 func TestReplaySenderSampleAgeLimit(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	const limit = 15 * time.Second
 	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.QueueOptions.SampleAgeLimit = limit })
 	var old, recent int64
-	opts := leaveInWAL(t, r, args, func(app storage.Appender) {
+	opts := leaveInWAL(t, r, args, 1, func(app storage.Appender, _ int) {
 		old = time.Now().UnixMilli() + 1
 		recent = old + int64((limit+time.Second)/time.Millisecond)
 		for s := 0; s < 20; s++ {

@@ -3,18 +3,16 @@ package remotewrite
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	_ "github.com/flow-telemetry/flow/components/discovery/aws/ec2"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promproc"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/testwait"
@@ -46,24 +44,6 @@ func readSeed(t *testing.T, name string, replace ...string) string {
 	return src
 }
 
-// serveMetrics serves a gauge named name at path on addr.
-func serveMetrics(t *testing.T, addr, path, name string, v float64) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "Seed test metric."})
-	g.Set(v)
-	reg.MustRegister(g)
-	mux := http.NewServeMux()
-	mux.Handle(path, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listening on %s: %v", addr, err)
-	}
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-}
-
 // TestSeedEC2Discovery runs ec2-discovery.river against the fake AWS: EC2
 // instances whose private IPs are loopback addresses with a metrics server
 // on each, discovered with the credentials' default chain, relabelled
@@ -75,21 +55,14 @@ func TestSeedEC2Discovery(t *testing.T) {
 
 	port := promproc.FreePort(t)
 	ips := []string{"127.0.0.2", "127.0.0.3"}
-	var instances []fakeaws.Instance
-	for i, ip := range ips {
-		serveMetrics(t, net.JoinHostPort(ip, strconv.Itoa(port)), "/techblog/en/metrics", "app_up", float64(i+1))
-		instances = append(instances, fakeaws.Instance{
-			ID: fmt.Sprintf("i-0000000%d", i+1), PrivateIP: ip, InstanceType: "t3.micro",
-			Tags: []fakeaws.Tag{{Key: "Name", Value: fmt.Sprintf("web-%d", i+1)}},
-		})
-	}
+	instances := promtest.EC2Fleet(t, f, ips, port, "/techblog/en/metrics")
 	// A stopped instance is listed too (the seed filters nothing); it has
 	// no server, so its target is simply down.
 	instances = append(instances, fakeaws.Instance{ID: "i-00000009", PrivateIP: "127.0.0.9", State: "stopped",
 		Tags: []fakeaws.Tag{{Key: "Name", Value: "old"}}})
 	f.SetInstances(instances)
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	src := readSeed(t, "ec2-discovery.river",
 		`"<YOUR_AWS_REGION>"`, strconv.Quote(f.Region()),
 		`"https://your-metrics-endpoint.com/api/v1/write"`, strconv.Quote(r.URL()),
@@ -108,10 +81,7 @@ target_label = "__address__"
 	}
 
 	for i, ip := range ips {
-		want := map[string]string{
-			"__name__": "app_up", "job": "ec2_instances", "instance": net.JoinHostPort(ip, strconv.Itoa(port)),
-			"instance_id": fmt.Sprintf("i-0000000%d", i+1), "instance_name": fmt.Sprintf("web-%d", i+1),
-		}
+		want := promtest.EC2FleetSeries(ips, port, i)
 		testwait.Eventually(t, 90*time.Second, func() bool { return len(r.Series(want)) > 0 }, "app_up from %s with the relabelled labels", ip)
 		series := r.Series(want)
 		ts := r.Timestamps(series[0])
@@ -143,14 +113,9 @@ func TestSeedMimirSigV4(t *testing.T) {
 	awstest.SetKeys(t, f.AddUser("writer"))
 	ne := promproc.StartNodeExporter(t)
 	agentAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(promproc.FreePort(t)))
-	serveMetrics(t, agentAddr, "/metrics", "agent_build_info", 1)
+	promtest.ServeGauge(t, agentAddr, "/metrics", "agent_build_info", 1)
 
-	r := newReceiver(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler {
-		check = f.RequireSigV4(next, "execute-api", f.Region())
-		return check
-	})
+	r, check := signedReceiver(t, f, "execute-api", f.Region())
 	src := readSeed(t, "mimir-sigv4.river",
 		`"https://your-mimir-ingress.apigw.<YOUR_AWS_REGION>.amazonaws.com/api/v1/write"`, strconv.Quote(r.URL()),
 		`"<YOUR_AWS_REGION>"`, strconv.Quote(f.Region()),

@@ -9,6 +9,7 @@ import (
 
 	_ "github.com/flow-telemetry/flow/components/aws/credentials"
 	"github.com/flow-telemetry/flow/components/common/aws"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/fakeaws"
 	"github.com/flow-telemetry/flow/internal/fakeaws/awstest"
 	"github.com/flow-telemetry/flow/internal/testwait"
@@ -29,12 +30,7 @@ func TestSigV4CredentialsRotate(t *testing.T) {
 	role := f.RoleARN("remote-writer")
 	f.AddRole(fakeaws.Role{ARN: role})
 
-	r := newReceiver(t)
-	var check *fakeaws.SigV4Handler
-	r.Wrap(func(next http.Handler) http.Handler {
-		check = f.RequireSigV4(next, "aps", f.Region())
-		return check
-	})
+	r, check := signedReceiver(t, f, "aps", f.Region())
 
 	fl := flowtest.Start(t, fmt.Sprintf(`
 aws.credentials "rw" {
@@ -106,8 +102,7 @@ prometheus.remote_write "amp" {
 func TestSigV4ForbiddenIsExplained(t *testing.T) {
 	f, _ := awstest.Start(t, fakeaws.Options{})
 	key := f.AddUser("agent")
-	r := newReceiver(t)
-	r.Wrap(func(next http.Handler) http.Handler { return f.RequireSigV4(next, "aps", f.Region()) })
+	r, _ := signedReceiver(t, f, "aps", f.Region())
 
 	args := testArgs(r.URL(), func(ep *EndpointOptions) {
 		ep.SigV4 = sigv4Block(f.Region(), "execute-api", key)
@@ -135,4 +130,16 @@ func sigv4Block(region, service string, k *fakeaws.Key) *aws.SigV4Config {
 			Token:           value.Secret(k.SessionToken),
 		},
 	}
+}
+
+// signedReceiver is a receiver that answers only requests SigV4-signed for
+// service in region with a key f issued; check records what it saw.
+func signedReceiver(t *testing.T, f *fakeaws.AWS, service, region string) (r *rwtest.Receiver, check *fakeaws.SigV4Handler) {
+	t.Helper()
+	r = rwtest.Start(t)
+	r.Wrap(func(next http.Handler) http.Handler {
+		check = f.RequireSigV4(next, service, region)
+		return check
+	})
+	return r, check
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
 
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/components/prometheus/remote_write/internal/wal"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/component"
@@ -247,7 +248,7 @@ func TestPrometheusRepairIsReported(t *testing.T) {
 	b.samplesRecord()
 	b.close()
 
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	opts := component.Options{
 		ID: "prometheus.remote_write.repair", Logger: slog.New(slog.DiscardHandler),
 		Registerer: prometheus.NewRegistry(), DataPath: data, OnStateChange: func(component.Exports) {},
@@ -271,7 +272,7 @@ func TestPrometheusRepairIsReported(t *testing.T) {
 // TestWatcherFailureIsUnhealthy: when an endpoint's WAL tailer cannot read
 // the WAL, the component is unhealthy and names the endpoint and the error.
 func TestWatcherFailureIsUnhealthy(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	c, recv, _ := start(t, testArgs(r.URL()))
 	g := newGenerator(recv, 10)
 	g.warmUp(t, r)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb/agent"
 
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/rwtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 )
 
@@ -21,7 +22,7 @@ import (
 // writer, delivers the old samples, and appends new ones to the same
 // series, which continue in order.
 func TestDeliversAgentWAL(t *testing.T) {
-	r := newReceiver(t)
+	r := rwtest.Start(t)
 	args := testArgs(r.URL())
 	opts, ex, _ := promtest.Options(t, "prometheus.remote_write.upgrade")
 

@@ -1,16 +1,10 @@
 package ec2
 
 import (
-	"bytes"
-	"log/slog"
 	"maps"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/flow-telemetry/flow/internal/alloyargs"
-	"github.com/flow-telemetry/flow/runtime"
-	"github.com/flow-telemetry/flow/syntax"
 )
 
 // TestEveryAlloyArgumentValidates builds, from the list of every argument
@@ -42,15 +36,7 @@ func TestEveryAlloyArgumentValidates(t *testing.T) {
 		if len(unused) > 0 {
 			t.Fatalf("no valid config can use %v: fix the exclusive groups", unused)
 		}
-		for i, src := range configs {
-			files := map[string][]byte{"every.alloy": []byte(src)}
-			rt := runtime.New(runtime.Options{Logger: slog.New(slog.DiscardHandler)})
-			if diags := rt.Validate(files); len(diags) > 0 {
-				var b bytes.Buffer
-				syntax.FormatDiagnostics(&b, files, diags)
-				t.Errorf("config %d of %s is rejected:\n%s\n%s", i+1, name, b.String(), src)
-			}
-		}
+		alloyargs.CheckValidates(t, configs, nil)
 		if name == "discovery.ec2" {
 			t.Logf("%d arguments and blocks in %d configs; the first:\n%s", len(args), len(configs), configs[0])
 		}
@@ -65,22 +51,5 @@ func TestAlloyArgumentsListed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile("../../../../docs/alloy-compatibility.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	section := string(doc)
-	i := strings.Index(section, "\n## discovery.ec2")
-	if i < 0 {
-		t.Fatal("docs/alloy-compatibility.md has no \"## discovery.ec2\" section")
-	}
-	section = section[i+1:]
-	if j := strings.Index(section, "\n## "); j >= 0 {
-		section = section[:j]
-	}
-	for _, a := range args {
-		if !strings.Contains(section, "`"+a.Path+"`") {
-			t.Errorf("%q is not in the discovery.ec2 section of docs/alloy-compatibility.md", a.Path)
-		}
-	}
+	alloyargs.CheckDocumented(t, "../../../../docs/alloy-compatibility.md", "discovery.ec2", args)
 }

@@ -1,17 +1,12 @@
 package awsfirehose
 
 import (
-	"bytes"
-	"log/slog"
 	"os"
-	"strings"
 	"testing"
 
 	_ "github.com/flow-telemetry/flow/components/loki/echo"
 	_ "github.com/flow-telemetry/flow/components/loki/relabel"
 	"github.com/flow-telemetry/flow/internal/alloyargs"
-	"github.com/flow-telemetry/flow/runtime"
-	"github.com/flow-telemetry/flow/syntax"
 )
 
 func alloyArgs(t *testing.T) []alloyargs.Arg {
@@ -87,15 +82,7 @@ func TestEveryAlloyArgumentValidates(t *testing.T) {
 		if len(unused) > 0 {
 			t.Fatalf("no valid config can use %v: fix the exclusive groups", unused)
 		}
-		for i, src := range configs {
-			files := map[string][]byte{"every.alloy": []byte(src), "peers.alloy": []byte(peers)}
-			rt := runtime.New(runtime.Options{Logger: slog.New(slog.DiscardHandler)})
-			if diags := rt.Validate(files); len(diags) > 0 {
-				var b bytes.Buffer
-				syntax.FormatDiagnostics(&b, files, diags)
-				t.Errorf("config %d of %s is rejected:\n%s\n%s", i+1, name, b.String(), src)
-			}
-		}
+		alloyargs.CheckValidates(t, configs, map[string][]byte{"peers.alloy": []byte(peers)})
 		if name == "loki.source.awsfirehose" {
 			t.Logf("%d arguments and blocks in %d configs; the first:\n%s", len(args), len(configs), configs[0])
 		}
@@ -106,22 +93,5 @@ func TestEveryAlloyArgumentValidates(t *testing.T) {
 // argument of the list is named in docs/alloy-compatibility.md's
 // loki.source.awsfirehose section.
 func TestAlloyArgumentsListed(t *testing.T) {
-	doc, err := os.ReadFile("../../../../docs/alloy-compatibility.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	section := string(doc)
-	i := strings.Index(section, "\n## loki.source.awsfirehose")
-	if i < 0 {
-		t.Fatal("docs/alloy-compatibility.md has no \"## loki.source.awsfirehose\" section")
-	}
-	section = section[i+1:]
-	if j := strings.Index(section, "\n## "); j >= 0 {
-		section = section[:j]
-	}
-	for _, a := range alloyArgs(t) {
-		if !strings.Contains(section, "`"+a.Path+"`") {
-			t.Errorf("%q is not in the loki.source.awsfirehose section of docs/alloy-compatibility.md", a.Path)
-		}
-	}
+	alloyargs.CheckDocumented(t, "../../../../docs/alloy-compatibility.md", "loki.source.awsfirehose", alloyArgs(t))
 }

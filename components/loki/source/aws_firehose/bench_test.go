@@ -3,6 +3,7 @@ package awsfirehose
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -286,4 +287,38 @@ func BenchmarkHandleCloudWatchStreams(b *testing.B) {
 	a.SetToDefault()
 	a.RelabelRules = benchRules(b)
 	benchmarkHandler(b, a, bodies, 500, nil)
+}
+
+// BenchmarkParseCloudWatch is parseCloudWatchFast alone on the payloads of
+// bench/logs' cloudwatch shape: 10 events of distinct ~200-byte lines, half
+// logfmt and half JSON (whose quotes the payload escapes).
+//
+//	go test -run '^$' -bench ParseCloudWatch -benchmem ./components/loki/source/aws_firehose/
+func BenchmarkParseCloudWatch(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	t0 := time.Now()
+	var payloads [][]byte
+	for i := 0; i < 16; i++ {
+		p := fh.CloudWatchPayload{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: "/aws/lambda/svc-1",
+			LogStream: fmt.Sprintf("2026/12/03/[$LATEST]%016x", r.Uint64()), SubscriptionFilters: []string{"all"}}
+		for j, line := range mixedLines(r, 10, t0) {
+			p.LogEvents = append(p.LogEvents, fh.LogEvent{ID: fmt.Sprint(r.Uint64()), Timestamp: t0.UnixMilli() + int64(j), Message: string(line)})
+		}
+		j, err := json.Marshal(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		payloads = append(payloads, j)
+	}
+	strs := make([]byte, 0, 16<<10)
+	events := make([]cwEvent, 0, 16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var p cwPayload
+		if _, ok := parseCloudWatchFast(payloads[i%len(payloads)], &p, strs, events); !ok {
+			b.Fatal("declined")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10), "ns/event")
 }

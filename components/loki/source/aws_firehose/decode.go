@@ -242,13 +242,10 @@ var gzipReaders sync.Pool
 
 // emptyGzip is a gzip stream of nothing, which a reader is reset to before
 // it goes back to the pool: a pooled reader must not keep the request it
-// read (a record's reader would keep the whole request's arena) alive.
-var emptyGzip = func() []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	_ = zw.Close()
-	return b.Bytes()
-}()
+// read (a record's reader would keep the whole request's arena) alive. It
+// is what compress/gzip writes for nothing (TestEmptyGzip), spelled out:
+// making it at start allocated a compressor's 800 KB.
+var emptyGzip = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}
 
 func putGzipReader(zr *gzip.Reader) {
 	if zr.Reset(bytes.NewReader(emptyGzip)) == nil {
@@ -389,6 +386,8 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 
 	direct := false
 	zr := (*kgzip.Reader)(nil)
+	gz := false
+	var cw cwArena
 	kept := d.records[:0]
 	for i := range d.records {
 		rec := d.records[i]
@@ -397,19 +396,19 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 			kept = append(kept, rec)
 			continue
 		}
-		if zr == nil {
+		if !gz {
+			// Whichever inflater decodes the records (see decodeGzipRecord).
 			if rerr := acct.reserve(gzipReaderSize); rerr != nil {
 				return nil, rerr
 			}
-			zr, _ = recordReaders.Get().(*kgzip.Reader)
+			gz = true
 		}
 		var skip *recordError
 		var rerr *requestError
-		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct); rerr != nil {
+		if rec, zr, skip, rerr = decodeGzipRecord(rec.index, rec.line, zr, l, acct, &cw); rerr != nil {
 			if zr != nil {
 				putRecordReader(zr)
 			}
-			acct.release(gzipReaderSize)
 			return nil, rerr
 		}
 		if skip != nil {
@@ -425,6 +424,8 @@ func decodeBody(body []byte, l *limits, acct *account) (*decodedRequest, *reques
 	d.records = kept
 	if zr != nil {
 		putRecordReader(zr)
+	}
+	if gz {
 		acct.release(gzipReaderSize)
 	}
 	if !direct {
@@ -586,85 +587,235 @@ func (d *recordDecoder) decodeSlow(body []byte) (string, int64, *requestError) {
 	return wr.RequestID, wr.Timestamp, nil
 }
 
+// cwArena is where the CloudWatch Logs payloads of one request decode to,
+// so that a payload costs no allocation of its own: each is gunzipped into
+// scratch, reused record after record, and parsed from there into chunks
+// that the entries then point into: strings (messages unescaped), events
+// and payload structs. What a chunk hands out is never written again (a
+// full chunk is left to what points into it and a new one is taken), so
+// it may be shared as strings and outlive the request. Each chunk is
+// charged to the request when it is allocated.
+type cwArena struct {
+	scratch  []byte
+	strs     []byte
+	events   []cwEvent
+	payloads []cwPayload
+}
+
+// Chunk sizes of cwArena: a request of 50 payloads of 10 events of ~250
+// bytes (a Firehose buffer of 128 KiB compressed) fits one of each.
+const (
+	cwStringsChunk  = 128 << 10
+	cwEventsChunk   = 512
+	cwPayloadsChunk = 64
+	// maxScratch is the largest scratch kept for the next record.
+	maxScratch = 1 << 20
+)
+
+var payloadSize = int64(unsafe.Sizeof(cwPayload{}))
+
+// payload returns a new payload struct from the arena.
+func (a *cwArena) payload(acct *account) (*cwPayload, *requestError) {
+	if len(a.payloads) == cap(a.payloads) {
+		if rerr := acct.reserve(cwPayloadsChunk * payloadSize); rerr != nil {
+			return nil, rerr
+		}
+		a.payloads = make([]cwPayload, 0, cwPayloadsChunk)
+	}
+	a.payloads = a.payloads[:len(a.payloads)+1]
+	return &a.payloads[len(a.payloads)-1], nil
+}
+
+// room makes sure the strings and events chunks have room for n bytes of
+// strings and events events.
+func (a *cwArena) room(n, events int, acct *account) *requestError {
+	if cap(a.strs)-len(a.strs) < n {
+		size := max(cwStringsChunk, n)
+		if rerr := acct.reserve(int64(size)); rerr != nil {
+			return rerr
+		}
+		a.strs = make([]byte, 0, size)
+	}
+	if cap(a.events)-len(a.events) < events {
+		size := max(cwEventsChunk, events)
+		if rerr := acct.reserve(int64(size) * eventSize); rerr != nil {
+			return rerr
+		}
+		a.events = make([]cwEvent, 0, size)
+	}
+	return nil
+}
+
 // decodeGzipRecord gunzips a record with zr (nil: a new reader, returned for
-// reuse). A CloudWatch Logs payload is parsed; any other gzipped data is
-// taken as a direct-PUT line of its own. A record that does not decode is
-// skipped (skip); a request-wide bound refuses the request (rerr).
-// Decompressed bytes count against max_request_decoded_size as they are
-// produced, and what the payload becomes is reserved from acct before it
-// is built.
-func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *account) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
-	skipped := func(reason, format string, args ...any) (record, *kgzip.Reader, *recordError, *requestError) {
-		return record{}, zr, &recordError{reason: reason, err: fmt.Errorf(format, args...)}, nil
-	}
-	src := strings.NewReader(raw)
-	var err error
-	if zr == nil {
-		zr, err = kgzip.NewReader(src)
-	} else {
-		err = zr.Reset(src)
-	}
-	if err != nil {
-		return skipped(reasonGzipHeader, "record %d: looks gzipped but is not: %v", i, err)
-	}
+// reuse) into cw's scratch. A CloudWatch Logs payload is parsed into cw;
+// any other gzipped data is taken as a direct-PUT line of its own. A record
+// that does not decode is skipped (skip); a request-wide bound refuses the
+// request (rerr). Decompressed bytes count against max_request_decoded_size
+// as they are produced, and what the payload becomes is reserved from acct
+// before it is built.
+func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *account, cw *cwArena) (rec record, _ *kgzip.Reader, skip *recordError, rerr *requestError) {
 	limit := min(l.cloudWatch, l.decoded-acct.decoded)
-	buf, err := readAll(zr, limit, gzipSizeHint(raw, limit), acct, nil)
-	keepBuf := false // the payload's strings point into buf
+	hint := gzipSizeHint(raw, limit)
+	spare := cw.scratch
+	if hint >= 0 && int64(cap(spare)) < hint {
+		spare = nil
+	}
+	var buf []byte
+	kept := false // the payload's strings point into buf, which stays charged
 	defer func() {
-		if !keepBuf {
-			acct.release(int64(cap(buf)))
+		if kept {
+			return
+		}
+		// Nothing points into the scratch once the record is decoded.
+		acct.release(int64(cap(buf)))
+		if cap(buf) <= maxScratch && cap(buf) > cap(cw.scratch) {
+			cw.scratch = buf[:0]
 		}
 	}()
-	switch {
-	case err == nil:
-	case errors.As(err, &rerr):
-		return record{}, zr, nil, rerr
-	case errors.Is(err, errOverLimit) && limit == l.cloudWatch:
-		return skipped(reasonRecordLarge, "record %d decompresses to more than %d bytes", i, l.cloudWatch)
-	case errors.Is(err, errOverLimit):
-		return record{}, zr, nil, acct.decode(int64(len(buf)))
-	default:
-		return skipped(reasonGzip, "record %d: corrupt gzip data: %v", i, err)
-	}
-	if rerr := acct.decode(int64(len(buf))); rerr != nil {
-		return record{}, zr, nil, rerr
-	}
-	data := buf
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] == '{' && bytes.Contains(data, []byte(`"messageType"`)) {
-		// What decoding makes is at most the payload's strings (no longer
-		// than the JSON) and one event per object in it: reserve that
-		// before, keep what it really made after.
-		objects := int64(bytes.Count(data, []byte{'{'}))
-		before := int64(len(data)) + 2*objects*eventSize + cwRecordOverhead
-		if rerr := acct.reserve(before); rerr != nil {
-			return record{}, zr, nil, rerr
+	// gunzip decodes the record into buf: with gunzipFast when the
+	// trailer's size is right (but for a broken or unusual stream, or one
+	// compressed more than maxGzipHintRatio times, which it declines), else
+	// with the streaming reader, which decides and explains.
+	gunzip := func() (*recordError, *requestError) {
+		if hint >= 0 {
+			if spare == nil {
+				if rerr := acct.reserve(hint); rerr != nil {
+					return nil, rerr
+				}
+				buf = make([]byte, 0, hint)
+			} else {
+				if rerr := acct.reserve(int64(cap(spare))); rerr != nil {
+					return nil, rerr
+				}
+				buf = spare[:0]
+			}
+			var ok bool
+			if buf, ok = gunzipFast(buf, unsafe.Slice(unsafe.StringData(raw), len(raw))); ok {
+				return nil, acct.decode(int64(len(buf)))
+			}
+			acct.release(int64(cap(buf)))
+			spare, buf = buf, nil
 		}
-		var p cwPayload
-		var kept int64
-		// Each event is an object: the payload's own is one of the '{'.
-		if parseCloudWatchFast(data, &p, int(objects-1)) {
-			// The strings point into buf, which stays charged as it is.
-			keepBuf = true
-			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead
+		src := strings.NewReader(raw)
+		var err error
+		if zr == nil {
+			if zr, _ = recordReaders.Get().(*kgzip.Reader); zr == nil {
+				zr, err = kgzip.NewReader(src)
+			} else {
+				err = zr.Reset(src)
+			}
 		} else {
-			p = cwPayload{}
-			if err := json.Unmarshal(data, &p); err != nil {
-				acct.release(before)
-				return skipped(reasonCWJSON, "record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)
-			}
-			kept = int64(cap(p.LogEvents))*eventSize + cwRecordOverhead + int64(len(p.Owner)+len(p.LogGroup)+len(p.LogStream)+len(p.MessageType))
-			for _, ev := range p.LogEvents {
-				kept += int64(len(ev.Message))
-			}
+			err = zr.Reset(src)
 		}
-		acct.release(before - min(kept, before))
-		return record{cw: &p, index: i, gunzipped: true}, zr, nil, nil
+		if err != nil {
+			return &recordError{reason: reasonGzipHeader, err: fmt.Errorf("record %d: looks gzipped but is not: %v", i, err)}, nil
+		}
+		buf, err = readAll(zr, limit, hint, acct, spare)
+		var rerr *requestError
+		switch {
+		case err == nil:
+			return nil, acct.decode(int64(len(buf)))
+		case errors.As(err, &rerr):
+			return nil, rerr
+		case errors.Is(err, errOverLimit) && limit == l.cloudWatch:
+			return &recordError{reason: reasonRecordLarge, err: fmt.Errorf("record %d decompresses to more than %d bytes", i, l.cloudWatch)}, nil
+		case errors.Is(err, errOverLimit):
+			return nil, acct.decode(int64(len(buf)))
+		default:
+			return &recordError{reason: reasonGzip, err: fmt.Errorf("record %d: corrupt gzip data: %v", i, err)}, nil
+		}
 	}
-	if rerr := acct.reserve(int64(len(data))); rerr != nil {
-		return record{}, zr, nil, rerr
+	if skip, rerr = gunzip(); skip != nil || rerr != nil {
+		return record{}, zr, skip, rerr
 	}
-	return record{line: trimNewline(string(data)), index: i, gunzipped: true}, zr, nil, nil
+	rec, skip, rerr, kept = decodePayload(i, buf, acct, cw)
+	if kept && rec.cw == nil && skip == nil && rerr == nil {
+		// Parsed in place and declined, buf is no longer the payload:
+		// gunzip it again for encoding/json (it decoded the first time).
+		acct.release(int64(cap(buf)))
+		acct.decoded -= int64(len(buf))
+		kept, buf, spare = false, nil, nil
+		if skip, rerr = gunzip(); skip != nil || rerr != nil {
+			return record{}, zr, skip, rerr
+		}
+		rec, skip, rerr = decodeJSONPayload(i, buf, acct, cw)
+	}
+	return rec, zr, skip, rerr
+}
+
+// decodePayload parses a gunzipped record (see decodeGzipRecord) from data,
+// which the caller may reuse afterwards, unless inPlace: a CloudWatch
+// Logs payload larger than maxScratch is parsed in place (its strings then
+// point into data, which must be kept) rather than copied, so that it is
+// not held twice. Parsed in place and declined (inPlace true, no record,
+// no error), data is no longer the payload: the caller gunzips it again
+// for decodeJSONPayload.
+func decodePayload(i int, data []byte, acct *account, cw *cwArena) (rec record, skip *recordError, rerr *requestError, inPlace bool) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(data, []byte(`"messageType"`)) {
+		if rerr := acct.reserve(int64(len(data))); rerr != nil {
+			return record{}, nil, rerr, false
+		}
+		return record{line: trimNewline(string(data)), index: i, gunzipped: true}, nil, nil, false
+	}
+	// The payload's strings are no longer than its JSON, and each event
+	// is an object (the payload's own is one of the '{').
+	events := bytes.Count(data, []byte{'{'}) - 1
+	inPlace = len(data) > maxScratch
+	strs := 0
+	if !inPlace {
+		strs = len(data)
+	}
+	if rerr := cw.room(strs, events, acct); rerr != nil {
+		return record{}, nil, rerr, false
+	}
+	if rerr := acct.reserve(cwRecordOverhead); rerr != nil {
+		return record{}, nil, rerr, false
+	}
+	p, rerr := cw.payload(acct)
+	if rerr != nil {
+		return record{}, nil, rerr, false
+	}
+	out := cw.strs
+	if inPlace {
+		// Each byte written comes from one at or after it.
+		out = data[:0]
+	}
+	n := len(cw.events)
+	if strs, ok := parseCloudWatchFast(data, p, out, cw.events[n:n]); ok {
+		if !inPlace {
+			cw.strs = strs
+		}
+		p.LogEvents = p.LogEvents[:len(p.LogEvents):len(p.LogEvents)]
+		cw.events = cw.events[:n+len(p.LogEvents)]
+		return record{cw: p, index: i, gunzipped: true}, nil, nil, inPlace
+	}
+	*p = cwPayload{}
+	if inPlace {
+		return record{}, nil, nil, true
+	}
+	rec, skip, rerr = decodeJSONPayload(i, data, acct, cw)
+	return rec, skip, rerr, false
+}
+
+// decodeJSONPayload decodes a CloudWatch Logs payload with encoding/json,
+// which decides what is valid and explains what is not.
+func decodeJSONPayload(i int, data []byte, acct *account, cw *cwArena) (record, *recordError, *requestError) {
+	// encoding/json makes strings of its own: reserve them and twice the
+	// events (its slice grows by doubling).
+	extra := int64(len(data)) + 2*int64(bytes.Count(data, []byte{'{'}))*eventSize + cwRecordOverhead
+	if rerr := acct.reserve(extra); rerr != nil {
+		return record{}, nil, rerr
+	}
+	p, rerr := cw.payload(acct)
+	if rerr != nil {
+		return record{}, nil, rerr
+	}
+	if err := json.Unmarshal(data, p); err != nil {
+		*p = cwPayload{}
+		return record{}, &recordError{reason: reasonCWJSON, err: fmt.Errorf("record %d: CloudWatch Logs payload is not valid JSON: %v", i, err)}, nil
+	}
+	return record{cw: p, index: i, gunzipped: true}, nil, nil
 }
 
 // maxGzipHintRatio bounds gzipSizeHint relative to the compressed size.

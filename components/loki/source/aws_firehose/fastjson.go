@@ -2,7 +2,7 @@ package awsfirehose
 
 import (
 	"encoding/binary"
-	"strings"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -26,7 +26,7 @@ func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, ti
 	if !p.consume('{') {
 		return nil, 0, false
 	}
-	var seenID, seenTS, seenRecords bool
+	var seen uint8 // the fields read so far
 	if p.peek() == '}' {
 		p.i++
 		return nil, 0, p.end()
@@ -36,32 +36,21 @@ func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, ti
 		if !ok || !p.consume(':') {
 			return nil, 0, false
 		}
-		switch string(key) {
-		case "requestId":
-			if seenID {
-				return nil, 0, false
-			}
-			seenID = true
-			if requestID, ok = p.str(); !ok {
-				return nil, 0, false
-			}
-		case "timestamp":
-			if seenTS {
-				return nil, 0, false
-			}
-			seenTS = true
-			if timestamp, ok = p.int(); !ok {
-				return nil, 0, false
-			}
-		case "records":
-			if seenRecords {
-				return nil, 0, false
-			}
-			seenRecords = true
-			if !p.records(record) {
-				return nil, 0, false
-			}
-		default:
+		// An unknown or repeated key is encoding/json's to decide.
+		f := fastField(key)
+		if f == 0 || seen&f != 0 {
+			return nil, 0, false
+		}
+		seen |= f
+		switch f {
+		case fieldRequestID:
+			requestID, ok = p.str()
+		case fieldTimestamp:
+			timestamp, ok = p.int()
+		case fieldRecords:
+			ok = p.records(record)
+		}
+		if !ok {
 			return nil, 0, false
 		}
 		switch p.next() {
@@ -72,6 +61,26 @@ func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, ti
 			return nil, 0, false
 		}
 	}
+}
+
+// The fields of a Firehose request, as bits of parseFast's seen set.
+const (
+	fieldRequestID uint8 = 1 << iota
+	fieldTimestamp
+	fieldRecords
+)
+
+// fastField is key's field, 0 for a key parseFast does not take.
+func fastField(key []byte) uint8 {
+	switch string(key) {
+	case "requestId":
+		return fieldRequestID
+	case "timestamp":
+		return fieldTimestamp
+	case "records":
+		return fieldRecords
+	}
+	return 0
 }
 
 type fastParser struct {
@@ -136,24 +145,41 @@ func (p *fastParser) str() ([]byte, bool) {
 	return nil, false
 }
 
-// skipPlain skips eight bytes at a time while none of them needs a look
-// (base64 data and log lines are hundreds of plain bytes), then reports
-// whether a byte is left for the caller to look at, one by one.
+// skipPlain moves to the next byte that needs a look, skipping eight bytes
+// at a time while none of them does (base64 data and log lines are
+// hundreds of plain bytes) and then straight to the first one that does,
+// and reports whether a byte is left for the caller to look at.
 func (p *fastParser) skipPlain() bool {
-	for p.i+8 <= len(p.b) && !special8(binary.LittleEndian.Uint64(p.b[p.i:])) {
+	for p.i+8 <= len(p.b) {
+		if m := specialMask(binary.LittleEndian.Uint64(p.b[p.i:])); m != 0 {
+			p.i += bits.TrailingZeros64(m) >> 3
+			return true
+		}
 		p.i += 8
+	}
+	for p.i < len(p.b) && !special(p.b[p.i]) {
+		p.i++
 	}
 	return p.i < len(p.b)
 }
 
+// special is the byte-by-byte rule of specialMask.
+func special(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x7f }
+
 // special8 tells whether any of the 8 bytes of x may be '"', '\\', a
-// control character or not printable ASCII (false positives are fine: the
-// caller then looks at each byte).
-func special8(x uint64) bool {
+// control character or not printable ASCII.
+func special8(x uint64) bool { return specialMask(x) != 0 }
+
+// specialMask has the high bit of each byte of x (little endian) set that
+// may be '"', '\\', a control character or not printable ASCII. Bytes above
+// the first such byte may be flagged falsely (a borrow or carry passes
+// upwards), but the lowest bit set is exact: it marks the first byte that
+// needs a look (TestSpecialMaskFirst).
+func specialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote, backslash := x^(ones*'"'), x^(ones*'\\')
 	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return (zero(quote) | zero(backslash) | ((x - ones*0x20) &^ x & highs) | ((x | (x + ones)) & highs)) != 0
+	return zero(quote) | zero(backslash) | ((x - ones*0x20) &^ x & highs) | ((x | (x + ones)) & highs)
 }
 
 // int reads an integer without sign, fraction or exponent beyond what
@@ -226,32 +252,34 @@ func (p *fastParser) records(record func([]byte) bool) bool {
 //	{"messageType":"…","owner":"…","logGroup":"…","logStream":"…",
 //	 "subscriptionFilters":["…"],"logEvents":[{"id":"…","timestamp":1,"message":"…"},…]}
 //
-// (keys in any order, any whitespace) into p (events is the capacity its
-// events start with: the caller's bound of their number), in two passes over data and
-// without allocating a string per event: the strings of p point into data,
-// whose messages are unescaped in place once the whole payload has parsed
-// (an unescaped string is never longer than its JSON). data must not be
-// used otherwise afterwards. It declines (false, data unchanged) anything
-// else: other keys (encoding/json would match them without regard to case),
-// duplicate keys, null, escapes or non-ASCII in the metadata strings,
-// invalid UTF-8 or \u surrogates in messages (encoding/json replaces them),
-// non-integer timestamps. decodeGzipRecord then uses encoding/json.
-// FuzzCloudWatchFast checks that whatever it accepts, encoding/json reads
-// the same.
-func parseCloudWatchFast(data []byte, p *cwPayload, events int) bool {
+// (keys in any order, any whitespace) into p, in one pass over data, which
+// it only reads: the strings of p are appended to out (messages unescaped
+// as they are scanned) and point there, and the events are appended to
+// events (p.LogEvents is what it appended). With len(data) bytes of spare
+// capacity in out (a string unescaped is never longer than its JSON) and
+// room in events, nothing is allocated per event or per string, and data
+// may be reused as soon as it returns. It returns out grown by the strings.
+// It declines (out as it was, false) anything else: other keys
+// (encoding/json would match them without regard to case), duplicate keys,
+// null, escapes or non-ASCII in the metadata strings, invalid UTF-8 or \u
+// surrogates in messages (encoding/json replaces them), non-integer
+// timestamps. decodeGzipRecord then uses encoding/json. FuzzCloudWatchFast
+// checks that whatever it accepts, encoding/json reads the same.
+func parseCloudWatchFast(data []byte, p *cwPayload, out []byte, events []cwEvent) ([]byte, bool) {
 	fp := fastParser{b: data}
+	in := out
 	if !fp.consume('{') {
-		return false
+		return in, false
 	}
 	if fp.peek() == '}' {
 		fp.i++
-		return fp.end()
+		return in, fp.end()
 	}
 	var seen [6]bool
 	for {
 		key, ok := fp.str()
 		if !ok || !fp.consume(':') {
-			return false
+			return in, false
 		}
 		field := -1
 		var dst *string
@@ -269,47 +297,46 @@ func parseCloudWatchFast(data []byte, p *cwPayload, events int) bool {
 		case "logEvents":
 			field = 5
 		default:
-			return false
+			return in, false
 		}
 		if seen[field] {
-			return false
+			return in, false
 		}
 		seen[field] = true
 		switch {
 		case dst != nil:
 			s, ok := fp.str()
 			if !ok {
-				return false
+				return in, false
 			}
-			*dst = bytesString(s)
+			*dst, out = appendString(out, s)
 		case field == 4:
-			if p.SubscriptionFilters, ok = fp.strings(); !ok {
-				return false
+			if p.SubscriptionFilters, out, ok = fp.strings(out); !ok {
+				return in, false
 			}
 		default:
-			if !fp.events(p, events) {
-				return false
+			if p.LogEvents, out, ok = fp.events(out, events); !ok {
+				return in, false
 			}
 		}
 		switch fp.next() {
 		case ',':
 		case '}':
 			if !fp.end() {
-				return false
+				return in, false
 			}
-			// Parsed: now unescape the messages that need it.
-			for i := range p.LogEvents {
-				m := p.LogEvents[i].Message
-				if strings.IndexByte(m, '\\') >= 0 {
-					b := unsafe.Slice(unsafe.StringData(m), len(m)) // points into data
-					p.LogEvents[i].Message = bytesString(unescapeInPlace(b))
-				}
-			}
-			return true
+			return out, true
 		default:
-			return false
+			return in, false
 		}
 	}
+}
+
+// appendString appends s to out and returns it as a string pointing there.
+func appendString(out, s []byte) (string, []byte) {
+	n := len(out)
+	out = append(out, s...)
+	return bytesString(out[n:]), out
 }
 
 // bytesString is b as a string sharing its memory.
@@ -320,46 +347,48 @@ func bytesString(b []byte) string {
 	return unsafe.String(&b[0], len(b))
 }
 
-// strings reads an array of plain strings (see str).
-func (p *fastParser) strings() ([]string, bool) {
+// strings reads an array of plain strings (see str), appended to out.
+func (p *fastParser) strings(out []byte) ([]string, []byte, bool) {
 	if !p.consume('[') {
-		return nil, false
+		return nil, out, false
 	}
-	out := []string{}
+	list := []string{}
 	if p.peek() == ']' {
 		p.i++
-		return out, true
+		return list, out, true
 	}
 	for {
 		s, ok := p.str()
 		if !ok {
-			return nil, false
+			return nil, out, false
 		}
-		out = append(out, bytesString(s))
+		var v string
+		v, out = appendString(out, s)
+		list = append(list, v)
 		switch p.next() {
 		case ',':
 		case ']':
-			return out, true
+			return list, out, true
 		default:
-			return nil, false
+			return nil, out, false
 		}
 	}
 }
 
-// events reads logEvents, each message still escaped, into a slice of
-// capacity events to start with.
-func (p *fastParser) events(cw *cwPayload, capacity int) bool {
+// events reads logEvents, appending them to events and their messages,
+// unescaped, to out.
+func (p *fastParser) events(out []byte, events []cwEvent) ([]cwEvent, []byte, bool) {
 	if !p.consume('[') {
-		return false
+		return nil, out, false
 	}
-	cw.LogEvents = make([]cwEvent, 0, max(capacity, 0))
+	events = events[:0]
 	if p.peek() == ']' {
 		p.i++
-		return true
+		return events, out, true
 	}
 	for {
 		if !p.consume('{') {
-			return false
+			return nil, out, false
 		}
 		var ev cwEvent
 		if p.peek() == '}' {
@@ -369,56 +398,108 @@ func (p *fastParser) events(cw *cwPayload, capacity int) bool {
 			for done := false; !done; {
 				key, ok := p.str()
 				if !ok || !p.consume(':') {
-					return false
+					return nil, out, false
 				}
 				switch string(key) {
 				case "id":
 					if seenID {
-						return false
+						return nil, out, false
 					}
 					seenID = true
 					if _, ok := p.text(); !ok {
-						return false
+						return nil, out, false
 					}
 				case "timestamp":
 					if seenTS {
-						return false
+						return nil, out, false
 					}
 					seenTS = true
 					if ev.Timestamp, ok = p.int(); !ok {
-						return false
+						return nil, out, false
 					}
 				case "message":
 					if seenMsg {
-						return false
+						return nil, out, false
 					}
 					seenMsg = true
-					m, ok := p.text()
-					if !ok {
-						return false
+					n := len(out)
+					if out, ok = p.textTo(out); !ok {
+						return nil, out, false
 					}
-					ev.Message = bytesString(m)
+					ev.Message = bytesString(out[n:])
 				default:
-					return false
+					return nil, out, false
 				}
 				switch p.next() {
 				case ',':
 				case '}':
 					done = true
 				default:
-					return false
+					return nil, out, false
 				}
 			}
 		}
-		cw.LogEvents = append(cw.LogEvents, ev)
+		events = append(events, ev)
 		switch p.next() {
 		case ',':
 		case ']':
-			return true
+			return events, out, true
 		default:
-			return false
+			return nil, out, false
 		}
 	}
+}
+
+// textTo reads a string as text does, appending it unescaped to out.
+func (p *fastParser) textTo(out []byte) ([]byte, bool) {
+	if !p.consume('"') {
+		return out, false
+	}
+	run := p.i // start of the bytes not yet appended
+	for p.skipPlain() {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			out = append(out, p.b[run:p.i]...)
+			p.i++
+			return out, true
+		case c == '\\':
+			out = append(out, p.b[run:p.i]...)
+			if p.i+1 >= len(p.b) {
+				return out, false
+			}
+			switch e := p.b[p.i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := hex4(p.b[p.i+2:])
+				if !ok || utf16.IsSurrogate(r) {
+					return out, false
+				}
+				out = utf8.AppendRune(out, r) // at most 3 bytes for 6 read
+				p.i += 4
+			default:
+				return out, false
+			}
+			p.i += 2
+			run = p.i
+		default:
+			if !p.skipChar(c) {
+				return out, false
+			}
+		}
+	}
+	return out, false
 }
 
 // text reads a string that may hold escapes and UTF-8, returned still
@@ -452,19 +533,32 @@ func (p *fastParser) text() ([]byte, bool) {
 			default:
 				return nil, false
 			}
-		case c < 0x20:
-			return nil, false
-		case c < utf8.RuneSelf:
-			p.i++
 		default:
-			r, n := utf8.DecodeRune(p.b[p.i:])
-			if r == utf8.RuneError && n == 1 {
+			if !p.skipChar(c) {
 				return nil, false
 			}
-			p.i += n
 		}
 	}
 	return nil, false
+}
+
+// skipChar passes over c, the byte at p.i, or the UTF-8 rune it starts. It
+// declines a control character (invalid JSON) and invalid UTF-8 (which
+// encoding/json would replace).
+func (p *fastParser) skipChar(c byte) bool {
+	switch {
+	case c < 0x20:
+		return false
+	case c < utf8.RuneSelf:
+		p.i++
+	default:
+		r, n := utf8.DecodeRune(p.b[p.i:])
+		if r == utf8.RuneError && n == 1 {
+			return false
+		}
+		p.i += n
+	}
+	return true
 }
 
 // hex4 reads the 4 hex digits of a \u escape.
@@ -487,42 +581,4 @@ func hex4(b []byte) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
-}
-
-// unescapeInPlace decodes the escapes of a string text accepted, writing
-// over b, and returns the decoded prefix of b.
-func unescapeInPlace(b []byte) []byte {
-	w := 0
-	for r := 0; r < len(b); {
-		c := b[r]
-		if c != '\\' {
-			b[w] = c
-			w++
-			r++
-			continue
-		}
-		switch b[r+1] {
-		case 'b':
-			c = '\b'
-		case 'f':
-			c = '\f'
-		case 'n':
-			c = '\n'
-		case 'r':
-			c = '\r'
-		case 't':
-			c = '\t'
-		case 'u':
-			u, _ := hex4(b[r+2:])
-			w += utf8.EncodeRune(b[w:], u) // at most 3 bytes for 6 read
-			r += 6
-			continue
-		default: // '"', '\\', '/'
-			c = b[r+1]
-		}
-		b[w] = c
-		w++
-		r += 2
-	}
-	return b[:w]
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -179,11 +180,25 @@ func FuzzCloudWatchFast(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		orig := bytes.Clone(data)
 		var fast cwPayload
-		if !parseCloudWatchFast(data, &fast, bytes.Count(data, []byte{'{'})) {
-			if !bytes.Equal(data, orig) {
-				t.Fatalf("parseCloudWatchFast declined %q but changed it to %q", orig, data)
+		// The room decodeGzipRecord makes: as many bytes as the JSON, and
+		// a chunk already in use before them.
+		out := make([]byte, 3, 3+len(data))
+		copy(out, "abc")
+		strs, ok := parseCloudWatchFast(data, &fast, out, nil)
+		if !bytes.Equal(data, orig) {
+			t.Fatalf("parseCloudWatchFast changed its input %q to %q", orig, data)
+		}
+		if string(strs[:3]) != "abc" {
+			t.Fatalf("parseCloudWatchFast overwrote what its output held before: %q", strs[:3])
+		}
+		if !ok {
+			if len(strs) != 3 {
+				t.Fatalf("parseCloudWatchFast declined %q but grew its output", orig)
 			}
 			return
+		}
+		if cap(strs) != cap(out) {
+			t.Fatalf("parseCloudWatchFast needed more than len(data) bytes of output for %q", orig)
 		}
 		var want cwPayload
 		if err := json.Unmarshal(orig, &want); err != nil {
@@ -211,7 +226,7 @@ func TestCloudWatchFastTakesWhatCloudWatchSends(t *testing.T) {
 		}}
 	data, _ := json.Marshal(p)
 	var got cwPayload
-	if !parseCloudWatchFast(data, &got, 2) {
+	if _, ok := parseCloudWatchFast(data, &got, make([]byte, 0, len(data)), make([]cwEvent, 0, 2)); !ok {
 		t.Fatalf("the fast path declines a CloudWatch Logs payload: %s", data)
 	}
 	if got.LogGroup != p.LogGroup || got.SubscriptionFilters[0] != "to-firehose" || len(got.LogEvents) != 2 ||
@@ -237,5 +252,34 @@ func TestSpecial8(t *testing.T) {
 	}
 	if special8(binary.LittleEndian.Uint64([]byte("QUJD+/09"))) {
 		t.Fatal("plain base64 flagged")
+	}
+}
+
+// TestSpecialMaskFirst checks that specialMask's lowest bit marks exactly
+// the first byte that needs a look, whatever the bytes above it, for every
+// byte value at every position below plain, special and mixed bytes.
+func TestSpecialMaskFirst(t *testing.T) {
+	for _, above := range []string{"abcdefgh", "\xff\xff\xff\xff\xff\xff\xff\xff", "\x00\x00\x00\x00\x00\x00\x00\x00", `"\"\"\"\`, "\x7f\x1f\x80\x20\x21\x5b\x5d\x7e"} {
+		for pos := 0; pos < 8; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte("abcdefgh")
+				copy(b[pos+1:], above)
+				b[pos] = byte(c)
+				want := 8
+				for i, x := range b {
+					if special(x) {
+						want = i
+						break
+					}
+				}
+				got := 8
+				if m := specialMask(binary.LittleEndian.Uint64(b)); m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("%q: first special byte at %d, specialMask says %d", b, want, got)
+				}
+			}
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/golang/snappy"
@@ -80,6 +81,18 @@ func New() (*Receiver, error) {
 	r.addr = ln.Addr().String()
 	r.serve(ln)
 	return r, nil
+}
+
+// Start is New for a test: a failure to listen fails t, and the receiver
+// is closed when t ends.
+func Start(t testing.TB) *Receiver {
+	t.Helper()
+	r, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
 }
 
 // Wrap puts a handler (a SigV4 check, for example) in front of the

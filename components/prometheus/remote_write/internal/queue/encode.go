@@ -37,23 +37,36 @@ import (
 // Snappy-compatible encoder: the same block format, about twice as fast as
 // github.com/golang/snappy's).
 
-// series is what the queue keeps of one WAL series: 96 bytes (a Go size
+// series is what the queue keeps of one WAL series: 80 bytes (a Go size
 // class) plus, with 2.0, its symbol ids.
 type series struct {
 	ref uint64
 	// gen and idx are scratch of the one shard that sends the series (a
 	// series always goes to one shard; resharding stops all shards
 	// first).
-	gen  uint64
-	raw  labels.Labels              // as read from the WAL, for reconfiguring
-	lbls labels.Labels              // the labels sent (raw's bytes when unchanged)
-	ids  []uint32                   // 2.0: global symbol ids of their names and values
+	gen uint64
+	raw labels.Labels // as read from the WAL, for reconfiguring
+	// sent is the labels sent if they are not raw (write_relabel_config,
+	// external labels), or dropSeries (write relabelling drops the
+	// series: its samples are final without being sent).
+	sent *labels.Labels
+	ids  []uint32                   // 2.0: global symbol ids of the labels sent
 	meta atomic.Pointer[seriesMeta] // 2.0: type, help and unit (nil: none)
 	seg  int32                      // the newest WAL segment (or checkpoint) its record was seen in
 	idx  int32
-	// dropped: write relabelling drops the series; its samples are final
-	// without being sent.
-	dropped bool
+}
+
+// dropSeries marks a dropped series (series.sent).
+var dropSeries labels.Labels
+
+func (s *series) dropped() bool { return s.sent == &dropSeries }
+
+// labels returns the labels sent.
+func (s *series) labels() labels.Labels {
+	if s.sent != nil {
+		return *s.sent
+	}
+	return s.raw
 }
 
 type seriesMeta struct {
@@ -89,9 +102,13 @@ func (d *dict) size() int {
 	return int(d.n)
 }
 
-// newSeries prepares a series for the configured protocol's encoder.
-func newSeries(ref uint64, lbls labels.Labels, v2 bool, d *dict) *series {
-	s := &series{ref: ref, lbls: lbls}
+// newSeries prepares a series of WAL labels raw, sent as lbls, for the
+// configured protocol's encoder.
+func newSeries(ref uint64, raw, lbls labels.Labels, v2 bool, d *dict) *series {
+	s := &series{ref: ref, raw: raw}
+	if !labels.Equal(raw, lbls) {
+		s.sent = &lbls
+	}
 	if v2 {
 		s.ids = make([]uint32, 0, 2*lbls.Len())
 		lbls.Range(func(l labels.Label) {
@@ -268,7 +285,7 @@ func appendMsg(b []byte, num protowire.Number, m marshaler) []byte {
 
 func (e *encoder) appendV1Series(items []item, idx []int32) {
 	s := items[idx[0]].s
-	ts := appendRW1Labels(e.ts[:0], s.lbls)
+	ts := appendRW1Labels(e.ts[:0], s.labels())
 	for _, i := range idx {
 		it := &items[i]
 		switch {
@@ -353,7 +370,7 @@ func (e *encoder) appendV2Series(items []item, idx []int32) {
 	s := items[idx[0]].s
 	e.refs = e.refs[:0]
 	i := 0
-	s.lbls.Range(func(l labels.Label) {
+	s.labels().Range(func(l labels.Label) {
 		e.refs = append(e.refs, e.ref(s.ids[i], l.Name), e.ref(s.ids[i+1], l.Value))
 		i += 2
 	})

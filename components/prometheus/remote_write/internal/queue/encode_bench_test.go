@@ -27,7 +27,7 @@ func benchItems(v2 bool, d *dict) ([]item, []labels.Labels) {
 			"namespace", fmt.Sprintf("ns-%d", i%20), "pod", fmt.Sprintf("api-7d9f8c-%05d", i), "method", []string{"GET", "POST"}[i%2],
 			"code", []string{"200", "500", "404"}[i%3], "route", fmt.Sprintf("/api/v1/items/%d", i%50))
 		lbls[i] = l
-		s := newSeries(uint64(i+1), l, v2, d)
+		s := newSeries(uint64(i+1), l, l, v2, d)
 		if v2 {
 			s.meta.Store(&seriesMeta{typ: model.MetricTypeCounter, help: "Requests served.", unit: "", hid: d.id("Requests served."), uid: 0})
 		}

@@ -225,7 +225,7 @@ func (q *Queue) replaceShards(shards func(n int) int, cfg *Config) {
 		kept := held[:0]
 		gone := map[int64]int64{}
 		for _, it := range held {
-			if s := q.series.get(it.s.ref); s != nil && !s.dropped {
+			if s := q.series.get(it.s.ref); s != nil && !s.dropped() {
 				it.s = s
 				kept = append(kept, it)
 			} else if it.counted() {
@@ -254,7 +254,7 @@ func (q *Queue) reresolve(items []item) []item {
 	q.seriesMu.RLock()
 	for _, it := range items {
 		it.s = q.series.get(it.s.ref)
-		if it.s != nil && !it.s.dropped {
+		if it.s != nil && !it.s.dropped() {
 			kept = append(kept, it)
 		} else if it.counted() {
 			gone[it.t]++
@@ -275,10 +275,9 @@ func (q *Queue) rebuildLocked(cfg *Config) {
 	old := q.series
 	q.series = seriesTable{}
 	old.each(func(ref uint64, o *series) {
-		q.prepareLocked(ref, o.raw, cfg)
-		s := q.series.get(ref)
+		s := q.prepareLocked(ref, o.raw, cfg)
 		s.seg = o.seg
-		if m := o.meta.Load(); m != nil && cfg.V2 && !s.dropped {
+		if m := o.meta.Load(); m != nil && cfg.V2 && !s.dropped() {
 			q.setMetaLocked(s, m.typ, m.help, m.unit)
 		}
 	})
@@ -332,13 +331,12 @@ func (q *Queue) StoreSeries(ss []record.RefSeries, seg int) {
 	defer q.seriesMu.Unlock()
 	for _, s := range ss {
 		ref := uint64(s.Ref)
-		q.prepareLocked(ref, s.Labels, &cfg)
-		q.series.get(ref).seg = int32(seg)
+		q.prepareLocked(ref, s.Labels, &cfg).seg = int32(seg)
 	}
 }
 
 // prepareLocked builds (or drops) the series sent for ref.
-func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) {
+func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) *series {
 	lbls, ok := raw, true
 	if cfg.Labels != nil {
 		lbls, ok = cfg.Labels(raw)
@@ -346,18 +344,18 @@ func (q *Queue) prepareLocked(ref uint64, raw labels.Labels, cfg *Config) {
 	var s *series
 	if !ok || lbls.IsEmpty() {
 		// Dropped: kept, so its samples are known to be dropped.
-		s = &series{ref: ref, dropped: true}
+		s = &series{ref: ref, raw: raw, sent: &dropSeries}
 	} else {
-		s = newSeries(ref, lbls, cfg.V2, q.dict)
+		s = newSeries(ref, raw, lbls, cfg.V2, q.dict)
 	}
-	s.raw = raw
 	if old := q.series.get(ref); old != nil {
 		s.seg = old.seg
-		if !s.dropped {
+		if !s.dropped() {
 			s.meta.Store(old.meta.Load())
 		}
 	}
 	q.series.set(ref, s)
+	return s
 }
 
 // StoreMetadata records metric metadata of series (sent with 2.0).
@@ -370,7 +368,7 @@ func (q *Queue) StoreMetadata(md []record.RefMetadata) {
 	for _, m := range md {
 		ref := uint64(m.Ref)
 		s := q.series.get(ref)
-		if s == nil || s.dropped {
+		if s == nil || s.dropped() {
 			continue
 		}
 		q.setMetaLocked(s, record.ToMetricType(m.Type), m.Help, m.Unit)
@@ -489,7 +487,7 @@ func appendItems[S any](q *Queue, in []S, conv func(S) (uint64, item)) bool {
 	for _, x := range in {
 		ref, it := conv(x)
 		s := q.series.get(ref)
-		if s == nil || s.dropped {
+		if s == nil || s.dropped() {
 			if it.counted() {
 				if s == nil {
 					q.m.droppedUnknown.Inc()
