@@ -14,15 +14,12 @@
 // logs pipeline keeps little and allocates a lot per record: there a low
 // GOGC would multiply the collector's share of the CPU.
 //
-// So Run starts at GOGC=Min and, every Interval in which a collection
-// ended, looks at the share of the process's CPU the collector took since
-// the last one (runtime/metrics' /cpu/classes, which the runtime updates
-// at the end of each cycle, so the share is over whole cycles): above
-// Raise it doubles GOGC (up to Max), below Lower it takes a third off
-// (down to Min). A pipeline that allocates a lot collects several times a
-// second at GOGC=25, so it is at 100 within a few seconds of the start;
-// one that collects rarely stays low. An operator's GOGC or GOMEMLIMIT
-// (environment) turns it off: Enabled reports that.
+// So Run starts at GOGC=Min and, every Interval, looks at the share of the
+// process's CPU the collector took since the last look (runtime/metrics'
+// /cpu/classes, which the runtime updates at the end of each cycle):
+// above Raise it doubles GOGC (up to Max), below Lower it takes a third
+// off (down to Min). An operator's GOGC or GOMEMLIMIT (environment) turns
+// it off: Enabled reports that.
 package gctune
 
 import (
@@ -41,9 +38,8 @@ type Options struct {
 }
 
 // Default: GOGC between 25 and Go's default 100; the collector may take
-// 2 to 5 % of the CPU the process uses before GOGC moves; a look every
-// second.
-var Default = Options{Min: 25, Max: 100, Lower: 0.02, Raise: 0.05, Interval: time.Second}
+// 2 to 5 % of the CPU the process uses before GOGC moves.
+var Default = Options{Min: 25, Max: 100, Lower: 0.02, Raise: 0.05, Interval: 10 * time.Second}
 
 // Enabled says whether Run tunes anything: not when the operator set
 // GOGC or GOMEMLIMIT.
@@ -105,11 +101,14 @@ func Run(ctx context.Context, o Options) {
 		}
 		now := readCPU()
 		used, gc := now.used-last.used, now.gc-last.gc
-		if used <= 0 {
-			continue // no cycle ended since the last look: nothing new
+		var share float64
+		if used > 0 {
+			share = gc / used
 		}
+		// No cycle ended since the last look (the runtime's figures did
+		// not move): collection is rare, so cheap (share 0).
 		last = now
-		if n := o.Next(cur, gc/used); n != cur {
+		if n := o.Next(cur, share); n != cur {
 			cur = n
 			debug.SetGCPercent(cur)
 		}
