@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flow-telemetry/flow/components/logging"
-	"github.com/flow-telemetry/flow/internal/gctune"
 	"github.com/flow-telemetry/flow/internal/startgc"
 	flowruntime "github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
@@ -189,9 +188,6 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 		g.Add(func() error {
 			diags := refuseArgumentErrors(rt.Load(files))
 			endGC()
-			// From now on GOGC follows what collection costs (25 to 100;
-			// not if the operator set GOGC or GOMEMLIMIT).
-			go gctune.Run(ctx, gctune.Default)
 			if len(diags) > 0 {
 				syntax.FormatDiagnostics(stderr, files, diags)
 			}
