@@ -125,6 +125,14 @@ func safeWithCounter(c component.Countable, f func(int)) (w any) {
 	return c.WithCounter(f)
 }
 
+// noWrappers reports whether no counting wrapper is kept (nothing for a
+// context without capsules to prune).
+func (s *edgeSet) noWrappers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.wrappers) == 0
+}
+
 // beginEvaluation and endEvaluation bracket building a component's context:
 // with prune, wrappers not used by this evaluation are dropped so replaced
 // receivers do not pile up.

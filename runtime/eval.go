@@ -147,6 +147,24 @@ func (r *Runtime) evalContext(n *gnode, mode scopeMode) (ctx *hcl.EvalContext, k
 			return scope, known, versions
 		}
 	}
+	if len(keys) == 1 && !keys[0].unknown && keys[0].names != nil && !slices.ContainsFunc(keys[0].attrs, func(v cty.Value) bool { return mayHoldCapsule(v.Type()) }) && n.st.edges.noWrappers() {
+		// One dependency, some of its exports named, no capsule among
+		// them (a discovery chain's targets): the nested objects are built
+		// directly, without the tree that merges several dependencies.
+		k := &keys[0]
+		attrs := make(map[string]cty.Value, len(k.names))
+		for j, name := range k.names {
+			attrs[name] = k.attrs[j]
+		}
+		v := cty.ObjectVal(attrs)
+		path := n.deps[0].path
+		for i := len(path) - 1; i >= 1; i-- {
+			v = cty.ObjectVal(map[string]cty.Value{path[i]: v})
+		}
+		scope.Variables = map[string]cty.Value{path[0]: v}
+		n.st.scopes[slot] = &evalScope{keys: keys, ctx: scope}
+		return scope, known, versions
+	}
 	root := &varTree{}
 	// A scope of known exports drops the wrappers it does not use; a
 	// staging scope with unknowns keeps them, as the live scope holds them.

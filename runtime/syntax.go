@@ -71,6 +71,9 @@ func decodeBody(block *syntax.Block, ctx *hcl.EvalContext, target any, secrets *
 	if placeholders {
 		return decode.Block(block, ctx, target, decode.SecretRanges(secrets), decode.Placeholders())
 	}
+	if len(opts) == 0 {
+		return decode.Block(block, ctx, target, decode.SecretRanges(secrets))
+	}
 	return decode.Block(block, ctx, target, append(opts, decode.SecretRanges(secrets))...)
 }
 

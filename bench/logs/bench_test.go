@@ -179,7 +179,8 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 	defer lk.Close()
 	port := flowproc.FreePort(tb)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := startFlow(tb, fmt.Sprintf(s.config, port, lk.URL()), tb.TempDir(), addr)
+	bin := installedCopy(tb, flowproc.Build(tb), tb.TempDir())
+	p := startFlowBinary(tb, bin, fmt.Sprintf(s.config, port, lk.URL()), tb.TempDir(), addr)
 	pid := p.Pid()
 
 	// The original shape's pre-built bodies.

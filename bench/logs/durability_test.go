@@ -100,30 +100,52 @@ func TestKill9DuringDelivery(t *testing.T) {
 	testwait.Long(t, "kill -9 and restart of a flow binary during delivery (~35 s)")
 	lk := startFakeLoki(t)
 	port := flowproc.FreePort(t)
+	k := kill9DuringDelivery(t, lk, port, pipelineConfig(port, lk.URL()), func(url string, _ int) *fh.Sender {
+		return &fh.Sender{URL: url}
+	})
+	if int64(k.ackedAtKill) <= k.deliveredAtKill {
+		t.Logf("note: Loki had already caught up at the kill (%d acknowledged, %d delivered)", k.ackedAtKill, k.deliveredAtKill)
+	}
+	t.Logf("killed with %d lines acknowledged and %d delivered; after restart all %d acknowledged lines arrived (%d requests retried by the sender)",
+		k.ackedAtKill, k.deliveredAtKill, k.acks.count(), k.acks.failed.Load())
+}
+
+// kill9Run is what kill9DuringDelivery saw.
+type kill9Run struct {
+	acks            *ackTracker
+	ackedAtKill     int   // lines flow had acknowledged at the kill
+	deliveredAtKill int64 // lines Loki had received at the kill
+}
+
+// kill9DuringDelivery runs flow with cfg (its Firehose source on port) and
+// four senders (sender(url, i)) pushing to it; takes Loki down for 1.5 s so
+// that a backlog builds up in the WAL; 300 ms after Loki is back, while the
+// backlog is being delivered, kills flow with SIGKILL and restarts it on
+// the same storage; stops the senders 1.5 s later; and checks that every
+// line flow acknowledged with 200 reached Loki.
+func kill9DuringDelivery(t *testing.T, lk *fakeloki.Server, port int, cfg string, sender func(url string, i int) *fh.Sender) kill9Run {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	storage := t.TempDir()
-	cfg := pipelineConfig(port, lk.URL())
 	p := startFlow(t, cfg, storage, addr)
-
-	acks := newAckTracker()
+	k := kill9Run{acks: newAckTracker()}
 	stop := make(chan struct{})
 	done := make(chan struct{}, 4)
 	url := "http://" + addr + "/awsfirehose/api/v1/push"
 	for i := 0; i < 4; i++ {
-		s := &fh.Sender{URL: url}
-		go func() { acks.run(s, i, 200, stop, 0); done <- struct{}{} }()
+		s := sender(url, i)
+		go func() { k.acks.run(s, i, 200, stop, 0); done <- struct{}{} }()
 	}
 	time.Sleep(1500 * time.Millisecond)
 	lk.Down() // a backlog builds up in the WAL
 	time.Sleep(1500 * time.Millisecond)
-	lk.Up()
-	time.Sleep(300 * time.Millisecond) // delivery of the backlog under way
-	ackedAtKill := acks.count()
-	p.Kill()
-	deliveredAtKill := lk.Stats().Entries
-	if int64(ackedAtKill) <= deliveredAtKill {
-		t.Logf("note: Loki had already caught up at the kill (%d acknowledged, %d delivered)", ackedAtKill, deliveredAtKill)
+	if err := lk.Up(); err != nil {
+		t.Fatal(err)
 	}
+	time.Sleep(300 * time.Millisecond) // delivery of the backlog under way
+	k.ackedAtKill = k.acks.count()
+	p.Kill()
+	k.deliveredAtKill = lk.Stats().Entries
 
 	startFlow(t, cfg, storage, addr)
 	time.Sleep(1500 * time.Millisecond)
@@ -131,7 +153,6 @@ func TestKill9DuringDelivery(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		<-done
 	}
-	acks.checkAllArrived(t, lk, 60*time.Second)
-	t.Logf("killed with %d lines acknowledged and %d delivered; after restart all %d acknowledged lines arrived (%d requests retried by the sender)",
-		ackedAtKill, deliveredAtKill, acks.count(), acks.failed.Load())
+	k.acks.checkAllArrived(t, lk, 60*time.Second)
+	return k
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	fh "github.com/flow-telemetry/flow/components/loki/source/aws_firehose/firehosetest"
 	"github.com/flow-telemetry/flow/internal/flowproc"
@@ -20,41 +19,14 @@ func TestKill9DuringShardedDelivery(t *testing.T) {
 	testwait.Long(t, "kill -9 during sharded delivery")
 	lk := startFakeLoki(t)
 	port := flowproc.FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	storage := t.TempDir()
 	cfg := strings.Replace(pipelineConfig(port, lk.URL()), `max_backoff_period = "2s"`,
 		"max_backoff_period = \"2s\"\n    queue_config {\n      min_shards = 4\n    }", 1)
 	if !strings.Contains(cfg, "min_shards") {
 		t.Fatal("config not rewritten")
 	}
-	p := startFlow(t, cfg, storage, addr)
-
-	acks := newAckTracker()
-	stop := make(chan struct{})
-	done := make(chan struct{}, 4)
-	url := "http://" + addr + "/awsfirehose/api/v1/push"
-	for i := 0; i < 4; i++ {
-		s := &fh.Sender{URL: url, CommonAttributes: map[string]string{"lbl_sender": fmt.Sprint(i)}}
-		go func() { acks.run(s, i, 200, stop, 0); done <- struct{}{} }()
-	}
-	time.Sleep(1500 * time.Millisecond)
-	lk.Down()
-	time.Sleep(1500 * time.Millisecond)
-	if err := lk.Up(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	ackedAtKill := acks.count()
-	p.Kill()
-	deliveredAtKill := lk.Stats().Entries
-
-	startFlow(t, cfg, storage, addr)
-	time.Sleep(1500 * time.Millisecond)
-	close(stop)
-	for i := 0; i < 4; i++ {
-		<-done
-	}
-	acks.checkAllArrived(t, lk, 60*time.Second)
+	k := kill9DuringDelivery(t, lk, port, cfg, func(url string, i int) *fh.Sender {
+		return &fh.Sender{URL: url, CommonAttributes: map[string]string{"lbl_sender": fmt.Sprint(i)}}
+	})
 
 	// Per stream (sender), first arrivals are in the order sent.
 	type pos struct{ req, rec int }
@@ -82,5 +54,5 @@ func TestKill9DuringShardedDelivery(t *testing.T) {
 		t.Fatalf("streams %v, want one per sender", streams)
 	}
 	t.Logf("killed with %d lines acknowledged and %d delivered; after restart all %d acknowledged lines arrived",
-		ackedAtKill, deliveredAtKill, acks.count())
+		k.ackedAtKill, k.deliveredAtKill, k.acks.count())
 }

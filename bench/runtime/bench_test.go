@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	rtm "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,6 +204,64 @@ func BenchmarkRealRun1000(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(ready.Microseconds())/1000, "ms-to-ready")
 	b.ReportMetric(float64(vmHWM(b, p.Pid()))/(1<<20), "peak-RSS-MiB")
+}
+
+// BenchmarkRealReady1000 starts the built flow binary on the config b.N
+// times, one after the other, and reports the median time from start to
+// /-/ready and the median CPU time flow used until then (all its threads,
+// from /proc), which the machine's load moves less than the wall time.
+// Run with -benchtime 20x or more.
+func BenchmarkRealReady1000(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "real.river")
+	if err := os.WriteFile(path, realConfig(1), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	flowproc.Build(b)
+	var ready, cpu []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		p := flowproc.Start(b, path)
+		ready = append(ready, time.Since(start))
+		cpu = append(cpu, procCPU(b, p.Pid()))
+		if err := p.Stop(15 * time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(median(ready).Microseconds())/1000, "median-ms-to-ready")
+	b.ReportMetric(float64(median(cpu).Microseconds())/1000, "median-cpu-ms-to-ready")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// procCPU is the CPU time a process has used so far, all threads, from
+// /proc/<pid>/task/*/schedstat (nanoseconds on the CPU).
+func procCPU(tb testing.TB, pid int) time.Duration {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ns int64
+	for _, t := range tasks {
+		stat, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		f := strings.Fields(string(stat))
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			tb.Fatalf("%s: %v", stat, err)
+		}
+		ns += v
+	}
+	return time.Duration(ns)
 }
 
 // vmHWM is a process's peak resident set size in bytes.

@@ -49,10 +49,10 @@ func TestPostponeAndEnd(t *testing.T) {
 		keep = append(keep, make([]byte, 1<<20))
 	}
 	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(keep)
 	if ms.NumGC != before {
 		t.Fatalf("%d collections while postponed, want none", ms.NumGC-before)
 	}
-	keep = nil
 	end()
 	end() // a second call changes nothing
 	if p := gcPercent(); p != 100 {
@@ -61,7 +61,6 @@ func TestPostponeAndEnd(t *testing.T) {
 	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
 		t.Fatalf("memory limit %d after end, want none restored", l)
 	}
-	_ = keep
 }
 
 // A heap passing half of the bound ends the postponement by itself, before

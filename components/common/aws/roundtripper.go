@@ -18,6 +18,7 @@ import (
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/flow-telemetry/flow/components/common/httpclient"
 )
 
 // Option configures a RoundTripper.
@@ -340,12 +341,7 @@ func RegionFromHost(host string) string {
 // error it is explained, remembered (LastError) and logged (at most once a
 // minute per code). The body is left intact for the caller.
 func (rt *RoundTripper) inspect(resp *http.Response, creds awssdk.Credentials) {
-	const max = 64 << 10
-	peek, err := io.ReadAll(io.LimitReader(resp.Body, max))
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
+	peek, err := httpclient.PeekBody(resp, 64<<10)
 	if err != nil {
 		return
 	}

@@ -30,6 +30,25 @@ import (
 	"github.com/flow-telemetry/flow/syntax/value"
 )
 
+// deliverWithToken runs an endpoint configured by auth against a receiver
+// that requires "Authorization: Bearer <token>", and fails t unless samples
+// are delivered and every request carried the token.
+func deliverWithToken(t *testing.T, token string, auth func(*EndpointOptions)) (*Component, *rwtest.Receiver) {
+	t.Helper()
+	r := rwtest.Start(t)
+	check := &bearerCheck{token: token}
+	r.Wrap(check.wrap)
+	c, recv, _ := start(t, testArgs(r.URL(), auth))
+	g := newGenerator(recv, 5)
+	g.warmUp(t, r)
+	g.tick(t)
+	waitAll(t, g, r, 20*time.Second)
+	if check.ok.Load() == 0 || check.missing.Load() != 0 || check.bad.Load() != 0 {
+		t.Fatalf("requests with the token %d, without %d, with another %d", check.ok.Load(), check.missing.Load(), check.bad.Load())
+	}
+	return c, r
+}
+
 // requireBearer puts a check in front of the receiver: requests without
 // "Authorization: Bearer <token>" get 401 and are counted.
 type bearerCheck struct {
@@ -79,20 +98,9 @@ func TestAzureADManagedIdentity(t *testing.T) {
 	t.Setenv("IDENTITY_ENDPOINT", idp.URL+"/msi/token")
 	t.Setenv("IDENTITY_HEADER", "identity-secret")
 
-	r := rwtest.Start(t)
-	check := &bearerCheck{token: "azure-token-1"}
-	r.Wrap(check.wrap)
-	args := testArgs(r.URL(), func(ep *EndpointOptions) {
+	c, _ := deliverWithToken(t, "azure-token-1", func(ep *EndpointOptions) {
 		ep.AzureAD = &AzureAD{Cloud: "AzurePublic", ManagedIdentity: &AzureManagedIdentity{ClientID: clientID}}
 	})
-	c, recv, _ := start(t, args)
-	g := newGenerator(recv, 5)
-	g.warmUp(t, r)
-	g.tick(t)
-	waitAll(t, g, r, 20*time.Second)
-	if check.ok.Load() == 0 || check.missing.Load() != 0 || check.bad.Load() != 0 {
-		t.Fatalf("requests with the token %d, without %d, with another %d", check.ok.Load(), check.missing.Load(), check.bad.Load())
-	}
 	mu.Lock()
 	q := lastQuery
 	mu.Unlock()
@@ -169,18 +177,7 @@ func TestGoogleIAMCredentialsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := rwtest.Start(t)
-	check := &bearerCheck{token: "google-token-1"}
-	r.Wrap(check.wrap)
-	args := testArgs(r.URL(), func(ep *EndpointOptions) { ep.GoogleIAM = &GoogleIAM{CredentialsFile: file} })
-	_, recv, _ := start(t, args)
-	g := newGenerator(recv, 5)
-	g.warmUp(t, r)
-	g.tick(t)
-	waitAll(t, g, r, 20*time.Second)
-	if check.ok.Load() == 0 || check.missing.Load() != 0 || check.bad.Load() != 0 {
-		t.Fatalf("requests with the token %d, without %d, with another %d", check.ok.Load(), check.missing.Load(), check.bad.Load())
-	}
+	_, r := deliverWithToken(t, "google-token-1", func(ep *EndpointOptions) { ep.GoogleIAM = &GoogleIAM{CredentialsFile: file} })
 	if grants.Load() == 0 {
 		t.Fatal("the token endpoint of the credentials file was never asked")
 	}

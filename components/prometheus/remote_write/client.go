@@ -1,11 +1,9 @@
 package remotewrite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -401,12 +399,7 @@ func (o *observer) adjust(resp *http.Response) time.Duration {
 // describe turns a failed response into a message, reading at most 1 KiB of
 // its body and leaving the body intact for Prometheus' client.
 func (o *observer) describe(resp *http.Response) string {
-	const max = 1 << 10
-	peek, _ := io.ReadAll(io.LimitReader(resp.Body, max))
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(peek), resp.Body), resp.Body}
+	peek, _ := httpclient.PeekBody(resp, 1<<10)
 	msg := strings.TrimSpace(string(peek))
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]

@@ -32,6 +32,16 @@ func serve(t *testing.T, reg *prometheus.Registry) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
+// scrapeOf serves cs on a local target and returns a recorder and the
+// fast-scraping arguments that forward that target to it.
+func scrapeOf(t *testing.T, cs ...prometheus.Collector) (*promtest.Recorder, Arguments) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(cs...)
+	rec := promtest.NewRecorder()
+	return rec, fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
+}
+
 func startScrape(t testing.TB, id string, a Arguments) *Component {
 	t.Helper()
 	opts, _, _ := promtest.Options(t, id)
@@ -68,12 +78,9 @@ func TestMetricNameSchemes(t *testing.T) {
 		{"legacy", "dots", "http_dot_requests_dot_total_dot_v2"},
 	} {
 		t.Run(tc.validation+"/"+tc.escaping, func(t *testing.T) {
-			reg := prometheus.NewRegistry()
 			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "http.requests.total.v2", Help: "A UTF-8 name."})
 			g.Set(7)
-			reg.MustRegister(g)
-			rec := promtest.NewRecorder()
-			a := fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
+			rec, a := scrapeOf(t, g)
 			if tc.validation != "" {
 				a.MetricNameValidationScheme = tc.validation
 			}
@@ -131,12 +138,9 @@ func TestHonorMetadata(t *testing.T) {
 
 // enable_type_and_unit_labels adds __type__ (and __unit__ when known).
 func TestTypeAndUnitLabels(t *testing.T) {
-	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "io_bytes_total", Help: "Bytes."})
 	c.Add(5)
-	reg.MustRegister(c)
-	rec := promtest.NewRecorder()
-	a := fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
+	rec, a := scrapeOf(t, c)
 	a.EnableTypeAndUnitLabels = true
 	startScrape(t, "prometheus.scrape.types", a)
 	testwait.Eventually(t, 10*time.Second, func() bool {
@@ -255,13 +259,10 @@ func TestNativeHistogramArguments(t *testing.T) {
 // convert_classic_histograms_to_nhcb turns a classic histogram into a
 // native histogram with custom buckets (schema -53), from the text format.
 func TestConvertClassicHistogramsToNHCB(t *testing.T) {
-	reg := prometheus.NewRegistry()
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "job_seconds", Help: "Job time.", Buckets: []float64{1, 5, 30}})
 	h.Observe(3)
 	h.Observe(20)
-	reg.MustRegister(h)
-	rec := promtest.NewRecorder()
-	a := fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
+	rec, a := scrapeOf(t, h)
 	a.ConvertClassicHistogramsToNHCB = true
 	startScrape(t, "prometheus.scrape.nhcb", a)
 	testwait.Eventually(t, 10*time.Second, func() bool {
@@ -277,12 +278,9 @@ func TestConvertClassicHistogramsToNHCB(t *testing.T) {
 // start_timestamp_zero_ingestion writes a zero sample at a counter's start
 // timestamp, which client_golang exposes in the protobuf format.
 func TestStartTimestampZeroIngestion(t *testing.T) {
-	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "jobs_done_total", Help: "Jobs."})
 	c.Add(3)
-	reg.MustRegister(c)
-	rec := promtest.NewRecorder()
-	a := fastArgs(rec, map[string]string{"__address__": serve(t, reg)})
+	rec, a := scrapeOf(t, c)
 	a.ScrapeProtocols = []string{"PrometheusProto"}
 	a.StartTimestampZeroIngestion = true
 	startScrape(t, "prometheus.scrape.st", a)

@@ -12,6 +12,7 @@ import (
 	"github.com/flow-telemetry/flow/components/prometheus/internal/promtest"
 	"github.com/flow-telemetry/flow/internal/testwait"
 	"github.com/flow-telemetry/flow/runtime/cluster/clustertest"
+	"github.com/flow-telemetry/flow/runtime/component"
 )
 
 // The clustering tests run real cluster nodes (memberlist over HTTP/2 on
@@ -38,6 +39,24 @@ func activeAddrs(c *Component) []string {
 	return out
 }
 
+// startClustered runs a scrape with `clustering { enabled = true }` over
+// targets in an agent whose cluster is node (nil: run without
+// --cluster.enabled), recording what it scrapes.
+func startClustered(t *testing.T, id string, node component.Cluster, targets []map[string]string) (*Component, *promtest.Recorder) {
+	t.Helper()
+	rec := promtest.NewRecorder()
+	opts, _, _ := promtest.Options(t, id)
+	opts.Cluster = node
+	args := fastArgs(rec, targets...)
+	args.Clustering.Enabled = true
+	c, err := New(opts, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtest.Run(t, c)
+	return c, rec
+}
+
 // TestClusteringScrapesOnlyOwnedTargets: alone, an agent scrapes every
 // target; when a second agent joins it keeps only its own share and writes
 // staleness markers for the series of the targets it gave up; when the
@@ -45,16 +64,7 @@ func activeAddrs(c *Component) []string {
 func TestClusteringScrapesOnlyOwnedTargets(t *testing.T) {
 	tgs, labels := clusterTargets(t, 12)
 	a := clustertest.Start(t, "agent-a")
-	rec := promtest.NewRecorder()
-	opts, _, _ := promtest.Options(t, "prometheus.scrape.fleet")
-	opts.Cluster = a.Node
-	args := fastArgs(rec, labels...)
-	args.Clustering.Enabled = true
-	c, err := New(opts, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	promtest.Run(t, c)
+	c, rec := startClustered(t, "prometheus.scrape.fleet", a.Node, labels)
 	testwait.Eventually(t, 10*time.Second, func() bool {
 		for _, tg := range tgs {
 			if _, ok := find(rec, "fleet_gauge", tg.addr()); !ok {
@@ -121,15 +131,7 @@ func TestClusteringScrapesOnlyOwnedTargets(t *testing.T) {
 // and says so.
 func TestClusteringBlockWithoutCluster(t *testing.T) {
 	tgs, labels := clusterTargets(t, 3)
-	rec := promtest.NewRecorder()
-	opts, _, _ := promtest.Options(t, "prometheus.scrape.alone")
-	args := fastArgs(rec, labels...)
-	args.Clustering.Enabled = true
-	c, err := New(opts, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	promtest.Run(t, c)
+	c, _ := startClustered(t, "prometheus.scrape.alone", nil, labels)
 	testwait.Eventually(t, 10*time.Second, func() bool { return len(c.activeTargets()) == len(tgs) }, "every target scraped")
 	ci := c.DebugInfo().(debugInfo).Clustering
 	if len(ci) != 1 || ci[0].Enabled || ci[0].TargetsOwned != 3 || !strings.Contains(ci[0].Note, "--cluster.enabled") {

@@ -26,7 +26,7 @@ func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, ti
 	if !p.consume('{') {
 		return nil, 0, false
 	}
-	var seenID, seenTS, seenRecords bool
+	var seen uint8 // the fields read so far
 	if p.peek() == '}' {
 		p.i++
 		return nil, 0, p.end()
@@ -36,32 +36,21 @@ func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, ti
 		if !ok || !p.consume(':') {
 			return nil, 0, false
 		}
-		switch string(key) {
-		case "requestId":
-			if seenID {
-				return nil, 0, false
-			}
-			seenID = true
-			if requestID, ok = p.str(); !ok {
-				return nil, 0, false
-			}
-		case "timestamp":
-			if seenTS {
-				return nil, 0, false
-			}
-			seenTS = true
-			if timestamp, ok = p.int(); !ok {
-				return nil, 0, false
-			}
-		case "records":
-			if seenRecords {
-				return nil, 0, false
-			}
-			seenRecords = true
-			if !p.records(record) {
-				return nil, 0, false
-			}
-		default:
+		// An unknown or repeated key is encoding/json's to decide.
+		f := fastField(key)
+		if f == 0 || seen&f != 0 {
+			return nil, 0, false
+		}
+		seen |= f
+		switch f {
+		case fieldRequestID:
+			requestID, ok = p.str()
+		case fieldTimestamp:
+			timestamp, ok = p.int()
+		case fieldRecords:
+			ok = p.records(record)
+		}
+		if !ok {
 			return nil, 0, false
 		}
 		switch p.next() {
@@ -72,6 +61,26 @@ func parseFast(body []byte, record func(data []byte) bool) (requestID []byte, ti
 			return nil, 0, false
 		}
 	}
+}
+
+// The fields of a Firehose request, as bits of parseFast's seen set.
+const (
+	fieldRequestID uint8 = 1 << iota
+	fieldTimestamp
+	fieldRecords
+)
+
+// fastField is key's field, 0 for a key parseFast does not take.
+func fastField(key []byte) uint8 {
+	switch string(key) {
+	case "requestId":
+		return fieldRequestID
+	case "timestamp":
+		return fieldTimestamp
+	case "records":
+		return fieldRecords
+	}
+	return 0
 }
 
 type fastParser struct {
@@ -484,16 +493,10 @@ func (p *fastParser) textTo(out []byte) ([]byte, bool) {
 			}
 			p.i += 2
 			run = p.i
-		case c < 0x20:
-			return out, false
-		case c < utf8.RuneSelf:
-			p.i++
 		default:
-			r, n := utf8.DecodeRune(p.b[p.i:])
-			if r == utf8.RuneError && n == 1 {
+			if !p.skipChar(c) {
 				return out, false
 			}
-			p.i += n
 		}
 	}
 	return out, false
@@ -530,19 +533,32 @@ func (p *fastParser) text() ([]byte, bool) {
 			default:
 				return nil, false
 			}
-		case c < 0x20:
-			return nil, false
-		case c < utf8.RuneSelf:
-			p.i++
 		default:
-			r, n := utf8.DecodeRune(p.b[p.i:])
-			if r == utf8.RuneError && n == 1 {
+			if !p.skipChar(c) {
 				return nil, false
 			}
-			p.i += n
 		}
 	}
 	return nil, false
+}
+
+// skipChar passes over c, the byte at p.i, or the UTF-8 rune it starts. It
+// declines a control character (invalid JSON) and invalid UTF-8 (which
+// encoding/json would replace).
+func (p *fastParser) skipChar(c byte) bool {
+	switch {
+	case c < 0x20:
+		return false
+	case c < utf8.RuneSelf:
+		p.i++
+	default:
+		r, n := utf8.DecodeRune(p.b[p.i:])
+		if r == utf8.RuneError && n == 1 {
+			return false
+		}
+		p.i += n
+	}
+	return true
 }
 
 // hex4 reads the 4 hex digits of a \u escape.

@@ -279,3 +279,24 @@ func TestPayloadsDecodedEveryWay(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyGzip: the spelled-out empty stream is what compress/gzip
+// writes for nothing, and both readers read it as nothing.
+func TestEmptyGzip(t *testing.T) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Close()
+	if !bytes.Equal(b.Bytes(), emptyGzip) {
+		t.Fatalf("compress/gzip writes %#v for nothing, emptyGzip is %#v", b.Bytes(), emptyGzip)
+	}
+	if out, err := kgunzip(emptyGzip, 10); err != nil || len(out) != 0 {
+		t.Fatalf("klauspost's reader: %q, %v", out, err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(emptyGzip))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := io.ReadAll(zr); err != nil || len(out) != 0 {
+		t.Fatalf("compress/gzip: %q, %v", out, err)
+	}
+}

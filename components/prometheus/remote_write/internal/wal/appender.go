@@ -118,17 +118,24 @@ func (a *appender) Append(ref storage.SeriesRef, l labels.Labels, t int64, v flo
 	return storage.SeriesRef(r), nil
 }
 
-// AppendHistogram implements storage.Appender.
-func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+// validateHistogram checks each of h and fh that is set, as agent does
+// before appending either.
+func validateHistogram(h *histogram.Histogram, fh *histogram.FloatHistogram) error {
 	if h != nil {
 		if err := h.Validate(); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if fh != nil {
-		if err := fh.Validate(); err != nil {
-			return 0, err
-		}
+		return fh.Validate()
+	}
+	return nil
+}
+
+// AppendHistogram implements storage.Appender.
+func (a *appender) AppendHistogram(ref storage.SeriesRef, l labels.Labels, t int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
+	if err := validateHistogram(h, fh); err != nil {
+		return 0, err
 	}
 	r, ms, err := a.getOrCreate(ref, l)
 	if err != nil {
@@ -179,15 +186,8 @@ func (a *appender) AppendSTZeroSample(ref storage.SeriesRef, l labels.Labels, t,
 // AppendHistogramSTZeroSample implements storage.Appender, as
 // AppendSTZeroSample for histograms.
 func (a *appender) AppendHistogramSTZeroSample(ref storage.SeriesRef, l labels.Labels, t, st int64, h *histogram.Histogram, fh *histogram.FloatHistogram) (storage.SeriesRef, error) {
-	if h != nil {
-		if err := h.Validate(); err != nil {
-			return 0, err
-		}
-	}
-	if fh != nil {
-		if err := fh.Validate(); err != nil {
-			return 0, err
-		}
+	if err := validateHistogram(h, fh); err != nil {
+		return 0, err
 	}
 	if st >= t {
 		return 0, storage.ErrSTNewerThanSample
@@ -322,6 +322,15 @@ func (a *appender) log(all bool) error {
 		return nil
 	}
 	put := func(b []byte) { recs[len(recs)-1] = b }
+	// putOrDrop is put, or drops the slot when b is empty (the encoder put
+	// every histogram in the custom-buckets record).
+	putOrDrop := func(b []byte) {
+		if len(b) > 0 {
+			put(b)
+		} else {
+			recs = recs[:len(recs)-1]
+		}
+	}
 
 	if len(a.series) > 0 {
 		put(enc.Series(a.series, next()))
@@ -335,22 +344,14 @@ func (a *appender) log(all bool) error {
 		}
 		if len(a.hists) > 0 {
 			b, custom := enc.HistogramSamples(a.hists, next())
-			if len(b) > 0 {
-				put(b)
-			} else {
-				recs = recs[:len(recs)-1]
-			}
+			putOrDrop(b)
 			if len(custom) > 0 {
 				put(enc.CustomBucketsHistogramSamples(custom, next()))
 			}
 		}
 		if len(a.fhists) > 0 {
 			b, custom := enc.FloatHistogramSamples(a.fhists, next())
-			if len(b) > 0 {
-				put(b)
-			} else {
-				recs = recs[:len(recs)-1]
-			}
+			putOrDrop(b)
 			if len(custom) > 0 {
 				put(enc.CustomBucketsFloatHistogramSamples(custom, next()))
 			}
