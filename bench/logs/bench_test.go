@@ -55,9 +55,16 @@ func procStats(pid int) (cpu time.Duration, hwm int64, err error) {
 }
 
 type benchResult struct {
-	records     int64
-	elapsed     time.Duration // until the last record was acknowledged
-	delivered   time.Duration // until the last record reached Loki
+	records   int64
+	elapsed   time.Duration // until the last record was acknowledged
+	delivered time.Duration // until the last record reached Loki
+	// inWindow is how many of the records reached Loki before the last
+	// was acknowledged: inWindow/elapsed is the delivery rate while the
+	// load lasted, without the final partial batch's batch_wait.
+	inWindow int64
+	// benchCPU is the benchmark process's own CPU time (senders, fake
+	// Loki) over the same time as cpu.
+	benchCPU    time.Duration
 	cpu         time.Duration
 	peakRSS     int64
 	failedPosts int64
@@ -119,6 +126,7 @@ type lagHistogram struct {
 	from    time.Time // entries with earlier timestamps are not counted
 	buckets [5 * 60 * 1000]int64
 	n       int64
+	seqs    *seqTracker // if set, checks every line's sequence number
 }
 
 // observe counts the lag of every entry of a push that arrives now. The
@@ -130,6 +138,15 @@ func (h *lagHistogram) observe(req *push.PushRequest) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.seqs != nil {
+		h.seqs.mu.Lock()
+		for _, st := range req.Streams {
+			for _, e := range st.Entries {
+				h.seqs.observeLocked(e.Line)
+			}
+		}
+		h.seqs.mu.Unlock()
+	}
 	if h.from.IsZero() {
 		return
 	}
@@ -143,6 +160,13 @@ func (h *lagHistogram) observe(req *push.PushRequest) {
 			h.n++
 		}
 	}
+}
+
+// count returns how many entries were counted.
+func (h *lagHistogram) count() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
 }
 
 func (h *lagHistogram) start(t time.Time) {
@@ -171,7 +195,22 @@ func (h *lagHistogram) quantile(q float64) time.Duration {
 // benchSenders concurrent senders, each sending its next request as soon
 // as the last one is acknowledged.
 func runPipeline(tb testing.TB, s shape, records int64) benchResult {
+	return runPipelineClients(tb, s, records, benchSenders)
+}
+
+// runPipelineClients is runPipeline with the given number of concurrent
+// senders.
+func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benchResult {
 	lag := &lagHistogram{}
+	warm := int64(50 * benchPerRequest)
+	records = records / benchPerRequest * benchPerRequest
+	var seqs *seqTracker
+	if s.templated {
+		// The templated senders' lines carry their sequence numbers:
+		// every one is checked as it arrives.
+		seqs = newSeqTracker(warm + records)
+		lag.seqs = seqs
+	}
 	lk, err := fakeloki.Start(fakeloki.Options{CountOnly: true, OnPush: func(_ string, req *push.PushRequest) { lag.observe(req) }})
 	if err != nil {
 		tb.Fatal(err)
@@ -179,7 +218,8 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 	defer lk.Close()
 	port := flowproc.FreePort(tb)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p := startFlow(tb, fmt.Sprintf(s.config, port, lk.URL()), tb.TempDir(), addr)
+	bin := installedCopy(tb, flowproc.Build(tb), tb.TempDir())
+	p := startFlowBinary(tb, bin, fmt.Sprintf(s.config, port, lk.URL()), tb.TempDir(), addr)
 	pid := p.Pid()
 
 	// The original shape's pre-built bodies.
@@ -195,19 +235,27 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 		}
 	}
 	url := "http://" + addr + "/awsfirehose/api/v1/push"
-	builders := make([]*requestBuilder, benchSenders)
+	builders := make([]*requestBuilder, clients)
+	templates := make([]*templateSender, clients)
 	for i := range builders {
-		builders[i] = newRequestBuilder(s, i)
+		if s.templated {
+			templates[i] = newTemplateSender(i)
+		} else {
+			builders[i] = newRequestBuilder(s, i)
+		}
 	}
+	// Request indexes go on from the warm-up to the measurement, so every
+	// templated record has its own sequence number.
+	var next atomic.Int64
 
 	// send sends requests of benchPerRequest entries until n entries were
 	// acknowledged.
 	send := func(n int64) (time.Duration, int64) {
-		var next, failed atomic.Int64
-		requests := n / benchPerRequest
+		var failed atomic.Int64
+		requests := next.Load() + n/benchPerRequest
 		start := time.Now()
 		var wg sync.WaitGroup
-		for sender := 0; sender < benchSenders; sender++ {
+		for sender := 0; sender < clients; sender++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -221,6 +269,8 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 					var body []byte
 					if s.prebuilt {
 						body = bodies[i%int64(len(bodies))]
+					} else if s.templated {
+						body = templates[sender].body(reqID, i)
 					} else {
 						body, _ = builders[sender].body(reqID, int(i))
 					}
@@ -240,11 +290,11 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 			}()
 		}
 		wg.Wait()
+		next.Store(requests) // each sender took one index past the end
 		return time.Since(start), failed.Load()
 	}
 
 	// Warm up (connections, WAL segment, GC steady state), then measure.
-	warm := int64(50 * benchPerRequest)
 	send(warm)
 	if err := lk.WaitForEntries(warm, time.Minute); err != nil {
 		tb.Fatal(err)
@@ -253,7 +303,6 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	records = records / benchPerRequest * benchPerRequest
 	// FLOW_BENCH_CPUPROFILE=path saves a CPU profile of flow during the run.
 	if path := os.Getenv("FLOW_BENCH_CPUPROFILE"); path != "" {
 		// FLOW_BENCH_PROFILE_SECONDS sets its length (default 5).
@@ -261,19 +310,38 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds="+secs, path+"."+s.name)
 	}
 	rss := sampleRSS(pid)
+	self0, _, _ := procStats(os.Getpid())
 	start := time.Now()
 	lag.start(start)
 	elapsed, failed := send(records)
+	inWindow := lag.count() // delivered while the senders sent
 	if err := lk.WaitForEntries(warm+records, 5*time.Minute); err != nil {
 		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.Stderr()))
 	}
 	delivered := time.Since(start)
+	self1, _, _ := procStats(os.Getpid())
+	if seqs != nil {
+		// Every acknowledged record arrived (duplicates are allowed:
+		// delivery is at least once).
+		if miss, first := seqs.missing(warm + records); miss > 0 {
+			tb.Fatalf("%d records never reached Loki (the first: sequence number %d)", miss, first)
+		}
+		seqs.mu.Lock()
+		bad, dups := seqs.bad, seqs.dups
+		seqs.mu.Unlock()
+		if bad > 0 {
+			tb.Fatalf("%d delivered lines without a valid sequence number", bad)
+		}
+		if dups > 0 {
+			tb.Logf("%d records delivered more than once (at least once)", dups)
+		}
+	}
 	anon, file := rss.peaks()
 	cpu1, hwm, err := procStats(pid)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchResult{records: records, elapsed: elapsed, delivered: delivered, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
+	return benchResult{records: records, elapsed: elapsed, delivered: delivered, inWindow: inWindow, benchCPU: self1 - self0, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
 		lagP50: lag.quantile(0.5), lagP99: lag.quantile(0.99), peakAnon: anon, peakFile: file}
 }
 
@@ -297,7 +365,10 @@ func saveProfile(tb testing.TB, url, path string) {
 //	go test -run '^$' -bench FirehoseToLoki -benchtime 2000000x ./bench/logs/
 //
 // acked-records/s counts until the last request was acknowledged,
-// delivered-records/s until its last record reached Loki; the lag is from a
+// delivered-records/s until its last record reached Loki (which includes
+// the final partial batch's batch_wait, 1 s by default),
+// delivered-while-sending-records/s the records that reached Loki before
+// the last was acknowledged, over the same time; the lag is from a
 // request's acknowledgement to its entries' arrival at Loki.
 func BenchmarkFirehoseToLoki(b *testing.B) {
 	flowproc.Build(b) // build outside the measurement
@@ -306,18 +377,46 @@ func BenchmarkFirehoseToLoki(b *testing.B) {
 			n := max(b.N, 10*benchPerRequest) // a handful of requests cannot show a rate
 			r := runPipeline(b, s, int64(n))
 			b.StopTimer()
-			b.ReportMetric(float64(r.records)/r.elapsed.Seconds(), "acked-records/s")
-			b.ReportMetric(float64(r.records)/r.delivered.Seconds(), "delivered-records/s")
-			b.ReportMetric(r.lagP50.Seconds(), "lag-p50-s")
-			b.ReportMetric(r.lagP99.Seconds(), "lag-p99-s")
-			b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
-			b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
-			b.ReportMetric(float64(r.peakAnon)/(1<<20), "peak-anon-MiB")
-			b.ReportMetric(float64(r.peakFile)/(1<<20), "peak-file-MiB")
-			b.ReportMetric(float64(r.failedPosts), "refused-requests")
-			b.Logf("%s: %d records: acknowledged in %v, delivered in %v (lag p50 %v, p99 %v); flow used %v CPU, peak RSS %d MiB",
-				s.name, r.records, r.elapsed.Round(time.Millisecond), r.delivered.Round(time.Millisecond),
-				r.lagP50, r.lagP99, r.cpu, r.peakRSS>>20)
+			reportResult(b, s, r)
 		})
 	}
+}
+
+// BenchmarkFirehoseThroughput measures the realistic shape from templated
+// senders (template_test.go: the lines are generated once per client and
+// only their sequence numbers, request IDs and timestamps are rewritten per
+// request, so the senders no longer set the rate) at 8 and 16 clients;
+// the fake Loki decodes every push and checks every line's sequence
+// number (none lost; duplicates, allowed by at-least-once delivery, are
+// logged). b.N is the number of records.
+//
+//	go test -run '^$' -bench FirehoseThroughput -benchtime 3000000x ./bench/logs/
+func BenchmarkFirehoseThroughput(b *testing.B) {
+	flowproc.Build(b)
+	for _, clients := range []int{8, 16} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			n := max(b.N, 10*benchPerRequest)
+			r := runPipelineClients(b, shapeRealisticTemplated, int64(n), clients)
+			b.StopTimer()
+			reportResult(b, shapeRealisticTemplated, r)
+		})
+	}
+}
+
+// reportResult reports a run's metrics.
+func reportResult(b *testing.B, s shape, r benchResult) {
+	b.ReportMetric(float64(r.records)/r.elapsed.Seconds(), "acked-records/s")
+	b.ReportMetric(float64(r.records)/r.delivered.Seconds(), "delivered-records/s")
+	b.ReportMetric(float64(r.inWindow)/r.elapsed.Seconds(), "delivered-while-sending-records/s")
+	b.ReportMetric(r.lagP50.Seconds(), "lag-p50-s")
+	b.ReportMetric(r.lagP99.Seconds(), "lag-p99-s")
+	b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
+	b.ReportMetric(r.benchCPU.Seconds()/float64(r.records)*1e6, "senders+loki-cpu-s/Mrecords")
+	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(r.peakAnon)/(1<<20), "peak-anon-MiB")
+	b.ReportMetric(float64(r.peakFile)/(1<<20), "peak-file-MiB")
+	b.ReportMetric(float64(r.failedPosts), "refused-requests")
+	b.Logf("%s: %d records: acknowledged in %v, delivered in %v (lag p50 %v, p99 %v); flow used %v CPU, peak RSS %d MiB",
+		s.name, r.records, r.elapsed.Round(time.Millisecond), r.delivered.Round(time.Millisecond),
+		r.lagP50, r.lagP99, r.cpu, r.peakRSS>>20)
 }

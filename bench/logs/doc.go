@@ -15,7 +15,9 @@
 // as its last request was acknowledged; the fake Loki decodes every push.
 // It reports records/s acknowledged and delivered, the delivery lag (p50,
 // p99), flow's CPU-seconds per million records (from /proc/<pid>/stat) and
-// its peak RSS (VmHWM):
+// its peak RSS (VmHWM; the highest RssAnon and RssFile sampled, too). flow runs
+// from a plain copy of the binary, as installed: go build's output would have
+// about 8 MiB more of its file resident (BENCHMARKS.md, "cw16"):
 //
 //	go test -run '^$' -bench FirehoseToLoki -benchtime 2000000x ./bench/logs/
 //

@@ -3,6 +3,7 @@ package logs
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -113,12 +114,17 @@ func (a *ackTracker) checkAllArrived(t testing.TB, lk *fakeloki.Server, timeout 
 // and waits until it is ready and its Firehose endpoint answers. The test
 // kills it with SIGKILL at its end (or earlier, with Kill), as it would crash.
 func startFlow(t testing.TB, config, storage string, firehoseAddr string) *flowproc.Process {
+	return startFlowBinary(t, "", config, storage, firehoseAddr)
+}
+
+// startFlowBinary is startFlow with the flow binary at bin ("": Build's).
+func startFlowBinary(t testing.TB, bin, config, storage string, firehoseAddr string) *flowproc.Process {
 	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "config.river")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := flowproc.Start(t, "--storage.path="+storage, cfg)
+	p := flowproc.Options{Binary: bin}.Start(t, "--storage.path="+storage, cfg)
 	t.Cleanup(p.Kill) // runs before Start's own cleanup, which finds it gone
 	exited := false
 	if _, ok := testwait.Poll(30*time.Second, func() bool {
@@ -148,4 +154,33 @@ func logTail(s string) string {
 		lines = lines[len(lines)-30:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// installedCopy copies the flow binary at bin into dir, as installing it
+// would (a plain read and write), and returns the copy's path. The
+// benchmark runs the copy: the file go build writes (through a memory map)
+// sits in the page cache in 2 MiB folios, which the kernel maps whole, so
+// the very same binary run from there has about 8 MiB more of its file
+// resident (RssFile, counted in VmHWM) than once installed
+// (BENCHMARKS.md, "cw16").
+func installedCopy(tb testing.TB, bin, dir string) string {
+	tb.Helper()
+	src, err := os.Open(bin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(dir, "flow")
+	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.CopyBuffer(dst, src, make([]byte, 64<<10)); err != nil {
+		dst.Close()
+		tb.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }

@@ -28,6 +28,10 @@ type shape struct {
 	// prebuilt sends the same 16 bodies over and over (the original shape:
 	// lines of a short unique prefix padded with "x", static labels).
 	prebuilt bool
+	// templated sends the realistic shape from per-client templates
+	// whose lines' sequence numbers are patched in place
+	// (template_test.go), so the senders cost little.
+	templated bool
 	// config is the pipeline, with %d for the Firehose port and %q for
 	// Loki's URL.
 	config string
@@ -65,6 +69,8 @@ loki.write "bench" {
 	// JSON; the access key checked; labels from the common attributes, 4
 	// distinct streams.
 	shapeRealistic = shape{name: "realistic", accessKey: benchAccessKey, streams: 4, config: realisticConfig}
+	// shapeRealisticTemplated is shapeRealistic from templated senders.
+	shapeRealisticTemplated = shape{name: "realistic-templated", accessKey: benchAccessKey, streams: 4, templated: true, config: realisticConfig}
 	// shapeRealisticGzip is shapeRealistic with gzip-encoded bodies.
 	shapeRealisticGzip = shape{name: "realistic-gzip", accessKey: benchAccessKey, streams: 4, gzipBody: true, config: realisticConfig}
 	// shapeCloudWatch is CloudWatch Logs subscription payloads (gzipped

@@ -76,21 +76,33 @@ const (
 	slotChunkSize = 1 << slotChunkBits
 )
 
-// entry is the cached result for one incoming series.
+// entry is the cached result for one incoming series. What a cache hit
+// reads (in, lbls, the first receiver's reference) comes first and in the
+// entry itself: at 100k series every separate object a hit touches is a
+// cache miss per sample.
 type entry struct {
-	// in is the incoming series, key its hash, slot its slot number. in
+	// in is the incoming series (byKey holds it under in.Hash()). in
 	// shares the caller's label data: labels are immutable strings
 	// (Prometheus' default stringlabels build).
-	in   labels.Labels
-	key  uint64
-	slot uint32
+	in labels.Labels
 	// lbls is the relabelled series; empty if the rules drop it.
 	lbls labels.Labels
-	// refs are the receivers' series references for lbls, learnt from
-	// their Append results so they can skip their own label lookups.
-	refs []atomic.Uint64
+	// ref0 and more are the receivers' series references for lbls (the
+	// first receiver's, then the others'), learnt from their Append
+	// results so they can skip their own label lookups.
+	ref0 atomic.Uint64
+	more []atomic.Uint64
+	slot uint32
 	// lastUsed is state.clock when the entry was last looked up (cache_ttl).
 	lastUsed atomic.Int64
+}
+
+// ref is receiver i's reference for the entry's series.
+func (e *entry) ref(i int) *atomic.Uint64 {
+	if i == 0 {
+		return &e.ref0
+	}
+	return &e.more[i-1]
 }
 
 func newState(rules relabel.Rules, children []storage.Appendable, maxSize int, ttl time.Duration) *state {
@@ -144,7 +156,7 @@ func (s *state) bySlot(ref storage.SeriesRef) *entry {
 
 // remove drops e from the cache. s.mu is held.
 func (s *state) remove(e *entry) {
-	delete(s.byKey, e.key)
+	delete(s.byKey, e.in.Hash())
 	s.setSlot(e.slot, nil)
 	s.free = append(s.free, e.slot)
 }
@@ -215,7 +227,10 @@ func (s *state) lookup(ref storage.SeriesRef, lset labels.Labels, m *txMetrics) 
 	if s.maxSize > 0 && len(s.byKey) >= s.maxSize {
 		s.evictRandom()
 	}
-	e := &entry{in: lset, key: key, refs: make([]atomic.Uint64, len(s.children))}
+	e := &entry{in: lset}
+	if len(s.children) > 1 {
+		e.more = make([]atomic.Uint64, len(s.children)-1)
+	}
 	if out, keep := relabel.Process(lset, s.rules); keep {
 		e.lbls = out
 	}
@@ -294,14 +309,15 @@ func (a *appender) forward(ref storage.SeriesRef, lset labels.Labels, sample boo
 	}
 	var errs []error
 	for i := range a.s.children {
-		old := storage.SeriesRef(e.refs[i].Load())
+		r := e.ref(i)
+		old := storage.SeriesRef(r.Load())
 		nref, err := f(a.child(i), old, e.lbls)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if nref != old && nref != 0 {
-			e.refs[i].Store(uint64(nref))
+			r.Store(uint64(nref))
 		}
 	}
 	switch len(errs) {
