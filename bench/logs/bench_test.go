@@ -61,7 +61,10 @@ type benchResult struct {
 	// inWindow is how many of the records reached Loki before the last
 	// was acknowledged: inWindow/elapsed is the delivery rate while the
 	// load lasted, without the final partial batch's batch_wait.
-	inWindow    int64
+	inWindow int64
+	// benchCPU is the benchmark process's own CPU time (senders, fake
+	// Loki) over the same time as cpu.
+	benchCPU    time.Duration
 	cpu         time.Duration
 	peakRSS     int64
 	failedPosts int64
@@ -307,6 +310,7 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds="+secs, path+"."+s.name)
 	}
 	rss := sampleRSS(pid)
+	self0, _, _ := procStats(os.Getpid())
 	start := time.Now()
 	lag.start(start)
 	elapsed, failed := send(records)
@@ -315,6 +319,7 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.Stderr()))
 	}
 	delivered := time.Since(start)
+	self1, _, _ := procStats(os.Getpid())
 	if seqs != nil {
 		// Every acknowledged record arrived (duplicates are allowed:
 		// delivery is at least once).
@@ -336,7 +341,7 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchResult{records: records, elapsed: elapsed, delivered: delivered, inWindow: inWindow, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
+	return benchResult{records: records, elapsed: elapsed, delivered: delivered, inWindow: inWindow, benchCPU: self1 - self0, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
 		lagP50: lag.quantile(0.5), lagP99: lag.quantile(0.99), peakAnon: anon, peakFile: file}
 }
 
@@ -406,6 +411,7 @@ func reportResult(b *testing.B, s shape, r benchResult) {
 	b.ReportMetric(r.lagP50.Seconds(), "lag-p50-s")
 	b.ReportMetric(r.lagP99.Seconds(), "lag-p99-s")
 	b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
+	b.ReportMetric(r.benchCPU.Seconds()/float64(r.records)*1e6, "senders+loki-cpu-s/Mrecords")
 	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(r.peakAnon)/(1<<20), "peak-anon-MiB")
 	b.ReportMetric(float64(r.peakFile)/(1<<20), "peak-file-MiB")
