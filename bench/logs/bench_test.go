@@ -169,6 +169,33 @@ func (h *lagHistogram) count() int64 {
 	return h.n
 }
 
+// observeEntries is observe for entries that arrived at now with
+// timestamps ts (Unix ns) and sequence numbers seqs (-1: none; checked
+// if h.seqs is set).
+func (h *lagHistogram) observeEntries(now time.Time, ts, seqs []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seqs != nil {
+		h.seqs.mu.Lock()
+		for _, n := range seqs {
+			h.seqs.observeSeqLocked(n)
+		}
+		h.seqs.mu.Unlock()
+	}
+	if h.from.IsZero() {
+		return
+	}
+	from, nowNs := h.from.UnixNano(), now.UnixNano()
+	for _, t := range ts {
+		if t < from {
+			continue
+		}
+		ms := (nowNs - t) / 1e6
+		h.buckets[min(max(ms, 0), int64(len(h.buckets)-1))]++
+		h.n++
+	}
+}
+
 func (h *lagHistogram) start(t time.Time) {
 	h.mu.Lock()
 	h.from = t
@@ -198,6 +225,14 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 	return runPipelineClients(tb, s, records, benchSenders)
 }
 
+// benchLoki is the benchmark's fake Loki: fakeloki, or seqLoki for the
+// templated senders.
+type benchLoki interface {
+	URL() string
+	WaitForEntries(n int64, timeout time.Duration) error
+	Close()
+}
+
 // runPipelineClients is runPipeline with the given number of concurrent
 // senders.
 func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benchResult {
@@ -211,7 +246,15 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 		seqs = newSeqTracker(warm + records)
 		lag.seqs = seqs
 	}
-	lk, err := fakeloki.Start(fakeloki.Options{CountOnly: true, OnPush: func(_ string, req *push.PushRequest) { lag.observe(req) }})
+	var lk benchLoki
+	var err error
+	if s.templated {
+		// The templated senders' Loki decodes the wire format in place
+		// (receiver_test.go).
+		lk, err = startSeqLoki(lag)
+	} else {
+		lk, err = fakeloki.Start(fakeloki.Options{CountOnly: true, OnPush: func(_ string, req *push.PushRequest) { lag.observe(req) }})
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
