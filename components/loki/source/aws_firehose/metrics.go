@@ -92,6 +92,9 @@ func (m *metrics) registerGauges(reg prometheus.Registerer, c *Component) {
 	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "loki_source_awsfirehose_inflight_bytes", Help: "Memory reserved by requests in flight, with what they released that the collector has not freed yet (bounded by max_inflight_size)."},
 		func() float64 { return float64(c.budget.used.Load()) }))
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "loki_source_awsfirehose_forced_collections_total", Help: "Garbage collections the component asked for because half of max_inflight_size was released by requests and not yet freed."},
+		func() float64 { return float64(c.budget.forced.Load()) }))
 	for _, proto := range []string{"http", "grpc"} {
 		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "loki_source_awsfirehose_tcp_connections", Help: "Current number of accepted TCP connections.",
