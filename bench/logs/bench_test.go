@@ -61,7 +61,10 @@ type benchResult struct {
 	// inWindow is how many of the records reached Loki before the last
 	// was acknowledged: inWindow/elapsed is the delivery rate while the
 	// load lasted, without the final partial batch's batch_wait.
-	inWindow    int64
+	inWindow int64
+	// benchCPU is the benchmark process's own CPU time (senders, fake
+	// Loki) over the same time as cpu.
+	benchCPU    time.Duration
 	cpu         time.Duration
 	peakRSS     int64
 	failedPosts int64
@@ -166,6 +169,33 @@ func (h *lagHistogram) count() int64 {
 	return h.n
 }
 
+// observeEntries is observe for entries that arrived at now with
+// timestamps ts (Unix ns) and sequence numbers seqs (-1: none; checked
+// if h.seqs is set).
+func (h *lagHistogram) observeEntries(now time.Time, ts, seqs []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seqs != nil {
+		h.seqs.mu.Lock()
+		for _, n := range seqs {
+			h.seqs.observeSeqLocked(n)
+		}
+		h.seqs.mu.Unlock()
+	}
+	if h.from.IsZero() {
+		return
+	}
+	from, nowNs := h.from.UnixNano(), now.UnixNano()
+	for _, t := range ts {
+		if t < from {
+			continue
+		}
+		ms := (nowNs - t) / 1e6
+		h.buckets[min(max(ms, 0), int64(len(h.buckets)-1))]++
+		h.n++
+	}
+}
+
 func (h *lagHistogram) start(t time.Time) {
 	h.mu.Lock()
 	h.from = t
@@ -195,6 +225,14 @@ func runPipeline(tb testing.TB, s shape, records int64) benchResult {
 	return runPipelineClients(tb, s, records, benchSenders)
 }
 
+// benchLoki is the benchmark's fake Loki: fakeloki, or seqLoki for the
+// templated senders.
+type benchLoki interface {
+	URL() string
+	WaitForEntries(n int64, timeout time.Duration) error
+	Close()
+}
+
 // runPipelineClients is runPipeline with the given number of concurrent
 // senders.
 func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benchResult {
@@ -208,7 +246,15 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 		seqs = newSeqTracker(warm + records)
 		lag.seqs = seqs
 	}
-	lk, err := fakeloki.Start(fakeloki.Options{CountOnly: true, OnPush: func(_ string, req *push.PushRequest) { lag.observe(req) }})
+	var lk benchLoki
+	var err error
+	if s.templated {
+		// The templated senders' Loki decodes the wire format in place
+		// (receiver_test.go).
+		lk, err = startSeqLoki(lag)
+	} else {
+		lk, err = fakeloki.Start(fakeloki.Options{CountOnly: true, OnPush: func(_ string, req *push.PushRequest) { lag.observe(req) }})
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -307,6 +353,7 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 		go saveProfile(tb, p.URL()+"/debug/pprof/profile?seconds="+secs, path+"."+s.name)
 	}
 	rss := sampleRSS(pid)
+	self0, _, _ := procStats(os.Getpid())
 	start := time.Now()
 	lag.start(start)
 	elapsed, failed := send(records)
@@ -315,6 +362,7 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 		tb.Fatalf("%v\nflow's log:\n%s", err, logTail(p.Stderr()))
 	}
 	delivered := time.Since(start)
+	self1, _, _ := procStats(os.Getpid())
 	if seqs != nil {
 		// Every acknowledged record arrived (duplicates are allowed:
 		// delivery is at least once).
@@ -336,7 +384,7 @@ func runPipelineClients(tb testing.TB, s shape, records int64, clients int) benc
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return benchResult{records: records, elapsed: elapsed, delivered: delivered, inWindow: inWindow, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
+	return benchResult{records: records, elapsed: elapsed, delivered: delivered, inWindow: inWindow, benchCPU: self1 - self0, cpu: cpu1 - cpu0, peakRSS: hwm, failedPosts: failed,
 		lagP50: lag.quantile(0.5), lagP99: lag.quantile(0.99), peakAnon: anon, peakFile: file}
 }
 
@@ -406,6 +454,7 @@ func reportResult(b *testing.B, s shape, r benchResult) {
 	b.ReportMetric(r.lagP50.Seconds(), "lag-p50-s")
 	b.ReportMetric(r.lagP99.Seconds(), "lag-p99-s")
 	b.ReportMetric(r.cpu.Seconds()/float64(r.records)*1e6, "cpu-s/Mrecords")
+	b.ReportMetric(r.benchCPU.Seconds()/float64(r.records)*1e6, "senders+loki-cpu-s/Mrecords")
 	b.ReportMetric(float64(r.peakRSS)/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(r.peakAnon)/(1<<20), "peak-anon-MiB")
 	b.ReportMetric(float64(r.peakFile)/(1<<20), "peak-file-MiB")

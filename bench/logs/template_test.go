@@ -192,7 +192,16 @@ func newSeqTracker(n int64) *seqTracker {
 // observe records line's sequence number; the caller holds t.mu.
 func (t *seqTracker) observeLocked(line string) {
 	n, ok := lineSeq(line)
-	if !ok || n < 0 || n/64 >= int64(len(t.seen)) {
+	if !ok {
+		n = -1
+	}
+	t.observeSeqLocked(n)
+}
+
+// observeSeqLocked records sequence number n (-1: a line without one); the
+// caller holds t.mu.
+func (t *seqTracker) observeSeqLocked(n int64) {
+	if n < 0 || n/64 >= int64(len(t.seen)) {
 		t.bad++
 		return
 	}

@@ -66,6 +66,13 @@ func main() {
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime)
+	if *profile != "" {
+		// Profiles are fetched after minutes of running: a directory
+		// that cannot be made is an error now, not a missing file then.
+		if err := os.MkdirAll(*profile, 0o750); err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	work, err := os.MkdirTemp("", "flow-bench-metrics-")
 	if err != nil {

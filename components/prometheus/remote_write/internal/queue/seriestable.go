@@ -9,10 +9,13 @@ package queue
 // written, so the table is an array of pages of consecutive refs: a lookup
 // is two indexings, and a record's lookups walk memory in order.
 //
-// Refs at or above maxPagedRef (never reached by a WAL's counter in
-// practice; a WAL of another origin could have any) go to a map. A page
-// is freed when its last series is deleted; the page array itself keeps
-// one pointer per pageLen refs ever used (8 B per 1,024 refs of churn).
+// Refs at or above maxPagedRef (2^28 series ever created; a WAL of
+// another origin could have any ref) go to a map. A page is freed when its
+// last series is deleted; the page array itself keeps one pointer per
+// seriesPageLen refs ever used (8 B per 256 refs of churn, at most 8 MiB).
+// Memory is 8 B per ref of a live page: 8 B per series when series are
+// dense, at worst a whole page (2 KiB) for a series whose page-mates all
+// went away (long-lived series scattered among churning ones).
 type seriesTable struct {
 	pages []*seriesPage
 	big   map[uint64]*series
@@ -20,7 +23,7 @@ type seriesTable struct {
 }
 
 const (
-	seriesPageBits = 10
+	seriesPageBits = 8
 	seriesPageLen  = 1 << seriesPageBits
 	// maxPagedRef bounds the page array at 2^20 pointers (8 MiB).
 	maxPagedRef = 1 << (20 + seriesPageBits)
