@@ -3,7 +3,10 @@ package awsfirehose
 import (
 	"fmt"
 	"net/http"
+	"runtime"
+	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/flow-telemetry/flow/components/common/loki"
@@ -21,10 +24,44 @@ import (
 // quickly and Firehose retries them. (A blocking semaphore, such as
 // golang.org/x/sync/semaphore's Acquire, would hold every request's partial
 // reservation while it waited for more; TryAcquire alone is this counter.)
+//
+// Released bytes are not free memory yet: they are garbage until the
+// collector has run. Returned to the budget at once, as they were before,
+// requests that come and go allocate a budget's worth of new memory while
+// the last one's is still garbage, and the heap grows with the collector's
+// pacing (GOGC=100: up to twice what was live at the last collection)
+// instead of with the budget: under issue 9's attack mix flow's peak RSS was
+// 426–607 MiB with a 128 MiB budget, depending on scheduling. So the budget
+// counts memory until it is collected: used is what requests hold (held)
+// plus what they released before the last collection that has ended. Bytes
+// come back when a collection that started after their release ends: any
+// collection, seen through a sentinel object's finalizer, or one the budget
+// asks for (runtime.GC, one at a time, in the background) once half of the
+// budget awaits collection. A reservation that does not fit while released
+// bytes await collection waits for that collection, at most gcWait, then
+// fails as above; this wait does not depend on other requests finishing, so
+// requests still cannot wait for one another. The Firehose component's heap
+// (live and garbage) thus stays within max_inflight_size, whatever the
+// collector's pacing.
 type memBudget struct {
 	total atomic.Int64
-	used  atomic.Int64
+	used  atomic.Int64 // held, plus released bytes not yet collected
+	held  atomic.Int64 // reserved by requests in flight
+
+	mu     sync.Mutex
+	fresh  int64         // released since the outstanding sentinel was made
+	sealed int64         // released before it: free once it is finalized
+	armed  bool          // a sentinel is outstanding
+	gcDone chan struct{} // closed when the forced collection under way ends; nil if none
+	// collecting is what the forced collection under way frees when it ends.
+	collecting int64
+	forced     atomic.Int64 // collections the budget asked for (tests, metrics)
 }
+
+// gcWait bounds how long a reservation waits for a collection to free
+// released bytes: a collection of a few hundred MiB takes tens of
+// milliseconds, a few hundred on a loaded machine.
+const gcWait = time.Second
 
 func newMemBudget(total int64) *memBudget {
 	b := &memBudget{}
@@ -32,20 +69,127 @@ func newMemBudget(total int64) *memBudget {
 	return b
 }
 
-// tryReserve takes n bytes if they fit.
-func (b *memBudget) tryReserve(n int64) bool {
+// take takes n bytes if they fit.
+func (b *memBudget) take(n int64) bool {
 	for {
 		u := b.used.Load()
 		if u+n > b.total.Load() {
 			return false
 		}
 		if b.used.CompareAndSwap(u, u+n) {
+			b.held.Add(n)
 			return true
 		}
 	}
 }
 
-func (b *memBudget) release(n int64) { b.used.Add(-n) }
+// tryReserve takes n bytes if they fit, after waiting (at most gcWait in
+// all) for collections to free released bytes if that would make them fit.
+func (b *memBudget) tryReserve(n int64) bool {
+	var deadline time.Time
+	for {
+		if b.take(n) {
+			return true
+		}
+		b.mu.Lock()
+		uncollected := b.fresh + b.sealed + b.collecting
+		b.mu.Unlock()
+		if uncollected == 0 || b.used.Load()-uncollected+n > b.total.Load() {
+			return false // what requests hold leaves no room: shed at once
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(gcWait)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return false
+		}
+		b.collect(wait)
+	}
+}
+
+// release gives back n bytes a request no longer holds; they count until
+// collected.
+func (b *memBudget) release(n int64) {
+	if n <= 0 {
+		return
+	}
+	b.held.Add(-n)
+	b.mu.Lock()
+	b.fresh += n
+	if !b.armed {
+		b.arm()
+	}
+	pending := b.fresh + b.sealed
+	b.mu.Unlock()
+	if pending >= b.total.Load()/2 {
+		b.collect(0)
+	}
+}
+
+// sentinel is a heap object whose finalizer tells that a collection has
+// ended. (It holds a pointer so that it is not a tiny allocation, whose
+// finalizer may never run.)
+type sentinel struct {
+	_ *byte
+	_ [2]int64
+}
+
+// arm seals the bytes released so far under a new sentinel: they are
+// garbage before it is allocated, so a collection that finds it unreachable
+// started after they were released and has freed them. b.mu is held.
+func (b *memBudget) arm() {
+	b.sealed, b.fresh = b.sealed+b.fresh, 0
+	b.armed = true
+	s := new(sentinel)
+	runtime.SetFinalizer(s, func(*sentinel) { b.collected() })
+}
+
+// collected runs on the finalizer goroutine after a collection.
+func (b *memBudget) collected() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used.Add(-b.sealed)
+	b.sealed = 0
+	b.armed = false
+	if b.fresh > 0 {
+		b.arm()
+	}
+}
+
+// collect starts a collection, unless one is under way, and waits at most
+// wait for it to end. Bytes released before it starts are back in the
+// budget when it ends.
+func (b *memBudget) collect(wait time.Duration) {
+	b.mu.Lock()
+	done := b.gcDone
+	if done == nil {
+		done = make(chan struct{})
+		b.gcDone = done
+		x := b.fresh + b.sealed
+		b.fresh, b.sealed, b.collecting = 0, 0, x
+		b.forced.Add(1)
+		go func() {
+			runtime.GC()
+			b.mu.Lock()
+			b.used.Add(-x)
+			b.collecting = 0
+			b.gcDone = nil
+			b.mu.Unlock()
+			close(done)
+		}()
+	}
+	b.mu.Unlock()
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
 
 // Estimated memory of what a request builds, beyond the bytes themselves.
 var (

@@ -20,8 +20,13 @@ import (
 // TestMain removes the flow binary TestAttackMixFlowBinary builds.
 func TestMain(m *testing.M) { flowproc.Main(m) }
 
-// rssLimit is issue 9's goal for flow under any mix of the attacks.
-const rssLimit = 512 << 20
+// rssLimit bounds flow's peak RSS under the attack mix: the 128 MiB
+// max_inflight_size (which counts released memory until it is collected,
+// see memBudget), flow's baseline and its collector headroom (about 100
+// MiB), and the Go runtime's overhead (stacks, spans not yet returned),
+// with margin: measured 231–255 MiB on a loaded machine (issue 9's goal was
+// 512 MiB; 426–607 MiB before released memory was counted until collected).
+const rssLimit = 384 << 20
 
 // procMemory reads VmRSS and VmHWM (peak RSS) of a process, in bytes.
 func procMemory(pid int) (rss, hwm int64, err error) {
@@ -58,7 +63,7 @@ func attackMixDuration(t *testing.T) time.Duration {
 // at once — 30 requests declaring 64 MiB that send no body, requests of 80
 // gzip records of 16 MiB each, records of millions of empty events,
 // concurrent 1 MB gzip bombs, bodies that trickle in — and checks that
-// flow's peak RSS (VmHWM) stays under 512 MiB while legitimate requests,
+// flow's peak RSS (VmHWM) stays under rssLimit (384 MiB) while legitimate requests,
 // sent as Firehose sends them, are accepted and reach Loki.
 func TestAttackMixFlowBinary(t *testing.T) {
 	testwait.Long(t, "a mix of attacks on a flow binary")

@@ -42,7 +42,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		acct := newAccount(b, &l)
 		defer func() {
 			acct.done()
-			if u := b.used.Load(); u != 0 {
+			if u := b.held.Load(); u != 0 {
 				t.Fatalf("%d bytes of budget still reserved after the request", u)
 			}
 		}()

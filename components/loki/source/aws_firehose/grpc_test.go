@@ -222,8 +222,8 @@ func TestGRPCLimits(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a message over server_max_recv_msg_size: %v", err)
 	}
-	if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.budget.used.Load() == 0 }); !ok {
-		t.Fatalf("%d bytes still reserved after the calls ended", f.c.budget.used.Load())
+	if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.budget.held.Load() == 0 }); !ok {
+		t.Fatalf("%d bytes still reserved after the calls ended", f.c.budget.held.Load())
 	}
 }
 

@@ -55,10 +55,10 @@ func TestAttackLyingContentLength(t *testing.T) {
 	// before the fix each made a 64 MiB buffer at once.
 	a.headerOnly(t, 30, 64*MiB)
 	defer a.close()
-	if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.budget.used.Load() >= 30*initialBuffer }); !ok {
-		t.Fatalf("the 30 requests did not all start reading their bodies: %d bytes reserved", f.c.budget.used.Load())
+	if _, ok := testwait.Poll(30*time.Second, func() bool { return f.c.budget.held.Load() >= 30*initialBuffer }); !ok {
+		t.Fatalf("the 30 requests did not all start reading their bodies: %d bytes reserved", f.c.budget.held.Load())
 	}
-	if u := f.c.budget.used.Load(); u > 30*initialBuffer {
+	if u := f.c.budget.held.Load(); u > 30*initialBuffer {
 		t.Errorf("30 requests without bodies hold %d bytes of the budget, want %d at most", u, 30*initialBuffer)
 	}
 	legitMeanwhile(t, f.send.URL)
@@ -172,7 +172,7 @@ func TestBudgetExhaustedIs503WithRetryAfter(t *testing.T) {
 		go func() { r, err := f.send.Send(recs); held <- answer{r, err} }()
 		testwait.Eventually(t, 30*time.Second, func() bool { return f.out.Calls() >= int64(i+1) }, "request %d did not reach forward_to", i)
 	}
-	if u := f.c.budget.used.Load(); u < 2*int64(len(recs))*1000 {
+	if u := f.c.budget.held.Load(); u < 2*int64(len(recs))*1000 {
 		t.Fatalf("the two requests hold only %d bytes", u)
 	}
 	body := fh.Body("third", time.Now(), recs)
@@ -187,7 +187,7 @@ func TestBudgetExhaustedIs503WithRetryAfter(t *testing.T) {
 		a := <-held
 		ok(t, a.r, a.err)
 	}
-	if u := f.c.budget.used.Load(); u != 0 {
+	if u := f.c.budget.held.Load(); u != 0 {
 		t.Fatalf("%d bytes still reserved after every request was answered", u)
 	}
 	r, err := f.send.Send(recs)
@@ -236,7 +236,7 @@ func TestRequestsOverTheLimitsAre413(t *testing.T) {
 			t.Errorf("slow path, %d KiB body: %d %q, want %d", len(body)>>10, r.Status, r.ErrorMessage, want)
 		}
 	}
-	if u := f.c.budget.used.Load(); u != 0 {
+	if u := f.c.budget.held.Load(); u != 0 {
 		t.Fatalf("%d bytes still reserved after every request was answered", u)
 	}
 }

@@ -273,7 +273,7 @@ func TestPayloadsDecodedEveryWay(t *testing.T) {
 				t.Fatalf("%d decoded bytes counted, want %d", dec.bytes, js.Len())
 			}
 			acct.done()
-			if u := budget.used.Load(); u != 0 {
+			if u := budget.held.Load(); u != 0 {
 				t.Fatalf("%d bytes still reserved after the request", u)
 			}
 		})

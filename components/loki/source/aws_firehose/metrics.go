@@ -90,7 +90,7 @@ func (m *metrics) registerGauges(reg prometheus.Registerer, c *Component) {
 		return
 	}
 	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "loki_source_awsfirehose_inflight_bytes", Help: "Memory reserved by requests in flight (bounded by max_inflight_size)."},
+		Name: "loki_source_awsfirehose_inflight_bytes", Help: "Memory reserved by requests in flight, with what they released that the collector has not freed yet (bounded by max_inflight_size)."},
 		func() float64 { return float64(c.budget.used.Load()) }))
 	for _, proto := range []string{"http", "grpc"} {
 		_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -164,7 +164,7 @@ func TestTLSConnLimitAnswers503(t *testing.T) {
 	}
 	defer busy.Close()
 	fmt.Fprintf(busy, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", PushPath)
-	testwait.Eventually(t, 30*time.Second, func() bool { return f.c.lis.count() == 1 && f.c.budget.used.Load() != 0 }, "the busy request did not start")
+	testwait.Eventually(t, 30*time.Second, func() bool { return f.c.lis.count() == 1 && f.c.budget.held.Load() != 0 }, "the busy request did not start")
 	s := httpsSender(f, &tls.Config{RootCAs: p.pool})
 	r, err := s.Send([][]byte{[]byte("x")})
 	if err != nil && !errors.Is(err, io.EOF) {
