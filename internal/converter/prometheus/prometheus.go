@@ -27,7 +27,6 @@ import (
 	"strings"
 
 	promconfig "github.com/prometheus/prometheus/config"
-	promaws "github.com/prometheus/prometheus/discovery/aws"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/flow-telemetry/flow/internal/converter/common"
@@ -35,7 +34,7 @@ import (
 )
 
 func init() {
-	common.RegisterFields(promconfig.Config{}, promconfig.ScrapeConfig{}, promconfig.RemoteWriteConfig{}, promaws.EC2SDConfig{})
+	common.RegisterFields(promconfig.Config{}, promconfig.ScrapeConfig{}, promconfig.RemoteWriteConfig{}, EC2SDConfig{})
 }
 
 // Convert converts a prometheus.yml. The output is nil when a Critical

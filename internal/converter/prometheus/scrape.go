@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/discovery"
-	promaws "github.com/prometheus/prometheus/discovery/aws"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/flow-telemetry/flow/internal/converter/common"
@@ -74,7 +73,7 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 				}
 				static = append(static, staticTargets(g.Targets, g.Labels)...)
 			}
-		case *promaws.EC2SDConfig:
+		case *EC2SDConfig:
 			var extra common.AWSAuth
 			var hasExtra bool
 			if o.EC2Auth != nil {
@@ -83,10 +82,6 @@ func Scrape(ctx *common.Context, sc *promconfig.ScrapeConfig, node *yaml.Node, o
 			label := ec2Discovery(ctx, d, common.Item(ec2Nodes, ec2i), base, extra, hasExtra)
 			sources = append(sources, river.Raw("discovery.aws.ec2."+label+".targets"))
 			ec2i++
-		case *promaws.SDConfig:
-			if d.Role == promaws.RoleEC2 {
-				ctx.Report(common.Value(node, "aws_sd_configs"), diag.Error, "aws_sd_configs is not converted", "use ec2_sd_configs")
-			}
 		default:
 			ctx.Reportf(node, diag.Error, "", "scrape config %q: a %T discovery is not converted", sc.JobName, d)
 		}
@@ -222,7 +217,7 @@ var ec2Keys = common.Keys([]string{
 })
 
 // ec2Discovery writes a discovery.aws.ec2 block and returns its label.
-func ec2Discovery(ctx *common.Context, d *promaws.EC2SDConfig, node *yaml.Node, base string, extra common.AWSAuth, hasExtra bool) string {
+func ec2Discovery(ctx *common.Context, d *EC2SDConfig, node *yaml.Node, base string, extra common.AWSAuth, hasExtra bool) string {
 	label := ctx.Label("discovery.aws.ec2", base)
 	b := ctx.Body.Block("discovery.aws.ec2", label)
 	ctx.Unhandled(node, "ec2_sd_configs", ec2Keys, "discovery.aws.ec2 calls the EC2 API with the AWS SDK's own HTTP client")
