@@ -33,9 +33,8 @@ type seqLoki struct {
 	lag  *lagHistogram
 	pool sync.Pool // *pushScratch
 
+	arrived fakeloki.Counter
 	mu      sync.Mutex
-	count   int64
-	changed chan struct{}
 	labels  map[string]bool // stream label strings seen (each parsed once)
 }
 
@@ -55,7 +54,7 @@ func startSeqLoki(lag *lagHistogram) (*seqLoki, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &seqLoki{lag: lag, changed: make(chan struct{}), labels: map[string]bool{},
+	s := &seqLoki{lag: lag, labels: map[string]bool{},
 		url: "http://" + l.Addr().String() + fakeloki.PushPath}
 	s.pool.New = func() any { return &pushScratch{} }
 	mux := http.NewServeMux()
@@ -70,20 +69,10 @@ func (s *seqLoki) Close()      { _ = s.srv.Close() }
 
 // WaitForEntries waits until n entries arrived.
 func (s *seqLoki) WaitForEntries(n int64, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for {
-		s.mu.Lock()
-		got, ch := s.count, s.changed
-		s.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			return fmt.Errorf("seqLoki: %d of %d entries arrived within %s", got, n, timeout)
-		}
+	if err := s.arrived.Wait(n, timeout); err != nil {
+		return fmt.Errorf("seqLoki: %w", err)
 	}
+	return nil
 }
 
 func (s *seqLoki) push(w http.ResponseWriter, r *http.Request) {
@@ -115,11 +104,7 @@ func (s *seqLoki) push(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	s.lag.observeEntries(now, sc.ts, sc.seqs)
-	s.mu.Lock()
-	s.count += int64(len(sc.ts))
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
+	s.arrived.Add(int64(len(sc.ts)))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -61,7 +61,6 @@ type Server struct {
 	srv       *http.Server
 	lis       net.Listener
 	entries   []Entry
-	count     int64
 	bytes     int64
 	requests  int64
 	rejected  int64 // requests answered with a failure status
@@ -71,8 +70,8 @@ type Server struct {
 	failHdr   http.Header
 	conns     int // connections open now, from the server's ConnState
 	connsSeen int64
-	changed   chan struct{} // closed and replaced whenever entries arrive
 	lastError string
+	arrived   Counter // entries, after they are recorded
 }
 
 // Start starts a fake Loki; Close stops it.
@@ -80,7 +79,7 @@ func Start(opts Options) (*Server, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
-	s := &Server{opts: opts, changed: make(chan struct{})}
+	s := &Server{opts: opts}
 	mux := http.NewServeMux()
 	var h http.Handler = http.HandlerFunc(s.push)
 	if opts.Wrap != nil {
@@ -219,23 +218,61 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Entries: s.count, Bytes: s.bytes, Requests: s.requests, Rejected: s.rejected, LastError: s.lastError}
+	return Stats{Entries: s.arrived.Load(), Bytes: s.bytes, Requests: s.requests, Rejected: s.rejected, LastError: s.lastError}
 }
 
 // WaitForEntries waits until at least n entries have arrived, or timeout.
 func (s *Server) WaitForEntries(n int64, timeout time.Duration) error {
+	if err := s.arrived.Wait(n, timeout); err != nil {
+		return fmt.Errorf("fakeloki: %w", err)
+	}
+	return nil
+}
+
+// Counter counts entries that arrived at a fake Loki and lets tests wait
+// for a number of them. The zero value is ready to use.
+type Counter struct {
+	mu      sync.Mutex
+	n       int64
+	changed chan struct{} // closed and replaced on every Add
+}
+
+// Add counts n more entries and wakes the waiters.
+func (c *Counter) Add(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += n
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// Load returns the count.
+func (c *Counter) Load() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Wait waits until the count is at least n, or timeout.
+func (c *Counter) Wait(n int64, timeout time.Duration) error {
 	deadline := time.After(timeout)
 	for {
-		s.mu.Lock()
-		got, ch := s.count, s.changed
-		s.mu.Unlock()
+		c.mu.Lock()
+		got := c.n
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		ch := c.changed
+		c.mu.Unlock()
 		if got >= n {
 			return nil
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			return fmt.Errorf("fakeloki: %d of %d entries arrived within %s", got, n, timeout)
+			return fmt.Errorf("%d of %d entries arrived within %s", got, n, timeout)
 		}
 	}
 }
@@ -335,11 +372,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.entries = append(s.entries, got...)
-	s.count += n
 	s.bytes += bytes
-	close(s.changed)
-	s.changed = make(chan struct{})
 	s.mu.Unlock()
+	s.arrived.Add(n)
 	w.WriteHeader(http.StatusNoContent)
 }
 
