@@ -2,6 +2,7 @@ package stdlib
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flow-telemetry/flow/syntax/value"
 	"github.com/ohler55/ojg/jp"
 	"github.com/ohler55/ojg/oj"
 	"github.com/zclconf/go-cty/cty"
@@ -68,6 +70,12 @@ var JSONPathFunc = function.New(&function.Spec{
 		expr, err := jp.ParseString(args[1].AsString())
 		if err != nil {
 			return cty.NilVal, function.NewArgErrorf(1, "invalid JSONPath: %s", err)
+		}
+		// ojg accepts some text that is not JSON (`{"a":}` parses, with a
+		// value of its own internal type), so the document must first be
+		// valid JSON; Alloy, which hands the text to ojg alone, would accept it.
+		if !json.Valid([]byte(args[0].AsString())) {
+			return cty.NilVal, function.NewArgErrorf(0, "invalid JSON")
 		}
 		doc, err := oj.ParseString(args[0].AsString())
 		if err != nil {
@@ -182,6 +190,12 @@ func goToCty(v any, depth int, budget *jpBudget) (cty.Value, error) {
 		return cty.NumberFloatVal(v), nil
 	case *big.Int:
 		return cty.NumberVal(new(big.Float).SetInt(v)), nil
+	case json.Number: // ojg's form of an integer beyond int64 and of a float beyond float64's precision
+		n, err := cty.ParseNumberVal(string(v))
+		if err != nil || !value.BigFloatInRange(n.AsBigFloat()) {
+			return cty.NilVal, fmt.Errorf("the number %s cannot be represented", v)
+		}
+		return n, nil
 	case time.Time:
 		return cty.StringVal(v.Format(time.RFC3339Nano)), nil
 	case []byte:

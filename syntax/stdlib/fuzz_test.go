@@ -1,6 +1,7 @@
 package stdlib
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -28,6 +29,8 @@ var jsonPathSeeds = []struct{ doc, path string }{
 	{`[[1]]`, "$[0,0][0,0,-1]"},
 	{`{"a": {"a": {"a": 1}}}`, "$..*..*"},
 	{`{}`, "$["}, {`[`, "$"}, {`{"a": 1}`, ".a"},
+	// Numbers ojg leaves as json.Number: beyond int64, and beyond float64.
+	{`92270000000000000000`, "$"}, {`{"":[{"":}]}`, ".*"}, {`[1e400, 0.1000000000000000000000001]`, "$[*]"},
 }
 
 // json_path selects what ojg selects from the same document, where it stays
@@ -44,7 +47,7 @@ func checkJSONPath(t *testing.T, doc, path string) {
 	got, err := JSONPathFunc.Call([]cty.Value{cty.StringVal(doc), cty.StringVal(path)})
 	expr, perr := jp.ParseString(path)
 	data, derr := oj.ParseString(doc)
-	if perr != nil || derr != nil {
+	if perr != nil || derr != nil || !json.Valid([]byte(doc)) {
 		if err == nil {
 			t.Fatalf("json_path(%q, %q) = %#v, but ojg refuses it", doc, path, got)
 		}
