@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flow-telemetry/flow/components/logging"
+	"github.com/flow-telemetry/flow/internal/exepages"
 	"github.com/flow-telemetry/flow/internal/startgc"
 	flowruntime "github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
@@ -188,6 +189,14 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 		g.Add(func() error {
 			diags := refuseArgumentErrors(rt.Load(files))
 			endGC()
+			// Start-up is done: the pages of the binary that only the
+			// package inits and the first load used stop counting in
+			// flow's RSS (internal/exepages).
+			if n, err := exepages.Release(); err != nil {
+				logger.Debug("could not release the binary's start-up pages", "err", err)
+			} else {
+				logger.Debug("released the binary's start-up pages", "bytes", n)
+			}
 			if len(diags) > 0 {
 				syntax.FormatDiagnostics(stderr, files, diags)
 			}
