@@ -118,18 +118,24 @@ type huffTable struct {
 // 2^(len+1) entries needs, and each code of len bits writes one entry. A
 // complete code leaves no entry unwritten, so nothing is cleared first,
 // and the root table is no longer than the longest code.
-func (t *huffTable) build(lengths []uint8, base []uint32, maxRootBits uint) bool {
+func (t *huffTable) build(lengths []uint8, base []uint32, maxRootBits uint, full bool) bool {
 	var count [16]uint16
 	for _, l := range lengths {
 		count[l&15]++
 	}
-	return t.buildCounted(lengths, &count, base, maxRootBits)
+	return t.buildCounted(lengths, &count, base, maxRootBits, full)
 }
 
 // buildCounted is build with the number of codes of each length counted by
 // the caller (dynamic counts them as it reads them: a histogram of a few
 // hundred lengths, counted alone, waits on its own stores).
-func (t *huffTable) buildCounted(lengths []uint8, count *[16]uint16, base []uint32, maxRootBits uint) bool {
+//
+// A full table's root has maxRootBits bits however short its codes (the
+// block decoder's literal/length lookups then use a constant mask).
+func (t *huffTable) buildCounted(lengths []uint8, count *[16]uint16, base []uint32, maxRootBits uint, full bool) bool {
+	if full {
+		defer t.widen(maxRootBits)
+	}
 	count[0] = 0
 	maxLen := uint(15)
 	for maxLen > 0 && count[maxLen] == 0 {
@@ -217,6 +223,18 @@ func (t *huffTable) buildCounted(lengths []uint8, count *[16]uint16, base []uint
 	return true
 }
 
+// widen repeats a root table shorter than bits until it is bits long, as a
+// root table of that many bits decodes the same code (its codes being no
+// longer than the table's bits: no subtables).
+func (t *huffTable) widen(bits uint) {
+	size := 1 << t.rootBits
+	for size < 1<<bits {
+		copy(t.root[size:2*size], t.root[:size])
+		size *= 2
+	}
+	t.rootBits = bits
+}
+
 // inflater is a one-shot DEFLATE decoder's state, reused through inflaters.
 type inflater struct {
 	in    []byte
@@ -288,7 +306,7 @@ var fixedLit, fixedDist, fixedOK = func() (lit, dist huffTable, ok bool) {
 	for i := range d {
 		d[i] = 5
 	}
-	ok = lit.build(l[:], litEntryBase[:], litRoot) && dist.build(d[:], distEntryBase[:], distRoot)
+	ok = lit.build(l[:], litEntryBase[:], litRoot, true) && dist.build(d[:], distEntryBase[:], distRoot, false)
 	return lit, dist, ok
 }()
 
@@ -362,7 +380,7 @@ func (f *inflater) dynamic() bool {
 		}
 		f.clens[codeOrder[i]] = uint8(f.take(3))
 	}
-	if !f.clen.build(f.clens[:], clenEntryBase[:], 7) {
+	if !f.clen.build(f.clens[:], clenEntryBase[:], 7, false) {
 		return false
 	}
 	// The lengths, with the bit reader in locals: a symbol and its repeat
@@ -449,8 +467,8 @@ func (f *inflater) dynamic() bool {
 		i += rep
 	}
 	f.pos, f.over, f.buf, f.n = pos, over, buf, n
-	return ok && f.lit.buildCounted(lens[:nlit], &litCount, litEntryBase[:], litRoot) &&
-		f.dist.buildCounted(lens[nlit:], &distCount, distEntryBase[:], distRoot)
+	return ok && f.lit.buildCounted(lens[:nlit], &litCount, litEntryBase[:], litRoot, true) &&
+		f.dist.buildCounted(lens[nlit:], &distCount, distEntryBase[:], distRoot, false)
 }
 
 // block decodes a block's symbols with lit and dist until its end, matches
@@ -466,7 +484,7 @@ func (f *inflater) block(dst []byte, start int, lit, dist *huffTable) ([]byte, b
 		return out[:o], status == fastEnd
 	}
 	in, pos, over, buf, n := f.in, f.pos, f.over, f.buf, f.n
-	litMask, distMask := uint64(1)<<lit.rootBits-1, uint64(1)<<dist.rootBits-1
+	distMask := uint64(1)<<dist.rootBits - 1
 	ok := false
 	for {
 		if n < 48 {
@@ -490,9 +508,9 @@ func (f *inflater) block(dst []byte, start int, lit, dist *huffTable) ([]byte, b
 				}
 			}
 		}
-		e := lit.root[buf&litMask&(maxRoot-1)]
+		e := lit.root[buf&(maxRoot-1)]
 		if e&linkFlag != 0 {
-			e = lit.sub[e>>16+uint32(buf>>lit.rootBits)&(1<<(e&31)-1)]
+			e = lit.sub[e>>16+uint32(buf>>litRoot)&(1<<(e&31)-1)]
 		}
 		if e&litFlag != 0 {
 			if o >= len(out) {
@@ -554,31 +572,24 @@ const fastMatchRoom = 258 + 8
 // fastBlock decodes symbols as block does while 8 bytes of input can be
 // loaded at once and the output has room for any match and its overrun,
 // and returns where the output ends and why it stopped (at a symbol's
-// start if it stopped for room). It has as few variables as the loop needs
-// so that the compiler keeps them all in registers: the bit buffer,
-// spilled, would add a store and a load to every symbol's lookup, which
-// waits on the last one's length. A literal takes one table lookup and one
-// branch; a match's length and distance come whole from their entries; a
-// match that does not overlap its last 8 bytes is copied 8 bytes at a time
-// within out (the bytes written past its end are overwritten next, or lie
-// beyond the output).
+// start if it stopped for room). Runs of literals are decoded by
+// fastLiterals; a match's length and distance come whole from their
+// entries; a match that does not overlap its last 8 bytes is copied 8
+// bytes at a time within out (the bytes written past its end are
+// overwritten next, or lie beyond the output). lit's root is full (litRoot
+// bits).
 func (f *inflater) fastBlock(out []byte, o, start int, lit, dist *huffTable) (int, int) {
 	in, pos, buf, n := f.in, f.pos, f.buf, f.n
-	litMask := uint64(1)<<lit.rootBits - 1
 	status := fastMargin
-	for o <= len(out)-fastMatchRoom {
-		if n < 48 {
-			if pos+8 > len(in) {
-				break
-			}
-			buf |= binary.LittleEndian.Uint64(in[pos:]) << n
-			k := (63 - n) >> 3
-			pos += int(k)
-			n += k << 3
+	lim := len(out) - fastMatchRoom
+	for {
+		pos, buf, n, o = fastLiterals(&lit.root, in, pos, buf, n, out, o, lim)
+		if n < 48 || o >= lim {
+			break
 		}
-		e := lit.root[buf&litMask&(maxRoot-1)]
+		e := lit.root[buf&(maxRoot-1)]
 		if e&linkFlag != 0 {
-			e = lit.sub[e>>16+uint32(buf>>lit.rootBits)&(1<<(e&31)-1)]
+			e = lit.sub[e>>16+uint32(buf>>litRoot)&(1<<(e&31)-1)]
 		}
 		if e&litFlag != 0 {
 			out[o] = byte(e >> 16)
@@ -623,6 +634,8 @@ func (f *inflater) fastBlock(out []byte, o, start int, lit, dist *huffTable) (in
 			o += length
 			continue
 		}
+		// An overlapping copy (back < length) repeats the last back bytes:
+		// each round copies what the last one wrote too.
 		end := o + length
 		for o < end {
 			o += copy(out[o:end], out[from:o])
@@ -630,4 +643,36 @@ func (f *inflater) fastBlock(out []byte, o, start int, lit, dist *huffTable) (in
 	}
 	f.pos, f.buf, f.n = pos, buf, n
 	return o, status
+}
+
+// fastLiterals decodes literals of codes in root until the next symbol is
+// anything else, o reaches lim or the input has fewer than 8 bytes to
+// load while buf holds fewer than 48 bits (refilled before each literal
+// otherwise, so that a match can follow). It is a function of its own with
+// as few variables as the loop needs, so that the compiler keeps them all
+// in registers: the bit buffer or the entry spilled (as they are in a loop
+// with more to keep) would add a store and a load to every literal's
+// lookup, which waits on the last one's length.
+func fastLiterals(root *[maxRoot]uint32, in []byte, pos int, buf uint64, n uint, out []byte, o, lim int) (int, uint64, uint, int) {
+	for o < lim {
+		if n < 48 {
+			if pos+8 > len(in) {
+				break
+			}
+			buf |= binary.LittleEndian.Uint64(in[pos:]) << n
+			k := (63 - n) >> 3
+			pos += int(k)
+			n += k << 3
+		}
+		e := root[buf&(maxRoot-1)]
+		if e&litFlag == 0 {
+			break
+		}
+		c := e & 31
+		buf >>= c
+		n -= uint(c)
+		out[o] = byte(e >> 16)
+		o++
+	}
+	return pos, buf, n, o
 }

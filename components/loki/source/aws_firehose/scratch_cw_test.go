@@ -57,6 +57,6 @@ func BenchmarkScratchBuildLit(b *testing.B) {
 	}
 	b.Logf("lit lens %v", hist)
 	for i := 0; i < b.N; i++ {
-		f.lit.build(lens, litEntryBase[:], litRoot)
+		f.lit.build(lens, litEntryBase[:], litRoot, true)
 	}
 }
