@@ -48,6 +48,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/bytesize"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/scrapeloop"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -329,6 +330,11 @@ func (a *Arguments) nameSchemes() (model.ValidationScheme, string, error) {
 // metadataCheckInterval and replaces the manager when it flips.
 type managerOptions struct {
 	honorMetadata, appendMetadata, typeAndUnitLabels, startTimestampZero bool
+	// ownLoop runs flow's scrape loop (components/prometheus/internal/
+	// scrapeloop) instead of Prometheus' scrape manager: always, except
+	// with honor_metadata, start_timestamp_zero_ingestion or
+	// scrape_failure_log_file, which only Prometheus' manager implements.
+	ownLoop bool
 }
 
 // metadataCheckInterval is how often Run asks forward_to whether metadata
@@ -341,6 +347,7 @@ func (a *Arguments) managerOptions(receiversUseMetadata bool) managerOptions {
 		appendMetadata:     a.HonorMetadata || receiversUseMetadata,
 		typeAndUnitLabels:  a.EnableTypeAndUnitLabels,
 		startTimestampZero: a.StartTimestampZeroIngestion,
+		ownLoop:            !a.HonorMetadata && !a.StartTimestampZeroIngestion && a.ScrapeFailureLogFile == "",
 	}
 }
 
@@ -366,10 +373,25 @@ type Component struct {
 	replaced chan struct{}
 }
 
-// manager is a Prometheus scrape manager that is stopped (and its metrics
+// engine is what scrapes: flow's scrape loop (scrapeloop.Pool) or
+// Prometheus' scrape.Manager, which have these methods alike.
+type engine interface {
+	Run(tsets <-chan map[string][]*targetgroup.Group) error
+	ApplyConfig(cfg *config.Config) error
+	TargetsActive() map[string][]*scrape.Target
+	Stop()
+	UnregisterMetrics()
+}
+
+var (
+	_ engine = (*scrape.Manager)(nil)
+	_ engine = (*scrapeloop.Pool)(nil)
+)
+
+// manager is a scrape engine that is stopped (and its metrics
 // unregistered) exactly once.
 type manager struct {
-	*scrape.Manager
+	engine
 	once sync.Once
 }
 
@@ -423,9 +445,25 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	return c, nil
 }
 
-// newManager creates a scrape manager with o. Scrape failures of jobs with
+// newManager creates a scrape engine with o: flow's scrape loop, or
+// Prometheus' scrape manager for the settings only it has (see
+// managerOptions.ownLoop). Scrape failures of jobs with
 // scrape_failure_log_file go to that file as JSON lines, as in Prometheus.
 func (c *Component) newManager(o managerOptions) (*manager, error) {
+	if o.ownLoop {
+		p, err := scrapeloop.New(scrapeloop.Options{
+			Logger:                  c.opts.Logger,
+			Registerer:              c.opts.Registerer,
+			Appendable:              appendable.Live(c.fanout, c.opts.Live()),
+			AppendMetadata:          o.appendMetadata,
+			EnableTypeAndUnitLabels: o.typeAndUnitLabels,
+			HTTPClientOptions:       httpclient.ClientOptions(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating scrape loop: %w", err)
+		}
+		return &manager{engine: p}, nil
+	}
 	mgr, err := scrape.NewManager(&scrape.Options{
 		// Target changes reach the scrape pool within this interval;
 		// Prometheus uses 5s, which would make flow feel sluggish.
@@ -443,7 +481,7 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
 	}
-	return &manager{Manager: mgr}, nil
+	return &manager{engine: mgr}, nil
 }
 
 // applyConfig hands sc to the current manager. c.mu is held or c is new.
