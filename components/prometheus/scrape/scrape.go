@@ -1,12 +1,25 @@
 // Package scrape is the prometheus.scrape component: it scrapes `targets`
 // and appends the samples to the receivers in `forward_to`.
 //
-// It is a thin adapter onto Prometheus' own scrape manager: the component's
-// targets are handed to it as one discovery target group of a single scrape
-// pool (the job), so scrape loops, text/OpenMetrics/protobuf parsing, the up
-// and scrape_* series, staleness markers, limits and target sync (unchanged
-// targets keep their loops when the list changes) all behave exactly as in
-// Prometheus.
+// It scrapes with flow's own scrape loop
+// (components/prometheus/internal/scrapeloop): the component's targets are
+// one job, whose loops parse every format Prometheus does (text,
+// OpenMetrics, protobuf with native histograms) with Prometheus'
+// model/textparse and append the same series, values, staleness markers,
+// up and scrape_* series, exemplars and metadata as Prometheus' scrape
+// manager does (a differential test, scrapeloop's
+// TestSameAppendsAsPrometheus, scrapes one target with both and compares
+// every append), with limits, scrape offsets and target sync (unchanged
+// targets keep their loops when the list changes) as in Prometheus. Its
+// cache keeps, per series, a 128-bit hash of the series' text instead of a
+// copy of it, and tracks staleness without per-scrape maps.
+//
+// Three rarely used settings only Prometheus' scrape manager implements:
+// honor_metadata (metadata passed in the append context),
+// start_timestamp_zero_ingestion and scrape_failure_log_file. A component
+// with any of them set scrapes with Prometheus' scrape.Manager instead, as
+// before (see managerOptions.ownLoop); changing them switches between the
+// two, restarting the loops.
 //
 // Clustering: with `clustering { enabled = true }` and `flow run
 // --cluster.enabled`, the component scrapes only the targets this agent owns
