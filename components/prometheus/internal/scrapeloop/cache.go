@@ -77,6 +77,11 @@ type cache struct {
 	free    []uint32
 	dropped map[key]uint32
 
+	// seen and droppedSeen count the entries and dropped keys seen in
+	// this iteration: when all were, a flush has nothing to forget and
+	// skips its scan.
+	seen, droppedSeen int
+
 	// prevTracked is the number of entries tracked in iter−1, curTracked
 	// in iter, carried those tracked in both.
 	prevTracked, curTracked, carried int
@@ -119,6 +124,9 @@ func (c *cache) get(k key) (idx uint32, ok, alreadyScraped bool) {
 	}
 	e := &c.entries[idx]
 	alreadyScraped = e.lastIter == c.iter
+	if !alreadyScraped {
+		c.seen++
+	}
 	e.lastIter = c.iter
 	return idx, true, alreadyScraped
 }
@@ -134,6 +142,7 @@ func (c *cache) add(k key, ref storage.SeriesRef, lset labels.Labels) uint32 {
 	}
 	c.entries[idx] = entry{ref: ref, lset: lset, lastIter: c.iter}
 	c.index[k] = idx
+	c.seen++
 	return idx
 }
 
@@ -142,14 +151,20 @@ func (c *cache) isDropped(k key) bool {
 	if len(c.dropped) == 0 {
 		return false
 	}
-	if _, ok := c.dropped[k]; ok {
-		c.dropped[k] = c.iter
+	if it, ok := c.dropped[k]; ok {
+		if it != c.iter {
+			c.dropped[k] = c.iter
+			c.droppedSeen++
+		}
 		return true
 	}
 	return false
 }
 
-func (c *cache) addDropped(k key) { c.dropped[k] = c.iter }
+func (c *cache) addDropped(k key) {
+	c.dropped[k] = c.iter
+	c.droppedSeen++
+}
 
 // track marks entry idx as seen for staleness in this iteration.
 func (c *cache) track(idx uint32) {
@@ -218,7 +233,7 @@ func (c *cache) iterDone(flush bool) {
 			c.flushForced()
 		}
 	}
-	if flush {
+	if flush && c.seen < len(c.index) {
 		for k, idx := range c.index {
 			e := &c.entries[idx]
 			if e.lastIter != c.iter {
@@ -227,11 +242,16 @@ func (c *cache) iterDone(flush bool) {
 				c.free = append(c.free, idx)
 			}
 		}
+		c.shrink()
+	}
+	if flush && c.droppedSeen < len(c.dropped) {
 		for k, it := range c.dropped {
 			if it != c.iter {
 				delete(c.dropped, k)
 			}
 		}
+	}
+	if flush {
 		c.metaMu.Lock()
 		for m, e := range c.metadata {
 			// Metadata is kept 10 scrapes after its metric disappeared.
@@ -240,8 +260,8 @@ func (c *cache) iterDone(flush bool) {
 			}
 		}
 		c.metaMu.Unlock()
-		c.shrink()
 	}
+	c.seen, c.droppedSeen = 0, 0
 	c.prevTracked, c.curTracked, c.carried = c.curTracked, 0, 0
 	c.iter++
 }
