@@ -78,8 +78,10 @@ type Pool struct {
 	done        chan struct{}
 	stopOnce    sync.Once
 
-	// tmu guards targets and loops for readers (TargetsActive).
+	// tmu guards targets, loops and job for readers (TargetsActive, which
+	// must not wait for a sync stopping loops).
 	tmu     sync.Mutex
+	job     string
 	targets map[uint64]*scrape.Target
 	loops   map[uint64]*loop
 }
@@ -158,6 +160,9 @@ func (p *Pool) ApplyConfig(cfg *config.Config) error {
 			p.metrics.poolTargetLimit.DeleteLabelValues(old.JobName)
 		}
 		p.cfg = sc
+		p.tmu.Lock()
+		p.job = sc.JobName
+		p.tmu.Unlock()
 		p.metrics.poolTargetLimit.WithLabelValues(sc.JobName).Set(float64(sc.TargetLimit))
 		if p.groups != nil {
 			p.syncLocked(p.groups)
@@ -396,19 +401,13 @@ func (p *Pool) stopAllLocked() {
 
 // TargetsActive returns the pool's targets under the job name.
 func (p *Pool) TargetsActive() map[string][]*scrape.Target {
-	p.mu.Lock()
-	job := ""
-	if p.cfg != nil {
-		job = p.cfg.JobName
-	}
-	p.mu.Unlock()
 	p.tmu.Lock()
 	defer p.tmu.Unlock()
 	out := make([]*scrape.Target, 0, len(p.targets))
 	for _, t := range p.targets {
 		out = append(out, t)
 	}
-	return map[string][]*scrape.Target{job: out}
+	return map[string][]*scrape.Target{p.job: out}
 }
 
 // Stop stops every loop (no staleness markers) and ends Run.
