@@ -15,12 +15,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/units"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flow-telemetry/flow/components/logging"
+	"github.com/flow-telemetry/flow/internal/exepages"
+	"github.com/flow-telemetry/flow/internal/gcheadroom"
 	"github.com/flow-telemetry/flow/internal/startgc"
 	flowruntime "github.com/flow-telemetry/flow/runtime"
 	"github.com/flow-telemetry/flow/runtime/httpapi"
@@ -43,6 +46,9 @@ type runFlags struct {
 	bypassConversionErrors bool
 	configExtraArgs        string
 	cluster                clusterFlags
+
+	gcAdaptive bool
+	gcFloor    units.Base2Bytes
 }
 
 // runCommand is `flow run`: it serves HTTP, loads PATH, runs the components
@@ -62,6 +68,9 @@ func runCommand(args []string, stderr io.Writer) int {
 	fs.StringVar(&f.configFormat, "config.format", "river", "format of PATH: river (also alloy), or a YAML format converted on the fly: prometheus, promtail, static")
 	fs.BoolVar(&f.bypassConversionErrors, "config.bypass-conversion-errors", false, "with --config.format, run what could be converted despite conversion errors")
 	fs.StringVar(&f.configExtraArgs, "config.extra-args", "", "with --config.format, the original program's flags (see flow convert --extra-args)")
+	fs.BoolVar(&f.gcAdaptive, "gc.adaptive", true, "after each garbage collection, set GOGC from the live heap: Go's default 100 while the live heap is under --gc.adaptive.floor, then a headroom of that floor, at least 25 % of the live heap (off if GOGC or GOMEMLIMIT is set in the environment)")
+	f.gcFloor = gcheadroom.DefaultFloor
+	fs.TextVar(&f.gcFloor, "gc.adaptive.floor", f.gcFloor, "with --gc.adaptive, the smallest headroom the heap gets over what it keeps live (e.g. 64MiB)")
 	f.cluster.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flow run [flags] PATH")
@@ -81,6 +90,10 @@ func runCommand(args []string, stderr io.Writer) int {
 	}
 	if f.maxConnections < 1 {
 		fmt.Fprintf(stderr, "flow run: --server.http.max-connections=%d: want at least 1\n", f.maxConnections)
+		return 2
+	}
+	if f.gcFloor < 1<<20 {
+		fmt.Fprintf(stderr, "flow run: --gc.adaptive.floor=%s: want at least 1MiB (or --gc.adaptive=false)\n", f.gcFloor)
 		return 2
 	}
 	if _, err := httpapi.ParseAllowedHosts(f.allowedHosts); err != nil {
@@ -115,6 +128,24 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 	// its time to ready.
 	endGC := startgc.Postpone(startgc.MaxHeap)
 	defer endGC()
+	// Once it ends, GOGC follows the live heap (internal/gcheadroom) unless
+	// the operator chose otherwise.
+	startHeadroom := func() (stop func()) { return func() {} }
+	if !f.gcAdaptive {
+		logger.Debug("GC headroom by live heap is off", "reason", "--gc.adaptive=false")
+	} else if reason := gcheadroom.Disabled(os.Getenv); reason != "" {
+		logger.Debug("GC headroom by live heap is off", "reason", reason)
+	} else {
+		startHeadroom = func() func() { return gcheadroom.Start(gcheadroom.Options{Floor: uint64(f.gcFloor), Logger: logger}) }
+	}
+	headroomStop := make(chan func(), 1)
+	defer func() {
+		select {
+		case stop := <-headroomStop:
+			stop()
+		default:
+		}
+	}()
 	files, err := f.readConfig(path, stderr)
 	if err != nil {
 		return err
@@ -188,6 +219,15 @@ func runFlow(path string, f runFlags, logger *slog.Logger, stderr io.Writer) err
 		g.Add(func() error {
 			diags := refuseArgumentErrors(rt.Load(files))
 			endGC()
+			headroomStop <- startHeadroom()
+			// Start-up is done: the pages of the binary that only the
+			// package inits and the first load used stop counting in
+			// flow's RSS (internal/exepages).
+			if n, err := exepages.Release(); err != nil {
+				logger.Debug("could not release the binary's start-up pages", "err", err)
+			} else {
+				logger.Debug("released the binary's start-up pages", "bytes", n)
+			}
 			if len(diags) > 0 {
 				syntax.FormatDiagnostics(stderr, files, diags)
 			}
