@@ -45,6 +45,10 @@ type entry struct {
 	// without an explicit timestamp, or with one and
 	// track_timestamps_staleness). Zero in both marks a free slot.
 	lastIter, tracked uint32
+	// next is 1 + the index of the entry that followed this one in the
+	// last scrape (0: none); k is the entry's key (zero in a free slot).
+	next uint32
+	k    key
 }
 
 // firstIter is the cache's first iteration: iterations 0 and 1 are never
@@ -75,6 +79,13 @@ type cache struct {
 	index   map[key]uint32
 	entries []entry
 	free    []uint32
+	// prev is 1 + the index of the entry last looked up or added in this
+	// iteration (0: none yet), first 1 + the index of the first entry of
+	// the last iteration. A target exposes its series in the same order
+	// scrape after scrape, so the entry that followed prev last time is
+	// checked (by key) before the index map: a sequential walk through
+	// entries instead of a random access into the map per sample.
+	prev, first uint32
 	dropped map[key]uint32
 
 	// seen and droppedSeen count the entries and dropped keys seen in
@@ -118,10 +129,16 @@ func newCache(flushForced func()) *cache {
 // get returns the entry of k, marking it seen, and whether it was seen
 // already in this iteration.
 func (c *cache) get(k key) (idx uint32, ok, alreadyScraped bool) {
-	idx, ok = c.index[k]
-	if !ok {
+	guess := c.first
+	if c.prev != 0 {
+		guess = c.entries[c.prev-1].next
+	}
+	if guess != 0 && c.entries[guess-1].k == k {
+		idx, ok = guess-1, true
+	} else if idx, ok = c.index[k]; !ok {
 		return 0, false, false
 	}
+	c.link(idx)
 	e := &c.entries[idx]
 	alreadyScraped = e.lastIter == c.iter
 	if !alreadyScraped {
@@ -140,10 +157,21 @@ func (c *cache) add(k key, ref storage.SeriesRef, lset labels.Labels) uint32 {
 		idx = uint32(len(c.entries))
 		c.entries = append(c.entries, entry{})
 	}
-	c.entries[idx] = entry{ref: ref, lset: lset, lastIter: c.iter}
+	c.entries[idx] = entry{ref: ref, lset: lset, lastIter: c.iter, k: k}
 	c.index[k] = idx
 	c.seen++
+	c.link(idx)
 	return idx
+}
+
+// link records that idx follows the entry looked up before it.
+func (c *cache) link(idx uint32) {
+	if c.prev != 0 {
+		c.entries[c.prev-1].next = idx + 1
+	} else {
+		c.first = idx + 1
+	}
+	c.prev = idx + 1
 }
 
 // isDropped reports whether k was dropped by relabelling, marking it seen.
@@ -262,6 +290,7 @@ func (c *cache) iterDone(flush bool) {
 		c.metaMu.Unlock()
 	}
 	c.seen, c.droppedSeen = 0, 0
+	c.prev = 0
 	c.prevTracked, c.curTracked, c.carried = c.curTracked, 0, 0
 	c.iter++
 }
@@ -276,9 +305,12 @@ func (c *cache) shrink() {
 	entries := make([]entry, 0, live)
 	for k, i := range c.index {
 		idx[k] = uint32(len(entries))
-		entries = append(entries, c.entries[i])
+		e := c.entries[i]
+		e.next = 0
+		entries = append(entries, e)
 	}
 	c.index, c.entries, c.free = idx, entries, nil
+	c.first = 0
 }
 
 func (c *cache) metaEntryOf(mfName []byte) *metaEntry {

@@ -2,6 +2,7 @@ package scrapeloop
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -95,5 +96,41 @@ func TestCacheShrinks(t *testing.T) {
 		if !ok || c.entries[idx].ref != refs[n] {
 			t.Fatalf("%s: found %v, ref %d, want %d", n, ok, c.entries[idx].ref, refs[n])
 		}
+	}
+}
+
+// The lookup that follows the last scrape's order finds the same entry as
+// the index, whatever the order changes, series coming and going, and
+// flushes freeing and reusing slots.
+func TestCacheOrderGuess(t *testing.T) {
+	c := newCache(nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	refs := map[string]storage.SeriesRef{}
+	var all []string
+	for i := range 3000 {
+		n := fmt.Sprintf("s%d", i)
+		all = append(all, n)
+		refs[n] = storage.SeriesRef(i + 1)
+	}
+	for scrape := range 30 {
+		names := slices.Clone(all[:1000+rng.IntN(2000)])
+		if scrape%3 == 1 {
+			rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		}
+		for _, n := range names {
+			k := keyOf([]byte(n))
+			want, inIndex := c.index[k]
+			idx, ok, _ := c.get(k)
+			if ok != inIndex || (ok && idx != want) {
+				t.Fatalf("scrape %d, %s: got %d/%v, the index has %d/%v", scrape, n, idx, ok, want, inIndex)
+			}
+			if !ok {
+				idx = c.add(k, refs[n], labels.FromStrings("__name__", n))
+			}
+			if c.entries[idx].ref != refs[n] {
+				t.Fatalf("scrape %d, %s: entry of ref %d, want %d", scrape, n, c.entries[idx].ref, refs[n])
+			}
+		}
+		c.iterDone(true)
 	}
 }
