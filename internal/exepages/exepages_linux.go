@@ -20,12 +20,12 @@ func Release() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("finding the executable: %w", err)
 	}
-	maps, err := os.ReadFile("/proc/self/maps")
+	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return 0, fmt.Errorf("reading the process's mappings: %w", err)
 	}
 	var released int64
-	for _, m := range readOnlyMappings(maps, exe) {
+	for _, m := range readOnlyMappings(smaps, exe) {
 		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, syscall.MADV_DONTNEED); errno != 0 {
 			return released, fmt.Errorf("releasing the executable's pages at %#x-%#x: %w", m.start, m.end, errno)
 		}
@@ -36,13 +36,39 @@ func Release() (int64, error) {
 
 type mapping struct{ start, end uintptr }
 
-// readOnlyMappings returns the mappings in maps (the format of
-// /proc/<pid>/maps) of the file at path that are private and not writable.
-func readOnlyMappings(maps []byte, path string) []mapping {
+// readOnlyMappings returns the mappings in smaps (the format of
+// /proc/<pid>/smaps) of the file at path that are private, not writable, and
+// hold no anonymous page. The last condition keeps what a loader wrote
+// before making it read-only: a position-independent executable
+// (-buildmode=pie, the default of some distributions' packages) has its
+// pointers relocated by ld.so in the RELRO segment, which is then made r--;
+// those pages are private copies, and discarding them would bring back the
+// file's unrelocated bytes (flow built that way crashed at its first
+// interface call after Release).
+func readOnlyMappings(smaps []byte, path string) []mapping {
 	var out []mapping
-	for _, line := range strings.Split(string(maps), "\n") {
-		// address perms offset dev inode pathname; the pathname may hold
-		// spaces.
+	var cur mapping
+	in := false
+	flush := func() {
+		if in {
+			out = append(out, cur)
+		}
+		in = false
+	}
+	for _, line := range strings.Split(string(smaps), "\n") {
+		if field, rest, ok := strings.Cut(line, ":"); ok && !strings.Contains(field, " ") && !strings.Contains(field, "-") {
+			// "Anonymous:   4 kB": a private copy exists in this mapping
+			// ("Swap:" when it was swapped out).
+			if in && (field == "Anonymous" || field == "Swap") {
+				if kb := strings.TrimSuffix(strings.TrimSpace(rest), " kB"); kb != "0" {
+					in = false
+				}
+			}
+			continue
+		}
+		// A header: address perms offset dev inode pathname; the pathname
+		// may hold spaces.
+		flush()
 		f := strings.SplitN(line, " ", 6)
 		if len(f) < 6 || strings.TrimLeft(f[5], " ") != path {
 			continue
@@ -60,7 +86,8 @@ func readOnlyMappings(maps []byte, path string) []mapping {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		out = append(out, mapping{uintptr(start), uintptr(end)})
+		cur, in = mapping{uintptr(start), uintptr(end)}, true
 	}
+	flush()
 	return out
 }

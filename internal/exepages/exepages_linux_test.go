@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"encoding/binary"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,22 +136,45 @@ func TestReleaseKeepsWrittenData(t *testing.T) {
 }
 
 func TestReadOnlyMappings(t *testing.T) {
-	const maps = `00400000-01560000 r-xp 00000000 00:2a 1234                               /opt/my flow/flow
-01560000-02830000 r--p 01160000 00:2a 1234                               /opt/my flow/flow
-02830000-02984000 rw-p 02430000 00:2a 1234                               /opt/my flow/flow
-02984000-049e4000 rw-p 00000000 00:00 0 
-03000000-03001000 r--s 00000000 00:2a 1234                               /opt/my flow/flow
-04000000-04001000 r--p 00000000 00:2a 99                                 /opt/my flow/flow2
-7f3eb0ad7000-7f3eb0c2d000 r-xp 00026000 fe:00 5678                       /usr/lib/x86_64-linux-gnu/libc.so.6
-7fff00000000-7fff00001000 r-xp 00000000 00:00 0                          [vdso]
-`
-	got := readOnlyMappings([]byte(maps), "/opt/my flow/flow")
+	entry := func(header string, anonKB int) string {
+		return header + "\nSize:                  8 kB\nRss:                   8 kB\n" +
+			"Anonymous:             " + strconv.Itoa(anonKB) + " kB\nSwap:                  0 kB\nVmFlags: rd mr mw me \n"
+	}
+	smaps := entry("00400000-01560000 r-xp 00000000 00:2a 1234                               /opt/my flow/flow", 0) +
+		entry("01560000-02830000 r--p 01160000 00:2a 1234                               /opt/my flow/flow", 0) +
+		// RELRO of a position-independent build: read-only now, written by
+		// the loader before.
+		entry("02830000-02840000 r--p 02430000 00:2a 1234                               /opt/my flow/flow", 64) +
+		entry("02840000-02984000 rw-p 02440000 00:2a 1234                               /opt/my flow/flow", 12) +
+		entry("02984000-049e4000 rw-p 00000000 00:00 0 ", 100) +
+		entry("03000000-03001000 r--s 00000000 00:2a 1234                               /opt/my flow/flow", 0) +
+		entry("04000000-04001000 r--p 00000000 00:2a 99                                 /opt/my flow/flow2", 0) +
+		entry("7f3eb0ad7000-7f3eb0c2d000 r-xp 00026000 fe:00 5678                       /usr/lib/x86_64-linux-gnu/libc.so.6", 0) +
+		entry("7fff00000000-7fff00001000 r-xp 00000000 00:00 0                          [vdso]", 0)
+	got := readOnlyMappings([]byte(smaps), "/opt/my flow/flow")
 	want := []mapping{{0x400000, 0x1560000}, {0x1560000, 0x2830000}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("readOnlyMappings = %x, want %x (the executable's private read-only mappings only)", got, want)
+		t.Fatalf("readOnlyMappings = %x, want %x (the executable's private read-only mappings without anonymous pages only)", got, want)
 	}
-	deleted := strings.ReplaceAll(maps, "/opt/my flow/flow\n", "/opt/my flow/flow (deleted)\n")
+	deleted := strings.ReplaceAll(smaps, "/opt/my flow/flow\n", "/opt/my flow/flow (deleted)\n")
 	if got := readOnlyMappings([]byte(deleted), "/opt/my flow/flow (deleted)"); len(got) != 2 {
 		t.Fatalf("a replaced executable: %d mappings, want 2", len(got))
 	}
+}
+
+// A position-independent build (-buildmode=pie) has pointers the loader
+// relocated in a segment it then made read-only; Release must keep them.
+// The program in testdata/pie releases its pages, then calls through
+// interfaces, formats, maps and panics, which read relocated pointers.
+func TestReleaseKeepsRelocatedPagesOfPIE(t *testing.T) {
+	bin := t.TempDir() + "/pie"
+	out, err := exec.Command("go", "build", "-buildmode=pie", "-o", bin, "./testdata/pie").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building a position-independent program: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok after releasing") {
+		t.Fatalf("the position-independent program failed after Release: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
@@ -85,7 +86,7 @@ type CredentialsArgs struct {
 	Clock *ServerClock
 }
 
-var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+var sessionNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@-]{2,64}$`) })
 
 // Validate checks combinations that can never work.
 func (a *CredentialsArgs) Validate() error {
@@ -107,7 +108,7 @@ func (a *CredentialsArgs) Validate() error {
 	if a.RoleARN != "" && !strings.HasPrefix(a.RoleARN, "arn:") {
 		return fmt.Errorf("role_arn %q is not an ARN (arn:aws:iam::<account>:role/<name>)", a.RoleARN)
 	}
-	if a.SessionName != "" && !sessionNameRE.MatchString(a.SessionName) {
+	if a.SessionName != "" && !sessionNameRE().MatchString(a.SessionName) {
 		return fmt.Errorf("session_name %q must be 2 to 64 characters of letters, digits and +=,.@_-", a.SessionName)
 	}
 	if a.SessionDuration < 0 {

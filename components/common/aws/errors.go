@@ -8,58 +8,62 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/aws/smithy-go"
 )
 
-// Hints for the AWS error codes users meet when signing or getting
-// credentials: what the code usually means in practice.
-var hints = map[string]string{
-	"NoCredentialProviders": "no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, " +
-		"a profile in the shared config/credentials files, IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) " +
-		"or an ECS task role, or attach an IAM role (instance profile) to this EC2 instance and allow IMDSv2",
-	"AccessDenied": "the caller is not allowed to do this: for AssumeRole, check the role's trust policy " +
-		"names this principal and that external_id matches; otherwise check the IAM policy grants the action",
-	"AccessDeniedException": "the IAM policy of these credentials does not grant the action " +
-		"(for example aps:RemoteWrite or execute-api:Invoke on this resource)",
-	"UnauthorizedOperation": "the IAM policy of these credentials does not grant the action (for discovery, ec2:DescribeInstances)",
-	"ExpiredToken": "the session token has expired: the credentials were not refreshed in time " +
-		"(check the source credentials are still valid) or this machine's clock is wrong (check NTP)",
-	"ExpiredTokenException": "the session token has expired: the credentials were not refreshed in time " +
-		"or this machine's clock is wrong (check NTP)",
-	"RequestExpired": "the request or its session token has expired: usually this machine's clock is wrong " +
-		"(check NTP), or the credentials were not refreshed in time",
-	"InvalidClientTokenId": "AWS does not know this access key or session token: the key was deleted or rotated, " +
-		"a temporary key is used without its session token, or the credentials are for another partition or " +
-		"a region where STS is not enabled",
-	"UnrecognizedClientException": "AWS does not know this access key or session token: the key was deleted or " +
-		"rotated, or a temporary key is used without its session token",
-	"AuthFailure": "AWS could not validate these credentials: the key was deleted or rotated, the session token " +
-		"is missing, or the secret key is wrong",
-	"SignatureDoesNotMatch": "the signature does not match what AWS computed: usually a wrong region or " +
-		"service_name (the credential scope), a wrong secret key, or a proxy that changed the path, query, " +
-		"headers or body after signing",
-	"InvalidSignatureException": "the signature does not match what AWS computed: usually a wrong region or " +
-		"service_name, a wrong secret key, a skewed clock, or a proxy that changed the request after signing",
-	"IncompleteSignature": "the request's signature is malformed or incomplete: a proxy may have stripped " +
-		"the Authorization or X-Amz-Date header",
-	"MissingAuthenticationToken": "the request was not signed: configure aws_sigv4 (or sigv4) on this endpoint",
-	"RequestTimeTooSkewed": "this machine's clock differs from AWS's by more than 5 minutes: fix time " +
-		"synchronisation (NTP/chrony)",
-	"InvalidIdentityToken": "STS rejected the web identity token: check the IAM OIDC provider for the cluster " +
-		"exists and the role's trust policy allows this service account and audience",
-	"IDPCommunicationError": "STS could not reach the identity provider to check the web identity token: retry later",
-}
-
-func init() {
+// hints are what the AWS error codes users meet when signing or getting
+// credentials usually mean in practice. They, and the package's regular
+// expressions, are built on first use, not at start-up: every flow process
+// links this package, few meet an AWS error (issue 16: the init heap counts
+// twice in RSS, as live heap and as the collector's headroom over it).
+var hints = sync.OnceValue(func() map[string]string {
+	h := map[string]string{
+		"NoCredentialProviders": "no AWS credentials were found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, " +
+			"a profile in the shared config/credentials files, IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) " +
+			"or an ECS task role, or attach an IAM role (instance profile) to this EC2 instance and allow IMDSv2",
+		"AccessDenied": "the caller is not allowed to do this: for AssumeRole, check the role's trust policy " +
+			"names this principal and that external_id matches; otherwise check the IAM policy grants the action",
+		"AccessDeniedException": "the IAM policy of these credentials does not grant the action " +
+			"(for example aps:RemoteWrite or execute-api:Invoke on this resource)",
+		"UnauthorizedOperation": "the IAM policy of these credentials does not grant the action (for discovery, ec2:DescribeInstances)",
+		"ExpiredToken": "the session token has expired: the credentials were not refreshed in time " +
+			"(check the source credentials are still valid) or this machine's clock is wrong (check NTP)",
+		"ExpiredTokenException": "the session token has expired: the credentials were not refreshed in time " +
+			"or this machine's clock is wrong (check NTP)",
+		"RequestExpired": "the request or its session token has expired: usually this machine's clock is wrong " +
+			"(check NTP), or the credentials were not refreshed in time",
+		"InvalidClientTokenId": "AWS does not know this access key or session token: the key was deleted or rotated, " +
+			"a temporary key is used without its session token, or the credentials are for another partition or " +
+			"a region where STS is not enabled",
+		"UnrecognizedClientException": "AWS does not know this access key or session token: the key was deleted or " +
+			"rotated, or a temporary key is used without its session token",
+		"AuthFailure": "AWS could not validate these credentials: the key was deleted or rotated, the session token " +
+			"is missing, or the secret key is wrong",
+		"SignatureDoesNotMatch": "the signature does not match what AWS computed: usually a wrong region or " +
+			"service_name (the credential scope), a wrong secret key, or a proxy that changed the path, query, " +
+			"headers or body after signing",
+		"InvalidSignatureException": "the signature does not match what AWS computed: usually a wrong region or " +
+			"service_name, a wrong secret key, a skewed clock, or a proxy that changed the request after signing",
+		"IncompleteSignature": "the request's signature is malformed or incomplete: a proxy may have stripped " +
+			"the Authorization or X-Amz-Date header",
+		"MissingAuthenticationToken": "the request was not signed: configure aws_sigv4 (or sigv4) on this endpoint",
+		"RequestTimeTooSkewed": "this machine's clock differs from AWS's by more than 5 minutes: fix time " +
+			"synchronisation (NTP/chrony)",
+		"InvalidIdentityToken": "STS rejected the web identity token: check the IAM OIDC provider for the cluster " +
+			"exists and the role's trust policy allows this service account and audience",
+		"IDPCommunicationError": "STS could not reach the identity provider to check the web identity token: retry later",
+	}
 	// JSON and REST services spell some codes with an Exception suffix.
 	for _, c := range []string{"MissingAuthenticationToken", "IncompleteSignature"} {
-		hints[c+"Exception"] = hints[c]
+		h[c+"Exception"] = h[c]
 	}
-}
+	return h
+})
 
 // Hint returns what an AWS error code usually means, or "".
-func Hint(code string) string { return hints[code] }
+func Hint(code string) string { return hints()[code] }
 
 // AuthError is an AWS authentication or authorization failure, with the
 // AWS error code and a hint for the usual cause. It never holds secrets:
@@ -136,7 +140,7 @@ func ExplainError(op string, err error, secrets ...string) error {
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	ae := &AuthError{Op: op, Code: code, Message: Scrub(firstLine(msg), secrets...), Hint: hints[code], Err: err}
+	ae := &AuthError{Op: op, Code: code, Message: Scrub(firstLine(msg), secrets...), Hint: hints()[code], Err: err}
 	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) {
 		ae.Status = re.HTTPStatusCode()
@@ -167,11 +171,11 @@ func explainResponse(resp *http.Response, body []byte, secrets ...string) error 
 	if code == "" {
 		return nil
 	}
-	if _, known := hints[code]; !known {
+	if _, known := hints()[code]; !known {
 		return nil
 	}
 	return &AuthError{Op: "request to " + redactURL(resp.Request), Status: resp.StatusCode,
-		Code: code, Message: Scrub(firstLine(msg), secrets...), Hint: hints[code]}
+		Code: code, Message: Scrub(firstLine(msg), secrets...), Hint: hints()[code]}
 }
 
 func redactURL(r *http.Request) string {
@@ -271,7 +275,7 @@ func Scrub(s string, secrets ...string) string {
 			s = strings.ReplaceAll(s, sec, "(secret)")
 		}
 	}
-	return secretShapeRE.ReplaceAllString(s, "(secret)")
+	return secretShapeRE().ReplaceAllString(s, "(secret)")
 }
 
-var secretShapeRE = regexp.MustCompile(`[A-Za-z0-9/+=]{40,}`)
+var secretShapeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z0-9/+=]{40,}`) })

@@ -317,7 +317,7 @@ func (st *rtState) regionFor(host string) (string, error) {
 	return st.imdsRegion, nil
 }
 
-var regionLabelRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+var regionLabelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`) })
 
 // RegionFromHost returns the region named in an AWS endpoint host name
 // (aps-workspaces.eu-west-1.amazonaws.com → eu-west-1), or "".
@@ -330,7 +330,7 @@ func RegionFromHost(host string) string {
 		return ""
 	}
 	for _, label := range strings.Split(host, ".") {
-		if regionLabelRE.MatchString(label) {
+		if regionLabelRE().MatchString(label) {
 			return label
 		}
 	}

@@ -28,8 +28,11 @@ type batch struct {
 	// gen changes at every reset, so that a shardRef taken on an earlier
 	// use of this batch is not mistaken for one into the current.
 	gen uint64
-	// free are stream buffers of earlier uses, emptied, for new streams.
-	free [][]byte
+	// freeChunks (of chunkSize bytes) and freeSmall (smaller: the first
+	// pieces of small streams) are the stream buffers of earlier uses,
+	// emptied, for this use's streams.
+	freeChunks [][]byte
+	freeSmall  [][]byte
 }
 
 // tenantBatch is the part of a batch going to one tenant: one push request.
@@ -43,11 +46,28 @@ type tenantBatch struct {
 }
 
 // streamBuf is one stream of a push request: its labels and its entries,
-// encoded.
+// encoded, in pieces: full, then buf, which entries are appended to.
 type streamBuf struct {
-	labels string
-	buf    []byte
+	labels  string
+	full    [][]byte
+	fullLen int // bytes in full
+	buf     []byte
 }
+
+// size is the length of the stream's encoded entries.
+func (s *streamBuf) size() int { return s.fullLen + len(s.buf) }
+
+// chunkSize bounds the pieces a stream's encoded entries are held in. A
+// stream's first piece grows by doubling up to it, so the many streams of
+// a batch with many are small; a large stream is a list of pieces of this
+// size, so that a batch holds its entries and less than a piece per stream
+// more. (One growing buffer per stream held up to twice its entries and,
+// reused from batch to batch, came to hold the largest share any stream
+// ever had: with 4 streams, 2 MiB for 1 MiB batches.) 64 KiB is also the
+// block size at which s2's Snappy encoder is fastest, and Snappy matches
+// within 64 KiB anyway, so compressing a stream piece by piece costs
+// nothing.
+const chunkSize = 64 << 10
 
 func newBatch() *batch {
 	return &batch{byName: map[string]*tenantBatch{}}
@@ -56,18 +76,34 @@ func newBatch() *batch {
 func (b *batch) empty() bool { return b.entries == 0 }
 
 // reset empties b for reuse, keeping stream buffers up to keep bytes in
-// all (those of an unusually large batch are left to the GC).
+// all (the rest, and any larger than chunkSize, are left to the GC).
 func (b *batch) reset(keep int) {
 	kept := 0
-	for _, bb := range b.free {
+	for _, bb := range b.freeChunks {
 		kept += cap(bb)
 	}
+	for _, bb := range b.freeSmall {
+		kept += cap(bb)
+	}
+	recycle := func(bb []byte) {
+		switch c := cap(bb); {
+		case c == 0 || c > chunkSize || kept+c > keep:
+		case c == chunkSize:
+			b.freeChunks = append(b.freeChunks, bb[:0])
+			kept += c
+		default:
+			b.freeSmall = append(b.freeSmall, bb[:0])
+			kept += c
+		}
+	}
 	for _, tb := range b.tenants {
-		for _, s := range tb.streams {
-			if kept+cap(s.buf) <= keep {
-				b.free = append(b.free, s.buf[:0])
-				kept += cap(s.buf)
+		for i := range tb.streams {
+			s := &tb.streams[i]
+			for j, c := range s.full {
+				recycle(c)
+				s.full[j] = nil
 			}
+			recycle(s.buf)
 		}
 	}
 	clear(b.tenants)
@@ -76,6 +112,47 @@ func (b *batch) reset(keep int) {
 	b.bytes, b.entries, b.streams = 0, 0, 0
 	b.created = time.Time{}
 	b.gen++
+}
+
+// pop takes the last buffer of a free list, or nil.
+func pop(free *[][]byte) []byte {
+	n := len(*free)
+	if n == 0 {
+		return nil
+	}
+	bb := (*free)[n-1]
+	(*free)[n-1] = nil
+	*free = (*free)[:n-1]
+	return bb
+}
+
+// grow makes room in s.buf for need more bytes: within the first piece
+// by doubling it, then by starting a new piece.
+func (b *batch) grow(s *streamBuf, need int) {
+	if len(s.full) == 0 && len(s.buf)+need <= chunkSize {
+		c := min(max(2*cap(s.buf), len(s.buf)+need, 512), chunkSize)
+		var nb []byte
+		if c == chunkSize {
+			nb = pop(&b.freeChunks)
+		}
+		if nb == nil {
+			nb = make([]byte, 0, c)
+		}
+		s.buf = append(nb, s.buf...)
+		return
+	}
+	if len(s.buf) > 0 {
+		s.full = append(s.full, s.buf)
+		s.fullLen += len(s.buf)
+	}
+	if need > chunkSize {
+		// An entry larger than a piece gets one of its own, not kept.
+		s.buf = make([]byte, 0, need)
+		return
+	}
+	if s.buf = pop(&b.freeChunks); s.buf == nil {
+		s.buf = make([]byte, 0, chunkSize)
+	}
 }
 
 // entrySize is what counts against batch_size, as in Loki's clients: the
@@ -110,10 +187,11 @@ func (b *batch) ref(k streamKey, maxStreams int) (streamRef, bool) {
 		if maxStreams > 0 && b.streams >= maxStreams {
 			return streamRef{}, false
 		}
-		var buf []byte
-		if n := len(b.free); n > 0 {
-			buf, b.free[n-1] = b.free[n-1], nil
-			b.free = b.free[:n-1]
+		// A small buffer first: most streams of a batch with many
+		// are small.
+		buf := pop(&b.freeSmall)
+		if buf == nil {
+			buf = pop(&b.freeChunks)
 		}
 		i = len(tb.streams)
 		tb.streams = append(tb.streams, streamBuf{labels: k.labels, buf: buf})
@@ -129,7 +207,11 @@ func (b *batch) add(r streamRef, de *decodedEntry, meta []metaPair, size int) {
 		b.created = time.Now()
 	}
 	st := &r.tb.streams[r.i]
-	st.buf = appendEntry(st.buf, de.ts, de.line, meta[de.meta0:de.meta1])
+	m := meta[de.meta0:de.meta1]
+	if need := entryLen(de.ts, len(de.line), m); len(st.buf)+need > cap(st.buf) {
+		b.grow(st, need)
+	}
+	st.buf = appendEntry(st.buf, de.ts, de.line, m)
 	r.tb.entries++
 	r.tb.bytes += size
 	b.entries++
@@ -179,27 +261,40 @@ func appendBytesField(b []byte, tag byte, s []byte) []byte {
 	return append(b, s...)
 }
 
-// appendEntry appends an EntryAdapter, as field 2 of a StreamAdapter, for
-// an entry at ts (Unix nanoseconds).
-func appendEntry(b []byte, ts int64, line []byte, meta []metaPair) []byte {
-	// time.Unix(0, ts): seconds rounded down, nanoseconds in [0, 1e9).
-	sec, nsec := ts/1e9, ts%1e9
+// entryFields returns the lengths of an entry's EntryAdapter message (n)
+// and of its Timestamp (tsLen), and the Timestamp's fields: the entry at ts
+// (Unix nanoseconds) is time.Unix(0, ts), seconds rounded down,
+// nanoseconds in [0, 1e9).
+func entryFields(ts int64, lineLen int, meta []metaPair) (n, tsLen int, sec, nsec int64) {
+	sec, nsec = ts/1e9, ts%1e9
 	if nsec < 0 {
 		sec, nsec = sec-1, nsec+1e9
 	}
-	tsLen := 0
 	if sec != 0 {
 		tsLen += 1 + uvarintLen(uint64(sec))
 	}
 	if nsec != 0 {
 		tsLen += 1 + uvarintLen(uint64(nsec))
 	}
-	n := 1 + uvarintLen(uint64(tsLen)) + tsLen + bytesFieldLen(len(line))
+	n = 1 + uvarintLen(uint64(tsLen)) + tsLen + bytesFieldLen(lineLen)
 	for _, m := range meta {
 		// A message in a repeated field is written even when empty.
 		ml := bytesFieldLen(len(m.name)) + bytesFieldLen(len(m.value))
 		n += 1 + uvarintLen(uint64(ml)) + ml
 	}
+	return n, tsLen, sec, nsec
+}
+
+// entryLen is how many bytes appendEntry appends.
+func entryLen(ts int64, lineLen int, meta []metaPair) int {
+	n, _, _, _ := entryFields(ts, lineLen, meta)
+	return 1 + uvarintLen(uint64(n)) + n
+}
+
+// appendEntry appends an EntryAdapter, as field 2 of a StreamAdapter, for
+// an entry at ts (Unix nanoseconds).
+func appendEntry(b []byte, ts int64, line []byte, meta []metaPair) []byte {
+	n, tsLen, sec, nsec := entryFields(ts, len(line), meta)
 	b = append(b, tagField2Bytes)
 	b = binary.AppendUvarint(b, uint64(n))
 	b = append(b, tagField1Bytes, byte(tsLen)) // tsLen < 128
@@ -242,13 +337,13 @@ type pushEncoder struct {
 func (p *pushEncoder) encode(tb *tenantBatch) []byte {
 	n := 0
 	for _, s := range tb.streams {
-		sl := bytesFieldLen(len(s.labels)) + len(s.buf)
+		sl := bytesFieldLen(len(s.labels)) + s.size()
 		n += 1 + uvarintLen(uint64(sl)) + sl
 	}
 	body := binary.AppendUvarint(p.body[:0], uint64(n))
 	for _, s := range tb.streams {
 		h := append(p.hdr[:0], tagField1Bytes)
-		h = binary.AppendUvarint(h, uint64(bytesFieldLen(len(s.labels))+len(s.buf)))
+		h = binary.AppendUvarint(h, uint64(bytesFieldLen(len(s.labels))+s.size()))
 		if len(s.labels) > 0 {
 			h = append(h, tagField1Bytes)
 			h = binary.AppendUvarint(h, uint64(len(s.labels)))
@@ -256,6 +351,9 @@ func (p *pushEncoder) encode(tb *tenantBatch) []byte {
 		}
 		p.hdr = h
 		body = appendSnappyElements(body, h)
+		for _, c := range s.full {
+			body = appendSnappyElements(body, c)
+		}
 		body = appendSnappyElements(body, s.buf)
 	}
 	p.body = body

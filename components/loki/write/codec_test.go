@@ -149,8 +149,8 @@ func TestPushBodyIsGogoMarshal(t *testing.T) {
 			}
 		}
 		b.reset(1 << 20)
-		if !b.empty() || len(b.tenants) != 0 || len(b.free) == 0 {
-			t.Fatalf("reset left %d entries, %d tenants, %d free buffers", b.entries, len(b.tenants), len(b.free))
+		if !b.empty() || len(b.tenants) != 0 || len(b.freeSmall)+len(b.freeChunks) == 0 {
+			t.Fatalf("reset left %d entries, %d tenants, %d free buffers", b.entries, len(b.tenants), len(b.freeSmall)+len(b.freeChunks))
 		}
 	}
 }

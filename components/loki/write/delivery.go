@@ -273,9 +273,11 @@ func (d *delivery) getBatch() *batch {
 }
 
 // putBatch empties a pushed batch and frees it for getBatch, keeping
-// buffers up to about batch_size (with room for its last entry).
+// buffers up to 1.5 × batch_size: a batch's entries, encoded, are its
+// batch_size, one entry more, their protobuf framing (15-20 bytes an
+// entry) and less than a chunk per stream (see chunkSize).
 func (d *delivery) putBatch(b *batch) {
-	b.reset(2 * int(d.e.args.BatchSize))
+	b.reset(int(d.e.args.BatchSize) * 3 / 2)
 	select {
 	case d.free <- b:
 	default:

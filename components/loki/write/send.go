@@ -50,9 +50,15 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 		return nil
 	}
 	if w != nil {
-		now := time.Now()
-		err := w.AppendFunc(rec, func(start, end wal.Position) { led.appended(start, end, n, now) })
+		now, size := time.Now(), len(rec)
+		p, err := w.Write(rec, func(start, end wal.Position) { led.appended(start, end, n, now) })
+		// The record is in the file: its buffer goes back before the
+		// fsync, which concurrent Sends share and which is most of their
+		// time, so Sends waiting on it hold no record each.
 		c.encoders.Put(enc)
+		if err == nil {
+			err = w.WaitDurable(p)
+		}
 		if err != nil {
 			c.m.walAppendErrors.Inc()
 			c.mu.Lock()
@@ -60,7 +66,7 @@ func (c *Component) send(ctx context.Context, entries []loki.Entry) error {
 			c.mu.Unlock()
 			return fmt.Errorf("loki.write: %w", err)
 		}
-		c.m.walBytes.Add(float64(len(rec)))
+		c.m.walBytes.Add(float64(size))
 		c.m.entriesReceived.Add(float64(n))
 		c.clearAppendErr()
 		return nil

@@ -1,12 +1,25 @@
 // Package scrape is the prometheus.scrape component: it scrapes `targets`
 // and appends the samples to the receivers in `forward_to`.
 //
-// It is a thin adapter onto Prometheus' own scrape manager: the component's
-// targets are handed to it as one discovery target group of a single scrape
-// pool (the job), so scrape loops, text/OpenMetrics/protobuf parsing, the up
-// and scrape_* series, staleness markers, limits and target sync (unchanged
-// targets keep their loops when the list changes) all behave exactly as in
-// Prometheus.
+// It scrapes with flow's own scrape loop
+// (components/prometheus/internal/scrapeloop): the component's targets are
+// one job, whose loops parse every format Prometheus does (text,
+// OpenMetrics, protobuf with native histograms) with Prometheus'
+// model/textparse and append the same series, values, staleness markers,
+// up and scrape_* series, exemplars and metadata as Prometheus' scrape
+// manager does (a differential test, scrapeloop's
+// TestSameAppendsAsPrometheus, scrapes one target with both and compares
+// every append), with limits, scrape offsets and target sync (unchanged
+// targets keep their loops when the list changes) as in Prometheus. Its
+// cache keeps, per series, a 128-bit hash of the series' text instead of a
+// copy of it, and tracks staleness without per-scrape maps.
+//
+// Three rarely used settings only Prometheus' scrape manager implements:
+// honor_metadata (metadata passed in the append context),
+// start_timestamp_zero_ingestion and scrape_failure_log_file. A component
+// with any of them set scrapes with Prometheus' scrape.Manager instead, as
+// before (see managerOptions.ownLoop); changing them switches between the
+// two, restarting the loops.
 //
 // Clustering: with `clustering { enabled = true }` and `flow run
 // --cluster.enabled`, the component scrapes only the targets this agent owns
@@ -48,6 +61,7 @@ import (
 	"github.com/flow-telemetry/flow/components/common/bytesize"
 	"github.com/flow-telemetry/flow/components/common/httpclient"
 	"github.com/flow-telemetry/flow/components/prometheus/internal/appendable"
+	"github.com/flow-telemetry/flow/components/prometheus/internal/scrapeloop"
 	"github.com/flow-telemetry/flow/runtime/component"
 )
 
@@ -329,6 +343,11 @@ func (a *Arguments) nameSchemes() (model.ValidationScheme, string, error) {
 // metadataCheckInterval and replaces the manager when it flips.
 type managerOptions struct {
 	honorMetadata, appendMetadata, typeAndUnitLabels, startTimestampZero bool
+	// ownLoop runs flow's scrape loop (components/prometheus/internal/
+	// scrapeloop) instead of Prometheus' scrape manager: always, except
+	// with honor_metadata, start_timestamp_zero_ingestion or
+	// scrape_failure_log_file, which only Prometheus' manager implements.
+	ownLoop bool
 }
 
 // metadataCheckInterval is how often Run asks forward_to whether metadata
@@ -341,6 +360,7 @@ func (a *Arguments) managerOptions(receiversUseMetadata bool) managerOptions {
 		appendMetadata:     a.HonorMetadata || receiversUseMetadata,
 		typeAndUnitLabels:  a.EnableTypeAndUnitLabels,
 		startTimestampZero: a.StartTimestampZeroIngestion,
+		ownLoop:            !a.HonorMetadata && !a.StartTimestampZeroIngestion && a.ScrapeFailureLogFile == "",
 	}
 }
 
@@ -366,10 +386,25 @@ type Component struct {
 	replaced chan struct{}
 }
 
-// manager is a Prometheus scrape manager that is stopped (and its metrics
+// engine is what scrapes: flow's scrape loop (scrapeloop.Pool) or
+// Prometheus' scrape.Manager, which have these methods alike.
+type engine interface {
+	Run(tsets <-chan map[string][]*targetgroup.Group) error
+	ApplyConfig(cfg *config.Config) error
+	TargetsActive() map[string][]*scrape.Target
+	Stop()
+	UnregisterMetrics()
+}
+
+var (
+	_ engine = (*scrape.Manager)(nil)
+	_ engine = (*scrapeloop.Pool)(nil)
+)
+
+// manager is a scrape engine that is stopped (and its metrics
 // unregistered) exactly once.
 type manager struct {
-	*scrape.Manager
+	engine
 	once sync.Once
 }
 
@@ -423,9 +458,25 @@ func New(opts component.Options, args Arguments) (*Component, error) {
 	return c, nil
 }
 
-// newManager creates a scrape manager with o. Scrape failures of jobs with
+// newManager creates a scrape engine with o: flow's scrape loop, or
+// Prometheus' scrape manager for the settings only it has (see
+// managerOptions.ownLoop). Scrape failures of jobs with
 // scrape_failure_log_file go to that file as JSON lines, as in Prometheus.
 func (c *Component) newManager(o managerOptions) (*manager, error) {
+	if o.ownLoop {
+		p, err := scrapeloop.New(scrapeloop.Options{
+			Logger:                  c.opts.Logger,
+			Registerer:              c.opts.Registerer,
+			Appendable:              appendable.Live(c.fanout, c.opts.Live()),
+			AppendMetadata:          o.appendMetadata,
+			EnableTypeAndUnitLabels: o.typeAndUnitLabels,
+			HTTPClientOptions:       httpclient.ClientOptions(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating scrape loop: %w", err)
+		}
+		return &manager{engine: p}, nil
+	}
 	mgr, err := scrape.NewManager(&scrape.Options{
 		// Target changes reach the scrape pool within this interval;
 		// Prometheus uses 5s, which would make flow feel sluggish.
@@ -443,7 +494,7 @@ func (c *Component) newManager(o managerOptions) (*manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating scrape manager: %w", err)
 	}
-	return &manager{Manager: mgr}, nil
+	return &manager{engine: mgr}, nil
 }
 
 // applyConfig hands sc to the current manager. c.mu is held or c is new.

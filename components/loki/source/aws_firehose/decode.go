@@ -679,10 +679,12 @@ func decodeGzipRecord(i int, raw string, zr *kgzip.Reader, l *limits, acct *acco
 	gunzip := func() (*recordError, *requestError) {
 		if hint >= 0 {
 			if spare == nil {
-				if rerr := acct.reserve(hint); rerr != nil {
+				// With room for gunzipFast's last match copies: without
+				// it, the end of the output is decoded by its careful loop.
+				if rerr := acct.reserve(hint + fastMatchRoom); rerr != nil {
 					return nil, rerr
 				}
-				buf = make([]byte, 0, hint)
+				buf = make([]byte, 0, hint+fastMatchRoom)
 			} else {
 				if rerr := acct.reserve(int64(cap(spare))); rerr != nil {
 					return nil, rerr

@@ -2,10 +2,12 @@ package awsfirehose
 
 import (
 	"bytes"
+	stdflate "compress/flate"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -178,6 +180,18 @@ func BenchmarkGunzip(b *testing.B) {
 			}
 		}
 	})
+	// With room for the last match copies, as decodeGzipRecord gives it.
+	roomy := make([]byte, 0, len(want)+fastMatchRoom)
+	b.Run("fast-room", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu0 := benchmeter.CPUTime()
+		defer func() { b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+		for i := 0; i < b.N; i++ {
+			if _, ok := gunzipFast(roomy[:0], src); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
 }
 
 // FuzzInflate compares the DEFLATE decoder alone with klauspost's: no
@@ -201,6 +215,12 @@ func FuzzInflate(f *testing.F) {
 		}
 		if cap(got) != room || used > len(in) {
 			t.Fatalf("inflate grew its output or used %d of %d bytes", used, len(in))
+		}
+		// With room for exactly the output, the end is decoded by the
+		// careful loop rather than fastBlock: the same answer.
+		exact, used2, ok := inf.inflate(make([]byte, 0, len(got)), in)
+		if !ok || used2 != used || !bytes.Equal(exact, got) {
+			t.Fatalf("inflate with exact room declined (%v) or decoded differently: %x", !ok, in)
 		}
 		want, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(in[:used])), room+1))
 		if err != nil {
@@ -298,5 +318,111 @@ func TestEmptyGzip(t *testing.T) {
 	}
 	if out, err := io.ReadAll(zr); err != nil || len(out) != 0 {
 		t.Fatalf("compress/gzip: %q, %v", out, err)
+	}
+}
+
+// TestInflateFixedCodes: a block of the fixed codes (BTYPE 01), which
+// writers use for short inputs, with literals, matches (overlapping and
+// not) and the end of block, decodes by the fast path; the fixed tables
+// are complete codes (the distance code has its two reserved symbols).
+func TestInflateFixedCodes(t *testing.T) {
+	if !fixedOK {
+		t.Fatal("the fixed codes did not build")
+	}
+	for _, p := range []string{"abcabcabcabcabcabc", "hello hello hello, world world", strings.Repeat("a", 40) + "0123456789" + "0123456789"} {
+		var b bytes.Buffer
+		fw, _ := stdflate.NewWriter(&b, stdflate.DefaultCompression)
+		fw.Write([]byte(p))
+		fw.Close()
+		if btype := b.Bytes()[0] >> 1 & 3; btype != 1 {
+			t.Fatalf("%q: the writer chose block type %d, want the fixed codes (1)", p, btype)
+		}
+		for _, room := range []int{len(p), len(p) + fastMatchRoom} {
+			var inf inflater
+			got, _, ok := inf.inflate(make([]byte, 0, room), b.Bytes())
+			if !ok || string(got) != p {
+				t.Fatalf("%q (room %d): inflate declined (%v) or decoded %q", p, room, !ok, got)
+			}
+		}
+	}
+}
+
+// TestGunzipFastRoom: with room beyond the output (fastBlock decodes it
+// all) and with exactly the output's room (the careful loop decodes its
+// end), every sample decodes the same, and the bytes before dst's length
+// are left alone.
+func TestGunzipFastRoom(t *testing.T) {
+	for i, src := range gzipSamples(t) {
+		want, err := kgunzip(src, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, extra := range []int{0, 1, 7, 8, fastMatchRoom - 1, fastMatchRoom, 4096} {
+			dst := append(make([]byte, 0, 5+len(want)+extra), "12345"...)
+			got, ok := gunzipFast(dst, src)
+			if !ok || string(got[:5]) != "12345" || !bytes.Equal(got[5:], want) {
+				t.Fatalf("sample %d, %d bytes of room to spare: declined (%v) or decoded differently", i, extra, !ok)
+			}
+		}
+	}
+}
+
+// TestHuffTableBuild: build accepts exactly the complete codes (and the
+// degenerate code of one symbol of one bit), and its table decodes each
+// symbol's canonical code, short codes replicated, long ones through
+// subtables, a short literal/length table widened to litRoot bits.
+func TestHuffTableBuild(t *testing.T) {
+	for _, tc := range []struct {
+		lengths []uint8
+		ok      bool
+	}{
+		{[]uint8{}, true},
+		{[]uint8{1}, true},          // degenerate
+		{[]uint8{0, 1}, true},       // degenerate
+		{[]uint8{1, 1}, true},       // complete
+		{[]uint8{1, 1, 1}, false},   // over-subscribed
+		{[]uint8{2, 2, 2}, false},   // incomplete
+		{[]uint8{2, 1, 3, 3}, true}, // complete
+		{[]uint8{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 15}, true},
+		{[]uint8{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, false},
+	} {
+		for _, rootBits := range []uint{7, distRoot, litRoot} {
+			var tb huffTable
+			if got := tb.build(tc.lengths, litEntryBase[:], rootBits, rootBits == litRoot); got != tc.ok {
+				t.Fatalf("%v: build %v, want %v", tc.lengths, got, tc.ok)
+			}
+			if !tc.ok {
+				continue
+			}
+			// Each symbol's canonical code (RFC 1951, 3.2.2), read back.
+			var count, next [17]int
+			for _, l := range tc.lengths {
+				count[l]++
+			}
+			count[0] = 0
+			code := 0
+			for l := 1; l <= 16; l++ {
+				code = (code + count[l-1]) << 1
+				next[l] = code
+			}
+			for sym, l := range tc.lengths {
+				if l == 0 {
+					continue
+				}
+				c := next[l]
+				next[l]++
+				pattern := uint64(bits.Reverse16(uint16(c)) >> (16 - l))
+				for _, high := range []uint64{0, 1 << 20, 0xfffff << 16} { // whatever follows
+					buf := pattern | high<<l
+					e := tb.root[buf&(1<<tb.rootBits-1)]
+					if e&linkFlag != 0 {
+						e = tb.sub[e>>16+uint32(buf>>tb.rootBits)&(1<<(e&31)-1)]
+					}
+					if e != litEntryBase[sym]+uint32(l)<<5+uint32(l) {
+						t.Fatalf("%v (root %d bits): symbol %d's code decodes to %#x", tc.lengths, rootBits, sym, e)
+					}
+				}
+			}
+		}
 	}
 }

@@ -212,12 +212,33 @@ func (w *WAL) Append(rec []byte) error {
 // the order records are written (under the WAL's lock: written must be
 // quick and must not call the WAL).
 func (w *WAL) AppendFunc(rec []byte, written func(start, end Position)) error {
+	p, err := w.Write(rec, written)
+	if err != nil {
+		return err
+	}
+	return w.WaitDurable(p)
+}
+
+// Pending is a record written to the current segment and not yet known to
+// be durable.
+type Pending struct {
+	end Position
+	gen uint64
+}
+
+// Write is AppendFunc without the wait for the fsync: it returns once rec
+// is written (to the page cache), after which the caller may reuse rec.
+// The record is durable, and may be acknowledged, only once WaitDurable(p)
+// returns nil. Waiting apart lets an appender give back its record's
+// buffer during the fsync, which is most of an append's time: appenders
+// waiting on a shared fsync then hold no buffer each.
+func (w *WAL) Write(rec []byte, written func(start, end Position)) (Pending, error) {
 	n := len(rec) - HeaderSize
 	if n <= 0 {
-		return errors.New("WAL: empty record")
+		return Pending{}, errors.New("WAL: empty record")
 	}
 	if n > MaxRecordSize {
-		return fmt.Errorf("WAL: record of %d bytes exceeds the %d byte limit; send fewer entries at once", n, MaxRecordSize)
+		return Pending{}, fmt.Errorf("WAL: record of %d bytes exceeds the %d byte limit; send fewer entries at once", n, MaxRecordSize)
 	}
 	payload := rec[HeaderSize:]
 	binary.LittleEndian.PutUint32(rec[0:4], uint32(n))
@@ -226,23 +247,23 @@ func (w *WAL) AppendFunc(rec []byte, written func(start, end Position)) error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		return ErrClosed
+		return Pending{}, ErrClosed
 	}
 	if w.err != nil || w.full(int64(len(rec))) {
 		w.mu.Unlock()
 		if err := w.roll(int64(len(rec))); err != nil {
-			return err
+			return Pending{}, err
 		}
 		w.mu.Lock()
 		if w.closed {
 			w.mu.Unlock()
-			return ErrClosed
+			return Pending{}, ErrClosed
 		}
 	}
 	if _, err := w.f.Write(rec); err != nil {
 		w.fail(err)
 		w.mu.Unlock()
-		return fmt.Errorf("writing WAL segment %s: %w", w.f.Name(), err)
+		return Pending{}, fmt.Errorf("writing WAL segment %s: %w", w.f.Name(), err)
 	}
 	if w.off == 0 {
 		w.firstAt = w.now()
@@ -254,7 +275,14 @@ func (w *WAL) AppendFunc(rec []byte, written func(start, end Position)) error {
 		written(start, end)
 	}
 	w.mu.Unlock()
-	return w.syncTo(end, gen)
+	return Pending{end: end, gen: gen}, nil
+}
+
+// WaitDurable returns once the record Write returned p for is durable
+// (fsynced), or with an error if it cannot be: then it must not be
+// acknowledged.
+func (w *WAL) WaitDurable(p Pending) error {
+	return w.syncTo(p.end, p.gen)
 }
 
 // fail marks the current segment untrustworthy. Callers hold mu.

@@ -364,3 +364,41 @@ func BenchmarkAppendGroupCommit(b *testing.B) {
 		})
 	}
 }
+
+// Write returns once the record is written, so its buffer can be reused
+// while the fsync runs; readers see the record only once it is durable,
+// which WaitDurable waits for.
+func TestWriteThenWaitDurable(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), 0)
+	defer w.Close()
+	r := w.NewReader(w.First())
+	buf := rec("first-record")
+	var at Position
+	p, err := w.Write(buf, func(_, end Position) { at = end })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at != p.end {
+		t.Fatalf("written reported end %v, Pending has %v", at, p.end)
+	}
+	copy(buf[HeaderSize:], "reused-buffer") // the caller's buffer is free again
+	if w.Durable().Before(p.end) {
+		if got := readAll(t, r); len(got) != 0 {
+			t.Fatalf("read %q before the record was durable", got)
+		}
+	}
+	if err := w.WaitDurable(p); err != nil {
+		t.Fatal(err)
+	}
+	if w.Durable().Before(p.end) {
+		t.Fatalf("durable %v after WaitDurable, want at least %v", w.Durable(), p.end)
+	}
+	if got := readAll(t, r); len(got) != 1 || got[0] != "first-record" {
+		t.Fatalf("read %q, want the record as written", got)
+	}
+	// Closed: Write fails, nothing to wait for.
+	w.Close()
+	if _, err := w.Write(rec("late"), nil); err != ErrClosed {
+		t.Fatalf("Write on a closed WAL: %v, want ErrClosed", err)
+	}
+}
