@@ -86,7 +86,7 @@ type cache struct {
 	// checked (by key) before the index map: a sequential walk through
 	// entries instead of a random access into the map per sample.
 	prev, first uint32
-	dropped map[key]uint32
+	dropped     map[key]uint32
 
 	// seen and droppedSeen count the entries and dropped keys seen in
 	// this iteration: when all were, a flush has nothing to forget and

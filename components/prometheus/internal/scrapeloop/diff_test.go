@@ -178,7 +178,7 @@ type scriptedTarget struct {
 	// last is the request index after which the engine's target is
 	// removed: its handler calls onLast and lingers so that the removal
 	// happens before the loop could scrape again.
-	onLast func(engine, path string)
+	onLast func(engine, path string) <-chan struct{}
 }
 
 type nativeRegistry struct {
@@ -293,10 +293,16 @@ func (st *scriptedTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
-		st.onLast(engine, r.URL.Path)
+		handed := st.onLast(engine, r.URL.Path)
 		// The removal reaches the loop while this scrape is still in
-		// flight, so it is the loop's last.
-		time.Sleep(300 * time.Millisecond)
+		// flight, so it is the loop's last: wait until the scraper took
+		// the new targets, then for its sync (Prometheus' manager syncs
+		// on a 10 ms tick), within the 900 ms scrape timeout.
+		select {
+		case <-handed:
+		case <-time.After(500 * time.Millisecond):
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -417,15 +423,18 @@ func TestSameAppendsAsPrometheus(t *testing.T) {
 		return map[string][]*targetgroup.Group{"diff": {g}}
 	}
 	removed := make(chan string, 4)
-	st.onLast = func(engine, path string) {
+	st.onLast = func(engine, path string) <-chan struct{} {
+		handed := make(chan struct{})
 		go func() {
 			gmu.Lock()
 			delete(remaining[engine], path)
 			g := group(engine)
 			chans[engine] <- g
 			gmu.Unlock()
+			close(handed)
 			removed <- engine + path
 		}()
+		return handed
 	}
 	for name := range engines {
 		gmu.Lock()
@@ -451,7 +460,7 @@ func TestSameAppendsAsPrometheus(t *testing.T) {
 	for _, path := range []string{"/metrics", "/native"} {
 		for _, e := range []string{"prom", "flow"} {
 			if n := st.steps[e+path]; n != lastStep+1 {
-				t.Errorf("%s scraped %s %d times, want %d (a machine too loaded for the removal to arrive within 300 ms?)", e, path, n, lastStep+1)
+				t.Errorf("%s scraped %s %d times, want %d (a machine too loaded for the removal to arrive within 700 ms?)", e, path, n, lastStep+1)
 			}
 		}
 		hp, hf := st.headers["prom"+path], st.headers["flow"+path]
