@@ -221,6 +221,10 @@ func openMetrics(step int) (string, bool) {
 	} else {
 		fmt.Fprintf(&b, "m{b=\"2\",a=\"1\"} %g\n", v+8)
 	}
+	if step == 4 {
+		// 12 labels with the target's: past label_limit in the variant.
+		b.WriteString("wide{a=\"1\",b=\"2\",c=\"3\",d=\"4\",e=\"5\",f=\"6\",g=\"7\",h=\"8\"} 1\n")
+	}
 	if step == 5 {
 		// Past sample_limit (10): the scrape fails as a whole.
 		for i := range 10 {
@@ -317,8 +321,13 @@ func newNativeRegistry() *nativeRegistry {
 	return &nativeRegistry{reg: reg, hist: h, counter: c, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 }
 
-func diffScrapeConfig(t *testing.T) *config.ScrapeConfig {
+func diffScrapeConfig(t *testing.T, variant bool) *config.ScrapeConfig {
 	sc := config.DefaultScrapeConfig
+	if variant {
+		sc.HonorLabels = true
+		sc.TrackTimestampsStaleness = true
+		sc.LabelLimit = 11 // the wide series of step 4 has 12
+	}
 	sc.JobName = "diff"
 	sc.ScrapeInterval = model.Duration(time.Second)
 	sc.ScrapeTimeout = model.Duration(900 * time.Millisecond)
@@ -362,8 +371,15 @@ type diffEngine interface {
 // timestamps aside), through changing values, a series appearing, one
 // vanishing, a failed scrape, a sample_limit breach, relabel drops, a
 // label conflict, an explicit timestamp, a series respelt, and the removal
-// of the target (end-of-run staleness markers).
+// of the target (end-of-run staleness markers); then again with
+// honor_labels, track_timestamps_staleness and a label_limit breach.
 func TestSameAppendsAsPrometheus(t *testing.T) {
+	testwait.Long(t, "scrapes a scripted target 9 times at 1 s with two scrapers, twice")
+	t.Run("defaults", func(t *testing.T) { runDiff(t, false) })
+	t.Run("honor_labels,track_timestamps_staleness,label_limit", func(t *testing.T) { runDiff(t, true) })
+}
+
+func runDiff(t *testing.T, variant bool) {
 	st := &scriptedTarget{steps: map[string]int{}, native: map[int]*http.Response{}, nativeBody: map[int][]byte{}, headers: map[string]http.Header{}}
 	srv := httptest.NewServer(st)
 	t.Cleanup(srv.Close)
@@ -394,7 +410,7 @@ func TestSameAppendsAsPrometheus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.ScrapeConfigs = []*config.ScrapeConfig{diffScrapeConfig(t)}
+		cfg.ScrapeConfigs = []*config.ScrapeConfig{diffScrapeConfig(t, variant)}
 		if err := e.ApplyConfig(cfg); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -442,7 +458,6 @@ func TestSameAppendsAsPrometheus(t *testing.T) {
 		gmu.Unlock()
 	}
 
-	testwait.Long(t, "scrapes a scripted target 9 times at 1 s with two scrapers")
 	for range 4 {
 		testwait.Receive(t, 60*time.Second, removed, "every scraper reached the last step of every target")
 	}
@@ -496,6 +511,17 @@ func TestSameAppendsAsPrometheus(t *testing.T) {
 	}
 	// The script did what it meant to: a check that the comparison
 	// compared something.
+	if variant {
+		for s, ok := range map[string]func([]string) bool{
+			`{__name__="g_bytes", instance="` + addr + `", job="inner", team="a"}`:  func(ev []string) bool { return len(ev) > 3 },
+			`{__name__="ts_metric", instance="` + addr + `", job="diff", team="a"}`: func(ev []string) bool { return slices.Contains(ev, "stale") },
+		} {
+			if !ok(flow[s]) {
+				t.Errorf("flow's %s: %q does not show what the script does", s, flow[s])
+			}
+		}
+		return
+	}
 	want := map[string]func([]string) bool{
 		`{__name__="g_bytes", instance="` + addr + `", job="diff", team="a", y="1"}`: func(ev []string) bool { return slices.Contains(ev, "stale") },
 		`{__name__="a_total", instance="` + addr + `", job="diff", team="a", x="1"}`: func(ev []string) bool {
