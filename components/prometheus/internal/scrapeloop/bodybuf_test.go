@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +217,86 @@ func TestReadResponseBodySizeLimit(t *testing.T) {
 			t.Fatalf("%s: a %d-byte buffer for a %d-byte body", c.query, cap(b), len(body))
 		}
 		bufs.put(b)
+	}
+}
+
+// TestCacheReservedForFirstScrape: a target's first scrape sizes its cache
+// for the body's lines (3,000 series and their HELP and TYPE), so the
+// entries are not grown by appending (garbage, and capacity beyond the
+// series kept for good).
+func TestCacheReservedForFirstScrape(t *testing.T) {
+	const series = 3000
+	var exposition bytes.Buffer
+	exposition.WriteString("# HELP bench_metric_total A counter.\n# TYPE bench_metric_total counter\n")
+	for i := range series {
+		fmt.Fprintf(&exposition, "bench_metric_total{pod=\"api-%05d\",route=\"/v1/r%04d\"} %d\n", i, i%1000, i)
+	}
+	body := exposition.Bytes()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	sink := &countSink{}
+	logger := slog.New(slog.DiscardHandler)
+	p, err := New(Options{Logger: logger, Registerer: prometheus.NewRegistry(), Appendable: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := config.Load("", logger)
+	sc := config.DefaultScrapeConfig
+	sc.JobName = "reserve"
+	sc.ScrapeInterval = model.Duration(100 * time.Millisecond)
+	sc.ScrapeTimeout = model.Duration(100 * time.Millisecond)
+	sc.MetricsPath, sc.Scheme = "/metrics", "http"
+	sc.MetricNameValidationScheme = model.LegacyValidation
+	sc.MetricNameEscapingScheme = model.EscapeUnderscores
+	if err := sc.Validate(config.DefaultGlobalConfig); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ScrapeConfigs = []*config.ScrapeConfig{&sc}
+	if err := p.ApplyConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan map[string][]*targetgroup.Group, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.Run(ch) })
+	ch <- map[string][]*targetgroup.Group{"reserve": {{Targets: []model.LabelSet{{model.AddressLabel: model.LabelValue(srv.Listener.Addr().String())}}}}}
+	deadline := time.Now().Add(time.Minute)
+	for sink.n.Load() < 2*series {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d samples after a minute (machine overloaded?)", sink.n.Load(), 2*series)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.tmu.Lock()
+	var l *loop
+	for _, l = range p.loops {
+	}
+	p.tmu.Unlock()
+	p.Stop()
+	wg.Wait()
+	p.UnregisterMetrics()
+	if l == nil {
+		t.Fatal("no loop")
+	}
+	if got := len(l.cache.entries); got != series {
+		t.Fatalf("%d cache entries, want %d", got, series)
+	}
+	if got, want := cap(l.cache.entries), series+2; got != want {
+		t.Errorf("cache entries' capacity %d, want %d (the body's lines)", got, want)
+	}
+	for _, c := range []struct {
+		body  string
+		limit int
+		want  int
+	}{
+		{strings.Repeat("a 1\n", 1000), 0, 4000 / 32},                              // short lines: one per 32 bytes
+		{strings.Repeat("a_long_metric_name{with=\"labels\"} 1\n", 1000), 0, 1000}, // the lines
+		{strings.Repeat("a_long_metric_name{with=\"labels\"} 1\n", 1000), 10, 11},  // sample_limit + 1
+	} {
+		if got := seriesEstimate([]byte(c.body), c.limit); got != c.want {
+			t.Errorf("seriesEstimate(%d lines of %d bytes, limit %d) = %d, want %d", strings.Count(c.body, "\n"), len(c.body)/max(1, strings.Count(c.body, "\n")), c.limit, got, c.want)
+		}
 	}
 }

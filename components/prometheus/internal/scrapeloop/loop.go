@@ -406,6 +406,9 @@ func (sl *loop) append(baseApp storage.Appender, b []byte, contentType string, t
 	if err != nil {
 		sl.logger.Debug("Invalid content type on scrape, using fallback setting.", "content_type", contentType, "fallback_media_type", sl.fallbackProtocol, "err", err)
 	}
+	if !c.reserved {
+		c.reserve(seriesEstimate(b, sl.sampleLimit))
+	}
 	var (
 		appErrs                        appendErrors
 		sampleLimitErr, bucketLimitErr error
