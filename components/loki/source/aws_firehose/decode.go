@@ -204,6 +204,7 @@ const (
 )
 
 func getBodyBuffer() []byte {
+	noteBodyBufferUse() // bodypool.go: the pool empties itself when idle
 	select {
 	case b := <-bodyBuffers:
 		return b

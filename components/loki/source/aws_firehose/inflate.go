@@ -627,8 +627,12 @@ func (f *inflater) fastBlock(out []byte, o, start int, lit, dist *huffTable) (in
 		}
 		from := o - back
 		if back >= 8 {
-			// Each 8 bytes read were written before (back ≥ 8).
-			for k := 0; k < length; k += 8 {
+			// Each 8 bytes read were written before (back ≥ 8). The first
+			// 16 bytes are copied whatever the length (most matches are
+			// shorter): a loop would end at a different round each time.
+			binary.LittleEndian.PutUint64(out[o:], binary.LittleEndian.Uint64(out[from:]))
+			binary.LittleEndian.PutUint64(out[o+8:], binary.LittleEndian.Uint64(out[from+8:]))
+			for k := 16; k < length; k += 8 {
 				binary.LittleEndian.PutUint64(out[o+k:], binary.LittleEndian.Uint64(out[from+k:]))
 			}
 			o += length
@@ -646,24 +650,22 @@ func (f *inflater) fastBlock(out []byte, o, start int, lit, dist *huffTable) (in
 }
 
 // fastLiterals decodes literals of codes in root until the next symbol is
-// anything else, o reaches lim or the input has fewer than 8 bytes to
-// load while buf holds fewer than 48 bits (refilled before each literal
-// otherwise, so that a match can follow). It is a function of its own with
+// anything else (buf then holds at least 56 bits, so that a match can
+// follow), o reaches lim or the input has fewer than 8 bytes to load. It is a function of its own with
 // as few variables as the loop needs, so that the compiler keeps them all
 // in registers: the bit buffer or the entry spilled (as they are in a loop
 // with more to keep) would add a store and a load to every literal's
 // lookup, which waits on the last one's length.
 func fastLiterals(root *[maxRoot]uint32, in []byte, pos int, buf uint64, n uint, out []byte, o, lim int) (int, uint64, uint, int) {
-	for o < lim {
-		if n < 48 {
-			if pos+8 > len(in) {
-				break
-			}
-			buf |= binary.LittleEndian.Uint64(in[pos:]) << n
-			k := (63 - n) >> 3
-			pos += int(k)
-			n += k << 3
-		}
+	for o < lim && pos+8 <= len(in) {
+		// Refilled before every literal, whether it needs it or not: a
+		// branch on the bits left would follow the code lengths and be
+		// mispredicted every few literals. Bits loaded beyond n are the
+		// input's next ones, so loading them again changes nothing.
+		buf |= binary.LittleEndian.Uint64(in[pos:]) << n
+		k := (63 - n) >> 3
+		pos += int(k)
+		n += k << 3
 		e := root[buf&(maxRoot-1)]
 		if e&litFlag == 0 {
 			break

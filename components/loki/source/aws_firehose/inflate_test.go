@@ -194,6 +194,42 @@ func BenchmarkGunzip(b *testing.B) {
 	})
 }
 
+// BenchmarkGunzipDistinct: gunzipFast over 256 distinct payloads of
+// bench/logs' shape in turn, as the pipeline sees them (one payload decoded
+// over and over lets the branch predictor learn its symbols); CPU time per
+// payload.
+//
+//	go test -run '^$' -bench GunzipDistinct ./components/loki/source/aws_firehose/
+func BenchmarkGunzipDistinct(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 10))
+	t0 := time.Now()
+	var srcs [][]byte
+	size := 0
+	for i := 0; i < 256; i++ {
+		p := fh.CloudWatchPayload{MessageType: "DATA_MESSAGE", Owner: "123456789012", LogGroup: fmt.Sprintf("/aws/lambda/svc-%d", i%4),
+			LogStream: fmt.Sprintf("2026/12/03/[$LATEST]%016x", r.Uint64()), SubscriptionFilters: []string{"all"}}
+		for j, line := range mixedLines(r, 10, t0) {
+			p.LogEvents = append(p.LogEvents, fh.LogEvent{ID: fmt.Sprint(r.Uint64()), Timestamp: t0.UnixMilli() + int64(j), Message: string(line)})
+		}
+		body, _ := json.Marshal(p)
+		size = max(size, len(body))
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+		zw.Write(body)
+		zw.Close()
+		srcs = append(srcs, z.Bytes())
+	}
+	dst := make([]byte, 0, size+fastMatchRoom)
+	b.ReportAllocs()
+	cpu0 := benchmeter.CPUTime()
+	defer func() { b.ReportMetric(float64((benchmeter.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+	for i := 0; i < b.N; i++ {
+		if _, ok := gunzipFast(dst[:0], srcs[i%len(srcs)]); !ok {
+			b.Fatal("declined")
+		}
+	}
+}
+
 // FuzzInflate compares the DEFLATE decoder alone with klauspost's: no
 // CRC-32 hides a difference here, so mutated streams that still decode
 // are compared too. Whatever inflate accepts, klauspost's reader decodes to

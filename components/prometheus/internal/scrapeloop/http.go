@@ -57,34 +57,36 @@ func (s *httpScraper) scrape(ctx context.Context) (*http.Response, error) {
 	return s.client.Do(s.req.WithContext(ctx))
 }
 
-// readResponse copies the (decompressed) body into w and returns the
-// Content-Type.
-func (s *httpScraper) readResponse(resp *http.Response, w io.Writer) (string, error) {
+// readResponse reads the (decompressed) body into a buffer from bufs and
+// returns it (to be returned to bufs once parsed, also on error) with the
+// Content-Type. last is the size of the target's last body.
+func (s *httpScraper) readResponse(resp *http.Response, bufs *bodyBuffers, last int) ([]byte, string, error) {
 	defer func() {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("server returned HTTP status %s", resp.Status)
+		return nil, "", fmt.Errorf("server returned HTTP status %s", resp.Status)
 	}
 	limit := s.bodySizeLimit
 	if limit <= 0 {
 		limit = math.MaxInt64
 	}
 	var reader io.Reader = resp.Body
-	switch resp.Header.Get("Content-Encoding") {
+	encoding := resp.Header.Get("Content-Encoding")
+	switch encoding {
 	case "gzip":
 		if s.gzipr == nil {
 			s.buf = bufio.NewReader(resp.Body)
 			var err error
 			if s.gzipr, err = gzip.NewReader(s.buf); err != nil {
 				s.gzipr = nil
-				return "", err
+				return nil, "", err
 			}
 		} else {
 			s.buf.Reset(resp.Body)
 			if err := s.gzipr.Reset(s.buf); err != nil {
-				return "", err
+				return nil, "", err
 			}
 		}
 		defer func() { _ = s.gzipr.Close() }()
@@ -92,19 +94,20 @@ func (s *httpScraper) readResponse(resp *http.Response, w io.Writer) (string, er
 	case "zstd":
 		// Prometheus decodes zstd only behind a feature flag that flow
 		// does not set; it fails the scrape the same way.
-		return "", errZstdNotEnabled
+		return nil, "", errZstdNotEnabled
 	}
-	n, err := io.Copy(w, io.LimitReader(reader, limit))
+	b := bufs.get(bodySizeHint(resp.ContentLength, encoding != "" && encoding != "identity", last, s.bodySizeLimit))
+	b, err := readBody(io.LimitReader(reader, limit), b)
 	if err != nil {
-		return "", err
+		return b, "", err
 	}
-	if n >= limit {
+	if int64(len(b)) >= limit {
 		if s.bodyLimitHit != nil {
 			s.bodyLimitHit()
 		}
-		return "", errBodySizeLimit
+		return b, "", errBodySizeLimit
 	}
-	return resp.Header.Get("Content-Type"), nil
+	return b, resp.Header.Get("Content-Type"), nil
 }
 
 // acceptHeader is Prometheus' Accept header for the protocols, in order of

@@ -1,7 +1,6 @@
 package scrapeloop
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -273,20 +272,16 @@ func (sl *loop) scrapeAndReport(last, appendTime time.Time) time.Time {
 	var (
 		contentType string
 		b           []byte
-		buf         *bytes.Buffer
 	)
 	scrapeCtx, cancel := context.WithTimeout(sl.parentCtx, sl.timeout)
 	resp, scrapeErr := sl.scraper.scrape(scrapeCtx)
 	if scrapeErr == nil {
-		b = sl.pool.buffers.Get(sl.lastScrapeSize + bytes.MinRead).([]byte)
-		defer func() { sl.pool.buffers.Put(b) }()
-		buf = bytes.NewBuffer(b)
-		contentType, scrapeErr = sl.scraper.readResponse(resp, buf)
+		b, contentType, scrapeErr = sl.scraper.readResponse(resp, sl.pool.buffers, sl.lastScrapeSize)
+		defer func() { sl.pool.buffers.put(b) }()
 	}
 	cancel()
 
 	if scrapeErr == nil {
-		b = buf.Bytes()
 		if len(b) > 0 {
 			sl.lastScrapeSize = len(b)
 		}
@@ -410,6 +405,9 @@ func (sl *loop) append(baseApp storage.Appender, b []byte, contentType string, t
 	}
 	if err != nil {
 		sl.logger.Debug("Invalid content type on scrape, using fallback setting.", "content_type", contentType, "fallback_media_type", sl.fallbackProtocol, "err", err)
+	}
+	if !c.reserved {
+		c.reserve(seriesEstimate(b, sl.sampleLimit))
 	}
 	var (
 		appErrs                        appendErrors

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"runtime"
 	"sync"
 
 	config_util "github.com/prometheus/common/config"
@@ -38,7 +39,6 @@ import (
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/osutil"
-	"github.com/prometheus/prometheus/util/pool"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -63,7 +63,7 @@ type Pool struct {
 	opts       Options
 	metrics    *metrics
 	offsetSeed uint64
-	buffers    *pool.Pool
+	buffers    *bodyBuffers
 	symbols    *labels.SymbolTable
 
 	// mu serializes configuration, syncs and stop.
@@ -101,7 +101,7 @@ func New(opts Options) (*Pool, error) {
 	p := &Pool{
 		opts:    opts,
 		metrics: m,
-		buffers: pool.New(1e3, 100e6, 3, func(sz int) any { return make([]byte, 0, sz) }),
+		buffers: newBodyBuffers(max(2, runtime.GOMAXPROCS(0))),
 		symbols: labels.NewSymbolTable(),
 		done:    make(chan struct{}),
 		targets: map[uint64]*scrape.Target{},
