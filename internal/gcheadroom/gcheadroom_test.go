@@ -272,3 +272,18 @@ func TestWorthSetting(t *testing.T) {
 		}
 	}
 }
+
+// What the policy costs per collection: reading the three figures and
+// deciding (GOGC itself is set only when it moves by 5 % or more).
+func BenchmarkAdjust(b *testing.B) {
+	runtime.GC()
+	p := &policy{opts: Options{Floor: DefaultFloor, MinPercent: DefaultMinPercent}, current: gcPercent(),
+		samples: []metrics.Sample{{Name: liveMetric}, {Name: stackMetric}, {Name: globalsMetric}}}
+	defer debug.SetGCPercent(gcPercent())
+	b.ReportAllocs()
+	for b.Loop() {
+		p.mu.Lock()
+		p.adjust()
+		p.mu.Unlock()
+	}
+}
